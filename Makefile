@@ -1,0 +1,43 @@
+# Two entry points for newcomers: `make sandbox` and `make test`.
+# Each one bootstraps everything it needs from the committed lock file.
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: setup sandbox test lint bench browser clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --compile-bytecode --python "$$($(PYTHON) -c 'import sys; print(sys.executable)')"
+	@touch $@
+
+setup: $(VENV)/.synced
+
+sandbox: setup
+	$(VENV)/bin/python bot.py sandbox
+
+# The browser tests drive Debian's chromium; install it when it is missing (needs root or sudo).
+browser:
+	@test -x /usr/bin/chromium || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
+
+lint: setup
+	$(VENV)/bin/ruff check src tests bench bot.py
+	$(VENV)/bin/ruff format --check src tests bench bot.py
+
+test: setup browser lint
+	$(VENV)/bin/pytest
+
+bench: setup
+	$(VENV)/bin/python -m bench
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache

@@ -1,0 +1,95 @@
+"""Composition root: builds the engine, services, bot, dispatcher, scheduler and web server.
+
+Nothing else constructs these; handlers and jobs receive what they need from here.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import MemoryStorage
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from forever.config import Settings
+from forever.db.engine import make_engine, make_session_factory
+from forever.domain.catalog import Catalog, load_catalog
+from forever.domain.clock import Clock, SystemClock
+from forever.domain.signing import Signer
+from forever.rendering import Renderer
+from forever.services.people import PeopleService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Container:
+    """Everything the handlers, jobs and web endpoints use, built once per process."""
+
+    settings: Settings
+    clock: Clock
+    catalog: Catalog
+    renderer: Renderer
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    people: PeopleService
+    signer: Signer
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def build_container(settings: Settings, clock: Clock | None = None) -> Container:
+    clock = clock or SystemClock()
+    catalog = load_catalog(settings.catalog_path)
+    renderer = Renderer(default_locale=settings.default_locale, timezone=settings.timezone)
+    engine = make_engine(settings.database_url)
+    sessions = make_session_factory(engine)
+    # Without SECRET_KEY (only allowed for sandbox and migrate) links last one process.
+    secret = (
+        settings.secret_key.get_secret_value() if settings.secret_key else secrets.token_hex(32)
+    )
+    return Container(
+        settings=settings,
+        clock=clock,
+        catalog=catalog,
+        renderer=renderer,
+        engine=engine,
+        sessions=sessions,
+        people=PeopleService(sessions, clock, renderer.locale_for),
+        signer=Signer(secret),
+    )
+
+
+def build_bot(settings: Settings, token: str) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(str(settings.telegram_api_url)))
+    return Bot(
+        token=token,
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+
+
+def build_storage(settings: Settings) -> BaseStorage:
+    if settings.redis_url:
+        from aiogram.fsm.storage.redis import RedisStorage
+
+        return RedisStorage.from_url(settings.redis_url)
+    return MemoryStorage()
+
+
+def build_dispatcher(container: Container, storage: BaseStorage | None = None) -> Dispatcher:
+    from forever.telegram.setup import setup_dispatcher
+
+    dispatcher = Dispatcher(storage=storage or build_storage(container.settings))
+    setup_dispatcher(dispatcher, container)
+    return dispatcher

@@ -1,0 +1,192 @@
+"""Settings: the one place the environment (and `.env`) is read."""
+
+from __future__ import annotations
+
+import zoneinfo
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+LOCALES = ("en", "ro", "it")
+SANDBOX_TOKEN = "123456789:SANDBOX-not-a-real-token-0000000000"  # noqa: S105 (public by design)
+
+
+class SmtpSecurity(StrEnum):
+    NONE = "none"
+    STARTTLS = "starttls"
+    TLS = "tls"
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    bot_token: SecretStr | None = None
+    telegram_api_url: AnyHttpUrl = AnyHttpUrl("https://api.telegram.org")
+    database_url: str = "sqlite+aiosqlite:///./forever.db"
+    redis_url: str | None = None
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: SmtpSecurity = SmtpSecurity.STARTTLS
+    mail_from: str | None = None
+    public_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8080")
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(8080, ge=0, le=65535)
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    secret_key: SecretStr | None = None
+    catalog_path: str = "catalog.toml"
+    default_locale: str = "en"
+    timezone: str = "UTC"
+    webhook_url: AnyHttpUrl | None = None
+    webhook_secret: SecretStr | None = None
+    log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.TEXT
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_admin_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            bad = [p for p in parts if not p.lstrip("-").isdigit()]
+            if bad:
+                raise ValueError(f"expected comma separated Telegram user ids, got {bad[0]!r}")
+            return frozenset(int(p) for p in parts)
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                "not a SQLAlchemy URL (e.g. sqlite+aiosqlite:///./forever.db or "
+                "postgresql+asyncpg://user@host/db)"
+            ) from None
+        if url.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+            raise ValueError(
+                f"unsupported driver {url.drivername!r}: use sqlite+aiosqlite or postgresql+asyncpg"
+            )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("default_locale")
+    @classmethod
+    def _check_locale(cls, value: str) -> str:
+        if value not in LOCALES:
+            raise ValueError(f"must be one of {', '.join(LOCALES)}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError("unknown time zone (use an IANA name such as Europe/Rome)") from None
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return upper
+
+    @field_validator("mail_from")
+    @classmethod
+    def _check_mail_from(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if "\r" in value or "\n" in value or "@" not in value:
+            raise ValueError("must be an email address such as Forever <hello@example.com>")
+        return value
+
+    @field_validator("bot_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        head, _, tail = value.get_secret_value().partition(":")
+        if not head.isdigit() or len(tail) < 30:
+            # Never echo the value: it may be a real token with a typo.
+            raise ValueError("does not look like a bot token (digits:secret from @BotFather)")
+        return value
+
+    @model_validator(mode="after")
+    def _check_webhook(self) -> Settings:
+        if self.webhook_url is not None and self.webhook_secret is None:
+            raise ValueError("WEBHOOK_SECRET: required when WEBHOOK_URL is set")
+        if self.webhook_secret is not None:
+            secret = self.webhook_secret.get_secret_value()
+            ok_chars = all(c.isalnum() or c in "_-" for c in secret)
+            if not (1 <= len(secret) <= 256 and ok_chars):
+                raise ValueError("WEBHOOK_SECRET: 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return self
+
+    # Helpers for the commands that need more than the defaults.
+    def require_for_run(self) -> None:
+        if self.bot_token is None:
+            raise ConfigError("BOT_TOKEN: required for `run` (get one from @BotFather)")
+        self.require_secret_key()
+
+    def require_secret_key(self) -> None:
+        if self.secret_key is None:
+            raise ConfigError("SECRET_KEY: required outside sandbox (a long random string)")
+        if len(self.secret_key.get_secret_value()) < 16:
+            raise ConfigError("SECRET_KEY: too short, use at least 16 random characters")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names it in one line."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings, turning pydantic's report into one readable line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    loc = first.get("loc") or ()
+    message = str(first.get("msg", "invalid"))
+    message = message.removeprefix("Value error, ")
+    if loc:
+        name = str(loc[0]).upper()
+        return f"{name}: {message}"
+    return message

@@ -1,0 +1,301 @@
+"""The schema. Every table the product needs; alembic migrations mirror it.
+
+Conventions: times are UTC (`UTCDateTime`); `events` is append-only and is the base of every
+KPI; unique keys make repeated deliveries (payments, outbox rows, updates) harmless.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from forever.db.types import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+    }
+
+
+class Person(Base):
+    """A customer. Erasure blanks the personal columns and keeps the row as a tombstone, so
+    anonymous events still count in the numbers."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    username: Mapped[str | None] = mapped_column(String(64))
+    first_name: Mapped[str | None] = mapped_column(String(128))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    # none | unconfirmed | confirmed | undeliverable
+    email_status: Mapped[str] = mapped_column(String(16), default="none")
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime | None]
+    blocked_at: Mapped[datetime | None]  # the person blocked the bot (403)
+    erased_at: Mapped[datetime | None]
+    trial_used_at: Mapped[datetime | None]
+    # Conversation step for free-text input (e.g. "email"); survives restarts.
+    awaiting: Mapped[str | None] = mapped_column(String(32))
+
+
+class Consent(Base):
+    """Consent is a record, not a flag: what was asked, how, when, and its withdrawal."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))  # email
+    purpose: Mapped[str] = mapped_column(String(32))  # marketing
+    email: Mapped[str | None] = mapped_column(String(320))
+    wording_version: Mapped[str] = mapped_column(String(32))
+    wording_hash: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(64))
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    asked_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]
+    withdrawn_at: Mapped[datetime | None]
+
+
+class Subscription(Base):
+    """The current membership of a person (one row each); its history is in `events`."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), unique=True)
+    state: Mapped[str] = mapped_column(String(24), default="none", index=True)
+    plan_id: Mapped[str | None] = mapped_column(String(32))
+    billing: Mapped[str | None] = mapped_column(String(16))
+    period_end: Mapped[datetime | None] = mapped_column(index=True)
+    auto_renew: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_until: Mapped[datetime | None]
+    paused_credit_seconds: Mapped[int | None] = mapped_column(BigInteger)
+    # Telegram's charge id of the first payment of a Stars subscription: needed by
+    # editUserStarSubscription to stop or restart renewals.
+    star_charge_id: Mapped[str | None] = mapped_column(String(128))
+    star_payload: Mapped[str | None] = mapped_column(String(128))
+    cancel_reason: Mapped[str | None] = mapped_column(String(32))
+    canceled_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+    # Optimistic lock: two taps at once cannot both apply.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class Invoice(Base):
+    """An invoice the bot issued. The signed payload names this row; pre-checkout checks it."""
+
+    __tablename__ = "invoices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    plan_id: Mapped[str] = mapped_column(String(32))
+    billing: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(8), default="XTR")
+    offer_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    paid_at: Mapped[datetime | None]
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+    telegram_charge_id: Mapped[str] = mapped_column(String(128), unique=True)
+    provider_charge_id: Mapped[str | None] = mapped_column(String(128))
+    plan_id: Mapped[str] = mapped_column(String(32))
+    billing: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(8))
+    is_recurring: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_first_recurring: Mapped[bool] = mapped_column(Boolean, default=False)
+    subscription_expires_at: Mapped[datetime | None]
+    refunded_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class Event(Base):
+    """Append-only history of what happened to whom: the base of every KPI."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    kind: Mapped[str] = mapped_column(String(48))
+    at: Mapped[datetime]
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (
+        Index("ix_events_kind_at", "kind", "at"),
+        Index("ix_events_person_at", "person_id", "at"),
+    )
+
+
+class UsageCounter(Base):
+    """A simple usage figure per person that the business feeds (e.g. classes attended)."""
+
+    __tablename__ = "usage_counters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    metric: Mapped[str] = mapped_column(String(32))
+    period_start: Mapped[datetime]
+    value: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("person_id", "metric", "period_start"),)
+
+
+class OutboxMessage(Base):
+    """A chat message or email waiting to be sent. The idempotency key (person, journey,
+    step) makes each one exist at most once; senders claim rows with a lease."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    channel: Mapped[str] = mapped_column(String(8))  # email | chat
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    template: Mapped[str] = mapped_column(String(64))
+    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    marketing: Mapped[bool] = mapped_column(Boolean, default=False)
+    # pending | sending | sent | failed | suppressed | canceled
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    not_before: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_outbox_status_not_before", "status", "not_before"),)
+
+
+class Suppression(Base):
+    """Addresses never to mail again, kept as a hash so erasure leaves no address behind."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    reason: Mapped[str] = mapped_column(String(32))  # bounced | unsubscribed | erased
+    created_at: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    """Every staff action: who, what, when, with which arguments."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    actor_telegram_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    action: Mapped[str] = mapped_column(String(48))
+    arguments: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Broadcast(Base):
+    """A staff broadcast: a persisted job that survives restarts."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_by: Mapped[int] = mapped_column(BigInteger)
+    source_chat_id: Mapped[int] = mapped_column(BigInteger)
+    source_message_id: Mapped[int] = mapped_column(BigInteger)
+    personalized_html: Mapped[str | None] = mapped_column(Text)
+    button_text: Mapped[str | None] = mapped_column(String(64))
+    button_url: Mapped[str | None] = mapped_column(String(512))
+    segment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # draft | queued | running | stopped | done
+    status: Mapped[str] = mapped_column(String(12), default="draft", index=True)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    progress_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    progress_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class BroadcastDelivery(Base):
+    """One recipient of one broadcast; recorded so a restart never sends a second copy."""
+
+    __tablename__ = "broadcast_deliveries"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    # pending | sending | delivered | blocked | failed
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("broadcast_id", "person_id"),
+        Index("ix_broadcast_deliveries_job_status", "broadcast_id", "status"),
+    )
+
+
+class UpdateInbox(Base):
+    """Webhook updates stored before Telegram gets its 200, so none is lost or run twice."""
+
+    __tablename__ = "update_inbox"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
+    processed_at: Mapped[datetime | None] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Lease(Base):
+    """A named lease (e.g. the scheduler) held by one instance until it expires."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]

@@ -1,0 +1,1 @@
+"""Pure business rules. Standard library only (a test enforces it)."""

@@ -1,0 +1,418 @@
+"""The business's catalog (`catalog.toml`): plans, trial, offers and schedule rules.
+
+Loaded and validated once at start; a mistake is reported with the file, line and field.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+LOCALES = ("en", "ro", "it")
+
+
+class CancelReason(StrEnum):
+    TOO_EXPENSIVE = "too_expensive"
+    NOT_USING = "not_using"
+    MISSING_FEATURE = "missing_feature"
+    TECHNICAL = "technical"
+    OTHER = "other"
+
+
+class OfferKind(StrEnum):
+    PAUSE = "pause"
+    DISCOUNT = "discount"
+    LOWER_TIER = "lower_tier"
+
+
+Localized = dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    id: str
+    tier: int
+    name: Localized
+    description: Localized
+    monthly_stars: int
+    yearly_stars: int
+    features: dict[str, tuple[str, ...]]
+    usage_limit: int | None = None
+
+    @property
+    def yearly_saving_stars(self) -> int:
+        return self.monthly_stars * 12 - self.yearly_stars
+
+    @property
+    def yearly_saving_percent(self) -> int:
+        full = self.monthly_stars * 12
+        return round(100 * self.yearly_saving_stars / full) if full else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    id: str
+    kind: OfferKind
+    months: int = 0  # pause length
+    percent: int = 0  # discount on the next period
+
+
+@dataclass(frozen=True, slots=True)
+class Trial:
+    days: int
+    plan_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeRules:
+    cap_days: int = 7
+    quiet_after_cancel_days: int = 30
+    trial_progress: float | None = 0.5  # prompt once this share of the trial has passed
+    usage_metric: str = "uses"
+    usage_ratio: float | None = 1.0  # prompt when usage reaches this share of the tier's limit
+
+
+@dataclass(frozen=True, slots=True)
+class EmailRules:
+    marketing_cap_hours: int = 48
+    quiet_start_hour: int = 21
+    quiet_end_hour: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    business_name: str
+    trial: Trial
+    plans: tuple[Plan, ...]
+    offers: dict[str, Offer]
+    reason_offers: dict[CancelReason, str | None]
+    pause_months: tuple[int, ...] = (1, 2, 3)
+    upgrade: UpgradeRules = field(default_factory=UpgradeRules)
+    email: EmailRules = field(default_factory=EmailRules)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def plan(self, plan_id: str) -> Plan | None:
+        return next((p for p in self.plans if p.id == plan_id), None)
+
+    def plans_by_tier(self) -> list[Plan]:
+        return sorted(self.plans, key=lambda p: p.tier)
+
+    def next_tier_up(self, plan_id: str) -> Plan | None:
+        current = self.plan(plan_id)
+        if current is None:
+            return None
+        higher = [p for p in self.plans_by_tier() if p.tier > current.tier]
+        return higher[0] if higher else None
+
+    def next_tier_down(self, plan_id: str) -> Plan | None:
+        current = self.plan(plan_id)
+        if current is None:
+            return None
+        lower = [p for p in self.plans_by_tier() if p.tier < current.tier]
+        return lower[-1] if lower else None
+
+    def offer_for(self, reason: CancelReason) -> Offer | None:
+        offer_id = self.reason_offers.get(reason)
+        return self.offers.get(offer_id) if offer_id else None
+
+
+class CatalogError(Exception):
+    """Names the file, line and field, e.g. `catalog.toml:14: plans[1].monthly_stars: ...`."""
+
+
+class _Problem(Exception):
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+def load_catalog(path: str | Path) -> Catalog:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot read the catalog ({exc.strerror})") from None
+    return parse_catalog(text, source=str(path))
+
+
+def parse_catalog(text: str, source: str = "catalog.toml") -> Catalog:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"at line (\d+)", str(exc))
+        line = match.group(1) if match else "?"
+        raise CatalogError(f"{source}:{line}: not valid TOML ({exc})") from None
+    try:
+        return _build(data)
+    except _Problem as problem:
+        line = _locate(text, problem.path)
+        dotted = _dotted(problem.path)
+        raise CatalogError(f"{source}:{line}: {dotted}: {problem.message}") from None
+
+
+# --- building, with checks -------------------------------------------------------------
+
+
+def _build(data: dict[str, Any]) -> Catalog:
+    business = _table(data, ("business",))
+    name = _str(business, ("business", "name"))
+
+    plans_raw = data.get("plans")
+    if not isinstance(plans_raw, list) or not plans_raw:
+        raise _Problem(("plans",), "at least one [[plans]] table is required")
+    plans: list[Plan] = []
+    for index, raw in enumerate(plans_raw):
+        plans.append(_plan(raw, ("plans", index)))
+    seen: set[str] = set()
+    for index, plan in enumerate(plans):
+        if plan.id in seen:
+            raise _Problem(("plans", index, "id"), f"duplicate plan id {plan.id!r}")
+        seen.add(plan.id)
+    tiers = [p.tier for p in plans]
+    if len(set(tiers)) != len(tiers):
+        index = next(i for i, p in enumerate(plans) if tiers.count(p.tier) > 1)
+        raise _Problem(("plans", index, "tier"), "each plan needs its own tier number")
+
+    trial_raw = _table(data, ("trial",))
+    days = _int(trial_raw, ("trial", "days"), low=1, high=90)
+    trial_plan = _str(trial_raw, ("trial", "plan"))
+    if trial_plan not in seen:
+        raise _Problem(("trial", "plan"), f"unknown plan {trial_plan!r}")
+
+    offers: dict[str, Offer] = {}
+    for offer_id, raw in _table(data, ("offers",), required=False).items():
+        offers[offer_id] = _offer(offer_id, raw)
+
+    reason_offers: dict[CancelReason, str | None] = dict.fromkeys(CancelReason)
+    reasons_raw = _table(data, ("cancel_reasons",), required=False)
+    for key, value in reasons_raw.items():
+        try:
+            reason = CancelReason(key)
+        except ValueError:
+            allowed = ", ".join(r.value for r in CancelReason)
+            raise _Problem(
+                ("cancel_reasons", key), f"unknown reason; use one of {allowed}"
+            ) from None
+        if value in ("", "none"):
+            continue
+        if not isinstance(value, str) or value not in offers:
+            raise _Problem(("cancel_reasons", key), f"unknown offer {value!r}")
+        reason_offers[reason] = value
+
+    pause_raw = _table(data, ("pause",), required=False)
+    months = pause_raw.get("months", [1, 2, 3])
+    if (
+        not isinstance(months, list)
+        or not months
+        or not all(isinstance(m, int) and 1 <= m <= 12 for m in months)
+    ):
+        raise _Problem(("pause", "months"), "a list of whole months between 1 and 12")
+
+    up_raw = _table(data, ("upgrade",), required=False)
+    upgrade = UpgradeRules(
+        cap_days=_int(up_raw, ("upgrade", "cap_days"), default=7, low=1, high=365),
+        quiet_after_cancel_days=_int(
+            up_raw, ("upgrade", "quiet_after_cancel_days"), default=30, low=0, high=365
+        ),
+        trial_progress=_fraction(up_raw, ("upgrade", "trial_progress"), default=0.5),
+        usage_metric=_str(up_raw, ("upgrade", "usage_metric"), default="uses"),
+        usage_ratio=_fraction(up_raw, ("upgrade", "usage_ratio"), default=1.0),
+    )
+
+    email_raw = _table(data, ("email",), required=False)
+    email = EmailRules(
+        marketing_cap_hours=_int(
+            email_raw, ("email", "marketing_cap_hours"), default=48, low=0, high=24 * 30
+        ),
+        quiet_start_hour=_int(email_raw, ("email", "quiet_start_hour"), default=21, low=0, high=23),
+        quiet_end_hour=_int(email_raw, ("email", "quiet_end_hour"), default=8, low=0, high=23),
+    )
+
+    return Catalog(
+        business_name=name,
+        trial=Trial(days=days, plan_id=trial_plan),
+        plans=tuple(plans),
+        offers=offers,
+        reason_offers=reason_offers,
+        pause_months=tuple(sorted(set(months))),
+        upgrade=upgrade,
+        email=email,
+        raw=data,
+    )
+
+
+_PLAN_ID = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
+
+
+def _plan(raw: Any, path: tuple[str | int, ...]) -> Plan:
+    if not isinstance(raw, dict):
+        raise _Problem(path, "must be a table")
+    plan_id = _str(raw, (*path, "id"))
+    if not _PLAN_ID.match(plan_id):
+        raise _Problem((*path, "id"), "lowercase letters, digits and _, at most 16 characters")
+    monthly = _int(raw, (*path, "monthly_stars"), low=1, high=10000)
+    yearly = _int(raw, (*path, "yearly_stars"), low=1, high=100000)
+    features_raw = raw.get("features", {})
+    if not isinstance(features_raw, dict):
+        raise _Problem((*path, "features"), "a table of lists per locale (en, ro, it)")
+    features: dict[str, tuple[str, ...]] = {}
+    for locale in LOCALES:
+        items = features_raw.get(locale, [])
+        if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
+            raise _Problem((*path, "features", locale), "a list of non-empty strings")
+        features[locale] = tuple(items)
+    limit = raw.get("usage_limit")
+    if limit is not None:
+        limit = _int(raw, (*path, "usage_limit"), low=1, high=10**9)
+    return Plan(
+        id=plan_id,
+        tier=_int(raw, (*path, "tier"), low=1, high=100),
+        name=_localized(raw, (*path, "name"), max_len=32),
+        description=_localized(raw, (*path, "description"), max_len=255),
+        monthly_stars=monthly,
+        yearly_stars=yearly,
+        features=features,
+        usage_limit=limit,
+    )
+
+
+def _offer(offer_id: str, raw: Any) -> Offer:
+    path: tuple[str | int, ...] = ("offers", offer_id)
+    if not isinstance(raw, dict):
+        raise _Problem(path, "must be a table")
+    kind_text = _str(raw, (*path, "kind"))
+    try:
+        kind = OfferKind(kind_text)
+    except ValueError:
+        allowed = ", ".join(k.value for k in OfferKind)
+        raise _Problem(
+            (*path, "kind"), f"unknown kind {kind_text!r}; use one of {allowed}"
+        ) from None
+    months = percent = 0
+    if kind is OfferKind.PAUSE:
+        months = _int(raw, (*path, "months"), low=1, high=12)
+    elif kind is OfferKind.DISCOUNT:
+        percent = _int(raw, (*path, "percent"), low=1, high=90)
+    return Offer(id=offer_id, kind=kind, months=months, percent=percent)
+
+
+# --- small typed getters -------------------------------------------------------------------
+
+_MISSING = object()
+
+
+def _table(
+    data: dict[str, Any], path: tuple[str | int, ...], required: bool = True
+) -> dict[str, Any]:
+    value = data.get(str(path[-1]), _MISSING)
+    if value is _MISSING:
+        if required:
+            raise _Problem(path, f"the [{_dotted(path)}] table is required")
+        return {}
+    if not isinstance(value, dict):
+        raise _Problem(path, "must be a table")
+    return value
+
+
+def _str(data: dict[str, Any], path: tuple[str | int, ...], default: Any = _MISSING) -> str:
+    value = data.get(str(path[-1]), default)
+    if value is _MISSING:
+        raise _Problem(path, "is required")
+    if not isinstance(value, str) or not value.strip():
+        raise _Problem(path, "must be a non-empty string")
+    return value
+
+
+def _int(
+    data: dict[str, Any],
+    path: tuple[str | int, ...],
+    default: Any = _MISSING,
+    low: int | None = None,
+    high: int | None = None,
+) -> int:
+    value = data.get(str(path[-1]), default)
+    if value is _MISSING:
+        raise _Problem(path, "is required")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Problem(path, f"must be a whole number, got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise _Problem(path, f"must be between {low} and {high}, got {value}")
+    return value
+
+
+def _fraction(data: dict[str, Any], path: tuple[str | int, ...], default: float) -> float | None:
+    value = data.get(str(path[-1]), default)
+    if value is False:
+        return None  # rule switched off
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 10:
+        raise _Problem(path, f"must be a number above 0 (or false to switch off), got {value!r}")
+    return float(value)
+
+
+def _localized(data: dict[str, Any], path: tuple[str | int, ...], max_len: int) -> Localized:
+    value = data.get(str(path[-1]), _MISSING)
+    if value is _MISSING:
+        raise _Problem(path, "is required, with en, ro and it")
+    if not isinstance(value, dict):
+        raise _Problem(path, 'must give every locale, e.g. { en = "...", ro = "...", it = "..." }')
+    result: Localized = {}
+    for locale in LOCALES:
+        text = value.get(locale)
+        if not isinstance(text, str) or not text.strip():
+            raise _Problem((*path, locale), "missing or empty translation")
+        if len(text) > max_len:
+            raise _Problem((*path, locale), f"at most {max_len} characters")
+        result[locale] = text
+    return result
+
+
+# --- locating a field in the source, for the error message ---------------------------------
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _locate(text: str, path: tuple[str | int, ...]) -> int | str:
+    """Best-effort line number of `path` in the TOML text (1-based)."""
+    lines = text.splitlines()
+    header_re = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+    # Find the table the path lives in: [[plans]] number N, or [section].
+    start, end = 0, len(lines)
+    keys = list(path)
+    if len(keys) >= 2 and isinstance(keys[1], int):
+        wanted, count = keys[0], -1
+        for i, line in enumerate(lines):
+            m = header_re.match(line)
+            if m and line.strip().startswith("[[") and m.group(1) == wanted:
+                count += 1
+                if count == keys[1]:
+                    start = i
+                    break
+        keys = keys[2:]
+    elif keys:
+        for i, line in enumerate(lines):
+            m = header_re.match(line)
+            if m and m.group(1) == keys[0]:
+                start = i
+                keys = keys[1:]
+                break
+    for j in range(start + 1, len(lines)):
+        if header_re.match(lines[j]) and not lines[j].strip().startswith(f"[{path[0]}."):
+            end = j
+            break
+    if not keys:
+        return start + 1
+    key_re = re.compile(rf"^\s*{re.escape(str(keys[0]))}\s*=")
+    for i in range(start, end):
+        if key_re.match(lines[i]):
+            return i + 1
+    return start + 1

@@ -1,0 +1,60 @@
+"""Short HMAC-signed tokens for links and invoice payloads.
+
+A token is `<body>.<mac>` in URL-safe base64; the MAC covers a purpose string too, so an
+unsubscribe token can never pass as a confirm token or an invoice payload.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+
+class BadToken(ValueError):
+    """The token was not made by us with this key and purpose (or was altered)."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class Signer:
+    def __init__(self, secret_key: str, mac_bytes: int = 12) -> None:
+        if not secret_key:
+            raise ValueError("a secret key is required")
+        self._key = hashlib.sha256(secret_key.encode("utf-8")).digest()
+        self._mac_bytes = mac_bytes
+
+    def _mac(self, purpose: str, body: bytes) -> bytes:
+        message = purpose.encode("utf-8") + b"\x00" + body
+        return hmac.new(self._key, message, hashlib.sha256).digest()[: self._mac_bytes]
+
+    def sign(self, purpose: str, body: str) -> str:
+        raw = body.encode("utf-8")
+        return f"{_b64(raw)}.{_b64(self._mac(purpose, raw))}"
+
+    def verify(self, purpose: str, token: str) -> str:
+        """The signed body, or BadToken."""
+        try:
+            body_part, mac_part = token.split(".", 1)
+            raw = _unb64(body_part)
+            mac = _unb64(mac_part)
+        except (ValueError, UnicodeEncodeError):
+            raise BadToken("malformed token") from None
+        if not hmac.compare_digest(mac, self._mac(purpose, raw)):
+            raise BadToken("signature does not match")
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadToken("malformed token") from None
+
+
+def email_hash(address: str, secret_key: str = "") -> str:
+    """Stable hash of an address for the suppression list (case-insensitive)."""
+    normalized = address.strip().lower().encode("utf-8")
+    return hashlib.sha256(secret_key.encode("utf-8") + b"\x00" + normalized).hexdigest()

@@ -1,0 +1,1 @@
+"""Scheduled work: APScheduler wiring; each job calls a service."""

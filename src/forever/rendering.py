@@ -1,0 +1,83 @@
+"""The one Jinja2 environment over `message_templates/`.
+
+Chat templates render HTML for Telegram's parse_mode HTML; email templates render an HTML part
+(`*.html.j2`) and a plain-text part (`*.txt.j2`, not escaped). Undefined names are errors.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+
+from forever.config import LOCALES
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "message_templates"
+
+
+def _autoescape(name: str | None) -> bool:
+    return not (name or "").endswith(".txt.j2")
+
+
+class Renderer:
+    def __init__(
+        self,
+        templates_dir: Path = TEMPLATES_DIR,
+        default_locale: str = "en",
+        timezone: str = "UTC",
+    ) -> None:
+        self.templates_dir = templates_dir
+        self.default_locale = default_locale
+        self.default_zone = ZoneInfo(timezone)
+
+    @cached_property
+    def env(self) -> Environment:
+        env = Environment(
+            loader=FileSystemLoader(self.templates_dir),
+            autoescape=_autoescape,  # noqa: S701 - on for all but the .txt.j2 email parts
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=False,  # templates are read once and cached
+            enable_async=False,
+        )
+        env.filters["local"] = self._to_local
+        env.filters["stars"] = lambda n: f"{int(n):,}".replace(",", "\u202f") + " ⭐"
+        return env
+
+    def locale_for(self, language: str | None) -> str:
+        """Telegram's language_code (e.g. 'it-IT') → one of our locales."""
+        code = (language or "").split("-")[0].lower()
+        return code if code in LOCALES else self.default_locale
+
+    def chat(self, template: str, locale: str, /, **context: Any) -> str:
+        """Text for Telegram (HTML), stripped of the template's surrounding blank lines."""
+        return self.render(f"chat/{locale}/{template}.j2", locale=locale, **context).strip()
+
+    def email(self, template: str, locale: str, /, **context: Any) -> tuple[str, str, str]:
+        """(subject, html, text) for an email template set."""
+        base = f"email/{locale}/{template}"
+        subject = self.render(f"{base}.subject.txt.j2", locale=locale, **context).strip()
+        html = self.render(f"{base}.html.j2", locale=locale, **context)
+        text = self.render(f"{base}.txt.j2", locale=locale, **context).strip() + "\n"
+        return subject, html, text
+
+    def render(self, path: str, /, **context: Any) -> str:
+        context.setdefault("tz", self.default_zone)
+        return self.env.get_template(path).render(**context)
+
+    def has(self, path: str) -> bool:
+        try:
+            self.env.get_template(path)
+        except TemplateNotFound:
+            return False
+        return True
+
+    def _to_local(self, value: datetime, zone: ZoneInfo | str | None = None) -> datetime:
+        if isinstance(zone, str):
+            zone = ZoneInfo(zone)
+        return value.astimezone(zone or self.default_zone)

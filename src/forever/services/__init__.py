@@ -1,0 +1,1 @@
+"""Use cases. They talk to the outside (Telegram, SMTP) through the ports in `ports.py`."""

@@ -1,0 +1,1 @@
+"""aiogram side: routers, keyboards, callback data and middlewares. Thin: parse, call a service."""

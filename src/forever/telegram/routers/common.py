@@ -1,0 +1,46 @@
+"""/start, /help and the fallback for text the bot does not expect."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandStart
+from aiogram.types import CallbackQuery, Message
+
+from forever.db.models import Person
+from forever.domain.catalog import Catalog
+from forever.rendering import Renderer
+
+router = Router(name="common")
+
+
+@router.message(CommandStart())
+async def start(
+    message: Message, person: Person, locale: str, renderer: Renderer, catalog: Catalog
+) -> None:
+    trial_plan = catalog.plan(catalog.trial.plan_id)
+    await message.answer(
+        renderer.chat(
+            "welcome",
+            locale,
+            name=person.first_name,
+            business=catalog.business_name,
+            trial_days=catalog.trial.days,
+            trial_plan=trial_plan.name[locale] if trial_plan else "",
+        )
+    )
+
+
+@router.message(Command("help"))
+async def help_(message: Message, locale: str, renderer: Renderer, catalog: Catalog) -> None:
+    await message.answer(renderer.chat("help", locale, business=catalog.business_name))
+
+
+@router.message(F.chat.type == "private")
+async def unknown(message: Message, locale: str, renderer: Renderer) -> None:
+    await message.answer(renderer.chat("unknown", locale))
+
+
+@router.callback_query()
+async def stale_button(query: CallbackQuery) -> None:
+    # A button nobody handles (old or forged): answer so the client stops spinning.
+    await query.answer()

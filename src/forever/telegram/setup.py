@@ -1,0 +1,22 @@
+"""Wires routers and middlewares into a dispatcher."""
+
+from __future__ import annotations
+
+from aiogram import Dispatcher
+
+from forever.app import Container
+from forever.telegram.errors import errors_router
+from forever.telegram.middlewares import PersonMiddleware
+from forever.telegram.routers import common
+
+
+def setup_dispatcher(dispatcher: Dispatcher, container: Container) -> None:
+    dispatcher["container"] = container
+    dispatcher["renderer"] = container.renderer
+    dispatcher["catalog"] = container.catalog
+    person = PersonMiddleware(container)
+    dispatcher.message.outer_middleware(person)
+    dispatcher.callback_query.outer_middleware(person)
+    dispatcher.include_router(errors_router(container))
+    # Feature routers go before `common`, whose fallback catches whatever is left.
+    dispatcher.include_router(common.router)

@@ -1,0 +1,1 @@
+"""aiohttp endpoints served by the bot's process: health, unsubscribe, confirm, webhook..."""

@@ -1,0 +1,84 @@
+"""The catalog is validated on start; mistakes name the file, line and field."""
+
+from pathlib import Path
+
+import pytest
+
+from forever.domain.catalog import (
+    CancelReason,
+    CatalogError,
+    OfferKind,
+    load_catalog,
+    parse_catalog,
+)
+
+CATALOG = Path(__file__).resolve().parents[2] / "catalog.toml"
+TEXT = CATALOG.read_text(encoding="utf-8")
+
+
+def line_of(text: str, needle: str, occurrence: int = 1) -> int:
+    count = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        if needle in line:
+            count += 1
+            if count == occurrence:
+                return number
+    raise AssertionError(needle)
+
+
+def test_the_shipped_catalog_loads() -> None:
+    catalog = load_catalog(CATALOG)
+    assert [p.id for p in catalog.plans_by_tier()] == ["basic", "plus", "pro"]
+    assert catalog.trial.days == 7
+    plus = catalog.plan("plus")
+    assert plus is not None and plus.yearly_saving_stars == 300 * 12 - 3000
+    assert catalog.offer_for(CancelReason.TOO_EXPENSIVE).kind is OfferKind.DISCOUNT
+    assert catalog.offer_for(CancelReason.TECHNICAL) is None
+    assert catalog.next_tier_down("plus").id == "basic"
+    assert catalog.next_tier_up("pro") is None
+
+
+def test_a_wrong_type_names_file_line_and_field() -> None:
+    bad = TEXT.replace("monthly_stars = 300", 'monthly_stars = "300"')
+    with pytest.raises(CatalogError) as info:
+        parse_catalog(bad, source="catalog.toml")
+    line = line_of(bad, 'monthly_stars = "300"')
+    assert str(info.value).startswith(f"catalog.toml:{line}: plans[1].monthly_stars:")
+
+
+def test_a_missing_translation_is_reported() -> None:
+    bad = TEXT.replace('ro = "Plus", ', "", 1)
+    with pytest.raises(CatalogError, match=r"plans\[1\]\.name\.ro: missing"):
+        parse_catalog(bad)
+
+
+def test_an_unknown_offer_for_a_reason_is_reported_at_its_line() -> None:
+    bad = TEXT.replace('too_expensive = "discount_30"', 'too_expensive = "half_price"')
+    with pytest.raises(CatalogError) as info:
+        parse_catalog(bad)
+    line = line_of(bad, 'too_expensive = "half_price"')
+    assert f":{line}: cancel_reasons.too_expensive: unknown offer" in str(info.value)
+
+
+def test_trial_must_name_an_existing_plan() -> None:
+    bad = TEXT.replace('plan = "plus"', 'plan = "gold"')
+    with pytest.raises(CatalogError, match=r"trial\.plan: unknown plan 'gold'"):
+        parse_catalog(bad)
+
+
+def test_broken_toml_gives_the_line() -> None:
+    bad = TEXT.replace("[pause]", "[pause")
+    with pytest.raises(CatalogError) as info:
+        parse_catalog(bad, source="shop.toml")
+    assert str(info.value).startswith(f"shop.toml:{line_of(bad, '[pause')}: not valid TOML")
+
+
+def test_prices_out_of_range_are_refused() -> None:
+    bad = TEXT.replace("monthly_stars = 600", "monthly_stars = 20000")
+    with pytest.raises(CatalogError, match="between 1 and 10000"):
+        parse_catalog(bad)
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(CatalogError, match=r"nope\.toml: cannot read"):
+        load_catalog(tmp_path / "nope.toml")

@@ -1,0 +1,76 @@
+"""Every template renders in every locale; chat output is HTML that Telegram accepts."""
+
+from pathlib import Path
+
+import pytest
+from jinja2 import UndefinedError
+
+from forever.config import LOCALES
+from forever.rendering import TEMPLATES_DIR, Renderer
+from tests.template_samples import CHAT, EMAIL
+
+renderer = Renderer()
+
+
+def names(kind: str, locale: str, suffix: str) -> set[str]:
+    base = TEMPLATES_DIR / kind / locale
+    return {
+        p.name.removesuffix(suffix) for p in base.glob(f"*{suffix}") if not p.name.startswith("_")
+    }
+
+
+def test_every_locale_has_the_same_templates() -> None:
+    for kind in ("chat", "email"):
+        sets = {
+            locale: {p.name for p in (TEMPLATES_DIR / kind / locale).glob("*.j2")}
+            for locale in LOCALES
+        }
+        assert sets["ro"] == sets["en"], f"{kind}: ro differs from en"
+        assert sets["it"] == sets["en"], f"{kind}: it differs from en"
+
+
+def test_every_template_has_a_sample_context() -> None:
+    assert names("chat", "en", ".j2") == set(CHAT)
+    email = {n.removesuffix(".html") for n in names("email", "en", ".html.j2")}
+    assert email == set(EMAIL)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("name", sorted(CHAT))
+def test_chat_template_renders_html_telegram_accepts(name: str, locale: str) -> None:
+    from forever.sandbox.fake_bot_api.html_entities import parse_html
+
+    html = renderer.chat(name, locale, **CHAT[name])
+    assert html.strip()
+    text, _entities = parse_html(html)  # raises on markup Telegram would refuse
+    assert 0 < len(text) <= 4096
+    for value in CHAT[name].values():
+        if isinstance(value, str) and "<" in value:
+            # Markup in people's data (a name like "Ana <b>") is shown as text, not obeyed.
+            assert value in text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("name", sorted(EMAIL))
+def test_email_template_renders_both_parts(name: str, locale: str) -> None:
+    subject, html, text = renderer.email(name, locale, **EMAIL[name])
+    assert subject and "\n" not in subject
+    assert "<html" in html.lower()
+    assert text.strip()
+
+
+def test_a_missing_variable_is_an_error_not_an_empty_string() -> None:
+    with pytest.raises(UndefinedError):
+        renderer.chat("welcome", "en", name="x")
+
+
+def test_locale_for_falls_back_to_the_default() -> None:
+    assert renderer.locale_for("it-IT") == "it"
+    assert renderer.locale_for("ro") == "ro"
+    assert renderer.locale_for("de") == "en"
+    assert renderer.locale_for(None) == "en"
+    assert Renderer(default_locale="ro").locale_for("fr") == "ro"
+
+
+def test_templates_dir_is_inside_the_project() -> None:
+    assert Path(TEMPLATES_DIR).is_dir()
