@@ -13,6 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from forever.app import Container, build_bot, build_dispatcher
 from forever.jobs.sweeps import run_sweeps
 from forever.telegram.commands import register_commands
+from forever.web.routes import route_installers
 from forever.web.server import build_web_app, start_web
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class Runtime:
     ) -> None:
         settings = self.container.settings
         self.container.extras["bot"] = self.bot
-        app = build_web_app(self.container)
+        app = build_web_app(self.container, route_installers())
         self._web_runner, self.web_port = await start_web(app, settings.web_host, settings.web_port)
         log.info("web server on http://%s:%s", settings.web_host, self.web_port)
         if scheduler:

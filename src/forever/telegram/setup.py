@@ -19,4 +19,4 @@ def setup_dispatcher(dispatcher: Dispatcher, container: Container) -> None:
     dispatcher.callback_query.outer_middleware(person)
     dispatcher.include_router(errors_router(container))
     # Feature routers go before `common`, whose fallback catches whatever is left.
-    dispatcher.include_router(common.router)
+    dispatcher.include_router(common.build_router())
