@@ -29,7 +29,7 @@ class EventKind(StrEnum):
     PAUSED = "paused"  # months, until
     RESUMED = "resumed"
     PAYMENT_FAILED = "payment_failed"  # plan
-    EXPIRED = "expired"  # plan, from_state
+    ACCESS_ENDED = "access_ended"  # plan, billing, previous_state, reason (expiry sweep)
     WINBACK_RECOVERED = "winback_recovered"  # plan, days_since_end, offer
     GRANTED = "granted"  # plan, days, by (staff telegram id)
     EMAIL_SENT = "email_sent"  # template, journey, step, marketing
