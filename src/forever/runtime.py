@@ -12,6 +12,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from forever.app import Container, build_bot, build_dispatcher
 from forever.jobs.sweeps import run_sweeps
+from forever.telegram.broadcasts import BroadcastRunner, start_broadcast_worker
 from forever.telegram.commands import register_commands
 from forever.web.routes import route_installers
 from forever.web.server import build_web_app, start_web
@@ -37,9 +38,15 @@ class Runtime:
         self.web_port: int | None = None
         self._web_runner = None
         self._polling: asyncio.Task[None] | None = None
+        self._broadcasts: BroadcastRunner | None = None
 
     async def start(
-        self, *, polling: bool = True, scheduler: bool = True, handle_as_tasks: bool = True
+        self,
+        *,
+        polling: bool = True,
+        scheduler: bool = True,
+        handle_as_tasks: bool = True,
+        broadcasts: bool = True,
     ) -> None:
         settings = self.container.settings
         self.container.extras["bot"] = self.bot
@@ -57,6 +64,9 @@ class Runtime:
             )
             self.scheduler.start()
         await register_commands(self.bot, settings.default_locale, settings.admin_ids)
+        if broadcasts:
+            # Resumes unfinished broadcasts, then sends new ones as staff confirm them.
+            self._broadcasts = start_broadcast_worker(self.container, self.bot)
         if polling:
             await self.bot.delete_webhook(drop_pending_updates=False)
             self._polling = asyncio.create_task(
@@ -80,6 +90,8 @@ class Runtime:
                 await self.dispatcher.stop_polling()
             with suppress(asyncio.CancelledError):
                 await self._polling
+        if self._broadcasts is not None:
+            await self._broadcasts.stop()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self._web_runner is not None:
