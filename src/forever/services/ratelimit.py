@@ -27,9 +27,15 @@ class RateLimiter(Protocol):
     async def pause(self, seconds: float) -> None: ...
 
 
+def default_burst(rate: float) -> float:
+    """A little room to catch up after a late wake-up (the event loop is never exact),
+    small enough that any one-second window stays at or under `rate` + burst messages:
+    28/s gives at most 30 in a second, Telegram's limit."""
+    return max(2.0, rate / 10)
+
+
 class TokenBucket:
-    """In-process token bucket. `burst` 1 spaces sends evenly, which keeps any one-second
-    window at or under `rate` + 1 messages (Telegram counts in sliding windows)."""
+    """In-process token bucket: any one-second window holds at most `rate` + `burst` sends."""
 
     def __init__(
         self,
@@ -174,8 +180,8 @@ def build_rate_limiter(
         async def nothing() -> None:
             return None
 
-        return TokenBucket(rate), nothing
+        return TokenBucket(rate, default_burst(rate)), nothing
     from redis.asyncio import Redis
 
     client = Redis.from_url(redis_url)
-    return RedisTokenBucket(client, rate, prefix=prefix), client.aclose
+    return RedisTokenBucket(client, rate, default_burst(rate), prefix=prefix), client.aclose

@@ -48,6 +48,8 @@ class TelegramBroadcastTransport:
     def __init__(self, bot: Bot, texts: StaffTexts) -> None:
         self.bot = bot
         self.texts = texts
+        # Telegram refuses an edit that changes nothing; remember what each message shows.
+        self._shown: dict[tuple[int, int], str] = {}
 
     async def deliver(self, message: Outgoing) -> int:
         keyboard = link_keyboard(message.button_text, message.button_url)
@@ -99,9 +101,14 @@ class TelegramBroadcastTransport:
                     ]
                 ]
             )
+        shown = html + ("" if final else "+stop")
         if message_id is None:
             sent = await self.bot.send_message(chat_id, html, reply_markup=keyboard)
+            self._shown[(chat_id, sent.message_id)] = shown
             return sent.message_id
+        if self._shown.get((chat_id, message_id)) == shown:
+            return message_id
+        self._shown[(chat_id, message_id)] = shown
         try:
             await self.bot.edit_message_text(
                 html, chat_id=chat_id, message_id=message_id, reply_markup=keyboard
