@@ -7,7 +7,7 @@ from aiogram import Dispatcher
 from forever.app import Container
 from forever.telegram.errors import errors_router
 from forever.telegram.middlewares import PersonMiddleware
-from forever.telegram.routers import common, staff_broadcast
+from forever.telegram.routers import common, staff_broadcast, staff_tools
 
 
 def setup_dispatcher(dispatcher: Dispatcher, container: Container) -> None:
@@ -20,4 +20,5 @@ def setup_dispatcher(dispatcher: Dispatcher, container: Container) -> None:
     dispatcher.include_router(errors_router(container))
     # Feature routers go before `common`, whose fallback catches whatever is left.
     dispatcher.include_router(staff_broadcast.build_router())
+    dispatcher.include_router(staff_tools.build_router())
     dispatcher.include_router(common.build_router())
