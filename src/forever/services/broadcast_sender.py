@@ -267,7 +267,8 @@ class BroadcastWorker:
         senders = [
             asyncio.create_task(self._sender(run, queue)) for _ in range(self.config.concurrency)
         ]
-        housekeeper = asyncio.create_task(self._housekeeping(run))
+        finished = asyncio.Event()
+        housekeeper = asyncio.create_task(self._housekeeping(run, finished))
         try:
             await self._feed(run, queue)
         finally:
@@ -285,9 +286,12 @@ class BroadcastWorker:
                 item = queue.get_nowait()
                 if item is not None:
                     run.released.append(item.delivery_id)
-            housekeeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # Not cancelled: a flush cut short would lose the results it was writing.
+            finished.set()
+            try:
                 await housekeeper
+            except Exception:
+                log.exception("broadcast housekeeping failed")
 
     async def _feed(self, run: _Run, queue: asyncio.Queue[_Item | None]) -> None:
         while not run.halt.is_set():
@@ -419,10 +423,11 @@ class BroadcastWorker:
 
     # -- writing results, progress, and watching for Stop ----------------------------------
 
-    async def _housekeeping(self, run: _Run) -> None:
+    async def _housekeeping(self, run: _Run, finished: asyncio.Event) -> None:
         last_progress = self._monotonic()
-        while True:
-            await self._sleep(self.config.flush_interval)
+        while not finished.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(finished.wait(), self.config.flush_interval)
             await self._flush(run)
             if await self._stop_requested(run.job.id):
                 run.halt.set()
@@ -461,11 +466,13 @@ class BroadcastWorker:
                             session, EventKind.BLOCKED_BOT, now, person_id, source="broadcast"
                         )
                 await self._renew_lease(session, run.job.id, now)
-        except Exception:
+        except BaseException as error:
             # Keep them for the next flush rather than lose them.
             run.results[:0] = results
             run.blocked_people[:0] = blocked
             run.released[:0] = released
+            if not isinstance(error, Exception):
+                raise
             log.exception("could not record broadcast results; will retry")
 
     async def _stop_requested(self, job_id: int) -> bool:

@@ -8,7 +8,9 @@ on a fake clock. A 429 pauses the whole budget (every sender) for `retry_after` 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -16,6 +18,8 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 TimeSource = Callable[[], float]
+_EPSILON = 1e-9
+_WINDOW = 1.0  # seconds: Telegram counts messages per sliding second
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -35,25 +39,35 @@ def default_burst(rate: float) -> float:
 
 
 class TokenBucket:
-    """In-process token bucket: any one-second window holds at most `rate` + `burst` sends."""
+    """In-process token bucket.
+
+    Any one-second window holds at most `rate` + `burst` sends, and at most `window_cap` if
+    given: a cap of rate + 1 keeps a message of margin under Telegram's count for requests
+    that arrive closer together than they left.
+    """
 
     def __init__(
         self,
         rate: float,
         burst: float = 1.0,
         *,
+        window_cap: int | None = None,
         clock: TimeSource = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be above 0 and burst at least 1")
+        if window_cap is not None and window_cap < 1:
+            raise ValueError("window_cap must be at least 1")
         self.rate = rate
         self.burst = burst
+        self.window_cap = window_cap
         self._clock = clock
         self._sleep = sleep
         self._tokens = burst
         self._last = clock()
         self._paused_until = 0.0
+        self._granted: deque[float] = deque()
         # Waiters take tokens in arrival order instead of racing on every refill.
         self._lock = asyncio.Lock()
 
@@ -71,12 +85,21 @@ class TokenBucket:
         now = self._clock()
         if now < self._paused_until:
             return self._paused_until - now
+        if self.window_cap is not None:
+            while self._granted and self._granted[0] <= now - _WINDOW:
+                self._granted.popleft()
+            if len(self._granted) >= self.window_cap:
+                return self._granted[0] + _WINDOW - now + _EPSILON
         start = max(self._last, self._paused_until)
         if now > start:
             self._tokens = min(self.burst, self._tokens + (now - start) * self.rate)
         self._last = now
-        if self._tokens >= 1:
-            self._tokens -= 1
+        # The tolerance absorbs float rounding, which could otherwise ask for a wait so
+        # short that the clock does not move.
+        if self._tokens >= 1 - _EPSILON:
+            self._tokens = max(self._tokens - 1, 0.0)
+            if self.window_cap is not None:
+                self._granted.append(now)
             return 0.0
         return (1 - self._tokens) / self.rate
 
@@ -100,8 +123,8 @@ if now > ts then
   ts = now
 end
 local wait = 0
-if tokens >= 1 then
-  tokens = tokens - 1
+if tokens >= 1 - 1e-9 then
+  tokens = math.max(tokens - 1, 0)
 else
   wait = (1 - tokens) / rate
 end
@@ -180,7 +203,8 @@ def build_rate_limiter(
         async def nothing() -> None:
             return None
 
-        return TokenBucket(rate, default_burst(rate)), nothing
+        cap = math.floor(rate) + 1
+        return TokenBucket(rate, default_burst(rate), window_cap=cap), nothing
     from redis.asyncio import Redis
 
     client = Redis.from_url(redis_url)
