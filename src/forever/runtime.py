@@ -12,7 +12,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from forever.app import Container, build_bot, build_dispatcher
 from forever.jobs.sweeps import run_sweeps
+from forever.mail.worker import DRAIN_SECONDS, OutboxWorker
+from forever.telegram.bot_port import BotChatPort
 from forever.telegram.commands import register_commands
+from forever.web.email_links import install_email_routes
 from forever.web.server import build_web_app, start_web
 
 log = logging.getLogger(__name__)
@@ -36,13 +39,14 @@ class Runtime:
         self.web_port: int | None = None
         self._web_runner = None
         self._polling: asyncio.Task[None] | None = None
+        self.outbox: OutboxWorker | None = None
 
     async def start(
         self, *, polling: bool = True, scheduler: bool = True, handle_as_tasks: bool = True
     ) -> None:
         settings = self.container.settings
         self.container.extras["bot"] = self.bot
-        app = build_web_app(self.container)
+        app = build_web_app(self.container, [install_email_routes])
         self._web_runner, self.web_port = await start_web(app, settings.web_host, settings.web_port)
         log.info("web server on http://%s:%s", settings.web_host, self.web_port)
         if scheduler:
@@ -51,6 +55,17 @@ class Runtime:
                 "interval",
                 minutes=SWEEP_MINUTES,
                 id="sweeps",
+                max_instances=1,
+                coalesce=True,
+            )
+            chat = self.container.extras.get("chat_port") or BotChatPort(self.bot)
+            self.outbox = OutboxWorker(self.container, chat)
+            await self.outbox.learn_bot_username()
+            self.scheduler.add_job(
+                self.outbox.drain,
+                "interval",
+                seconds=DRAIN_SECONDS,
+                id="outbox",
                 max_instances=1,
                 coalesce=True,
             )
@@ -81,6 +96,8 @@ class Runtime:
                 await self._polling
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.outbox is not None:
+            await self.outbox.close()
         if self._web_runner is not None:
             await self._web_runner.cleanup()
         await self.bot.session.close()

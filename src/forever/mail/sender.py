@@ -26,7 +26,7 @@ import aiosmtplib
 from sqlalchemy import Row, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from forever.db.models import Consent, Event, OutboxMessage, Person
+from forever.db.models import Consent, Event, OutboxMessage, Person, Subscription
 from forever.domain.journeys import MAX_ATTEMPTS, quiet_until, retry_delay, zone_or_default
 from forever.mail.message import HeaderInjection, Unsubscribe, build_message
 from forever.mail.smtp import SmtpPool, SmtpSecurityError
@@ -112,6 +112,7 @@ class OutboxSender:
         rng: random.Random | None = None,
         batch_size: int = BATCH,
         lease: timedelta = LEASE,
+        bot_username: str | None = None,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
@@ -127,12 +128,14 @@ class OutboxSender:
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
         self.batch_size = batch_size
         self.lease = lease
+        self.bot_username = bot_username
 
     @classmethod
     def from_container(
         cls, container: Container, *, smtp: SmtpPool | None, chat: ChatPort | None, **kw: Any
     ) -> OutboxSender:
         settings = container.settings
+        kw.setdefault("bot_username", container.extras.get("bot_username"))
         return cls(
             sessions=container.sessions,
             clock=container.clock,
@@ -256,6 +259,18 @@ class OutboxSender:
                     )
                 ).all()
             )
+            journey_people = {
+                r.person_id for r in rows if (r.context or {}).get("journey_states") is not None
+            }
+            states: dict[int, str] = dict(
+                (
+                    await session.execute(
+                        select(Subscription.person_id, Subscription.state).where(
+                            Subscription.person_id.in_(journey_people)
+                        )
+                    )
+                ).all()
+            )
             jobs = [_Job(row=r, person=people.get(r.person_id)) for r in rows]
             for job in jobs:
                 if job.row.channel == "email":
@@ -284,6 +299,11 @@ class OutboxSender:
                 continue
             elif person.blocked_at is not None:
                 job.outcome = _Outcome("failed", error="bot blocked by the person")
+                continue
+            wanted = (row.context or {}).get("journey_states")
+            if wanted is not None and states.get(row.person_id, "none") not in wanted:
+                # e.g. they subscribed again: the win-back journey is over.
+                job.outcome = _Outcome("canceled", error="journey ended")
                 continue
             if row.marketing:
                 if row.person_id not in consenting:
@@ -325,6 +345,13 @@ class OutboxSender:
         row, person = job.row, job.person
         context: dict[str, Any] = from_json(dict(row.context or {}))
         context.pop("to", None)
+        context.pop("journey_states", None)
+        start = context.pop("start_token", None)
+        if start is not None:
+            # The one-tap way back: opens the bot with the signed offer as /start parameter.
+            context["offer_url"] = (
+                f"https://t.me/{self.bot_username}?start={start}" if self.bot_username else ""
+            )
         context.setdefault("business", self.catalog.business_name)
         context.setdefault("name", (person.first_name if person else None) or "")
         context["tz"] = self._zone(person)
