@@ -13,4 +13,7 @@ def route_installers() -> list[RouteInstaller]:
     installers: list[RouteInstaller] = []
     # Feature modules append their installers here, e.g.:
     #   from forever.web import unsubscribe; installers.append(unsubscribe.install)
+    from forever.web import metrics
+
+    installers.append(metrics.install)
     return installers
