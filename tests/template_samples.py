@@ -17,4 +17,20 @@ CHAT: dict[str, dict] = {
     "unknown": {},
 }
 
-EMAIL: dict[str, dict] = {}
+BUSINESS = "Forever Yoga Club"
+UNSUBSCRIBE = "https://forever.test/u/sample.token"
+
+EMAIL: dict[str, dict] = {
+    "consent_confirm": {
+        "business": BUSINESS,
+        "name": "Ana <script>alert(1)</script>",
+        "confirm_url": "https://forever.test/c/sample-token",
+    },
+    "cancel_confirmed": {
+        "business": BUSINESS,
+        "name": "Ana",
+        "plan_name": "Plus",
+        "access_until": WHEN,
+        "canceled_at": WHEN,
+    },
+}
