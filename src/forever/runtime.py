@@ -13,6 +13,7 @@ import signal
 from contextlib import suppress
 from datetime import timedelta
 from functools import partial
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
@@ -63,6 +64,7 @@ class Runtime:
         self._web_runner = None
         self._polling: asyncio.Task[None] | None = None
         self._recovery: asyncio.Task[None] | None = None
+        self._dispatcher_started = False
 
     @property
     def instance(self) -> str:
@@ -118,6 +120,9 @@ class Runtime:
                 drop_pending_updates=False,
             )
             log.info("webhook mode: %s", webhook_path(str(settings.webhook_url)))
+            # start_polling runs the dispatcher's startup hooks itself; a webhook does not.
+            await self.dispatcher.emit_startup(**self._workflow_data())
+            self._dispatcher_started = True
             if inbox_recovery_seconds:
                 self._recovery = asyncio.create_task(self._recover_forever(inbox_recovery_seconds))
         elif polling:
@@ -132,6 +137,14 @@ class Runtime:
                     polling_timeout=25,
                 )
             )
+
+    def _workflow_data(self) -> dict[str, Any]:
+        return {
+            **self.dispatcher.workflow_data,
+            "bot": self.bot,
+            "bots": [self.bot],
+            "dispatcher": self.dispatcher,
+        }
 
     async def sweep_once(self) -> dict[str, int] | None:
         """Run the sweeps if this instance holds the sweeps lease; None when another does."""
@@ -189,7 +202,11 @@ class Runtime:
                     )
         else:
             await self.updates.abort()
-        await self.dispatcher.fsm.close()  # the FSM storage and its event isolation
+        if self._dispatcher_started:
+            # Its shutdown hooks include closing the FSM storage and its event isolation.
+            await self.dispatcher.emit_shutdown(**self._workflow_data())
+        elif self._polling is None:
+            await self.dispatcher.fsm.close()
         await self.bot.session.close()
         await self.container.close()
 

@@ -194,3 +194,46 @@ async def test_a_stopped_sweep_leader_hands_over_at_once(tg: FakeBotAPI, cluster
     assert await leader.sweep_once() is not None
     await cluster.stop(leader)
     assert await other.sweep_once() is not None
+
+
+async def test_an_update_that_failed_is_retried_by_the_next_recovery_pass(
+    tg: FakeBotAPI, cluster: Cluster
+) -> None:
+    runtime = await cluster.add()
+    feed = runtime.dispatcher.feed_update
+    failures = [ConnectionError("database restarting")]
+
+    async def flaky(bot: Any, update: Any, **kwargs: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return await feed(bot, update, **kwargs)
+
+    runtime.dispatcher.feed_update = flaky  # type: ignore[method-assign]
+    user = tg.add_user(3600, "Ana")
+    await user.send_text("hello")
+    await cluster.drain()
+    assert user.messages == []
+    # Released at once, no need to wait for the lease.
+    assert await runtime.updates.recover_once() == 1
+    assert len(user.messages) == 1
+
+
+async def test_a_poison_update_is_given_up_after_max_attempts(
+    tg: FakeBotAPI, cluster: Cluster, clock: ManualClock
+) -> None:
+    runtime = await cluster.add()
+
+    async def broken(bot: Any, update: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("always fails")
+
+    runtime.dispatcher.feed_update = broken  # type: ignore[method-assign]
+    user = tg.add_user(3700, "Ana")
+    await user.send_text("hello")
+    await cluster.drain()
+    passes = [await runtime.updates.recover_once() for _ in range(6)]
+    assert passes == [1, 1, 1, 1, 0, 0]
+    async with runtime.container.sessions() as session:
+        row = await session.get(UpdateInbox, tg.queue.last_update_id)
+        assert row is not None
+        assert row.processed_at is not None  # kept for inspection, no longer retried
+    assert updates_counted(runtime, "given_up") == 1
