@@ -18,8 +18,12 @@ Sweep = Callable[["Container", datetime], Awaitable[int]]
 def all_sweeps() -> list[tuple[str, Sweep]]:
     """Ordered: state changes first, then what they cause (messages to send)."""
     from forever.services.memberships import expire_due_memberships
+    from forever.telegram.inbox import prune_update_inbox
 
-    return [("expire_memberships", expire_due_memberships)]
+    return [
+        ("expire_memberships", expire_due_memberships),
+        ("prune_update_inbox", prune_update_inbox),
+    ]
 
 
 async def run_sweeps(container: Container, now: datetime) -> dict[str, int]:

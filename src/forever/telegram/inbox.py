@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiogram.methods import TelegramMethod
@@ -141,3 +141,12 @@ class UpdateProcessor:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+KEEP_PROCESSED = timedelta(days=7)  # far longer than Telegram keeps redelivering (24 hours)
+
+
+async def prune_update_inbox(container: Container, now: datetime) -> int:
+    """Sweep: forget updates processed long ago (their ids can no longer come back)."""
+    async with container.sessions.begin() as session:
+        return await inbox.prune_processed(session, before=now - KEEP_PROCESSED)

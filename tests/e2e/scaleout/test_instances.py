@@ -237,3 +237,17 @@ async def test_a_poison_update_is_given_up_after_max_attempts(
         assert row is not None
         assert row.processed_at is not None  # kept for inspection, no longer retried
     assert updates_counted(runtime, "given_up") == 1
+
+
+async def test_processed_updates_are_forgotten_after_a_week(
+    tg: FakeBotAPI, cluster: Cluster, clock: ManualClock
+) -> None:
+    runtime = await cluster.add(scheduler=True)
+    user = tg.add_user(3800, "Ana")
+    await user.send_text("hello")
+    await cluster.drain()
+    clock.advance(timedelta(days=6))
+    assert (await runtime.sweep_once() or {})["prune_update_inbox"] == 0
+    clock.advance(timedelta(days=1, seconds=1))
+    assert (await runtime.sweep_once() or {})["prune_update_inbox"] == 1
+    assert await count_rows(runtime, UpdateInbox) == 0
