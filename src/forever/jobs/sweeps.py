@@ -18,8 +18,14 @@ Sweep = Callable[["Container", datetime], Awaitable[int]]
 def all_sweeps() -> list[tuple[str, Sweep]]:
     """Ordered: state changes first, then what they cause (messages to send)."""
     from forever.services.memberships import expire_due_memberships
+    from forever.services.retention import resume_due_pauses
+    from forever.telegram.upgrade_prompts import send_upgrade_prompts
 
-    return [("expire_memberships", expire_due_memberships)]
+    return [
+        ("expire_memberships", expire_due_memberships),
+        ("resume_pauses", resume_due_pauses),
+        ("upgrade_prompts", send_upgrade_prompts),
+    ]
 
 
 async def run_sweeps(container: Container, now: datetime) -> dict[str, int]:
