@@ -13,7 +13,7 @@ from forever.domain.events import EventKind
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI, FakeUser
 from tests.conftest import START
-from tests.e2e.chat_helpers import Payment, count, events, kinds, snap, subscription
+from tests.e2e.chat_helpers import Payment, count, events, kinds, snap
 
 
 async def trial_user(tg: FakeBotAPI, user_id: int, language: str = "en") -> FakeUser:
