@@ -57,7 +57,10 @@ async def account_action(
     action = callback_data.action
     v = callback_data.v
     if action == "undo":
-        result = await retention.undo_cancel(container, chat_of(bot), person.id, expected_version=v)
+        # Undo acts only on a scheduled cancel, so any "keep" button may do it, once.
+        result = await retention.undo_cancel(
+            container, chat_of(bot), person.id, expected_version=None
+        )
         if result.status is not Status.DONE:
             await _show_current(query, container, bot, result.snap)
             return
