@@ -12,6 +12,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from forever.app import Container, build_bot, build_dispatcher
 from forever.jobs.sweeps import run_sweeps
+from forever.mail.worker import DRAIN_SECONDS, OutboxWorker
+from forever.telegram.bot_port import BotChatPort
 from forever.telegram.commands import register_commands
 from forever.web.routes import route_installers
 from forever.web.server import build_web_app, start_web
@@ -37,6 +39,7 @@ class Runtime:
         self.web_port: int | None = None
         self._web_runner = None
         self._polling: asyncio.Task[None] | None = None
+        self.outbox: OutboxWorker | None = None
 
     async def start(
         self, *, polling: bool = True, scheduler: bool = True, handle_as_tasks: bool = True
@@ -52,6 +55,17 @@ class Runtime:
                 "interval",
                 minutes=SWEEP_MINUTES,
                 id="sweeps",
+                max_instances=1,
+                coalesce=True,
+            )
+            chat = self.container.extras.get("chat_port") or BotChatPort(self.bot)
+            self.outbox = OutboxWorker(self.container, chat)
+            await self.outbox.learn_bot_username()
+            self.scheduler.add_job(
+                self.outbox.drain,
+                "interval",
+                seconds=DRAIN_SECONDS,
+                id="outbox",
                 max_instances=1,
                 coalesce=True,
             )
@@ -82,6 +96,8 @@ class Runtime:
                 await self._polling
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.outbox is not None:
+            await self.outbox.close()
         if self._web_runner is not None:
             await self._web_runner.cleanup()
         await self.bot.session.close()
