@@ -29,3 +29,18 @@ def test_changing_the_body_breaks_the_signature() -> None:
 
 def test_email_hash_ignores_case_and_spaces() -> None:
     assert email_hash(" Ana@Example.com ") == email_hash("ana@example.com")
+
+
+def test_compact_tokens_fit_a_telegram_start_parameter() -> None:
+    import re
+
+    signer = Signer("k" * 32)
+    token = signer.sign_compact("winback", "123:discount_30")
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", token)
+    assert signer.verify_compact("winback", token) == "123:discount_30"
+    with pytest.raises(BadToken):
+        signer.verify_compact("unsubscribe", token)
+    with pytest.raises(BadToken):
+        signer.verify_compact("winback", token[:-1] + ("A" if token[-1] != "A" else "B"))
+    with pytest.raises(BadToken):
+        signer.verify_compact("winback", "short")

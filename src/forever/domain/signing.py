@@ -53,6 +53,18 @@ class Signer:
         except UnicodeDecodeError:
             raise BadToken("malformed token") from None
 
+    # Telegram's /start parameter allows only A-Z, a-z, 0-9, _ and - (at most 64 characters),
+    # so deep-link tokens drop the dot: the MAC is the fixed-length tail.
+    def sign_compact(self, purpose: str, body: str) -> str:
+        raw = body.encode("utf-8")
+        return _b64(raw) + _b64(self._mac(purpose, raw))
+
+    def verify_compact(self, purpose: str, token: str) -> str:
+        tail = len(_b64(bytes(self._mac_bytes)))
+        if len(token) <= tail:
+            raise BadToken("malformed token")
+        return self.verify(purpose, f"{token[:-tail]}.{token[-tail:]}")
+
 
 def email_hash(address: str, secret_key: str = "") -> str:
     """Stable hash of an address for the suppression list (case-insensitive)."""

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from forever.db.models import Subscription
 from forever.domain import lifecycle
+from forever.domain.events import EventKind
 from forever.domain.lifecycle import Billing, Membership, State
 from forever.services.events import record_event
 
@@ -79,7 +80,7 @@ async def expire_due_memberships(container: Container, now: datetime) -> int:
             apply_membership(row, lifecycle.expire(m, now=now), now)
             record_event(
                 session,
-                "access_ended",
+                EventKind.ACCESS_ENDED,
                 now,
                 row.person_id,
                 plan=row.plan_id,

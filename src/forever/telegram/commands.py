@@ -36,11 +36,15 @@ async def register_commands(bot: Bot, default_locale: str, staff_ids: frozenset[
             await bot.set_my_commands(
                 command_menu(locale), scope=BotCommandScopeDefault(), language_code=locale
             )
-        for staff_id in sorted(staff_ids):
+    except TelegramAPIError:
+        # The menu is a convenience; the bot works without it.
+        log.warning("could not register the command menu", exc_info=True)
+    for staff_id in sorted(staff_ids):
+        try:
             await bot.set_my_commands(
                 command_menu(default_locale, staff=True),
                 scope=BotCommandScopeChat(chat_id=staff_id),
             )
-    except TelegramAPIError:
-        # The menu is a convenience; the bot works without it.
-        log.warning("could not register the command menu", exc_info=True)
+        except TelegramAPIError as error:
+            # Telegram knows a chat only after the person opened the bot once.
+            log.warning("no staff command menu for %s: %s", staff_id, error.message)

@@ -10,10 +10,7 @@ from forever.db.models import Person
 from forever.domain.catalog import Catalog
 from forever.rendering import Renderer
 
-router = Router(name="common")
 
-
-@router.message(CommandStart())
 async def start(
     message: Message, person: Person, locale: str, renderer: Renderer, catalog: Catalog
 ) -> None:
@@ -30,17 +27,25 @@ async def start(
     )
 
 
-@router.message(Command("help"))
 async def help_(message: Message, locale: str, renderer: Renderer, catalog: Catalog) -> None:
     await message.answer(renderer.chat("help", locale, business=catalog.business_name))
 
 
-@router.message(F.chat.type == "private")
 async def unknown(message: Message, locale: str, renderer: Renderer) -> None:
     await message.answer(renderer.chat("unknown", locale))
 
 
-@router.callback_query()
 async def stale_button(query: CallbackQuery) -> None:
     # A button nobody handles (old or forged): answer so the client stops spinning.
     await query.answer()
+
+
+def build_router() -> Router:
+    # A new Router per dispatcher: aiogram attaches a router to one parent only, and tests
+    # and scale-out run several dispatchers in one process.
+    router = Router(name="common")
+    router.message.register(start, CommandStart())
+    router.message.register(help_, Command("help"))
+    router.message.register(unknown, F.chat.type == "private")
+    router.callback_query.register(stale_button)
+    return router

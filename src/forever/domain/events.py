@@ -1,0 +1,39 @@
+"""The vocabulary of the event history: every KPI in /stats is computed from these rows.
+
+Writers use these names (services.events.record_event); the `data` each carries is listed so
+readers (stats, journeys, the sandbox) agree with writers without reading their code.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventKind(StrEnum):
+    SIGNED_UP = "signed_up"  # language
+    EMAIL_GIVEN = "email_given"  # (address is on the person, not in the event)
+    CONSENT_ASKED = "consent_asked"  # purpose, wording_version
+    CONSENT_CONFIRMED = "consent_confirmed"  # purpose
+    UNSUBSCRIBED = "unsubscribed"  # source: link | one_click | chat | bounce
+    TRIAL_STARTED = "trial_started"  # plan, days
+    PAYMENT = "payment"  # plan, billing, amount, currency, recurring, charge_id, offer
+    ACTIVATED = "activated"  # plan, billing (first paid period, or paid again after lapse)
+    RENEWED = "renewed"  # plan, billing
+    UPGRADE_PROMPTED = "upgrade_prompted"  # from_plan, to_plan, rule: trial_progress | usage
+    PLAN_CHANGED = "plan_changed"  # from_plan, to_plan (an upgrade or a downgrade)
+    CANCELED = "canceled"  # plan, source: bot | telegram, access_until
+    CANCEL_REASON = "cancel_reason"  # reason
+    OFFER_SHOWN = "offer_shown"  # offer, reason
+    OFFER_ACCEPTED = "offer_accepted"  # offer
+    CANCEL_UNDONE = "cancel_undone"  # source: bot | telegram
+    PAUSED = "paused"  # months, until
+    RESUMED = "resumed"
+    PAYMENT_FAILED = "payment_failed"  # plan
+    ACCESS_ENDED = "access_ended"  # plan, billing, previous_state, reason (expiry sweep)
+    WINBACK_RECOVERED = "winback_recovered"  # plan, days_since_end, offer
+    GRANTED = "granted"  # plan, days, by (staff telegram id)
+    EMAIL_SENT = "email_sent"  # template, journey, step, marketing
+    EMAIL_BOUNCED = "email_bounced"  # code
+    BLOCKED_BOT = "blocked_bot"
+    USAGE = "usage"  # metric, value (the counter after the increment)
+    ERASED = "erased"

@@ -1,0 +1,17 @@
+"""Which feature modules add routes to the built-in web server.
+
+Each feature exposes `install(app, container)`; list it here once. (A function rather than a
+module-level list so importing a feature stays lazy and nothing is shared between apps.)
+"""
+
+from __future__ import annotations
+
+from forever.web.server import RouteInstaller
+
+
+def route_installers() -> list[RouteInstaller]:
+    from forever.web import metrics
+    from forever.web.email_links import install_email_routes
+
+    installers: list[RouteInstaller] = [install_email_routes, metrics.install]
+    return installers
