@@ -113,6 +113,7 @@ class OutboxSender:
         batch_size: int = BATCH,
         lease: timedelta = LEASE,
         bot_username: str | None = None,
+        metrics: Any = None,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
@@ -129,6 +130,7 @@ class OutboxSender:
         self.batch_size = batch_size
         self.lease = lease
         self.bot_username = bot_username
+        self.metrics = metrics  # forever.metrics.Metrics when the process exports them
 
     @classmethod
     def from_container(
@@ -136,6 +138,7 @@ class OutboxSender:
     ) -> OutboxSender:
         settings = container.settings
         kw.setdefault("bot_username", container.extras.get("bot_username"))
+        kw.setdefault("metrics", getattr(container, "metrics", None))
         return cls(
             sessions=container.sessions,
             clock=container.clock,
@@ -556,6 +559,9 @@ class OutboxSender:
                     await session.execute(
                         update(Person).where(Person.id == job.person.id).values(blocked_at=now)
                     )
+        emails = sum(1 for e in events if e["kind"] == "email_sent")
+        if emails and self.metrics is not None:
+            self.metrics.emails_sent.inc(emails)
         if report.retried or report.failed or report.suppressed:
             log.info("outbox batch: %s", report)
         return report
