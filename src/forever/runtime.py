@@ -23,6 +23,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from forever.app import Container, build_bot, build_dispatcher
 from forever.db.leases import acquire_lease, release_lease
 from forever.jobs.sweeps import run_sweeps
+from forever.mail.worker import DRAIN_SECONDS, OutboxWorker
+from forever.telegram.bot_port import BotChatPort
 from forever.telegram.commands import register_commands
 from forever.telegram.inbox import UpdateProcessor
 from forever.telegram.request_metrics import RequestMetrics
@@ -65,6 +67,7 @@ class Runtime:
         self._polling: asyncio.Task[None] | None = None
         self._recovery: asyncio.Task[None] | None = None
         self._dispatcher_started = False
+        self.outbox: OutboxWorker | None = None
 
     @property
     def instance(self) -> str:
@@ -105,6 +108,17 @@ class Runtime:
                 "interval",
                 minutes=SWEEP_MINUTES,
                 id="sweeps",
+                max_instances=1,
+                coalesce=True,
+            )
+            chat = self.container.extras.get("chat_port") or BotChatPort(self.bot)
+            self.outbox = OutboxWorker(self.container, chat)
+            await self.outbox.learn_bot_username()
+            self.scheduler.add_job(
+                self.outbox.drain,
+                "interval",
+                seconds=DRAIN_SECONDS,
+                id="outbox",
                 max_instances=1,
                 coalesce=True,
             )
@@ -187,6 +201,8 @@ class Runtime:
                 await self._polling
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.outbox is not None:
+            await self.outbox.close()
         if self._web_runner is not None:
             await self._web_runner.cleanup()
         if graceful:

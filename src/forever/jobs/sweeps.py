@@ -17,11 +17,13 @@ Sweep = Callable[["Container", datetime], Awaitable[int]]
 
 def all_sweeps() -> list[tuple[str, Sweep]]:
     """Ordered: state changes first, then what they cause (messages to send)."""
+    from forever.services.journeys import sweep_journeys
     from forever.services.memberships import expire_due_memberships
     from forever.telegram.inbox import prune_update_inbox
 
     return [
         ("expire_memberships", expire_due_memberships),
+        ("email_journeys", sweep_journeys),
         ("prune_update_inbox", prune_update_inbox),
     ]
 

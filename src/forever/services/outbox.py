@@ -113,3 +113,35 @@ async def cancel_marketing(session: AsyncSession, person_id: int) -> int:
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)
+
+
+async def enqueue_many(session: AsyncSession, rows: list[dict[str, Any]], now: datetime) -> int:
+    """Queue many messages in a few statements; keys already queued are skipped.
+
+    Each row has the keyword arguments of `enqueue` except `session` and `now`. Returns how
+    many were new. Does not commit.
+    """
+    inserted = 0
+    for start in range(0, len(rows), ENQUEUE_CHUNK):
+        chunk = rows[start : start + ENQUEUE_CHUNK]
+        values = [
+            {
+                "idempotency_key": r["key"],
+                "channel": r["channel"],
+                "person_id": r["person_id"],
+                "template": r["template"],
+                "context": to_json(r["context"]),
+                "marketing": r["marketing"],
+                "status": "pending",
+                "not_before": r["not_before"],
+                "attempts": 0,
+                "created_at": now,
+            }
+            for r in chunk
+        ]
+        result = await session.execute(_insert_ignoring_duplicates(session).values(values))
+        inserted += max(int(result.rowcount or 0), 0)
+    return inserted
+
+
+ENQUEUE_CHUNK = 500

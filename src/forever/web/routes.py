@@ -10,9 +10,9 @@ from forever.web.server import RouteInstaller
 
 
 def route_installers() -> list[RouteInstaller]:
-    installers: list[RouteInstaller] = []
-    # Feature modules append their installers here, e.g.:
-    #   from forever.web import unsubscribe; installers.append(unsubscribe.install)
+    from forever.web.email_links import install_email_routes
+
+    installers: list[RouteInstaller] = [install_email_routes]
     from forever.web import metrics
 
     installers.append(metrics.install)
