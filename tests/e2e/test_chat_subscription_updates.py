@@ -68,7 +68,7 @@ async def test_failed_renewal_is_past_due_with_a_way_to_pay(
 async def test_updates_for_unknown_payloads_are_ignored(
     tg: FakeBotAPI, running_bot: Runtime
 ) -> None:
-    user, paid = await paying_user(tg, 5003)
+    user, _ = await paying_user(tg, 5003)
     before = len(user.messages)
     await tg.send_subscription_update(user, "not-our-payload", "canceled")
     assert len(user.messages) == before

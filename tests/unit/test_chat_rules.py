@@ -49,7 +49,7 @@ def test_foreign_or_malformed_payloads_name_no_invoice(bad: str) -> None:
 
 def test_a_tampered_or_foreign_key_payload_is_rejected() -> None:
     payload = make_payload(SIGNER, 7)
-    body, mac = payload.split(".")
+    _, mac = payload.split(".")
     other_body = make_payload(SIGNER, 8).split(".")[0]
     assert read_payload(SIGNER, f"{other_body}.{mac}") is None
     assert read_payload(Signer("another key"), payload) is None
