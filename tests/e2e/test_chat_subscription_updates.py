@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from forever.db.models import Consent, OutboxMessage
+from forever.db.models import Consent, OutboxMessage, Person
 from forever.domain.events import EventKind
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI
@@ -62,7 +62,12 @@ async def test_failed_renewal_is_past_due_with_a_way_to_pay(
     assert EventKind.PAYMENT_FAILED in await kinds(running_bot, 5002)
     result = await user.press("Pay now · 300 ⭐")
     assert result.accepted
-    assert (await snap(running_bot, 5002)).membership.state.value == "active"
+    state = await snap(running_bot, 5002)
+    assert state.membership.state.value == "active"
+    assert state.renewing_star_subscription
+    # The failed subscription must not retry and charge a second time.
+    stopped = tg.calls_to("editUserStarSubscription")
+    assert [c.params["telegram_payment_charge_id"] for c in stopped] == [paid.charge_id]
 
 
 async def test_updates_for_unknown_payloads_are_ignored(
@@ -98,3 +103,19 @@ async def test_cancel_is_confirmed_by_email_and_consent_stays_pending(
     assert consent is not None and consent.confirmed_at is None  # only the link confirms
     sub = await subscription(running_bot, 5004)
     assert sub.state == "cancel_scheduled"
+
+
+async def test_failed_renewal_for_someone_who_blocked_the_bot(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    user, paid = await paying_user(tg, 5005)
+    user.block()
+    await tg.send_subscription_update(user, paid.invoice_payload, "failed")
+    state = await snap(running_bot, 5005)
+    assert state.membership.state.value == "past_due"  # recorded even though unsent
+    async with running_bot.container.sessions() as session:
+        blocked = await session.scalar(select(Person.blocked_at).where(Person.telegram_id == 5005))
+    assert blocked is not None
+    # The 403 was expected here; the harness checks there is no other refused call.
+    assert {(c.method, c.status) for c in tg.refused} == {("sendMessage", 403)}
+    tg.calls[:] = [c for c in tg.calls if c.ok]
