@@ -10,7 +10,8 @@ from forever.web.server import RouteInstaller
 
 
 def route_installers() -> list[RouteInstaller]:
+    from forever.web import metrics
     from forever.web.email_links import install_email_routes
 
-    installers: list[RouteInstaller] = [install_email_routes]
+    installers: list[RouteInstaller] = [install_email_routes, metrics.install]
     return installers
