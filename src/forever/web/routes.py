@@ -10,7 +10,10 @@ from forever.web.server import RouteInstaller
 
 
 def route_installers() -> list[RouteInstaller]:
+    from forever.sandbox import web as sandbox_web
+
     installers: list[RouteInstaller] = []
+    installers.append(sandbox_web.install)  # only in `bot.py sandbox`
     # Feature modules append their installers here, e.g.:
     #   from forever.web import unsubscribe; installers.append(unsubscribe.install)
     return installers
