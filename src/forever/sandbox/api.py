@@ -20,7 +20,7 @@ from aiohttp import web
 
 from forever.config import LOCALES
 from forever.sandbox.fake_bot_api import FakeBotAPIError, UpdateNotHandled
-from forever.sandbox.views import mail_detail, mail_summary
+from forever.sandbox.views import invoice_view, mail_detail, mail_summary
 
 if TYPE_CHECKING:
     from forever.sandbox.world import Sandbox
@@ -139,6 +139,7 @@ class SandboxApi:
         r.add_post("/sandbox/api/chats/{user_id}/start", self.start)
         r.add_post("/sandbox/api/chats/{user_id}/press", self.press)
         r.add_post("/sandbox/api/chats/{user_id}/pay", self.pay)
+        r.add_get("/sandbox/api/invoices/{slug}", self.invoice)
         r.add_get("/sandbox/api/mail", self.mail_list)
         r.add_get("/sandbox/api/mail/{mail_id}", self.mail)
         r.add_get("/sandbox/api/mail/{mail_id}/html", self.mail_html)
@@ -246,6 +247,13 @@ class SandboxApi:
             message_id = _int(body, "message_id", low=1)
             result = await self.sandbox.pay(user_id, message_id=message_id, link=None)
         return web.json_response(result)
+
+    async def invoice(self, request: web.Request) -> web.Response:
+        """What an invoice link (https://t.me/$slug) asks for, to show before paying."""
+        info = self.sandbox.fake.state.invoice_links.get(request.match_info["slug"])
+        if info is None:
+            raise LookupError("no such invoice link")
+        return web.json_response(invoice_view(info))
 
     # -- mail ------------------------------------------------------------------------------
 

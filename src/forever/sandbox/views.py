@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from forever.sandbox.fake_bot_api import FakeMessage
+from forever.sandbox.fake_bot_api.state import InvoiceInfo
 from forever.sandbox.mail_catcher import CaughtMail
 
 _SAFE_SCHEMES = ("http://", "https://", "mailto:")
@@ -52,15 +53,7 @@ def message_view(message: FakeMessage) -> dict[str, Any]:
             "name": message.media.file.file_name,
         }
     if message.invoice is not None:
-        info = message.invoice
-        view["invoice"] = {
-            "title": info.title,
-            "description": info.description,
-            "amount": info.total_amount,
-            "currency": info.currency,
-            "period_days": (info.subscription_period or 0) // 86400 or None,
-            "paid": bool(message.paid_by),
-        }
+        view["invoice"] = {**invoice_view(message.invoice), "paid": bool(message.paid_by)}
     payment = message.extra.get("successful_payment")
     if payment:
         view["payment"] = {
@@ -70,6 +63,16 @@ def message_view(message: FakeMessage) -> dict[str, Any]:
             "first": bool(payment.get("is_first_recurring")),
         }
     return view
+
+
+def invoice_view(info: InvoiceInfo) -> dict[str, Any]:
+    return {
+        "title": info.title,
+        "description": info.description,
+        "amount": info.total_amount,
+        "currency": info.currency,
+        "period_days": (info.subscription_period or 0) // 86400 or None,
+    }
 
 
 def mail_summary(mail: CaughtMail) -> dict[str, Any]:
