@@ -101,8 +101,13 @@ def _run(settings: Settings) -> int:
     from forever.runtime import Runtime, serve_forever
 
     token = settings.bot_token.get_secret_value() if settings.bot_token else ""
-    setup_logging(settings.log_level, settings.log_format.value, secrets=(token,))
     container = build_container(settings)  # validates the catalog before anything starts
+    setup_logging(
+        settings.log_level,
+        settings.log_format.value,
+        secrets=(token,),
+        context={"instance": container.instance},
+    )
     upgrade_to_head(settings.database_url)
 
     async def _main() -> None:

@@ -53,7 +53,6 @@ class Signer:
         except UnicodeDecodeError:
             raise BadToken("malformed token") from None
 
-
     # Telegram's /start parameter allows only A-Z, a-z, 0-9, _ and - (at most 64 characters),
     # so deep-link tokens drop the dot: the MAC is the fixed-length tail.
     def sign_compact(self, purpose: str, body: str) -> str:

@@ -1,0 +1,147 @@
+"""The outbox: every email and scheduled chat message is first a row with a unique key.
+
+`enqueue` is the one way in. A key that already exists is a no-op, so a sweep (or a handler
+delivered twice) can ask for the same message again without doubling it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from forever.db.models import OutboxMessage
+
+CHANNELS = ("email", "chat")
+# Rows in these states have not been handed over yet and may still be called off.
+WAITING = ("pending", "sending")
+
+_DATETIME_TAG = "$datetime"
+
+
+def to_json(value: Any) -> Any:
+    """Context values as JSON: aware datetimes become tagged ISO strings."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime in an outbox context; pass an aware one")
+        return {_DATETIME_TAG: value.astimezone(UTC).isoformat()}
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise TypeError(f"cannot store {type(value).__name__} in an outbox context")
+
+
+def from_json(value: Any) -> Any:
+    """The inverse of `to_json`."""
+    if isinstance(value, dict):
+        if len(value) == 1 and _DATETIME_TAG in value:
+            return datetime.fromisoformat(value[_DATETIME_TAG])
+        return {k: from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_json(v) for v in value]
+    return value
+
+
+def _insert_ignoring_duplicates(session: AsyncSession) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(OutboxMessage).on_conflict_do_nothing(
+            index_elements=["idempotency_key"]
+        )
+    if dialect == "sqlite":
+        return sqlite.insert(OutboxMessage).on_conflict_do_nothing(
+            index_elements=["idempotency_key"]
+        )
+    return insert(OutboxMessage)  # pragma: no cover - only the two supported databases
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    key: str,
+    channel: str,
+    person_id: int | None,
+    template: str,
+    context: dict[str, Any],
+    marketing: bool,
+    not_before: datetime,
+    now: datetime,
+) -> bool:
+    """Queue one message. False (and nothing changed) when `key` was queued before.
+
+    Does not commit: the caller's use case commits it with the change that caused it.
+    """
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown outbox channel {channel!r}")
+    if not key or len(key) > 200:
+        raise ValueError("an outbox key is 1 to 200 characters")
+    values = {
+        "idempotency_key": key,
+        "channel": channel,
+        "person_id": person_id,
+        "template": template,
+        "context": to_json(context),
+        "marketing": marketing,
+        "status": "pending",
+        "not_before": not_before,
+        "attempts": 0,
+        "created_at": now,
+    }
+    stmt = _insert_ignoring_duplicates(session).values(**values)
+    result = await session.execute(stmt)
+    return bool(result.rowcount)
+
+
+async def cancel_marketing(session: AsyncSession, person_id: int) -> int:
+    """Call off every marketing message still waiting for this person; returns how many.
+
+    A row a sender holds right now ('sending') is called off too: the sender re-checks the
+    status before it hands a message over.
+    """
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.person_id == person_id)
+        .where(OutboxMessage.marketing.is_(True))
+        .where(OutboxMessage.status.in_(WAITING))
+        .values(status="canceled", last_error="unsubscribed", claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
+
+
+async def enqueue_many(session: AsyncSession, rows: list[dict[str, Any]], now: datetime) -> int:
+    """Queue many messages in a few statements; keys already queued are skipped.
+
+    Each row has the keyword arguments of `enqueue` except `session` and `now`. Returns how
+    many were new. Does not commit.
+    """
+    inserted = 0
+    for start in range(0, len(rows), ENQUEUE_CHUNK):
+        chunk = rows[start : start + ENQUEUE_CHUNK]
+        values = [
+            {
+                "idempotency_key": r["key"],
+                "channel": r["channel"],
+                "person_id": r["person_id"],
+                "template": r["template"],
+                "context": to_json(r["context"]),
+                "marketing": r["marketing"],
+                "status": "pending",
+                "not_before": r["not_before"],
+                "attempts": 0,
+                "created_at": now,
+            }
+            for r in chunk
+        ]
+        result = await session.execute(_insert_ignoring_duplicates(session).values(values))
+        inserted += max(int(result.rowcount or 0), 0)
+    return inserted
+
+
+ENQUEUE_CHUNK = 500

@@ -1,0 +1,153 @@
+"""The shared outbox and consent services, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from forever.app import Container
+from forever.db.models import Consent, Event, OutboxMessage, Person
+from forever.services import consent, outbox
+from forever.services.consent import wording_hash
+from tests.conftest import START
+
+
+async def make_person(container: Container, **fields: object) -> Person:
+    async with container.sessions.begin() as session:
+        person = Person(
+            telegram_id=fields.pop("telegram_id", 1001),
+            first_name=fields.pop("first_name", "Ana"),
+            language=fields.pop("language", "en"),
+            email=fields.pop("email", "ana@example.com"),
+            email_status="unconfirmed",
+            created_at=START,
+            **fields,
+        )
+        session.add(person)
+    return person
+
+
+async def test_enqueue_twice_with_one_key_keeps_one_row(container: Container) -> None:
+    person = await make_person(container)
+    args = {
+        "key": "cancel:1",
+        "channel": "email",
+        "person_id": person.id,
+        "template": "cancel_confirmed",
+        "context": {"name": "Ana", "access_until": START + timedelta(days=3)},
+        "marketing": False,
+        "not_before": START,
+        "now": START,
+    }
+    async with container.sessions.begin() as session:
+        assert await outbox.enqueue(session, **args) is True
+    async with container.sessions.begin() as session:
+        assert await outbox.enqueue(session, **{**args, "template": "other"}) is False
+    async with container.sessions() as session:
+        rows = (await session.scalars(select(OutboxMessage))).all()
+    assert len(rows) == 1
+    assert rows[0].template == "cancel_confirmed"
+    assert rows[0].status == "pending"
+    # Datetimes survive the JSON column as aware datetimes.
+    assert outbox.from_json(rows[0].context)["access_until"] == START + timedelta(days=3)
+
+
+async def test_enqueue_does_not_commit(container: Container) -> None:
+    person = await make_person(container)
+    async with container.sessions() as session:
+        await outbox.enqueue(
+            session,
+            key="k",
+            channel="chat",
+            person_id=person.id,
+            template="t",
+            context={},
+            marketing=False,
+            not_before=START,
+            now=START,
+        )
+        await session.rollback()
+    async with container.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+
+async def test_double_opt_in_round_trip(container: Container) -> None:
+    person = await make_person(container)
+    async with container.sessions.begin() as session:
+        p = await session.get(Person, person.id)
+        assert p is not None
+        record = await consent.request_marketing_consent(
+            session,
+            p,
+            "ana@example.com",
+            wording="Send me news and offers",
+            wording_version="v1",
+            source="chat:/start",
+            now=START,
+        )
+        token = record.token
+        assert await consent.has_marketing_consent(session, person.id) is False
+
+    async with container.sessions() as session:
+        stored = await session.scalar(select(Consent))
+        assert stored is not None
+        assert stored.wording_hash == wording_hash("Send me news and offers")
+        assert stored.asked_at == START and stored.confirmed_at is None
+        assert len(stored.token) >= 40
+        mail = await session.scalar(select(OutboxMessage))
+        assert mail is not None
+        assert mail.idempotency_key == f"consent:{stored.id}"
+        assert mail.template == "consent_confirm" and mail.marketing is False
+
+    later = START + timedelta(minutes=5)
+    async with container.sessions.begin() as session:
+        confirmed = await consent.confirm_consent(session, token, later)
+        assert confirmed is not None and confirmed.confirmed_at == later
+    async with container.sessions.begin() as session:
+        again = await consent.confirm_consent(session, token, later + timedelta(hours=1))
+        assert again is not None and again.confirmed_at == later  # idempotent
+        assert await consent.confirm_consent(session, "not-a-token", later) is None
+        assert await consent.has_marketing_consent(session, person.id) is True
+        p = await session.get(Person, person.id)
+        assert p is not None and p.email_status == "confirmed"
+
+
+async def test_withdrawal_ends_consent_and_calls_off_queued_marketing(
+    container: Container,
+) -> None:
+    person = await make_person(container)
+    async with container.sessions.begin() as session:
+        p = await session.get(Person, person.id)
+        assert p is not None
+        record = await consent.request_marketing_consent(
+            session, p, "ana@example.com", wording="w", wording_version="v1", source="t", now=START
+        )
+        await consent.confirm_consent(session, record.token, START)
+        for key, marketing in (("winback", True), ("receipt", False)):
+            await outbox.enqueue(
+                session,
+                key=key,
+                channel="email",
+                person_id=person.id,
+                template=key,
+                context={},
+                marketing=marketing,
+                not_before=START + timedelta(days=1),
+                now=START,
+            )
+    async with container.sessions.begin() as session:
+        assert await consent.withdraw_marketing(session, person.id, source="link", now=START)
+    async with container.sessions.begin() as session:
+        assert not await consent.withdraw_marketing(session, person.id, source="link", now=START)
+        assert await consent.has_marketing_consent(session, person.id) is False
+        rows = await session.execute(select(OutboxMessage.idempotency_key, OutboxMessage.status))
+        statuses = {key: status for key, status in rows}
+        assert statuses["winback"] == "canceled"
+        assert statuses["receipt"] == "pending"
+        kinds = (await session.scalars(select(Event.kind))).all()
+        assert kinds.count("unsubscribed") == 1
+        # A later click on the old confirm link does not bring consent back.
+        again = await consent.confirm_consent(session, record.token, START + timedelta(days=1))
+        assert again is not None and again.withdrawn_at is not None
+        assert await consent.has_marketing_consent(session, person.id) is False
