@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_NAME = 64
+MAX_DAYS = 120
 MAX_TEXT = 4096
 # Languages a test customer's Telegram may report: ours, and one we don't speak (fallback).
 LANGUAGES = (*LOCALES, "de")
@@ -119,6 +121,14 @@ def parse_moment(text: str) -> datetime:
     except ValueError:
         raise BadInput("until: use a date like 2026-12-01 or 2026-12-01T09:00:00Z") from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def with_base_target(html: str) -> str:
+    base = '<base target="_blank">'
+    head = re.search(r"<head[^>]*>", html, flags=re.IGNORECASE)
+    if head is None:
+        return base + html
+    return html[: head.end()] + base + html[head.end() :]
 
 
 class SandboxApi:
@@ -242,6 +252,8 @@ class SandboxApi:
         body = await _body(request)
         if "link" in body:
             link = _string(body, "link", max_length=256)
+            if not link.startswith("https://t.me/$"):
+                raise BadInput("link: not a Telegram invoice link (https://t.me/$...)")
             result = await self.sandbox.pay(user_id, message_id=None, link=link)
         else:
             message_id = _int(body, "message_id", low=1)
@@ -281,7 +293,7 @@ class SandboxApi:
         if html is None:
             raise LookupError("this email has no HTML part")
         # Links open in a new tab (the frame itself is sandboxed and can't navigate).
-        page = '<!doctype html><base target="_blank">' + html
+        page = with_base_target(html)
         return web.Response(
             text=page,
             content_type="text/html",
@@ -311,12 +323,15 @@ class SandboxApi:
     async def move_clock(self, request: web.Request) -> web.Response:
         body = await _body(request)
         if "days" in body:
-            result = await self.sandbox.advance(timedelta(days=_int(body, "days", low=1, high=400)))
+            days = _int(body, "days", low=1, high=MAX_DAYS)
+            result = await self.sandbox.advance(timedelta(days=days))
         elif "hours" in body:
-            hours = _int(body, "hours", low=1, high=24 * 400)
+            hours = _int(body, "hours", low=1, high=24 * MAX_DAYS)
             result = await self.sandbox.advance(timedelta(hours=hours))
         elif "until" in body:
             until = parse_moment(_string(body, "until", max_length=40))
+            if until <= self.sandbox.clock.now():
+                raise BadInput("until: that moment has passed; the clock only moves forward")
             result = await self.sandbox.jump_to(until)
         else:
             raise BadInput("give days, hours or until")

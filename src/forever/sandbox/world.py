@@ -22,13 +22,14 @@ from forever.app import Container, build_container
 from forever.config import SANDBOX_TOKEN, Settings, SmtpSecurity
 from forever.db.migrate import upgrade_engine
 from forever.db.models import Person
-from forever.jobs.tick import run_due_work
+from forever.jobs.tick import drain_outbox, run_due_work
 from forever.runtime import Runtime
 from forever.sandbox.clock import SandboxClock
 from forever.sandbox.fake_bot_api import FakeBotAPI, FakeEvent, FakeUser
 from forever.sandbox.hub import EventHub
 from forever.sandbox.mail_catcher import CaughtMail, MailCatcher
 from forever.sandbox.views import mail_summary, message_view
+from forever.telegram.bot_port import BotChatPort
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,13 @@ STAFF_NAME = "Sam"
 FIRST_CUSTOMER_ID = 1001
 BOT_USERNAME = "forever_sandbox_bot"
 SANDBOX_MAIL_FROM = "Forever Sandbox <hello@sandbox.forever.local>"
-# The clock moves in steps no longer than this, running the scheduled work after each one
-# (as the real scheduler would), so nothing due "in between" is skipped.
-CLOCK_STEP = timedelta(hours=1)
-MAX_CLOCK_MOVE = timedelta(days=400)
+# The clock moves in steps, running the scheduled work after each one as the real scheduler
+# would. Steps shorter than the 11 quiet night hours guarantee a daytime run every day, so
+# deferred emails go out; longer moves take longer steps to stay quick (a step costs ~0.1 s).
+SHORT_STEP = timedelta(hours=6)
+LONG_STEP = timedelta(hours=10)
+LONG_MOVE = timedelta(days=7)
+MAX_CLOCK_MOVE = timedelta(days=120)  # past the last win-back email (90 days)
 BOT_TIMEOUT = 30.0  # seconds the page waits for the bot to handle an action
 _CHAT_KINDS = frozenset({"message", "invoice", "edit", "delete", "user_message"})
 
@@ -186,6 +190,8 @@ class Sandbox:
         self.container.extras["sandbox"] = self
         await upgrade_engine(self.container.engine)
         self.runtime = Runtime(self.container, SANDBOX_TOKEN)
+        # Moving the clock hands over queued chat messages through the running bot.
+        self.container.extras["chat_port"] = BotChatPort(self.runtime.bot)
         # handle_as_tasks=False: an action on the page returns once the bot has answered it.
         await self.runtime.start(scheduler=scheduler, handle_as_tasks=False)
         await self.fake.wait_until_polled()
@@ -238,9 +244,11 @@ class Sandbox:
 
     async def send_text(self, user_id: int, text: str) -> None:
         await self.customer(user_id).user.send_text(text)
+        await self.hand_over()
 
     async def start_bot(self, user_id: int, payload: str | None = None) -> None:
         await self.customer(user_id).user.start(payload)
+        await self.hand_over()
 
     async def press(self, user_id: int, message_id: int, row: int, column: int) -> dict[str, Any]:
         user = self.customer(user_id).user
@@ -253,6 +261,7 @@ class Sandbox:
             raise SandboxError("that button is no longer there") from None
         if "callback_data" in button:
             answer = await user.press(button["callback_data"], message=message)
+            await self.hand_over()
             text = getattr(answer, "text", None)
             alert = bool(getattr(answer, "show_alert", False))
             return {"answer": text, "alert": alert}
@@ -276,6 +285,7 @@ class Sandbox:
             result = await user.pay(invoice)
         except LookupError as exc:
             raise SandboxError(str(exc)) from None
+        await self.hand_over()
         return {"paid": result.accepted, "error": result.error_message}
 
     # -- the clock -------------------------------------------------------------------------
@@ -286,22 +296,38 @@ class Sandbox:
         if delta > MAX_CLOCK_MOVE:
             raise SandboxError(f"move at most {MAX_CLOCK_MOVE.days} days at a time")
         async with self._clock_lock:
-            target = self.clock.now() + delta
+            # Counted on the offset, so "+1 day" is exactly a day however long the work takes.
+            target = self.clock.offset + delta
+            step = LONG_STEP if delta > LONG_MOVE else SHORT_STEP
             totals: dict[str, int] = {}
-            while (remaining := target - self.clock.now()) > timedelta(0):
-                self.clock.advance(min(CLOCK_STEP, remaining))
+            while (remaining := target - self.clock.offset) > timedelta(0):
+                self.clock.advance(min(step, remaining))
                 await self._renew_due_subscriptions()
                 results = await self.run_due_work()
                 for name, count in results.items():
                     totals[name] = totals.get(name, 0) + max(count, 0)
-        self.hub.publish({"type": "clock", "now": self.clock.now().isoformat()})
-        return {"now": self.clock.now().isoformat(), "work": totals}
+                # The page's clock runs forward as the work is done.
+                self.hub.publish(self.clock_json())
+        return {**self.clock_json(), "work": totals}
+
+    def clock_json(self) -> dict[str, Any]:
+        return {
+            "type": "clock",
+            "now": self.clock.now().isoformat(),
+            "offset_seconds": int(self.clock.offset.total_seconds()),
+        }
 
     async def jump_to(self, instant: datetime) -> dict[str, Any]:
         delta = self.clock.until(instant)
         if delta <= timedelta(0):
             raise SandboxError("that moment has passed: the clock only moves forward")
         return await self.advance(delta)
+
+    async def hand_over(self) -> None:
+        """Send what the last action queued (a confirmation email, say) at once, so it is in
+        the inbox when the page hears back, instead of at the outbox worker's next round."""
+        assert self.container is not None
+        await drain_outbox(self.container)
 
     async def run_due_work(self) -> dict[str, int]:
         assert self.container is not None

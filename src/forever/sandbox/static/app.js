@@ -127,6 +127,7 @@ function renderClock() {
   const jump = $("#jump-date");
   const tomorrow = new Date(now.getTime() + 86400000);
   jump.min = dayKey(tomorrow);
+  jump.max = dayKey(new Date(now.getTime() + 120 * 86400000));
   if (!jump.value || jump.value < jump.min) jump.value = dayKey(new Date(now.getTime() + 3 * 86400000));
 }
 
@@ -139,8 +140,7 @@ async function moveClock(body, button, label) {
   const result = await act(button, () => api("POST", "/sandbox/api/clock", body));
   clock.classList.remove("busy");
   if (!result) { status.textContent = ""; return; }
-  const offset = state.offsetSeconds + (new Date(result.now) - sandboxNow()) / 1000;
-  setClock(result.now, Math.max(0, Math.round(offset)));
+  setClock(result.now, result.offset_seconds);
   await refreshState();
   const newMail = state.mail.length - mailBefore;
   status.textContent = `Now ${fullFormat.format(new Date(result.now))} UTC · ${plural(newMail, "new email")}`;
@@ -790,7 +790,7 @@ function handleEvent(event) {
       }
       break;
     case "clock":
-      setClock(event.now);
+      setClock(event.now, event.offset_seconds);
       break;
     case "closed":
       setLive(false, "The sandbox stopped");
