@@ -96,7 +96,7 @@ function toast(text, kind = "info") {
   el.textContent = text;
   box.append(el);
   if (kind === "error") $("#alerts").textContent = text;
-  setTimeout(() => el.remove(), kind === "error" ? 8000 : 5000);
+  setTimeout(() => el.remove(), kind === "error" ? 8000 : 3500);
 }
 
 // -- the clock ------------------------------------------------------------------------------
@@ -591,7 +591,7 @@ function renderInbox() {
     const item = document.createElement("li");
     const button = document.createElement("button");
     button.type = "button";
-    button.className = "mail-button" + (state.seenMail.has(mail.id) ? "" : " unread");
+    button.className = "mail-button" + (state.seenMail.has(mail.id) ? "" : " is-unread");
     if (mail.id === state.openMail) button.setAttribute("aria-current", "true");
     const top = document.createElement("span");
     top.className = "mail-top";
