@@ -6,7 +6,9 @@ Nothing else constructs these; handlers and jobs receive what they need from her
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +26,7 @@ from forever.db.engine import make_engine, make_session_factory
 from forever.domain.catalog import Catalog, load_catalog
 from forever.domain.clock import Clock, SystemClock
 from forever.domain.signing import Signer
+from forever.metrics import Metrics
 from forever.rendering import Renderer
 from forever.services.people import PeopleService
 
@@ -43,9 +46,16 @@ class Container:
     people: PeopleService
     signer: Signer
     extras: dict[str, Any] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=Metrics)
+    # Names this process in leases and claims (outbox, update inbox, broadcasts).
+    instance: str = field(default_factory=lambda: new_instance_id())
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def new_instance_id() -> str:
+    return f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 def build_container(settings: Settings, clock: Clock | None = None) -> Container:
@@ -81,15 +91,23 @@ def build_bot(settings: Settings, token: str) -> Bot:
 
 def build_storage(settings: Settings) -> BaseStorage:
     if settings.redis_url:
+        from aiogram.fsm.storage.base import DefaultKeyBuilder
         from aiogram.fsm.storage.redis import RedisStorage
 
-        return RedisStorage.from_url(settings.redis_url)
+        return RedisStorage.from_url(
+            settings.redis_url,
+            key_builder=DefaultKeyBuilder(prefix=f"{settings.redis_prefix}:fsm", with_bot_id=True),
+        )
     return MemoryStorage()
 
 
 def build_dispatcher(container: Container, storage: BaseStorage | None = None) -> Dispatcher:
     from forever.telegram.setup import setup_dispatcher
 
-    dispatcher = Dispatcher(storage=storage or build_storage(container.settings))
+    storage = storage or build_storage(container.settings)
+    # With Redis, updates of the same chat are serialised across every instance, not only
+    # within this process (several instances behind one webhook).
+    isolation = storage.create_isolation() if hasattr(storage, "create_isolation") else None
+    dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
     setup_dispatcher(dispatcher, container)
     return dispatcher

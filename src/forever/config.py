@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     telegram_api_url: AnyHttpUrl = AnyHttpUrl("https://api.telegram.org")
     database_url: str = "sqlite+aiosqlite:///./forever.db"
     redis_url: str | None = None
+    redis_prefix: str = "forever"
     smtp_host: str = "localhost"
     smtp_port: int = Field(25, ge=1, le=65535)
     smtp_username: str | None = None
@@ -99,6 +100,13 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("redis_prefix")
+    @classmethod
+    def _check_redis_prefix(cls, value: str) -> str:
+        if not value or not all(c.isalnum() or c in "_-." for c in value) or len(value) > 64:
+            raise ValueError("1-64 characters of A-Z, a-z, 0-9, _, - and .")
         return value
 
     @field_validator("default_locale")

@@ -6,7 +6,9 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 _TOKEN_RE = re.compile(r"(?<!\d)\d{5,}:[A-Za-z0-9_-]{30,}")
 REDACTED = "[REDACTED]"
@@ -44,8 +46,29 @@ class JsonFormatter(RedactingFormatter):
         return redact(json.dumps(payload, ensure_ascii=False), self.secrets)
 
 
-def setup_logging(level: str = "INFO", fmt: str = "text", secrets: tuple[str, ...] = ()) -> None:
+class ContextFilter(logging.Filter):
+    """Adds fixed fields (e.g. which instance wrote the line) to every record."""
+
+    def __init__(self, fields: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.fields = dict(fields)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in self.fields.items():
+            if not hasattr(record, key):
+                setattr(record, key, value)
+        return True
+
+
+def setup_logging(
+    level: str = "INFO",
+    fmt: str = "text",
+    secrets: tuple[str, ...] = (),
+    context: Mapping[str, Any] | None = None,
+) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    if context:
+        handler.addFilter(ContextFilter(context))
     if fmt == "json":
         handler.setFormatter(JsonFormatter(secrets=secrets))
     else:

@@ -1,4 +1,9 @@
-"""Running the product: the bot (polling), the web server and the scheduler together."""
+"""Running the product: the bot (polling or webhook), the web server and the scheduler.
+
+Several instances may run against one PostgreSQL database behind one webhook: updates are
+stored and claimed through the update inbox, and the scheduled sweeps run only on the
+instance holding the `sweeps` lease.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +11,46 @@ import asyncio
 import logging
 import signal
 from contextlib import suppress
+from datetime import timedelta
+from functools import partial
+from typing import Any
+from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
+from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from forever.app import Container, build_bot, build_dispatcher
+from forever.db.leases import acquire_lease, release_lease
 from forever.jobs.sweeps import run_sweeps
+from forever.mail.worker import DRAIN_SECONDS, OutboxWorker
+from forever.telegram.bot_port import BotChatPort
 from forever.telegram.broadcasts import BroadcastRunner, start_broadcast_worker
 from forever.telegram.commands import register_commands
+from forever.telegram.inbox import UpdateProcessor
+from forever.telegram.request_metrics import RequestMetrics
 from forever.web.routes import route_installers
 from forever.web.server import build_web_app, start_web
+from forever.web.webhook import install_webhook
 
 log = logging.getLogger(__name__)
 
 SWEEP_MINUTES = 5
+SWEEP_LEASE = "sweeps"
+# Long enough to survive one missed run; short enough that a dead leader is replaced soon.
+SWEEP_LEASE_TTL = timedelta(minutes=SWEEP_MINUTES * 2)
+INBOX_RECOVERY_SECONDS = 15.0
+DRAIN_TIMEOUT_SECONDS = 20.0
 
 
 def allowed_updates(dispatcher: Dispatcher) -> list[str]:
     # Telegram only sends `subscription` updates when asked for them explicitly.
     return sorted(set(dispatcher.resolve_used_update_types()) | {"subscription"})
+
+
+def webhook_path(url: str) -> str:
+    """The local route for the webhook: the path of WEBHOOK_URL (the proxy forwards it)."""
+    return urlsplit(url).path or "/"
 
 
 class Runtime:
@@ -33,12 +59,25 @@ class Runtime:
     def __init__(self, container: Container, token: str) -> None:
         self.container = container
         self.bot: Bot = build_bot(container.settings, token)
+        self.bot.session.middleware(RequestMetrics(container.metrics))
         self.dispatcher: Dispatcher = build_dispatcher(container)
+        self.updates = UpdateProcessor(container, self.bot, self.dispatcher)
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.web_port: int | None = None
         self._web_runner = None
         self._polling: asyncio.Task[None] | None = None
         self._broadcasts: BroadcastRunner | None = None
+        self._recovery: asyncio.Task[None] | None = None
+        self._dispatcher_started = False
+        self.outbox: OutboxWorker | None = None
+
+    @property
+    def instance(self) -> str:
+        return self.container.instance
+
+    @property
+    def webhook_mode(self) -> bool:
+        return self.container.settings.webhook_url is not None
 
     async def start(
         self,
@@ -46,19 +85,43 @@ class Runtime:
         polling: bool = True,
         scheduler: bool = True,
         handle_as_tasks: bool = True,
+        inbox_recovery_seconds: float | None = INBOX_RECOVERY_SECONDS,
         broadcasts: bool = True,
     ) -> None:
+        """Serve. In webhook mode (WEBHOOK_URL set) `polling` is ignored; the recovery pass
+        over stored updates runs every `inbox_recovery_seconds` (None: only when called)."""
         settings = self.container.settings
         self.container.extras["bot"] = self.bot
-        app = build_web_app(self.container, route_installers())
+        installers = route_installers()
+        if settings.webhook_url is not None and settings.webhook_secret is not None:
+            installers.append(
+                partial(
+                    _install_webhook,
+                    path=webhook_path(str(settings.webhook_url)),
+                    secret=settings.webhook_secret.get_secret_value(),
+                    processor=self.updates,
+                )
+            )
+        app = build_web_app(self.container, installers)
         self._web_runner, self.web_port = await start_web(app, settings.web_host, settings.web_port)
         log.info("web server on http://%s:%s", settings.web_host, self.web_port)
         if scheduler:
             self.scheduler.add_job(
-                self._sweep,
+                self.sweep_once,
                 "interval",
                 minutes=SWEEP_MINUTES,
                 id="sweeps",
+                max_instances=1,
+                coalesce=True,
+            )
+            chat = self.container.extras.get("chat_port") or BotChatPort(self.bot)
+            self.outbox = OutboxWorker(self.container, chat)
+            await self.outbox.learn_bot_username()
+            self.scheduler.add_job(
+                self.outbox.drain,
+                "interval",
+                seconds=DRAIN_SECONDS,
+                id="outbox",
                 max_instances=1,
                 coalesce=True,
             )
@@ -67,7 +130,22 @@ class Runtime:
         if broadcasts:
             # Resumes unfinished broadcasts, then sends new ones as staff confirm them.
             self._broadcasts = start_broadcast_worker(self.container, self.bot)
-        if polling:
+        if settings.webhook_url is not None:
+            await self.bot.set_webhook(
+                str(settings.webhook_url),
+                secret_token=settings.webhook_secret.get_secret_value()
+                if settings.webhook_secret
+                else None,
+                allowed_updates=allowed_updates(self.dispatcher),
+                drop_pending_updates=False,
+            )
+            log.info("webhook mode: %s", webhook_path(str(settings.webhook_url)))
+            # start_polling runs the dispatcher's startup hooks itself; a webhook does not.
+            await self.dispatcher.emit_startup(**self._workflow_data())
+            self._dispatcher_started = True
+            if inbox_recovery_seconds:
+                self._recovery = asyncio.create_task(self._recover_forever(inbox_recovery_seconds))
+        elif polling:
             await self.bot.delete_webhook(drop_pending_updates=False)
             self._polling = asyncio.create_task(
                 self.dispatcher.start_polling(
@@ -80,24 +158,92 @@ class Runtime:
                 )
             )
 
-    async def _sweep(self) -> None:
-        results = await run_sweeps(self.container, self.container.clock.now())
-        log.info("sweeps done: %s", results)
+    def _workflow_data(self) -> dict[str, Any]:
+        return {
+            **self.dispatcher.workflow_data,
+            "bot": self.bot,
+            "bots": [self.bot],
+            "dispatcher": self.dispatcher,
+        }
 
-    async def stop(self) -> None:
+    async def sweep_once(self) -> dict[str, int] | None:
+        """Run the sweeps if this instance holds the sweeps lease; None when another does."""
+        now = self.container.clock.now()
+        async with self.container.sessions.begin() as session:
+            leader = await acquire_lease(
+                session, SWEEP_LEASE, holder=self.instance, ttl=SWEEP_LEASE_TTL, now=now
+            )
+        if not leader:
+            log.debug("sweeps: another instance holds the lease")
+            return None
+        results = await run_sweeps(self.container, now)
+        self.container.metrics.sweeps.inc()
+        for name, count in results.items():
+            if count < 0:
+                self.container.metrics.errors.labels(f"sweep_{name}").inc()
+        log.info("sweeps done: %s", results)
+        return results
+
+    async def _recover_forever(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.updates.recover_once()
+            except Exception:
+                log.exception("recovering stored updates failed")
+                self.container.metrics.errors.labels("inbox_recovery").inc()
+
+    async def stop(self, *, graceful: bool = True) -> None:
+        """Stop serving. `graceful=False` is what a killed process leaves behind: in-flight
+        updates are dropped (still claimed) and the sweeps lease is kept until it expires."""
+        if self._recovery is not None:
+            self._recovery.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._recovery
         if self._polling is not None:
             with suppress(RuntimeError):
                 await self.dispatcher.stop_polling()
             with suppress(asyncio.CancelledError):
                 await self._polling
         if self._broadcasts is not None:
-            await self._broadcasts.stop()
+            await self._broadcasts.stop(graceful=graceful)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.outbox is not None:
+            await self.outbox.close()
         if self._web_runner is not None:
             await self._web_runner.cleanup()
+        if graceful:
+            try:
+                await asyncio.wait_for(self.updates.drain(), DRAIN_TIMEOUT_SECONDS)
+            except TimeoutError:
+                log.warning("stopping with updates still in flight; another instance will retry")
+                await self.updates.abort()
+            with suppress(Exception):  # best effort: the lease expires anyway
+                async with self.container.sessions.begin() as session:
+                    await release_lease(
+                        session, SWEEP_LEASE, holder=self.instance, now=self.container.clock.now()
+                    )
+        else:
+            await self.updates.abort()
+        if self._dispatcher_started:
+            # Its shutdown hooks include closing the FSM storage and its event isolation.
+            await self.dispatcher.emit_shutdown(**self._workflow_data())
+        elif self._polling is None:
+            await self.dispatcher.fsm.close()
         await self.bot.session.close()
         await self.container.close()
+
+
+def _install_webhook(
+    app: web.Application,
+    container: Container,
+    *,
+    path: str,
+    secret: str,
+    processor: UpdateProcessor,
+) -> None:
+    install_webhook(app, path, secret, processor)
 
 
 async def serve_forever(runtime: Runtime) -> None:

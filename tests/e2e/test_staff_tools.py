@@ -161,4 +161,5 @@ async def test_grant_bad_input(
     await staff.send_text(command)
     assert expected in staff.last_message.text
     async with running_bot.container.sessions() as session:
-        assert (await session.scalars(select(Subscription))).all() == []
+        granted = select(Event).where(Event.kind == EventKind.GRANTED.value)
+        assert (await session.scalars(granted)).all() == []

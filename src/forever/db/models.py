@@ -57,8 +57,8 @@ class Person(Base):
     email: Mapped[str | None] = mapped_column(String(320), index=True)
     # none | unconfirmed | confirmed | undeliverable
     email_status: Mapped[str] = mapped_column(String(16), default="none")
-    created_at: Mapped[datetime]
-    last_seen_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(index=True)  # the welcome journey's sweep
+    last_seen_at: Mapped[datetime | None] = mapped_column(index=True)  # the inactive sweep
     blocked_at: Mapped[datetime | None]  # the person blocked the bot (403)
     erased_at: Mapped[datetime | None]
     trial_used_at: Mapped[datetime | None]

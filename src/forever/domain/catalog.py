@@ -81,6 +81,57 @@ class EmailRules:
     marketing_cap_hours: int = 48
     quiet_start_hour: int = 21
     quiet_end_hour: int = 8
+    # A step not sent within this many days of being due is skipped (e.g. after downtime).
+    late_days: int = 3
+
+
+class Trigger(StrEnum):
+    """What a journey's days count from (negative days: before it)."""
+
+    SIGNUP = "signup"  # people.created_at, for people with an email address
+    TRIAL_START = "trial_start"  # start of a running trial
+    TRIAL_END = "trial_end"  # end of a running trial
+    TRIAL_EXPIRED = "trial_expired"  # a trial that ended without a purchase
+    RENEWAL = "renewal"  # end of an active yearly period
+    PAYMENT_FAILED = "payment_failed"  # Telegram reported a failed renewal (still past due)
+    INACTIVE = "inactive"  # last seen, while the membership gives access
+    ACCESS_ENDED = "access_ended"  # a paid membership ended (win-back)
+
+
+# Journeys whose content may carry an offer chosen by the cancel reason.
+OFFER_TRIGGERS = frozenset({Trigger.TRIAL_EXPIRED, Trigger.ACCESS_ENDED})
+_TEMPLATE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Journey:
+    """A sequence of emails: step i is due `days[i]` days after the trigger's moment."""
+
+    id: str
+    trigger: Trigger
+    days: tuple[int, ...]
+    template: str
+    marketing: bool
+    # cancel reason (or "default") -> offer id, or None for no offer
+    offers: dict[str, str | None] = field(default_factory=dict)
+    offer_valid_days: int = 14
+
+    def offer_id_for(self, reason: str | None) -> str | None:
+        if reason in self.offers:
+            return self.offers[reason]
+        return self.offers.get("default")
+
+
+DEFAULT_JOURNEYS: tuple[Journey, ...] = (
+    Journey("welcome", Trigger.SIGNUP, (0,), "welcome", marketing=False),
+    Journey("trial_tips", Trigger.TRIAL_START, (1,), "trial_tips", marketing=True),
+    Journey("trial_ending", Trigger.TRIAL_END, (-3,), "trial_ending", marketing=False),
+    Journey("trial_ended", Trigger.TRIAL_EXPIRED, (0,), "trial_ended", marketing=True),
+    Journey("renewal", Trigger.RENEWAL, (-3,), "renewal_upcoming", marketing=False),
+    Journey("payment_failed", Trigger.PAYMENT_FAILED, (0, 2), "payment_failed", marketing=False),
+    Journey("inactive", Trigger.INACTIVE, (14,), "inactive", marketing=True),
+    Journey("winback", Trigger.ACCESS_ENDED, (7, 30, 90), "winback", marketing=True),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +144,7 @@ class Catalog:
     pause_months: tuple[int, ...] = (1, 2, 3)
     upgrade: UpgradeRules = field(default_factory=UpgradeRules)
     email: EmailRules = field(default_factory=EmailRules)
+    journeys: tuple[Journey, ...] = DEFAULT_JOURNEYS
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def plan(self, plan_id: str) -> Plan | None:
@@ -231,7 +283,9 @@ def _build(data: dict[str, Any]) -> Catalog:
         ),
         quiet_start_hour=_int(email_raw, ("email", "quiet_start_hour"), default=21, low=0, high=23),
         quiet_end_hour=_int(email_raw, ("email", "quiet_end_hour"), default=8, low=0, high=23),
+        late_days=_int(email_raw, ("email", "late_days"), default=3, low=1, high=30),
     )
+    journeys = _journeys(data, offers)
 
     return Catalog(
         business_name=name,
@@ -242,6 +296,7 @@ def _build(data: dict[str, Any]) -> Catalog:
         pause_months=tuple(sorted(set(months))),
         upgrade=upgrade,
         email=email,
+        journeys=journeys,
         raw=data,
     )
 
@@ -299,6 +354,89 @@ def _offer(offer_id: str, raw: Any) -> Offer:
     elif kind is OfferKind.DISCOUNT:
         percent = _int(raw, (*path, "percent"), low=1, high=90)
     return Offer(id=offer_id, kind=kind, months=months, percent=percent)
+
+
+def _journeys(data: dict[str, Any], offers: dict[str, Offer]) -> tuple[Journey, ...]:
+    raw_list = data.get("journeys", _MISSING)
+    if raw_list is _MISSING:
+        return DEFAULT_JOURNEYS
+    if not isinstance(raw_list, list):
+        raise _Problem(("journeys",), "use [[journeys]] tables")
+    journeys: list[Journey] = []
+    for index, raw in enumerate(raw_list):
+        journeys.append(_journey(raw, ("journeys", index), offers))
+    seen: set[str] = set()
+    for index, journey in enumerate(journeys):
+        if journey.id in seen:
+            raise _Problem(("journeys", index, "id"), f"duplicate journey id {journey.id!r}")
+        seen.add(journey.id)
+    return tuple(journeys)
+
+
+def _journey(raw: Any, path: tuple[str | int, ...], offers: dict[str, Offer]) -> Journey:
+    if not isinstance(raw, dict):
+        raise _Problem(path, "must be a table")
+    journey_id = _str(raw, (*path, "id"))
+    if not _PLAN_ID.match(journey_id):
+        raise _Problem((*path, "id"), "lowercase letters, digits and _, at most 16 characters")
+    trigger_text = _str(raw, (*path, "trigger"))
+    try:
+        trigger = Trigger(trigger_text)
+    except ValueError:
+        allowed = ", ".join(t.value for t in Trigger)
+        raise _Problem(
+            (*path, "trigger"), f"unknown trigger {trigger_text!r}; use one of {allowed}"
+        ) from None
+    days = raw.get("days")
+    if (
+        not isinstance(days, list)
+        or not days
+        or not all(isinstance(d, int) and not isinstance(d, bool) for d in days)
+        or not all(-365 <= d <= 365 for d in days)
+    ):
+        raise _Problem((*path, "days"), "a list of whole days between -365 and 365")
+    if sorted(set(days)) != days:
+        raise _Problem((*path, "days"), "days must be in increasing order, each once")
+    template = _str(raw, (*path, "template"), default=journey_id)
+    if not _TEMPLATE_NAME.match(template):
+        raise _Problem((*path, "template"), "a template name: lowercase letters, digits and _")
+    marketing = raw.get("marketing", True)
+    if not isinstance(marketing, bool):
+        raise _Problem((*path, "marketing"), "true or false")
+    offer_map: dict[str, str | None] = {}
+    offers_raw = raw.get("offers", {})
+    if not isinstance(offers_raw, dict):
+        raise _Problem((*path, "offers"), "a table of cancel reason = offer id")
+    if offers_raw and trigger not in OFFER_TRIGGERS:
+        raise _Problem(
+            (*path, "offers"), "only trial_expired and access_ended journeys carry offers"
+        )
+    reasons = {r.value for r in CancelReason} | {"default"}
+    for reason, offer_id in offers_raw.items():
+        if reason not in reasons:
+            allowed = ", ".join(sorted(reasons))
+            raise _Problem((*path, "offers", reason), f"unknown reason; use one of {allowed}")
+        if offer_id in ("", "none"):
+            offer_map[reason] = None
+            continue
+        if not isinstance(offer_id, str) or offer_id not in offers:
+            raise _Problem((*path, "offers", reason), f"unknown offer {offer_id!r}")
+        if offers[offer_id].kind is OfferKind.PAUSE:
+            raise _Problem((*path, "offers", reason), "a pause cannot win someone back")
+        if "-" in offer_id or len(offer_id) > 16:
+            raise _Problem(
+                (*path, "offers", reason), "offer ids used here: at most 16 characters, no '-'"
+            )
+        offer_map[reason] = offer_id
+    return Journey(
+        id=journey_id,
+        trigger=trigger,
+        days=tuple(days),
+        template=template,
+        marketing=marketing,
+        offers=offer_map,
+        offer_valid_days=_int(raw, (*path, "offer_valid_days"), default=14, low=1, high=365),
+    )
 
 
 # --- small typed getters -------------------------------------------------------------------

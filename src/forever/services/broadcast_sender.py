@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from forever.db.models import Broadcast, BroadcastDelivery, Lease, Person
+from forever.db.leases import acquire_lease, release_lease
+from forever.db.models import Broadcast, BroadcastDelivery, Person
 from forever.domain.clock import Clock
 from forever.domain.events import EventKind
 from forever.domain.progress import Progress, progress
@@ -177,8 +177,16 @@ class BroadcastWorker:
     def wake(self) -> None:
         self._wake.set()
 
-    async def stop(self) -> None:
-        """Finish in-flight sends, record them, and leave the rest for the next start."""
+    async def stop(self, *, graceful: bool = True) -> None:
+        """Finish in-flight sends, record them, and leave the rest for the next start.
+
+        `graceful=False` is a killed process: everything stops where it is."""
+        if not graceful and self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+            return
         self._stopping.set()
         if self._current is not None:
             self._current.halt.set()
@@ -560,40 +568,29 @@ class BroadcastWorker:
     # -- one instance per job ---------------------------------------------------------------
 
     async def _take_lease(self, job_id: int) -> bool:
-        now = self.clock.now()
-        name = f"broadcast:{job_id}"
         async with self.sessions.begin() as session:
-            taken = await session.execute(
-                update(Lease)
-                .where(
-                    Lease.name == name,
-                    (Lease.holder == self.worker_id) | (Lease.expires_at < now),
-                )
-                .values(holder=self.worker_id, expires_at=now + LEASE_TTL)
+            return await acquire_lease(
+                session,
+                _lease_name(job_id),
+                holder=self.worker_id,
+                ttl=LEASE_TTL,
+                now=self.clock.now(),
             )
-            if taken.rowcount == 1:  # type: ignore[attr-defined]
-                return True
-        try:
-            async with self.sessions.begin() as session:
-                session.add(Lease(name=name, holder=self.worker_id, expires_at=now + LEASE_TTL))
-        except IntegrityError:
-            return False
-        return True
 
     async def _renew_lease(self, session: AsyncSession, job_id: int, now: datetime) -> None:
-        await session.execute(
-            update(Lease)
-            .where(Lease.name == f"broadcast:{job_id}", Lease.holder == self.worker_id)
-            .values(expires_at=now + LEASE_TTL)
+        await acquire_lease(
+            session, _lease_name(job_id), holder=self.worker_id, ttl=LEASE_TTL, now=now
         )
 
     async def _release_lease(self, job_id: int) -> None:
         async with self.sessions.begin() as session:
-            await session.execute(
-                delete(Lease).where(
-                    Lease.name == f"broadcast:{job_id}", Lease.holder == self.worker_id
-                )
+            await release_lease(
+                session, _lease_name(job_id), holder=self.worker_id, now=self.clock.now()
             )
+
+
+def _lease_name(job_id: int) -> str:
+    return f"broadcast:{job_id}"
 
 
 def build_outgoing(job: Broadcast, chat_id: int, name: str | None) -> Outgoing:

@@ -143,8 +143,8 @@ class BroadcastRunner:
         self.worker = worker
         self._close_limiter = close_limiter
 
-    async def stop(self) -> None:
-        await self.worker.stop()
+    async def stop(self, *, graceful: bool = True) -> None:
+        await self.worker.stop(graceful=graceful)
         with contextlib.suppress(Exception):
             await self._close_limiter()  # type: ignore[operator]
 

@@ -7,7 +7,15 @@ from aiogram import Dispatcher
 from forever.app import Container
 from forever.telegram.errors import errors_router
 from forever.telegram.middlewares import PersonMiddleware
-from forever.telegram.routers import common, staff_broadcast, staff_tools
+from forever.telegram.routers import (
+    account,
+    common,
+    plans,
+    settings,
+    signup,
+    staff_broadcast,
+    staff_tools,
+)
 
 
 def setup_dispatcher(dispatcher: Dispatcher, container: Container) -> None:
@@ -21,4 +29,8 @@ def setup_dispatcher(dispatcher: Dispatcher, container: Container) -> None:
     # Feature routers go before `common`, whose fallback catches whatever is left.
     dispatcher.include_router(staff_broadcast.build_router())
     dispatcher.include_router(staff_tools.build_router())
+    dispatcher.include_router(signup.build_router())
+    dispatcher.include_router(plans.build_router())
+    dispatcher.include_router(account.build_router())
+    dispatcher.include_router(settings.build_router())
     dispatcher.include_router(common.build_router())

@@ -1,0 +1,1 @@
+"""Email: MIME building, the SMTP connection pool and the outbox sender."""

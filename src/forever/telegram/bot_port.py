@@ -1,0 +1,79 @@
+"""The aiogram Bot behind the services' ChatPort (used by the outbox sender)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramForbiddenError
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice
+
+from forever.services.ports import Keyboard
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    ok: bool
+    blocked: bool = False
+    message_id: int | None = None
+
+
+def _markup(keyboard: Keyboard | None) -> InlineKeyboardMarkup | None:
+    if not keyboard:
+        return None
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(text=b.text, callback_data=b.callback_data, url=b.url)
+                for b in row
+            ]
+            for row in keyboard
+        ]
+    )
+
+
+class BotChatPort:
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def send_text(self, chat_id: int, html: str, keyboard: Keyboard | None = None) -> Sent:
+        """403 (the person blocked the bot) is an answer, not an error; others raise."""
+        try:
+            message = await self.bot.send_message(chat_id, html, reply_markup=_markup(keyboard))
+        except TelegramForbiddenError:
+            return Sent(ok=False, blocked=True)
+        return Sent(ok=True, message_id=message.message_id)
+
+    async def cancel_star_subscription(self, user_id: int, charge_id: str, canceled: bool) -> None:
+        await self.bot.edit_user_star_subscription(
+            user_id=user_id, telegram_payment_charge_id=charge_id, is_canceled=canceled
+        )
+
+    async def create_invoice_link(
+        self, *, title: str, description: str, payload: str, amount: int, subscription: bool
+    ) -> str:
+        return await self.bot.create_invoice_link(
+            title=title,
+            description=description,
+            payload=payload,
+            currency="XTR",
+            prices=[LabeledPrice(label=title, amount=amount)],
+            subscription_period=2592000 if subscription else None,
+        )
+
+    async def send_invoice(
+        self, chat_id: int, *, title: str, description: str, payload: str, amount: int
+    ) -> Sent:
+        """A one-off Stars invoice (a yearly plan, a discounted month)."""
+        try:
+            message = await self.bot.send_invoice(
+                chat_id,
+                title=title,
+                description=description,
+                payload=payload,
+                currency="XTR",
+                prices=[LabeledPrice(label=title, amount=amount)],
+            )
+        except TelegramForbiddenError:
+            return Sent(ok=False, blocked=True)
+        return Sent(ok=True, message_id=message.message_id)

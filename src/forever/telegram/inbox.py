@@ -1,0 +1,152 @@
+"""Webhook updates, stored first and processed once across every instance.
+
+The webhook stores an update in `update_inbox` (claimed by this instance for a lease) before
+Telegram gets its 200, then processes it in the background. A crash after the 200 leaves the
+row unprocessed; when its lease runs out any instance's recovery pass claims and processes
+it. Telegram's redeliveries of an update id already stored are acknowledged and ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from aiogram.methods import TelegramMethod
+from aiogram.types import Update
+
+from forever.db import inbox
+
+if TYPE_CHECKING:
+    from aiogram import Bot, Dispatcher
+
+    from forever.app import Container
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEASE = timedelta(minutes=2)
+MAX_ATTEMPTS = 5
+
+
+class UpdateProcessor:
+    def __init__(
+        self,
+        container: Container,
+        bot: Bot,
+        dispatcher: Dispatcher,
+        *,
+        lease: timedelta = DEFAULT_LEASE,
+        max_attempts: int = MAX_ATTEMPTS,
+        concurrency: int = 64,
+    ) -> None:
+        self.container = container
+        self.bot = bot
+        self.dispatcher = dispatcher
+        self.lease = lease
+        self.max_attempts = max_attempts
+        self._slots = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def holder(self) -> str:
+        return self.container.instance
+
+    def parse(self, body: dict[str, Any]) -> Update:
+        """Raises pydantic's ValidationError when the body is not a Telegram Update."""
+        return Update.model_validate(body, context={"bot": self.bot})
+
+    async def store(self, update_id: int, body: dict[str, Any]) -> bool:
+        """Persist a received update, claimed by this instance; False for a redelivery."""
+        async with self.container.sessions.begin() as session:
+            return await inbox.store_update(
+                session,
+                update_id,
+                body,
+                holder=self.holder,
+                lease=self.lease,
+                now=self.container.clock.now(),
+            )
+
+    def process_soon(self, update_id: int, body: dict[str, Any]) -> None:
+        task = asyncio.create_task(self.process(update_id, body), name=f"update-{update_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def process(self, update_id: int, body: dict[str, Any]) -> None:
+        """Feed a claimed update to the dispatcher, then mark it processed."""
+        extra = {"update_id": update_id}
+        async with self._slots:
+            try:
+                result = await self.dispatcher.feed_update(self.bot, self.parse(body))
+                if isinstance(result, TelegramMethod):
+                    await self.bot(result)
+            except Exception:
+                log.exception("update %s failed; it will be retried", update_id, extra=extra)
+                self.container.metrics.errors.labels("update").inc()
+                self.container.metrics.updates.labels("failed").inc()
+                async with self.container.sessions.begin() as session:
+                    await inbox.release_update(session, update_id, holder=self.holder)
+                return
+            async with self.container.sessions.begin() as session:
+                done = await inbox.mark_processed(
+                    session, update_id, holder=self.holder, now=self.container.clock.now()
+                )
+            if not done:
+                # Our lease ran out mid-way and another instance took the update over.
+                log.warning("update %s: lease lost while processing", update_id, extra=extra)
+            self.container.metrics.updates.labels("processed").inc()
+
+    async def recover_once(self, limit: int = 100) -> int:
+        """Claim and process stored updates nobody holds (their instance died or gave up)."""
+        now = self.container.clock.now()
+        async with self.container.sessions() as session:
+            candidates = await inbox.claimable_updates(session, now=now, limit=limit)
+        recovered = 0
+        for update_id in candidates:
+            async with self.container.sessions.begin() as session:
+                if not await inbox.claim_update(
+                    session, update_id, holder=self.holder, lease=self.lease, now=now
+                ):
+                    continue  # another instance was quicker
+                row = await inbox.load_update(session, update_id)
+                if row is None:
+                    continue
+                body, attempts = row.body, row.attempts
+                if attempts > self.max_attempts:
+                    # A poison update: stop retrying it, keep it for inspection.
+                    row.processed_at = now
+                    log.error(
+                        "update %s failed %s times; giving up",
+                        update_id,
+                        attempts - 1,
+                        extra={"update_id": update_id},
+                    )
+                    self.container.metrics.updates.labels("given_up").inc()
+                    continue
+            log.info("recovering stored update %s", update_id, extra={"update_id": update_id})
+            self.container.metrics.updates.labels("recovered").inc()
+            await self.process(update_id, body)
+            recovered += 1
+        return recovered
+
+    async def drain(self) -> None:
+        """Wait until every update this instance started processing has finished."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def abort(self) -> None:
+        """Drop in-flight work as a crash would: rows stay claimed until their lease lapses."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+KEEP_PROCESSED = timedelta(days=7)  # far longer than Telegram keeps redelivering (24 hours)
+
+
+async def prune_update_inbox(container: Container, now: datetime) -> int:
+    """Sweep: forget updates processed long ago (their ids can no longer come back)."""
+    async with container.sessions.begin() as session:
+        return await inbox.prune_processed(session, before=now - KEEP_PROCESSED)

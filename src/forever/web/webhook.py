@@ -1,0 +1,67 @@
+"""The Telegram webhook endpoint (our own, not aiogram's stock handler, which answers 200
+before the update is safe): check the secret, validate, store, answer, then process."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from pydantic import ValidationError
+
+if TYPE_CHECKING:
+    from forever.metrics import Metrics
+    from forever.telegram.inbox import UpdateProcessor
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
+
+
+def install_webhook(
+    app: web.Application, path: str, secret: str, processor: UpdateProcessor
+) -> None:
+    metrics = processor.container.metrics
+    expected = secret.encode()
+
+    async def receive(request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(given, expected):
+            metrics.updates.labels("unauthorized").inc()
+            return web.Response(status=401, text="wrong or missing secret token")
+        raw = await request.read()
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return _bad_request(metrics, "body is not JSON")
+        if not isinstance(body, dict):
+            return _bad_request(metrics, "body is not a JSON object")
+        update_id = body.get("update_id")
+        if not isinstance(update_id, int) or isinstance(update_id, bool) or update_id < 0:
+            return _bad_request(metrics, "update_id missing or not a non-negative integer")
+        try:
+            processor.parse(body)
+        except (ValidationError, ValueError, TypeError):
+            return _bad_request(metrics, "not a Telegram Update")
+        try:
+            new = await processor.store(update_id, body)
+        except Exception:
+            # Not stored, so not acknowledged: Telegram will deliver it again.
+            log.exception("could not store update %s", update_id, extra={"update_id": update_id})
+            metrics.errors.labels("webhook").inc()
+            return web.Response(status=503, text="try again later")
+        if new:
+            metrics.updates.labels("received").inc()
+            processor.process_soon(update_id, body)
+        else:
+            metrics.updates.labels("duplicate").inc()
+        return web.Response(status=200)
+
+    app.router.add_post(path, receive)
+
+
+def _bad_request(metrics: Metrics, reason: str) -> web.Response:
+    metrics.updates.labels("malformed").inc()
+    return web.Response(status=400, text=reason)

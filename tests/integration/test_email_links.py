@@ -1,0 +1,139 @@
+"""The unsubscribe and confirm links, over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
+
+from forever.app import Container
+from forever.db.models import Consent, Event, OutboxMessage, Person
+from forever.services import consent, outbox
+from forever.web.email_links import install_email_routes, unsubscribe_token
+from forever.web.server import build_web_app
+from tests.conftest import START
+
+
+@pytest.fixture
+async def client(container: Container) -> AsyncIterator[TestClient]:
+    app = build_web_app(container, [install_email_routes])
+    async with TestClient(TestServer(app)) as c:
+        yield c
+
+
+async def subscribed_person(container: Container, language: str = "en") -> tuple[int, str]:
+    async with container.sessions.begin() as session:
+        person = Person(
+            telegram_id=321,
+            first_name="Ana",
+            language=language,
+            email="ana@example.com",
+            created_at=START,
+        )
+        session.add(person)
+        await session.flush()
+        record = await consent.request_marketing_consent(
+            session,
+            person,
+            "ana@example.com",
+            wording="w",
+            wording_version="v1",
+            source="t",
+            now=START,
+        )
+        await outbox.enqueue(
+            session,
+            key="winback:1",
+            channel="email",
+            person_id=person.id,
+            template="cancel_confirmed",
+            context={},
+            marketing=True,
+            not_before=START + timedelta(days=7),
+            now=START,
+        )
+        return person.id, record.token
+
+
+async def live_consent(container: Container, person_id: int) -> bool:
+    async with container.sessions() as session:
+        return await consent.has_marketing_consent(session, person_id)
+
+
+async def test_confirm_link_confirms_once(container: Container, client: TestClient) -> None:
+    person_id, token = await subscribed_person(container, "ro")
+    for _ in range(2):
+        response = await client.get(f"/c/{token}", allow_redirects=False)
+        assert response.status == 200
+        assert "te-ai abonat" in await response.text()
+    assert await live_consent(container, person_id)
+    async with container.sessions() as session:
+        kinds = list(await session.scalars(select(Event.kind)))
+    assert kinds.count("consent_confirmed") == 1
+
+
+async def test_get_shows_a_button_and_changes_nothing(
+    container: Container, client: TestClient
+) -> None:
+    person_id, token = await subscribed_person(container)
+    await client.get(f"/c/{token}")
+    link = unsubscribe_token(container, person_id)
+    response = await client.get(f"/u/{link}", allow_redirects=False)
+    assert response.status == 200
+    body = await response.text()
+    assert f'<form method="post" action="/u/{link}">' in body
+    assert await live_consent(container, person_id)
+
+
+@pytest.mark.parametrize("kind", ["urlencoded", "multipart", "empty"])
+async def test_one_click_post_unsubscribes_at_once_and_is_idempotent(
+    container: Container, client: TestClient, kind: str
+) -> None:
+    person_id, token = await subscribed_person(container, "it")
+    await client.get(f"/c/{token}")
+    link = unsubscribe_token(container, person_id)
+    for _ in range(2):
+        if kind == "urlencoded":
+            data: object = {"List-Unsubscribe": "One-Click"}
+        elif kind == "multipart":
+            form = aiohttp.FormData()
+            form.add_field("List-Unsubscribe", "One-Click")
+            form._is_multipart = True
+            data = form
+        else:
+            data = None
+        response = await client.post(f"/u/{link}", data=data, allow_redirects=False)
+        assert response.status == 200
+        assert "Set-Cookie" not in response.headers
+        assert "annullata" in await response.text()
+    assert not await live_consent(container, person_id)
+    async with container.sessions() as session:
+        row = await session.scalar(select(OutboxMessage).where(OutboxMessage.marketing))
+        assert row is not None and row.status == "canceled"
+        kinds = list(await session.scalars(select(Event.kind)))
+        assert kinds.count("unsubscribed") == 1
+        record = await session.scalar(select(Consent))
+        assert record is not None and record.withdrawn_at == START
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_bad_or_tampered_tokens_get_a_plain_400(
+    container: Container, client: TestClient, method: str
+) -> None:
+    person_id, token = await subscribed_person(container)
+    await client.get(f"/c/{token}")
+    good = unsubscribe_token(container, person_id)
+    other_person = container.signer.sign("unsubscribe", str(person_id + 1))
+    body, mac = good.split(".")
+    for bad in ("garbage", f"{body}.{mac[:-2]}xx", other_person, "a" * 500, token):
+        response = await client.request(method, f"/u/{bad}", allow_redirects=False)
+        assert response.status == 400, bad
+        assert "not valid" in await response.text()
+    for bad in ("nope", good):
+        response = await client.get(f"/c/{bad}", allow_redirects=False)
+        assert response.status == 400
+    assert await live_consent(container, person_id)
