@@ -34,8 +34,9 @@ async def test_two_instances_share_one_budget(redis: tuple[Redis, str]) -> None:
 
     async def worker(bucket: RedisTokenBucket) -> None:
         for _ in range(30):
-            await bucket.acquire()
+            permit = await bucket.acquire()
             stamps.append(time())
+            await permit.done()
 
     await asyncio.gather(worker(a), worker(b))
     stamps.sort()
@@ -63,3 +64,20 @@ async def test_settings_choose_redis_when_redis_url_is_set() -> None:
         await limiter.acquire()
     finally:
         await close()
+
+
+async def test_the_window_cap_is_shared_too(redis: tuple[Redis, str]) -> None:
+    client, prefix = redis
+    time = FakeTime()
+    a = RedisTokenBucket(client, 100, 10, window_cap=5, prefix=prefix, clock=time, sleep=time.sleep)
+    b = RedisTokenBucket(client, 100, 10, window_cap=5, prefix=prefix, clock=time, sleep=time.sleep)
+    permits = [await a.acquire() for _ in range(5)]
+    waiter = asyncio.create_task(b.acquire())
+    await time.sleep(0.5)
+    assert not waiter.done()
+    done_at = time()
+    for permit in permits:
+        await permit.done()
+    permit = await waiter
+    assert time() - done_at >= 1.0
+    await permit.done()

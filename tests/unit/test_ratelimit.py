@@ -13,8 +13,9 @@ from tests.fake_time import FakeTime, max_in_window
 async def take(bucket: TokenBucket, time: FakeTime, n: int) -> list[float]:
     stamps = []
     for _ in range(n):
-        await bucket.acquire()
+        permit = await bucket.acquire()
         stamps.append(time())
+        await permit.done()
     return stamps
 
 
@@ -74,3 +75,22 @@ async def test_a_window_cap_keeps_a_margin_after_a_late_wake_up() -> None:
     assert max_in_window(stamps) <= 29
     steady = stamps[2:]
     assert (len(steady) - 1) / (steady[-1] - steady[0]) >= 27.9
+
+
+async def test_slow_answers_keep_the_window_under_the_cap() -> None:
+    """Requests that take long to be answered keep counting until a second after the answer,
+    so however late they reach Telegram, no second there sees more than the cap."""
+    time = FakeTime()
+    bucket = TokenBucket(28, 2.8, window_cap=29, clock=time, sleep=time.sleep)
+    in_flight = [await bucket.acquire() for _ in range(29)]
+    started = time()
+    waiter = asyncio.create_task(bucket.acquire())
+    for _ in range(20):
+        await time.sleep(0.1)  # two seconds pass with all 29 still unanswered
+    assert not waiter.done()
+    answered = time()
+    for permit in in_flight:
+        await permit.done()
+    permit = await waiter
+    assert time() - answered >= 1.0 and time() - started >= 3.0
+    await permit.done()

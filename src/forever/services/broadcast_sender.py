@@ -34,7 +34,7 @@ from forever.domain.progress import Progress, progress
 from forever.services import personalize
 from forever.services.broadcasts import ACTIVE_STATUSES
 from forever.services.events import record_event
-from forever.services.ratelimit import RateLimiter, Sleep, TimeSource
+from forever.services.ratelimit import Permit, RateLimiter, Sleep, TimeSource
 
 log = logging.getLogger(__name__)
 
@@ -366,11 +366,15 @@ class BroadcastWorker:
             self._result(run, item, "failed", error=str(error))
             return
         while True:
-            if not await self._acquire(run):
+            permit = await self._acquire(run)
+            if permit is None:
                 run.released.append(item.delivery_id)
                 return
             try:
-                message_id = await self.transport.deliver(outgoing)
+                try:
+                    message_id = await self.transport.deliver(outgoing)
+                finally:
+                    await permit.done()
             except RetryAfter as error:
                 log.info("broadcast %s: 429, pausing %ss", job.id, error.seconds)
                 await self.limiter.pause(error.seconds)
@@ -389,10 +393,10 @@ class BroadcastWorker:
             self._result(run, item, "delivered", message_id=message_id)
             return
 
-    async def _acquire(self, run: _Run) -> bool:
-        """Wait for a token; False if the job was halted meanwhile (nothing was sent)."""
+    async def _acquire(self, run: _Run) -> Permit | None:
+        """Wait for the budget; None if the job was halted meanwhile (nothing was sent)."""
         if run.halt.is_set():
-            return False
+            return None
         take = asyncio.ensure_future(self.limiter.acquire())
         halted = asyncio.ensure_future(run.halt.wait())
         try:
@@ -400,11 +404,15 @@ class BroadcastWorker:
         finally:
             halted.cancel()
         if take.done() and not take.cancelled() and take.exception() is None:
-            return not run.halt.is_set()
+            permit = take.result()
+            if not run.halt.is_set():
+                return permit
+            await permit.done()
+            return None
         take.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await take
-        return False
+        return None
 
     def _result(
         self,
