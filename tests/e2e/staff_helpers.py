@@ -10,7 +10,8 @@ from sqlalchemy import insert, select
 
 from forever.app import Container
 from forever.db.models import Broadcast, Person, Subscription
-from forever.sandbox.fake_bot_api import FakeBotAPI
+from forever.sandbox.fake_bot_api import FakeBotAPI, FakeMessage, FakeUser, Media
+from forever.sandbox.fake_bot_api.formatting import format_text
 from tests.conftest import START
 
 
@@ -89,3 +90,46 @@ async def wait_for_status(
         if loop.time() > deadline:
             raise TimeoutError(f"broadcast {broadcast_id} did not reach {statuses}")
         await asyncio.sleep(0.05)
+
+
+async def send_rich(
+    user: FakeUser,
+    *,
+    text: str | None = None,
+    entities: tuple[dict, ...] = (),
+    media_kind: str | None = None,
+    extra: dict | None = None,
+) -> FakeMessage:
+    """What the fake's FakeUser cannot send yet: formatted text, media with a caption, or
+    other message types (a location...). Built like FakeUser.send_text does."""
+    fake = user.fake
+    chat = user.chat
+    user.record.started = True
+    media = None
+    if media_kind is not None:
+        media = Media(media_kind, fake.state.new_file(media_kind, data=b"\x89PNG fake"))
+    html = ""
+    if text:
+        html = format_text(text, None, list(entities), is_caption=media is not None).html
+    message = FakeMessage(
+        message_id=chat.allocate_id(),
+        chat=user.record.chat_json(),
+        sender=user.record.to_json(),
+        date=fake.state.now(),
+        from_bot=False,
+        text=text,
+        html=html,
+        entities=entities,
+        media=media,
+        extra=extra or {},
+    )
+    await user._post_message(chat, message, wait=True)
+    return message
+
+
+async def only_job(container: Container) -> int:
+    """The id of the one broadcast that was confirmed."""
+    async with container.sessions() as session:
+        ids = (await session.scalars(select(Broadcast.id).where(Broadcast.status != "draft"))).all()
+    assert len(ids) == 1
+    return ids[0]

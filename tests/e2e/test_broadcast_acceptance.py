@@ -14,13 +14,15 @@ from sqlalchemy import func, select
 
 from forever.app import build_container
 from forever.config import Settings
-from forever.db.models import Broadcast, Event, Person
+from forever.db.models import AuditEntry, Broadcast, Event, Person
 from forever.domain.clock import ManualClock
 from forever.domain.events import EventKind
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI
+from forever.services.broadcast_sender import SenderConfig
+from forever.telegram.broadcasts import CONFIG_KEY
 from tests.conftest import STAFF_ID, TEST_TOKEN
-from tests.e2e.staff_helpers import add_people, wait_for, wait_for_status
+from tests.e2e.staff_helpers import add_people, only_job, wait_for, wait_for_status
 
 pytestmark = pytest.mark.slow
 
@@ -137,4 +139,49 @@ async def test_a_restart_mid_broadcast_sends_the_rest_and_nothing_twice(
         assert f"Delivered: {len(ids) + 1}" in report
     finally:
         await runtime.stop()
+    tg.assert_no_refused_calls(ignore_status={429})
+
+
+async def test_progress_is_edited_and_stop_halts_a_running_broadcast(
+    flood_tg: FakeBotAPI, settings: Settings, clock: ManualClock
+) -> None:
+    tg = flood_tg
+    container = build_container(fast_settings(settings, tg, 10.0), clock=clock)
+    container.extras[CONFIG_KEY] = SenderConfig(concurrency=2, progress_interval=0.2)
+    runtime = Runtime(container, TEST_TOKEN)
+    await runtime.start(scheduler=False, handle_as_tasks=False)
+    await tg.wait_until_polled()
+    staff = tg.user(STAFF_ID)
+    ids = list(range(300_000, 300_100))
+    try:
+        await add_people(container, tg, ids)
+        await compose_and_confirm(tg, len(ids) + 1)
+        await wait_for(lambda: sum(tg.stats.deliveries[i] for i in ids) >= 10)
+        progress = next(m for m in staff.messages if "Stop" in m.button_texts)
+        await wait_for(lambda: len(progress.history) >= 2)  # edited as it goes
+        assert "/101" in progress.text and "/s" in progress.text
+
+        # A second broadcast while this one runs is refused, and says why.
+        await staff.send_text("/broadcast")
+        assert "still sending" in staff.last_message.text
+
+        await staff.press("Stop", message=progress)
+        job_id = await only_job(container)
+        await wait_for_status(container, job_id, {"stopped"})
+        await wait_for(lambda: "Not sent" in (staff.last_message.text or ""))
+        report = staff.last_message.text
+        assert "stopped" in report
+        delivered = sum(tg.stats.deliveries[i] for i in ids)
+        assert delivered < len(ids)
+        assert (
+            f"Not sent (stopped): {len(ids) + 1 - delivered - 1}" in report or "Not sent" in report
+        )
+        assert "Stop" not in progress.button_texts
+        async with container.sessions() as session:
+            actions = (await session.scalars(select(AuditEntry.action))).all()
+        assert "broadcast_stopped" in actions
+    finally:
+        await runtime.stop()
+    # Nothing more was sent after the stop.
+    assert sum(tg.stats.deliveries[i] for i in ids) == delivered
     tg.assert_no_refused_calls(ignore_status={429})
