@@ -57,8 +57,10 @@ def default_burst(rate: float) -> float:
 
 
 def default_window_cap(rate: float) -> int:
-    """One message of margin over the rate: 28/s allows 29 in any second (Telegram: ~30)."""
-    return math.floor(rate) + 1
+    """Two messages over the rate: 28/s allows 30 in any second, Telegram's limit. (The cap
+    counts each message until a second after its answer, so the slower the answers, the
+    lower the rate it allows: 30 / (1 s + latency), still 28/s with 70 ms answers.)"""
+    return math.floor(rate) + 2
 
 
 class TokenBucket:
