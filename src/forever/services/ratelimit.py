@@ -52,8 +52,10 @@ class RateLimiter(Protocol):
 
 
 def default_burst(rate: float) -> float:
-    """A little room to catch up after a late wake-up (the event loop is never exact)."""
-    return max(2.0, rate / 10)
+    """Room to catch up after the process was held up (a busy event loop, a starved CPU): up
+    to half a second's worth. The window cap, not the burst, keeps each second at Telegram
+    under the limit, so catching up never causes a 429."""
+    return max(2.0, rate / 2)
 
 
 def default_window_cap(rate: float) -> int:
@@ -84,7 +86,9 @@ class TokenBucket:
         self.window_cap = window_cap
         self._clock = clock
         self._sleep = sleep
-        self._tokens = burst
+        # Start empty: the first second of a broadcast leaves room for the bot's other
+        # messages (the staff member's confirmation, the progress message).
+        self._tokens = 0.0
         self._last = clock()
         self._paused_until = 0.0
         # permit number → when it stops counting (inf while its call is in flight)
@@ -170,7 +174,7 @@ if cap > 0 then
   end
 end
 local data = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(data[1]) or burst
+local tokens = tonumber(data[1]) or 0
 local ts = tonumber(data[2]) or now
 if ts < paused then ts = paused end
 if now > ts then
