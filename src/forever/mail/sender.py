@@ -339,7 +339,9 @@ class OutboxSender:
         return job.person.email if job.person is not None else None
 
     def _zone(self, person: Person | None) -> ZoneInfo:
-        return zone_or_default(person.timezone if person else None, self.default_zone)
+        if person is None:
+            return self.default_zone
+        return zone_or_default(person.timezone, self.default_zone, person.language)
 
     def _marketing_time(
         self, person: Person | None, last_sent: datetime | None, cap: timedelta, now: datetime
