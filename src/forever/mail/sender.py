@@ -550,7 +550,7 @@ class OutboxSender:
                 if j.outcome is not None and j.outcome.status == "sent"
             ]
             if events:
-                await session.execute(insert(Event), events)
+                await session.execute(insert(Event.__table__), events)
             for job in jobs:
                 outcome = job.outcome
                 if outcome is None:
