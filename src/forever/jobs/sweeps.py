@@ -19,11 +19,15 @@ def all_sweeps() -> list[tuple[str, Sweep]]:
     """Ordered: state changes first, then what they cause (messages to send)."""
     from forever.services.journeys import sweep_journeys
     from forever.services.memberships import expire_due_memberships
+    from forever.services.retention import resume_due_pauses
     from forever.telegram.inbox import prune_update_inbox
+    from forever.telegram.upgrade_prompts import send_upgrade_prompts
 
     return [
         ("expire_memberships", expire_due_memberships),
+        ("resume_pauses", resume_due_pauses),
         ("email_journeys", sweep_journeys),
+        ("upgrade_prompts", send_upgrade_prompts),
         ("prune_update_inbox", prune_update_inbox),
     ]
 

@@ -43,3 +43,13 @@ class ChatPort(Protocol):
         amount: int,
         subscription: bool,
     ) -> str: ...
+
+    async def send_invoice(
+        self,
+        chat_id: int,
+        *,
+        title: str,
+        description: str,
+        payload: str,
+        amount: int,
+    ) -> SendResult: ...

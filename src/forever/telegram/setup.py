@@ -7,7 +7,7 @@ from aiogram import Dispatcher
 from forever.app import Container
 from forever.telegram.errors import errors_router
 from forever.telegram.middlewares import PersonMiddleware
-from forever.telegram.routers import common
+from forever.telegram.routers import account, common, plans, settings, signup
 
 
 def setup_dispatcher(dispatcher: Dispatcher, container: Container) -> None:
@@ -19,4 +19,8 @@ def setup_dispatcher(dispatcher: Dispatcher, container: Container) -> None:
     dispatcher.callback_query.outer_middleware(person)
     dispatcher.include_router(errors_router(container))
     # Feature routers go before `common`, whose fallback catches whatever is left.
+    dispatcher.include_router(signup.build_router())
+    dispatcher.include_router(plans.build_router())
+    dispatcher.include_router(account.build_router())
+    dispatcher.include_router(settings.build_router())
     dispatcher.include_router(common.build_router())

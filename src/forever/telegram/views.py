@@ -1,0 +1,356 @@
+"""What the customer sees: text from message_templates plus the buttons under it.
+
+Each view returns (html, keyboard); routers send them, the upgrade sweep too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from forever.domain.catalog import CancelReason, Catalog, Offer, OfferKind, Plan
+from forever.domain.lifecycle import Billing, State
+from forever.domain.payments import InvoiceKind, price
+from forever.rendering import Renderer
+from forever.services.accounts import Snapshot
+from forever.telegram.callbacks import (
+    AccountCb,
+    CancelCb,
+    ConsentCb,
+    LangCb,
+    Nav,
+    OfferCb,
+    PauseCb,
+    PlanCb,
+    PrivacyCb,
+    ReasonCb,
+    TrialCb,
+)
+from forever.telegram.labels import Labels
+
+View = tuple[str, InlineKeyboardMarkup | None]
+LANGUAGE_NAMES = {"en": "English", "ro": "Română", "it": "Italiano"}
+
+
+def keyboard(*rows: list[InlineKeyboardButton]) -> InlineKeyboardMarkup | None:
+    rows_ = [row for row in rows if row]
+    return InlineKeyboardMarkup(inline_keyboard=rows_) if rows_ else None
+
+
+def cb(text: str, data: Any) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=data.pack())
+
+
+def url(text: str, link: str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, url=link)
+
+
+class Views:
+    def __init__(self, renderer: Renderer, labels: Labels, catalog: Catalog) -> None:
+        self.r = renderer
+        self.label = labels
+        self.catalog = catalog
+
+    def stars(self, amount: int) -> str:
+        return str(self.r.env.filters["stars"](amount))
+
+    def plan_name(self, plan_id: str | None, locale: str) -> str:
+        plan = self.catalog.plan(plan_id or "")
+        return plan.name[locale] if plan else (plan_id or "")
+
+    # -- sign-up ----------------------------------------------------------------------------
+
+    def welcome(self, locale: str, name: str | None) -> View:
+        trial_plan = self.catalog.plan(self.catalog.trial.plan_id)
+        text = self.r.chat(
+            "welcome",
+            locale,
+            name=name,
+            business=self.catalog.business_name,
+            trial_days=self.catalog.trial.days,
+            trial_plan=trial_plan.name[locale] if trial_plan else "",
+        )
+        return text, keyboard(
+            [cb(self.label(locale, "start_trial"), TrialCb(action="start"))],
+            [cb(self.label(locale, "see_plans"), Nav(view="plans"))],
+        )
+
+    def email_ask(self, locale: str) -> View:
+        return self.r.chat("email_ask", locale, trial_days=self.catalog.trial.days), keyboard(
+            [cb(self.label(locale, "skip"), TrialCb(action="skip"))]
+        )
+
+    def email_invalid(self, locale: str, during_signup: bool) -> View:
+        text = self.r.chat("email_invalid", locale)
+        if during_signup:
+            return text, keyboard([cb(self.label(locale, "skip"), TrialCb(action="skip"))])
+        return text, None
+
+    def trial_started(self, snap: Snapshot) -> View:
+        locale = snap.language
+        m = snap.membership
+        return self.r.chat(
+            "trial_started",
+            locale,
+            plan=self.plan_name(m.plan_id, locale),
+            until=m.period_end,
+        ), keyboard([cb(self.label(locale, "see_plans"), Nav(view="plans"))])
+
+    def consent_ask(self, locale: str) -> View:
+        return self.r.chat("consent_ask", locale, business=self.catalog.business_name), keyboard(
+            [
+                cb(self.label(locale, "yes_emails"), ConsentCb(yes=True)),
+                cb(self.label(locale, "no_emails"), ConsentCb(yes=False)),
+            ]
+        )
+
+    # -- plans ------------------------------------------------------------------------------
+
+    def plans(self, locale: str, snap: Snapshot) -> View:
+        current = snap.membership.plan_id if snap.membership.has_access else None
+        rows = []
+        items = []
+        for plan in self.catalog.plans_by_tier():
+            items.append(self._plan_context(plan, locale) | {"current": plan.id == current})
+            rows.append(
+                [
+                    cb(
+                        self.label(
+                            locale,
+                            "monthly",
+                            plan=plan.name[locale],
+                            price=self.stars(plan.monthly_stars),
+                        ),
+                        PlanCb(plan=plan.id, kind=InvoiceKind.SUBSCRIPTION.value),
+                    )
+                ]
+            )
+            rows.append(
+                [
+                    cb(
+                        self.label(
+                            locale,
+                            "yearly",
+                            plan=plan.name[locale],
+                            price=self.stars(plan.yearly_stars),
+                        ),
+                        PlanCb(plan=plan.id, kind=InvoiceKind.YEARLY.value),
+                    )
+                ]
+            )
+        text = self.r.chat("plans", locale, plans=items, business=self.catalog.business_name)
+        return text, keyboard(*rows)
+
+    def _plan_context(self, plan: Plan, locale: str) -> dict[str, Any]:
+        return {
+            "id": plan.id,
+            "name": plan.name[locale],
+            "description": plan.description[locale],
+            "monthly": plan.monthly_stars,
+            "yearly": plan.yearly_stars,
+            "saving": plan.yearly_saving_stars,
+            "saving_percent": plan.yearly_saving_percent,
+            "features": list(plan.features[locale]),
+            "usage_limit": plan.usage_limit,
+        }
+
+    def plan_link(self, locale: str, plan: Plan, link: str, amount: int) -> View:
+        return self.r.chat("plan_link", locale, plan=plan.name[locale], price=amount), keyboard(
+            [url(self.label(locale, "subscribe", price=self.stars(amount)), link)]
+        )
+
+    def invoice_texts(
+        self, locale: str, plan: Plan, kind: InvoiceKind, offer: Offer | None = None
+    ) -> tuple[str, str]:
+        ctx = {
+            "plan": plan.name[locale],
+            "kind": kind.value,
+            "business": self.catalog.business_name,
+            "percent": offer.percent if offer and offer.kind is OfferKind.DISCOUNT else 0,
+            "price": price(plan, kind, offer),
+        }
+        title = self.r.chat("invoice_title", locale, **ctx)[:32]
+        description = self.r.chat("invoice_description", locale, **ctx)[:255]
+        return title, description
+
+    def payment_done(
+        self, locale: str, plan_id: str, until: datetime | None, renewed: bool, renews: bool
+    ) -> View:
+        return self.r.chat(
+            "payment_done",
+            locale,
+            plan=self.plan_name(plan_id, locale),
+            until=until,
+            renewed=renewed,
+            renews=renews,
+        ), keyboard([cb(self.label(locale, "account"), Nav(view="account"))])
+
+    # -- account ----------------------------------------------------------------------------
+
+    def account(self, snap: Snapshot, *, note: str | None = None) -> View:
+        locale = snap.language
+        m = snap.membership
+        v = snap.version
+        text = self.r.chat(
+            "account",
+            locale,
+            note=note,
+            name=snap.first_name,
+            plan=self.plan_name(m.plan_id, locale) if m.plan_id else None,
+            state=m.state.value,
+            billing=m.billing.value if m.billing else None,
+            until=m.period_end,
+            paused_until=m.paused_until,
+            renews=m.auto_renew,
+            email=snap.email,
+            trial_available=not snap.trial_used and m.state is State.NONE,
+        )
+        rows: list[list[InlineKeyboardButton]] = []
+        lang = [cb(self.label(locale, "language"), Nav(view="language"))]
+        higher = self.catalog.next_tier_up(m.plan_id or "") if m.has_access else None
+        if m.state is State.NONE and not snap.trial_used:
+            rows.append([cb(self.label(locale, "start_trial"), TrialCb(action="start"))])
+        if m.state in (State.NONE, State.EXPIRED, State.PAST_DUE, State.CANCEL_SCHEDULED):
+            rows.append([cb(self.label(locale, "see_plans"), Nav(view="plans"))])
+        if m.state in (State.TRIAL, State.ACTIVE) and (higher or m.state is State.TRIAL):
+            rows.append([cb(self.label(locale, "upgrade"), Nav(view="plans"))])
+        if m.state is State.ACTIVE and m.billing in (Billing.MONTHLY, Billing.YEARLY):
+            rows.append([cb(self.label(locale, "pause"), AccountCb(action="pause", v=v))])
+        if m.state is State.PAUSED:
+            rows.append([cb(self.label(locale, "resume"), AccountCb(action="resume", v=v))])
+        if m.state is State.CANCEL_SCHEDULED:
+            rows.append([cb(self.label(locale, "keep"), AccountCb(action="undo", v=v))])
+        if m.state in (State.TRIAL, State.ACTIVE, State.PAST_DUE):
+            rows.append([cb(self.label(locale, "cancel"), AccountCb(action="cancel", v=v))])
+        rows.append(lang)
+        return text, keyboard(*rows)
+
+    def cancel_confirm(self, snap: Snapshot) -> View:
+        locale = snap.language
+        m = snap.membership
+        return self.r.chat(
+            "cancel_confirm",
+            locale,
+            plan=self.plan_name(m.plan_id, locale),
+            until=m.period_end,
+            trial=m.state is State.TRIAL,
+            past_due=m.state is State.PAST_DUE,
+        ), keyboard(
+            [cb(self.label(locale, "confirm_cancel"), CancelCb(v=snap.version))],
+            [cb(self.label(locale, "keep"), Nav(view="account"))],
+        )
+
+    def canceled(self, snap: Snapshot, *, from_telegram: bool = False) -> View:
+        locale = snap.language
+        m = snap.membership
+        return self.r.chat(
+            "canceled",
+            locale,
+            plan=self.plan_name(m.plan_id, locale),
+            until=m.period_end,
+            ended=m.state is State.EXPIRED,
+            from_telegram=from_telegram,
+            email=snap.email,
+        ), (
+            keyboard([cb(self.label(locale, "keep"), AccountCb(action="undo", v=snap.version))])
+            if m.state is State.CANCEL_SCHEDULED
+            else None
+        )
+
+    def reason_ask(self, snap: Snapshot) -> View:
+        locale = snap.language
+        v = snap.version
+        rows = [
+            [cb(self.label(locale, r.value), ReasonCb(reason=r.value, v=v))] for r in CancelReason
+        ]
+        rows.append([cb(self.label(locale, "skip_reason"), ReasonCb(reason="skip", v=v))])
+        return self.r.chat("reason_ask", locale), keyboard(*rows)
+
+    def offer(self, snap: Snapshot, offer: Offer) -> View:
+        locale = snap.language
+        m = snap.membership
+        plan = self.catalog.plan(m.plan_id or "")
+        lower = self.catalog.next_tier_down(m.plan_id or "")
+        ctx = {
+            "kind": offer.kind.value,
+            "months": offer.months,
+            "percent": offer.percent,
+            "plan": plan.name[locale] if plan else "",
+            "lower_plan": lower.name[locale] if lower else "",
+            "lower_price": lower.monthly_stars if lower else 0,
+            "discounted": price(plan, InvoiceKind.ONE_MONTH, offer) if plan else 0,
+        }
+        if offer.kind is OfferKind.PAUSE:
+            accept = self.label(
+                locale, "accept_pause", months=self.label.months(locale, offer.months)
+            )
+        elif offer.kind is OfferKind.DISCOUNT:
+            accept = self.label(locale, "accept_discount", percent=offer.percent)
+        else:
+            accept = self.label(locale, "accept_lower_tier", plan=ctx["lower_plan"])
+        return self.r.chat("offer", locale, **ctx), keyboard(
+            [cb(accept, OfferCb(offer=offer.id, v=snap.version))],
+            [cb(self.label(locale, "no_thanks"), OfferCb(offer="-", v=snap.version))],
+        )
+
+    def pause_ask(self, snap: Snapshot) -> View:
+        locale = snap.language
+        buttons = [
+            cb(self.label.months(locale, n), PauseCb(months=n, v=snap.version))
+            for n in self.catalog.pause_months
+        ]
+        rows = [buttons[i : i + 3] for i in range(0, len(buttons), 3)]
+        return self.r.chat("pause_ask", locale, until=snap.membership.period_end), keyboard(*rows)
+
+    def language_ask(self, locale: str) -> View:
+        return self.r.chat("language_ask", locale), keyboard(
+            [cb(name, LangCb(code=code)) for code, name in LANGUAGE_NAMES.items()]
+        )
+
+    def privacy(self, snap: Snapshot, payments: int) -> View:
+        locale = snap.language
+        m = snap.membership
+        return self.r.chat(
+            "privacy",
+            locale,
+            name=snap.first_name,
+            username=snap.username,
+            email=snap.email,
+            language=LANGUAGE_NAMES.get(snap.language, snap.language),
+            plan=self.plan_name(m.plan_id, locale) if m.plan_id else None,
+            state=m.state.value,
+            marketing=snap.marketing,
+            payments=payments,
+        ), keyboard([cb(self.label(locale, "erase"), PrivacyCb(action="erase"))])
+
+    def privacy_confirm(self, locale: str) -> View:
+        return self.r.chat("privacy_confirm", locale), keyboard(
+            [cb(self.label(locale, "erase_confirm"), PrivacyCb(action="confirm"))],
+            [cb(self.label(locale, "keep_data"), PrivacyCb(action="keep"))],
+        )
+
+    def upgrade_prompt(
+        self, locale: str, name: str | None, from_plan: str, to_plan: str, rule: str, usage: int
+    ) -> View:
+        current = self.catalog.plan(from_plan)
+        higher = self.catalog.plan(to_plan)
+        assert current is not None and higher is not None
+        return self.r.chat(
+            "upgrade_prompt",
+            locale,
+            name=name,
+            rule=rule,
+            usage=usage,
+            current=self._plan_context(current, locale),
+            higher=self._plan_context(higher, locale),
+        ), keyboard(
+            [
+                cb(
+                    self.label(locale, "upgrade_to", plan=higher.name[locale]),
+                    PlanCb(plan=higher.id, kind=InvoiceKind.SUBSCRIPTION.value),
+                )
+            ],
+            [cb(self.label(locale, "see_plans"), Nav(view="plans"))],
+        )

@@ -1,0 +1,56 @@
+"""Helpers for the customer-side e2e tests: reading the database behind the bot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from forever.db.models import Event, Invoice, Payment, Person, Subscription
+from forever.runtime import Runtime
+from forever.services import accounts
+from forever.services.accounts import Snapshot
+
+
+async def snap(bot: Runtime, telegram_id: int) -> Snapshot:
+    found = await accounts.snapshot_by_telegram_id(bot.container, telegram_id)
+    assert found is not None, f"no person for {telegram_id}"
+    return found
+
+
+async def events(
+    bot: Runtime, telegram_id: int | None = None, kind: str | None = None
+) -> list[Event]:
+    async with bot.container.sessions() as session:
+        query = select(Event).order_by(Event.id)
+        if telegram_id is not None:
+            person_id = await session.scalar(
+                select(Person.id).where(Person.telegram_id == telegram_id)
+            )
+            query = query.where(Event.person_id == person_id)
+        if kind is not None:
+            query = query.where(Event.kind == kind)
+        return list(await session.scalars(query))
+
+
+async def kinds(bot: Runtime, telegram_id: int) -> list[str]:
+    return [e.kind for e in await events(bot, telegram_id)]
+
+
+async def count(bot: Runtime, model: Any, **where: Any) -> int:
+    async with bot.container.sessions() as session:
+        query = select(func.count()).select_from(model)
+        for name, value in where.items():
+            query = query.where(getattr(model, name) == value)
+        return int(await session.scalar(query) or 0)
+
+
+async def subscription(bot: Runtime, telegram_id: int) -> Subscription:
+    async with bot.container.sessions() as session:
+        person_id = await session.scalar(select(Person.id).where(Person.telegram_id == telegram_id))
+        row = await session.scalar(select(Subscription).where(Subscription.person_id == person_id))
+        assert row is not None
+        return row
+
+
+__all__ = ["Invoice", "Payment", "count", "events", "kinds", "snap", "subscription"]

@@ -1,0 +1,227 @@
+"""One-tap cancel, the optional reason, one matched offer and its effect, undo, pause and
+resume, through the fake Bot API; old and forged buttons never act twice."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from forever.domain.clock import ManualClock
+from forever.domain.events import EventKind
+from forever.runtime import Runtime
+from forever.sandbox.fake_bot_api import FakeBotAPI, FakeUser
+from tests.conftest import START
+from tests.e2e.chat_helpers import events, kinds, snap
+from tests.e2e.test_chat_payments import subscribe_monthly, trial_user
+
+
+async def paying_user(tg: FakeBotAPI, user_id: int, language: str = "en", label: str = ""):
+    user = await trial_user(tg, user_id, language)
+    _, paid = await subscribe_monthly(user, label or "Plus · 300 ⭐ / month")
+    assert paid.accepted
+    return user, paid
+
+
+def edits(tg: FakeBotAPI) -> list[tuple[str, str]]:
+    return [
+        (c.params["telegram_payment_charge_id"], str(c.params["is_canceled"]).lower())
+        for c in tg.calls_to("editUserStarSubscription")
+    ]
+
+
+async def test_sign_up_pay_upgrade_cancel_reason_offer_then_undo(
+    tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
+) -> None:
+    user = await trial_user(tg, 4001)
+    await subscribe_monthly(user)
+    clock.advance(timedelta(days=2))
+    _, pro = await subscribe_monthly(user, "Pro · 600 ⭐ / month")
+    until = START + timedelta(days=2, minutes=0) + timedelta(days=30)
+
+    await user.send_text("/cancel")
+    assert "Cancel your Pro membership?" in user.last_message.text
+    await user.press("Yes, cancel")
+    canceled, reason_question = user.messages[-2:]
+    assert "Done: cancelled" in canceled.text
+    assert "25 December 2026" in canceled.text  # access until the paid period ends
+    assert (pro.charge_id, "true") in edits(tg)
+    state = await snap(running_bot, 4001)
+    assert state.membership.state.value == "cancel_scheduled"
+    assert state.membership.period_end == until
+
+    await user.press("Too expensive", message=reason_question)
+    offer = user.last_message
+    assert "30% off" in offer.text
+    await user.press("Take 30% off next month")
+    invoice = user.last_message
+    assert invoice.invoice is not None and invoice.invoice.total_amount == 420  # 600 − 30 %
+    assert invoice.invoice.subscription_period is None
+    # Pressing the offer again does nothing twice.
+    answer = await user.press("Take 30% off next month", message=offer)
+    assert "out of date" in (answer.text or "")
+    assert len([m for m in user.messages if m.invoice]) == 1
+
+    # Undo in one tap: the Stars subscription renews again.
+    await user.press("Keep my subscription", message=canceled)
+    assert "you are staying" in user.last_message.text
+    assert (pro.charge_id, "false") in edits(tg)
+    state = await snap(running_bot, 4001)
+    assert state.membership.state.value == "active"
+    assert state.renewing_star_subscription
+    history = await kinds(running_bot, 4001)
+    for kind in (
+        EventKind.CANCELED,
+        EventKind.CANCEL_REASON,
+        EventKind.OFFER_SHOWN,
+        EventKind.OFFER_ACCEPTED,
+        EventKind.CANCEL_UNDONE,
+    ):
+        assert kind in history
+
+
+async def test_discount_offer_paid_extends_after_the_current_period(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    user, _ = await paying_user(tg, 4002)
+    await user.send_text("/cancel")
+    await user.press("Yes, cancel")
+    await user.press("Too expensive")
+    await user.press("Take 30% off next month")
+    paid = await user.pay(user.last_message)
+    assert paid.accepted and paid.total_amount == 210
+    state = await snap(running_bot, 4002)
+    assert state.membership.state.value == "active"
+    assert state.membership.period_end == START + timedelta(days=60)
+    assert not state.membership.auto_renew  # a one-off month, no renewal
+
+
+async def test_not_using_it_gets_a_pause_that_applies_at_once(
+    tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
+) -> None:
+    user, _ = await paying_user(tg, 4003)
+    await user.send_text("/cancel")
+    await user.press("Yes, cancel")
+    await user.press("Not using it enough")
+    assert "pause instead" in user.last_message.text
+    await user.press("Pause 1 month")
+    assert "Paused until" in user.last_message.text
+    state = await snap(running_bot, 4003)
+    assert state.membership.state.value == "paused"
+    assert state.membership.paused_credit == timedelta(days=30)
+
+    clock.advance(timedelta(days=10))
+    await user.send_text("/account")
+    await user.press("Resume now")
+    resumed = user.last_message
+    assert "active again" in resumed.text
+    assert resumed.button_texts == ["Renew · 300 ⭐ / month"]  # a new Stars link
+    state = await snap(running_bot, 4003)
+    assert state.membership.state.value == "active"
+    assert state.membership.period_end == START + timedelta(days=40)
+    paid = await user.press("Renew · 300 ⭐ / month")
+    assert paid.accepted
+    assert (await snap(running_bot, 4003)).membership.period_end == START + timedelta(days=70)
+
+
+async def test_other_reason_offers_the_lower_tier(tg: FakeBotAPI, running_bot: Runtime) -> None:
+    user, _ = await paying_user(tg, 4004)
+    await user.send_text("/cancel")
+    await user.press("Yes, cancel")
+    await user.press("Something else")
+    assert "Basic" in user.last_message.text
+    await user.press("Switch to Basic")
+    paid = await user.press(user.last_message.button_texts[0])
+    assert paid.accepted and paid.total_amount == 150
+    state = await snap(running_bot, 4004)
+    assert state.membership.plan_id == "basic"
+    assert state.renewing_star_subscription
+
+
+async def test_skipping_the_reason_and_declining_the_offer_keep_the_cancel(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    user, _ = await paying_user(tg, 4005)
+    await user.send_text("/account")
+    await user.press("Cancel membership")
+    await user.press("Yes, cancel")
+    reason_question = user.last_message
+    await user.press("Skip", message=reason_question)
+    assert "Thank you for having been with us" in user.last_message.text
+    state = await snap(running_bot, 4005)
+    assert state.membership.state.value == "cancel_scheduled"
+    assert EventKind.OFFER_SHOWN not in await kinds(running_bot, 4005)
+
+
+async def test_pause_and_resume_from_account(tg: FakeBotAPI, running_bot: Runtime) -> None:
+    user, paid = await paying_user(tg, 4006)
+    await user.send_text("/account")
+    await user.press("Pause")
+    await user.press("2 months")
+    assert "Paused until" in user.last_message.text
+    assert (paid.charge_id, "true") in edits(tg)  # no charge while paused
+    pause_ask = user.messages[-2]
+    answer = await user.press("3 months", message=pause_ask)
+    assert "out of date" in (answer.text or "")
+    await user.send_text("/account")
+    await user.press("Resume now")
+    assert (await snap(running_bot, 4006)).membership.state.value == "active"
+    assert len(await events(running_bot, 4006, EventKind.PAUSED)) == 1
+
+
+async def test_double_tap_and_forged_buttons_never_act_twice(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    user, _ = await paying_user(tg, 4007)
+    await user.send_text("/cancel")
+    confirm = user.last_message
+    await user.press("Yes, cancel", message=confirm)
+    answer = await user.press("Yes, cancel", message=confirm)
+    assert "out of date" in (answer.text or "")
+    assert "Your membership" in user.last_message.text  # the current view
+    assert len(tg.calls_to("editUserStarSubscription")) == 1
+    assert len(await events(running_bot, 4007, EventKind.CANCELED)) == 1
+
+    # Forged or malformed callback data: answered, nothing changes.
+    for forged in ("ac:cancel:notanumber", "cx:999", "rs:bogus:1", "of:discount_30:1", "zz"):
+        confirm.reply_markup["inline_keyboard"][0][0]["callback_data"] = forged
+        answer = await user.press(forged, message=confirm)
+        assert answer is not None, forged
+    assert len(await events(running_bot, 4007, EventKind.CANCELED)) == 1
+    assert EventKind.OFFER_ACCEPTED not in await kinds(running_bot, 4007)
+
+
+async def test_trial_cancel_has_no_offer(tg: FakeBotAPI, running_bot: Runtime) -> None:
+    user = await trial_user(tg, 4008)
+    await user.send_text("/cancel")
+    assert "End your free trial" in user.last_message.text
+    await user.press("Yes, cancel")
+    await user.press("Too expensive")
+    assert "Thank you for telling us" in user.last_message.text
+    assert EventKind.OFFER_SHOWN not in await kinds(running_bot, 4008)
+    assert tg.calls_to("editUserStarSubscription") == []
+
+
+@pytest.mark.parametrize(
+    ("language", "plan", "confirm", "done", "keep"),
+    [
+        ("ro", "Plus · 300 ⭐ / lună", "Da, anulează", "Gata: anulat", "Păstrez abonamentul"),
+        ("it", "Plus · 300 ⭐ / mese", "Sì, annulla", "Fatto: annullato", "Mantieni l'abbonamento"),
+    ],
+)
+async def test_cancel_and_undo_in_romanian_and_italian(
+    tg: FakeBotAPI,
+    running_bot: Runtime,
+    language: str,
+    plan: str,
+    confirm: str,
+    done: str,
+    keep: str,
+) -> None:
+    user: FakeUser
+    user, _ = await paying_user(tg, 4010, language, plan)
+    await user.send_text("/cancel")
+    await user.press(confirm)
+    assert done in user.messages[-2].text
+    await user.press(keep)
+    assert (await snap(running_bot, 4010)).membership.state.value == "active"
