@@ -754,11 +754,10 @@ function connect() {
   let wasDown = false;
   source.onopen = async () => {
     setLive(true, "Live");
-    if (wasDown) {
-      // Anything may have happened while we were away: reload it all.
-      await refreshState();
-      if (state.selected !== null) await loadChat(state.selected);
-    }
+    // Load the state only now that events flow, so nothing falls in between; after an
+    // interruption anything may have happened: reload it all.
+    await refreshState();
+    if (wasDown && state.selected !== null) await loadChat(state.selected);
     wasDown = false;
   };
   source.onerror = () => { wasDown = true; setLive(false, "Reconnecting…"); };
@@ -860,7 +859,6 @@ async function main() {
   setupChat();
   setupForms();
   connect();
-  await refreshState();
   setInterval(renderClock, 15000);
 }
 
