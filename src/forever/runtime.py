@@ -65,9 +65,9 @@ class Runtime:
         self.web_port: int | None = None
         self._web_runner = None
         self._polling: asyncio.Task[None] | None = None
-        self.outbox: OutboxWorker | None = None
         self._recovery: asyncio.Task[None] | None = None
         self._dispatcher_started = False
+        self.outbox: OutboxWorker | None = None
 
     @property
     def instance(self) -> str:

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from forever.db.models import Consent, Event, OutboxMessage, Person, Subscription
 from forever.domain.journeys import MAX_ATTEMPTS, quiet_until, retry_delay, zone_or_default
-from forever.mail.message import HeaderInjection, Unsubscribe, build_message
+from forever.mail.message import HeaderInjection, Unsubscribe, bare_address, build_message
 from forever.mail.smtp import SmtpPool, SmtpSecurityError
 from forever.services.consent import CHANNEL as CONSENT_CHANNEL
 from forever.services.consent import PURPOSE as CONSENT_PURPOSE
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from forever.domain.catalog import Catalog
     from forever.domain.clock import Clock
     from forever.domain.signing import Signer
+    from forever.metrics import Metrics
     from forever.rendering import Renderer
     from forever.services.ports import ChatPort
 
@@ -113,6 +114,7 @@ class OutboxSender:
         batch_size: int = BATCH,
         lease: timedelta = LEASE,
         bot_username: str | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
@@ -128,6 +130,7 @@ class OutboxSender:
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
         self.batch_size = batch_size
         self.lease = lease
+        self.metrics = metrics
         self.bot_username = bot_username
 
     @classmethod
@@ -136,6 +139,7 @@ class OutboxSender:
     ) -> OutboxSender:
         settings = container.settings
         kw.setdefault("bot_username", container.extras.get("bot_username"))
+        kw.setdefault("metrics", getattr(container, "metrics", None))
         return cls(
             sessions=container.sessions,
             clock=container.clock,
@@ -315,12 +319,18 @@ class OutboxSender:
                     continue
                 # Reserve the slot: a second marketing row for this person waits its turn.
                 last_marketing[row.person_id] = now
-            try:
-                self._render(job, now)
-            except Exception as exc:  # a template or data error: retrying will not fix it
-                log.exception("outbox row %s (%s) cannot be rendered", row.id, row.template)
-                job.outcome = _Outcome("failed", error=f"render: {exc}"[:500])
+            if row.channel == "chat":
+                self._render_or_fail(job, now)
         return jobs
+
+    def _render_or_fail(self, job: _Job, now: datetime) -> bool:
+        try:
+            self._render(job, now)
+        except Exception as exc:  # a template or data error: retrying will not fix it
+            log.exception("outbox row %s (%s) cannot be rendered", job.row.id, job.row.template)
+            job.outcome = _Outcome("failed", error=f"render: {exc}"[:500])
+            return False
+        return True
 
     def _address(self, job: _Job) -> str | None:
         context = job.row.context or {}
@@ -354,7 +364,11 @@ class OutboxSender:
             )
         context.setdefault("business", self.catalog.business_name)
         context.setdefault("name", (person.first_name if person else None) or "")
-        context["tz"] = self._zone(person)
+        zone = self._zone(person)
+        context["tz"] = zone
+        for name, value in context.items():
+            if isinstance(value, datetime):  # dates read in the person's own time zone
+                context[name] = value.astimezone(zone)
         token = context.pop("confirm_token", None)
         if token:
             context["confirm_url"] = f"{self.public_url}/c/{token}"
@@ -376,7 +390,7 @@ class OutboxSender:
         subject, html, text = self.renderer.email(row.template, locale, **context)
         unsubscribe = None
         if "unsubscribe_url" in context:
-            mailto = f"mailto:{_bare(self.mail_from)}?subject=unsubscribe"
+            mailto = f"mailto:{bare_address(self.mail_from)}?subject=unsubscribe"
             unsubscribe = Unsubscribe(url=context["unsubscribe_url"], mailto=mailto)
         job.message = build_message(
             mail_from=self.mail_from,
@@ -417,14 +431,27 @@ class OutboxSender:
             async with chat_gate:
                 await self._send_chat(job, now)
 
+        # Emails are rendered by the workers that send them, so building one message
+        # overlaps with the SMTP round trips of the others.
+        queue: asyncio.Queue[_Job] = asyncio.Queue()
+        for job in emails:
+            queue.put_nowait(job)
+
+        async def email_worker() -> None:
+            while not queue.empty():
+                job = queue.get_nowait()
+                if self._render_or_fail(job, now):
+                    await self._send_email(job, now)
+
+        workers = min(len(emails), 2 * (self.smtp.size if self.smtp else 1))
         await asyncio.gather(
-            *(self._send_email(j, now) for j in emails), *(send_chat(j) for j in chats)
+            *(email_worker() for _ in range(workers)), *(send_chat(j) for j in chats)
         )
 
     async def _send_email(self, job: _Job, now: datetime) -> None:
         assert self.smtp is not None and job.address is not None
         try:
-            await self.smtp.send(job.message, sender=_bare(self.mail_from or ""))
+            await self.smtp.send(job.message)
             job.outcome = _Outcome("sent")
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
@@ -533,6 +560,8 @@ class OutboxSender:
                     await session.execute(
                         update(Person).where(Person.id == job.person.id).values(blocked_at=now)
                     )
+        if self.metrics is not None:
+            self.metrics.emails_sent.inc(sum(1 for e in events if e["kind"] == "email_sent"))
         if report.retried or report.failed or report.suppressed:
             log.info("outbox batch: %s", report)
         return report
@@ -546,9 +575,3 @@ class OutboxSender:
                 .values(email_status="undeliverable")
             )
         record_event(session, "email_bounced", now, job.row.person_id, template=job.row.template)
-
-
-def _bare(address: str) -> str:
-    from email.utils import parseaddr
-
-    return parseaddr(address)[1] or address

@@ -13,11 +13,11 @@ import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from email.message import EmailMessage
 
 import aiosmtplib
 
 from forever.config import Settings, SmtpSecurity
+from forever.mail.message import OutgoingMail
 
 log = logging.getLogger(__name__)
 
@@ -141,15 +141,10 @@ class SmtpPool:
         finally:
             self._idle.put_nowait(conn)
 
-    async def send(
-        self,
-        message: EmailMessage,
-        *,
-        sender: str | None = None,
-        recipients: list[str] | None = None,
-    ) -> None:
+    async def send(self, mail: OutgoingMail) -> None:
+        options = ["SMTPUTF8"] if mail.smtputf8 else None
         async with self.connection() as client:
-            await client.send_message(message, sender=sender, recipients=recipients)
+            await client.sendmail(mail.sender, [mail.recipient], mail.data, mail_options=options)
 
     async def close(self) -> None:
         for connection in self._all:

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forever.config import LOCALES
@@ -154,3 +154,13 @@ def store_email(session: AsyncSession, person: Person, email: str, now: datetime
     person.email_status = "unconfirmed"
     record_event(session, EventKind.EMAIL_GIVEN, now, person.id)
     return True
+
+
+async def mark_blocked(container: Container, telegram_id: int) -> None:
+    """The person blocked the bot (403): stop writing to them until they write again."""
+    async with container.sessions.begin() as session:
+        await session.execute(
+            update(Person)
+            .where(Person.telegram_id == telegram_id)
+            .values(blocked_at=container.clock.now())
+        )

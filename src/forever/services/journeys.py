@@ -180,6 +180,17 @@ class JourneyPlanner:
                 out["offer_plan_name"] = target.name[locale]
         return out
 
+    def _anchor(self, row: Any) -> datetime:
+        anchor: datetime = row.anchor
+        if anchor.tzinfo is None:  # defensive: a labelled column that lost its type
+            anchor = anchor.replace(tzinfo=self.now.tzinfo)
+        return anchor
+
+    def key(self, window: Window, row: Any) -> str:
+        """(journey, step, person, occasion): the occasion is the trigger's day, so a later
+        renewal, failure or departure starts the journey afresh."""
+        return f"j:{window.journey.id}:{window.index}:{row.id}:{self._anchor(row):%Y%m%d}"
+
     def rows_for(
         self, window: Window, found: Iterable[Any], usage: dict[int, int]
     ) -> list[dict[str, Any]]:
@@ -189,9 +200,7 @@ class JourneyPlanner:
         out = []
         for row in found:
             locale = self._locale(row.language)
-            anchor: datetime = row.anchor
-            if anchor.tzinfo is None:  # SQLite through a labelled column
-                anchor = anchor.replace(tzinfo=self.now.tzinfo)
+            anchor = self._anchor(row)
             context: dict[str, Any] = {
                 "journey": journey.id,
                 "step": step + 1,
@@ -216,7 +225,7 @@ class JourneyPlanner:
             zone = zone_or_default(row.timezone, self.default_zone)
             out.append(
                 {
-                    "key": f"j:{journey.id}:{step}:{row.id}:{anchor:%Y%m%d}",
+                    "key": self.key(window, row),
                     "channel": "email",
                     "person_id": row.id,
                     "template": journey.template,
@@ -260,8 +269,15 @@ async def sweep_journeys(container: Container, now: datetime) -> int:
             result = await reader.stream(stmt.execution_options(yield_per=PARTITION))
             async for part in result.partitions(PARTITION):
                 async with container.sessions.begin() as writer:
-                    usage = await _usage(writer, metric, [r.id for r in part], now)
-                    rows = planner.rows_for(window, part, usage)
+                    # Skip who is queued already before doing any work for them: a second
+                    # sweep for the same instant costs one indexed lookup per partition.
+                    keyed = {planner.key(window, row): row for row in part}
+                    done = await outbox.queued_keys(writer, list(keyed))
+                    new = [row for key, row in keyed.items() if key not in done]
+                    if not new:
+                        continue
+                    usage = await _usage(writer, metric, [r.id for r in new], now)
+                    rows = planner.rows_for(window, new, usage)
                     queued += await outbox.enqueue_many(writer, rows, now)
     if queued:
         log.info("journeys: %d new emails queued", queued)

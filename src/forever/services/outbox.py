@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +24,8 @@ _DATETIME_TAG = "$datetime"
 
 def to_json(value: Any) -> Any:
     """Context values as JSON: aware datetimes become tagged ISO strings."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("naive datetime in an outbox context; pass an aware one")
@@ -32,8 +34,6 @@ def to_json(value: Any) -> Any:
         return {str(k): to_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [to_json(v) for v in value]
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
     raise TypeError(f"cannot store {type(value).__name__} in an outbox context")
 
 
@@ -48,17 +48,13 @@ def from_json(value: Any) -> Any:
     return value
 
 
-def _insert_ignoring_duplicates(session: AsyncSession) -> Any:
+def _insert_ignoring_duplicates(session: AsyncSession, target: Any = OutboxMessage) -> Any:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return postgresql.insert(OutboxMessage).on_conflict_do_nothing(
-            index_elements=["idempotency_key"]
-        )
+        return postgresql.insert(target).on_conflict_do_nothing(index_elements=["idempotency_key"])
     if dialect == "sqlite":
-        return sqlite.insert(OutboxMessage).on_conflict_do_nothing(
-            index_elements=["idempotency_key"]
-        )
-    return insert(OutboxMessage)  # pragma: no cover - only the two supported databases
+        return sqlite.insert(target).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    return insert(target)  # pragma: no cover - only the two supported databases
 
 
 async def enqueue(
@@ -116,32 +112,41 @@ async def cancel_marketing(session: AsyncSession, person_id: int) -> int:
 
 
 async def enqueue_many(session: AsyncSession, rows: list[dict[str, Any]], now: datetime) -> int:
-    """Queue many messages in a few statements; keys already queued are skipped.
+    """Queue many messages with one prepared statement; keys already queued are skipped.
 
     Each row has the keyword arguments of `enqueue` except `session` and `now`. Returns how
     many were new. Does not commit.
     """
-    inserted = 0
-    for start in range(0, len(rows), ENQUEUE_CHUNK):
-        chunk = rows[start : start + ENQUEUE_CHUNK]
-        values = [
-            {
-                "idempotency_key": r["key"],
-                "channel": r["channel"],
-                "person_id": r["person_id"],
-                "template": r["template"],
-                "context": to_json(r["context"]),
-                "marketing": r["marketing"],
-                "status": "pending",
-                "not_before": r["not_before"],
-                "attempts": 0,
-                "created_at": now,
-            }
-            for r in chunk
-        ]
-        result = await session.execute(_insert_ignoring_duplicates(session).values(values))
-        inserted += max(int(result.rowcount or 0), 0)
-    return inserted
+    if not rows:
+        return 0
+    values = [
+        {
+            "idempotency_key": r["key"],
+            "channel": r["channel"],
+            "person_id": r["person_id"],
+            "template": r["template"],
+            "context": to_json(r["context"]),
+            "marketing": r["marketing"],
+            "status": "pending",
+            "not_before": r["not_before"],
+            "attempts": 0,
+            "created_at": now,
+        }
+        for r in rows
+    ]
+    # Core table, one statement for all rows: compiled once and run as a batched executemany.
+    stmt = _insert_ignoring_duplicates(session, OutboxMessage.__table__).returning(
+        OutboxMessage.__table__.c.id
+    )
+    result = await session.execute(stmt, values)
+    return len(result.all())
 
 
-ENQUEUE_CHUNK = 500
+async def queued_keys(session: AsyncSession, keys: list[str]) -> set[str]:
+    """Which of these keys are in the outbox already (one indexed lookup)."""
+    if not keys:
+        return set()
+    found = await session.scalars(
+        select(OutboxMessage.idempotency_key).where(OutboxMessage.idempotency_key.in_(keys))
+    )
+    return set(found)

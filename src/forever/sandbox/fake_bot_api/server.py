@@ -151,7 +151,11 @@ class FakeBotAPI:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on host:port (0 = an ephemeral port); return the base URL."""
-        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
+        # handler_cancellation: a long poll whose client went away ends at once, as in Telegram,
+        # instead of lingering and being "terminated by other getUpdates request" later.
+        runner = web.AppRunner(
+            self.app, access_log=None, shutdown_timeout=1.0, handler_cancellation=True
+        )
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()

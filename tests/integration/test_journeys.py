@@ -1,0 +1,440 @@
+"""Walking people through each email journey with the clock moved forward: the sweeps pick
+who is due, the sender delivers to a real SMTP server (and the chat through the fake Bot API).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from aiogram.client.default import DefaultBotProperties
+from aiogram.enums import ParseMode
+from sqlalchemy import func, select
+
+from forever.app import Container, build_container
+from forever.config import Settings, SmtpSecurity
+from forever.db.models import Consent, Event, OutboxMessage, Person, Subscription
+from forever.domain.clock import ManualClock
+from forever.domain.journeys import read_start_token
+from forever.jobs.sweeps import run_sweeps
+from forever.mail.sender import OutboxSender
+from forever.mail.smtp import SmtpConfig, SmtpPool
+from forever.sandbox.fake_bot_api import FakeBotAPI
+from forever.services import consent, outbox
+from forever.telegram.bot_port import BotChatPort
+from tests.conftest import START
+from tests.smtp_sink import Received, SmtpSink, smtp_sink_fixture  # noqa: F401 - fixture
+
+BOT = "forever_test_bot"
+
+
+@pytest.fixture
+async def pool(smtp_sink: SmtpSink) -> AsyncIterator[SmtpPool]:
+    p = SmtpPool(
+        SmtpConfig(host="127.0.0.1", port=smtp_sink.port, security=SmtpSecurity.NONE, pool_size=2)
+    )
+    yield p
+    await p.close()
+
+
+@pytest.fixture
+def sender(container: Container, pool: SmtpPool) -> OutboxSender:
+    return OutboxSender.from_container(
+        container, smtp=pool, chat=None, rng=random.Random(3), bot_username=BOT
+    )
+
+
+async def tick(container: Container, sender: OutboxSender, at: datetime) -> dict[str, int]:
+    container.clock.set(at)  # type: ignore[attr-defined]
+    results = await run_sweeps(container, at)
+    report = await sender.drain()
+    results["sent"] = report.sent
+    return results
+
+
+async def person_with(
+    container: Container,
+    *,
+    telegram_id: int = 1,
+    name: str = "Ana",
+    language: str = "en",
+    email: str | None = "ana@example.com",
+    consent_given: bool = True,
+    created_at: datetime | None = None,
+    last_seen_at: datetime | None = None,
+    timezone: str | None = None,
+    **subscription: object,
+) -> int:
+    async with container.sessions.begin() as session:
+        person = Person(
+            telegram_id=telegram_id,
+            first_name=name,
+            language=language,
+            email=email,
+            email_status="unconfirmed" if email else "none",
+            created_at=created_at or START - timedelta(days=400),
+            last_seen_at=last_seen_at or START,
+            timezone=timezone,
+        )
+        session.add(person)
+        await session.flush()
+        if consent_given and email:
+            session.add(
+                Consent(
+                    person_id=person.id,
+                    channel="email",
+                    purpose="marketing",
+                    email=email,
+                    wording_version="v1",
+                    wording_hash="0" * 64,
+                    source="test",
+                    token=f"t{person.id}",
+                    asked_at=START - timedelta(days=400),
+                    confirmed_at=START - timedelta(days=400),
+                )
+            )
+        if subscription:
+            session.add(Subscription(person_id=person.id, updated_at=START, **subscription))
+        return person.id
+
+
+def subjects(sink: SmtpSink) -> list[str]:
+    return [r.message["Subject"] for r in sink.received]
+
+
+def text_of(mail: Received) -> str:
+    return mail.message.get_body(("plain",)).get_content()
+
+
+def html_of(mail: Received) -> str:
+    return mail.message.get_body(("html",)).get_content()
+
+
+async def test_welcome_is_sent_once_and_tick_twice_sends_nothing_new(
+    container: Container, sender: OutboxSender, smtp_sink: SmtpSink
+) -> None:
+    await person_with(container, created_at=START, consent_given=False)
+    await person_with(container, telegram_id=2, email=None, created_at=START)
+    at = START + timedelta(hours=1)
+    first = await tick(container, sender, at)
+    second = await tick(container, sender, at)
+    assert first["email_journeys"] == 1 and first["sent"] == 1
+    assert second["email_journeys"] == 0 and second["sent"] == 0
+    assert subjects(smtp_sink) == ["Welcome to Forever Yoga Club"]
+    assert smtp_sink.received[0].message["List-Unsubscribe"] is None  # transactional
+
+
+async def test_the_trial_journey_day_by_day(
+    container: Container, sender: OutboxSender, smtp_sink: SmtpSink
+) -> None:
+    pid = await person_with(
+        container,
+        language="ro",
+        created_at=START,
+        state="trial",
+        plan_id="plus",
+        billing="trial",
+        period_end=START + timedelta(days=7),
+    )
+    await tick(container, sender, START + timedelta(hours=1))  # welcome
+    await tick(container, sender, START + timedelta(days=1, hours=1))  # tips, day 1
+    await tick(container, sender, START + timedelta(days=4, hours=1))  # ends in 3 days
+    await tick(container, sender, START + timedelta(days=7, hours=1))  # expired: offer
+    await tick(container, sender, START + timedelta(days=8))  # nothing more
+    assert subjects(smtp_sink) == [
+        "Bine ai venit la Forever Yoga Club",
+        "Trei moduri de a profita la maximum de perioada de probă Plus",
+        "Perioada de probă Plus se termină în 3 zile",
+        "Perioada de probă Plus s-a încheiat",
+    ]
+    tips, ending, ended = smtp_sink.received[1:]
+    assert tips.message["List-Unsubscribe"]  # marketing
+    assert ending.message["List-Unsubscribe"] is None  # transactional
+    assert "30 noiembrie 2026, ora 10:00" in text_of(ending)
+    assert "reducere de 20%" in text_of(ended)
+    link = next(line for line in text_of(ended).splitlines() if "t.me" in line)
+    assert link.startswith(f"https://t.me/{BOT}?start=")
+    offer = read_start_token(container.signer, link.split("start=")[1], date(2026, 12, 1))
+    assert offer.person_id == pid and offer.offer_id == "trial_20"
+
+
+async def test_a_trial_that_converts_gets_no_trial_ended_mail(
+    container: Container, sender: OutboxSender, smtp_sink: SmtpSink
+) -> None:
+    await person_with(
+        container,
+        state="active",
+        plan_id="plus",
+        billing="monthly",
+        auto_renew=True,
+        period_end=START + timedelta(days=30),
+    )
+    await tick(container, sender, START + timedelta(days=1))
+    assert smtp_sink.received == []
+
+
+@pytest.mark.parametrize(
+    ("reason", "plan", "expect_text", "expect_offer"),
+    [
+        ("too_expensive", "plus", "the price was a stretch", "comeback_40"),
+        ("not_using", "plus", "not using it enough", "none"),
+        ("other", "plus", "Basic keeps the essentials", "lower_tier"),
+        ("other", "basic", "40% off", "comeback_40"),  # no lower tier than Basic
+    ],
+)
+async def test_winback_follows_the_cancel_reason_and_old_plan(
+    container: Container,
+    sender: OutboxSender,
+    smtp_sink: SmtpSink,
+    reason: str,
+    plan: str,
+    expect_text: str,
+    expect_offer: str,
+) -> None:
+    pid = await person_with(
+        container,
+        state="cancel_scheduled",
+        plan_id=plan,
+        billing="monthly",
+        cancel_reason=reason,
+        canceled_at=START - timedelta(days=20),
+        period_end=START - timedelta(days=7),
+    )
+    await tick(container, sender, START)  # access ends (expire sweep), win-back day 7
+    [mail] = smtp_sink.received
+    body = text_of(mail)
+    assert expect_text in body
+    token = next(w for w in body.split() if "start=" in w).split("start=")[1]
+    offer = read_start_token(container.signer, token, date(2026, 11, 23))
+    assert (offer.person_id, offer.offer_id) == (pid, expect_offer)
+    assert mail.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+async def test_winback_steps_stop_on_resubscription(
+    container: Container, sender: OutboxSender, smtp_sink: SmtpSink
+) -> None:
+    pid = await person_with(
+        container,
+        state="expired",
+        plan_id="plus",
+        billing="yearly",
+        cancel_reason="technical",
+        period_end=START - timedelta(days=7),
+    )
+    await tick(container, sender, START)
+    await tick(container, sender, START + timedelta(days=23))  # 30 days after
+    assert subjects(smtp_sink) == [
+        "Your Plus membership has ended",
+        "It is not too late to come back to Forever Yoga Club",
+    ]
+    assert "something did not work" in text_of(smtp_sink.received[1])
+    async with container.sessions.begin() as session:
+        sub = await session.scalar(select(Subscription).where(Subscription.person_id == pid))
+        assert sub is not None
+        sub.state, sub.billing = "active", "monthly"
+        sub.period_end = START + timedelta(days=200)
+    await tick(container, sender, START + timedelta(days=83))  # 90 days after
+    assert len(smtp_sink.received) == 2
+
+
+async def test_queued_winback_is_dropped_when_they_come_back_before_it_goes(
+    container: Container, sender: OutboxSender, smtp_sink: SmtpSink
+) -> None:
+    pid = await person_with(
+        container,
+        state="expired",
+        plan_id="plus",
+        billing="monthly",
+        period_end=START - timedelta(days=7),
+        timezone="Europe/Rome",
+    )
+    night = datetime(2026, 11, 23, 22, 0, tzinfo=UTC)  # 23:00 in Rome: quiet hours
+    await tick(container, sender, night)
+    assert smtp_sink.received == []
+    async with container.sessions.begin() as session:
+        row = await session.scalar(select(OutboxMessage))
+        assert row is not None and row.not_before == datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+        sub = await session.scalar(select(Subscription).where(Subscription.person_id == pid))
+        assert sub is not None
+        sub.state, sub.period_end = "active", START + timedelta(days=30)
+    await tick(container, sender, datetime(2026, 11, 24, 7, 0, tzinfo=UTC))
+    assert smtp_sink.received == []
+    async with container.sessions() as session:
+        row = await session.scalar(select(OutboxMessage))
+        assert row is not None and row.status == "canceled"
+
+
+async def test_marketing_journeys_need_consent_and_stop_on_unsubscribe(
+    container: Container, sender: OutboxSender, smtp_sink: SmtpSink
+) -> None:
+    await person_with(
+        container,
+        consent_given=False,
+        state="expired",
+        plan_id="plus",
+        billing="monthly",
+        period_end=START - timedelta(days=7),
+    )
+    pid = await person_with(
+        container,
+        telegram_id=2,
+        email="b@example.com",
+        state="expired",
+        plan_id="plus",
+        billing="monthly",
+        period_end=START - timedelta(days=7),
+    )
+    async with container.sessions.begin() as session:
+        await consent.withdraw_marketing(session, pid, source="test", now=START)
+    await tick(container, sender, START)
+    assert smtp_sink.received == []
+
+
+async def test_payment_failed_then_a_reminder(
+    container: Container, sender: OutboxSender, smtp_sink: SmtpSink
+) -> None:
+    pid = await person_with(
+        container,
+        language="it",
+        state="past_due",
+        plan_id="pro",
+        billing="monthly",
+        period_end=START,
+        consent_given=False,
+    )
+    async with container.sessions.begin() as session:
+        session.add(Event(person_id=pid, kind="payment_failed", at=START, data={}))
+    await tick(container, sender, START + timedelta(minutes=5))
+    await tick(container, sender, START + timedelta(days=1))
+    await tick(container, sender, START + timedelta(days=2, minutes=5))
+    assert subjects(smtp_sink) == [
+        "Il pagamento per Pro non è andato a buon fine",
+        "Promemoria: il tuo abbonamento Pro sta per scadere",
+    ]
+
+
+async def test_payment_fixed_before_the_reminder_stops_it(
+    container: Container, sender: OutboxSender, smtp_sink: SmtpSink
+) -> None:
+    pid = await person_with(
+        container, state="past_due", plan_id="pro", billing="monthly", period_end=START
+    )
+    async with container.sessions.begin() as session:
+        session.add(Event(person_id=pid, kind="payment_failed", at=START, data={}))
+    await tick(container, sender, START + timedelta(minutes=5))
+    async with container.sessions.begin() as session:
+        sub = await session.scalar(select(Subscription).where(Subscription.person_id == pid))
+        assert sub is not None
+        sub.state, sub.period_end = "active", START + timedelta(days=30)
+    await tick(container, sender, START + timedelta(days=2, minutes=5))
+    assert len(smtp_sink.received) == 1
+
+
+async def test_yearly_renewal_and_inactive(
+    container: Container, sender: OutboxSender, smtp_sink: SmtpSink
+) -> None:
+    await person_with(
+        container,
+        state="active",
+        plan_id="basic",
+        billing="yearly",
+        period_end=START + timedelta(days=3),
+        consent_given=False,
+    )
+    await person_with(
+        container,
+        telegram_id=2,
+        email="b@example.com",
+        name="Bo",
+        state="active",
+        plan_id="plus",
+        billing="monthly",
+        auto_renew=True,
+        period_end=START + timedelta(days=20),
+        last_seen_at=START - timedelta(days=14),
+    )
+    await tick(container, sender, START + timedelta(minutes=1))
+    assert sorted(subjects(smtp_sink)) == [
+        "We miss you at Forever Yoga Club",
+        "Your yearly Basic membership ends in 3 days",
+    ]
+    inactive = next(m for m in smtp_sink.received if "miss" in m.message["Subject"])
+    assert "for 14 days" in text_of(inactive)
+
+
+async def test_names_with_markup_are_escaped(
+    container: Container, sender: OutboxSender, smtp_sink: SmtpSink
+) -> None:
+    await person_with(container, name="<script>alert('x')</script>", created_at=START)
+    await tick(container, sender, START + timedelta(hours=1))
+    [mail] = smtp_sink.received
+    assert "<script>" not in html_of(mail)
+    assert "&lt;script&gt;" in html_of(mail)
+    assert "<script>alert('x')</script>" in text_of(mail)
+
+
+async def test_two_ticks_at_once_send_no_duplicates(
+    settings: Settings, smtp_sink: SmtpSink, pool: SmtpPool
+) -> None:
+    containers = [build_container(settings, clock=ManualClock(START)) for _ in range(2)]
+    try:
+        for i in range(30):
+            await person_with(
+                containers[0],
+                telegram_id=100 + i,
+                email=f"p{i}@example.com",
+                created_at=START,
+                state="expired",
+                plan_id="plus",
+                billing="monthly",
+                period_end=START - timedelta(days=7),
+            )
+        senders = [
+            OutboxSender.from_container(c, smtp=pool, chat=None, batch_size=7) for c in containers
+        ]
+        at = START + timedelta(minutes=1)
+        await asyncio.gather(*(tick(c, s, at) for c, s in zip(containers, senders, strict=True)))
+        await asyncio.gather(*(tick(c, s, at) for c, s in zip(containers, senders, strict=True)))
+        # welcome (transactional) and win-back for each; the cap does not hold back the first.
+        assert len(smtp_sink.received) == 60
+        keys = [(r.recipients[0], r.message["Subject"]) for r in smtp_sink.received]
+        assert len(set(keys)) == 60
+        async with containers[0].sessions() as session:
+            count = await session.scalar(select(func.count()).select_from(OutboxMessage))
+            assert count == 60
+    finally:
+        for c in containers:
+            await c.close()
+
+
+async def test_chat_messages_from_the_outbox_reach_the_person_through_the_bot(
+    container: Container, pool: SmtpPool
+) -> None:
+    async with FakeBotAPI() as fake:
+        user = fake.add_user(4711, "Ana", started=True)
+        bot = fake.make_bot(default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+        try:
+            pid = await person_with(container, telegram_id=user.id)
+            async with container.sessions.begin() as session:
+                await outbox.enqueue(
+                    session,
+                    key="chat:help",
+                    channel="chat",
+                    person_id=pid,
+                    template="help",
+                    context={"business": "Forever <Yoga>"},
+                    marketing=False,
+                    not_before=START,
+                    now=START,
+                )
+            sender = OutboxSender.from_container(container, smtp=pool, chat=BotChatPort(bot))
+            assert (await sender.drain()).sent == 1
+            assert (await sender.drain()).handled == 0
+            [message] = [m for m in user.messages if m.from_bot]
+            assert "Forever <Yoga>" in (message.text or "")
+            fake.assert_no_refused_calls()
+        finally:
+            await bot.session.close()
