@@ -95,7 +95,7 @@ function toast(text, kind = "info") {
   el.className = `toast ${kind}`;
   el.textContent = text;
   box.append(el);
-  if (kind === "error") $("#alerts").textContent = text;
+  if (kind === "error" || kind === "alert") $("#alerts").textContent = text;
   setTimeout(() => el.remove(), kind === "error" ? 8000 : 3500);
 }
 
@@ -468,7 +468,7 @@ async function pressButton(message, button, row, column, element) {
   if (button.kind === "callback") {
     const result = await act(element, () =>
       api("POST", `/sandbox/api/chats/${chatId}/press`, { message_id: message.id, row, column }));
-    if (result && result.answer) toast(result.answer, result.alert ? "error" : "answer");
+    if (result && result.answer) toast(result.answer, result.alert ? "alert" : "answer");
     return;
   }
   if (button.kind === "pay") return openPay({ message_id: message.id }, message.invoice, element);
