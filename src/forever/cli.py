@@ -50,6 +50,16 @@ def _parser() -> argparse.ArgumentParser:
     tick.add_argument(
         "--at", required=True, metavar="ISO", help="the instant, e.g. 2026-12-01T09:00:00Z"
     )
+    usage = sub.add_parser(
+        "usage",
+        help="add to a customer's usage counter (feeds upgrade prompts)",
+        description="Add AMOUNT to this month's usage counter of the customer with this "
+        "Telegram id (metric from the catalog unless given). Prints the new value; exit 1 "
+        "when nobody has that id.",
+    )
+    usage.add_argument("telegram_id", type=int, help="the customer's Telegram user id")
+    usage.add_argument("--amount", type=int, default=1, help="how much to add (default 1)")
+    usage.add_argument("--metric", help="counter name (default: catalog upgrade.usage_metric)")
     sub.add_parser(
         "migrate",
         help="bring the database schema up to date",
@@ -71,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _tick(settings, at)
         if args.command == "migrate":
             return _migrate(settings)
+        if args.command == "usage":
+            if args.amount < 1:
+                raise ConfigError("--amount: at least 1")
+            return _usage(settings, args.telegram_id, args.amount, args.metric)
         if args.command == "run":
             settings.require_for_run()
             return _run(settings)
@@ -131,4 +145,25 @@ def _tick(settings: Settings, at: datetime) -> int:
     upgrade_to_head(settings.database_url)
     results = asyncio.run(tick(container, at))
     log.info("tick at %s: %s", at.isoformat(), results)
+    return 0
+
+
+def _usage(settings: Settings, telegram_id: int, amount: int, metric: str | None) -> int:
+    from forever.app import build_container
+    from forever.services.usage import record_usage
+
+    setup_logging(settings.log_level, settings.log_format.value)
+    container = build_container(settings)
+
+    async def _main() -> int | None:
+        try:
+            return await record_usage(container, telegram_id, amount, metric)
+        finally:
+            await container.close()
+
+    value = asyncio.run(_main())
+    if value is None:
+        print(f"no customer with Telegram id {telegram_id}", file=sys.stderr)
+        return 1
+    print(value)
     return 0

@@ -32,7 +32,7 @@ def bot(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("command", ["run", "sandbox", "tick", "migrate"])
+@pytest.mark.parametrize("command", ["run", "sandbox", "tick", "migrate", "usage"])
 def test_every_command_has_help(command: str) -> None:
     result = bot(command, "--help")
     assert result.returncode == 0

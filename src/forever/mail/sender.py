@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from forever.domain.catalog import Catalog
     from forever.domain.clock import Clock
     from forever.domain.signing import Signer
+    from forever.metrics import Metrics
     from forever.rendering import Renderer
     from forever.services.ports import ChatPort
 
@@ -113,7 +114,7 @@ class OutboxSender:
         batch_size: int = BATCH,
         lease: timedelta = LEASE,
         bot_username: str | None = None,
-        metrics: Any = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
@@ -129,8 +130,8 @@ class OutboxSender:
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
         self.batch_size = batch_size
         self.lease = lease
+        self.metrics = metrics
         self.bot_username = bot_username
-        self.metrics = metrics  # forever.metrics.Metrics when the process exports them
 
     @classmethod
     def from_container(
@@ -600,9 +601,8 @@ class OutboxSender:
                     await session.execute(
                         update(Person).where(Person.id == job.person.id).values(blocked_at=now)
                     )
-        emails = sum(1 for e in events if e["kind"] == "email_sent")
-        if emails and self.metrics is not None:
-            self.metrics.emails_sent.inc(emails)
+        if self.metrics is not None:
+            self.metrics.emails_sent.inc(sum(1 for e in events if e["kind"] == "email_sent"))
         if report.retried or report.failed or report.suppressed:
             log.info("outbox batch: %s", report)
         return report

@@ -35,7 +35,11 @@ class OutboxWorker:
         # Built on first use, so the bot's username (for win-back links) is known by then.
         if self._sender is None:
             self._sender = OutboxSender.from_container(
-                self.container, smtp=self.smtp, chat=self.chat
+                self.container,
+                smtp=self.smtp,
+                chat=self.chat,
+                instance_id=self.container.instance,
+                metrics=self.container.metrics,
             )
         return self._sender
 

@@ -4,7 +4,7 @@ pre-checkout queries, and recording successful payments exactly once."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -225,9 +225,14 @@ async def _record(
     renewal = invoice.paid_at is not None and kind.renews
     stop_charge_id = None
     if renewal:
-        if m.state in lifecycle.ALLOWED[lifecycle.Action.RENEW] and m.plan_id == plan.id:
+        if sub.star_payload != paid.payload:
+            # A late charge of a subscription we already replaced (a plan change): the money
+            # is recorded for staff; the current membership is not switched back.
+            log.warning("renewal %s of a replaced subscription; recorded only", paid.charge_id)
+            new = m
+        elif m.state in lifecycle.ALLOWED[lifecycle.Action.RENEW] and m.plan_id == plan.id:
             new = lifecycle.renew(m, now=now, period=kind.period)
-        else:  # the renewal came after a lapse or a pause: it buys a fresh period
+        else:  # the renewal came after a lapse: it buys a fresh period
             new = lifecycle.pay(
                 m,
                 plan_id=plan.id,
@@ -236,18 +241,19 @@ async def _record(
                 period=kind.period,
                 auto_renew=True,
             )
-        sub.star_charge_id = sub.star_charge_id or paid.charge_id
-        sub.star_payload = paid.payload
         record_event(
             session, EventKind.RENEWED, now, invoice.person_id, plan=plan.id, billing="monthly"
         )
     else:
-        if (
-            sub.star_charge_id
-            and sub.auto_renew
+        # An older Stars subscription that could still charge (renewing, or retrying after a
+        # failed renewal) must stop, unless this is a one-off month on top of it.
+        old_may_charge = (
+            bool(sub.star_charge_id)
             and m.billing is Billing.MONTHLY
-            and (kind.renews or m.plan_id != plan.id or kind is InvoiceKind.YEARLY)
-        ):
+            and (sub.auto_renew or m.state is State.PAST_DUE)
+        )
+        top_up = kind is InvoiceKind.ONE_MONTH and m.plan_id == plan.id and sub.auto_renew
+        if old_may_charge and not top_up:
             stop_charge_id = sub.star_charge_id
         new = lifecycle.pay(
             m,
@@ -255,17 +261,14 @@ async def _record(
             billing=kind.billing,
             now=now,
             period=kind.period,
-            auto_renew=kind.renews,
+            auto_renew=kind.renews or top_up,
         )
         if kind.renews:
             sub.star_charge_id = paid.charge_id
             sub.star_payload = paid.payload
-        elif stop_charge_id is not None or not m.auto_renew:
+        elif not top_up:
             sub.star_charge_id = None
             sub.star_payload = None
-        else:
-            # A one-off month on top of a still renewing subscription: keep the renewal.
-            new = replace(new, auto_renew=True)
         invoice.paid_at = now
         had_paid_access = m.state in PAID_STATES and m.billing in (Billing.MONTHLY, Billing.YEARLY)
         if had_paid_access and m.plan_id != plan.id:

@@ -60,3 +60,20 @@ class BotChatPort:
             prices=[LabeledPrice(label=title, amount=amount)],
             subscription_period=2592000 if subscription else None,
         )
+
+    async def send_invoice(
+        self, chat_id: int, *, title: str, description: str, payload: str, amount: int
+    ) -> Sent:
+        """A one-off Stars invoice (a yearly plan, a discounted month)."""
+        try:
+            message = await self.bot.send_invoice(
+                chat_id,
+                title=title,
+                description=description,
+                payload=payload,
+                currency="XTR",
+                prices=[LabeledPrice(label=title, amount=amount)],
+            )
+        except TelegramForbiddenError:
+            return Sent(ok=False, blocked=True)
+        return Sent(ok=True, message_id=message.message_id)

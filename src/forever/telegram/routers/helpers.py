@@ -6,7 +6,7 @@ from aiogram import Bot
 from aiogram.types import CallbackQuery
 
 from forever.app import Container
-from forever.telegram.chat_port import BotChat
+from forever.telegram.bot_port import BotChatPort
 from forever.telegram.labels import labels_of
 from forever.telegram.views import View, Views
 
@@ -20,8 +20,8 @@ def views_of(container: Container) -> Views:
     return views
 
 
-def chat_of(bot: Bot) -> BotChat:
-    return BotChat(bot)
+def chat_of(bot: Bot) -> BotChatPort:
+    return BotChatPort(bot)
 
 
 async def send(bot: Bot, chat_id: int, view: View) -> None:

@@ -13,7 +13,7 @@ from aiogram.types import BotSubscriptionUpdated, CallbackQuery, Message, PreChe
 
 from forever.app import Container
 from forever.db.models import Person
-from forever.domain.payments import InvoiceKind
+from forever.domain.payments import InvoiceKind, Refusal
 from forever.services import accounts, billing, retention
 from forever.services.billing import IncomingPayment, PaymentOutcome
 from forever.telegram.callbacks import Nav, PlanCb
@@ -84,13 +84,18 @@ async def pick_plan(
 
 
 async def pre_checkout(query: PreCheckoutQuery, container: Container) -> None:
-    refusal = await billing.pre_checkout(
-        container,
-        payer_telegram_id=query.from_user.id,
-        currency=query.currency,
-        amount=query.total_amount,
-        payload=query.invoice_payload,
-    )
+    try:
+        refusal = await billing.pre_checkout(
+            container,
+            payer_telegram_id=query.from_user.id,
+            currency=query.currency,
+            amount=query.total_amount,
+            payload=query.invoice_payload,
+        )
+    except Exception:
+        # Telegram waits at most 10 s: a clear "no" now beats a timeout.
+        log.exception("pre-checkout check failed; refusing")
+        refusal = Refusal.UNKNOWN
     if refusal is None:
         await query.answer(ok=True)
         return
@@ -197,6 +202,7 @@ async def subscription_update(
             await bot.send_message(chat_id, text, reply_markup=markup)
     except TelegramForbiddenError:
         log.info("user %s blocked the bot; subscription change recorded", chat_id)
+        await accounts.mark_blocked(container, chat_id)
 
 
 def build_router() -> Router:

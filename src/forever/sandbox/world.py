@@ -1,0 +1,412 @@
+"""The running sandbox: the fake Telegram, the mail catcher, the bot, and the clock.
+
+`Sandbox.start` wires them together in the current event loop; the web page (sandbox/web.py)
+drives it through the methods here: add customers, type, press, pay, move the clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import AnyHttpUrl, SecretStr
+from sqlalchemy import func, select
+
+from forever.app import Container, build_container
+from forever.config import SANDBOX_TOKEN, Settings, SmtpSecurity
+from forever.db.migrate import upgrade_engine
+from forever.db.models import Person
+from forever.jobs.tick import drain_outbox, run_due_work
+from forever.runtime import Runtime
+from forever.sandbox.clock import SandboxClock
+from forever.sandbox.fake_bot_api import FakeBotAPI, FakeEvent, FakeUser
+from forever.sandbox.hub import EventHub
+from forever.sandbox.mail_catcher import CaughtMail, MailCatcher
+from forever.sandbox.views import mail_summary, message_view
+from forever.telegram.bot_port import BotChatPort
+
+log = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+STAFF_ID = 4242
+STAFF_NAME = "Sam"
+FIRST_CUSTOMER_ID = 1001
+BOT_USERNAME = "forever_sandbox_bot"
+SANDBOX_MAIL_FROM = "Forever Sandbox <hello@sandbox.forever.local>"
+# The clock moves in steps, running the scheduled work after each one as the real scheduler
+# would. Steps shorter than the 11 quiet night hours guarantee a daytime run every day, so
+# deferred emails go out; longer moves take longer steps to stay quick (a step costs ~0.1 s).
+SHORT_STEP = timedelta(hours=6)
+LONG_STEP = timedelta(hours=10)
+LONG_MOVE = timedelta(days=7)
+MAX_CLOCK_MOVE = timedelta(days=120)  # past the last win-back email (90 days)
+BOT_TIMEOUT = 30.0  # seconds the page waits for the bot to handle an action
+_CHAT_KINDS = frozenset({"message", "invoice", "edit", "delete", "user_message"})
+
+
+class SandboxError(Exception):
+    """An action the page asked for that cannot be done; the message says why."""
+
+
+@dataclass
+class Customer:
+    user: FakeUser
+    email: str  # the address the sandbox suggests this customer types in the chat
+    staff: bool = False
+
+    @property
+    def id(self) -> int:
+        return self.user.id
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.user.id,
+            "name": self.user.first_name,
+            "language": self.user.language_code or "",
+            "email": self.email,
+            "staff": self.staff,
+        }
+
+
+def free_port(host: str = HOST) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def sandbox_settings(
+    base: Settings, *, database_url: str, api_url: str, smtp_port: int, port: int
+) -> Settings:
+    """The operator's settings with everything that talks to the outside pointed inward."""
+    return base.model_copy(
+        update={
+            "bot_token": SecretStr(SANDBOX_TOKEN),
+            "telegram_api_url": AnyHttpUrl(api_url),
+            "database_url": database_url,
+            "redis_url": None,
+            "smtp_host": HOST,
+            "smtp_port": smtp_port,
+            "smtp_username": None,
+            "smtp_password": None,
+            "smtp_security": SmtpSecurity.NONE,
+            "mail_from": base.mail_from or SANDBOX_MAIL_FROM,
+            "public_url": AnyHttpUrl(f"http://{HOST}:{port}"),
+            "web_host": HOST,
+            "web_port": port,
+            "admin_ids": frozenset(base.admin_ids) | {STAFF_ID},
+            "webhook_url": None,
+            "webhook_secret": None,
+        }
+    )
+
+
+class Sandbox:
+    """Everything `bot.py sandbox` runs, in one event loop. Build it with `Sandbox.start`."""
+
+    def __init__(
+        self,
+        *,
+        clock: SandboxClock,
+        fake: FakeBotAPI,
+        catcher: MailCatcher,
+        hub: EventHub,
+        temp_dir: tempfile.TemporaryDirectory[str] | None,
+    ) -> None:
+        self.clock = clock
+        self.fake = fake
+        self.catcher = catcher
+        self.hub = hub
+        self._temp_dir = temp_dir
+        self.customers: dict[int, Customer] = {}
+        self.container: Container | None = None
+        self.runtime: Runtime | None = None
+        self.url = ""
+        self._clock_lock = asyncio.Lock()
+        self._next_id = FIRST_CUSTOMER_ID
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @classmethod
+    async def start(
+        cls,
+        base: Settings,
+        *,
+        db_path: str | Path | None = None,
+        port: int = 8080,
+        scheduler: bool = True,
+    ) -> Sandbox:
+        clock = SandboxClock()
+        temp_dir = None
+        if db_path is None:
+            temp_dir = tempfile.TemporaryDirectory(prefix="forever-sandbox-")
+            db_file = Path(temp_dir.name) / "sandbox.db"
+        else:
+            db_file = await asyncio.to_thread(_prepare_db_file, Path(db_path))
+        fake = FakeBotAPI(
+            SANDBOX_TOKEN,
+            bot_first_name="Forever",
+            bot_username=BOT_USERNAME,
+            wall_clock=lambda: clock.now().timestamp(),
+            update_timeout=BOT_TIMEOUT,
+        )
+        sandbox = cls(
+            clock=clock,
+            fake=fake,
+            catcher=MailCatcher(clock),
+            hub=EventHub(),
+            temp_dir=temp_dir,
+        )
+        try:
+            await sandbox._start(base, db_file, port or free_port(), scheduler)
+        except BaseException:
+            await sandbox.stop()
+            raise
+        return sandbox
+
+    async def _start(self, base: Settings, db_file: Path, port: int, scheduler: bool) -> None:
+        api_url = await self.fake.start(HOST)
+        smtp_port = await self.catcher.start(HOST)
+        settings = sandbox_settings(
+            base,
+            database_url=f"sqlite+aiosqlite:///{db_file}",
+            api_url=api_url,
+            smtp_port=smtp_port,
+            port=port,
+        )
+        self.fake.subscribe(self._on_fake_event)
+        self.catcher.subscribe(self._on_mail)
+        # The staff member has opened the bot before, so the bot may write to them.
+        staff = self.fake.add_user(
+            STAFF_ID, STAFF_NAME, language_code="en", username="sam_staff", started=True
+        )
+        self.customers[STAFF_ID] = Customer(staff, "sam@staff.sandbox.test", staff=True)
+        self.container = build_container(settings, clock=self.clock)
+        self.container.extras["sandbox"] = self
+        await upgrade_engine(self.container.engine)
+        await self._restore_customers()
+        self.runtime = Runtime(self.container, SANDBOX_TOKEN)
+        # Moving the clock hands over queued chat messages through the running bot.
+        self.container.extras["chat_port"] = BotChatPort(self.runtime.bot)
+        # handle_as_tasks=False: an action on the page returns once the bot has answered it.
+        await self.runtime.start(scheduler=scheduler, handle_as_tasks=False)
+        await self.fake.wait_until_polled()
+        self.url = f"http://{HOST}:{self.runtime.web_port}/"
+
+    async def stop(self) -> None:
+        self.hub.close()
+        if self.runtime is not None:
+            await self.runtime.stop()
+            self.runtime = None
+        elif self.container is not None:
+            await self.container.close()
+        await self.catcher.stop()
+        await self.fake.stop()
+        if self._temp_dir is not None:
+            self._temp_dir.cleanup()
+            self._temp_dir = None
+
+    @property
+    def settings(self) -> Settings:
+        assert self.container is not None
+        return self.container.settings
+
+    # -- customers -------------------------------------------------------------------------
+
+    def add_customer(self, name: str, language: str) -> Customer:
+        user_id = self._next_id
+        self._next_id += 1
+        slug = "".join(c for c in name.lower() if c.isascii() and c.isalnum()) or "customer"
+        user = self.fake.add_user(user_id, name, language_code=language or None)
+        customer = Customer(user, f"{slug}.{user_id}@example.com")
+        self.customers[user_id] = customer
+        self.hub.publish({"type": "customer", "customer": customer.to_json()})
+        return customer
+
+    async def _restore_customers(self) -> None:
+        """With --db, bring back the customers of earlier runs (their chats start empty):
+        scheduled messages can reach them, and new customers get new ids."""
+        assert self.container is not None
+        async with self.container.sessions() as session:
+            rows = (
+                await session.execute(
+                    select(Person.telegram_id, Person.first_name, Person.language)
+                    .where(Person.telegram_id.is_not(None), Person.erased_at.is_(None))
+                    .order_by(Person.telegram_id)
+                )
+            ).all()
+        for telegram_id, first_name, language in rows:
+            if telegram_id in self.customers or telegram_id == self.fake.state.bot_user["id"]:
+                continue
+            user = self.fake.add_user(
+                telegram_id, first_name or "Customer", language_code=language, started=True
+            )
+            self.customers[telegram_id] = Customer(user, f"customer.{telegram_id}@example.com")
+            self._next_id = max(self._next_id, telegram_id + 1)
+
+    def customer(self, user_id: int) -> Customer:
+        customer = self.customers.get(user_id)
+        if customer is None:
+            raise LookupError(f"no customer with id {user_id}")
+        return customer
+
+    def chat_json(self, user_id: int) -> dict[str, Any]:
+        customer = self.customer(user_id)
+        return {
+            "customer": customer.to_json(),
+            "messages": [message_view(m) for m in customer.user.history if not m.deleted],
+        }
+
+    # -- actions (each returns after the bot has handled it) -------------------------------
+
+    async def send_text(self, user_id: int, text: str) -> None:
+        await self.customer(user_id).user.send_text(text)
+        await self.hand_over()
+
+    async def start_bot(self, user_id: int, payload: str | None = None) -> None:
+        await self.customer(user_id).user.start(payload)
+        await self.hand_over()
+
+    async def press(self, user_id: int, message_id: int, row: int, column: int) -> dict[str, Any]:
+        user = self.customer(user_id).user
+        message = user.chat.messages.get(message_id)
+        if message is None or message.deleted or not message.from_bot:
+            raise SandboxError("that message is no longer in the chat")
+        try:
+            button = message.inline_keyboard[row][column]
+        except IndexError:
+            raise SandboxError("that button is no longer there") from None
+        if "callback_data" in button:
+            answer = await user.press(button["callback_data"], message=message)
+            await self.hand_over()
+            text = getattr(answer, "text", None)
+            alert = bool(getattr(answer, "show_alert", False))
+            return {"answer": text, "alert": alert}
+        if button.get("pay") or _is_invoice_link(button.get("url")):
+            return await self._pay(user, message if button.get("pay") else button["url"])
+        raise SandboxError("this button opens a link; the page opens it for you")
+
+    async def pay(self, user_id: int, *, message_id: int | None, link: str | None) -> dict:
+        user = self.customer(user_id).user
+        if link is not None:
+            if not _is_invoice_link(link):
+                raise SandboxError("not a Telegram invoice link (https://t.me/$...)")
+            return await self._pay(user, link)
+        message = user.chat.messages.get(message_id or 0)
+        if message is None or message.invoice is None:
+            raise SandboxError("no invoice with that id in this chat")
+        return await self._pay(user, message)
+
+    async def _pay(self, user: FakeUser, invoice: Any) -> dict[str, Any]:
+        try:
+            result = await user.pay(invoice)
+        except LookupError as exc:
+            raise SandboxError(str(exc)) from None
+        await self.hand_over()
+        return {"paid": result.accepted, "error": result.error_message}
+
+    # -- the clock -------------------------------------------------------------------------
+
+    async def advance(self, delta: timedelta) -> dict[str, Any]:
+        if delta <= timedelta(0):
+            raise SandboxError("move the clock forward by a positive amount")
+        if delta > MAX_CLOCK_MOVE:
+            raise SandboxError(f"move at most {MAX_CLOCK_MOVE.days} days at a time")
+        async with self._clock_lock:
+            # Counted on the offset, so "+1 day" is exactly a day however long the work takes.
+            target = self.clock.offset + delta
+            step = LONG_STEP if delta > LONG_MOVE else SHORT_STEP
+            totals: dict[str, int] = {}
+            while (remaining := target - self.clock.offset) > timedelta(0):
+                self.clock.advance(min(step, remaining))
+                await self._renew_due_subscriptions()
+                results = await self.run_due_work()
+                for name, count in results.items():
+                    totals[name] = totals.get(name, 0) + max(count, 0)
+                # The page's clock runs forward as the work is done.
+                self.hub.publish(self.clock_json())
+        return {**self.clock_json(), "work": totals}
+
+    def clock_json(self) -> dict[str, Any]:
+        return {
+            "type": "clock",
+            "now": self.clock.now().isoformat(),
+            "offset_seconds": int(self.clock.offset.total_seconds()),
+        }
+
+    async def jump_to(self, instant: datetime) -> dict[str, Any]:
+        delta = self.clock.until(instant)
+        if delta <= timedelta(0):
+            raise SandboxError("that moment has passed: the clock only moves forward")
+        return await self.advance(delta)
+
+    async def hand_over(self) -> None:
+        """Send what the last action queued (a confirmation email, say) at once, so it is in
+        the inbox when the page hears back, instead of at the outbox worker's next round."""
+        assert self.container is not None
+        await drain_outbox(self.container)
+
+    async def run_due_work(self) -> dict[str, int]:
+        assert self.container is not None
+        return await run_due_work(self.container, self.clock.now())
+
+    async def _renew_due_subscriptions(self) -> None:
+        """Telegram charges a Stars subscription when its period ends, unless cancelled."""
+        now = self.clock.now().timestamp()
+        for subscription in list(self.fake.state.subscriptions):
+            if subscription.active and subscription.expires_at <= now:
+                try:
+                    await self.fake.renew_subscription(
+                        subscription.user_id, subscription.charge_ids[0]
+                    )
+                except Exception:
+                    log.exception("sandbox: renewing a Stars subscription failed")
+                    subscription.canceled_by_user = True  # don't retry every step
+
+    # -- events to the page ----------------------------------------------------------------
+
+    def _on_fake_event(self, event: FakeEvent) -> None:
+        if event.kind in _CHAT_KINDS and event.message is not None:
+            self.hub.publish(
+                {
+                    "type": "message",
+                    "chat_id": event.chat_id,
+                    "message": message_view(event.message),
+                }
+            )
+        elif event.kind == "chat_action":
+            self.hub.publish({"type": "typing", "chat_id": event.chat_id})
+
+    async def _on_mail(self, mail: CaughtMail) -> None:
+        mail.customer_id = await self._customer_for(mail.rcpt_tos)
+        self.hub.publish({"type": "mail", "mail": mail_summary(mail)})
+
+    async def _customer_for(self, addresses: list[str]) -> int | None:
+        wanted = {a.lower() for a in addresses}
+        for customer in self.customers.values():
+            if customer.email.lower() in wanted:
+                return customer.id
+        if self.container is None:
+            return None
+        async with self.container.sessions() as session:
+            found = await session.scalar(
+                select(Person.telegram_id)
+                .where(func.lower(Person.email).in_(sorted(wanted)))
+                .limit(1)
+            )
+        return int(found) if found is not None else None
+
+
+def _prepare_db_file(path: Path) -> Path:
+    path = path.expanduser().resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _is_invoice_link(url: object) -> bool:
+    return isinstance(url, str) and url.startswith("https://t.me/$")
