@@ -168,6 +168,14 @@ function renderPeople() {
     meta.textContent = describe(customer);
     text.append(name, meta);
     button.append(avatar(customer), text);
+    const newMail = mailFor(customer.id).filter((m) => !state.seenMail.has(m.id)).length;
+    if (newMail && !customer.staff) {
+      const badge = document.createElement("span");
+      badge.className = "mail-badge";
+      badge.textContent = `✉ ${newMail}`;
+      badge.setAttribute("aria-label", plural(newMail, "unread email"));
+      button.append(badge);
+    }
     const unread = state.unread.get(customer.id) || 0;
     if (unread) {
       const badge = document.createElement("span");
@@ -620,6 +628,7 @@ async function openMail(mailId) {
   state.openMail = mailId;
   state.seenMail.add(mailId);
   renderInbox();
+  renderPeople();
   const reader = $("#reader");
   reader.replaceChildren();
 
@@ -781,6 +790,7 @@ function handleEvent(event) {
     case "mail":
       if (!state.mail.some((m) => m.id === event.mail.id)) state.mail.push(event.mail);
       renderInbox();
+      renderPeople();
       break;
     case "customer":
       if (!state.customers.has(event.customer.id)) {
