@@ -268,6 +268,8 @@ async function loadChat(customerId) {
 
 function renderChat() {
   const box = $("#messages");
+  // A whole chat drawn at once is not news: keep screen readers from reading it all out.
+  box.setAttribute("aria-busy", "true");
   box.replaceChildren();
   const messages = [...(state.chats.get(state.selected) || new Map()).values()];
   if (!messages.length) {
@@ -287,6 +289,7 @@ function renderChat() {
     box.append(renderMessage(message));
   }
   scrollChat();
+  requestAnimationFrame(() => box.removeAttribute("aria-busy"));
 }
 
 function daySeparator(unix) {
