@@ -8,7 +8,7 @@ VENV := .venv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup sandbox test lint bench browser clean
+.PHONY: setup sandbox test lint bench browser screenshots clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -23,11 +23,18 @@ setup: $(VENV)/.synced
 sandbox: setup
 	$(VENV)/bin/python bot.py sandbox
 
-# The browser tests drive Debian's chromium; install it when it is missing (needs root or sudo).
+# The browser tests drive Debian's chromium; install it when it is missing (needs root or sudo),
+# with an emoji font so Stars (⭐) show in the screenshots.
+EMOJI_FONT := /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
 browser:
-	@test -x /usr/bin/chromium || { \
+	@{ test -x /usr/bin/chromium && test -f $(EMOJI_FONT); } || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends \
+	    chromium fonts-noto-color-emoji; }
+
+# Refresh docs/sandbox-*.png from the browser acceptance test.
+screenshots: setup browser
+	FOREVER_SCREENSHOTS=docs $(VENV)/bin/pytest -q tests/e2e/test_sandbox_browser.py
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench bot.py

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.TEXT
+    # Broadcasts: messages per second over all instances (Telegram allows about 30) and how
+    # many sends may be in flight at once.
+    broadcast_rate: float = Field(28.0, gt=0, le=1000)
+    broadcast_concurrency: int = Field(8, ge=1, le=100)
 
     @field_validator("admin_ids", mode="before")
     @classmethod

@@ -25,6 +25,7 @@ from forever.db.leases import acquire_lease, release_lease
 from forever.jobs.sweeps import run_sweeps
 from forever.mail.worker import DRAIN_SECONDS, OutboxWorker
 from forever.telegram.bot_port import BotChatPort
+from forever.telegram.broadcasts import BroadcastRunner, start_broadcast_worker
 from forever.telegram.commands import register_commands
 from forever.telegram.inbox import UpdateProcessor
 from forever.telegram.request_metrics import RequestMetrics
@@ -65,6 +66,7 @@ class Runtime:
         self.web_port: int | None = None
         self._web_runner = None
         self._polling: asyncio.Task[None] | None = None
+        self._broadcasts: BroadcastRunner | None = None
         self._recovery: asyncio.Task[None] | None = None
         self._dispatcher_started = False
         self.outbox: OutboxWorker | None = None
@@ -84,6 +86,7 @@ class Runtime:
         scheduler: bool = True,
         handle_as_tasks: bool = True,
         inbox_recovery_seconds: float | None = INBOX_RECOVERY_SECONDS,
+        broadcasts: bool = True,
     ) -> None:
         """Serve. In webhook mode (WEBHOOK_URL set) `polling` is ignored; the recovery pass
         over stored updates runs every `inbox_recovery_seconds` (None: only when called)."""
@@ -124,6 +127,9 @@ class Runtime:
             )
             self.scheduler.start()
         await register_commands(self.bot, settings.default_locale, settings.admin_ids)
+        if broadcasts:
+            # Resumes unfinished broadcasts, then sends new ones as staff confirm them.
+            self._broadcasts = start_broadcast_worker(self.container, self.bot)
         if settings.webhook_url is not None:
             await self.bot.set_webhook(
                 str(settings.webhook_url),
@@ -199,6 +205,8 @@ class Runtime:
                 await self.dispatcher.stop_polling()
             with suppress(asyncio.CancelledError):
                 await self._polling
+        if self._broadcasts is not None:
+            await self._broadcasts.stop(graceful=graceful)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self.outbox is not None:

@@ -225,3 +225,39 @@ async def test_cancel_and_undo_in_romanian_and_italian(
     assert done in user.messages[-2].text
     await user.press(keep)
     assert (await snap(running_bot, 4010)).membership.state.value == "active"
+
+
+async def test_a_pause_ends_by_itself_with_the_time_that_was_left(
+    tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
+) -> None:
+    from forever.jobs.sweeps import run_sweeps
+
+    user, _ = await paying_user(tg, 4011)
+    clock.advance(timedelta(days=10))
+    await user.send_text("/account")
+    await user.press("Pause")
+    await user.press("1 month")
+    clock.advance(timedelta(days=29))
+    assert (await run_sweeps(running_bot.container, clock.now()))["resume_pauses"] == 0
+    clock.advance(timedelta(days=1))
+    assert (await run_sweeps(running_bot.container, clock.now()))["resume_pauses"] == 1
+    state = await snap(running_bot, 4011)
+    assert state.membership.state.value == "active"
+    assert state.membership.period_end == clock.now() + timedelta(days=20)
+
+
+async def test_account_buttons_lead_to_language_and_plans(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    user = await trial_user(tg, 4012, "it")
+    await user.send_text("/account")
+    assert user.last_message.button_texts == [
+        "Passa a un piano superiore",
+        "Annulla l'abbonamento",
+        "Lingua",
+    ]
+    await user.press("Lingua")
+    await user.press("English")
+    await user.send_text("/account")
+    await user.press("Upgrade")
+    assert "plans" in user.last_message.text

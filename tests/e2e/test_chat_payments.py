@@ -197,3 +197,29 @@ async def test_paying_in_romanian_and_italian(
     _, paid = await subscribe_monthly(user, label)
     assert paid.accepted
     assert thanks in user.last_message.text
+
+
+async def test_a_payment_for_no_invoice_of_ours_is_kept_but_grants_nothing(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    user = tg.add_user(3030, "Forger")
+    await user.start()
+    body = {
+        "message_id": 9999,
+        "date": 1795000000,
+        "chat": {"id": 3030, "type": "private", "first_name": "Forger"},
+        "from": {"id": 3030, "is_bot": False, "first_name": "Forger"},
+        "successful_payment": {
+            "currency": "XTR",
+            "total_amount": 1,
+            "invoice_payload": "forged-payload",
+            "telegram_payment_charge_id": "stxFORGED",
+            "provider_payment_charge_id": "x",
+        },
+    }
+    await tg.send_update({"message": body})
+    assert "could not match it" in user.last_message.text
+    assert await count(running_bot, Payment) == 1
+    assert (await snap(running_bot, 3030)).membership.state.value == "none"
+    await tg.send_update({"message": body | {"message_id": 10000}})
+    assert await count(running_bot, Payment) == 1

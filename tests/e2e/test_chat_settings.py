@@ -90,6 +90,11 @@ async def test_privacy_shows_what_is_kept_and_erases_on_one_tap(
         hashed = await session.scalar(select(Suppression.email_hash))
     assert hashed == email_hash("cara@example.com")
     assert len(await events(running_bot, None, EventKind.ERASED)) == 1
+    # Coming back as someone new: no second trial with the erased address.
+    await user.start()
+    await user.press("Start my free trial")
+    await user.send_text("cara@example.com")
+    assert "already used with this email" in user.last_message.text
 
 
 async def test_help_lists_the_commands(tg: FakeBotAPI, running_bot: Runtime) -> None:

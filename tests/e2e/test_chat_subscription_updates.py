@@ -119,3 +119,13 @@ async def test_failed_renewal_for_someone_who_blocked_the_bot(
     # The 403 was expected here; the harness checks there is no other refused call.
     assert {(c.method, c.status) for c in tg.refused} == {("sendMessage", 403)}
     tg.calls[:] = [c for c in tg.calls if c.ok]
+
+
+async def test_canceled_in_telegram_while_past_due_ends_access(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    user, paid = await paying_user(tg, 5006)
+    await tg.send_subscription_update(user, paid.invoice_payload, "failed")
+    await tg.send_subscription_update(user, paid.invoice_payload, "canceled")
+    assert "membership has ended" in user.messages[-2].text
+    assert (await snap(running_bot, 5006)).membership.state.value == "expired"

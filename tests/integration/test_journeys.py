@@ -153,7 +153,7 @@ async def test_the_trial_journey_day_by_day(
     tips, ending, ended = smtp_sink.received[1:]
     assert tips.message["List-Unsubscribe"]  # marketing
     assert ending.message["List-Unsubscribe"] is None  # transactional
-    assert "30 noiembrie 2026, ora 10:00" in text_of(ending)
+    assert "30 noiembrie 2026, ora 12:00" in text_of(ending)  # Bucharest time, from "ro"
     assert "reducere de 20%" in text_of(ended)
     link = next(line for line in text_of(ended).splitlines() if "t.me" in line)
     assert link.startswith(f"https://t.me/{BOT}?start=")

@@ -154,6 +154,7 @@ async def test_transactional_mail_has_both_parts_and_headers(
     assert (await sender.drain()).handled == 0
     assert len(smtp_sink.received) == 1
     assert await statuses(container) == {"cancel:1": "sent"}
+    assert container.metrics.registry.get_sample_value("forever_emails_sent_total") == 1
 
 
 async def test_locale_and_time_zone_follow_the_person(

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import aiohttp
 
+from forever.config import load_settings
 from forever.sandbox.world import Sandbox
+from tests.conftest import ROOT
 
 
 async def test_the_page_and_health_answer(sandbox: Sandbox, http: aiohttp.ClientSession) -> None:
@@ -27,3 +31,28 @@ async def test_a_customer_talks_to_the_bot(sandbox: Sandbox, http: aiohttp.Clien
         chat = await r.json()
     replies = [m for m in chat["messages"] if m["from_bot"]]
     assert "Bine ai venit" in replies[-1]["html"]
+
+
+async def test_a_kept_database_brings_its_customers_back(tmp_path: Path) -> None:
+    settings = load_settings(
+        _env_file=None, catalog_path=str(ROOT / "catalog.toml"), log_level="WARNING"
+    )
+    db = tmp_path / "kept.db"
+    first = await Sandbox.start(settings, db_path=db, port=0, scheduler=False)
+    try:
+        ana = first.add_customer("Ana", "it")
+        await first.start_bot(ana.id)
+    finally:
+        await first.stop()
+    second = await Sandbox.start(settings, db_path=db, port=0, scheduler=False)
+    try:
+        restored = second.customer(ana.id)
+        assert (restored.user.first_name, restored.user.language_code) == ("Ana", "it")
+        newcomer = second.add_customer("Bob", "en")
+        assert newcomer.id > ana.id
+        await second.send_text(ana.id, "/start")
+        reply = restored.user.last_message
+        assert reply is not None and "Ana" in (reply.text or "")
+    finally:
+        await second.stop()
+    second.fake.assert_no_refused_calls()

@@ -17,6 +17,7 @@ from forever.domain.journeys import (
     quiet_until,
     read_start_token,
     retry_delay,
+    zone_or_default,
 )
 from forever.domain.signing import BadToken, Signer
 from forever.mail.message import HeaderInjection, Unsubscribe, build_message
@@ -126,3 +127,11 @@ def test_journey_mistakes_name_the_line(old: str, new: str, message: str) -> Non
         parse_catalog(bad)
     line = int(str(info.value).split(":")[1])
     assert new.split(",")[0].split("}")[0].strip() in bad.splitlines()[line - 1]
+
+
+def test_time_zone_comes_from_the_person_then_their_language() -> None:
+    utc = ZoneInfo("UTC")
+    assert zone_or_default("Asia/Tokyo", utc, "ro") == ZoneInfo("Asia/Tokyo")
+    assert zone_or_default(None, utc, "ro") == ZoneInfo("Europe/Bucharest")
+    assert zone_or_default("Not/AZone", utc, "it-IT") == ZoneInfo("Europe/Rome")
+    assert zone_or_default(None, utc, "en") == utc

@@ -34,13 +34,20 @@ def quiet_until(instant: datetime, zone: ZoneInfo, start_hour: int, end_hour: in
     return wake.astimezone(instant.tzinfo)
 
 
-def zone_or_default(name: str | None, default: ZoneInfo) -> ZoneInfo:
-    if not name:
-        return default
-    try:
-        return ZoneInfo(name)
-    except (ValueError, KeyError, OSError):
-        return default
+# Where a person's language most likely puts them, until they set a time zone themselves.
+LANGUAGE_ZONES = {"ro": "Europe/Bucharest", "it": "Europe/Rome"}
+
+
+def zone_or_default(name: str | None, default: ZoneInfo, language: str | None = None) -> ZoneInfo:
+    """The person's own zone, else their language's usual zone, else the default."""
+    for candidate in (name, LANGUAGE_ZONES.get((language or "").split("-")[0])):
+        if not candidate:
+            continue
+        try:
+            return ZoneInfo(candidate)
+        except (ValueError, KeyError, OSError):
+            continue
+    return default
 
 
 # --- retries -------------------------------------------------------------------------------

@@ -340,7 +340,9 @@ class OutboxSender:
         return job.person.email if job.person is not None else None
 
     def _zone(self, person: Person | None) -> ZoneInfo:
-        return zone_or_default(person.timezone if person else None, self.default_zone)
+        if person is None:
+            return self.default_zone
+        return zone_or_default(person.timezone, self.default_zone, person.language)
 
     def _marketing_time(
         self, person: Person | None, last_sent: datetime | None, cap: timedelta, now: datetime
@@ -549,7 +551,7 @@ class OutboxSender:
                 if j.outcome is not None and j.outcome.status == "sent"
             ]
             if events:
-                await session.execute(insert(Event), events)
+                await session.execute(insert(Event.__table__), events)
             for job in jobs:
                 outcome = job.outcome
                 if outcome is None:

@@ -195,10 +195,17 @@ class SandboxApi:
                 "X-Accel-Buffering": "no",
             }
         )
-        await response.prepare(request)
-        await response.write(b"retry: 1000\n\n")
+        # Listen before answering: the page loads the state once the stream is open, so
+        # nothing that happens in between is missed.
+        subscription = self.sandbox.hub.subscribe()
+        try:
+            await response.prepare(request)
+            await response.write(b"retry: 1000\n\n")
+        except BaseException:
+            subscription.close()
+            raise
         with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
-            async for event in self.sandbox.hub.stream():
+            async for event in subscription.events():
                 if event is None:
                     await response.write(b": keep-alive\n\n")
                 else:

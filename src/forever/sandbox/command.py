@@ -50,7 +50,9 @@ def run_sandbox(settings: Settings, db_path: str | None = None, port: int = 8080
     if not 1 <= port <= 65535:
         raise ConfigError("--port: must be between 1 and 65535")
     setup_logging(settings.log_level, settings.log_format.value)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # The sandbox runs its jobs every few seconds: their routine lines would drown the rest.
+    for noisy in ("alembic", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         asyncio.run(_serve(settings, db_path, port))
     except OSError as exc:

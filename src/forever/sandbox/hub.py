@@ -28,22 +28,18 @@ class EventHub:
                 log.warning("sandbox page too slow for its event stream; dropping it")
                 self._queues.discard(queue)
 
-    async def stream(self, keepalive: float = 15.0) -> AsyncIterator[dict[str, Any] | None]:
-        """Yield events as they come; None every `keepalive` seconds of silence."""
+    def subscribe(self) -> Subscription:
+        """Start listening now (events from this moment on are kept for the subscriber)."""
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
         self._queues.add(queue)
-        try:
-            while not self._closed:
-                try:
-                    event = await asyncio.wait_for(queue.get(), keepalive)
-                except TimeoutError:
-                    yield None
-                    continue
-                if event is _CLOSED:
-                    return
-                yield event
-        finally:
-            self._queues.discard(queue)
+        return Subscription(self, queue)
+
+    def listening(self, queue: asyncio.Queue[dict[str, Any]]) -> bool:
+        """False once the hub closed or dropped this subscriber for falling behind."""
+        return not self._closed and queue in self._queues
+
+    def _forget(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        self._queues.discard(queue)
 
     def close(self) -> None:
         """End every stream (so the web server can stop without waiting for them)."""
@@ -53,5 +49,33 @@ class EventHub:
                 queue.put_nowait(_CLOSED)
 
     @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
     def listeners(self) -> int:
         return len(self._queues)
+
+
+class Subscription:
+    def __init__(self, hub: EventHub, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        self._hub = hub
+        self._queue = queue
+
+    async def events(self, keepalive: float = 15.0) -> AsyncIterator[dict[str, Any] | None]:
+        """Yield events as they come; None every `keepalive` seconds of silence."""
+        try:
+            while self._hub.listening(self._queue):
+                try:
+                    event = await asyncio.wait_for(self._queue.get(), keepalive)
+                except TimeoutError:
+                    yield None
+                    continue
+                if event is _CLOSED:
+                    return
+                yield event
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._hub._forget(self._queue)

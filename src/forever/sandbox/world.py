@@ -189,6 +189,7 @@ class Sandbox:
         self.container = build_container(settings, clock=self.clock)
         self.container.extras["sandbox"] = self
         await upgrade_engine(self.container.engine)
+        await self._restore_customers()
         self.runtime = Runtime(self.container, SANDBOX_TOKEN)
         # Moving the clock hands over queued chat messages through the running bot.
         self.container.extras["chat_port"] = BotChatPort(self.runtime.bot)
@@ -226,6 +227,27 @@ class Sandbox:
         self.customers[user_id] = customer
         self.hub.publish({"type": "customer", "customer": customer.to_json()})
         return customer
+
+    async def _restore_customers(self) -> None:
+        """With --db, bring back the customers of earlier runs (their chats start empty):
+        scheduled messages can reach them, and new customers get new ids."""
+        assert self.container is not None
+        async with self.container.sessions() as session:
+            rows = (
+                await session.execute(
+                    select(Person.telegram_id, Person.first_name, Person.language)
+                    .where(Person.telegram_id.is_not(None), Person.erased_at.is_(None))
+                    .order_by(Person.telegram_id)
+                )
+            ).all()
+        for telegram_id, first_name, language in rows:
+            if telegram_id in self.customers or telegram_id == self.fake.state.bot_user["id"]:
+                continue
+            user = self.fake.add_user(
+                telegram_id, first_name or "Customer", language_code=language, started=True
+            )
+            self.customers[telegram_id] = Customer(user, f"customer.{telegram_id}@example.com")
+            self._next_id = max(self._next_id, telegram_id + 1)
 
     def customer(self, user_id: int) -> Customer:
         customer = self.customers.get(user_id)

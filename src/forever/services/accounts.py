@@ -16,9 +16,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forever.config import LOCALES
-from forever.db.models import Consent, Person, Subscription
+from forever.db.models import Consent, Person, Subscription, Suppression
 from forever.domain.events import EventKind
 from forever.domain.lifecycle import Membership
+from forever.domain.signing import email_hash
 from forever.services.events import record_event
 from forever.services.memberships import subscription_for, to_membership
 
@@ -135,7 +136,8 @@ async def set_language(container: Container, person_id: int, language: str) -> S
 
 
 async def email_taken_by_trial(session: AsyncSession, email: str, person_id: int) -> bool:
-    """Someone else already had a trial with this address."""
+    """Someone else already had a trial with this address (an erased person's address is
+    kept only as a hash, and still counts)."""
     other = await session.scalar(
         select(Person.id)
         .where(func.lower(Person.email) == email.lower())
@@ -143,7 +145,14 @@ async def email_taken_by_trial(session: AsyncSession, email: str, person_id: int
         .where(Person.trial_used_at.is_not(None))
         .limit(1)
     )
-    return other is not None
+    if other is not None:
+        return True
+    erased = await session.scalar(
+        select(Suppression.id)
+        .where(Suppression.email_hash == email_hash(email))
+        .where(Suppression.reason == "erased")
+    )
+    return erased is not None
 
 
 def store_email(session: AsyncSession, person: Person, email: str, now: datetime) -> bool:

@@ -222,7 +222,7 @@ class JourneyPlanner:
                 context["journey_states"] = list(states)
             if journey.trigger in (Trigger.TRIAL_EXPIRED, Trigger.ACCESS_ENDED):
                 context.update(self._offer(journey, row, locale))
-            zone = zone_or_default(row.timezone, self.default_zone)
+            zone = zone_or_default(row.timezone, self.default_zone, row.language)
             out.append(
                 {
                     "key": self.key(window, row),

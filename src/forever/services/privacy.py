@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, select, update
 
-from forever.db.models import Consent, OutboxMessage, Payment, Person, Suppression
+from forever.db.models import Consent, OutboxMessage, Payment, Person
 from forever.domain import lifecycle
 from forever.domain.events import EventKind
 from forever.domain.lifecycle import Action
-from forever.domain.signing import email_hash
+from forever.services import suppressions
 from forever.services.accounts import Snapshot, snapshot
 from forever.services.events import record_event
 from forever.services.memberships import apply_membership, subscription_for, to_membership
@@ -69,13 +69,8 @@ async def erase(container: Container, chat: ChatPort, person_id: int) -> bool:
                 addresses.add(consent.email.lower())
             consent.email = None
             consent.withdrawn_at = consent.withdrawn_at or now
-        for address in addresses:
-            hashed = email_hash(address)
-            exists = await session.scalar(
-                select(Suppression.id).where(Suppression.email_hash == hashed)
-            )
-            if exists is None:
-                session.add(Suppression(email_hash=hashed, reason="erased", created_at=now))
+        for address in sorted(addresses):
+            await suppressions.suppress(session, address, "erased", now)
         await session.execute(
             delete(OutboxMessage)
             .where(OutboxMessage.person_id == person_id)

@@ -388,7 +388,11 @@ async def telegram_subscription_update(
             if not payload or sub.star_payload != payload:
                 log.info("subscription update for an old or unknown payload; ignored")
                 return SubscriptionChange("ignored")
-            if state == "canceled" and m.state in lifecycle.ALLOWED[Action.CANCEL] and m.auto_renew:
+            if (
+                state == "canceled"
+                and m.state in lifecycle.ALLOWED[Action.CANCEL]
+                and (m.auto_renew or m.state is State.PAST_DUE)
+            ):
                 await _apply_cancel(container, session, person, sub, m, TELEGRAM, now)
                 kind = "canceled"
             elif (

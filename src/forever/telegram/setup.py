@@ -7,7 +7,15 @@ from aiogram import Dispatcher
 from forever.app import Container
 from forever.telegram.errors import errors_router
 from forever.telegram.middlewares import PersonMiddleware
-from forever.telegram.routers import account, common, plans, settings, signup
+from forever.telegram.routers import (
+    account,
+    common,
+    plans,
+    settings,
+    signup,
+    staff_broadcast,
+    staff_tools,
+)
 
 
 def setup_dispatcher(dispatcher: Dispatcher, container: Container) -> None:
@@ -19,6 +27,8 @@ def setup_dispatcher(dispatcher: Dispatcher, container: Container) -> None:
     dispatcher.callback_query.outer_middleware(person)
     dispatcher.include_router(errors_router(container))
     # Feature routers go before `common`, whose fallback catches whatever is left.
+    dispatcher.include_router(staff_broadcast.build_router())
+    dispatcher.include_router(staff_tools.build_router())
     dispatcher.include_router(signup.build_router())
     dispatcher.include_router(plans.build_router())
     dispatcher.include_router(account.build_router())

@@ -95,7 +95,7 @@ function toast(text, kind = "info") {
   el.className = `toast ${kind}`;
   el.textContent = text;
   box.append(el);
-  if (kind === "error") $("#alerts").textContent = text;
+  if (kind === "error" || kind === "alert") $("#alerts").textContent = text;
   setTimeout(() => el.remove(), kind === "error" ? 8000 : 3500);
 }
 
@@ -468,7 +468,7 @@ async function pressButton(message, button, row, column, element) {
   if (button.kind === "callback") {
     const result = await act(element, () =>
       api("POST", `/sandbox/api/chats/${chatId}/press`, { message_id: message.id, row, column }));
-    if (result && result.answer) toast(result.answer, result.alert ? "error" : "answer");
+    if (result && result.answer) toast(result.answer, result.alert ? "alert" : "answer");
     return;
   }
   if (button.kind === "pay") return openPay({ message_id: message.id }, message.invoice, element);
@@ -754,11 +754,10 @@ function connect() {
   let wasDown = false;
   source.onopen = async () => {
     setLive(true, "Live");
-    if (wasDown) {
-      // Anything may have happened while we were away: reload it all.
-      await refreshState();
-      if (state.selected !== null) await loadChat(state.selected);
-    }
+    // Load the state only now that events flow, so nothing falls in between; after an
+    // interruption anything may have happened: reload it all.
+    await refreshState();
+    if (wasDown && state.selected !== null) await loadChat(state.selected);
     wasDown = false;
   };
   source.onerror = () => { wasDown = true; setLive(false, "Reconnecting…"); };
@@ -860,7 +859,6 @@ async function main() {
   setupChat();
   setupForms();
   connect();
-  await refreshState();
   setInterval(renderClock, 15000);
 }
 

@@ -1,0 +1,157 @@
+"""/broadcast end to end through the fake Bot API: compose, segment, preview, confirm, deliver."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from forever.db.models import AuditEntry, Broadcast, BroadcastDelivery
+from forever.runtime import Runtime
+from forever.sandbox.fake_bot_api import FakeBotAPI, FakeUser
+from tests.conftest import STAFF_ID
+from tests.e2e.staff_helpers import add_people, only_job, send_rich, wait_for_status
+
+
+async def test_text_broadcast_to_everyone(tg: FakeBotAPI, running_bot: Runtime) -> None:
+    container = running_bot.container
+    await add_people(container, tg, range(5001, 5011))
+    staff = tg.user(STAFF_ID)
+    await staff.send_text("/broadcast")
+    assert "Send or forward" in staff.last_message.text
+    await staff.send_text("Big news for {{ name }}!")
+    assert "link button" in staff.last_message.text
+    await staff.press("No button")
+    assert "Who should receive it?" in staff.last_message.text
+    await staff.press("Everyone")
+    # The preview, personalised for the staff member, then the count.
+    assert "Big news for Sam!" in staff.messages[-2].text
+    assert "11 people" in staff.last_message.text  # 10 customers + the staff member
+    # A double tap: the second press arrives before the bot removed the button.
+    await staff.press("Send to 11", wait=False)
+    await staff.press("Send to 11", wait=False)
+    await tg.settle()
+    async with container.sessions() as session:
+        jobs = (await session.scalars(select(Broadcast).where(Broadcast.status != "draft"))).all()
+    assert len(jobs) == 1
+    await wait_for_status(container, jobs[0].id, {"done"})
+    for telegram_id in range(5001, 5011):
+        texts = [m.text for m in tg.user(telegram_id).messages]
+        assert texts == [f"Big news for P{telegram_id}!"]
+    report = staff.last_message.text
+    assert "Delivered: 11" in report
+    async with container.sessions() as session:
+        n = await session.scalar(select(func.count()).select_from(BroadcastDelivery))
+        audit = (await session.scalars(select(AuditEntry.action))).all()
+    assert n == 11
+    assert "broadcast_confirmed" in audit
+
+
+async def start_compose(tg: FakeBotAPI) -> FakeUser:
+    staff = tg.user(STAFF_ID)
+    await staff.send_text("/broadcast")
+    return staff
+
+
+async def test_formatting_photo_caption_and_button_reach_customers_as_previewed(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    container = running_bot.container
+    await add_people(container, tg, [5101, 5102])
+    staff = await start_compose(tg)
+    caption = "Hi {{ name }}, new classes"
+    await send_rich(
+        staff,
+        text=caption,
+        media_kind="photo",
+        entities=({"type": "bold", "offset": 0, "length": 2},),
+    )
+    await staff.send_text("Book now | https://forever.test/book")
+    await staff.press("Everyone")
+    preview = staff.messages[-2]
+    assert preview.media is not None and preview.media.kind == "photo"
+    assert preview.text == "Hi Sam, new classes"
+    assert preview.button_texts == ["Book now"]
+    await staff.press("Send to 3")
+    job = await only_job(container)
+    await wait_for_status(container, job, {"done"})
+    for telegram_id in (5101, 5102):
+        [copy] = tg.user(telegram_id).messages
+        assert copy.media is not None and copy.media.file is preview.media.file
+        assert copy.text == f"Hi P{telegram_id}, new classes"
+        assert copy.entities[0]["type"] == "bold"
+        assert copy.buttons[0][0].target == "https://forever.test/book"
+    assert tg.calls_to("copyMessage")
+
+
+async def test_formatted_text_without_placeholders_is_copied(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    container = running_bot.container
+    await add_people(container, tg, [5201])
+    staff = await start_compose(tg)
+    await send_rich(
+        staff, text="Sale ends today", entities=({"type": "italic", "offset": 5, "length": 4},)
+    )
+    await staff.press("No button")
+    await staff.press("Language: en")
+    await staff.press("Send to 2")
+    await wait_for_status(container, await only_job(container), {"done"})
+    [copy] = tg.user(5201).messages
+    assert copy.html == "Sale <i>ends</i> today"
+    assert not tg.calls_to("sendMessage") or all(
+        c.params.get("chat_id") != 5201 for c in tg.calls_to("sendMessage")
+    )
+
+
+async def test_unsupported_content_is_refused_clearly(tg: FakeBotAPI, running_bot: Runtime) -> None:
+    staff = await start_compose(tg)
+    await send_rich(staff, extra={"location": {"latitude": 45.0, "longitude": 9.0}})
+    assert "not supported" in staff.last_message.text
+    await staff.send_text("Plain text works")
+    assert "link button" in staff.last_message.text
+
+
+async def test_template_injection_is_refused_with_a_clear_message(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    staff = await start_compose(tg)
+    await staff.send_text("Hi {{ name.__class__.__mro__[1].__subclasses__() }}")
+    assert "cannot be sent" in staff.last_message.text
+    await staff.send_text("Hi {{ config }}")
+    assert "unknown placeholder 'config'" in staff.last_message.text
+    async with running_bot.container.sessions() as session:
+        assert (await session.scalars(select(Broadcast))).all() == []
+
+
+async def test_a_bad_button_is_explained(tg: FakeBotAPI, running_bot: Runtime) -> None:
+    staff = await start_compose(tg)
+    await staff.send_text("News")
+    for bad in ("Book now", "Book | javascript:alert(1)", "| https://x.test"):
+        await staff.send_text(bad)
+        assert "That is not a button" in staff.last_message.text
+
+
+async def test_an_empty_segment_sends_nothing(tg: FakeBotAPI, running_bot: Runtime) -> None:
+    staff = await start_compose(tg)
+    await staff.send_text("News")
+    await staff.press("No button")
+    await staff.press("Paused")
+    assert "Nobody matches" in staff.last_message.text
+    assert "Paused" in staff.last_message.text
+    async with running_bot.container.sessions() as session:
+        assert (await session.scalars(select(Broadcast))).all() == []
+    await staff.press("Cancel")
+    assert "Nothing was sent" in staff.last_message.text
+
+
+async def test_cancel_discards_the_draft(tg: FakeBotAPI, running_bot: Runtime) -> None:
+    await add_people(running_bot.container, tg, [5301])
+    staff = await start_compose(tg)
+    await staff.send_text("News")
+    await staff.press("No button")
+    await staff.press("Everyone")
+    await staff.press("Cancel")
+    assert "Nothing was sent" in staff.last_message.text
+    assert tg.user(5301).messages == []
+    async with running_bot.container.sessions() as session:
+        statuses = (await session.scalars(select(Broadcast.status))).all()
+    assert statuses == ["stopped"]

@@ -1,0 +1,165 @@
+"""/stats, /user, /grant and /audit through the fake Bot API, and that nobody else gets them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from forever.db.models import AuditEntry, Event, Person, Subscription
+from forever.domain.events import EventKind
+from forever.runtime import Runtime
+from forever.sandbox.fake_bot_api import FakeBotAPI
+from forever.services.events import record_event
+from tests.conftest import STAFF_ID, START
+
+
+@pytest.mark.parametrize(
+    "command", ["/broadcast", "/stats", "/user 1", "/grant 1 plus 3", "/audit"]
+)
+async def test_customers_get_the_ordinary_fallback_for_staff_commands(
+    tg: FakeBotAPI, running_bot: Runtime, command: str
+) -> None:
+    user = tg.add_user(3001, "Eve")
+    await user.send_text("hello?")
+    ordinary = user.last_message.text
+    await user.send_text(command)
+    assert user.last_message.text == ordinary
+    async with running_bot.container.sessions() as session:
+        assert (await session.scalars(select(AuditEntry))).all() == []
+
+
+async def seed_history(running_bot: Runtime) -> None:
+    """Ten paying members over a month; two of them leave, one cancels with a reason."""
+    container = running_bot.container
+    async with container.sessions.begin() as session:
+        people = [
+            Person(telegram_id=7000 + i, first_name=f"M{i}", created_at=START) for i in range(12)
+        ]
+        session.add_all(people)
+        await session.flush()
+        t0 = START - timedelta(days=40)
+        for i, p in enumerate(people[:10]):
+            record_event(session, EventKind.SIGNED_UP, t0, p.id, language="en")
+            record_event(session, EventKind.TRIAL_STARTED, t0, p.id, plan="plus", days=7)
+            record_event(
+                session,
+                EventKind.PAYMENT,
+                t0 + timedelta(days=7),
+                p.id,
+                plan="plus" if i < 6 else "basic",
+                billing="monthly",
+                amount=300 if i < 6 else 150,
+            )
+        for p in people[10:]:
+            record_event(session, EventKind.SIGNED_UP, START - timedelta(days=3), p.id)
+            record_event(session, EventKind.TRIAL_STARTED, START - timedelta(days=3), p.id)
+        record_event(session, EventKind.CANCELED, START - timedelta(days=12), people[0].id)
+        record_event(
+            session,
+            EventKind.CANCEL_REASON,
+            START - timedelta(days=12),
+            people[0].id,
+            reason="too_expensive",
+        )
+        for p in people[:2]:
+            record_event(
+                session,
+                EventKind.ACCESS_ENDED,
+                START - timedelta(days=5),
+                p.id,
+                previous_state="cancel_scheduled",
+            )
+
+
+async def test_stats_show_the_funnel_money_and_a_chart(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    await seed_history(running_bot)
+    staff = tg.user(STAFF_ID)
+    await staff.send_text("/stats")
+    report, chart = staff.messages[-2], staff.messages[-1]
+    assert "Last 30 days" in report.text
+    assert "Trials started: 2, converted to paid: 0" in report.text
+    assert "Active members: 8" in report.text
+    assert "MRR: 1800 ⭐" in report.text  # 4 × 300 + 4 × 150
+    assert "too_expensive 1" in report.text
+    assert "Monthly churn: 20.0%" in report.text  # 2 of 10
+    assert chart.media is not None and chart.media.kind == "photo"
+    assert chart.media.file.data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("argument", ["abc", "0", "-3", "99999", "1.5"])
+async def test_stats_refuse_a_period_that_is_not_a_number_of_days(
+    tg: FakeBotAPI, running_bot: Runtime, argument: str
+) -> None:
+    staff = tg.user(STAFF_ID)
+    await staff.send_text(f"/stats {argument}")
+    assert "whole number of days" in staff.last_message.text
+
+
+async def test_user_lookup_by_id_username_and_email(tg: FakeBotAPI, running_bot: Runtime) -> None:
+    ana = tg.add_user(4001, "Ana", username="ana_k")
+    await ana.start()
+    async with running_bot.container.sessions.begin() as session:
+        person = await session.scalar(select(Person).where(Person.telegram_id == 4001))
+        assert person is not None
+        person.email = "ana@example.com"
+    staff = tg.user(STAFF_ID)
+    for query in ("4001", "@ana_k", "ANA@example.com"):
+        await staff.send_text(f"/user {query}")
+        card = staff.last_message.text
+        assert "Ana" in card and "4001" in card and "signed_up" in card
+    await staff.send_text("/user 999999")
+    assert "Nobody found" in staff.last_message.text
+    await staff.send_text("/user")
+    assert "Look someone up" in staff.last_message.text
+
+
+async def test_grant_is_confirmed_by_a_tap_once(tg: FakeBotAPI, running_bot: Runtime) -> None:
+    ana = tg.add_user(4002, "Ana")
+    await ana.start()
+    staff = tg.user(STAFF_ID)
+    await staff.send_text("/grant 4002 plus 30")
+    assert "Plus" in staff.last_message.text and "30" in staff.last_message.text
+    await staff.press("Grant", wait=False)
+    await staff.press("Grant", wait=False)  # a double tap grants once
+    await tg.settle()
+    assert "Done" in staff.messages[-1].text or "Done" in staff.messages[-2].text
+    container = running_bot.container
+    async with container.sessions() as session:
+        person = await session.scalar(select(Person).where(Person.telegram_id == 4002))
+        sub = await session.scalar(select(Subscription).where(Subscription.person_id == person.id))
+        grants = (
+            await session.scalars(select(Event).where(Event.kind == EventKind.GRANTED.value))
+        ).all()
+        actions = (await session.scalars(select(AuditEntry.action))).all()
+    assert sub.state == "active" and sub.plan_id == "plus" and sub.billing == "grant"
+    assert sub.period_end == START + timedelta(days=30)
+    assert len(grants) == 1 and grants[0].data["by"] == STAFF_ID
+    assert actions.count("grant") == 1
+    await staff.send_text("/audit")
+    assert "grant" in staff.last_message.text
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("/grant 4003 plus thirty", "not a number of days"),
+        ("/grant 4003 plus 0", "not a number of days"),
+        ("/grant 4003 gold 30", "Unknown plan"),
+        ("/grant 123456 plus 30", "Nobody found"),
+        ("/grant 4003", "Give access"),
+    ],
+)
+async def test_grant_bad_input(
+    tg: FakeBotAPI, running_bot: Runtime, command: str, expected: str
+) -> None:
+    await tg.add_user(4003, "Bo").start()
+    staff = tg.user(STAFF_ID)
+    await staff.send_text(command)
+    assert expected in staff.last_message.text
+    async with running_bot.container.sessions() as session:
+        granted = select(Event).where(Event.kind == EventKind.GRANTED.value)
+        assert (await session.scalars(granted)).all() == []

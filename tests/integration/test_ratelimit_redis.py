@@ -1,0 +1,83 @@
+"""The Redis token bucket: two instances (as two processes would) share one budget."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from forever.services.ratelimit import RedisTokenBucket, build_rate_limiter
+from tests.conftest import REDIS_TEST_URL
+from tests.fake_time import FakeTime, max_in_window
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[tuple[Redis, str]]:
+    client = Redis.from_url(REDIS_TEST_URL)
+    prefix = f"forever-test:{uuid.uuid4().hex}"
+    yield client, prefix
+    keys = [k async for k in client.scan_iter(f"{prefix}:*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+async def test_two_instances_share_one_budget(redis: tuple[Redis, str]) -> None:
+    client, prefix = redis
+    time = FakeTime()
+    a = RedisTokenBucket(client, 20, 2, prefix=prefix, clock=time, sleep=time.sleep)
+    b = RedisTokenBucket(client, 20, 2, prefix=prefix, clock=time, sleep=time.sleep)
+    stamps: list[float] = []
+
+    async def worker(bucket: RedisTokenBucket) -> None:
+        for _ in range(30):
+            permit = await bucket.acquire()
+            stamps.append(time())
+            await permit.done()
+
+    await asyncio.gather(worker(a), worker(b))
+    stamps.sort()
+    assert len(stamps) == 60
+    assert max_in_window(stamps) <= 22  # rate + burst, over both instances
+    assert stamps[-1] - stamps[0] >= (60 - 2) / 20 - 0.01
+
+
+async def test_a_429_seen_by_one_instance_pauses_the_other(redis: tuple[Redis, str]) -> None:
+    client, prefix = redis
+    time = FakeTime()
+    a = RedisTokenBucket(client, 20, 2, prefix=prefix, clock=time, sleep=time.sleep)
+    b = RedisTokenBucket(client, 20, 2, prefix=prefix, clock=time, sleep=time.sleep)
+    await a.acquire()
+    await a.pause(5)
+    before = time()
+    await b.acquire()
+    assert time() - before >= 5
+
+
+async def test_settings_choose_redis_when_redis_url_is_set() -> None:
+    limiter, close = build_rate_limiter(28, REDIS_TEST_URL, prefix=f"t:{uuid.uuid4().hex}")
+    try:
+        assert isinstance(limiter, RedisTokenBucket)
+        await limiter.acquire()
+    finally:
+        await close()
+
+
+async def test_the_window_cap_is_shared_too(redis: tuple[Redis, str]) -> None:
+    client, prefix = redis
+    time = FakeTime()
+    a = RedisTokenBucket(client, 100, 10, window_cap=5, prefix=prefix, clock=time, sleep=time.sleep)
+    b = RedisTokenBucket(client, 100, 10, window_cap=5, prefix=prefix, clock=time, sleep=time.sleep)
+    permits = [await a.acquire() for _ in range(5)]
+    waiter = asyncio.create_task(b.acquire())
+    await time.sleep(0.5)
+    assert not waiter.done()
+    done_at = time()
+    for permit in permits:
+        await permit.done()
+    permit = await waiter
+    assert time() - done_at >= 1.0
+    await permit.done()
