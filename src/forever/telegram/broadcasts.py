@@ -194,7 +194,9 @@ def start_broadcast_worker(container: Container, bot: Bot) -> BroadcastRunner:
     limiter: RateLimiter | None = container.extras.get(LIMITER_KEY)
     close: object = _nothing
     if limiter is None:
-        limiter, close = build_rate_limiter(settings.broadcast_rate, settings.redis_url)
+        limiter, close = build_rate_limiter(
+            settings.broadcast_rate, settings.redis_url, prefix=f"{settings.redis_prefix}:tg-rate"
+        )
     config = container.extras.get(CONFIG_KEY) or SenderConfig(
         concurrency=settings.broadcast_concurrency
     )

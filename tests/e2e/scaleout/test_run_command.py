@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -28,6 +29,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.slow
 async def test_run_in_webhook_mode(tg: FakeBotAPI, database_url: str, tmp_path: Path) -> None:
     port = free_port()
     env = {
