@@ -1,10 +1,12 @@
 """Delivering broadcast jobs: several sends in flight, one global budget, resumable.
 
 Per recipient: pending → sending (claimed just before the send) → delivered | blocked | failed.
-Results are written in small batches. A graceful stop lets in-flight sends finish, records them
-and puts claimed-but-unsent recipients back to pending, so the next start sends the rest and
-nobody twice. After a crash, recipients caught in `sending` are not sent again (their fate is
-unknown and a second copy is worse than none): they are counted as failed, "interrupted".
+A delivery is written as soon as Telegram accepts it; other results in small batches. A graceful
+stop lets in-flight sends finish, records them and puts claimed-but-unsent recipients back to
+pending, so the next start sends the rest and nobody twice. After a crash (kill -9, power loss)
+the instance that takes the job over sends everyone still `sending` again: never a loss, and a
+second copy only for the few whose send was in flight at the crash (at most `concurrency`), the
+same promise the email outbox makes.
 
 429 pauses the shared budget for `retry_after` and retries the same recipient (not counted as
 an attempt); 403 marks the person as having blocked the bot and is never retried; any other
@@ -251,18 +253,15 @@ class BroadcastWorker:
             job = await session.get(Broadcast, job_id)
             if job is None or job.status not in ACTIVE_STATUSES:
                 return None
-            # Recipients left `sending` by a process that died mid-send: fate unknown.
+            # Recipients left `sending` by a process that died: we hold the job's lease, so
+            # nobody else is sending them. Most were never attempted; send them (again).
             await session.execute(
                 update(BroadcastDelivery)
                 .where(
                     BroadcastDelivery.broadcast_id == job_id,
                     BroadcastDelivery.status == "sending",
                 )
-                .values(
-                    status="failed",
-                    error="interrupted while sending; not sent again",
-                    updated_at=now,
-                )
+                .values(status="pending", claimed_by=None, claimed_until=None, updated_at=now)
             )
             job.status = "running"
             if job.started_at is None:
@@ -395,7 +394,28 @@ class BroadcastWorker:
                 await self._sleep(self.config.retry_delay * item.attempts)
                 continue
             self._result(run, item, "delivered", message_id=message_id)
+            # Written at once rather than with the next batch: after a crash only sends in
+            # flight can be repeated, not the last half-second of deliveries.
+            await self._record_delivery(run, item.delivery_id)
             return
+
+    async def _record_delivery(self, run: _Run, delivery_id: int) -> None:
+        row = next((r for r in run.results if r["id"] == delivery_id), None)
+        if row is None:  # already taken by a batch flush
+            return
+        try:
+            async with self.sessions.begin() as session:
+                await session.execute(
+                    update(BroadcastDelivery), [{**row, "updated_at": self.clock.now()}]
+                )
+        except Exception:
+            log.warning(
+                "could not record delivery %s now; it goes with the next batch", delivery_id
+            )
+            return
+        # A batch flush may have swapped the list meanwhile; rewriting the row is harmless.
+        with contextlib.suppress(ValueError):
+            run.results.remove(row)
 
     async def _acquire(self, run: _Run) -> Permit | None:
         """Wait for the budget; None if the job was halted meanwhile (nothing was sent)."""

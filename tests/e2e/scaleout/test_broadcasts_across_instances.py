@@ -195,12 +195,6 @@ async def test_stopping_the_sending_instance_mid_broadcast_loses_nothing(
     assert busiest_second(copies_at) <= FAKE_LIMIT
 
 
-@pytest.mark.xfail(
-    reason="services/broadcast_sender.py (staff): on a hard kill the recipients claimed in a "
-    "batch but not yet sent stay 'sending' and the next instance marks them failed (lost), "
-    "or, depending on where the kill lands, a batch is sent twice",
-    strict=False,
-)
 async def test_killing_the_sending_instance_mid_broadcast_loses_nothing(
     tg: FakeBotAPI,
     cluster: Cluster,
@@ -208,9 +202,14 @@ async def test_killing_the_sending_instance_mid_broadcast_loses_nothing(
     redis_prefix: str,
     copies_at: list[float],
 ) -> None:
+    """kill -9 mid-broadcast: another instance finishes the job. Nobody is lost; a second
+    copy is possible only for a send in flight at the kill (Telegram has no idempotency key
+    to ask), so at most one per concurrent sender."""
     ids = await run_and_interrupt(cluster, tg, clock, redis_prefix, copies_at, graceful=False)
     lost = [t for t in ids if copies(tg, t) == 0]
     doubled = [t for t in ids if copies(tg, t) > 1]
-    assert (len(lost), len(doubled)) == (0, 0)
+    assert lost == []
+    assert len(doubled) <= cluster.instances[0].container.settings.broadcast_concurrency
+    assert all(copies(tg, t) <= 2 for t in ids)
     assert tg.stats.too_many_requests == 0
     assert busiest_second(copies_at) <= FAKE_LIMIT
