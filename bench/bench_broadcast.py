@@ -80,6 +80,9 @@ async def _run(fake: FakeBotAPI, url: str, recipients: int) -> list[tuple[str, s
         await staff.send_text("The spring timetable is out. See you on the mat!")
         await staff.press("No button")
         await staff.press("Everyone")
+        # A person reads the preview before confirming; without this pause the bot's replies
+        # to the staff member share the first second with the broadcast's first messages.
+        await asyncio.sleep(1.5)
         started = time.monotonic()
         await staff.press(f"Send to {recipients + 1}")
         await reported.wait()

@@ -53,4 +53,18 @@ async def subscription(bot: Runtime, telegram_id: int) -> Subscription:
         return row
 
 
-__all__ = ["Invoice", "Payment", "count", "events", "kinds", "snap", "subscription"]
+def unanswered_callbacks(tg: Any) -> list[str]:
+    """Callback data of every button press the bot left without an answer."""
+    return [q.data for q in tg.state.callback_queries.values() if q.answer is None]
+
+
+__all__ = [
+    "Invoice",
+    "Payment",
+    "count",
+    "events",
+    "kinds",
+    "snap",
+    "subscription",
+    "unanswered_callbacks",
+]

@@ -102,6 +102,8 @@ async def test_2000_people_5_percent_blocked_and_429s_each_gets_one_copy(
             )
         assert marked == len(blocked)
         assert events == len(blocked)
+        # The report follows the job's last commit; wait for it to arrive.
+        await wait_for(lambda: "Delivered:" in (tg.user(STAFF_ID).last_message.text or ""))
         report = tg.user(STAFF_ID).last_message.text
         assert f"Delivered: {len(ids) - len(blocked) + 1}" in report
         assert f"Blocked the bot: {len(blocked)}" in report
@@ -135,6 +137,8 @@ async def test_a_restart_mid_broadcast_sends_the_rest_and_nothing_twice(
         await wait_for_status(runtime.container, job_id, {"done"}, within=30)
         for telegram_id in ids:
             assert tg.stats.deliveries[telegram_id] == 1, telegram_id
+        # The report follows the job's last commit; wait for it to arrive.
+        await wait_for(lambda: "Delivered:" in (tg.user(STAFF_ID).last_message.text or ""))
         report = tg.user(STAFF_ID).last_message.text
         assert f"Delivered: {len(ids) + 1}" in report
     finally:

@@ -12,7 +12,7 @@ from forever.domain.events import EventKind
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI, FakeUser
 from tests.conftest import START
-from tests.e2e.chat_helpers import events, kinds, snap
+from tests.e2e.chat_helpers import events, kinds, snap, unanswered_callbacks
 from tests.e2e.test_chat_payments import subscribe_monthly, trial_user
 
 
@@ -78,6 +78,7 @@ async def test_sign_up_pay_upgrade_cancel_reason_offer_then_undo(
         EventKind.CANCEL_UNDONE,
     ):
         assert kind in history
+    assert unanswered_callbacks(tg) == []
 
 
 async def test_discount_offer_paid_extends_after_the_current_period(
@@ -189,6 +190,7 @@ async def test_double_tap_and_forged_buttons_never_act_twice(
         assert answer is not None, forged
     assert len(await events(running_bot, 4007, EventKind.CANCELED)) == 1
     assert EventKind.OFFER_ACCEPTED not in await kinds(running_bot, 4007)
+    assert unanswered_callbacks(tg) == []
 
 
 async def test_trial_cancel_has_no_offer(tg: FakeBotAPI, running_bot: Runtime) -> None:

@@ -8,7 +8,7 @@ from forever.db.models import AuditEntry, Broadcast, BroadcastDelivery
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI, FakeUser
 from tests.conftest import STAFF_ID
-from tests.e2e.staff_helpers import add_people, only_job, send_rich, wait_for_status
+from tests.e2e.staff_helpers import add_people, only_job, send_rich, wait_for, wait_for_status
 
 
 async def test_text_broadcast_to_everyone(tg: FakeBotAPI, running_bot: Runtime) -> None:
@@ -36,6 +36,8 @@ async def test_text_broadcast_to_everyone(tg: FakeBotAPI, running_bot: Runtime) 
     for telegram_id in range(5001, 5011):
         texts = [m.text for m in tg.user(telegram_id).messages]
         assert texts == [f"Big news for P{telegram_id}!"]
+    # The report follows the job's last commit; wait for it to arrive.
+    await wait_for(lambda: "Delivered:" in (staff.last_message.text or ""))
     report = staff.last_message.text
     assert "Delivered: 11" in report
     async with container.sessions() as session:

@@ -307,11 +307,14 @@ async def test_a_crash_between_send_and_mark_resends_once_and_loses_nothing(
     person = await add_person(container)
     await queue(container, person, "t:1")
 
+    class Killed(BaseException):
+        pass
+
     async def crash(*args: object, **kwargs: object) -> None:
-        raise SystemExit("killed after sending, before marking")
+        raise Killed("killed after sending, before marking")
 
     monkeypatch.setattr(sender, "_record", crash)
-    with pytest.raises(SystemExit):
+    with pytest.raises(Killed):
         await sender.drain()
     assert len(smtp_sink.received) == 1
     assert await statuses(container) == {"t:1": "sending"}
@@ -423,3 +426,16 @@ async def test_unsubscribe_calls_off_queued_marketing(
         "Your Plus membership is cancelled"
     ]
     assert await statuses(container) == {"m:1": "canceled", "t:1": "sent"}
+
+
+async def test_the_cap_holds_across_overlapping_batches(
+    container: Container, pool: SmtpPool, chat: RecordingChat, smtp_sink: SmtpSink
+) -> None:
+    person = await add_person(container)
+    await give_consent(container, person)
+    for i in range(3):
+        await queue(container, person, f"m:{i}", marketing=True)
+    one_by_one = OutboxSender.from_container(container, smtp=pool, chat=chat, batch_size=1)
+    report = await one_by_one.drain()
+    assert report.sent == 1 and report.deferred == 2
+    assert len(smtp_sink.received) == 1

@@ -7,7 +7,7 @@ from pathlib import Path
 import aiohttp
 
 from forever.config import load_settings
-from forever.sandbox.world import Sandbox
+from forever.sandbox.world import HOST, STAFF_ID, Sandbox, sandbox_settings
 from tests.conftest import ROOT
 
 
@@ -56,3 +56,29 @@ async def test_a_kept_database_brings_its_customers_back(tmp_path: Path) -> None
     finally:
         await second.stop()
     second.fake.assert_no_refused_calls()
+
+
+def test_everything_outward_points_inward() -> None:
+    base = load_settings(
+        _env_file=None,
+        admin_ids="111,222",
+        smtp_host="smtp.example.com",
+        smtp_username="me",
+        smtp_password="pw",
+        redis_url="redis://example.com:6379/0",
+        timezone="Europe/Rome",
+    )
+    settings = sandbox_settings(
+        base,
+        database_url="sqlite+aiosqlite:///x.db",
+        api_url="http://127.0.0.1:5000",
+        smtp_port=2525,
+        port=8080,
+    )
+    assert settings.admin_ids == frozenset({STAFF_ID})
+    assert (settings.smtp_host, settings.smtp_port, settings.smtp_username) == (HOST, 2525, None)
+    assert settings.smtp_security.value == "none"
+    assert settings.redis_url is None
+    assert str(settings.public_url).startswith("http://127.0.0.1:8080")
+    assert settings.web_host == "127.0.0.1"
+    assert settings.timezone == "Europe/Rome"  # the business's own settings stay

@@ -1,25 +1,16 @@
-"""Pure email rules: quiet hours, backoff, win-back start tokens, MIME safety, journey config."""
+"""Pure email rules: quiet hours, backoff, time zones, MIME safety, journey config."""
 
 from __future__ import annotations
 
 import random
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from forever.domain.catalog import CatalogError, Trigger, load_catalog, parse_catalog
-from forever.domain.journeys import (
-    RETRY_CAP,
-    WinbackOffer,
-    make_start_token,
-    quiet_until,
-    read_start_token,
-    retry_delay,
-    zone_or_default,
-)
-from forever.domain.signing import BadToken, Signer
+from forever.domain.journeys import RETRY_CAP, quiet_until, retry_delay, zone_or_default
 from forever.mail.message import HeaderInjection, Unsubscribe, build_message
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog.toml"
@@ -56,25 +47,6 @@ def test_backoff_grows_with_jitter_and_a_cap() -> None:
     assert delays[3] > delays[1] > delays[0]
     assert all(d <= RETRY_CAP * 1.2 for d in delays)
     assert len({retry_delay(3, random.Random(s)) for s in range(5)}) > 1  # jitter
-
-
-def test_start_token_round_trip_and_limits() -> None:
-    signer = Signer("k" * 32)
-    offer = WinbackOffer(person_id=1234567, offer_id="comeback_40", expires=date(2026, 12, 7))
-    token = make_start_token(signer, offer)
-    assert len(token) <= 64
-    assert all(c.isalnum() or c in "_-" for c in token)
-    assert read_start_token(signer, token, date(2026, 12, 7)) == offer
-    with pytest.raises(BadToken, match="expired"):
-        read_start_token(signer, token, date(2026, 12, 8))
-    other = token.replace("-1234567-", "-1234568-")
-    with pytest.raises(BadToken):
-        read_start_token(signer, other, date(2026, 12, 1))
-    with pytest.raises(BadToken):
-        read_start_token(Signer("x" * 32), token, date(2026, 12, 1))
-    for junk in ("", "wb", "hello", "wb-1-x-2-", "ref-abc"):
-        with pytest.raises(BadToken):
-            read_start_token(signer, junk, date(2026, 12, 1))
 
 
 def test_header_values_with_line_breaks_are_refused() -> None:

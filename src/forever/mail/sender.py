@@ -168,25 +168,57 @@ class OutboxSender:
     async def drain(self, max_batches: int | None = None) -> DrainReport:
         """Send everything due now; returns once nothing due is left (or after max_batches).
 
-        Rows that fail for now get a later `not_before`, so a drain always ends."""
+        Rows that fail for now get a later `not_before`, so a drain always ends. Batches
+        overlap: the next one is claimed and prepared while this one is being sent, and a
+        batch's outcome is recorded while the next one is sent."""
         report = DrainReport()
+        reserved: dict[int, datetime] = {}  # marketing slots taken during this drain
+        limit = max_batches if max_batches is not None else -1
+        next_batch: asyncio.Task[tuple[list[_Job], datetime]] | None = asyncio.create_task(
+            self._claim_and_prepare(reserved)
+        )
+        recording: asyncio.Task[DrainReport] | None = None
         batches = 0
-        while max_batches is None or batches < max_batches:
-            batch = await self.send_batch()
-            batches += 1
-            report.add(batch)
-            if batch.handled == 0:
-                break
+        try:
+            while next_batch is not None:
+                jobs, now = await next_batch
+                next_batch = None
+                if not jobs:
+                    break
+                batches += 1
+                if batches != limit:
+                    next_batch = asyncio.create_task(self._claim_and_prepare(reserved))
+                await self._deliver(jobs, now)
+                if recording is not None:
+                    report.add(await recording)
+                recording = asyncio.create_task(self._record(jobs, now))
+            if recording is not None:
+                report.add(await recording)
+                recording = None
+        finally:
+            # On an error, rows already claimed stay claimed until their lease runs out and
+            # are then sent by the next drain: delayed, never lost.
+            for task in (next_batch, recording):
+                if task is not None and not task.done():
+                    task.cancel()
         return report
 
     async def send_batch(self) -> DrainReport:
+        """One batch, start to end (no overlap)."""
+        jobs, now = await self._claim_and_prepare({})
+        if not jobs:
+            return DrainReport()
+        await self._deliver(jobs, now)
+        return await self._record(jobs, now)
+
+    async def _claim_and_prepare(
+        self, reserved: dict[int, datetime]
+    ) -> tuple[list[_Job], datetime]:
         now = self.clock.now()
         rows = await self.claim(now)
         if not rows:
-            return DrainReport()
-        jobs = await self._prepare(rows, now)
-        await self._deliver(jobs, now)
-        return await self._record(jobs, now)
+            return [], now
+        return await self._prepare(rows, now, reserved), now
 
     # --- claiming --------------------------------------------------------------------------
 
@@ -236,7 +268,9 @@ class OutboxSender:
 
     # --- deciding what to do with each claimed row ------------------------------------------
 
-    async def _prepare(self, rows: Sequence[Row[Any]], now: datetime) -> list[_Job]:
+    async def _prepare(
+        self, rows: Sequence[Row[Any]], now: datetime, reserved: dict[int, datetime]
+    ) -> list[_Job]:
         person_ids = {r.person_id for r in rows if r.person_id is not None}
         marketing_people = {r.person_id for r in rows if r.marketing and r.person_id is not None}
         async with self.sessions() as session:
@@ -263,6 +297,10 @@ class OutboxSender:
                     )
                 ).all()
             )
+            for person_id, at in reserved.items():  # sent by this drain, maybe not recorded yet
+                if person_id in marketing_people:
+                    previous = last_marketing.get(person_id)
+                    last_marketing[person_id] = at if previous is None else max(previous, at)
             journey_people = {
                 r.person_id for r in rows if (r.context or {}).get("journey_states") is not None
             }
@@ -319,6 +357,7 @@ class OutboxSender:
                     continue
                 # Reserve the slot: a second marketing row for this person waits its turn.
                 last_marketing[row.person_id] = now
+                reserved[row.person_id] = now
             if row.channel == "chat":
                 self._render_or_fail(job, now)
         return jobs

@@ -99,7 +99,8 @@ def sandbox_settings(
             "public_url": AnyHttpUrl(f"http://{HOST}:{port}"),
             "web_host": HOST,
             "web_port": port,
-            "admin_ids": frozenset(base.admin_ids) | {STAFF_ID},
+            # Only the sandbox's own staff member: real ids don't exist in the stand-in.
+            "admin_ids": frozenset({STAFF_ID}),
             "webhook_url": None,
             "webhook_secret": None,
         }

@@ -110,7 +110,9 @@ class SenderConfig:
     flush_interval: float = 0.5
     progress_interval: float = 3.0
     poll_interval: float = 1.0
-    claim_batch: int = 32
+    # Claimed recipients are marked `sending` before their turn; few, so that a crash leaves
+    # few of them in doubt.
+    claim_batch: int = 16
     # A graceful stop waits this long for in-flight sends before giving up on them.
     drain_timeout: float = 10.0
 
@@ -202,8 +204,8 @@ class BroadcastWorker:
         while not self._stopping.is_set():
             try:
                 job_id = await self._next_job()
-                if job_id is not None:
-                    await self.run(job_id)
+                # None: another instance holds that job; look again after the pause.
+                if job_id is not None and await self.run(job_id) is not None:
                     continue
             except Exception:
                 log.exception("broadcast worker failed; retrying")
@@ -232,6 +234,8 @@ class BroadcastWorker:
             if run is None:
                 return None
             self._current = run
+            if self._stopping.is_set():
+                run.halt.set()
             try:
                 await self._send_all(run)
             finally:
@@ -271,7 +275,7 @@ class BroadcastWorker:
         return run
 
     async def _send_all(self, run: _Run) -> None:
-        queue: asyncio.Queue[_Item | None] = asyncio.Queue(maxsize=self.config.claim_batch)
+        queue: asyncio.Queue[_Item | None] = asyncio.Queue(maxsize=self.config.concurrency)
         senders = [
             asyncio.create_task(self._sender(run, queue)) for _ in range(self.config.concurrency)
         ]
@@ -440,11 +444,15 @@ class BroadcastWorker:
     # -- writing results, progress, and watching for Stop ----------------------------------
 
     async def _housekeeping(self, run: _Run, finished: asyncio.Event) -> None:
-        last_progress = self._monotonic()
+        last_progress = last_lease = self._monotonic()
         while not finished.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(finished.wait(), self.config.flush_interval)
             await self._flush(run)
+            if self._monotonic() - last_lease >= LEASE_TTL.total_seconds() / 4:
+                # Also while nothing is sent (a long 429 pause), so no one else takes over.
+                last_lease = self._monotonic()
+                await self._take_lease(run.job.id)
             if await self._stop_requested(run.job.id):
                 run.halt.set()
             if self._monotonic() - last_progress >= self.config.progress_interval:

@@ -12,7 +12,7 @@ import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -21,9 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from forever.db.models import Event, Person, Subscription, UsageCounter
 from forever.domain.catalog import Catalog, Journey, OfferKind, Trigger
-from forever.domain.journeys import WinbackOffer, make_start_token, quiet_until, zone_or_default
+from forever.domain.journeys import quiet_until, zone_or_default
 from forever.services import outbox
 from forever.services.consent import marketing_consent_given
+from forever.services.winback import winback_start_parameter
 
 if TYPE_CHECKING:
     from forever.app import Container
@@ -168,10 +169,10 @@ class JourneyPlanner:
                 if offer is not None and offer.kind is OfferKind.LOWER_TIER:
                     offer = None
         expires = self.now + timedelta(days=journey.offer_valid_days)
+        # The chat side reads this /start parameter (services/winback.py) and applies the
+        # offer for this person only; "none" opens the bot with no offer.
         token_offer = offer.id if offer is not None else "none"
-        out["start_token"] = make_start_token(
-            self.c.signer, WinbackOffer(row.id, token_offer, _day(expires))
-        )
+        out["start_token"] = winback_start_parameter(self.c, row.id, token_offer)
         if offer is not None:
             out["offer_kind"] = offer.kind.value
             out["offer_percent"] = offer.percent
@@ -237,10 +238,6 @@ class JourneyPlanner:
                 }
             )
         return out
-
-
-def _day(instant: datetime) -> date:
-    return instant.date()
 
 
 async def _usage(

@@ -52,13 +52,17 @@ class RateLimiter(Protocol):
 
 
 def default_burst(rate: float) -> float:
-    """A little room to catch up after a late wake-up (the event loop is never exact)."""
-    return max(2.0, rate / 10)
+    """Room to catch up after the process was held up (a busy event loop, a starved CPU): up
+    to half a second's worth. The window cap, not the burst, keeps each second at Telegram
+    under the limit, so catching up never causes a 429."""
+    return max(2.0, rate / 2)
 
 
 def default_window_cap(rate: float) -> int:
-    """One message of margin over the rate: 28/s allows 29 in any second (Telegram: ~30)."""
-    return math.floor(rate) + 1
+    """Two messages over the rate: 28/s allows 30 in any second, Telegram's limit. (The cap
+    counts each message until a second after its answer, so the slower the answers, the
+    lower the rate it allows: 30 / (1 s + latency), still 28/s with 70 ms answers.)"""
+    return math.floor(rate) + 2
 
 
 class TokenBucket:
@@ -82,7 +86,9 @@ class TokenBucket:
         self.window_cap = window_cap
         self._clock = clock
         self._sleep = sleep
-        self._tokens = burst
+        # Start empty: the first second of a broadcast leaves room for the bot's other
+        # messages (the staff member's confirmation, the progress message).
+        self._tokens = 0.0
         self._last = clock()
         self._paused_until = 0.0
         # permit number → when it stops counting (inf while its call is in flight)
@@ -168,7 +174,7 @@ if cap > 0 then
   end
 end
 local data = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(data[1]) or burst
+local tokens = tonumber(data[1]) or 0
 local ts = tonumber(data[2]) or now
 if ts < paused then ts = paused end
 if now > ts then

@@ -4,9 +4,11 @@ starting the background worker next to the bot."""
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
+import contextvars
+from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
@@ -32,6 +34,38 @@ CONFIG_KEY = "broadcast_sender_config"  # tests and benchmarks may put a SenderC
 LIMITER_KEY = "broadcast_rate_limiter"  # or their own limiter
 
 
+# Set while the broadcast sender makes a call it already holds a permit for.
+_PERMIT_HELD: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "forever_permit_held", default=False
+)
+# Bot API calls that post a message: Telegram's per-bot limit counts these.
+_NOT_MESSAGES = frozenset({"sendChatAction", "sendMessageDraft"})
+
+
+def posts_a_message(api_method: str) -> bool:
+    if api_method in _NOT_MESSAGES:
+        return False
+    return api_method.startswith(("send", "copyMessage", "forwardMessage"))
+
+
+class SharedBudget(BaseRequestMiddleware):
+    """Every message the bot posts (replies to people too, not only broadcasts) takes a permit
+    from the same budget: Telegram's limit is per bot, so a broadcast plus the bot's other
+    messages must stay under it together."""
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self.limiter = limiter
+
+    async def __call__(self, make_request: Any, bot: Bot, method: Any) -> Any:
+        if _PERMIT_HELD.get() or not posts_a_message(method.__api_method__):
+            return await make_request(bot, method)
+        permit = await self.limiter.acquire()
+        try:
+            return await make_request(bot, method)
+        finally:
+            await permit.done()
+
+
 class StopBroadcast(CallbackData, prefix="bcstop"):
     broadcast_id: int
 
@@ -45,14 +79,17 @@ def link_keyboard(text: str | None, url: str | None) -> InlineKeyboardMarkup | N
 class TelegramBroadcastTransport:
     """BroadcastTransport over aiogram: copyMessage, or sendMessage for personalised text."""
 
-    def __init__(self, bot: Bot, texts: StaffTexts) -> None:
+    def __init__(self, bot: Bot, texts: StaffTexts, *, permits_held: bool = False) -> None:
         self.bot = bot
         self.texts = texts
+        # True for the sender, which takes a permit per delivery itself.
+        self.permits_held = permits_held
         # Telegram refuses an edit that changes nothing; remember what each message shows.
         self._shown: dict[tuple[int, int], str] = {}
 
     async def deliver(self, message: Outgoing) -> int:
         keyboard = link_keyboard(message.button_text, message.button_url)
+        held = _PERMIT_HELD.set(self.permits_held)
         try:
             if message.html is not None and message.kind == "text":
                 sent = await self.bot.send_message(
@@ -71,6 +108,8 @@ class TelegramBroadcastTransport:
             raise RetryAfter(error.retry_after) from None
         except TelegramForbiddenError:
             raise RecipientBlocked from None
+        finally:
+            _PERMIT_HELD.reset(held)
 
     async def show_progress(
         self, chat_id: int, message_id: int | None, report: JobReport, *, final: bool
@@ -167,10 +206,11 @@ def start_broadcast_worker(container: Container, bot: Bot) -> BroadcastRunner:
             person = await by_telegram_id(session, telegram_id)
         return person.language if person is not None else settings.default_locale
 
+    bot.session.middleware(SharedBudget(limiter))
     worker = BroadcastWorker(
         container.sessions,
         container.clock,
-        TelegramBroadcastTransport(bot, texts),
+        TelegramBroadcastTransport(bot, texts, permits_held=True),
         limiter,
         config,
         locale_of=locale_of,

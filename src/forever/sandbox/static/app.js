@@ -168,6 +168,14 @@ function renderPeople() {
     meta.textContent = describe(customer);
     text.append(name, meta);
     button.append(avatar(customer), text);
+    const newMail = mailFor(customer.id).filter((m) => !state.seenMail.has(m.id)).length;
+    if (newMail && !customer.staff) {
+      const badge = document.createElement("span");
+      badge.className = "mail-badge";
+      badge.textContent = `✉ ${newMail}`;
+      badge.setAttribute("aria-label", plural(newMail, "unread email"));
+      button.append(badge);
+    }
     const unread = state.unread.get(customer.id) || 0;
     if (unread) {
       const badge = document.createElement("span");
@@ -260,6 +268,8 @@ async function loadChat(customerId) {
 
 function renderChat() {
   const box = $("#messages");
+  // A whole chat drawn at once is not news: keep screen readers from reading it all out.
+  box.setAttribute("aria-busy", "true");
   box.replaceChildren();
   const messages = [...(state.chats.get(state.selected) || new Map()).values()];
   if (!messages.length) {
@@ -279,6 +289,7 @@ function renderChat() {
     box.append(renderMessage(message));
   }
   scrollChat();
+  requestAnimationFrame(() => box.removeAttribute("aria-busy"));
 }
 
 function daySeparator(unix) {
@@ -620,6 +631,7 @@ async function openMail(mailId) {
   state.openMail = mailId;
   state.seenMail.add(mailId);
   renderInbox();
+  renderPeople();
   const reader = $("#reader");
   reader.replaceChildren();
 
@@ -781,6 +793,7 @@ function handleEvent(event) {
     case "mail":
       if (!state.mail.some((m) => m.id === event.mail.id)) state.mail.push(event.mail);
       renderInbox();
+      renderPeople();
       break;
     case "customer":
       if (!state.customers.has(event.customer.id)) {

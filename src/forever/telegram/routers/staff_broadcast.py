@@ -310,10 +310,23 @@ async def confirm(
 
 
 async def cancel(
-    query: CallbackQuery, callback_data: Act, state: FSMContext, container: Container, locale: str
+    query: CallbackQuery,
+    callback_data: Act,
+    state: FSMContext,
+    container: Container,
+    locale: str,
+    person: Person,
 ) -> None:
     texts = StaffTexts(container.renderer)
     dropped = await _drop_draft(state, container, callback_data.draft)
+    async with container.sessions.begin() as session:
+        broadcasts.audit(
+            session,
+            person.telegram_id or 0,
+            "broadcast_cancelled",
+            container.clock.now(),
+            draft=callback_data.draft or None,
+        )
     await state.clear()
     await query.answer()
     if isinstance(query.message, Message):

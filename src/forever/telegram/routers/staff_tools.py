@@ -189,6 +189,14 @@ async def answer_grant(
     if isinstance(query.message, Message):
         await query.message.edit_reply_markup(reply_markup=None)
     if callback_data.action != "ok":
+        async with container.sessions.begin() as session:
+            staff.record(
+                session,
+                person.telegram_id or 0,
+                "grant_cancelled",
+                container.clock.now(),
+                **pending,
+            )
         if isinstance(query.message, Message):
             await query.message.answer(texts("grant_cancelled", locale))
         return
