@@ -113,7 +113,9 @@ async def test_winback_link_applies_its_offer(
     await run_sweeps(running_bot.container, clock.now())
     state = await snap(running_bot, 6005)
     assert state.membership.state.value == "expired"
-    parameter = winback_start_parameter(running_bot.container, state.person_id, "discount_30")
+    parameter = winback_start_parameter(
+        running_bot.container, state.person_id, "discount_30", clock.now() + timedelta(days=14)
+    )
     assert len(parameter) <= 64
 
     # Someone else's link, or a tampered one, gives nothing.
@@ -132,6 +134,24 @@ async def test_winback_link_applies_its_offer(
     assert (await snap(running_bot, 6005)).membership.state.value == "active"
     recovered = await events(running_bot, 6005, EventKind.WINBACK_RECOVERED)
     assert recovered[0].data["offer"] == "discount_30"
+
+
+async def test_an_expired_winback_link_gives_nothing(
+    tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
+) -> None:
+    user, _ = await paying_user(tg, 6010)
+    await user.send_text("/cancel")
+    await user.press("Yes, cancel")
+    clock.advance(timedelta(days=40))
+    await run_sweeps(running_bot.container, clock.now())
+    state = await snap(running_bot, 6010)
+    parameter = winback_start_parameter(
+        running_bot.container, state.person_id, "discount_30", clock.now() + timedelta(days=14)
+    )
+    clock.advance(timedelta(days=15))
+    await user.start(parameter)
+    assert "not valid" in user.messages[-2].text or "not valid" in user.last_message.text
+    assert user.last_message.invoice is None
 
 
 async def test_upgrade_prompt_halfway_through_the_trial_once_per_cap(

@@ -106,7 +106,8 @@ def offer_in(container: Container, start: str) -> tuple[int, str]:
     """What the chat side's /start handler reads from the parameter (services/winback.py)."""
     assert start.startswith(WINBACK_PREFIX)
     body = container.signer.verify_compact(WINBACK_PURPOSE, start[len(WINBACK_PREFIX) :])
-    person, _, offer = body.partition(":")
+    person, offer, last_day = body.split(":")
+    assert last_day.isdigit()  # the link expires (services/winback.py)
     return int(person), offer
 
 

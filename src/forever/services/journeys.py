@@ -172,7 +172,7 @@ class JourneyPlanner:
         # The chat side reads this /start parameter (services/winback.py) and applies the
         # offer for this person only; "none" opens the bot with no offer.
         token_offer = offer.id if offer is not None else "none"
-        out["start_token"] = winback_start_parameter(self.c, row.id, token_offer)
+        out["start_token"] = winback_start_parameter(self.c, row.id, token_offer, expires)
         if offer is not None:
             out["offer_kind"] = offer.kind.value
             out["offer_percent"] = offer.percent
