@@ -8,9 +8,10 @@ made for an older state does nothing (STALE) and the caller shows the current vi
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from forever.app import Container
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BOT = "bot"
 TELEGRAM = "telegram"
@@ -59,6 +61,50 @@ def _is_stale(sub: Subscription, expected_version: int | None) -> bool:
     return expected_version is not None and sub.version != expected_version
 
 
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """What a use case's step sees: one transaction, the person and their membership."""
+
+    session: AsyncSession
+    person: Person
+    sub: Subscription
+    m: Membership
+    now: datetime
+
+    def result(self, status: Status) -> Result:
+        return Result(status, make_snapshot(self.person, self.sub))
+
+    async def done(self, **extra: Any) -> Result:
+        return Result(Status.DONE, await _finish(self.session, self.person, self.sub), **extra)
+
+
+async def _change(
+    container: Container,
+    person_id: int,
+    expected_version: int | None,
+    step: Callable[[_Change], Awaitable[T]],
+    *,
+    stale: Callable[[Result], T],
+) -> T:
+    """Run `step` in one transaction on the person's current membership, unless the button
+    was made for an older version of it, or another tap changed it meanwhile: then the
+    current view comes back as STALE (wrapped by `stale`)."""
+    now = container.clock.now()
+    try:
+        async with container.sessions.begin() as session:
+            person, sub, m = await _load(session, person_id, now)
+            change = _Change(session, person, sub, m, now)
+            if _is_stale(sub, expected_version):
+                return stale(change.result(Status.STALE))
+            return await step(change)
+    except StaleDataError:
+        return stale(await _current(container, person_id, Status.STALE))
+
+
+def _as_is(result: Result) -> Result:
+    return result
+
+
 async def _finish(session: AsyncSession, person: Person, sub: Subscription) -> Snapshot:
     await session.flush()  # bumps the version the next buttons carry
     return make_snapshot(person, sub)
@@ -83,20 +129,17 @@ async def cancel(
     source: str = BOT,
 ) -> Result:
     """One tap: renewal stopped at Telegram, access kept until the paid period ends."""
-    now = container.clock.now()
-    try:
-        async with container.sessions.begin() as session:
-            person, sub, m = await _load(session, person_id, now)
-            if _is_stale(sub, expected_version):
-                return Result(Status.STALE, make_snapshot(person, sub))
-            if m.state not in lifecycle.ALLOWED[Action.CANCEL]:
-                return Result(Status.NOT_ALLOWED, make_snapshot(person, sub))
-            if source == BOT and sub.auto_renew and sub.star_charge_id and person.telegram_id:
-                await chat.cancel_star_subscription(person.telegram_id, sub.star_charge_id, True)
-            await _apply_cancel(container, session, person, sub, m, source, now)
-            return Result(Status.DONE, await _finish(session, person, sub))
-    except StaleDataError:
-        return await _current(container, person_id, Status.STALE)
+
+    async def step(c: _Change) -> Result:
+        if c.m.state not in lifecycle.ALLOWED[Action.CANCEL]:
+            return c.result(Status.NOT_ALLOWED)
+        sub, telegram_id = c.sub, c.person.telegram_id
+        if source == BOT and sub.auto_renew and sub.star_charge_id and telegram_id:
+            await chat.cancel_star_subscription(telegram_id, sub.star_charge_id, True)
+        await _apply_cancel(container, c.session, c.person, sub, c.m, source, c.now)
+        return await c.done()
+
+    return await _change(container, person_id, expected_version, step, stale=_as_is)
 
 
 async def _apply_cancel(
@@ -153,26 +196,23 @@ async def undo_cancel(
     source: str = BOT,
 ) -> Result:
     """ "Keep my subscription": one tap while the paid period lasts."""
-    now = container.clock.now()
-    try:
-        async with container.sessions.begin() as session:
-            person, sub, m = await _load(session, person_id, now)
-            if _is_stale(sub, expected_version):
-                return Result(Status.STALE, make_snapshot(person, sub))
-            if m.state is not State.CANCEL_SCHEDULED or (
-                m.period_end is not None and m.period_end <= now
-            ):
-                return Result(Status.NOT_ALLOWED, make_snapshot(person, sub))
-            renews = bool(sub.star_charge_id) and m.billing is Billing.MONTHLY
-            if renews and source == BOT and person.telegram_id:
-                await chat.cancel_star_subscription(person.telegram_id, sub.star_charge_id, False)
-            apply_membership(sub, lifecycle.undo_cancel(m, now=now, auto_renew=renews), now)
-            sub.canceled_at = None
-            sub.cancel_reason = None
-            record_event(session, EventKind.CANCEL_UNDONE, now, person.id, source=source)
-            return Result(Status.DONE, await _finish(session, person, sub))
-    except StaleDataError:
-        return await _current(container, person_id, Status.STALE)
+
+    async def step(c: _Change) -> Result:
+        m, sub, now = c.m, c.sub, c.now
+        if m.state is not State.CANCEL_SCHEDULED or (
+            m.period_end is not None and m.period_end <= now
+        ):
+            return c.result(Status.NOT_ALLOWED)
+        renews = bool(sub.star_charge_id) and m.billing is Billing.MONTHLY
+        if renews and source == BOT and c.person.telegram_id:
+            await chat.cancel_star_subscription(c.person.telegram_id, sub.star_charge_id, False)
+        apply_membership(sub, lifecycle.undo_cancel(m, now=now, auto_renew=renews), now)
+        sub.canceled_at = None
+        sub.cancel_reason = None
+        record_event(c.session, EventKind.CANCEL_UNDONE, now, c.person.id, source=source)
+        return await c.done()
+
+    return await _change(container, person_id, expected_version, step, stale=_as_is)
 
 
 # --- why, and one offer --------------------------------------------------------------------
@@ -186,34 +226,32 @@ async def give_reason(
     reason: CancelReason | None,
 ) -> Result:
     """The optional answer to "why?"; returns the one offer matched to it, if any."""
-    now = container.clock.now()
-    try:
-        async with container.sessions.begin() as session:
-            person, sub, m = await _load(session, person_id, now)
-            if (
-                _is_stale(sub, expected_version)
-                or m.state not in (State.CANCEL_SCHEDULED, State.EXPIRED)
-                or sub.canceled_at is None
-                or sub.cancel_reason is not None
-            ):
-                return Result(Status.STALE, make_snapshot(person, sub))
-            if reason is None:
-                return Result(Status.DONE, make_snapshot(person, sub))
-            sub.cancel_reason = reason.value
-            record_event(session, EventKind.CANCEL_REASON, now, person.id, reason=reason.value)
-            offer = match_offer(container.catalog, reason, m)
-            if offer is not None:
-                record_event(
-                    session,
-                    EventKind.OFFER_SHOWN,
-                    now,
-                    person.id,
-                    offer=offer.id,
-                    reason=reason.value,
-                )
-            return Result(Status.DONE, await _finish(session, person, sub), offer=offer)
-    except StaleDataError:
-        return await _current(container, person_id, Status.STALE)
+
+    async def step(c: _Change) -> Result:
+        m, sub = c.m, c.sub
+        if (
+            m.state not in (State.CANCEL_SCHEDULED, State.EXPIRED)
+            or sub.canceled_at is None
+            or sub.cancel_reason is not None
+        ):
+            return c.result(Status.STALE)
+        if reason is None:
+            return c.result(Status.DONE)
+        sub.cancel_reason = reason.value
+        record_event(c.session, EventKind.CANCEL_REASON, c.now, c.person.id, reason=reason.value)
+        offer = match_offer(container.catalog, reason, m)
+        if offer is not None:
+            record_event(
+                c.session,
+                EventKind.OFFER_SHOWN,
+                c.now,
+                c.person.id,
+                offer=offer.id,
+                reason=reason.value,
+            )
+        return await c.done(offer=offer)
+
+    return await _change(container, person_id, expected_version, step, stale=_as_is)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,49 +265,39 @@ async def accept_offer(
 ) -> Accepted:
     """Apply the offer that was shown: a pause takes effect now; a discount or a lower tier
     gets its invoice (sent by the caller) and takes effect when paid."""
-    now = container.clock.now()
-    try:
-        async with container.sessions.begin() as session:
-            person, sub, m = await _load(session, person_id, now)
-            stale = Accepted(Result(Status.STALE, make_snapshot(person, sub)))
-            if _is_stale(sub, expected_version) or m.state is not State.CANCEL_SCHEDULED:
-                return stale
-            try:
-                reason = CancelReason(sub.cancel_reason or "")
-            except ValueError:
-                return stale
-            offer = match_offer(container.catalog, reason, m)
-            if offer is None or offer.id != offer_id:
-                return stale
-            if await _accepted_since(session, person.id, sub.canceled_at):
-                return stale
-            record_event(session, EventKind.OFFER_ACCEPTED, now, person.id, offer=offer.id)
-            lower = None
-            if offer.kind is OfferKind.PAUSE:
-                back = lifecycle.undo_cancel(m, now=now, auto_renew=False)
-                paused = lifecycle.pause(
-                    back, now=now, months=offer.months, max_months=max(offer.months, 3)
-                )
-                apply_membership(sub, paused, now)
-                sub.canceled_at = None
-                sub.star_charge_id = None  # renewal already stopped; resume gives a new link
-                sub.star_payload = None
-                record_event(
-                    session,
-                    EventKind.PAUSED,
-                    now,
-                    person.id,
-                    months=offer.months,
-                    until=paused.paused_until.isoformat() if paused.paused_until else None,
-                )
-            elif offer.kind is OfferKind.LOWER_TIER:
-                plan = container.catalog.next_tier_down(m.plan_id or "")
-                lower = plan.id if plan else None
-            return Accepted(
-                Result(Status.DONE, await _finish(session, person, sub), offer=offer), lower
+
+    async def step(c: _Change) -> Accepted:
+        m, sub, now = c.m, c.sub, c.now
+        stale = Accepted(c.result(Status.STALE))
+        if m.state is not State.CANCEL_SCHEDULED:
+            return stale
+        try:
+            reason = CancelReason(sub.cancel_reason or "")
+        except ValueError:
+            return stale
+        offer = match_offer(container.catalog, reason, m)
+        if offer is None or offer.id != offer_id:
+            return stale
+        if await _accepted_since(c.session, c.person.id, sub.canceled_at):
+            return stale
+        record_event(c.session, EventKind.OFFER_ACCEPTED, now, c.person.id, offer=offer.id)
+        lower = None
+        if offer.kind is OfferKind.PAUSE:
+            back = lifecycle.undo_cancel(m, now=now, auto_renew=False)
+            paused = lifecycle.pause(
+                back, now=now, months=offer.months, max_months=max(offer.months, 3)
             )
-    except StaleDataError:
-        return Accepted(await _current(container, person_id, Status.STALE))
+            apply_membership(sub, paused, now)
+            sub.canceled_at = None
+            sub.star_charge_id = None  # renewal already stopped; resume gives a new link
+            sub.star_payload = None
+            _record_pause(c, offer.months, paused)
+        elif offer.kind is OfferKind.LOWER_TIER:
+            plan = container.catalog.next_tier_down(m.plan_id or "")
+            lower = plan.id if plan else None
+        return Accepted(await c.done(offer=offer), lower)
+
+    return await _change(container, person_id, expected_version, step, stale=Accepted)
 
 
 async def _accepted_since(session: AsyncSession, person_id: int, since: datetime | None) -> bool:
@@ -293,53 +321,39 @@ async def pause(
     months: int,
 ) -> Result:
     """No charge while paused: a Stars subscription's renewal is stopped."""
-    now = container.clock.now()
     catalog = container.catalog
-    try:
-        async with container.sessions.begin() as session:
-            person, sub, m = await _load(session, person_id, now)
-            if _is_stale(sub, expected_version):
-                return Result(Status.STALE, make_snapshot(person, sub))
-            if months not in catalog.pause_months or m.state is not State.ACTIVE:
-                return Result(Status.NOT_ALLOWED, make_snapshot(person, sub))
-            if sub.auto_renew and sub.star_charge_id and person.telegram_id:
-                await chat.cancel_star_subscription(person.telegram_id, sub.star_charge_id, True)
-            paused = lifecycle.pause(
-                m, now=now, months=months, max_months=max(catalog.pause_months)
-            )
-            apply_membership(sub, paused, now)
-            sub.star_charge_id = None
-            sub.star_payload = None
-            record_event(
-                session,
-                EventKind.PAUSED,
-                now,
-                person.id,
-                months=months,
-                until=paused.paused_until.isoformat() if paused.paused_until else None,
-            )
-            return Result(Status.DONE, await _finish(session, person, sub))
-    except StaleDataError:
-        return await _current(container, person_id, Status.STALE)
+
+    async def step(c: _Change) -> Result:
+        sub, telegram_id = c.sub, c.person.telegram_id
+        if months not in catalog.pause_months or c.m.state is not State.ACTIVE:
+            return c.result(Status.NOT_ALLOWED)
+        if sub.auto_renew and sub.star_charge_id and telegram_id:
+            await chat.cancel_star_subscription(telegram_id, sub.star_charge_id, True)
+        paused = lifecycle.pause(
+            c.m, now=c.now, months=months, max_months=max(catalog.pause_months)
+        )
+        apply_membership(sub, paused, c.now)
+        sub.star_charge_id = None
+        sub.star_payload = None
+        _record_pause(c, months, paused)
+        return await c.done()
+
+    return await _change(container, person_id, expected_version, step, stale=_as_is)
+
+
+def _record_pause(c: _Change, months: int, paused: Membership) -> None:
+    until = paused.paused_until.isoformat() if paused.paused_until else None
+    record_event(c.session, EventKind.PAUSED, c.now, c.person.id, months=months, until=until)
 
 
 async def resume(container: Container, person_id: int, *, expected_version: int | None) -> Result:
-    now = container.clock.now()
-    try:
-        async with container.sessions.begin() as session:
-            person, sub, m = await _load(session, person_id, now)
-            if _is_stale(sub, expected_version):
-                return Result(Status.STALE, make_snapshot(person, sub))
-            if m.state is not State.PAUSED:
-                return Result(Status.NOT_ALLOWED, make_snapshot(person, sub))
-            _apply_resume(session, sub, m, now)
-            return Result(
-                Status.DONE,
-                await _finish(session, person, sub),
-                needs_new_link=m.billing is Billing.MONTHLY,
-            )
-    except StaleDataError:
-        return await _current(container, person_id, Status.STALE)
+    async def step(c: _Change) -> Result:
+        if c.m.state is not State.PAUSED:
+            return c.result(Status.NOT_ALLOWED)
+        _apply_resume(c.session, c.sub, c.m, c.now)
+        return await c.done(needs_new_link=c.m.billing is Billing.MONTHLY)
+
+    return await _change(container, person_id, expected_version, step, stale=_as_is)
 
 
 def _apply_resume(session: AsyncSession, sub: Subscription, m: Membership, now: datetime) -> None:
