@@ -55,15 +55,16 @@ CHAT_CONCURRENCY = 5
 _T = OutboxMessage.__table__
 _EVENTS = Event.__table__
 # What sending needs to know about a person, read as plain rows (no ORM objects per mail).
+_P = Person.__table__.c
 _PERSON_COLUMNS = (
-    Person.id,
-    Person.telegram_id,
-    Person.first_name,
-    Person.language,
-    Person.timezone,
-    Person.email,
-    Person.blocked_at,
-    Person.erased_at,
+    _P.id,
+    _P.telegram_id,
+    _P.first_name,
+    _P.language,
+    _P.timezone,
+    _P.email,
+    _P.blocked_at,
+    _P.erased_at,
 )
 
 
@@ -239,41 +240,41 @@ class OutboxSender:
         channels = self.channels
         if not channels:
             return []
+        c = _T.c  # Core, not ORM: the claimed rows come back as plain rows
         due = (
-            select(OutboxMessage.id)
-            .where(OutboxMessage.channel.in_(channels))
+            select(c.id)
+            .where(c.channel.in_(channels))
             .where(
                 or_(
-                    and_(OutboxMessage.status == "pending", OutboxMessage.not_before <= now),
+                    and_(c.status == "pending", c.not_before <= now),
                     # A sender that died holding rows: its lease has run out.
-                    and_(OutboxMessage.status == "sending", OutboxMessage.claimed_until < now),
+                    and_(c.status == "sending", c.claimed_until < now),
                 )
             )
-            .order_by(OutboxMessage.not_before, OutboxMessage.id)
+            .order_by(c.not_before, c.id)
             .limit(self.batch_size)
             .with_for_update(skip_locked=True)
         )
         stmt = (
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(due.scalar_subquery()))
+            update(_T)
+            .where(c.id.in_(due.scalar_subquery()))
             .values(
                 status="sending",
                 claimed_by=self.instance_id,
                 claimed_until=now + self.lease,
-                attempts=OutboxMessage.attempts + 1,
+                attempts=c.attempts + 1,
             )
             .returning(
-                OutboxMessage.id,
-                OutboxMessage.idempotency_key,
-                OutboxMessage.channel,
-                OutboxMessage.person_id,
-                OutboxMessage.template,
-                OutboxMessage.context,
-                OutboxMessage.marketing,
-                OutboxMessage.attempts,
-                OutboxMessage.not_before,
+                c.id,
+                c.idempotency_key,
+                c.channel,
+                c.person_id,
+                c.template,
+                c.context,
+                c.marketing,
+                c.attempts,
+                c.not_before,
             )
-            .execution_options(synchronize_session=False)
         )
         async with self.sessions.begin() as session:
             result = await session.execute(stmt)
@@ -290,7 +291,7 @@ class OutboxSender:
             people = {
                 p.id: p
                 for p in await session.execute(
-                    select(*_PERSON_COLUMNS).where(Person.id.in_(person_ids))
+                    select(*_PERSON_COLUMNS).where(_P.id.in_(person_ids))
                 )
             }
             consenting, last_marketing = await self._marketing_facts(
