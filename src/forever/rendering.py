@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, TemplateNotFound
 
 from forever.config import LOCALES
 
@@ -47,6 +47,9 @@ class Renderer:
         self.templates_dir = templates_dir
         self.default_locale = default_locale
         self.default_zone = ZoneInfo(timezone)
+        # Templates are read once (auto_reload is off): a plain dict in front of Jinja's
+        # locked LRU cache, looked up three times per email.
+        self._templates: dict[str, Template] = {}
 
     @cached_property
     def env(self) -> Environment:
@@ -82,7 +85,10 @@ class Renderer:
 
     def render(self, path: str, /, **context: Any) -> str:
         context.setdefault("tz", self.default_zone)
-        return self.env.get_template(path).render(**context)
+        template = self._templates.get(path)
+        if template is None:
+            template = self._templates[path] = self.env.get_template(path)
+        return template.render(**context)
 
     def has(self, path: str) -> bool:
         try:
