@@ -439,3 +439,32 @@ async def test_the_cap_holds_across_overlapping_batches(
     report = await one_by_one.drain()
     assert report.sent == 1 and report.deferred == 2
     assert len(smtp_sink.received) == 1
+
+
+async def test_each_sent_row_is_recorded_once_as_an_event(
+    container: Container, sender: OutboxSender, smtp_sink: SmtpSink, chat: RecordingChat
+) -> None:
+    ana = await add_person(container)
+    bo = await add_person(container, telegram_id=5002, email="bo@example.com")
+    await give_consent(container, bo)
+    await queue(container, ana, "t:ana")
+    await queue(container, bo, "t:bo")
+    await queue(container, bo, "m:bo", marketing=True)
+    await queue(container, ana, "help:ana", channel="chat", template="help", context={})
+    smtp_sink.handler.rcpt_replies["ana@example.com"] = "451 4.3.0 try again later"
+    report = await sender.drain()
+    assert report.sent == 3 and report.retried == 1
+    async with container.sessions() as session:
+        events = (await session.scalars(select(Event).order_by(Event.id))).all()
+    got = sorted(
+        (e.person_id, e.kind, e.at, e.data["template"], e.data["marketing"]) for e in events
+    )
+    assert got == sorted(
+        [
+            (ana.id, "chat_sent", START, "help", False),
+            (bo.id, "email_sent", START, "cancel_confirmed", False),
+            (bo.id, "email_sent", START, "cancel_confirmed", True),
+        ]
+    )
+    row_status = await statuses(container)
+    assert row_status == {"t:ana": "pending", "t:bo": "sent", "m:bo": "sent", "help:ana": "sent"}

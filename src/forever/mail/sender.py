@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import aiosmtplib
-from sqlalchemy import Row, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import JSON, Row, and_, bindparam, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from forever.db.models import Consent, Event, OutboxMessage, Person, Subscription
+from forever.db.types import UTCDateTime
 from forever.domain.journeys import MAX_ATTEMPTS, quiet_until, retry_delay, zone_or_default
 from forever.mail.message import HeaderInjection, Unsubscribe, bare_address, build_message
 from forever.mail.smtp import SmtpPool, SmtpSecurityError
@@ -52,6 +53,19 @@ BATCH = 100
 CHAT_CONCURRENCY = 5
 
 _T = OutboxMessage.__table__
+_EVENTS = Event.__table__
+# What sending needs to know about a person, read as plain rows (no ORM objects per mail).
+_P = Person.__table__.c
+_PERSON_COLUMNS = (
+    _P.id,
+    _P.telegram_id,
+    _P.first_name,
+    _P.language,
+    _P.timezone,
+    _P.email,
+    _P.blocked_at,
+    _P.erased_at,
+)
 
 
 @dataclass
@@ -87,7 +101,7 @@ class _Outcome:
 @dataclass
 class _Job:
     row: Row[Any]
-    person: Person | None
+    person: Row[Any] | None  # _PERSON_COLUMNS
     address: str | None = None
     outcome: _Outcome | None = None
     message: Any = None
@@ -226,41 +240,41 @@ class OutboxSender:
         channels = self.channels
         if not channels:
             return []
+        c = _T.c  # Core, not ORM: the claimed rows come back as plain rows
         due = (
-            select(OutboxMessage.id)
-            .where(OutboxMessage.channel.in_(channels))
+            select(c.id)
+            .where(c.channel.in_(channels))
             .where(
                 or_(
-                    and_(OutboxMessage.status == "pending", OutboxMessage.not_before <= now),
+                    and_(c.status == "pending", c.not_before <= now),
                     # A sender that died holding rows: its lease has run out.
-                    and_(OutboxMessage.status == "sending", OutboxMessage.claimed_until < now),
+                    and_(c.status == "sending", c.claimed_until < now),
                 )
             )
-            .order_by(OutboxMessage.not_before, OutboxMessage.id)
+            .order_by(c.not_before, c.id)
             .limit(self.batch_size)
             .with_for_update(skip_locked=True)
         )
         stmt = (
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(due.scalar_subquery()))
+            update(_T)
+            .where(c.id.in_(due.scalar_subquery()))
             .values(
                 status="sending",
                 claimed_by=self.instance_id,
                 claimed_until=now + self.lease,
-                attempts=OutboxMessage.attempts + 1,
+                attempts=c.attempts + 1,
             )
             .returning(
-                OutboxMessage.id,
-                OutboxMessage.idempotency_key,
-                OutboxMessage.channel,
-                OutboxMessage.person_id,
-                OutboxMessage.template,
-                OutboxMessage.context,
-                OutboxMessage.marketing,
-                OutboxMessage.attempts,
-                OutboxMessage.not_before,
+                c.id,
+                c.idempotency_key,
+                c.channel,
+                c.person_id,
+                c.template,
+                c.context,
+                c.marketing,
+                c.attempts,
+                c.not_before,
             )
-            .execution_options(synchronize_session=False)
         )
         async with self.sessions.begin() as session:
             result = await session.execute(stmt)
@@ -276,43 +290,14 @@ class OutboxSender:
         async with self.sessions() as session:
             people = {
                 p.id: p
-                for p in await session.scalars(select(Person).where(Person.id.in_(person_ids)))
-            }
-            consenting = set(
-                await session.scalars(
-                    select(Consent.person_id)
-                    .where(Consent.person_id.in_(marketing_people))
-                    .where(Consent.channel == CONSENT_CHANNEL, Consent.purpose == CONSENT_PURPOSE)
-                    .where(Consent.confirmed_at.is_not(None), Consent.withdrawn_at.is_(None))
+                for p in await session.execute(
+                    select(*_PERSON_COLUMNS).where(_P.id.in_(person_ids))
                 )
-            )
-            last_marketing: dict[int, datetime] = dict(
-                (
-                    await session.execute(
-                        select(OutboxMessage.person_id, func.max(OutboxMessage.sent_at))
-                        .where(OutboxMessage.person_id.in_(marketing_people))
-                        .where(OutboxMessage.marketing.is_(True))
-                        .where(OutboxMessage.status == "sent")
-                        .group_by(OutboxMessage.person_id)
-                    )
-                ).all()
-            )
-            for person_id, at in reserved.items():  # sent by this drain, maybe not recorded yet
-                if person_id in marketing_people:
-                    previous = last_marketing.get(person_id)
-                    last_marketing[person_id] = at if previous is None else max(previous, at)
-            journey_people = {
-                r.person_id for r in rows if (r.context or {}).get("journey_states") is not None
             }
-            states: dict[int, str] = dict(
-                (
-                    await session.execute(
-                        select(Subscription.person_id, Subscription.state).where(
-                            Subscription.person_id.in_(journey_people)
-                        )
-                    )
-                ).all()
+            consenting, last_marketing = await self._marketing_facts(
+                session, marketing_people, reserved
             )
+            states = await self._journey_states(session, rows)
             jobs = [_Job(row=r, person=people.get(r.person_id)) for r in rows]
             for job in jobs:
                 if job.row.channel == "email":
@@ -362,6 +347,55 @@ class OutboxSender:
                 self._render_or_fail(job, now)
         return jobs
 
+    # The lookups below are skipped when no row in the batch needs them (e.g. no marketing
+    # rows): a statement costs a round trip to the database even when it finds nothing.
+
+    async def _marketing_facts(
+        self, session: AsyncSession, people: set[int], reserved: dict[int, datetime]
+    ) -> tuple[set[int], dict[int, datetime]]:
+        """Who has confirmed marketing consent, and when each was last sent marketing mail
+        (including slots this drain reserved and may not have recorded yet)."""
+        if not people:
+            return set(), {}
+        consenting = set(
+            await session.scalars(
+                select(Consent.person_id)
+                .where(Consent.person_id.in_(people))
+                .where(Consent.channel == CONSENT_CHANNEL, Consent.purpose == CONSENT_PURPOSE)
+                .where(Consent.confirmed_at.is_not(None), Consent.withdrawn_at.is_(None))
+            )
+        )
+        last: dict[int, datetime] = dict(
+            (
+                await session.execute(
+                    select(OutboxMessage.person_id, func.max(OutboxMessage.sent_at))
+                    .where(OutboxMessage.person_id.in_(people))
+                    .where(OutboxMessage.marketing.is_(True))
+                    .where(OutboxMessage.status == "sent")
+                    .group_by(OutboxMessage.person_id)
+                )
+            ).all()
+        )
+        for person_id, at in reserved.items():
+            if person_id in people:
+                previous = last.get(person_id)
+                last[person_id] = at if previous is None else max(previous, at)
+        return consenting, last
+
+    async def _journey_states(
+        self, session: AsyncSession, rows: Sequence[Row[Any]]
+    ) -> dict[int, str]:
+        """Subscription states of the people whose rows only hold in some states."""
+        people = {r.person_id for r in rows if (r.context or {}).get("journey_states") is not None}
+        if not people:
+            return {}
+        found = await session.execute(
+            select(Subscription.person_id, Subscription.state).where(
+                Subscription.person_id.in_(people)
+            )
+        )
+        return dict(found.all())
+
     def _render_or_fail(self, job: _Job, now: datetime) -> bool:
         try:
             self._render(job, now)
@@ -378,13 +412,13 @@ class OutboxSender:
             return to
         return job.person.email if job.person is not None else None
 
-    def _zone(self, person: Person | None) -> ZoneInfo:
+    def _zone(self, person: Row[Any] | None) -> ZoneInfo:
         if person is None:
             return self.default_zone
         return zone_or_default(person.timezone, self.default_zone, person.language)
 
     def _marketing_time(
-        self, person: Person | None, last_sent: datetime | None, cap: timedelta, now: datetime
+        self, person: Row[Any] | None, last_sent: datetime | None, cap: timedelta, now: datetime
     ) -> datetime:
         earliest = now if last_sent is None else max(now, last_sent + cap)
         rules = self.catalog.email
@@ -542,7 +576,8 @@ class OutboxSender:
 
     async def _record(self, jobs: list[_Job], now: datetime) -> DrainReport:
         report = DrainReport()
-        params = []
+        sent: list[_Job] = []
+        others: list[dict[str, Any]] = []
         for job in jobs:
             outcome = job.outcome or _Outcome("pending", not_before=now, refund_attempt=True)
             if outcome.status == "pending":
@@ -552,45 +587,23 @@ class OutboxSender:
                     report.retried += 1
             else:
                 setattr(report, outcome.status, getattr(report, outcome.status) + 1)
-            params.append(
+            if outcome.status == "sent":
+                sent.append(job)
+                continue
+            others.append(
                 {
                     "b_id": job.row.id,
                     "b_status": outcome.status,
                     "b_not_before": outcome.not_before or job.row.not_before,
                     "b_error": outcome.error,
-                    "b_sent_at": now if outcome.status == "sent" else None,
                     "b_refund": 1 if outcome.refund_attempt else 0,
                 }
             )
-        stmt = (
-            update(_T)
-            .where(_T.c.id == bindparam("b_id"))
-            .where(_T.c.claimed_by == self.instance_id)
-            .where(_T.c.status == "sending")  # not if it was called off meanwhile
-            .values(
-                status=bindparam("b_status"),
-                not_before=bindparam("b_not_before"),
-                last_error=bindparam("b_error"),
-                sent_at=bindparam("b_sent_at"),
-                attempts=_T.c.attempts - bindparam("b_refund"),
-                claimed_by=None,
-                claimed_until=None,
-            )
-        )
         async with self.sessions.begin() as session:
-            await session.execute(stmt, params)
-            events = [
-                {
-                    "person_id": j.row.person_id,
-                    "kind": f"{j.row.channel}_sent",
-                    "at": now,
-                    "data": {"template": j.row.template, "marketing": bool(j.row.marketing)},
-                }
-                for j in jobs
-                if j.outcome is not None and j.outcome.status == "sent"
-            ]
-            if events:
-                await session.execute(insert(Event.__table__), events)
+            if sent:
+                await self._mark_sent(session, sent, now)
+            if others:
+                await session.execute(self._outcome_statement(), others)
             for job in jobs:
                 outcome = job.outcome
                 if outcome is None:
@@ -602,10 +615,52 @@ class OutboxSender:
                         update(Person).where(Person.id == job.person.id).values(blocked_at=now)
                     )
         if self.metrics is not None:
-            self.metrics.emails_sent.inc(sum(1 for e in events if e["kind"] == "email_sent"))
+            self.metrics.emails_sent.inc(sum(1 for j in sent if j.row.channel == "email"))
         if report.retried or report.failed or report.suppressed:
             log.info("outbox batch: %s", report)
         return report
+
+    def _claimed(self, stmt: Any) -> Any:
+        # Only rows this sender still holds: not one called off (unsubscribe) meanwhile.
+        return stmt.where(_T.c.claimed_by == self.instance_id).where(_T.c.status == "sending")
+
+    async def _mark_sent(self, session: AsyncSession, jobs: list[_Job], now: datetime) -> None:
+        """The common outcome in set-wise statements, so a batch costs a few statements and
+        no per-row parameters: one UPDATE for all, one INSERT ... SELECT of the events per
+        (channel, template, marketing)."""
+        ids = [j.row.id for j in jobs]
+        await session.execute(
+            self._claimed(update(_T).where(_T.c.id.in_(ids))).values(
+                status="sent", last_error=None, sent_at=now, claimed_by=None, claimed_until=None
+            )
+        )
+        kinds: dict[tuple[str, str, bool], list[int]] = {}
+        for job in jobs:
+            kind = (job.row.channel, job.row.template, bool(job.row.marketing))
+            kinds.setdefault(kind, []).append(job.row.id)
+        for (channel, template, marketing), row_ids in kinds.items():
+            data = {"template": template, "marketing": marketing}
+            rows = select(
+                _T.c.person_id,
+                literal(f"{channel}_sent"),
+                literal(now, UTCDateTime()),
+                literal(data, JSON()),
+            ).where(_T.c.id.in_(row_ids))
+            await session.execute(
+                insert(_EVENTS).from_select(["person_id", "kind", "at", "data"], rows)
+            )
+
+    def _outcome_statement(self) -> Any:
+        """Every other outcome: one executemany, a row's own status, time and error each."""
+        return self._claimed(update(_T).where(_T.c.id == bindparam("b_id"))).values(
+            status=bindparam("b_status"),
+            not_before=bindparam("b_not_before"),
+            last_error=bindparam("b_error"),
+            sent_at=None,
+            attempts=_T.c.attempts - bindparam("b_refund"),
+            claimed_by=None,
+            claimed_until=None,
+        )
 
     async def _bounce(self, session: AsyncSession, job: _Job, address: str, now: datetime) -> None:
         await suppress(session, address, "bounced", now)
