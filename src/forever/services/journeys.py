@@ -307,17 +307,20 @@ class JourneyPlanner:
         return out
 
 
-async def _write(container: Container, rows: list[dict[str, Any]], now: datetime) -> int:
+async def _queue(
+    container: Container, planner: JourneyPlanner, window: Window, part: list[Any]
+) -> int:
+    rows = planner.rows_for(window, part)
     async with container.sessions.begin() as writer:
-        return await outbox.enqueue_many(writer, rows, now)
+        return await outbox.enqueue_many(writer, rows, planner.now)
 
 
 async def sweep_journeys(container: Container, now: datetime) -> int:
     """Queue every journey email due at `now`; returns how many new rows were queued.
 
-    One partition's rows are written (in their own transaction) while the next partition is
-    read and built, so the database's insert work overlaps the Python work; at most one
-    write is in flight, in order.
+    Each partition is built and written (in its own transaction) by a task while the next
+    one is fetched, so the database's read, its insert and our Python work overlap; at
+    most one partition is being written at a time, in order.
     """
     planner = JourneyPlanner(container, now)
     queued = 0
@@ -330,10 +333,9 @@ async def sweep_journeys(container: Container, now: datetime) -> int:
                 connection = await reader.connection()
                 result = await connection.stream(stmt.execution_options(yield_per=PARTITION))
                 async for part in result.partitions(PARTITION):
-                    rows = planner.rows_for(window, part)
                     if writing is not None:
                         queued += await writing
-                    writing = asyncio.create_task(_write(container, rows, now))
+                    writing = asyncio.create_task(_queue(container, planner, window, part))
         if writing is not None:
             queued += await writing
     finally:

@@ -132,6 +132,14 @@ async def enqueue_many(session: AsyncSession, rows: list[dict[str, Any]], now: d
         column_type = OutboxMessage.__table__.c.not_before.type
         stamp = column_type.dialect_impl(dialect).bind_processor(dialect)
         statement, created = _SQLITE_INSERT_MANY, stamp(_aware(now))
+    stamps: dict[datetime, str] = {}  # most rows of a batch share a few send times
+
+    def not_before(value: datetime) -> str:
+        found = stamps.get(value)
+        if found is None:
+            found = stamps[value] = stamp(_aware(value))
+        return found
+
     batch = [
         {
             "k": _checked_key(r["key"]),
@@ -140,7 +148,7 @@ async def enqueue_many(session: AsyncSession, rows: list[dict[str, Any]], now: d
             "t": r["template"],
             "c": r["context"],
             "m": bool(r["marketing"]),
-            "nb": stamp(_aware(r["not_before"])),
+            "nb": not_before(r["not_before"]),
         }
         for r in rows
     ]
