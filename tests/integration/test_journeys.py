@@ -23,6 +23,7 @@ from forever.mail.sender import OutboxSender
 from forever.mail.smtp import SmtpConfig, SmtpPool
 from forever.sandbox.fake_bot_api import FakeBotAPI
 from forever.services import consent, outbox
+from forever.services.journeys import sweep_journeys
 from forever.services.winback import PREFIX as WINBACK_PREFIX
 from forever.services.winback import PURPOSE as WINBACK_PURPOSE
 from forever.telegram.bot_port import BotChatPort
@@ -135,6 +136,21 @@ async def test_welcome_is_sent_once_and_tick_twice_sends_nothing_new(
     assert second["email_journeys"] == 0 and second["sent"] == 0
     assert subjects(smtp_sink) == ["Welcome to Forever Yoga Club"]
     assert smtp_sink.received[0].message["List-Unsubscribe"] is None  # transactional
+
+
+async def test_the_journey_key_names_the_trigger_s_utc_day(container: Container) -> None:
+    """The key (journey, step, person, UTC day of the trigger) is built in SQL; late in the
+    UTC day it must still name that day, and a sweep the day after must find it queued."""
+    late = datetime(2026, 11, 22, 23, 59, 59, 999999, tzinfo=UTC)
+    early = datetime(2026, 11, 23, 0, 0, 0, tzinfo=UTC)
+    ana = await person_with(container, created_at=late, consent_given=False)
+    bo = await person_with(container, telegram_id=2, email="bo@example.com", created_at=early)
+    at = START + timedelta(hours=1)
+    assert await sweep_journeys(container, at) == 2
+    assert await sweep_journeys(container, at + timedelta(days=1)) == 0
+    async with container.sessions() as session:
+        keys = set(await session.scalars(select(OutboxMessage.idempotency_key)))
+    assert keys == {f"j:welcome:0:{ana}:20261122", f"j:welcome:0:{bo}:20261123"}
 
 
 async def test_the_trial_journey_day_by_day(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from forever.app import Container
@@ -151,3 +152,79 @@ async def test_withdrawal_ends_consent_and_calls_off_queued_marketing(
         again = await consent.confirm_consent(session, record.token, START + timedelta(days=1))
         assert again is not None and again.withdrawn_at is not None
         assert await consent.has_marketing_consent(session, person.id) is False
+
+
+async def test_enqueue_many_counts_only_new_keys_and_keeps_contexts_intact(
+    container: Container,
+) -> None:
+    ana = await make_person(container)
+    bo = await make_person(container, telegram_id=1002, email="bo@example.com")
+    context = {
+        "name": 'Ștefan <b>&</b> "Zoë" 🎉',
+        "access_until": START + timedelta(days=3),
+        "nested": {"at": [START, None, 1.5, True]},
+        "states": ("trial", "active"),
+    }
+    later = START + timedelta(hours=11)
+
+    def row(key: str, person_id: int | None, **extra: object) -> dict[str, object]:
+        return {
+            "key": key,
+            "channel": "email",
+            "person_id": person_id,
+            "template": "welcome",
+            "context": context,
+            "marketing": True,
+            "not_before": later,
+            **extra,
+        }
+
+    async with container.sessions.begin() as session:
+        assert await outbox.enqueue(session, **row("a", ana.id), now=START) is True
+    batch = [row("a", ana.id), row("b", bo.id), row("b", bo.id), row("c", None, channel="chat")]
+    async with container.sessions.begin() as session:
+        assert await outbox.enqueue_many(session, batch, START) == 2  # "a" exists, "b" twice
+    async with container.sessions.begin() as session:
+        assert await outbox.enqueue_many(session, batch, START) == 0
+    async with container.sessions() as session:
+        rows = {r.idempotency_key: r for r in await session.scalars(select(OutboxMessage))}
+    assert sorted(rows) == ["a", "b", "c"]
+    one, many = rows["a"], rows["b"]  # `enqueue` and `enqueue_many` store the same thing
+    assert outbox.from_json(many.context) == outbox.from_json(one.context)
+    assert outbox.from_json(many.context)["access_until"] == START + timedelta(days=3)
+    assert many.context["states"] == ["trial", "active"]
+    assert (many.person_id, many.marketing, many.status, many.attempts) == (
+        bo.id,
+        True,
+        "pending",
+        0,
+    )
+    assert many.not_before == later
+    assert many.created_at == START
+    assert (rows["c"].channel, rows["c"].person_id) == ("chat", None)
+
+
+async def test_enqueue_many_refuses_what_enqueue_refuses(container: Container) -> None:
+    good = {
+        "key": "k",
+        "channel": "email",
+        "person_id": None,
+        "template": "welcome",
+        "context": {},
+        "marketing": False,
+        "not_before": START,
+    }
+    bad_rows = [
+        {**good, "channel": "fax"},
+        {**good, "key": ""},
+        {**good, "key": "k" * 201},
+        {**good, "not_before": START.replace(tzinfo=None)},
+        {**good, "context": {"at": START.replace(tzinfo=None)}},
+        {**good, "context": {"what": object()}},
+    ]
+    for bad in bad_rows:
+        async with container.sessions() as session:
+            with pytest.raises((ValueError, TypeError)):
+                await outbox.enqueue_many(session, [good, bad], START)
+    async with container.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(OutboxMessage)) == 0

@@ -33,4 +33,6 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
+        if value.tzinfo is UTC:  # asyncpg's timestamptz values: nothing to convert
+            return value
         return value.astimezone(UTC)

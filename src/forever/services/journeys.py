@@ -8,18 +8,30 @@ second sweep for the same instant, or two sweeps at once, queue nothing new.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, exists, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    Select,
+    String,
+    cast,
+    exists,
+    func,
+    literal,
+    select,
+)
 
-from forever.db.models import Event, Person, Subscription, UsageCounter
+from forever.db.functions import utc_day
+from forever.db.models import Event, OutboxMessage, Person, Subscription, UsageCounter
 from forever.domain.catalog import Catalog, Journey, OfferKind, Trigger
 from forever.domain.journeys import quiet_until, zone_or_default
 from forever.services import outbox
@@ -33,6 +45,7 @@ log = logging.getLogger(__name__)
 
 PARTITION = 2000
 USAGE_WINDOW = timedelta(days=30)
+ONE_DAY = timedelta(days=1)
 
 # The subscription states in which each journey still makes sense; the sender checks them
 # again just before sending, so a resubscription ends a journey even for queued mail.
@@ -46,6 +59,21 @@ JOURNEY_STATES: dict[Trigger, tuple[str, ...] | None] = {
     Trigger.INACTIVE: ("trial", "active", "cancel_scheduled"),
     Trigger.ACCESS_ENDED: ("expired", "none"),
 }
+
+
+class Candidate(NamedTuple):
+    """One due person as `_candidates` selects them (plain tuples: a SQLAlchemy Row's
+    attribute lookups cost more than building the whole outbox row)."""
+
+    id: int
+    language: str | None
+    timezone: str | None
+    plan_id: str | None
+    period_end: datetime | None
+    cancel_reason: str | None
+    usage: int | None
+    anchor: datetime
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,24 +99,43 @@ def windows(catalog: Catalog, now: datetime) -> list[Window]:
     return out
 
 
-def _candidates(catalog: Catalog, window: Window) -> Select[Any]:
-    """The due people for one step, with what the mail needs; only indexed ranges scanned."""
+def _outbox_key(window: Window, anchor: Any) -> ColumnElement[str]:
+    """The outbox key (journey, step, person, occasion) as SQL: the occasion is the trigger's
+    UTC day, so a later renewal, failure or departure starts the journey afresh."""
+    prefix = f"j:{window.journey.id}:{window.index}:"
+    return literal(prefix) + cast(Person.id, String) + literal(":") + utc_day(anchor)
+
+
+def _usage(metric: str, now: datetime) -> ScalarSelect[Any]:
+    """The person's usage over the last 30 days (one index probe per candidate)."""
+    return (
+        select(func.coalesce(func.sum(UsageCounter.value), 0))
+        .where(UsageCounter.person_id == Person.id)
+        .where(UsageCounter.metric == metric)
+        .where(UsageCounter.period_start > now - USAGE_WINDOW)
+        .scalar_subquery()
+    )
+
+
+def _candidates(catalog: Catalog, window: Window, now: datetime) -> Select[Any]:
+    """The due people for one step who are not queued for it yet, with what the mail needs;
+    only indexed ranges scanned, and the already-queued test is one key probe per person."""
     journey, low, high = window.journey, window.low, window.high
     sub = Subscription
-    columns = [
+    columns = [  # in the order of `Candidate`
         Person.id,
-        Person.first_name,
         Person.language,
         Person.timezone,
         sub.plan_id,
-        sub.billing,
         sub.period_end,
         sub.cancel_reason,
+        _usage(catalog.upgrade.usage_metric, now).label("usage"),
     ]
     trigger = journey.trigger
     if trigger is Trigger.PAYMENT_FAILED:
+        anchor: Any = Event.at
         stmt = (
-            select(*columns, Event.at.label("anchor"))
+            select(*columns, anchor.label("anchor"))
             .select_from(Event)
             .join(Person, Person.id == Event.person_id)
             .join(sub, sub.person_id == Person.id)
@@ -108,12 +155,12 @@ def _candidates(catalog: Catalog, window: Window) -> Select[Any]:
     else:
         shift = timedelta(days=catalog.trial.days) if trigger is Trigger.TRIAL_START else None
         lo, hi = (low + shift, high + shift) if shift else (low, high)
-        anchor_col = sub.period_end
+        anchor = sub.period_end
         stmt = (
-            select(*columns, anchor_col.label("anchor"))
+            select(*columns, anchor.label("anchor"))
             .select_from(sub)
             .join(Person, Person.id == sub.person_id)
-            .where(anchor_col > lo, anchor_col <= hi)
+            .where(anchor > lo, anchor <= hi)
         )
         if trigger in (Trigger.TRIAL_START,):
             stmt = stmt.where(sub.state == "trial")
@@ -132,6 +179,13 @@ def _candidates(catalog: Catalog, window: Window) -> Select[Any]:
     )
     if journey.marketing:
         stmt = stmt.where(exists().where(marketing_consent_given(Person.id)))
+    key = _outbox_key(window, anchor)
+    # Skipping who is queued already here keeps a repeated or steady-state sweep to the
+    # read; the insert's ON CONFLICT still guards against a sweep running at the same time.
+    stmt = stmt.add_columns(key.label("key")).where(
+        ~exists().where(OutboxMessage.idempotency_key == key)
+    )
+    assert tuple(stmt.selected_columns.keys()) == Candidate._fields
     return stmt
 
 
@@ -143,15 +197,25 @@ class JourneyPlanner:
         self.catalog = container.catalog
         self.now = now
         self.default_zone = ZoneInfo(container.settings.timezone)
+        self._quiet: dict[tuple[str | None, str | None], datetime] = {}
+        # Memos for what repeats across rows: a sweep sees few distinct values of each.
+        self._locales: dict[str | None, str] = {}
+        self._plan_names: dict[tuple[str | None, str], str] = {}
 
     def _locale(self, language: str | None) -> str:
-        return self.c.renderer.locale_for(language)
+        found = self._locales.get(language)
+        if found is None:
+            found = self._locales[language] = self.c.renderer.locale_for(language)
+        return found
 
     def _plan_name(self, plan_id: str | None, locale: str) -> str:
-        plan = self.catalog.plan(plan_id) if plan_id else None
-        return plan.name[locale] if plan else ""
+        found = self._plan_names.get((plan_id, locale))
+        if found is None:
+            plan = self.catalog.plan(plan_id) if plan_id else None
+            found = self._plan_names[(plan_id, locale)] = plan.name[locale] if plan else ""
+        return found
 
-    def _offer(self, journey: Journey, row: Any, locale: str) -> dict[str, Any]:
+    def _offer(self, journey: Journey, row: Candidate, locale: str) -> dict[str, Any]:
         offer_id = journey.offer_id_for(row.cancel_reason)
         offer = self.catalog.offers.get(offer_id) if offer_id else None
         out: dict[str, Any] = {
@@ -181,101 +245,104 @@ class JourneyPlanner:
                 out["offer_plan_name"] = target.name[locale]
         return out
 
-    def _anchor(self, row: Any) -> datetime:
+    def _anchor(self, row: Candidate) -> datetime:
         anchor: datetime = row.anchor
         if anchor.tzinfo is None:  # defensive: a labelled column that lost its type
             anchor = anchor.replace(tzinfo=self.now.tzinfo)
         return anchor
 
-    def key(self, window: Window, row: Any) -> str:
-        """(journey, step, person, occasion): the occasion is the trigger's day, so a later
-        renewal, failure or departure starts the journey afresh."""
-        return f"j:{window.journey.id}:{window.index}:{row.id}:{self._anchor(row):%Y%m%d}"
+    def _not_before(self, timezone: str | None, language: str | None) -> datetime:
+        """When quiet hours let a mail go at `now` for this zone and language."""
+        found = self._quiet.get((timezone, language))
+        if found is None:
+            rules = self.catalog.email
+            zone = zone_or_default(timezone, self.default_zone, language)
+            found = quiet_until(self.now, zone, rules.quiet_start_hour, rules.quiet_end_hour)
+            self._quiet[(timezone, language)] = found
+        return found
 
-    def rows_for(
-        self, window: Window, found: Iterable[Any], usage: dict[int, int]
-    ) -> list[dict[str, Any]]:
+    def rows_for(self, window: Window, found: Iterable[Any]) -> list[dict[str, Any]]:
+        """Outbox rows for candidates that carry their outbox `key` and `usage` (see
+        `_candidates`)."""
         journey, step = window.journey, window.index
         days = journey.days[step]
-        rules = self.catalog.email
+        with_offer = journey.trigger in (Trigger.TRIAL_EXPIRED, Trigger.ACCESS_ENDED)
+        states = JOURNEY_STATES[journey.trigger]
+        shared: dict[str, Any] = {
+            "journey": journey.id,
+            "step": step + 1,
+            "steps": len(journey.days),
+            "trial_days": self.catalog.trial.days,
+            "usage_metric": self.catalog.upgrade.usage_metric,
+        }
+        if states is not None:
+            shared["journey_states"] = list(states)
         out = []
-        for row in found:
+        for row in map(Candidate._make, found):
             locale = self._locale(row.language)
             anchor = self._anchor(row)
-            context: dict[str, Any] = {
-                "journey": journey.id,
-                "step": step + 1,
-                "steps": len(journey.days),
+            context = {
+                **shared,
                 "plan_name": self._plan_name(row.plan_id, locale),
                 "plan_id": row.plan_id or "",
                 "cancel_reason": row.cancel_reason or "",
                 "access_until": row.period_end,
-                "days_left": max(0, math.ceil((anchor - self.now) / timedelta(days=1)))
-                if days < 0
-                else 0,
+                "days_left": max(0, math.ceil((anchor - self.now) / ONE_DAY)) if days < 0 else 0,
                 "days_since": max(0, (self.now - anchor).days),
-                "trial_days": self.catalog.trial.days,
-                "usage": usage.get(row.id, 0),
-                "usage_metric": self.catalog.upgrade.usage_metric,
+                "usage": int(row.usage or 0),
             }
-            states = JOURNEY_STATES[journey.trigger]
-            if states is not None:
-                context["journey_states"] = list(states)
-            if journey.trigger in (Trigger.TRIAL_EXPIRED, Trigger.ACCESS_ENDED):
+            if with_offer:
                 context.update(self._offer(journey, row, locale))
-            zone = zone_or_default(row.timezone, self.default_zone, row.language)
             out.append(
                 {
-                    "key": self.key(window, row),
+                    "key": row.key,
                     "channel": "email",
                     "person_id": row.id,
                     "template": journey.template,
                     "context": context,
                     "marketing": journey.marketing,
-                    "not_before": quiet_until(
-                        self.now, zone, rules.quiet_start_hour, rules.quiet_end_hour
-                    ),
+                    "not_before": self._not_before(row.timezone, row.language),
                 }
             )
         return out
 
 
-async def _usage(
-    session: AsyncSession, metric: str, ids: list[int], now: datetime
-) -> dict[int, int]:
-    if not ids:
-        return {}
-    result = await session.execute(
-        select(UsageCounter.person_id, func.sum(UsageCounter.value))
-        .where(UsageCounter.person_id.in_(ids))
-        .where(UsageCounter.metric == metric)
-        .where(UsageCounter.period_start > now - USAGE_WINDOW)
-        .group_by(UsageCounter.person_id)
-    )
-    return {pid: int(total or 0) for pid, total in result}
+async def _queue(
+    container: Container, planner: JourneyPlanner, window: Window, part: list[Any]
+) -> int:
+    rows = planner.rows_for(window, part)
+    async with container.sessions.begin() as writer:
+        return await outbox.enqueue_many(writer, rows, planner.now)
 
 
 async def sweep_journeys(container: Container, now: datetime) -> int:
-    """Queue every journey email due at `now`; returns how many new rows were queued."""
+    """Queue every journey email due at `now`; returns how many new rows were queued.
+
+    Each partition is built and written (in its own transaction) by a task while the next
+    one is fetched, so the database's read, its insert and our Python work overlap; at
+    most one partition is being written at a time, in order.
+    """
     planner = JourneyPlanner(container, now)
-    metric = container.catalog.upgrade.usage_metric
     queued = 0
-    for window in windows(container.catalog, now):
-        stmt = _candidates(container.catalog, window)
-        async with container.sessions() as reader:
-            result = await reader.stream(stmt.execution_options(yield_per=PARTITION))
-            async for part in result.partitions(PARTITION):
-                async with container.sessions.begin() as writer:
-                    # Skip who is queued already before doing any work for them: a second
-                    # sweep for the same instant costs one indexed lookup per partition.
-                    keyed = {planner.key(window, row): row for row in part}
-                    done = await outbox.queued_keys(writer, list(keyed))
-                    new = [row for key, row in keyed.items() if key not in done]
-                    if not new:
-                        continue
-                    usage = await _usage(writer, metric, [r.id for r in new], now)
-                    rows = planner.rows_for(window, new, usage)
-                    queued += await outbox.enqueue_many(writer, rows, now)
+    writing: asyncio.Task[int] | None = None
+    try:
+        for window in windows(container.catalog, now):
+            stmt = _candidates(container.catalog, window, now)
+            async with container.sessions() as reader:
+                # Core rows (no ORM entities to load), streamed so memory stays flat.
+                connection = await reader.connection()
+                result = await connection.stream(stmt.execution_options(yield_per=PARTITION))
+                async for part in result.partitions(PARTITION):
+                    if writing is not None:
+                        queued += await writing
+                    writing = asyncio.create_task(_queue(container, planner, window, part))
+        if writing is not None:
+            queued += await writing
+    finally:
+        if writing is not None and not writing.done():
+            writing.cancel()
+            with contextlib.suppress(BaseException):
+                await writing
     if queued:
         log.info("journeys: %d new emails queued", queued)
     return queued
