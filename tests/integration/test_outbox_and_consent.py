@@ -12,25 +12,11 @@ from forever.db.models import Consent, Event, OutboxMessage, Person
 from forever.services import consent, outbox
 from forever.services.consent import wording_hash
 from tests.conftest import START
-
-
-async def make_person(container: Container, **fields: object) -> Person:
-    async with container.sessions.begin() as session:
-        person = Person(
-            telegram_id=fields.pop("telegram_id", 1001),
-            first_name=fields.pop("first_name", "Ana"),
-            language=fields.pop("language", "en"),
-            email=fields.pop("email", "ana@example.com"),
-            email_status="unconfirmed",
-            created_at=START,
-            **fields,
-        )
-        session.add(person)
-    return person
+from tests.integration.people import add_person
 
 
 async def test_enqueue_twice_with_one_key_keeps_one_row(container: Container) -> None:
-    person = await make_person(container)
+    person = await add_person(container)
     args = {
         "key": "cancel:1",
         "channel": "email",
@@ -55,7 +41,7 @@ async def test_enqueue_twice_with_one_key_keeps_one_row(container: Container) ->
 
 
 async def test_enqueue_does_not_commit(container: Container) -> None:
-    person = await make_person(container)
+    person = await add_person(container)
     async with container.sessions() as session:
         await outbox.enqueue(
             session,
@@ -74,7 +60,7 @@ async def test_enqueue_does_not_commit(container: Container) -> None:
 
 
 async def test_double_opt_in_round_trip(container: Container) -> None:
-    person = await make_person(container)
+    person = await add_person(container)
     async with container.sessions.begin() as session:
         p = await session.get(Person, person.id)
         assert p is not None
@@ -117,7 +103,7 @@ async def test_double_opt_in_round_trip(container: Container) -> None:
 async def test_withdrawal_ends_consent_and_calls_off_queued_marketing(
     container: Container,
 ) -> None:
-    person = await make_person(container)
+    person = await add_person(container)
     async with container.sessions.begin() as session:
         p = await session.get(Person, person.id)
         assert p is not None
@@ -157,8 +143,8 @@ async def test_withdrawal_ends_consent_and_calls_off_queued_marketing(
 async def test_enqueue_many_counts_only_new_keys_and_keeps_contexts_intact(
     container: Container,
 ) -> None:
-    ana = await make_person(container)
-    bo = await make_person(container, telegram_id=1002, email="bo@example.com")
+    ana = await add_person(container)
+    bo = await add_person(container, telegram_id=1002, email="bo@example.com")
     context = {
         "name": 'Ștefan <b>&</b> "Zoë" 🎉',
         "access_until": START + timedelta(days=3),

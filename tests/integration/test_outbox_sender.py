@@ -18,6 +18,7 @@ from forever.mail.sender import LEASE, OutboxSender
 from forever.mail.smtp import SmtpConfig, SmtpPool
 from forever.services import consent, outbox
 from tests.conftest import START
+from tests.integration.people import add_person
 from tests.smtp_sink import SmtpSink, smtp_sink_fixture  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.usefixtures("smtp_sink")
@@ -59,21 +60,6 @@ def chat() -> RecordingChat:
 @pytest.fixture
 def sender(container: Container, pool: SmtpPool, chat: RecordingChat) -> OutboxSender:
     return OutboxSender.from_container(container, smtp=pool, chat=chat, rng=random.Random(1))
-
-
-async def add_person(container: Container, **fields: object) -> Person:
-    async with container.sessions.begin() as session:
-        person = Person(
-            telegram_id=fields.pop("telegram_id", 5001),
-            first_name=fields.pop("first_name", "Ana"),
-            language=fields.pop("language", "en"),
-            email=fields.pop("email", "ana@example.com"),
-            email_status="unconfirmed",
-            created_at=START,
-            **fields,
-        )
-        session.add(person)
-    return person
 
 
 async def give_consent(container: Container, person: Person) -> None:
@@ -445,7 +431,7 @@ async def test_each_sent_row_is_recorded_once_as_an_event(
     container: Container, sender: OutboxSender, smtp_sink: SmtpSink, chat: RecordingChat
 ) -> None:
     ana = await add_person(container)
-    bo = await add_person(container, telegram_id=5002, email="bo@example.com")
+    bo = await add_person(container, telegram_id=1002, email="bo@example.com")
     await give_consent(container, bo)
     await queue(container, ana, "t:ana")
     await queue(container, bo, "t:bo")

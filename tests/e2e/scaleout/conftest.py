@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 from pydantic import SecretStr
+from redis.asyncio import Redis
 
 from forever.config import Settings
 from forever.domain.clock import ManualClock
 from forever.sandbox.fake_bot_api import FakeBotAPI
-from tests.conftest import test_db_kind
+from tests.conftest import REDIS_TEST_URL, test_db_kind
 from tests.e2e.scaleout.harness import WEBHOOK_SECRET, Cluster, WebhookProxy
 
 
@@ -18,6 +20,20 @@ from tests.e2e.scaleout.harness import WEBHOOK_SECRET, Cluster, WebhookProxy
 def _postgres_only(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("postgres") and test_db_kind() != "postgres":
         pytest.skip("PostgreSQL only (FOREVER_TEST_DB=postgres)")
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[str]:
+    """A key prefix of the test's own in the shared Redis, its keys deleted afterwards."""
+    prefix = f"forever-test-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    redis = Redis.from_url(REDIS_TEST_URL)
+    try:
+        keys = [key async for key in redis.scan_iter(f"{prefix}:*")]
+        if keys:
+            await redis.delete(*keys)
+    finally:
+        await redis.aclose()
 
 
 @pytest.fixture

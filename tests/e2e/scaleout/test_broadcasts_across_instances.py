@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from datetime import timedelta
 
 import pytest
-from redis.asyncio import Redis
 from sqlalchemy import select
 
 from forever.db.models import Broadcast, BroadcastDelivery
@@ -31,19 +29,6 @@ pytestmark = pytest.mark.slow
 RATE = 40.0  # the bot's budget, messages per second over all instances
 FAKE_LIMIT = 45  # the fake answers 429 beyond this in any one-second window
 TEXT = "Spring classes are open: book now"
-
-
-@pytest.fixture
-async def redis_prefix() -> AsyncIterator[str]:
-    prefix = f"forever-test-{uuid.uuid4().hex[:10]}"
-    yield prefix
-    redis = Redis.from_url(REDIS_TEST_URL)
-    try:
-        keys = [key async for key in redis.scan_iter(f"{prefix}:*")]
-        if keys:
-            await redis.delete(*keys)
-    finally:
-        await redis.aclose()
 
 
 @pytest.fixture

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-
-import pytest
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 from redis.asyncio import Redis
@@ -13,19 +9,6 @@ from redis.asyncio import Redis
 from forever.sandbox.fake_bot_api import FakeBotAPI
 from tests.conftest import REDIS_TEST_URL
 from tests.e2e.scaleout.harness import Cluster
-
-
-@pytest.fixture
-async def redis_prefix() -> AsyncIterator[str]:
-    prefix = f"forever-test-{uuid.uuid4().hex[:10]}"
-    yield prefix
-    redis = Redis.from_url(REDIS_TEST_URL)
-    try:
-        keys = [key async for key in redis.scan_iter(f"{prefix}:*")]
-        if keys:
-            await redis.delete(*keys)
-    finally:
-        await redis.aclose()
 
 
 async def test_instances_share_fsm_state_and_lock_chats_through_redis(
