@@ -39,6 +39,8 @@ screenshots: setup browser
 lint: setup
 	$(VENV)/bin/ruff check src tests bench bot.py
 	$(VENV)/bin/ruff format --check src tests bench bot.py
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 test: setup browser lint
 	$(VENV)/bin/pytest

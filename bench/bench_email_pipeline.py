@@ -13,13 +13,13 @@ from pathlib import Path
 from bench.smtp_sink_process import smtp_sink
 from forever.app import build_container
 from forever.config import SmtpSecurity, load_settings
+from forever.db import outbox
 from forever.db.migrate import upgrade_to_head
 from forever.db.models import Person
 from forever.domain.clock import ManualClock
 from forever.mail.message import OutgoingMail, build_message
 from forever.mail.sender import OutboxSender
 from forever.mail.smtp import SmtpConfig, SmtpPool
-from forever.services import outbox
 
 ROOT = Path(__file__).resolve().parents[1]
 MAILS = 3000

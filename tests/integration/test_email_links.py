@@ -11,8 +11,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from forever.app import Container
+from forever.db import outbox
 from forever.db.models import Consent, Event, OutboxMessage, Person
-from forever.services import consent, outbox
+from forever.services import consent
 from forever.web.email_links import install_email_routes, unsubscribe_token
 from forever.web.server import build_web_app
 from tests.conftest import START

@@ -16,13 +16,14 @@ from sqlalchemy import func, select
 
 from forever.app import Container, build_container
 from forever.config import Settings, SmtpSecurity
+from forever.db import outbox
 from forever.db.models import Consent, Event, OutboxMessage, Person, Subscription
 from forever.domain.clock import ManualClock
 from forever.jobs.sweeps import run_sweeps
 from forever.mail.sender import OutboxSender
 from forever.mail.smtp import SmtpConfig, SmtpPool
 from forever.sandbox.fake_bot_api import FakeBotAPI
-from forever.services import consent, outbox
+from forever.services import consent
 from forever.services.journeys import sweep_journeys
 from forever.services.winback import PREFIX as WINBACK_PREFIX
 from forever.services.winback import PURPOSE as WINBACK_PURPOSE

@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from forever.app import Container
+from forever.db import outbox
 from forever.db.models import Consent, Event, OutboxMessage, Person
-from forever.services import consent, outbox
+from forever.services import consent
 from forever.services.consent import wording_hash
 from tests.conftest import START
 from tests.integration.people import add_person

@@ -12,11 +12,12 @@ from sqlalchemy import select
 
 from forever.app import Container
 from forever.config import SmtpSecurity
+from forever.db import outbox
 from forever.db.models import Consent, Event, OutboxMessage, Person, Suppression
 from forever.domain.clock import ManualClock
 from forever.mail.sender import LEASE, OutboxSender
 from forever.mail.smtp import SmtpConfig, SmtpPool
-from forever.services import consent, outbox
+from forever.services import consent
 from tests.conftest import START
 from tests.integration.people import add_person
 from tests.smtp_sink import SmtpSink, smtp_sink_fixture  # noqa: F401 - fixture

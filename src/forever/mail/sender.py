@@ -27,6 +27,7 @@ from sqlalchemy import JSON, Row, and_, bindparam, func, insert, literal, or_, s
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from forever.db.models import Consent, Event, OutboxMessage, Person, Subscription
+from forever.db.outbox import from_json
 from forever.db.types import UTCDateTime
 from forever.domain.journeys import MAX_ATTEMPTS, quiet_until, retry_delay, zone_or_default
 from forever.mail.message import HeaderInjection, Unsubscribe, bare_address, build_message
@@ -34,7 +35,6 @@ from forever.mail.smtp import SmtpPool, SmtpSecurityError
 from forever.services.consent import CHANNEL as CONSENT_CHANNEL
 from forever.services.consent import PURPOSE as CONSENT_PURPOSE
 from forever.services.events import record_event
-from forever.services.outbox import from_json
 from forever.services.suppressions import suppress, suppressed_among
 
 if TYPE_CHECKING:

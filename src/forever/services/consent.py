@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from forever.db import outbox
 from forever.db.models import Consent, Person
-from forever.services import outbox
 from forever.services.events import record_event
 
 CHANNEL = "email"

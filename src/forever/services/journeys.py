@@ -30,11 +30,11 @@ from sqlalchemy import (
     select,
 )
 
+from forever.db import outbox
 from forever.db.functions import utc_day
 from forever.db.models import Event, OutboxMessage, Person, Subscription, UsageCounter
 from forever.domain.catalog import Catalog, Journey, OfferKind, Trigger
 from forever.domain.journeys import quiet_until, zone_or_default
-from forever.services import outbox
 from forever.services.consent import marketing_consent_given
 from forever.services.winback import winback_start_parameter
 

@@ -166,7 +166,7 @@ async def _apply_cancel(
         access_until=access_until.isoformat(),
     )
     if person.email and person.email_status != "undeliverable":
-        from forever.services import outbox  # owned by the email side
+        from forever.db import outbox  # owned by the email side
 
         plan = container.catalog.plan(sub.plan_id or "")
         await outbox.enqueue(

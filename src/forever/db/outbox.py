@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forever.db.models import OutboxMessage
+from forever.db.transactions import SqlUnitOfWork
 
 CHANNELS = ("email", "chat")
 # Rows in these states have not been handed over yet and may still be called off.
@@ -202,3 +203,40 @@ _SQLITE_INSERT_MANY = text(
     " FROM json_each(:rows) WHERE true"
     " ON CONFLICT (idempotency_key) DO NOTHING"
 )
+
+
+class SqlOutbox:
+    """services.ports.Outbox on the open unit of work."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    async def enqueue(
+        self,
+        *,
+        key: str,
+        channel: str,
+        person_id: int | None,
+        template: str,
+        context: dict[str, Any],
+        marketing: bool,
+        not_before: datetime,
+        now: datetime,
+    ) -> bool:
+        return await enqueue(
+            self._uow.session,
+            key=key,
+            channel=channel,
+            person_id=person_id,
+            template=template,
+            context=context,
+            marketing=marketing,
+            not_before=not_before,
+            now=now,
+        )
+
+    async def enqueue_many(self, rows: list[dict[str, Any]], now: datetime) -> int:
+        return await enqueue_many(self._uow.session, rows, now)
+
+    async def cancel_marketing(self, person_id: int) -> int:
+        return await cancel_marketing(self._uow.session, person_id)

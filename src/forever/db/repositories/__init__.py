@@ -1,0 +1,1 @@
+"""Repositories: the use cases' storage ports on SQLAlchemy. They never commit."""

@@ -1,0 +1,77 @@
+"""The SQL unit of work: one AsyncSession per `begin()` block, shared by every repository
+used inside it (through a context variable, so concurrent tasks never share a session)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from forever.services.ports import ConcurrentChange
+
+
+@dataclass(slots=True)
+class _Open:
+    session: AsyncSession
+    depth: int = 1
+    committed: bool = False
+
+
+class SqlUnitOfWork:
+    """Implements services.ports.UnitOfWork. A nested `begin()` joins the open transaction;
+    only the outermost block's `commit()` commits."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._current: ContextVar[_Open | None] = ContextVar(f"uow-{id(self)}", default=None)
+
+    @property
+    def session(self) -> AsyncSession:
+        """The open transaction's session (repositories only)."""
+        current = self._current.get()
+        if current is None:
+            raise RuntimeError("a repository was used outside a unit of work")
+        return current.session
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[None]:
+        outer = self._current.get()
+        if outer is not None:
+            outer.depth += 1
+            try:
+                yield
+            finally:
+                outer.depth -= 1
+            return
+        async with self._sessions() as session:
+            token = self._current.set(_Open(session))
+            try:
+                yield
+            except StaleDataError as exc:
+                raise ConcurrentChange(str(exc)) from exc
+            finally:
+                self._current.reset(token)
+                if session.in_transaction():
+                    await session.rollback()
+
+    async def flush(self) -> None:
+        try:
+            await self.session.flush()
+        except StaleDataError as exc:
+            raise ConcurrentChange(str(exc)) from exc
+
+    async def commit(self) -> None:
+        current = self._current.get()
+        if current is None:
+            raise RuntimeError("commit outside a unit of work")
+        if current.depth > 1:
+            return  # the outermost block commits
+        try:
+            await current.session.commit()
+        except StaleDataError as exc:
+            raise ConcurrentChange(str(exc)) from exc
+        current.committed = True
