@@ -6,11 +6,7 @@ Nothing else constructs these; handlers and jobs receive what they need from her
 from __future__ import annotations
 
 import logging
-import os
 import secrets
-import socket
-from dataclasses import dataclass, field
-from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -19,43 +15,20 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from forever.config import Settings
 from forever.db.engine import make_engine, make_session_factory
-from forever.domain.catalog import Catalog, load_catalog
+from forever.domain.catalog import load_catalog
 from forever.domain.clock import Clock, SystemClock
 from forever.domain.signing import Signer
-from forever.metrics import Metrics
 from forever.rendering import Renderer
 from forever.services.people import PeopleService
+from forever.wiring import customers, email, lifecycle, staff
+from forever.wiring.container import Container, new_instance_id
+
+__all__ = ["Container", "build_bot", "build_container", "build_dispatcher", "new_instance_id"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Container:
-    """Everything the handlers, jobs and web endpoints use, built once per process."""
-
-    settings: Settings
-    clock: Clock
-    catalog: Catalog
-    renderer: Renderer
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    people: PeopleService
-    signer: Signer
-    extras: dict[str, Any] = field(default_factory=dict)
-    metrics: Metrics = field(default_factory=Metrics)
-    # Names this process in leases and claims (outbox, update inbox, broadcasts).
-    instance: str = field(default_factory=lambda: new_instance_id())
-
-    async def close(self) -> None:
-        await self.engine.dispose()
-
-
-def new_instance_id() -> str:
-    return f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 def build_container(settings: Settings, clock: Clock | None = None) -> Container:
@@ -110,4 +83,6 @@ def build_dispatcher(container: Container, storage: BaseStorage | None = None) -
     isolation = storage.create_isolation() if hasattr(storage, "create_isolation") else None
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
     setup_dispatcher(dispatcher, container)
+    for area in (lifecycle, customers, email, staff):
+        dispatcher.workflow_data.update(area.chat_dependencies(container))
     return dispatcher

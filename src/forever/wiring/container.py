@@ -1,0 +1,60 @@
+"""The typed container: what is built once per process and shared by every area."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from forever.config import Settings
+from forever.db.outbox import SqlOutbox
+from forever.db.repositories.core import SqlEventLog, SqlPeople, SqlSubscriptions
+from forever.db.transactions import SqlUnitOfWork
+from forever.domain.catalog import Catalog
+from forever.domain.clock import Clock
+from forever.domain.signing import Signer
+from forever.metrics import Metrics
+from forever.rendering import Renderer
+from forever.services.people import PeopleService
+
+
+def new_instance_id() -> str:
+    return f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class Container:
+    """Everything the handlers, jobs and web endpoints use, built once per process."""
+
+    settings: Settings
+    clock: Clock
+    catalog: Catalog
+    renderer: Renderer
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    people: PeopleService
+    signer: Signer
+    extras: dict[str, Any] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=Metrics)
+    # Names this process in leases and claims (outbox, update inbox, broadcasts).
+    instance: str = field(default_factory=new_instance_id)
+    # The unit of work and the shared repositories on it (built from `sessions`).
+    uow: SqlUnitOfWork = field(init=False)
+    people_repo: SqlPeople = field(init=False)
+    subscriptions: SqlSubscriptions = field(init=False)
+    events: SqlEventLog = field(init=False)
+    outbox: SqlOutbox = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.uow = SqlUnitOfWork(self.sessions)
+        self.people_repo = SqlPeople(self.uow)
+        self.subscriptions = SqlSubscriptions(self.uow)
+        self.events = SqlEventLog(self.uow)
+        self.outbox = SqlOutbox(self.uow)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
