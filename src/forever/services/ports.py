@@ -117,3 +117,11 @@ class ChatPort(Protocol):
         payload: str,
         amount: int,
     ) -> SendResult: ...
+
+
+class DeliveryKick(Protocol):
+    """Wakes the outbox delivery worker after a commit that queued an urgent effect (a Stars
+    subscription edit after a tap), so it leaves within about a second, not at the next
+    scheduled drain. Safe to call from any task; does nothing when no worker runs here."""
+
+    def kick(self) -> None: ...

@@ -6,6 +6,7 @@ from aiogram import Dispatcher
 
 from forever.app import Container
 from forever.telegram.errors import errors_router
+from forever.telegram.labels import labels_of
 from forever.telegram.middlewares import PersonMiddleware
 from forever.telegram.routers import (
     account,
@@ -16,12 +17,16 @@ from forever.telegram.routers import (
     staff_broadcast,
     staff_tools,
 )
+from forever.telegram.routers.helpers import views_of
 
 
 def setup_dispatcher(dispatcher: Dispatcher, container: Container) -> None:
     dispatcher["container"] = container
     dispatcher["renderer"] = container.renderer
     dispatcher["catalog"] = container.catalog
+    # Handlers take `views: Views` and `labels: Labels` by name (views_of/labels_of are legacy).
+    dispatcher["views"] = views_of(container)
+    dispatcher["labels"] = labels_of(container)
     person = PersonMiddleware(container)
     dispatcher.message.outer_middleware(person)
     dispatcher.callback_query.outer_middleware(person)
