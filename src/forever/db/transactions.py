@@ -52,11 +52,16 @@ class SqlUnitOfWork:
             try:
                 yield
             except StaleDataError as exc:
+                await session.rollback()
                 raise ConcurrentChange(str(exc)) from exc
+            except BaseException:
+                await session.rollback()
+                raise
             finally:
                 self._current.reset(token)
-                if session.in_transaction():
-                    await session.rollback()
+            # Left without commit: closing the session rolls the database back, and leaves
+            # what was read loaded (a rollback would expire it), so a read-only use case can
+            # return records for the caller to render.
 
     async def flush(self) -> None:
         try:
