@@ -29,8 +29,8 @@ from forever.config import load_settings
 from forever.db.migrate import upgrade_to_head
 from forever.domain.clock import ManualClock
 from forever.runtime import Runtime
-from forever.services.ratelimit import Permit, RateLimiter, build_rate_limiter
-from forever.telegram.broadcasts import LIMITER_KEY
+from forever.services.ratelimit import Permit, RateLimiter
+from forever.telegram.ratelimit import build_rate_limiter
 
 USERS = 200
 TOKEN = "123456789:BENCH-token-for-the-fake-botapi-xyz"
@@ -129,7 +129,7 @@ async def main() -> list[tuple[str, str]]:
             clock = ManualClock(datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
             container = build_container(settings, clock=clock)
             limiter, close_limiter = build_rate_limiter(settings.broadcast_rate, None)
-            container.extras[LIMITER_KEY] = TimedLimiter(limiter)
+            container.broadcasting.limiter = TimedLimiter(limiter)
             runtime = Runtime(container, TOKEN)
             runtime.dispatcher.update.outer_middleware(timer)
             await runtime.start(scheduler=False, handle_as_tasks=False)

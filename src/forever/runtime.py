@@ -25,13 +25,13 @@ from forever.db.leases import acquire_lease, release_lease
 from forever.jobs.sweeps import run_sweeps
 from forever.mail.worker import DRAIN_SECONDS, OutboxWorker
 from forever.telegram.bot_port import BotChatPort
-from forever.telegram.broadcasts import BroadcastRunner, start_broadcast_worker
 from forever.telegram.commands import register_commands
 from forever.telegram.inbox import UpdateProcessor
 from forever.telegram.request_metrics import RequestMetrics
 from forever.web.routes import route_installers
 from forever.web.server import build_web_app, start_web
 from forever.web.webhook import install_webhook
+from forever.wiring.staff import BroadcastRunner, start_broadcast_worker
 
 log = logging.getLogger(__name__)
 

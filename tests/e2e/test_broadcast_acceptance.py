@@ -20,7 +20,6 @@ from forever.domain.events import EventKind
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI
 from forever.services.broadcast_sender import SenderConfig
-from forever.telegram.broadcasts import CONFIG_KEY
 from tests.conftest import STAFF_ID, TEST_TOKEN
 from tests.e2e.staff_helpers import add_people, only_job, wait_for, wait_for_status
 
@@ -151,7 +150,7 @@ async def test_progress_is_edited_and_stop_halts_a_running_broadcast(
 ) -> None:
     tg = flood_tg
     container = build_container(fast_settings(settings, tg, 10.0), clock=clock)
-    container.extras[CONFIG_KEY] = SenderConfig(concurrency=2, progress_interval=0.2)
+    container.broadcasting.config = SenderConfig(concurrency=2, progress_interval=0.2)
     runtime = Runtime(container, TEST_TOKEN)
     await runtime.start(scheduler=False, handle_as_tasks=False)
     await tg.wait_until_polled()

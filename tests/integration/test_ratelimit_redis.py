@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from forever.services.ratelimit import RedisTokenBucket, build_rate_limiter
+from forever.telegram.ratelimit import RedisTokenBucket, build_rate_limiter
 from tests.conftest import REDIS_TEST_URL
 from tests.fake_time import FakeTime, max_in_window
 

@@ -20,22 +20,18 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from forever.db.leases import acquire_lease, release_lease
-from forever.db.models import Broadcast, BroadcastDelivery, Person
 from forever.domain.clock import Clock
 from forever.domain.events import EventKind
 from forever.domain.progress import Progress, progress
 from forever.services import personalize
-from forever.services.broadcasts import ACTIVE_STATUSES
-from forever.services.events import record_event
+from forever.services.broadcasts import ACTIVE_STATUSES, BroadcastRecord
+from forever.services.ports import EventLog, PeopleRepository, UnitOfWork
 from forever.services.ratelimit import Permit, RateLimiter, Sleep, TimeSource
 
 log = logging.getLogger(__name__)
@@ -44,6 +40,65 @@ LEASE_TTL = timedelta(seconds=60)
 
 
 # --- the outside world, as the sender sees it --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A recipient this worker claimed (marked `sending`) just before its turn."""
+
+    delivery_id: int
+    person_id: int
+    chat_id: int
+    name: str | None
+    attempts: int
+
+
+@dataclass(eq=False, slots=True)
+class DeliveryResult:
+    """How one recipient's delivery settled; written with its claim cleared."""
+
+    delivery_id: int
+    status: str  # delivered | blocked | failed
+    attempts: int
+    message_id: int | None = None
+    error: str | None = None
+
+
+class BroadcastJobs(Protocol):
+    """The stored jobs and their recipients, as the sender works through them. Every call
+    runs in the unit of work's open transaction."""
+
+    async def next_active(self) -> int | None:
+        """The oldest job queued or running."""
+        ...
+
+    async def get(self, job_id: int) -> BroadcastRecord | None: ...
+
+    async def reclaim_sending(self, job_id: int, now: datetime) -> None:
+        """Recipients left `sending` (by a process that died) go back to pending."""
+        ...
+
+    async def claim(
+        self, job_id: int, limit: int, *, holder: str, until: datetime, now: datetime
+    ) -> list[Claimed]:
+        """The next `limit` pending recipients in order, marked `sending` by `holder`."""
+        ...
+
+    async def record_results(self, results: Sequence[DeliveryResult], now: datetime) -> None: ...
+
+    async def release(self, delivery_ids: Sequence[int]) -> None:
+        """Claimed recipients that were not sent go back to pending (if still `sending`)."""
+        ...
+
+    async def delivery_counts(self, job_id: int) -> Counter[str]: ...
+
+    async def status_of(self, job_id: int) -> str | None: ...
+
+    async def take_lease(self, job_id: int, *, holder: str, ttl: timedelta, now: datetime) -> bool:
+        """Take or renew the job's lease (one instance sends a job); True if held."""
+        ...
+
+    async def release_lease(self, job_id: int, *, holder: str, now: datetime) -> None: ...
 
 
 class RetryAfter(Exception):
@@ -132,11 +187,11 @@ class _Item:
 class _Run:
     """The state of one job while this process sends it."""
 
-    job: Broadcast
+    job: BroadcastRecord
     locale: str
     counts: dict[str, int]
     started: float
-    results: list[dict[str, Any]] = field(default_factory=list)
+    results: list[DeliveryResult] = field(default_factory=list)
     blocked_people: list[int] = field(default_factory=list)
     released: list[int] = field(default_factory=list)
     sent_now: int = 0
@@ -149,7 +204,10 @@ class BroadcastWorker:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        uow: UnitOfWork,
+        jobs: BroadcastJobs,
+        people: PeopleRepository,
+        events: EventLog,
         clock: Clock,
         transport: BroadcastTransport,
         limiter: RateLimiter,
@@ -157,16 +215,20 @@ class BroadcastWorker:
         *,
         monotonic: TimeSource = time.monotonic,
         sleep: Sleep = asyncio.sleep,
-        locale_of: Callable[[int], Awaitable[str]] | None = None,
+        default_locale: str = "en",
     ) -> None:
-        self.sessions = sessions
+        self.uow = uow
+        self.jobs = jobs
+        self.people = people
+        self.events = events
         self.clock = clock
         self.transport = transport
         self.limiter = limiter
         self.config = config or SenderConfig()
         self._monotonic = monotonic
         self._sleep = sleep
-        self._locale_of = locale_of
+        # The language of progress and report messages when the staff member is unknown.
+        self._default_locale = default_locale
         self.worker_id = f"bc-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -216,13 +278,8 @@ class BroadcastWorker:
                 await asyncio.wait_for(self._wake.wait(), self.config.poll_interval)
 
     async def _next_job(self) -> int | None:
-        async with self.sessions() as session:
-            return await session.scalar(
-                select(Broadcast.id)
-                .where(Broadcast.status.in_(ACTIVE_STATUSES))
-                .order_by(Broadcast.id)
-                .limit(1)
-            )
+        async with self.uow.begin():
+            return await self.jobs.next_active()
 
     # -- one job ---------------------------------------------------------------------------
 
@@ -249,25 +306,20 @@ class BroadcastWorker:
 
     async def _begin(self, job_id: int) -> _Run | None:
         now = self.clock.now()
-        async with self.sessions.begin() as session:
-            job = await session.get(Broadcast, job_id)
+        async with self.uow.begin():
+            job = await self.jobs.get(job_id)
             if job is None or job.status not in ACTIVE_STATUSES:
                 return None
             # Recipients left `sending` by a process that died: we hold the job's lease, so
             # nobody else is sending them. Most were never attempted; send them (again).
-            await session.execute(
-                update(BroadcastDelivery)
-                .where(
-                    BroadcastDelivery.broadcast_id == job_id,
-                    BroadcastDelivery.status == "sending",
-                )
-                .values(status="pending", claimed_by=None, claimed_until=None, updated_at=now)
-            )
+            await self.jobs.reclaim_sending(job_id, now)
             job.status = "running"
             if job.started_at is None:
                 job.started_at = now
-            counts = await _counts(session, job_id)
-        locale = await self._locale_of(job.created_by) if self._locale_of else "en"
+            counts = dict(await self.jobs.delivery_counts(job_id))
+            staff = await self.people.by_telegram_id(job.created_by)
+            await self.uow.commit()
+        locale = staff.language if staff is not None else self._default_locale
         run = _Run(job=job, locale=locale, counts=counts, started=self._monotonic())
         run.progress_id = job.progress_message_id
         await self._show_progress(run, final=False)
@@ -317,38 +369,12 @@ class BroadcastWorker:
 
     async def _claim(self, job_id: int, limit: int) -> list[_Item]:
         now = self.clock.now()
-        async with self.sessions.begin() as session:
-            rows = (
-                await session.execute(
-                    select(
-                        BroadcastDelivery.id,
-                        BroadcastDelivery.person_id,
-                        BroadcastDelivery.chat_id,
-                        BroadcastDelivery.attempts,
-                        Person.first_name,
-                    )
-                    .join(Person, Person.id == BroadcastDelivery.person_id)
-                    .where(
-                        BroadcastDelivery.broadcast_id == job_id,
-                        BroadcastDelivery.status == "pending",
-                    )
-                    .order_by(BroadcastDelivery.id)
-                    .limit(limit)
-                )
-            ).all()
-            if not rows:
-                return []
-            await session.execute(
-                update(BroadcastDelivery)
-                .where(BroadcastDelivery.id.in_([r.id for r in rows]))
-                .values(
-                    status="sending",
-                    claimed_by=self.worker_id,
-                    claimed_until=now + LEASE_TTL,
-                    updated_at=now,
-                )
+        async with self.uow.begin():
+            claimed = await self.jobs.claim(
+                job_id, limit, holder=self.worker_id, until=now + LEASE_TTL, now=now
             )
-        return [_Item(r.id, r.person_id, r.chat_id, r.first_name, r.attempts) for r in rows]
+            await self.uow.commit()
+        return [_Item(c.delivery_id, c.person_id, c.chat_id, c.name, c.attempts) for c in claimed]
 
     async def _sender(self, run: _Run, queue: asyncio.Queue[_Item | None]) -> None:
         while (item := await queue.get()) is not None:
@@ -400,14 +426,13 @@ class BroadcastWorker:
             return
 
     async def _record_delivery(self, run: _Run, delivery_id: int) -> None:
-        row = next((r for r in run.results if r["id"] == delivery_id), None)
+        row = next((r for r in run.results if r.delivery_id == delivery_id), None)
         if row is None:  # already taken by a batch flush
             return
         try:
-            async with self.sessions.begin() as session:
-                await session.execute(
-                    update(BroadcastDelivery), [{**row, "updated_at": self.clock.now()}]
-                )
+            async with self.uow.begin():
+                await self.jobs.record_results([row], self.clock.now())
+                await self.uow.commit()
         except Exception:
             log.warning(
                 "could not record delivery %s now; it goes with the next batch", delivery_id
@@ -448,15 +473,13 @@ class BroadcastWorker:
         error: str | None = None,
     ) -> None:
         run.results.append(
-            {
-                "id": item.delivery_id,
-                "status": status,
-                "attempts": item.attempts + (1 if status != "failed" else 0),
-                "message_id": message_id,
-                "error": error,
-                "claimed_by": None,
-                "claimed_until": None,
-            }
+            DeliveryResult(
+                item.delivery_id,
+                status,
+                item.attempts + (1 if status != "failed" else 0),
+                message_id,
+                error,
+            )
         )
         run.counts[status] = run.counts.get(status, 0) + 1
         run.sent_now += 1
@@ -487,29 +510,19 @@ class BroadcastWorker:
             return
         now = self.clock.now()
         try:
-            async with self.sessions.begin() as session:
+            async with self.uow.begin():
                 if results:
-                    for row in results:
-                        row["updated_at"] = now
-                    await session.execute(update(BroadcastDelivery), results)
+                    await self.jobs.record_results(results, now)
                 if released:
-                    await session.execute(
-                        update(BroadcastDelivery)
-                        .where(
-                            BroadcastDelivery.id.in_(released),
-                            BroadcastDelivery.status == "sending",
-                        )
-                        .values(status="pending", claimed_by=None, claimed_until=None)
-                    )
-                if blocked:
-                    await session.execute(
-                        update(Person).where(Person.id.in_(blocked)).values(blocked_at=now)
-                    )
-                    for person_id in blocked:
-                        record_event(
-                            session, EventKind.BLOCKED_BOT, now, person_id, source="broadcast"
-                        )
-                await self._renew_lease(session, run.job.id, now)
+                    await self.jobs.release(released)
+                for person_id in blocked:
+                    # 403: never retried, and left out of later broadcasts.
+                    await self.people.mark_blocked(person_id, now)
+                    self.events.record(EventKind.BLOCKED_BOT, now, person_id, source="broadcast")
+                await self.jobs.take_lease(
+                    run.job.id, holder=self.worker_id, ttl=LEASE_TTL, now=now
+                )
+                await self.uow.commit()
         except BaseException as error:
             # Keep them for the next flush rather than lose them.
             run.results[:0] = results
@@ -520,8 +533,8 @@ class BroadcastWorker:
             log.exception("could not record broadcast results; will retry")
 
     async def _stop_requested(self, job_id: int) -> bool:
-        async with self.sessions() as session:
-            status = await session.scalar(select(Broadcast.status).where(Broadcast.id == job_id))
+        async with self.uow.begin():
+            status = await self.jobs.status_of(job_id)
         return status not in ACTIVE_STATUSES
 
     def _report(self, run: _Run, status: str, duration: float | None = None) -> JobReport:
@@ -554,22 +567,19 @@ class BroadcastWorker:
             return
         if new_id is not None and new_id != run.progress_id:
             run.progress_id = new_id
-            async with self.sessions.begin() as session:
-                await session.execute(
-                    update(Broadcast)
-                    .where(Broadcast.id == run.job.id)
-                    .values(
-                        progress_chat_id=run.job.progress_chat_id or run.job.created_by,
-                        progress_message_id=new_id,
-                    )
-                )
+            async with self.uow.begin():
+                job = await self.jobs.get(run.job.id)
+                if job is not None:
+                    job.progress_chat_id = run.job.progress_chat_id or run.job.created_by
+                    job.progress_message_id = new_id
+                    await self.uow.commit()
 
     async def _finish(self, run: _Run) -> JobReport:
         now = self.clock.now()
-        async with self.sessions.begin() as session:
-            job = await session.get(Broadcast, run.job.id)
+        async with self.uow.begin():
+            job = await self.jobs.get(run.job.id)
             assert job is not None
-            counts = await _counts(session, job.id)
+            counts = dict(await self.jobs.delivery_counts(job.id))
             run.counts = counts
             left = counts.get("pending", 0) + counts.get("sending", 0)
             if job.status == "stopped":
@@ -582,6 +592,7 @@ class BroadcastWorker:
                 job.status = status
                 job.finished_at = now
             started_at = job.started_at or now
+            await self.uow.commit()
         wall = (now - started_at).total_seconds()
         report = self._report(run, status, max(wall, self._monotonic() - run.started))
         if status == "interrupted":
@@ -604,32 +615,20 @@ class BroadcastWorker:
     # -- one instance per job ---------------------------------------------------------------
 
     async def _take_lease(self, job_id: int) -> bool:
-        async with self.sessions.begin() as session:
-            return await acquire_lease(
-                session,
-                _lease_name(job_id),
-                holder=self.worker_id,
-                ttl=LEASE_TTL,
-                now=self.clock.now(),
+        async with self.uow.begin():
+            held = await self.jobs.take_lease(
+                job_id, holder=self.worker_id, ttl=LEASE_TTL, now=self.clock.now()
             )
-
-    async def _renew_lease(self, session: AsyncSession, job_id: int, now: datetime) -> None:
-        await acquire_lease(
-            session, _lease_name(job_id), holder=self.worker_id, ttl=LEASE_TTL, now=now
-        )
+            await self.uow.commit()
+        return held
 
     async def _release_lease(self, job_id: int) -> None:
-        async with self.sessions.begin() as session:
-            await release_lease(
-                session, _lease_name(job_id), holder=self.worker_id, now=self.clock.now()
-            )
+        async with self.uow.begin():
+            await self.jobs.release_lease(job_id, holder=self.worker_id, now=self.clock.now())
+            await self.uow.commit()
 
 
-def _lease_name(job_id: int) -> str:
-    return f"broadcast:{job_id}"
-
-
-def build_outgoing(job: Broadcast, chat_id: int, name: str | None) -> Outgoing:
+def build_outgoing(job: BroadcastRecord, chat_id: int, name: str | None) -> Outgoing:
     kind = str((job.segment or {}).get("content", "text"))
     html = personalize.render(job.personalized_html, name=name) if job.personalized_html else None
     return Outgoing(
@@ -641,12 +640,6 @@ def build_outgoing(job: Broadcast, chat_id: int, name: str | None) -> Outgoing:
         button_text=job.button_text,
         button_url=job.button_url,
     )
-
-
-async def _counts(session: AsyncSession, job_id: int) -> dict[str, int]:
-    from forever.services.broadcasts import delivery_counts
-
-    return dict(await delivery_counts(session, job_id))
 
 
 def _describe(error: BaseException) -> str:

@@ -1,27 +1,33 @@
-"""Broadcast jobs: drafts, segments, confirmation, stopping, and their figures.
+"""Broadcast jobs as staff compose them: drafts, segments, confirmation, stopping.
 
-A broadcast is a persisted job: the `broadcasts` row plus one `broadcast_deliveries` row per
-recipient, written in the same transaction that confirms it. The sender (broadcast_sender.py)
-works through those rows, so a restart continues where it stopped and nobody gets two copies.
+A broadcast is a persisted job: the broadcast record plus one delivery per recipient, written
+in the same transaction that confirms it. The sender (broadcast_sender.py) works through those
+deliveries, so a restart continues where it stopped and nobody gets two copies.
+
+Each staff step is one use case here, one transaction, committed once, with its audit entry.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Select, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from forever.db.models import AuditEntry, Broadcast, BroadcastDelivery, Person, Subscription
+from forever.domain.clock import Clock
 from forever.domain.lifecycle import HAS_ACCESS, Billing, State
 from forever.domain.segments import Segment, SegmentKind
+from forever.services.ports import UnitOfWork
+from forever.services.records import PersonRecord, SubscriptionRecord
+from forever.services.staff import AuditLog
 
 ACTIVE_STATUSES = ("queued", "running")
 # Statuses of a delivery that is settled (never sent again).
 SETTLED = ("delivered", "blocked", "failed")
+
+_PAYING_STATES = frozenset({State.ACTIVE, State.CANCEL_SCHEDULED, State.PAST_DUE})
+_PAYING_BILLING = frozenset({Billing.MONTHLY, Billing.YEARLY})
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,192 +47,236 @@ class Content:
     button_url: str | None = None
 
 
-def recipients_query(segment: Segment) -> Select[tuple[int, int]]:
-    """(person id, chat id) of everyone in the segment who can receive a message."""
-    query = (
-        select(Person.id, Person.telegram_id)
-        .outerjoin(Subscription, Subscription.person_id == Person.id)
-        .where(Person.telegram_id.is_not(None))
-        .where(Person.blocked_at.is_(None))
-        .where(Person.erased_at.is_(None))
-    )
-    access = [s.value for s in HAS_ACCESS]
+class BroadcastRecord(Protocol):
+    """A stored broadcast job (db/models.Broadcast satisfies it)."""
+
+    id: int
+    created_by: int
+    source_chat_id: int
+    source_message_id: int
+    personalized_html: str | None
+    button_text: str | None
+    button_url: str | None
+    segment: dict[str, Any]
+    status: str  # draft | queued | running | stopped | done
+    total: int
+    progress_chat_id: int | None
+    progress_message_id: int | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class BroadcastRepository(Protocol):
+    """The broadcast jobs and their recipients, as composing them needs."""
+
+    async def get(self, broadcast_id: int) -> BroadcastRecord | None: ...
+
+    async def active(self) -> BroadcastRecord | None:
+        """The oldest job queued or running, if any."""
+        ...
+
+    async def count_recipients(self, segment: Segment) -> int:
+        """How many people `reaches(segment, ...)` selects now."""
+        ...
+
+    async def add_draft(
+        self, *, staff_id: int, content: Content, segment: dict[str, Any], total: int, now: datetime
+    ) -> BroadcastRecord: ...
+
+    async def change_status(
+        self, broadcast_id: int, *, only_from: Collection[str], to: str
+    ) -> bool:
+        """Atomically (across instances) move the job to `to` if its status is one of
+        `only_from`; False, and nothing changed, otherwise."""
+        ...
+
+    async def add_recipients(self, broadcast_id: int, segment: Segment) -> int:
+        """One pending delivery for everyone the segment reaches now; returns how many."""
+        ...
+
+    async def delivery_counts(self, broadcast_id: int) -> Counter[str]: ...
+
+
+class BroadcastKick(Protocol):
+    """Wakes the broadcast sender after a job was queued (does nothing if none runs here)."""
+
+    def kick(self) -> None: ...
+
+
+def reaches(
+    segment: Segment, person: PersonRecord, subscription: SubscriptionRecord | None
+) -> bool:
+    """Whether a broadcast to `segment` goes to this person: the rule that the repository's
+    recipient query implements in SQL (tests check both agree)."""
+    if person.telegram_id is None or person.blocked_at is not None or person.erased_at is not None:
+        return False
+    if segment.kind is SegmentKind.ALL:
+        return True
+    if segment.kind is SegmentKind.LANGUAGE:
+        return person.language == segment.value
+    if subscription is None:
+        return False  # every other segment is about the membership
+    state = subscription.state
     match segment.kind:
-        case SegmentKind.ALL:
-            pass
         case SegmentKind.TRIAL:
-            query = query.where(Subscription.state == State.TRIAL.value)
+            return state == State.TRIAL
         case SegmentKind.PAYING:
-            query = query.where(
-                Subscription.state.in_(
-                    [State.ACTIVE.value, State.CANCEL_SCHEDULED.value, State.PAST_DUE.value]
-                ),
-                Subscription.billing.in_([Billing.MONTHLY.value, Billing.YEARLY.value]),
-            )
+            return state in _PAYING_STATES and subscription.billing in _PAYING_BILLING
         case SegmentKind.PLAN:
-            query = query.where(
-                Subscription.state.in_(access), Subscription.plan_id == segment.value
-            )
+            return state in HAS_ACCESS and subscription.plan_id == segment.value
         case SegmentKind.CANCELLED:
-            query = query.where(
-                (Subscription.state == State.CANCEL_SCHEDULED.value)
-                | (
-                    (Subscription.state == State.EXPIRED.value)
-                    & Subscription.canceled_at.is_not(None)
-                )
+            return state == State.CANCEL_SCHEDULED or (
+                state == State.EXPIRED and subscription.canceled_at is not None
             )
         case SegmentKind.LAPSED:
-            query = query.where(
-                Subscription.state == State.EXPIRED.value, Subscription.canceled_at.is_(None)
-            )
+            return state == State.EXPIRED and subscription.canceled_at is None
         case SegmentKind.PAUSED:
-            query = query.where(Subscription.state == State.PAUSED.value)
-        case SegmentKind.LANGUAGE:
-            query = query.where(Person.language == segment.value)
-    return query.order_by(Person.id)
+            return state == State.PAUSED
 
 
-async def count_recipients(session: AsyncSession, segment: Segment) -> int:
-    inner = recipients_query(segment).subquery()
-    return int(await session.scalar(select(func.count()).select_from(inner)) or 0)
+@dataclass(frozen=True, slots=True)
+class Busy:
+    """A job still sending: staff cannot start another one meanwhile."""
+
+    broadcast_id: int
+    done: int
+    total: int
 
 
-async def active_broadcast(session: AsyncSession) -> Broadcast | None:
-    return await session.scalar(
-        select(Broadcast)
-        .where(Broadcast.status.in_(ACTIVE_STATUSES))
-        .order_by(Broadcast.id)
-        .limit(1)
-    )
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """The outcome of picking a segment: how many it reaches, and the draft (None if 0)."""
 
-
-def audit(
-    session: AsyncSession, actor: int, action: str, now: datetime, **arguments: Any
-) -> AuditEntry:
-    entry = AuditEntry(actor_telegram_id=actor, action=action, arguments=arguments, at=now)
-    session.add(entry)
-    return entry
-
-
-async def create_draft(
-    session: AsyncSession,
-    *,
-    staff_id: int,
-    content: Content,
-    segment: Segment,
-    total: int,
-    now: datetime,
-) -> Broadcast:
-    draft = Broadcast(
-        created_by=staff_id,
-        source_chat_id=content.source_chat_id,
-        source_message_id=content.source_message_id,
-        personalized_html=content.template_html,
-        button_text=content.button_text,
-        button_url=content.button_url,
-        # The content kind rides along with the segment: both are fixed at confirmation.
-        segment={**segment.to_json(), "content": content.kind},
-        status="draft",
-        total=total,
-        created_at=now,
-    )
-    session.add(draft)
-    await session.flush()
-    return draft
+    total: int
+    draft: BroadcastRecord | None
 
 
 @dataclass(frozen=True, slots=True)
 class ConfirmResult:
     outcome: str  # queued | already | busy | empty | missing
-    broadcast: Broadcast | None = None
-    busy_with: Broadcast | None = None
+    broadcast_id: int = 0
+    total: int = 0  # recipients, once queued
+    busy_with: int | None = None  # the job still sending, when busy
 
 
-async def confirm(
-    session: AsyncSession, draft_id: int, *, staff_id: int, now: datetime
-) -> ConfirmResult:
-    """Turn a draft into a queued job with its recipients, exactly once.
+class BroadcastDesk:
+    """The staff steps of a broadcast, one transaction each."""
 
-    The status flip is a conditional UPDATE: a second tap (or a second instance handling the
-    same tap) finds no draft and changes nothing.
-    """
-    draft = await session.get(Broadcast, draft_id)
-    if draft is None:
-        return ConfirmResult("missing")
-    if draft.status != "draft":
-        return ConfirmResult("already", draft)
-    busy = await active_broadcast(session)
-    if busy is not None:
-        return ConfirmResult("busy", draft, busy)
-    segment = Segment.from_json(draft.segment)
-    flipped = await session.execute(
-        update(Broadcast)
-        .where(Broadcast.id == draft_id, Broadcast.status == "draft")
-        .values(status="queued")
-    )
-    if flipped.rowcount != 1:  # type: ignore[attr-defined]
-        return ConfirmResult("already", draft)
-    rows = (await session.execute(recipients_query(segment))).all()
-    if not rows:
-        await session.execute(
-            update(Broadcast).where(Broadcast.id == draft_id).values(status="draft")
-        )
-        return ConfirmResult("empty", draft)
-    await session.execute(
-        insert(BroadcastDelivery),
-        [
-            {
-                "broadcast_id": draft_id,
-                "person_id": person_id,
-                "chat_id": chat_id,
-                "status": "pending",
-                "attempts": 0,
-            }
-            for person_id, chat_id in rows
-        ],
-    )
-    await session.execute(update(Broadcast).where(Broadcast.id == draft_id).values(total=len(rows)))
-    audit(
-        session,
-        staff_id,
-        "broadcast_confirmed",
-        now,
-        broadcast=draft_id,
-        segment=draft.segment,
-        recipients=len(rows),
-    )
-    await session.refresh(draft)
-    return ConfirmResult("queued", draft)
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        broadcasts: BroadcastRepository,
+        audit: AuditLog,
+        clock: Clock,
+        kick: BroadcastKick,
+    ) -> None:
+        self.uow = uow
+        self.broadcasts = broadcasts
+        self.audit = audit
+        self.clock = clock
+        self.kick = kick
 
+    async def start(self, previous_draft: int = 0) -> Busy | None:
+        """Begin composing: refused while a job sends; an unconfirmed earlier draft goes."""
+        async with self.uow.begin():
+            busy = await self.broadcasts.active()
+            if busy is not None:
+                counts = await self.broadcasts.delivery_counts(busy.id)
+                return Busy(busy.id, sum(counts.get(s, 0) for s in SETTLED), busy.total)
+            if previous_draft:
+                await self._discard(previous_draft)
+            await self.uow.commit()
+        return None
 
-async def discard_draft(session: AsyncSession, draft_id: int) -> bool:
-    result = await session.execute(
-        update(Broadcast)
-        .where(Broadcast.id == draft_id, Broadcast.status == "draft")
-        .values(status="stopped")
-    )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    async def draft(
+        self, *, staff_id: int, content: Content, segment: Segment, previous_draft: int = 0
+    ) -> Draft:
+        """Count the segment and, if it reaches anyone, store the draft (replacing an earlier
+        unconfirmed one), fixing the content kind with the segment."""
+        now = self.clock.now()
+        async with self.uow.begin():
+            total = await self.broadcasts.count_recipients(segment)
+            if total == 0:
+                return Draft(0, None)
+            if previous_draft:
+                await self._discard(previous_draft)
+            draft = await self.broadcasts.add_draft(
+                staff_id=staff_id,
+                content=content,
+                # The content kind rides along with the segment: both are fixed at confirmation.
+                segment={**segment.to_json(), "content": content.kind},
+                total=total,
+                now=now,
+            )
+            await self.uow.commit()
+        return Draft(total, draft)
 
+    async def confirm(
+        self, draft_id: int, *, staff_id: int, progress_chat_id: int | None
+    ) -> ConfirmResult:
+        """Turn a draft into a queued job with its recipients, exactly once.
 
-async def request_stop(
-    session: AsyncSession, broadcast_id: int, *, staff_id: int, now: datetime
-) -> bool:
-    """Ask the sender to stop; pending recipients stay unsent. False if it already ended."""
-    result = await session.execute(
-        update(Broadcast)
-        .where(Broadcast.id == broadcast_id, Broadcast.status.in_(ACTIVE_STATUSES))
-        .values(status="stopped")
-    )
-    stopped = result.rowcount == 1  # type: ignore[attr-defined]
-    if stopped:
-        audit(session, staff_id, "broadcast_stopped", now, broadcast=broadcast_id)
-    return stopped
+        The status flip is conditional: a second tap (or a second instance handling the same
+        tap) finds no draft and changes nothing. The sender is woken after the commit."""
+        now = self.clock.now()
+        async with self.uow.begin():
+            draft = await self.broadcasts.get(draft_id)
+            if draft is None:
+                return ConfirmResult("missing", draft_id)
+            if draft.status != "draft":
+                return ConfirmResult("already", draft_id)
+            busy = await self.broadcasts.active()
+            if busy is not None:
+                return ConfirmResult("busy", draft_id, busy_with=busy.id)
+            if not await self.broadcasts.change_status(draft_id, only_from=("draft",), to="queued"):
+                return ConfirmResult("already", draft_id)
+            recipients = await self.broadcasts.add_recipients(
+                draft_id, Segment.from_json(draft.segment)
+            )
+            if recipients == 0:
+                return ConfirmResult("empty", draft_id)  # rolled back: still a draft
+            job = await self.broadcasts.get(draft_id)
+            assert job is not None
+            job.total = recipients
+            if progress_chat_id is not None:
+                job.progress_chat_id = progress_chat_id
+            self.audit.record(
+                staff_id,
+                "broadcast_confirmed",
+                now,
+                broadcast=draft_id,
+                segment=job.segment,
+                recipients=recipients,
+            )
+            await self.uow.commit()
+        self.kick.kick()
+        return ConfirmResult("queued", draft_id, recipients)
 
+    async def cancel(self, *, staff_id: int, draft_id: int, previous_draft: int = 0) -> bool:
+        """Staff cancel composing: the draft (the button's, else the one in progress) is
+        dropped; False if there was one and it is no longer a draft (already sent)."""
+        now = self.clock.now()
+        async with self.uow.begin():
+            dropped = False
+            if draft_id or previous_draft:
+                dropped = await self._discard(draft_id or previous_draft)
+            self.audit.record(staff_id, "broadcast_cancelled", now, draft=draft_id or None)
+            await self.uow.commit()
+        return dropped
 
-async def delivery_counts(session: AsyncSession, broadcast_id: int) -> Counter[str]:
-    rows = await session.execute(
-        select(BroadcastDelivery.status, func.count())
-        .where(BroadcastDelivery.broadcast_id == broadcast_id)
-        .group_by(BroadcastDelivery.status)
-    )
-    return Counter({status: int(n) for status, n in rows.all()})
+    async def stop(self, broadcast_id: int, *, staff_id: int) -> bool:
+        """Ask the sender to stop; pending recipients stay unsent. False if it had ended."""
+        now = self.clock.now()
+        async with self.uow.begin():
+            stopped = await self.broadcasts.change_status(
+                broadcast_id, only_from=ACTIVE_STATUSES, to="stopped"
+            )
+            if not stopped:
+                return False
+            self.audit.record(staff_id, "broadcast_stopped", now, broadcast=broadcast_id)
+            await self.uow.commit()
+        return True
+
+    async def _discard(self, draft_id: int) -> bool:
+        return await self.broadcasts.change_status(draft_id, only_from=("draft",), to="stopped")

@@ -13,6 +13,7 @@ from forever.domain import lifecycle
 from forever.domain.events import EventKind
 from forever.domain.lifecycle import Billing, Membership, State
 from forever.services.events import record_event
+from forever.services.records import SubscriptionRecord
 
 if TYPE_CHECKING:
     from forever.app import Container
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 GRACE = timedelta(days=3)
 
 
-def to_membership(row: Subscription | None) -> Membership:
+def to_membership(row: SubscriptionRecord | None) -> Membership:
     if row is None:
         return Membership()
     return Membership(
@@ -38,7 +39,7 @@ def to_membership(row: Subscription | None) -> Membership:
     )
 
 
-def apply_membership(row: Subscription, m: Membership, now: datetime) -> None:
+def apply_membership(row: SubscriptionRecord, m: Membership, now: datetime) -> None:
     row.state = m.state.value
     row.plan_id = m.plan_id
     row.billing = m.billing.value if m.billing else None

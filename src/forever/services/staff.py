@@ -1,23 +1,63 @@
-"""Staff use cases besides broadcasts: find a person, grant access, the audit log."""
+"""Staff use cases besides broadcasts: find a person, grant access, the audit log.
+
+Every staff action is kept in the audit log, written in the same transaction as the action.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from forever.db.models import AuditEntry, Event, Person, Subscription
 from forever.domain import lifecycle
+from forever.domain.catalog import Catalog, Plan
+from forever.domain.clock import Clock
 from forever.domain.events import EventKind
-from forever.services.broadcasts import audit
-from forever.services.events import record_event
-from forever.services.memberships import apply_membership, subscription_for, to_membership
+from forever.services.memberships import apply_membership, to_membership
+from forever.services.ports import (
+    EventLog,
+    PeopleRepository,
+    SubscriptionRepository,
+    UnitOfWork,
+)
+from forever.services.records import EventRecord, PersonRecord, SubscriptionRecord
 
 MAX_GRANT_DAYS = 3650
+AUDIT_PAGE = 15
+
+
+class AuditRecord(Protocol):
+    """One kept staff action (db/models.AuditEntry satisfies it)."""
+
+    id: int
+    actor_telegram_id: int
+    action: str
+    arguments: dict[str, Any]
+    at: datetime
+
+
+class AuditLog(Protocol):
+    """Adds an entry to the open transaction; it is kept when the use case commits."""
+
+    def record(self, actor: int, action: str, at: datetime, **arguments: Any) -> None: ...
+
+
+class StaffDirectory(Protocol):
+    """What staff look up."""
+
+    async def find_person(self, field: str, value: str | int) -> PersonRecord | None:
+        """The oldest person not erased whose `field` (telegram_id, username or email; the
+        last two without regard to case) equals `value`."""
+        ...
+
+    async def recent_events(self, person_id: int, limit: int) -> Sequence[EventRecord]:
+        """The person's latest events, newest first."""
+        ...
+
+    async def recent_audit(self, limit: int) -> Sequence[AuditRecord]:
+        """The latest audit entries, newest first."""
+        ...
 
 
 def parse_who(text: str) -> tuple[str, str | int]:
@@ -32,41 +72,6 @@ def parse_who(text: str) -> tuple[str, str | int]:
     raise ValueError(value)
 
 
-async def find_person(session: AsyncSession, who: str) -> Person | None:
-    field, value = parse_who(who)
-    if field == "telegram_id":
-        condition = Person.telegram_id == value
-    elif field == "username":
-        condition = func.lower(Person.username) == str(value).lower()
-    else:
-        condition = func.lower(Person.email) == value
-    return await session.scalar(
-        select(Person).where(condition, Person.erased_at.is_(None)).order_by(Person.id).limit(1)
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class PersonCard:
-    person: Person
-    subscription: Subscription | None
-    events: Sequence[Event]
-
-
-async def person_card(session: AsyncSession, person: Person, *, events: int = 10) -> PersonCard:
-    subscription = await session.scalar(
-        select(Subscription).where(Subscription.person_id == person.id)
-    )
-    recent = (
-        await session.scalars(
-            select(Event)
-            .where(Event.person_id == person.id)
-            .order_by(Event.at.desc(), Event.id.desc())
-            .limit(events)
-        )
-    ).all()
-    return PersonCard(person, subscription, recent)
-
-
 def parse_days(text: str) -> int:
     """A whole number of days, 1 to MAX_GRANT_DAYS; ValueError otherwise."""
     value = text.strip()
@@ -78,34 +83,118 @@ def parse_days(text: str) -> int:
     return days
 
 
-async def grant(
-    session: AsyncSession,
-    *,
-    person_id: int,
-    plan_id: str,
-    days: int,
-    staff_id: int,
-    now: datetime,
-) -> lifecycle.Membership:
-    """Give `plan_id` for `days` (added to access still running), with an event and audit."""
-    row = await subscription_for(session, person_id, now)
-    membership = lifecycle.grant(to_membership(row), plan_id=plan_id, now=now, days=days)
-    apply_membership(row, membership, now)
-    row.cancel_reason = None
-    record_event(session, EventKind.GRANTED, now, person_id, plan=plan_id, days=days, by=staff_id)
-    audit(session, staff_id, "grant", now, person=person_id, plan=plan_id, days=days)
-    return membership
+@dataclass(frozen=True, slots=True)
+class PersonCard:
+    person: PersonRecord
+    subscription: SubscriptionRecord | None
+    events: Sequence[EventRecord]
 
 
-async def recent_audit(session: AsyncSession, limit: int = 15) -> Sequence[AuditEntry]:
-    return (
-        await session.scalars(
-            select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)
-        )
-    ).all()
+@dataclass(frozen=True, slots=True)
+class GrantProposal:
+    """What `/grant` would do, or why not: outcome is ok, bad_days, unknown_plan, bad_who
+    or not_found."""
+
+    outcome: str
+    person: PersonRecord | None = None
+    plan: Plan | None = None
+    days: int = 0
 
 
-def record(
-    session: AsyncSession, staff_id: int, action: str, now: datetime, **arguments: Any
-) -> None:
-    audit(session, staff_id, action, now, **arguments)
+@dataclass(frozen=True, slots=True)
+class Granted:
+    membership: lifecycle.Membership
+    person: PersonRecord | None
+
+
+class StaffTools:
+    """/user, /grant and /audit."""
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        directory: StaffDirectory,
+        people: PeopleRepository,
+        subscriptions: SubscriptionRepository,
+        events: EventLog,
+        audit: AuditLog,
+        catalog: Catalog,
+        clock: Clock,
+    ) -> None:
+        self.uow = uow
+        self.directory = directory
+        self.people = people
+        self.subscriptions = subscriptions
+        self.events = events
+        self.audit = audit
+        self.catalog = catalog
+        self.clock = clock
+
+    async def look_up(self, *, staff_id: int, who: str, events: int = 10) -> PersonCard | None:
+        """The person's card (None if nobody matches); ValueError if `who` is no id, @name
+        or email. The lookup is audited."""
+        field, value = parse_who(who)
+        now = self.clock.now()
+        async with self.uow.begin():
+            found = await self.directory.find_person(field, value)
+            card = None
+            if found is not None:
+                card = PersonCard(
+                    found,
+                    await self.subscriptions.of(found.id),
+                    await self.directory.recent_events(found.id, events),
+                )
+            self.audit.record(staff_id, "user_lookup", now, query=who)
+            await self.uow.commit()
+        return card
+
+    async def propose_grant(self, who: str, plan_id: str, days_text: str) -> GrantProposal:
+        """Check `/grant <who> <plan> <days>` and find the person (nothing is changed)."""
+        try:
+            days = parse_days(days_text)
+        except ValueError:
+            return GrantProposal("bad_days")
+        plan = self.catalog.plan(plan_id.lower())
+        if plan is None:
+            return GrantProposal("unknown_plan")
+        try:
+            field, value = parse_who(who)
+        except ValueError:
+            return GrantProposal("bad_who")
+        async with self.uow.begin():
+            person = await self.directory.find_person(field, value)
+            await self.uow.commit()  # nothing written; keeps the record loaded for the reply
+        if person is None:
+            return GrantProposal("not_found")
+        return GrantProposal("ok", person, plan, days)
+
+    async def grant(self, *, staff_id: int, person_id: int, plan_id: str, days: int) -> Granted:
+        """Give `plan_id` for `days` (added to access still running), with an event and audit."""
+        now = self.clock.now()
+        async with self.uow.begin():
+            row = await self.subscriptions.get_or_create(person_id, now)
+            membership = lifecycle.grant(to_membership(row), plan_id=plan_id, now=now, days=days)
+            apply_membership(row, membership, now)
+            row.cancel_reason = None
+            self.events.record(
+                EventKind.GRANTED, now, person_id, plan=plan_id, days=days, by=staff_id
+            )
+            self.audit.record(staff_id, "grant", now, person=person_id, plan=plan_id, days=days)
+            person = await self.people.get(person_id)
+            await self.uow.commit()
+        return Granted(membership, person)
+
+    async def cancel_grant(self, *, staff_id: int, proposal: dict[str, Any]) -> None:
+        """Staff said no to a proposed grant: only the audit log keeps it."""
+        async with self.uow.begin():
+            self.audit.record(staff_id, "grant_cancelled", self.clock.now(), **proposal)
+            await self.uow.commit()
+
+    async def audit_log(self, *, staff_id: int, limit: int = AUDIT_PAGE) -> list[AuditRecord]:
+        """The latest audit entries (this viewing is audited too, after reading)."""
+        now = self.clock.now()
+        async with self.uow.begin():
+            entries = list(await self.directory.recent_audit(limit))
+            self.audit.record(staff_id, "audit_viewed", now)
+            await self.uow.commit()
+        return entries

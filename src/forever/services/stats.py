@@ -5,25 +5,40 @@ from __future__ import annotations
 import asyncio
 import io
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from forever.db.models import Event
+from forever.domain.clock import Clock
 from forever.domain.kpi import EventRow, Kpis, compute
+from forever.services.ports import UnitOfWork
+from forever.services.staff import AuditLog
 
 MAX_DAYS = 3650
 
 
-async def kpis_for(session: AsyncSession, *, days: int, now: datetime) -> Kpis:
-    start = now - timedelta(days=days)
-    rows = await session.execute(
-        select(Event.kind, Event.at, Event.person_id, Event.data)
-        .where(Event.at < now)
-        .order_by(Event.at, Event.id)
-    )
-    events = [EventRow(kind, at, person_id, data or {}) for kind, at, person_id, data in rows]
-    return compute(events, start, now)
+class EventHistory(Protocol):
+    async def before(self, end: datetime) -> list[EventRow]:
+        """Every event before `end`, in time order (the figures replay whole histories)."""
+        ...
+
+
+class StaffStats:
+    """/stats: the figures for the last `days` days, computed from the event history."""
+
+    def __init__(
+        self, uow: UnitOfWork, history: EventHistory, audit: AuditLog, clock: Clock
+    ) -> None:
+        self.uow = uow
+        self.history = history
+        self.audit = audit
+        self.clock = clock
+
+    async def __call__(self, *, staff_id: int, days: int) -> Kpis:
+        now = self.clock.now()
+        async with self.uow.begin():
+            events = await self.history.before(now)
+            self.audit.record(staff_id, "stats", now, days=days)
+            await self.uow.commit()
+        return compute(events, now - timedelta(days=days), now)
 
 
 def _draw(kpis: Kpis, title: str, active_label: str, churn_label: str) -> bytes:
@@ -31,7 +46,8 @@ def _draw(kpis: Kpis, title: str, active_label: str, churn_label: str) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    days = [p.day for p in kpis.series]
+    # Datetimes: matplotlib converts them (its stubs only name numbers and arrays).
+    days: list[Any] = [p.day for p in kpis.series]
     figure = Figure(figsize=(8, 4), dpi=100)
     FigureCanvasAgg(figure)
     left = figure.add_subplot()

@@ -1,11 +1,13 @@
-"""The Telegram side of broadcasts: sending copies through aiogram, the progress message, and
-starting the background worker next to the bot."""
+"""The Telegram side of broadcasts: sending copies through aiogram, the progress message, the
+shared budget on the bot's session, and the background worker running next to the bot."""
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 from aiogram import Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware
@@ -22,17 +24,8 @@ from forever.services.broadcast_sender import (
     RetryAfter,
     SenderConfig,
 )
-from forever.services.people import by_telegram_id
-from forever.services.ratelimit import RateLimiter, build_rate_limiter
+from forever.services.ratelimit import RateLimiter
 from forever.telegram.staff_texts import StaffTexts
-
-if TYPE_CHECKING:
-    from forever.app import Container
-
-WORKER_KEY = "broadcast_worker"
-CONFIG_KEY = "broadcast_sender_config"  # tests and benchmarks may put a SenderConfig here
-LIMITER_KEY = "broadcast_rate_limiter"  # or their own limiter
-
 
 # Set while the broadcast sender makes a call it already holds a permit for.
 _PERMIT_HELD: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -175,50 +168,32 @@ class TelegramBroadcastTransport:
         )
 
 
+@dataclass
+class Broadcasting:
+    """This process's broadcast sender: what tests and benchmarks may set before the runtime
+    starts it (None: built from the settings), and the worker once started.
+
+    Also the `BroadcastKick` that confirming a broadcast uses to wake the worker at once."""
+
+    limiter: RateLimiter | None = None
+    config: SenderConfig | None = None
+    worker: BroadcastWorker | None = None
+
+    def kick(self) -> None:
+        if self.worker is not None:
+            self.worker.wake()
+
+
 class BroadcastRunner:
     """The worker plus what it opened (a Redis connection for the shared budget)."""
 
-    def __init__(self, worker: BroadcastWorker, close_limiter: object) -> None:
+    def __init__(
+        self, worker: BroadcastWorker, close_limiter: Callable[[], Awaitable[None]]
+    ) -> None:
         self.worker = worker
         self._close_limiter = close_limiter
 
     async def stop(self, *, graceful: bool = True) -> None:
         await self.worker.stop(graceful=graceful)
         with contextlib.suppress(Exception):
-            await self._close_limiter()  # type: ignore[operator]
-
-
-def start_broadcast_worker(container: Container, bot: Bot) -> BroadcastRunner:
-    settings = container.settings
-    texts = StaffTexts(container.renderer)
-    limiter: RateLimiter | None = container.extras.get(LIMITER_KEY)
-    close: object = _nothing
-    if limiter is None:
-        limiter, close = build_rate_limiter(
-            settings.broadcast_rate, settings.redis_url, prefix=f"{settings.redis_prefix}:tg-rate"
-        )
-    config = container.extras.get(CONFIG_KEY) or SenderConfig(
-        concurrency=settings.broadcast_concurrency
-    )
-
-    async def locale_of(telegram_id: int) -> str:
-        async with container.sessions() as session:
-            person = await by_telegram_id(session, telegram_id)
-        return person.language if person is not None else settings.default_locale
-
-    bot.session.middleware(SharedBudget(limiter))
-    worker = BroadcastWorker(
-        container.sessions,
-        container.clock,
-        TelegramBroadcastTransport(bot, texts, permits_held=True),
-        limiter,
-        config,
-        locale_of=locale_of,
-    )
-    container.extras[WORKER_KEY] = worker
-    worker.start()
-    return BroadcastRunner(worker, close)
-
-
-async def _nothing() -> None:
-    return None
+            await self._close_limiter()

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Set
+
 from aiogram.filters import Filter
 from aiogram.types import CallbackQuery, Message
 
-from forever.app import Container
-
 
 class IsStaff(Filter):
-    async def __call__(self, event: Message | CallbackQuery, container: Container) -> bool:
+    """`staff_ids` comes from the dispatcher's workflow data (wiring/staff.py)."""
+
+    async def __call__(self, event: Message | CallbackQuery, staff_ids: Set[int]) -> bool:
         user = event.from_user
-        return user is not None and user.id in container.settings.admin_ids
+        return user is not None and user.id in staff_ids
 
     def __str__(self) -> str:
         return "IsStaff()"

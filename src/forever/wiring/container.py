@@ -20,6 +20,7 @@ from forever.domain.signing import Signer
 from forever.metrics import Metrics
 from forever.rendering import Renderer
 from forever.services.people import PeopleService
+from forever.telegram.broadcasts import Broadcasting
 
 
 def new_instance_id() -> str:
@@ -42,6 +43,8 @@ class Container:
     metrics: Metrics = field(default_factory=Metrics)
     # Names this process in leases and claims (outbox, update inbox, broadcasts).
     instance: str = field(default_factory=new_instance_id)
+    # The broadcast sender: tests and benchmarks may set its limiter or config before start.
+    broadcasting: Broadcasting = field(default_factory=Broadcasting)
     # The unit of work and the shared repositories on it (built from `sessions`).
     uow: SqlUnitOfWork = field(init=False)
     people_repo: SqlPeople = field(init=False)

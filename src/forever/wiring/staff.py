@@ -1,10 +1,82 @@
-"""Wiring of the staff area: its use cases, and what its chat handlers receive by name."""
+"""Wiring of the staff area: its use cases, what its chat handlers receive by name, and the
+broadcast sender that the runtime starts next to the bot."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+from aiogram import Bot
+
+from forever.db.repositories.broadcasts import SqlBroadcasts
+from forever.db.repositories.staff import SqlAuditLog, SqlEventHistory, SqlStaffDirectory
+from forever.services.broadcast_sender import BroadcastWorker, SenderConfig
+from forever.services.broadcasts import BroadcastDesk
+from forever.services.ratelimit import RateLimiter
+from forever.services.staff import StaffTools
+from forever.services.stats import StaffStats
+from forever.telegram.broadcasts import (
+    BroadcastRunner,
+    SharedBudget,
+    TelegramBroadcastTransport,
+)
+from forever.telegram.ratelimit import build_rate_limiter
+from forever.telegram.staff_texts import StaffTexts
 from forever.wiring.container import Container
+
+__all__ = ["BroadcastRunner", "chat_dependencies", "start_broadcast_worker"]
 
 
 def chat_dependencies(container: Container) -> dict[str, object]:
     """Dispatcher workflow data: each handler parameter of this name receives the value."""
-    return {}
+    uow = container.uow
+    audit = SqlAuditLog(uow)
+    return {
+        "staff_ids": container.settings.admin_ids,
+        "staff_texts": StaffTexts(container.renderer),
+        "broadcast_desk": BroadcastDesk(
+            uow, SqlBroadcasts(uow), audit, container.clock, container.broadcasting
+        ),
+        "staff_tools": StaffTools(
+            uow,
+            SqlStaffDirectory(uow),
+            container.people_repo,
+            container.subscriptions,
+            container.events,
+            audit,
+            container.catalog,
+            container.clock,
+        ),
+        "staff_stats": StaffStats(uow, SqlEventHistory(uow), audit, container.clock),
+    }
+
+
+def start_broadcast_worker(container: Container, bot: Bot) -> BroadcastRunner:
+    """Start sending broadcasts from this process (resuming unfinished ones first). Every
+    message the bot posts takes a permit from the same budget as the broadcast's."""
+    settings = container.settings
+    parts = container.broadcasting
+    limiter: RateLimiter | None = parts.limiter
+    close: Callable[[], Awaitable[None]] = _nothing
+    if limiter is None:
+        limiter, close = build_rate_limiter(
+            settings.broadcast_rate, settings.redis_url, prefix=f"{settings.redis_prefix}:tg-rate"
+        )
+    bot.session.middleware(SharedBudget(limiter))
+    worker = BroadcastWorker(
+        container.uow,
+        SqlBroadcasts(container.uow),
+        container.people_repo,
+        container.events,
+        container.clock,
+        TelegramBroadcastTransport(bot, StaffTexts(container.renderer), permits_held=True),
+        limiter,
+        parts.config or SenderConfig(concurrency=settings.broadcast_concurrency),
+        default_locale=settings.default_locale,
+    )
+    parts.worker = worker
+    worker.start()
+    return BroadcastRunner(worker, close)
+
+
+async def _nothing() -> None:
+    return None

@@ -18,8 +18,7 @@ from forever.domain.clock import ManualClock
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI
 from forever.sandbox.fake_bot_api.state import FakeEvent
-from forever.services.broadcast_sender import LEASE_TTL
-from forever.telegram.broadcasts import WORKER_KEY
+from forever.services.broadcast_sender import LEASE_TTL, BroadcastWorker
 from tests.conftest import REDIS_TEST_URL, STAFF_ID
 from tests.e2e.scaleout.harness import Cluster
 from tests.e2e.staff_helpers import add_people, wait_for, wait_for_status
@@ -43,6 +42,12 @@ def copies_at(tg: FakeBotAPI) -> list[float]:
     tg.subscribe(on_event)
     tg.flood.max_per_second = FAKE_LIMIT
     return stamps
+
+
+def worker_of(runtime: Runtime) -> BroadcastWorker:
+    worker = runtime.container.broadcasting.worker
+    assert worker is not None, "the runtime started no broadcast worker"
+    return worker
 
 
 async def start_three(cluster: Cluster, redis_prefix: str) -> list[Runtime]:
@@ -113,7 +118,7 @@ async def test_the_redis_budget_is_shared_by_every_instance(
     tg: FakeBotAPI, cluster: Cluster, redis_prefix: str
 ) -> None:
     instances = await start_three(cluster, redis_prefix)
-    limiters = [r.container.extras[WORKER_KEY].limiter for r in instances]
+    limiters = [worker_of(r).limiter for r in instances]
     granted: list[float] = []
 
     async def take_for(limiter: object, seconds: float) -> None:
@@ -156,7 +161,7 @@ async def run_and_interrupt(
             .where(BroadcastDelivery.claimed_by.is_not(None))
             .limit(1)
         )
-    sender = next(r for r in instances if r.container.extras[WORKER_KEY].worker_id == holder)
+    sender = next(r for r in instances if worker_of(r).worker_id == holder)
     if graceful:
         await cluster.stop(sender)
     else:

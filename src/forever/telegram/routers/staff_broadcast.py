@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import Any
 from urllib.parse import urlsplit
 
 from aiogram import Bot, F, Router
@@ -18,17 +17,14 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from forever.app import Container
 from forever.config import LOCALES
-from forever.db.models import Person
+from forever.domain.catalog import Catalog
 from forever.domain.segments import Segment, SegmentError, SegmentKind, parse_segment
-from forever.services import broadcasts, personalize
+from forever.services import personalize
 from forever.services.broadcast_sender import RecipientBlocked, RetryAfter, build_outgoing
-from forever.telegram.broadcasts import (
-    WORKER_KEY,
-    StopBroadcast,
-    TelegramBroadcastTransport,
-)
+from forever.services.broadcasts import BroadcastDesk, Content
+from forever.services.records import PersonRecord
+from forever.telegram.broadcasts import StopBroadcast, TelegramBroadcastTransport
 from forever.telegram.staff_filter import IsStaff
 from forever.telegram.staff_texts import StaffTexts
 
@@ -73,18 +69,26 @@ def _keyboard(*rows: list[tuple[str, str]]) -> InlineKeyboardMarkup:
     )
 
 
-async def start(message: Message, state: FSMContext, container: Container, locale: str) -> None:
-    texts = StaffTexts(container.renderer)
-    async with container.sessions() as session:
-        busy = await broadcasts.active_broadcast(session)
-        counts = await broadcasts.delivery_counts(session, busy.id) if busy else None
-    if busy is not None and counts is not None:
-        done = sum(counts.get(s, 0) for s in broadcasts.SETTLED)
+async def _state_draft(state: FSMContext) -> int:
+    """The draft being composed in this conversation, if any."""
+    data = await state.get_data()
+    return int(data.get("draft") or 0)
+
+
+async def start(
+    message: Message,
+    state: FSMContext,
+    broadcast_desk: BroadcastDesk,
+    staff_texts: StaffTexts,
+    locale: str,
+) -> None:
+    texts = staff_texts
+    busy = await broadcast_desk.start(previous_draft=await _state_draft(state))
+    if busy is not None:
         await message.answer(
-            texts("broadcast_busy", locale, id=busy.id, done=done, total=busy.total)
+            texts("broadcast_busy", locale, id=busy.broadcast_id, done=busy.done, total=busy.total)
         )
         return
-    await _drop_draft(state, container)
     await state.set_state(Compose.content)
     await message.answer(
         texts("broadcast_ask_content", locale),
@@ -93,9 +97,9 @@ async def start(message: Message, state: FSMContext, container: Container, local
 
 
 async def receive_content(
-    message: Message, state: FSMContext, container: Container, locale: str
+    message: Message, state: FSMContext, staff_texts: StaffTexts, locale: str
 ) -> None:
-    texts = StaffTexts(container.renderer)
+    texts = staff_texts
     kind = content_kind(message)
     if kind is None:
         await message.answer(texts("broadcast_unsupported", locale))
@@ -128,31 +132,37 @@ async def receive_content(
 
 
 async def receive_button(
-    message: Message, state: FSMContext, container: Container, locale: str
+    message: Message,
+    state: FSMContext,
+    staff_texts: StaffTexts,
+    catalog: Catalog,
+    locale: str,
 ) -> None:
-    texts = StaffTexts(container.renderer)
     match = _BUTTON.match((message.text or "").strip())
     url = match.group("url") if match else ""
     parts = urlsplit(url)
     if match is None or parts.scheme not in ("http", "https") or not parts.netloc:
-        await message.answer(texts("broadcast_bad_button", locale))
+        await message.answer(staff_texts("broadcast_bad_button", locale))
         return
     await state.update_data(button_text=match.group("text").strip(), button_url=url)
-    await _ask_segment(message, state, container, locale)
+    await _ask_segment(message, state, staff_texts, catalog, locale)
 
 
 async def no_button(
-    query: CallbackQuery, state: FSMContext, container: Container, locale: str
+    query: CallbackQuery,
+    state: FSMContext,
+    staff_texts: StaffTexts,
+    catalog: Catalog,
+    locale: str,
 ) -> None:
     await query.answer()
     if isinstance(query.message, Message):
-        await _ask_segment(query.message, state, container, locale)
+        await _ask_segment(query.message, state, staff_texts, catalog, locale)
 
 
 async def _ask_segment(
-    message: Message, state: FSMContext, container: Container, locale: str
+    message: Message, state: FSMContext, texts: StaffTexts, catalog: Catalog, locale: str
 ) -> None:
-    texts = StaffTexts(container.renderer)
     await state.set_state(Compose.segment)
     fixed = [
         SegmentKind.ALL,
@@ -176,7 +186,7 @@ async def _ask_segment(
                 texts("segment_name", locale, kind="plan", value=plan.name[locale]),
                 Pick(kind="plan", value=plan.id).pack(),
             )
-            for plan in container.catalog.plans_by_tier()
+            for plan in catalog.plans_by_tier()
         ]
     )
     rows.append(
@@ -192,10 +202,10 @@ async def _ask_segment(
     await message.answer(texts("broadcast_ask_segment", locale), reply_markup=_keyboard(*rows))
 
 
-def _segment_label(texts: StaffTexts, locale: str, segment: Segment, container: Container) -> str:
+def _segment_label(texts: StaffTexts, locale: str, segment: Segment, catalog: Catalog) -> str:
     value = segment.value or ""
     if segment.kind is SegmentKind.PLAN and segment.value:
-        plan = container.catalog.plan(segment.value)
+        plan = catalog.plan(segment.value)
         value = plan.name[locale] if plan else segment.value
     return texts("segment_name", locale, kind=segment.kind.value, value=value)
 
@@ -204,49 +214,43 @@ async def pick_segment(
     query: CallbackQuery,
     callback_data: Pick,
     state: FSMContext,
-    container: Container,
+    broadcast_desk: BroadcastDesk,
+    staff_texts: StaffTexts,
+    catalog: Catalog,
     locale: str,
-    person: Person,
+    person: PersonRecord,
     bot: Bot,
 ) -> None:
-    texts = StaffTexts(container.renderer)
+    texts = staff_texts
     try:
         segment = parse_segment(
             callback_data.kind,
             callback_data.value or None,
-            plans=frozenset(p.id for p in container.catalog.plans),
+            plans=frozenset(p.id for p in catalog.plans),
             locales=frozenset(LOCALES),
         )
     except SegmentError:
         await query.answer(texts("broadcast_stale", locale), show_alert=True)
         return
     data = await state.get_data()
-    label = _segment_label(texts, locale, segment, container)
-    now = container.clock.now()
-    async with container.sessions.begin() as session:
-        total = await broadcasts.count_recipients(session, segment)
-        if total == 0:
-            draft = None
-        else:
-            await _discard(session, data)
-            draft = await broadcasts.create_draft(
-                session,
-                staff_id=person.telegram_id or 0,
-                content=broadcasts.Content(
-                    source_chat_id=data["source_chat_id"],
-                    source_message_id=data["source_message_id"],
-                    kind=data["kind"],
-                    template_html=data.get("template"),
-                    button_text=data.get("button_text"),
-                    button_url=data.get("button_url"),
-                ),
-                segment=segment,
-                total=total,
-                now=now,
-            )
+    label = _segment_label(texts, locale, segment, catalog)
+    result = await broadcast_desk.draft(
+        staff_id=person.telegram_id or 0,
+        content=Content(
+            source_chat_id=data["source_chat_id"],
+            source_message_id=data["source_message_id"],
+            kind=data["kind"],
+            template_html=data.get("template"),
+            button_text=data.get("button_text"),
+            button_url=data.get("button_url"),
+        ),
+        segment=segment,
+        previous_draft=int(data.get("draft") or 0),
+    )
     await query.answer()
     if not isinstance(query.message, Message):
         return
+    draft, total = result.draft, result.total
     if draft is None:
         await query.message.answer(texts("broadcast_nobody", locale, segment=label))
         return
@@ -275,26 +279,23 @@ async def confirm(
     query: CallbackQuery,
     callback_data: Act,
     state: FSMContext,
-    container: Container,
+    broadcast_desk: BroadcastDesk,
+    staff_texts: StaffTexts,
     locale: str,
-    person: Person,
+    person: PersonRecord,
 ) -> None:
-    texts = StaffTexts(container.renderer)
-    async with container.sessions.begin() as session:
-        result = await broadcasts.confirm(
-            session,
-            callback_data.draft,
-            staff_id=person.telegram_id or 0,
-            now=container.clock.now(),
-        )
-        if result.outcome == "queued" and result.broadcast is not None and query.message:
-            result.broadcast.progress_chat_id = query.message.chat.id
+    texts = staff_texts
+    result = await broadcast_desk.confirm(
+        callback_data.draft,
+        staff_id=person.telegram_id or 0,
+        progress_chat_id=query.message.chat.id if query.message else None,
+    )
     if result.outcome == "busy" and result.busy_with is not None:
         await query.answer(
-            texts("broadcast_busy_short", locale, id=result.busy_with.id), show_alert=True
+            texts("broadcast_busy_short", locale, id=result.busy_with), show_alert=True
         )
         return
-    if result.outcome != "queued" or result.broadcast is None:
+    if result.outcome != "queued":
         await query.answer(texts(f"broadcast_confirm_{result.outcome}", locale), show_alert=True)
         return
     await state.clear()
@@ -302,70 +303,45 @@ async def confirm(
     if isinstance(query.message, Message):
         await query.message.edit_reply_markup(reply_markup=None)
         await query.message.answer(
-            texts("broadcast_queued", locale, id=result.broadcast.id, total=result.broadcast.total)
+            texts("broadcast_queued", locale, id=result.broadcast_id, total=result.total)
         )
-    worker = container.extras.get(WORKER_KEY)
-    if worker is not None:
-        worker.wake()
 
 
 async def cancel(
     query: CallbackQuery,
     callback_data: Act,
     state: FSMContext,
-    container: Container,
+    broadcast_desk: BroadcastDesk,
+    staff_texts: StaffTexts,
     locale: str,
-    person: Person,
+    person: PersonRecord,
 ) -> None:
-    texts = StaffTexts(container.renderer)
-    dropped = await _drop_draft(state, container, callback_data.draft)
-    async with container.sessions.begin() as session:
-        broadcasts.audit(
-            session,
-            person.telegram_id or 0,
-            "broadcast_cancelled",
-            container.clock.now(),
-            draft=callback_data.draft or None,
-        )
+    dropped = await broadcast_desk.cancel(
+        staff_id=person.telegram_id or 0,
+        draft_id=callback_data.draft,
+        previous_draft=await _state_draft(state),
+    )
     await state.clear()
     await query.answer()
     if isinstance(query.message, Message):
         if not dropped and callback_data.draft:
-            await query.message.answer(texts("broadcast_confirm_already", locale))
+            await query.message.answer(staff_texts("broadcast_confirm_already", locale))
             return
-        await query.message.answer(texts("broadcast_cancelled", locale))
+        await query.message.answer(staff_texts("broadcast_cancelled", locale))
 
 
 async def stop(
     query: CallbackQuery,
     callback_data: StopBroadcast,
-    container: Container,
+    broadcast_desk: BroadcastDesk,
+    staff_texts: StaffTexts,
     locale: str,
-    person: Person,
+    person: PersonRecord,
 ) -> None:
-    texts = StaffTexts(container.renderer)
-    async with container.sessions.begin() as session:
-        stopped = await broadcasts.request_stop(
-            session,
-            callback_data.broadcast_id,
-            staff_id=person.telegram_id or 0,
-            now=container.clock.now(),
-        )
-    await query.answer(texts("broadcast_stopping" if stopped else "broadcast_ended", locale))
-
-
-async def _discard(session: Any, data: dict[str, Any]) -> None:
-    if data.get("draft"):
-        await broadcasts.discard_draft(session, int(data["draft"]))
-
-
-async def _drop_draft(state: FSMContext, container: Container, draft_id: int = 0) -> bool:
-    data = await state.get_data()
-    draft = draft_id or int(data.get("draft") or 0)
-    if not draft:
-        return False
-    async with container.sessions.begin() as session:
-        return await broadcasts.discard_draft(session, draft)
+    stopped = await broadcast_desk.stop(
+        callback_data.broadcast_id, staff_id=person.telegram_id or 0
+    )
+    await query.answer(staff_texts("broadcast_stopping" if stopped else "broadcast_ended", locale))
 
 
 def build_router() -> Router:

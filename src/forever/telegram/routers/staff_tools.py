@@ -16,9 +16,11 @@ from aiogram.types import (
     Message,
 )
 
-from forever.app import Container
-from forever.db.models import Person
-from forever.services import staff, stats
+from forever.domain.catalog import Catalog
+from forever.services import stats
+from forever.services.records import PersonRecord
+from forever.services.staff import MAX_GRANT_DAYS, StaffTools
+from forever.services.stats import StaffStats
 from forever.telegram.staff_filter import IsStaff
 from forever.telegram.staff_texts import StaffTexts
 
@@ -30,29 +32,28 @@ class GrantAct(CallbackData, prefix="grant"):
     nonce: str
 
 
-def _plan_name(container: Container, plan_id: str | None, locale: str) -> str:
-    plan = container.catalog.plan(plan_id) if plan_id else None
+def _plan_name(catalog: Catalog, plan_id: str | None, locale: str) -> str:
+    plan = catalog.plan(plan_id) if plan_id else None
     return plan.name[locale] if plan else (plan_id or "–")
 
 
 async def show_stats(
     message: Message,
     command: CommandObject,
-    container: Container,
+    staff_stats: StaffStats,
+    staff_texts: StaffTexts,
+    catalog: Catalog,
     locale: str,
-    person: Person,
+    person: PersonRecord,
 ) -> None:
-    texts = StaffTexts(container.renderer)
+    texts = staff_texts
     argument = (command.args or "").strip()
     if argument and not (argument.isdigit() and 1 <= int(argument) <= stats.MAX_DAYS):
         await message.answer(texts("stats_bad_days", locale, max_days=stats.MAX_DAYS))
         return
     days = int(argument) if argument else DEFAULT_DAYS
-    now = container.clock.now()
-    async with container.sessions.begin() as session:
-        kpis = await stats.kpis_for(session, days=days, now=now)
-        staff.record(session, person.telegram_id or 0, "stats", now, days=days)
-    plan_names = {p.id: p.name[locale] for p in container.catalog.plans}
+    kpis = await staff_stats(staff_id=person.telegram_id or 0, days=days)
+    plan_names = {p.id: p.name[locale] for p in catalog.plans}
     await message.answer(texts("stats_report", locale, days=days, k=kpis, plan_names=plan_names))
     png = await stats.chart_png(
         kpis,
@@ -66,22 +67,19 @@ async def show_stats(
 async def show_user(
     message: Message,
     command: CommandObject,
-    container: Container,
+    staff_tools: StaffTools,
+    staff_texts: StaffTexts,
+    catalog: Catalog,
     locale: str,
-    person: Person,
+    person: PersonRecord,
 ) -> None:
-    texts = StaffTexts(container.renderer)
+    texts = staff_texts
     who = (command.args or "").strip()
     try:
-        staff.parse_who(who)
+        card = await staff_tools.look_up(staff_id=person.telegram_id or 0, who=who)
     except ValueError:
         await message.answer(texts("user_usage", locale))
         return
-    now = container.clock.now()
-    async with container.sessions.begin() as session:
-        found = await staff.find_person(session, who)
-        card = await staff.person_card(session, found) if found is not None else None
-        staff.record(session, person.telegram_id or 0, "user_lookup", now, query=who)
     if card is None:
         await message.answer(texts("user_not_found", locale, who=who))
         return
@@ -93,7 +91,7 @@ async def show_user(
             p=card.person,
             s=sub,
             events=card.events,
-            plan_name=_plan_name(container, sub.plan_id if sub else None, locale),
+            plan_name=_plan_name(catalog, sub.plan_id if sub else None, locale),
         )
     )
 
@@ -101,47 +99,44 @@ async def show_user(
 async def ask_grant(
     message: Message,
     command: CommandObject,
-    container: Container,
+    staff_tools: StaffTools,
+    staff_texts: StaffTexts,
+    catalog: Catalog,
     locale: str,
     state: FSMContext,
 ) -> None:
-    texts = StaffTexts(container.renderer)
+    texts = staff_texts
     parts = (command.args or "").split()
     if len(parts) != 3:
         await message.answer(texts("grant_usage", locale))
         return
     who, plan_id, days_text = parts
-    try:
-        days = staff.parse_days(days_text)
-    except ValueError:
+    proposal = await staff_tools.propose_grant(who, plan_id, days_text)
+    if proposal.outcome == "bad_days":
         await message.answer(
-            texts("grant_bad_days", locale, text=days_text, max_days=staff.MAX_GRANT_DAYS)
+            texts("grant_bad_days", locale, text=days_text, max_days=MAX_GRANT_DAYS)
         )
         return
-    plan = container.catalog.plan(plan_id.lower())
-    if plan is None:
+    if proposal.outcome == "unknown_plan":
         await message.answer(
             texts(
                 "grant_unknown_plan",
                 locale,
                 plan=plan_id,
-                plans=[p.id for p in container.catalog.plans_by_tier()],
+                plans=[p.id for p in catalog.plans_by_tier()],
             )
         )
         return
-    try:
-        staff.parse_who(who)
-    except ValueError:
+    if proposal.outcome == "bad_who":
         await message.answer(texts("grant_usage", locale))
         return
-    async with container.sessions() as session:
-        target = await staff.find_person(session, who)
-    if target is None:
+    target, plan = proposal.person, proposal.plan
+    if target is None or plan is None:
         await message.answer(texts("user_not_found", locale, who=who))
         return
     nonce = secrets.token_hex(4)
     await state.update_data(
-        grant={"person": target.id, "plan": plan.id, "days": days, "nonce": nonce}
+        grant={"person": target.id, "plan": plan.id, "days": proposal.days, "nonce": nonce}
     )
     await message.answer(
         texts(
@@ -150,7 +145,7 @@ async def ask_grant(
             name=target.first_name,
             telegram_id=target.telegram_id,
             plan_name=plan.name[locale],
-            days=days,
+            days=proposal.days,
         ),
         reply_markup=InlineKeyboardMarkup(
             inline_keyboard=[
@@ -172,12 +167,14 @@ async def ask_grant(
 async def answer_grant(
     query: CallbackQuery,
     callback_data: GrantAct,
-    container: Container,
+    staff_tools: StaffTools,
+    staff_texts: StaffTexts,
+    catalog: Catalog,
     locale: str,
     state: FSMContext,
-    person: Person,
+    person: PersonRecord,
 ) -> None:
-    texts = StaffTexts(container.renderer)
+    texts = staff_texts
     data = await state.get_data()
     pending = data.get("grant")
     if not pending or pending.get("nonce") != callback_data.nonce:
@@ -188,48 +185,39 @@ async def answer_grant(
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.edit_reply_markup(reply_markup=None)
+    staff_id = person.telegram_id or 0
     if callback_data.action != "ok":
-        async with container.sessions.begin() as session:
-            staff.record(
-                session,
-                person.telegram_id or 0,
-                "grant_cancelled",
-                container.clock.now(),
-                **pending,
-            )
+        await staff_tools.cancel_grant(staff_id=staff_id, proposal=pending)
         if isinstance(query.message, Message):
             await query.message.answer(texts("grant_cancelled", locale))
         return
-    now = container.clock.now()
-    async with container.sessions.begin() as session:
-        membership = await staff.grant(
-            session,
-            person_id=int(pending["person"]),
-            plan_id=str(pending["plan"]),
-            days=int(pending["days"]),
-            staff_id=person.telegram_id or 0,
-            now=now,
-        )
-        target = await session.get(Person, int(pending["person"]))
+    granted = await staff_tools.grant(
+        staff_id=staff_id,
+        person_id=int(pending["person"]),
+        plan_id=str(pending["plan"]),
+        days=int(pending["days"]),
+    )
     if isinstance(query.message, Message):
         await query.message.answer(
             texts(
                 "grant_done",
                 locale,
-                name=target.first_name if target else None,
-                plan_name=_plan_name(container, membership.plan_id, locale),
-                until=membership.period_end,
+                name=granted.person.first_name if granted.person else None,
+                plan_name=_plan_name(catalog, granted.membership.plan_id, locale),
+                until=granted.membership.period_end,
             )
         )
 
 
-async def show_audit(message: Message, container: Container, locale: str, person: Person) -> None:
-    texts = StaffTexts(container.renderer)
-    now = container.clock.now()
-    async with container.sessions.begin() as session:
-        entries = list(await staff.recent_audit(session))
-        staff.record(session, person.telegram_id or 0, "audit_viewed", now)
-    await message.answer(texts("audit_list", locale, entries=entries))
+async def show_audit(
+    message: Message,
+    staff_tools: StaffTools,
+    staff_texts: StaffTexts,
+    locale: str,
+    person: PersonRecord,
+) -> None:
+    entries = await staff_tools.audit_log(staff_id=person.telegram_id or 0)
+    await message.answer(staff_texts("audit_list", locale, entries=entries))
 
 
 def build_router() -> Router:
