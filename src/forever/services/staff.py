@@ -11,11 +11,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forever.db.models import AuditEntry, Event, Person, Subscription
+from forever.db.repositories.lifecycle_compat import subscription_for
 from forever.domain import lifecycle
 from forever.domain.events import EventKind
 from forever.services.broadcasts import audit
 from forever.services.events import record_event
-from forever.services.memberships import apply_membership, subscription_for, to_membership
+from forever.services.memberships import apply_membership, to_membership
 
 MAX_GRANT_DAYS = 3650
 

@@ -2,9 +2,122 @@
 
 from __future__ import annotations
 
+from forever.db.repositories.lifecycle import SqlAccountReads, SqlLifecycleRecords
+from forever.domain.catalog import Offer, Plan
+from forever.domain.payments import InvoiceKind
+from forever.services import billing
+from forever.services.accounts import AccountReader, MarkBlocked
+from forever.services.memberships import ExpireDueMemberships
+from forever.services.ports import ChatPort, DeliveryKick
+from forever.services.retention import ResumeDuePauses, Retention
 from forever.wiring.container import Container
+
+
+class NoKick:
+    """The delivery kick where no delivery worker runs in this process: the rows wait for
+    the next scheduled drain (or another instance's worker)."""
+
+    def kick(self) -> None:
+        return None
+
+
+def delivery_kick(container: Container) -> DeliveryKick:
+    """The process's delivery kick, once the email area's worker offers one on the
+    container; until then, none."""
+    kick: DeliveryKick | None = getattr(container, "delivery_kick", None)
+    return kick if kick is not None else NoKick()
+
+
+def account_reader(container: Container) -> AccountReader:
+    return AccountReader(
+        container.uow,
+        container.people_repo,
+        container.subscriptions,
+        SqlAccountReads(container.uow),
+        container.clock,
+    )
+
+
+def retention(container: Container) -> Retention:
+    return Retention(
+        uow=container.uow,
+        people=container.people_repo,
+        subscriptions=container.subscriptions,
+        events=container.events,
+        outbox=container.outbox,
+        reads=SqlAccountReads(container.uow),
+        records=SqlLifecycleRecords(container.uow),
+        catalog=container.catalog,
+        clock=container.clock,
+        kick=delivery_kick(container),
+    )
+
+
+def expire_due_memberships(container: Container) -> ExpireDueMemberships:
+    return ExpireDueMemberships(container.uow, SqlLifecycleRecords(container.uow), container.events)
+
+
+def resume_due_pauses(container: Container) -> ResumeDuePauses:
+    return ResumeDuePauses(container.uow, SqlLifecycleRecords(container.uow), container.events)
+
+
+class BillingInvoices:
+    """telegram.routers.account.Invoices on the billing area's functions: the link or
+    invoice that answers a resume or an accepted offer."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+
+    async def subscription_link(
+        self,
+        chat: ChatPort,
+        person_id: int,
+        plan: Plan,
+        *,
+        title: str,
+        description: str,
+        offer: Offer | None = None,
+    ) -> str:
+        return await billing.subscription_link(
+            self._container,
+            chat,
+            person_id,
+            plan,
+            title=title,
+            description=description,
+            offer=offer,
+        )
+
+    async def send_one_off(
+        self,
+        chat: ChatPort,
+        chat_id: int,
+        person_id: int,
+        plan: Plan,
+        kind: InvoiceKind,
+        *,
+        title: str,
+        description: str,
+        offer: Offer | None = None,
+    ) -> bool:
+        return await billing.send_one_off_invoice(
+            self._container,
+            chat,
+            chat_id,
+            person_id,
+            plan,
+            kind,
+            title=title,
+            description=description,
+            offer=offer,
+        )
 
 
 def chat_dependencies(container: Container) -> dict[str, object]:
     """Dispatcher workflow data: each handler parameter of this name receives the value."""
-    return {}
+    return {
+        "retention": retention(container),
+        "account_reader": account_reader(container),
+        "lifecycle_invoices": BillingInvoices(container),
+        "mark_blocked": MarkBlocked(container.uow, container.people_repo, container.clock),
+    }
