@@ -8,24 +8,9 @@ from forever.domain.payments import InvoiceKind
 from forever.services import billing
 from forever.services.accounts import AccountReader, MarkBlocked
 from forever.services.memberships import ExpireDueMemberships
-from forever.services.ports import ChatPort, DeliveryKick
+from forever.services.ports import ChatPort
 from forever.services.retention import ResumeDuePauses, Retention
 from forever.wiring.container import Container
-
-
-class NoKick:
-    """The delivery kick where no delivery worker runs in this process: the rows wait for
-    the next scheduled drain (or another instance's worker)."""
-
-    def kick(self) -> None:
-        return None
-
-
-def delivery_kick(container: Container) -> DeliveryKick:
-    """The process's delivery kick, once the email area's worker offers one on the
-    container; until then, none."""
-    kick: DeliveryKick | None = getattr(container, "delivery_kick", None)
-    return kick if kick is not None else NoKick()
 
 
 def account_reader(container: Container) -> AccountReader:
@@ -49,7 +34,7 @@ def retention(container: Container) -> Retention:
         records=SqlLifecycleRecords(container.uow),
         catalog=container.catalog,
         clock=container.clock,
-        kick=delivery_kick(container),
+        kick=container.delivery_kick,
     )
 
 
