@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
 from typing import Protocol
 
-from forever.config import LOCALES
 from forever.domain.account import (
     AccountAction,
     Marketing,
@@ -150,14 +149,21 @@ class AccountReader:
 
 
 class SetLanguage:
-    def __init__(self, uow: UnitOfWork, people: PeopleRepository, reader: AccountReader) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        people: PeopleRepository,
+        reader: AccountReader,
+        locales: Collection[str],
+    ) -> None:
         self.uow = uow
         self.people = people
         self.reader = reader
+        self.locales = frozenset(locales)
 
     async def __call__(self, person_id: int, language: str) -> Snapshot | None:
         """None for a language we do not speak (a forged button)."""
-        if language not in LOCALES:
+        if language not in self.locales:
             return None
         async with self.uow.begin():
             person = await self.people.get(person_id)

@@ -14,6 +14,7 @@ from typing import Protocol
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from forever.config import LOCALES
 from forever.db.models import Consent, Event, Person, Subscription, Suppression
 from forever.db.outbox import SqlOutbox
 from forever.db.repositories.core import SqlEventLog, SqlPeople, SqlSubscriptions
@@ -63,9 +64,8 @@ async def snapshot_by_email(container: Ports, email: str) -> Snapshot | None:
 
 
 async def set_language(container: Ports, person_id: int, language: str) -> Snapshot | None:
-    return await SetLanguage(container.uow, container.people_repo, _reader(container))(
-        person_id, language
-    )
+    use_case = SetLanguage(container.uow, container.people_repo, _reader(container), LOCALES)
+    return await use_case(person_id, language)
 
 
 async def mark_blocked(container: Ports, telegram_id: int) -> None:
