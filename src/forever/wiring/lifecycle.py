@@ -47,8 +47,10 @@ def resume_due_pauses(container: Container) -> ResumeDuePauses:
 
 
 class BillingInvoices:
-    """telegram.routers.account.Invoices on the billing area's functions: the link or
-    invoice that answers a resume or an accepted offer."""
+    """telegram.routers.account.Invoices on the billing area's functions of today: the link
+    or invoice that answers a resume or an accepted offer. MERGE: the customers area's
+    `invoicing` (services.billing.Invoicing) has the same two methods and the same
+    dependency name; delete this class and its entry below once it is merged."""
 
     def __init__(self, container: Container) -> None:
         self._container = container
@@ -103,6 +105,6 @@ def chat_dependencies(container: Container) -> dict[str, object]:
     return {
         "retention": retention(container),
         "account_reader": account_reader(container),
-        "lifecycle_invoices": BillingInvoices(container),
+        "invoicing": BillingInvoices(container),
         "mark_blocked": MarkBlocked(container.uow, container.people_repo, container.clock),
     }

@@ -4,7 +4,7 @@ version; an old one shows the current view.
 
 Handlers parse the update, call one lifecycle use case and render its result. When the
 result asks for a payment (resume a Stars membership, a discount, a lower tier), the link or
-invoice that answers the tap comes from `lifecycle_invoices`.
+invoice that answers the tap comes from `invoicing`.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ async def account_action(
     person: PersonRecord,
     retention: Retention,
     account_reader: AccountReader,
-    lifecycle_invoices: Invoices,
+    invoicing: Invoices,
     views: Views,
     renderer: Renderer,
     catalog: Catalog,
@@ -155,7 +155,7 @@ async def account_action(
             await _show_current(query, bot, views, renderer, result.snap)
             return
         await query.answer()
-        await _resumed(query, bot, views, renderer, catalog, lifecycle_invoices, result)
+        await _resumed(query, bot, views, renderer, catalog, invoicing, result)
         return
     try:
         wanted = AccountAction(action)
@@ -263,7 +263,7 @@ async def offer(
     person: PersonRecord,
     locale: str,
     retention: Retention,
-    lifecycle_invoices: Invoices,
+    invoicing: Invoices,
     views: Views,
     renderer: Renderer,
     catalog: Catalog,
@@ -281,7 +281,7 @@ async def offer(
         await _show_current(query, bot, views, renderer, result.snap)
         return
     await query.answer()
-    await _offer_taken(query, bot, views, renderer, catalog, lifecycle_invoices, accepted)
+    await _offer_taken(query, bot, views, renderer, catalog, invoicing, accepted)
 
 
 async def _offer_taken(
@@ -366,7 +366,7 @@ async def subscription_update(
     update: BotSubscriptionUpdated,
     retention: Retention,
     mark_blocked: MarkBlocked,
-    lifecycle_invoices: Invoices,
+    invoicing: Invoices,
     views: Views,
     renderer: Renderer,
     catalog: Catalog,
@@ -384,7 +384,7 @@ async def subscription_update(
         elif change.kind is TelegramChange.REACTIVATED:
             await send(bot, chat_id, views.account(snap, note=None))
         elif change.kind is TelegramChange.FAILED:
-            await _payment_failed(bot, chat_id, views, renderer, catalog, lifecycle_invoices, snap)
+            await _payment_failed(bot, chat_id, views, renderer, catalog, invoicing, snap)
     except TelegramForbiddenError:
         log.info("user %s blocked the bot; subscription change recorded", chat_id)
         await mark_blocked(chat_id)
