@@ -8,12 +8,12 @@ from sqlalchemy import func, select
 
 from forever.db.models import Event, Invoice, Payment, Person, Subscription
 from forever.runtime import Runtime
-from forever.services import accounts
 from forever.services.accounts import Snapshot
+from forever.wiring.lifecycle import account_reader
 
 
 async def snap(bot: Runtime, telegram_id: int) -> Snapshot:
-    found = await accounts.snapshot_by_telegram_id(bot.container, telegram_id)
+    found = await account_reader(bot.container).by_telegram_id(telegram_id)
     assert found is not None, f"no person for {telegram_id}"
     return found
 

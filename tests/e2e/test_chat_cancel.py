@@ -3,16 +3,18 @@ resume, through the fake Bot API; old and forged buttons never act twice."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
 
+from forever.db.models import OutboxMessage
 from forever.domain.clock import ManualClock
 from forever.domain.events import EventKind
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI, FakeUser
 from tests.conftest import START
-from tests.e2e.chat_helpers import events, kinds, snap, unanswered_callbacks
+from tests.e2e.chat_helpers import count, events, kinds, snap, unanswered_callbacks
 from tests.e2e.test_chat_payments import subscribe_monthly, trial_user
 
 
@@ -30,6 +32,16 @@ def edits(tg: FakeBotAPI) -> list[tuple[str, str]]:
     ]
 
 
+async def edits_soon(tg: FakeBotAPI, wanted: tuple[str, str]) -> list[tuple[str, str]]:
+    """The Stars edit leaves through the outbox after the commit, and the delivery worker is
+    woken at once: it reaches Telegram within about a second of the tap."""
+    for _ in range(100):  # 2 s at most
+        if wanted in edits(tg):
+            break
+        await asyncio.sleep(0.02)
+    return edits(tg)
+
+
 async def test_sign_up_pay_upgrade_cancel_reason_offer_then_undo(
     tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
 ) -> None:
@@ -45,7 +57,7 @@ async def test_sign_up_pay_upgrade_cancel_reason_offer_then_undo(
     canceled, reason_question = user.messages[-2:]
     assert "Done: cancelled" in canceled.text
     assert "25 December 2026" in canceled.text  # access until the paid period ends
-    assert (pro.charge_id, "true") in edits(tg)
+    assert (pro.charge_id, "true") in await edits_soon(tg, (pro.charge_id, "true"))
     state = await snap(running_bot, 4001)
     assert state.membership.state.value == "cancel_scheduled"
     assert state.membership.period_end == until
@@ -65,7 +77,7 @@ async def test_sign_up_pay_upgrade_cancel_reason_offer_then_undo(
     # Undo in one tap: the Stars subscription renews again.
     await user.press("Keep my subscription", message=canceled)
     assert "you are staying" in user.last_message.text
-    assert (pro.charge_id, "false") in edits(tg)
+    assert (pro.charge_id, "false") in await edits_soon(tg, (pro.charge_id, "false"))
     state = await snap(running_bot, 4001)
     assert state.membership.state.value == "active"
     assert state.renewing_star_subscription
@@ -160,7 +172,7 @@ async def test_pause_and_resume_from_account(tg: FakeBotAPI, running_bot: Runtim
     await user.press("Pause")
     await user.press("2 months")
     assert "Paused until" in user.last_message.text
-    assert (paid.charge_id, "true") in edits(tg)  # no charge while paused
+    assert (paid.charge_id, "true") in await edits_soon(tg, (paid.charge_id, "true"))  # no charge
     pause_ask = user.messages[-2]
     answer = await user.press("3 months", message=pause_ask)
     assert "out of date" in (answer.text or "")
@@ -173,14 +185,16 @@ async def test_pause_and_resume_from_account(tg: FakeBotAPI, running_bot: Runtim
 async def test_double_tap_and_forged_buttons_never_act_twice(
     tg: FakeBotAPI, running_bot: Runtime
 ) -> None:
-    user, _ = await paying_user(tg, 4007)
+    user, paid = await paying_user(tg, 4007)
     await user.send_text("/cancel")
     confirm = user.last_message
     await user.press("Yes, cancel", message=confirm)
     answer = await user.press("Yes, cancel", message=confirm)
     assert "out of date" in (answer.text or "")
     assert "Your membership" in user.last_message.text  # the current view
+    await edits_soon(tg, (paid.charge_id, "true"))
     assert len(tg.calls_to("editUserStarSubscription")) == 1
+    assert await count(running_bot, OutboxMessage, template="edit_star_subscription") == 1
     assert len(await events(running_bot, 4007, EventKind.CANCELED)) == 1
 
     # Forged or malformed callback data: answered, nothing changes.

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from forever.db.models import OutboxMessage
 from forever.db.transactions import SqlUnitOfWork
 
-CHANNELS = ("email", "chat")
+CHANNELS = ("email", "chat", "telegram")
 # Rows in these states have not been handed over yet and may still be called off.
 WAITING = ("pending", "sending")
 

@@ -17,9 +17,11 @@ Sweep = Callable[["Container", datetime], Awaitable[int]]
 
 def all_sweeps() -> list[tuple[str, Sweep]]:
     """Ordered: state changes first, then what they cause (messages to send)."""
+    from forever.db.repositories.lifecycle_compat import (
+        expire_due_memberships,
+        resume_due_pauses,
+    )
     from forever.services.journeys import sweep_journeys
-    from forever.services.memberships import expire_due_memberships
-    from forever.services.retention import resume_due_pauses
     from forever.telegram.inbox import prune_update_inbox
     from forever.telegram.upgrade_prompts import send_upgrade_prompts
 

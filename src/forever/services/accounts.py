@@ -1,81 +1,60 @@
-"""Reading a person's state in one place (chat views, staff /user, the sandbox), and the
-small profile changes: language and email address.
-
-`snapshot_by_telegram_id` / `snapshot_by_email` / `snapshot` are the public way to read
-where someone stands; nothing here commits except the use cases at the bottom.
-"""
+"""Reading where a person stands (chat views, staff /user, the sandbox): the account
+`Snapshot` assembled from stored records. The rules on it live in `domain.account`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
-from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from forever.domain.account import (
+    AccountAction,
+    Marketing,
+    Snapshot,
+    Status,
+    account_actions,
+    marketing_state,
+    may_cancel,
+    may_pause,
+)
+from forever.domain.clock import Clock
+from forever.services.memberships import to_membership
+from forever.services.ports import PeopleRepository, SubscriptionRepository, UnitOfWork
+from forever.services.records import PersonRecord, SubscriptionRecord
 
-from forever.config import LOCALES
-from forever.db.models import Consent, Person, Subscription, Suppression
-from forever.domain.events import EventKind
-from forever.domain.lifecycle import Membership
-from forever.domain.signing import email_hash
-from forever.services.events import record_event
-from forever.services.memberships import subscription_for, to_membership
-
-if TYPE_CHECKING:
-    from forever.app import Container
-
-
-class Status(StrEnum):
-    DONE = "done"
-    STALE = "stale"  # the button was made for an older state: nothing done
-    NOT_ALLOWED = "not_allowed"  # not possible from the current state
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """Where a person stands right now."""
-
-    person_id: int
-    telegram_id: int | None
-    first_name: str | None
-    username: str | None
-    language: str
-    email: str | None
-    email_status: str
-    trial_used: bool
-    membership: Membership
-    version: int
-    cancel_reason: str | None
-    canceled_at: datetime | None
-    renewing_star_subscription: bool
-    marketing: str  # none | pending | confirmed | withdrawn
-    erased: bool
+__all__ = [
+    "AccountAction",
+    "AccountReader",
+    "AccountReads",
+    "ConsentRecord",
+    "MarkBlocked",
+    "Marketing",
+    "SetLanguage",
+    "Snapshot",
+    "Status",
+    "account_actions",
+    "make_snapshot",
+]
 
 
-async def snapshot(session: AsyncSession, person_id: int, now: datetime) -> Snapshot | None:
-    person = await session.get(Person, person_id)
-    if person is None:
-        return None
-    sub = await subscription_for(session, person.id, now)
-    consent = await session.scalar(
-        select(Consent)
-        .where(Consent.person_id == person.id, Consent.purpose == "marketing")
-        .order_by(Consent.asked_at.desc(), Consent.id.desc())
-        .limit(1)
-    )
-    return make_snapshot(person, sub, consent)
+class ConsentRecord(Protocol):
+    confirmed_at: datetime | None
+    withdrawn_at: datetime | None
 
 
-def make_snapshot(person: Person, sub: Subscription, consent: Consent | None = None) -> Snapshot:
-    marketing = "none"
-    if consent is not None:
-        marketing = (
-            "withdrawn"
-            if consent.withdrawn_at
-            else ("confirmed" if consent.confirmed_at else "pending")
-        )
+class AccountReads(Protocol):
+    """The reads an account view needs beyond the person and their subscription."""
+
+    async def latest_marketing_consent(self, person_id: int) -> ConsentRecord | None: ...
+
+    async def person_id_by_email(self, email: str) -> int | None:
+        """The oldest person with this address (case-insensitive)."""
+        ...
+
+
+def make_snapshot(
+    person: PersonRecord, sub: SubscriptionRecord, consent: ConsentRecord | None = None
+) -> Snapshot:
     return Snapshot(
         person_id=person.id,
         telegram_id=person.telegram_id,
@@ -90,86 +69,122 @@ def make_snapshot(person: Person, sub: Subscription, consent: Consent | None = N
         cancel_reason=sub.cancel_reason,
         canceled_at=sub.canceled_at,
         renewing_star_subscription=bool(sub.star_charge_id and sub.auto_renew),
-        marketing=marketing,
+        marketing=marketing_state(
+            asked=consent is not None,
+            confirmed_at=consent.confirmed_at if consent else None,
+            withdrawn_at=consent.withdrawn_at if consent else None,
+        ).value,
         erased=person.erased_at is not None,
     )
 
 
-async def snapshot_by_telegram_id(container: Container, telegram_id: int) -> Snapshot | None:
-    async with container.sessions.begin() as session:
-        person_id = await session.scalar(select(Person.id).where(Person.telegram_id == telegram_id))
-        if person_id is None:
+class AccountReader:
+    """Read-only use cases: a person's current snapshot, found by id, Telegram id or email.
+    `load` reads inside a unit of work that is already open (another use case's)."""
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        people: PeopleRepository,
+        subscriptions: SubscriptionRepository,
+        reads: AccountReads,
+        clock: Clock,
+    ) -> None:
+        self.uow = uow
+        self.people = people
+        self.subscriptions = subscriptions
+        self.reads = reads
+        self.clock = clock
+
+    async def load(self, person_id: int, now: datetime) -> Snapshot | None:
+        person = await self.people.get(person_id)
+        if person is None:
             return None
-        return await snapshot(session, person_id, container.clock.now())
+        sub = await self.subscriptions.get_or_create(person_id, now)
+        consent = await self.reads.latest_marketing_consent(person_id)
+        return make_snapshot(person, sub, consent)
 
+    async def _read(self, find: Callable[[], Awaitable[int | None]]) -> Snapshot | None:
+        async with self.uow.begin():
+            person_id = await find()
+            snap = None if person_id is None else await self.load(person_id, self.clock.now())
+            await self.uow.commit()  # keeps a subscription row created on first sight
+        return snap
 
-async def snapshot_by_email(container: Container, email: str) -> Snapshot | None:
-    async with container.sessions.begin() as session:
-        person_id = await session.scalar(
-            select(Person.id)
-            .where(func.lower(Person.email) == email.strip().lower())
-            .order_by(Person.id)
-            .limit(1)
+    async def current(self, person_id: int) -> Snapshot:
+        async def find() -> int:
+            return person_id
+
+        snap = await self._read(find)
+        if snap is None:
+            raise LookupError(f"no person {person_id}")
+        return snap
+
+    async def by_telegram_id(self, telegram_id: int) -> Snapshot | None:
+        async def find() -> int | None:
+            person = await self.people.by_telegram_id(telegram_id)
+            return person.id if person else None
+
+        return await self._read(find)
+
+    async def by_email(self, email: str) -> Snapshot | None:
+        async def find() -> int | None:
+            return await self.reads.person_id_by_email(email.strip().lower())
+
+        return await self._read(find)
+
+    async def for_action(
+        self, person_id: int, action: AccountAction, expected_version: int | None
+    ) -> tuple[Status, Snapshot]:
+        """Before a confirming step (cancel? how long a pause?): DONE when the tap may go on,
+        STALE when its button was made for another version, NOT_ALLOWED otherwise."""
+        snap = await self.current(person_id)
+        if expected_version is not None and snap.version != expected_version:
+            return Status.STALE, snap
+        m = snap.membership
+        allowed = (action is AccountAction.CANCEL and may_cancel(m)) or (
+            action is AccountAction.PAUSE and may_pause(m)
         )
-        if person_id is None:
+        return (Status.DONE if allowed else Status.NOT_ALLOWED), snap
+
+
+class SetLanguage:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        people: PeopleRepository,
+        reader: AccountReader,
+        locales: Collection[str],
+    ) -> None:
+        self.uow = uow
+        self.people = people
+        self.reader = reader
+        self.locales = frozenset(locales)
+
+    async def __call__(self, person_id: int, language: str) -> Snapshot | None:
+        """None for a language we do not speak (a forged button)."""
+        if language not in self.locales:
             return None
-        return await snapshot(session, person_id, container.clock.now())
+        async with self.uow.begin():
+            person = await self.people.get(person_id)
+            if person is None:
+                return None
+            person.language = language
+            snap = await self.reader.load(person_id, self.reader.clock.now())
+            await self.uow.commit()
+        return snap
 
 
-async def current(container: Container, person_id: int) -> Snapshot:
-    async with container.sessions.begin() as session:
-        snap = await snapshot(session, person_id, container.clock.now())
-    assert snap is not None
-    return snap
+class MarkBlocked:
+    def __init__(self, uow: UnitOfWork, people: PeopleRepository, clock: Clock) -> None:
+        self.uow = uow
+        self.people = people
+        self.clock = clock
 
-
-async def set_language(container: Container, person_id: int, language: str) -> Snapshot | None:
-    """None for a language we do not speak (a forged button)."""
-    if language not in LOCALES:
-        return None
-    now = container.clock.now()
-    async with container.sessions.begin() as session:
-        person = await session.get(Person, person_id)
-        assert person is not None
-        person.language = language
-        return await snapshot(session, person_id, now)
-
-
-async def email_taken_by_trial(session: AsyncSession, email: str, person_id: int) -> bool:
-    """Someone else already had a trial with this address (an erased person's address is
-    kept only as a hash, and still counts)."""
-    other = await session.scalar(
-        select(Person.id)
-        .where(func.lower(Person.email) == email.lower())
-        .where(Person.id != person_id)
-        .where(Person.trial_used_at.is_not(None))
-        .limit(1)
-    )
-    if other is not None:
-        return True
-    erased = await session.scalar(
-        select(Suppression.id)
-        .where(Suppression.email_hash == email_hash(email))
-        .where(Suppression.reason == "erased")
-    )
-    return erased is not None
-
-
-def store_email(session: AsyncSession, person: Person, email: str, now: datetime) -> bool:
-    """Keep a new address (unconfirmed); False when it is the one already kept."""
-    if person.email is not None and person.email.lower() == email.lower():
-        return False
-    person.email = email
-    person.email_status = "unconfirmed"
-    record_event(session, EventKind.EMAIL_GIVEN, now, person.id)
-    return True
-
-
-async def mark_blocked(container: Container, telegram_id: int) -> None:
-    """The person blocked the bot (403): stop writing to them until they write again."""
-    async with container.sessions.begin() as session:
-        await session.execute(
-            update(Person)
-            .where(Person.telegram_id == telegram_id)
-            .values(blocked_at=container.clock.now())
-        )
+    async def __call__(self, telegram_id: int) -> None:
+        """The person blocked the bot (403): stop writing to them until they write again."""
+        async with self.uow.begin():
+            person = await self.people.by_telegram_id(telegram_id)
+            if person is not None:
+                await self.people.mark_blocked(person.id, self.clock.now())
+            await self.uow.commit()

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from forever.db.models import Invoice, Payment, Person
+from forever.db.repositories.lifecycle_compat import subscription_for
 from forever.domain import lifecycle
 from forever.domain.catalog import Offer, Plan
 from forever.domain.events import EventKind
@@ -29,7 +30,7 @@ from forever.domain.payments import (
     read_payload,
 )
 from forever.services.events import record_event
-from forever.services.memberships import apply_membership, subscription_for, to_membership
+from forever.services.memberships import apply_membership, to_membership
 from forever.services.ports import ChatPort
 
 if TYPE_CHECKING:

@@ -1,22 +1,16 @@
-"""Applying lifecycle transitions to stored subscriptions, with an event for each."""
+"""Stored subscriptions as lifecycle memberships, and the expiry sweep."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from forever.db.models import Subscription
 from forever.domain import lifecycle
 from forever.domain.events import EventKind
 from forever.domain.lifecycle import Billing, Membership, State
-from forever.services.events import record_event
+from forever.services.ports import EventLog, UnitOfWork
 from forever.services.records import SubscriptionRecord
-
-if TYPE_CHECKING:
-    from forever.app import Container
 
 GRACE = timedelta(days=3)
 
@@ -52,42 +46,39 @@ def apply_membership(row: SubscriptionRecord, m: Membership, now: datetime) -> N
     row.updated_at = now
 
 
-async def subscription_for(session: AsyncSession, person_id: int, now: datetime) -> Subscription:
-    """The person's subscription row, created in state `none` if missing."""
-    row = await session.scalar(select(Subscription).where(Subscription.person_id == person_id))
-    if row is None:
-        row = Subscription(person_id=person_id, state=State.NONE.value, updated_at=now)
-        session.add(row)
-        await session.flush()
-    return row
+class ExpiryCandidates(Protocol):
+    async def ending_by(self, states: Sequence[str], now: datetime) -> Sequence[SubscriptionRecord]:
+        """Subscriptions in one of `states` whose period ended by `now`, locked for this
+        transaction (rows another sweep holds are skipped)."""
+        ...
 
 
-async def expire_due_memberships(container: Container, now: datetime) -> int:
-    """Ends every membership whose time is up (set-based: only candidates are read)."""
-    expirable = [s.value for s in lifecycle.ALLOWED[lifecycle.Action.EXPIRE]]
-    count = 0
-    async with container.sessions.begin() as session:
-        rows = await session.scalars(
-            select(Subscription)
-            .where(Subscription.state.in_(expirable))
-            .where(Subscription.period_end <= now)
-            .with_for_update(skip_locked=True)
-        )
-        for row in rows:
-            m = to_membership(row)
-            if not lifecycle.due_to_expire(m, now, GRACE):
-                continue
-            before = m.state
-            apply_membership(row, lifecycle.expire(m, now=now), now)
-            record_event(
-                session,
-                EventKind.ACCESS_ENDED,
-                now,
-                row.person_id,
-                plan=row.plan_id,
-                billing=row.billing,
-                previous_state=before.value,
-                reason=row.cancel_reason,
-            )
-            count += 1
-    return count
+class ExpireDueMemberships:
+    """Sweep: ends every membership whose time is up (only candidates are read)."""
+
+    def __init__(self, uow: UnitOfWork, candidates: ExpiryCandidates, events: EventLog) -> None:
+        self.uow = uow
+        self.candidates = candidates
+        self.events = events
+
+    async def __call__(self, now: datetime) -> int:
+        expirable = [s.value for s in lifecycle.ALLOWED[lifecycle.Action.EXPIRE]]
+        count = 0
+        async with self.uow.begin():
+            for row in await self.candidates.ending_by(expirable, now):
+                m = to_membership(row)
+                if not lifecycle.due_to_expire(m, now, GRACE):
+                    continue
+                apply_membership(row, lifecycle.expire(m, now=now), now)
+                self.events.record(
+                    EventKind.ACCESS_ENDED,
+                    now,
+                    row.person_id,
+                    plan=row.plan_id,
+                    billing=row.billing,
+                    previous_state=m.state.value,
+                    reason=row.cancel_reason,
+                )
+                count += 1
+            await self.uow.commit()
+        return count

@@ -11,18 +11,18 @@ from typing import TYPE_CHECKING
 from email_validator import EmailNotValidError, validate_email
 
 from forever.db.models import Person
-from forever.domain import lifecycle
-from forever.domain.events import EventKind
-from forever.domain.lifecycle import State
-from forever.services.accounts import (
-    Snapshot,
-    Status,
+from forever.db.repositories.lifecycle_compat import (
     email_taken_by_trial,
     snapshot,
     store_email,
+    subscription_for,
 )
+from forever.domain import lifecycle
+from forever.domain.events import EventKind
+from forever.domain.lifecycle import State
+from forever.services.accounts import Snapshot, Status
 from forever.services.events import record_event
-from forever.services.memberships import apply_membership, subscription_for, to_membership
+from forever.services.memberships import apply_membership, to_membership
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from forever.db.repositories.lifecycle_compat import current
 from forever.domain.catalog import Offer, Plan
 from forever.domain.offers import winback_offer
 from forever.domain.signing import BadToken
-from forever.services.accounts import current
 
 if TYPE_CHECKING:
     from forever.app import Container

@@ -11,7 +11,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, LabeledPri
 from forever.services.ports import Keyboard
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # settable fields: it satisfies services.ports.SendResult
 class Sent:
     ok: bool
     blocked: bool = False

@@ -10,8 +10,9 @@ from typing import Any
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
+from forever.domain.account import AccountAction, account_actions
 from forever.domain.catalog import CancelReason, Catalog, Offer, OfferKind, Plan
-from forever.domain.lifecycle import Billing, State
+from forever.domain.lifecycle import State
 from forever.domain.payments import InvoiceKind, price
 from forever.rendering import Renderer
 from forever.services.accounts import Snapshot
@@ -45,6 +46,15 @@ def cb(text: str, data: Any) -> InlineKeyboardButton:
 
 def url(text: str, link: str) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=text, url=link)
+
+
+def _account_button_data(action: AccountAction, v: int) -> Any:
+    """What each /account button carries (its label has the action's name)."""
+    if action is AccountAction.START_TRIAL:
+        return TrialCb(action="start")
+    if action in (AccountAction.SEE_PLANS, AccountAction.UPGRADE):
+        return Nav(view="plans")
+    return AccountCb(action="undo" if action is AccountAction.KEEP else action.value, v=v)
 
 
 class Views:
@@ -207,24 +217,11 @@ class Views:
             email=snap.email,
             trial_available=not snap.trial_used and m.state is State.NONE,
         )
-        rows: list[list[InlineKeyboardButton]] = []
-        lang = [cb(self.label(locale, "language"), Nav(view="language"))]
-        higher = self.catalog.next_tier_up(m.plan_id or "") if m.has_access else None
-        if m.state is State.NONE and not snap.trial_used:
-            rows.append([cb(self.label(locale, "start_trial"), TrialCb(action="start"))])
-        if m.state in (State.NONE, State.EXPIRED, State.PAST_DUE, State.CANCEL_SCHEDULED):
-            rows.append([cb(self.label(locale, "see_plans"), Nav(view="plans"))])
-        if m.state in (State.TRIAL, State.ACTIVE) and (higher or m.state is State.TRIAL):
-            rows.append([cb(self.label(locale, "upgrade"), Nav(view="plans"))])
-        if m.state is State.ACTIVE and m.billing in (Billing.MONTHLY, Billing.YEARLY):
-            rows.append([cb(self.label(locale, "pause"), AccountCb(action="pause", v=v))])
-        if m.state is State.PAUSED:
-            rows.append([cb(self.label(locale, "resume"), AccountCb(action="resume", v=v))])
-        if m.state is State.CANCEL_SCHEDULED:
-            rows.append([cb(self.label(locale, "keep"), AccountCb(action="undo", v=v))])
-        if m.state in (State.TRIAL, State.ACTIVE, State.PAST_DUE):
-            rows.append([cb(self.label(locale, "cancel"), AccountCb(action="cancel", v=v))])
-        rows.append(lang)
+        rows = [
+            [cb(self.label(locale, action.value), _account_button_data(action, v))]
+            for action in account_actions(snap, self.catalog)
+        ]
+        rows.append([cb(self.label(locale, "language"), Nav(view="language"))])
         return text, keyboard(*rows)
 
     def cancel_confirm(self, snap: Snapshot) -> View:

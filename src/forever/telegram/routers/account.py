@@ -1,74 +1,146 @@
 """/account and /cancel: one-tap cancel and its undo, the optional reason and one offer,
-pause and resume. Buttons carry the subscription version; an old one shows the current view."""
+pause and resume; and Telegram's own `subscription` updates. Buttons carry the subscription
+version; an old one shows the current view.
+
+Handlers parse the update, call one lifecycle use case and render its result. When the
+result asks for a payment (resume a Stars membership, a discount, a lower tier), the link or
+invoice that answers the tap comes from `invoicing`.
+"""
 
 from __future__ import annotations
 
+import logging
+from typing import Protocol
+
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramForbiddenError
 from aiogram.filters import Command
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import BotSubscriptionUpdated, CallbackQuery, Message
 from markupsafe import Markup
 
-from forever.app import Container
-from forever.db.models import Person
-from forever.domain.catalog import CancelReason, OfferKind
-from forever.domain.lifecycle import ALLOWED, Action
+from forever.domain.account import AccountAction, Snapshot, Status
+from forever.domain.catalog import CancelReason, Catalog, Offer, OfferKind, Plan
 from forever.domain.payments import InvoiceKind, price
-from forever.services import accounts, billing, retention
-from forever.services.accounts import Snapshot, Status
+from forever.domain.retention import TelegramChange
+from forever.rendering import Renderer
+from forever.services.accounts import AccountReader, MarkBlocked
+from forever.services.ports import ChatPort
+from forever.services.records import PersonRecord
+from forever.services.retention import Accepted, Result, Retention
+from forever.telegram.bot_port import BotChatPort
 from forever.telegram.callbacks import AccountCb, CancelCb, Nav, OfferCb, PauseCb, ReasonCb
-from forever.telegram.routers.helpers import answer_stale, chat_of, send, views_of
-from forever.telegram.views import keyboard, url
+from forever.telegram.views import View, Views, keyboard, url
+
+log = logging.getLogger(__name__)
 
 
-async def account_command(message: Message, person: Person, container: Container, bot: Bot) -> None:
-    snap = await accounts.current(container, person.id)
-    await send(bot, message.chat.id, views_of(container).account(snap))
+def chat_of(bot: Bot) -> BotChatPort:
+    return BotChatPort(bot)
 
 
-async def account_button(
-    query: CallbackQuery, person: Person, container: Container, bot: Bot
-) -> None:
-    await query.answer()
-    snap = await accounts.current(container, person.id)
-    await send(bot, query.from_user.id, views_of(container).account(snap))
+async def send(bot: Bot, chat_id: int, view: View) -> None:
+    text, markup = view
+    await bot.send_message(chat_id, text, reply_markup=markup)
 
 
-async def cancel_command(message: Message, person: Person, container: Container, bot: Bot) -> None:
-    snap = await accounts.current(container, person.id)
-    views = views_of(container)
-    if snap.membership.state in ALLOWED[Action.CANCEL]:
-        await send(bot, message.chat.id, views.cancel_confirm(snap))
-        return
-    note = container.renderer.chat("nothing_to_cancel", snap.language)
-    await send(bot, message.chat.id, views.account(snap, note=Markup(note)))  # noqa: S704
+class Invoices(Protocol):
+    """The payment link or invoice that answers a tap (issued by the billing area)."""
+
+    async def subscription_link(
+        self,
+        chat: ChatPort,
+        person_id: int,
+        plan: Plan,
+        *,
+        title: str,
+        description: str,
+        offer: Offer | None = None,
+    ) -> str: ...
+
+    async def send_one_off(
+        self,
+        chat: ChatPort,
+        chat_id: int,
+        person_id: int,
+        plan: Plan,
+        kind: InvoiceKind,
+        *,
+        title: str,
+        description: str,
+        offer: Offer | None = None,
+    ) -> bool: ...
 
 
 async def _show_current(
-    query: CallbackQuery, container: Container, bot: Bot, snap: Snapshot
+    query: CallbackQuery, bot: Bot, views: Views, renderer: Renderer, snap: Snapshot
 ) -> None:
-    await answer_stale(query, container, snap.language)
-    await send(bot, query.from_user.id, views_of(container).account(snap))
+    """The button was for an older state: say so briefly, then show the current view."""
+    await query.answer(renderer.chat("stale", snap.language), show_alert=False)
+    await send(bot, query.from_user.id, views.account(snap))
+
+
+# --- /account and /cancel ----------------------------------------------------------------
+
+
+async def account_command(
+    message: Message, person: PersonRecord, account_reader: AccountReader, views: Views, bot: Bot
+) -> None:
+    snap = await account_reader.current(person.id)
+    await send(bot, message.chat.id, views.account(snap))
+
+
+async def account_button(
+    query: CallbackQuery,
+    person: PersonRecord,
+    account_reader: AccountReader,
+    views: Views,
+    bot: Bot,
+) -> None:
+    await query.answer()
+    snap = await account_reader.current(person.id)
+    await send(bot, query.from_user.id, views.account(snap))
+
+
+async def cancel_command(
+    message: Message,
+    person: PersonRecord,
+    account_reader: AccountReader,
+    views: Views,
+    renderer: Renderer,
+    bot: Bot,
+) -> None:
+    status, snap = await account_reader.for_action(person.id, AccountAction.CANCEL, None)
+    if status is Status.DONE:
+        await send(bot, message.chat.id, views.cancel_confirm(snap))
+        return
+    note = renderer.chat("nothing_to_cancel", snap.language)
+    await send(bot, message.chat.id, views.account(snap, note=Markup(note)))  # noqa: S704
 
 
 async def account_action(
-    query: CallbackQuery, callback_data: AccountCb, person: Person, container: Container, bot: Bot
+    query: CallbackQuery,
+    callback_data: AccountCb,
+    person: PersonRecord,
+    retention: Retention,
+    account_reader: AccountReader,
+    invoicing: Invoices,
+    views: Views,
+    renderer: Renderer,
+    catalog: Catalog,
+    bot: Bot,
 ) -> None:
-    views = views_of(container)
-    action = callback_data.action
-    v = callback_data.v
+    action, v = callback_data.action, callback_data.v
     if action == "undo":
         # Undo acts only on a scheduled cancel, so any "keep" button may do it, once.
-        result = await retention.undo_cancel(
-            container, chat_of(bot), person.id, expected_version=None
-        )
+        result = await retention.undo_cancel(person.id, expected_version=None)
         if result.status is not Status.DONE:
-            await _show_current(query, container, bot, result.snap)
+            await _show_current(query, bot, views, renderer, result.snap)
             return
         await query.answer()
         snap = result.snap
         await bot.send_message(
             query.from_user.id,
-            container.renderer.chat(
+            renderer.chat(
                 "undo_done",
                 snap.language,
                 plan=views.plan_name(snap.membership.plan_id, snap.language),
@@ -78,44 +150,52 @@ async def account_action(
         )
         return
     if action == "resume":
-        result = await retention.resume(container, person.id, expected_version=v)
+        result = await retention.resume(person.id, expected_version=v)
         if result.status is not Status.DONE:
-            await _show_current(query, container, bot, result.snap)
+            await _show_current(query, bot, views, renderer, result.snap)
             return
         await query.answer()
-        await _resumed(query, container, bot, result.snap, result.needs_new_link)
+        await _resumed(query, bot, views, renderer, catalog, invoicing, result)
         return
-    snap = await accounts.current(container, person.id)
-    if snap.version != v or action not in ("cancel", "pause"):
-        await _show_current(query, container, bot, snap)
+    try:
+        wanted = AccountAction(action)
+    except ValueError:
+        wanted = None
+    if wanted not in (AccountAction.CANCEL, AccountAction.PAUSE):
+        await _show_current(query, bot, views, renderer, await account_reader.current(person.id))
         return
-    if action == "cancel" and snap.membership.state in ALLOWED[Action.CANCEL]:
-        await query.answer()
-        await send(bot, query.from_user.id, views.cancel_confirm(snap))
-    elif action == "pause" and snap.membership.state in ALLOWED[Action.PAUSE]:
-        await query.answer()
-        await send(bot, query.from_user.id, views.pause_ask(snap))
-    else:
-        await _show_current(query, container, bot, snap)
+    status, snap = await account_reader.for_action(person.id, wanted, v)
+    if status is not Status.DONE:
+        await _show_current(query, bot, views, renderer, snap)
+        return
+    await query.answer()
+    ask = views.cancel_confirm(snap) if wanted is AccountAction.CANCEL else views.pause_ask(snap)
+    await send(bot, query.from_user.id, ask)
 
 
 async def _resumed(
-    query: CallbackQuery, container: Container, bot: Bot, snap: Snapshot, needs_link: bool
+    query: CallbackQuery,
+    bot: Bot,
+    views: Views,
+    renderer: Renderer,
+    catalog: Catalog,
+    invoices: Invoices,
+    result: Result,
 ) -> None:
-    views = views_of(container)
+    snap = result.snap
     locale = snap.language
     m = snap.membership
     markup = None
-    plan = container.catalog.plan(m.plan_id or "")
-    if needs_link and plan is not None:
+    plan = catalog.plan(m.plan_id or "")
+    if result.needs_new_link and plan is not None:
         title, description = views.invoice_texts(locale, plan, InvoiceKind.SUBSCRIPTION)
-        link = await billing.subscription_link(
-            container, chat_of(bot), snap.person_id, plan, title=title, description=description
+        link = await invoices.subscription_link(
+            chat_of(bot), snap.person_id, plan, title=title, description=description
         )
         markup = keyboard(
             [url(views.label(locale, "renew", price=views.stars(plan.monthly_stars)), link)]
         )
-    text = container.renderer.chat(
+    text = renderer.chat(
         "resumed",
         locale,
         plan=views.plan_name(m.plan_id, locale),
@@ -126,132 +206,216 @@ async def _resumed(
     await bot.send_message(query.from_user.id, text, reply_markup=markup)
 
 
+# --- cancel, why, one offer ----------------------------------------------------------------
+
+
 async def confirm_cancel(
-    query: CallbackQuery, callback_data: CancelCb, person: Person, container: Container, bot: Bot
+    query: CallbackQuery,
+    callback_data: CancelCb,
+    person: PersonRecord,
+    retention: Retention,
+    views: Views,
+    renderer: Renderer,
+    bot: Bot,
 ) -> None:
-    result = await retention.cancel(
-        container, chat_of(bot), person.id, expected_version=callback_data.v
-    )
+    result = await retention.cancel(person.id, expected_version=callback_data.v)
     if result.status is not Status.DONE:
-        await _show_current(query, container, bot, result.snap)
+        await _show_current(query, bot, views, renderer, result.snap)
         return
     await query.answer()
-    views = views_of(container)
     await send(bot, query.from_user.id, views.canceled(result.snap))
     await send(bot, query.from_user.id, views.reason_ask(result.snap))
 
 
 async def reason(
-    query: CallbackQuery, callback_data: ReasonCb, person: Person, container: Container, bot: Bot
+    query: CallbackQuery,
+    callback_data: ReasonCb,
+    person: PersonRecord,
+    retention: Retention,
+    account_reader: AccountReader,
+    views: Views,
+    renderer: Renderer,
+    bot: Bot,
 ) -> None:
     given: CancelReason | None = None
     if callback_data.reason != "skip":
         try:
             given = CancelReason(callback_data.reason)
         except ValueError:
-            snap = await accounts.current(container, person.id)
-            await _show_current(query, container, bot, snap)
+            snap = await account_reader.current(person.id)
+            await _show_current(query, bot, views, renderer, snap)
             return
-    result = await retention.give_reason(
-        container, person.id, expected_version=callback_data.v, reason=given
-    )
+    result = await retention.give_reason(person.id, expected_version=callback_data.v, reason=given)
     if result.status is not Status.DONE:
-        await _show_current(query, container, bot, result.snap)
+        await _show_current(query, bot, views, renderer, result.snap)
         return
     await query.answer()
     snap = result.snap
-    r = container.renderer
-    await bot.send_message(
-        query.from_user.id, r.chat("reason_thanks", snap.language, skipped=given is None)
-    )
+    thanks = renderer.chat("reason_thanks", snap.language, skipped=given is None)
+    await bot.send_message(query.from_user.id, thanks)
     if result.offer is not None:
-        await send(bot, query.from_user.id, views_of(container).offer(snap, result.offer))
+        await send(bot, query.from_user.id, views.offer(snap, result.offer))
 
 
 async def offer(
-    query: CallbackQuery, callback_data: OfferCb, person: Person, container: Container, bot: Bot
+    query: CallbackQuery,
+    callback_data: OfferCb,
+    person: PersonRecord,
+    locale: str,
+    retention: Retention,
+    invoicing: Invoices,
+    views: Views,
+    renderer: Renderer,
+    catalog: Catalog,
+    bot: Bot,
 ) -> None:
-    r = container.renderer
-    views = views_of(container)
     if callback_data.offer == "-":
         await query.answer()
-        await bot.send_message(query.from_user.id, r.chat("offer_declined", person.language))
+        await bot.send_message(query.from_user.id, renderer.chat("offer_declined", locale))
         return
     accepted = await retention.accept_offer(
-        container, person.id, expected_version=callback_data.v, offer_id=callback_data.offer
+        person.id, expected_version=callback_data.v, offer_id=callback_data.offer
     )
     result = accepted.result
     if result.status is not Status.DONE or result.offer is None:
-        await _show_current(query, container, bot, result.snap)
+        await _show_current(query, bot, views, renderer, result.snap)
         return
     await query.answer()
+    await _offer_taken(query, bot, views, renderer, catalog, invoicing, accepted)
+
+
+async def _offer_taken(
+    query: CallbackQuery,
+    bot: Bot,
+    views: Views,
+    renderer: Renderer,
+    catalog: Catalog,
+    invoices: Invoices,
+    accepted: Accepted,
+) -> None:
+    result = accepted.result
+    taken = result.offer
+    assert taken is not None
     snap = result.snap
     locale = snap.language
-    chat = chat_of(bot)
     m = snap.membership
-    if result.offer.kind is OfferKind.PAUSE:
-        await bot.send_message(query.from_user.id, r.chat("paused", locale, until=m.paused_until))
-    elif result.offer.kind is OfferKind.DISCOUNT:
-        plan = container.catalog.plan(m.plan_id or "")
+    chat_id = query.from_user.id
+    if taken.kind is OfferKind.PAUSE:
+        await bot.send_message(chat_id, renderer.chat("paused", locale, until=m.paused_until))
+    elif taken.kind is OfferKind.DISCOUNT:
+        plan = catalog.plan(m.plan_id or "")
         assert plan is not None
-        await bot.send_message(
-            query.from_user.id,
-            r.chat(
-                "offer_discount_ready",
-                locale,
-                percent=result.offer.percent,
-                plan=plan.name[locale],
-                price=price(plan, InvoiceKind.ONE_MONTH, result.offer),
-                until=m.period_end,
-            ),
+        ready = renderer.chat(
+            "offer_discount_ready",
+            locale,
+            percent=taken.percent,
+            plan=plan.name[locale],
+            price=price(plan, InvoiceKind.ONE_MONTH, taken),
+            until=m.period_end,
         )
-        title, description = views.invoice_texts(locale, plan, InvoiceKind.ONE_MONTH, result.offer)
-        await billing.send_one_off_invoice(
-            container,
-            chat,
-            query.from_user.id,
-            person.id,
+        await bot.send_message(chat_id, ready)
+        title, description = views.invoice_texts(locale, plan, InvoiceKind.ONE_MONTH, taken)
+        await invoices.send_one_off(
+            chat_of(bot),
+            chat_id,
+            snap.person_id,
             plan,
             InvoiceKind.ONE_MONTH,
             title=title,
             description=description,
-            offer=result.offer,
+            offer=taken,
         )
     else:
-        plan = container.catalog.plan(accepted.lower_plan_id or "")
+        plan = catalog.plan(accepted.lower_plan_id or "")
         assert plan is not None
         title, description = views.invoice_texts(locale, plan, InvoiceKind.SUBSCRIPTION)
-        link = await billing.subscription_link(
-            container,
-            chat,
-            person.id,
-            plan,
-            title=title,
-            description=description,
-            offer=result.offer,
+        link = await invoices.subscription_link(
+            chat_of(bot), snap.person_id, plan, title=title, description=description, offer=taken
         )
-        await send(bot, query.from_user.id, views.plan_link(locale, plan, link, plan.monthly_stars))
+        await send(bot, chat_id, views.plan_link(locale, plan, link, plan.monthly_stars))
+
+
+# --- pause -------------------------------------------------------------------------------
 
 
 async def pause_choice(
-    query: CallbackQuery, callback_data: PauseCb, person: Person, container: Container, bot: Bot
+    query: CallbackQuery,
+    callback_data: PauseCb,
+    person: PersonRecord,
+    retention: Retention,
+    views: Views,
+    renderer: Renderer,
+    bot: Bot,
 ) -> None:
     result = await retention.pause(
-        container,
-        chat_of(bot),
-        person.id,
-        expected_version=callback_data.v,
-        months=callback_data.months,
+        person.id, expected_version=callback_data.v, months=callback_data.months
     )
     if result.status is not Status.DONE:
-        await _show_current(query, container, bot, result.snap)
+        await _show_current(query, bot, views, renderer, result.snap)
         return
     await query.answer()
     snap = result.snap
-    await bot.send_message(
-        query.from_user.id,
-        container.renderer.chat("paused", snap.language, until=snap.membership.paused_until),
+    paused = renderer.chat("paused", snap.language, until=snap.membership.paused_until)
+    await bot.send_message(query.from_user.id, paused)
+
+
+# --- Telegram's own subscription updates -----------------------------------------------------
+
+
+async def subscription_update(
+    update: BotSubscriptionUpdated,
+    retention: Retention,
+    mark_blocked: MarkBlocked,
+    invoicing: Invoices,
+    views: Views,
+    renderer: Renderer,
+    catalog: Catalog,
+    bot: Bot,
+) -> None:
+    change = await retention.telegram_update(update.user.id, update.invoice_payload, update.state)
+    snap = change.snap
+    if snap is None or change.kind is TelegramChange.IGNORED:
+        return
+    chat_id = update.user.id
+    try:
+        if change.kind is TelegramChange.CANCELED:
+            await send(bot, chat_id, views.canceled(snap, from_telegram=True))
+            await send(bot, chat_id, views.reason_ask(snap))
+        elif change.kind is TelegramChange.REACTIVATED:
+            await send(bot, chat_id, views.account(snap, note=None))
+        elif change.kind is TelegramChange.FAILED:
+            await _payment_failed(bot, chat_id, views, renderer, catalog, invoicing, snap)
+    except TelegramForbiddenError:
+        log.info("user %s blocked the bot; subscription change recorded", chat_id)
+        await mark_blocked(chat_id)
+
+
+async def _payment_failed(
+    bot: Bot,
+    chat_id: int,
+    views: Views,
+    renderer: Renderer,
+    catalog: Catalog,
+    invoices: Invoices,
+    snap: Snapshot,
+) -> None:
+    locale = snap.language
+    plan = catalog.plan(snap.membership.plan_id or "")
+    markup = None
+    if plan is not None:
+        title, description = views.invoice_texts(locale, plan, InvoiceKind.SUBSCRIPTION)
+        link = await invoices.subscription_link(
+            chat_of(bot), snap.person_id, plan, title=title, description=description
+        )
+        label = views.label(locale, "pay_now", price=views.stars(plan.monthly_stars))
+        markup = keyboard([url(label, link)])
+    text = renderer.chat(
+        "payment_failed",
+        locale,
+        plan=views.plan_name(snap.membership.plan_id, locale),
+        until=snap.membership.period_end,
     )
+    await bot.send_message(chat_id, text, reply_markup=markup)
 
 
 def build_router() -> Router:
@@ -264,4 +428,5 @@ def build_router() -> Router:
     router.callback_query.register(reason, ReasonCb.filter())
     router.callback_query.register(offer, OfferCb.filter())
     router.callback_query.register(pause_choice, PauseCb.filter())
+    router.subscription.register(subscription_update)
     return router

@@ -1,5 +1,6 @@
 """/plans, paying with Telegram Stars (subscription links and one-off invoices), the
-pre-checkout check, successful payments, and Telegram's `subscription` updates."""
+pre-checkout check and successful payments. (Telegram's `subscription` updates are handled
+with the rest of the lifecycle in routers/account.py.)"""
 
 from __future__ import annotations
 
@@ -7,18 +8,18 @@ import logging
 from datetime import UTC, datetime
 
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
-from aiogram.types import BotSubscriptionUpdated, CallbackQuery, Message, PreCheckoutQuery
+from aiogram.types import CallbackQuery, Message, PreCheckoutQuery
 
 from forever.app import Container
 from forever.db.models import Person
+from forever.db.repositories import lifecycle_compat as accounts
 from forever.domain.payments import InvoiceKind, Refusal
-from forever.services import accounts, billing, retention
+from forever.services import billing
 from forever.services.billing import IncomingPayment, PaymentOutcome
 from forever.telegram.callbacks import Nav, PlanCb
 from forever.telegram.routers.helpers import chat_of, send, views_of
-from forever.telegram.views import keyboard, url
 
 log = logging.getLogger(__name__)
 
@@ -159,52 +160,6 @@ async def successful_payment(
     )
 
 
-async def subscription_update(
-    update: BotSubscriptionUpdated, container: Container, bot: Bot
-) -> None:
-    change = await retention.telegram_subscription_update(
-        container, update.user.id, update.invoice_payload, update.state
-    )
-    if change.snap is None or change.kind == "ignored":
-        return
-    snap = change.snap
-    views = views_of(container)
-    locale = snap.language
-    r = container.renderer
-    chat_id = update.user.id
-    try:
-        if change.kind == "canceled":
-            await send(bot, chat_id, views.canceled(snap, from_telegram=True))
-            await send(bot, chat_id, views.reason_ask(snap))
-        elif change.kind == "reactivated":
-            await send(bot, chat_id, views.account(snap, note=None))
-        elif change.kind == "failed":
-            plan = container.catalog.plan(snap.membership.plan_id or "")
-            markup = None
-            if plan is not None:
-                title, description = views.invoice_texts(locale, plan, InvoiceKind.SUBSCRIPTION)
-                link = await billing.subscription_link(
-                    container,
-                    chat_of(bot),
-                    snap.person_id,
-                    plan,
-                    title=title,
-                    description=description,
-                )
-                label = views.label(locale, "pay_now", price=views.stars(plan.monthly_stars))
-                markup = keyboard([url(label, link)])
-            text = r.chat(
-                "payment_failed",
-                locale,
-                plan=views.plan_name(snap.membership.plan_id, locale),
-                until=snap.membership.period_end,
-            )
-            await bot.send_message(chat_id, text, reply_markup=markup)
-    except TelegramForbiddenError:
-        log.info("user %s blocked the bot; subscription change recorded", chat_id)
-        await accounts.mark_blocked(container, chat_id)
-
-
 def build_router() -> Router:
     router = Router(name="plans")
     router.message.register(plans_command, Command("plans"))
@@ -212,5 +167,4 @@ def build_router() -> Router:
     router.callback_query.register(pick_plan, PlanCb.filter())
     router.pre_checkout_query.register(pre_checkout)
     router.message.register(successful_payment, F.successful_payment)
-    router.subscription.register(subscription_update)
     return router

@@ -8,7 +8,8 @@ from aiogram.types import CallbackQuery, Message
 
 from forever.app import Container
 from forever.db.models import Person
-from forever.services import accounts, privacy
+from forever.db.repositories import lifecycle_compat as accounts
+from forever.services import privacy
 from forever.telegram.callbacks import LangCb, Nav, PrivacyCb
 from forever.telegram.routers.helpers import chat_of, send, views_of
 

@@ -10,10 +10,11 @@ from markupsafe import Markup
 
 from forever.app import Container
 from forever.db.models import Person
+from forever.db.repositories import lifecycle_compat as accounts
 from forever.domain.catalog import OfferKind
 from forever.domain.lifecycle import State
 from forever.domain.payments import InvoiceKind, price
-from forever.services import accounts, billing, signup, winback
+from forever.services import billing, signup, winback
 from forever.services.accounts import Status
 from forever.services.signup import AWAITING_EMAIL, AWAITING_SIGNUP_EMAIL, EmailOutcome
 from forever.telegram.callbacks import ConsentCb, EmailCb, Nav, TrialCb
