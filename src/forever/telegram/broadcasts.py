@@ -22,7 +22,6 @@ from forever.services.broadcast_sender import (
     RetryAfter,
     SenderConfig,
 )
-from forever.services.people import by_telegram_id
 from forever.services.ratelimit import RateLimiter, build_rate_limiter
 from forever.telegram.staff_texts import StaffTexts
 
@@ -202,9 +201,9 @@ def start_broadcast_worker(container: Container, bot: Bot) -> BroadcastRunner:
     )
 
     async def locale_of(telegram_id: int) -> str:
-        async with container.sessions() as session:
-            person = await by_telegram_id(session, telegram_id)
-        return person.language if person is not None else settings.default_locale
+        async with container.uow.begin():
+            person = await container.people_repo.by_telegram_id(telegram_id)
+            return person.language if person is not None else settings.default_locale
 
     bot.session.middleware(SharedBudget(limiter))
     worker = BroadcastWorker(

@@ -13,8 +13,9 @@ from forever.db.models import Person
 from forever.domain.catalog import CancelReason, OfferKind
 from forever.domain.lifecycle import ALLOWED, Action
 from forever.domain.payments import InvoiceKind, price
-from forever.services import accounts, billing, retention
+from forever.services import accounts, retention
 from forever.services.accounts import Snapshot, Status
+from forever.services.billing import Invoicing
 from forever.telegram.callbacks import AccountCb, CancelCb, Nav, OfferCb, PauseCb, ReasonCb
 from forever.telegram.routers.helpers import answer_stale, chat_of, send, views_of
 from forever.telegram.views import keyboard, url
@@ -51,7 +52,12 @@ async def _show_current(
 
 
 async def account_action(
-    query: CallbackQuery, callback_data: AccountCb, person: Person, container: Container, bot: Bot
+    query: CallbackQuery,
+    callback_data: AccountCb,
+    person: Person,
+    container: Container,
+    bot: Bot,
+    invoicing: Invoicing,
 ) -> None:
     views = views_of(container)
     action = callback_data.action
@@ -83,7 +89,7 @@ async def account_action(
             await _show_current(query, container, bot, result.snap)
             return
         await query.answer()
-        await _resumed(query, container, bot, result.snap, result.needs_new_link)
+        await _resumed(query, container, bot, invoicing, result.snap, result.needs_new_link)
         return
     snap = await accounts.current(container, person.id)
     if snap.version != v or action not in ("cancel", "pause"):
@@ -100,7 +106,12 @@ async def account_action(
 
 
 async def _resumed(
-    query: CallbackQuery, container: Container, bot: Bot, snap: Snapshot, needs_link: bool
+    query: CallbackQuery,
+    container: Container,
+    bot: Bot,
+    invoicing: Invoicing,
+    snap: Snapshot,
+    needs_link: bool,
 ) -> None:
     views = views_of(container)
     locale = snap.language
@@ -109,8 +120,8 @@ async def _resumed(
     plan = container.catalog.plan(m.plan_id or "")
     if needs_link and plan is not None:
         title, description = views.invoice_texts(locale, plan, InvoiceKind.SUBSCRIPTION)
-        link = await billing.subscription_link(
-            container, chat_of(bot), snap.person_id, plan, title=title, description=description
+        link = await invoicing.subscription_link(
+            chat_of(bot), snap.person_id, plan, title=title, description=description
         )
         markup = keyboard(
             [url(views.label(locale, "renew", price=views.stars(plan.monthly_stars)), link)]
@@ -169,7 +180,12 @@ async def reason(
 
 
 async def offer(
-    query: CallbackQuery, callback_data: OfferCb, person: Person, container: Container, bot: Bot
+    query: CallbackQuery,
+    callback_data: OfferCb,
+    person: Person,
+    container: Container,
+    bot: Bot,
+    invoicing: Invoicing,
 ) -> None:
     r = container.renderer
     views = views_of(container)
@@ -206,8 +222,7 @@ async def offer(
             ),
         )
         title, description = views.invoice_texts(locale, plan, InvoiceKind.ONE_MONTH, result.offer)
-        await billing.send_one_off_invoice(
-            container,
+        await invoicing.send_one_off(
             chat,
             query.from_user.id,
             person.id,
@@ -221,8 +236,7 @@ async def offer(
         plan = container.catalog.plan(accepted.lower_plan_id or "")
         assert plan is not None
         title, description = views.invoice_texts(locale, plan, InvoiceKind.SUBSCRIPTION)
-        link = await billing.subscription_link(
-            container,
+        link = await invoicing.subscription_link(
             chat,
             person.id,
             plan,

@@ -7,91 +7,116 @@ import logging
 from datetime import UTC, datetime
 
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
+from aiogram.exceptions import TelegramForbiddenError
 from aiogram.filters import Command
 from aiogram.types import BotSubscriptionUpdated, CallbackQuery, Message, PreCheckoutQuery
 
 from forever.app import Container
-from forever.db.models import Person
 from forever.domain.payments import InvoiceKind, Refusal
-from forever.services import accounts, billing, retention
-from forever.services.billing import IncomingPayment, PaymentOutcome
+from forever.rendering import Renderer
+from forever.services import accounts, retention
+from forever.services.billing import (
+    ChoosePlan,
+    IncomingPayment,
+    Invoicing,
+    IssuedInvoice,
+    PaymentOutcome,
+    PlanChoice,
+    PreCheckout,
+    RecordPayment,
+)
+from forever.services.people import Customer, ReadSnapshot
+from forever.telegram.bot_port import BotChatPort
 from forever.telegram.callbacks import Nav, PlanCb
-from forever.telegram.routers.helpers import chat_of, send, views_of
-from forever.telegram.views import keyboard, url
+from forever.telegram.views import View, Views, keyboard, url
 
 log = logging.getLogger(__name__)
 
 
-async def plans_command(message: Message, person: Person, container: Container, bot: Bot) -> None:
-    snap = await accounts.current(container, person.id)
-    await send(bot, message.chat.id, views_of(container).plans(snap.language, snap))
+async def send(bot: Bot, chat_id: int, view: View) -> None:
+    text, markup = view
+    await bot.send_message(chat_id, text, reply_markup=markup)
+
+
+async def present_invoice(
+    bot: Bot, chat_id: int, views: Views, locale: str, issued: IssuedInvoice
+) -> None:
+    """Show an issued (committed) invoice: a Stars subscription link, or a one-off invoice."""
+    chat = BotChatPort(bot)
+    title, description = views.invoice_texts(locale, issued.plan, issued.kind, issued.offer)
+    if issued.kind is InvoiceKind.SUBSCRIPTION:
+        link = await chat.create_invoice_link(
+            title=title,
+            description=description,
+            payload=issued.payload,
+            amount=issued.amount,
+            subscription=True,
+        )
+        plan = issued.plan
+        await send(bot, chat_id, views.plan_link(locale, plan, link, plan.monthly_stars))
+    else:
+        await chat.send_invoice(
+            chat_id,
+            title=title,
+            description=description,
+            payload=issued.payload,
+            amount=issued.amount,
+        )
+
+
+async def plans_command(
+    message: Message, person: Customer, read_snapshot: ReadSnapshot, views: Views, bot: Bot
+) -> None:
+    snap = await read_snapshot(person.id)
+    await send(bot, message.chat.id, views.plans(snap.language, snap))
 
 
 async def plans_button(
-    query: CallbackQuery, person: Person, container: Container, bot: Bot
+    query: CallbackQuery, person: Customer, read_snapshot: ReadSnapshot, views: Views, bot: Bot
 ) -> None:
     await query.answer()
-    snap = await accounts.current(container, person.id)
-    await send(bot, query.from_user.id, views_of(container).plans(snap.language, snap))
+    snap = await read_snapshot(person.id)
+    await send(bot, query.from_user.id, views.plans(snap.language, snap))
 
 
 async def pick_plan(
-    query: CallbackQuery, callback_data: PlanCb, person: Person, container: Container, bot: Bot
+    query: CallbackQuery,
+    callback_data: PlanCb,
+    person: Customer,
+    choose_plan: ChoosePlan,
+    views: Views,
+    renderer: Renderer,
+    bot: Bot,
 ) -> None:
-    views = views_of(container)
     locale = person.language
-    plan = container.catalog.plan(callback_data.plan)
-    try:
-        kind = InvoiceKind(callback_data.kind)
-    except ValueError:
-        kind = None
-    if plan is None or kind not in (InvoiceKind.SUBSCRIPTION, InvoiceKind.YEARLY):
+    chosen = await choose_plan(person.id, callback_data.plan, callback_data.kind)
+    if chosen.choice is PlanChoice.NOT_POSSIBLE:
         # An old button for a plan that is gone, or forged data.
-        await query.answer(container.renderer.chat("not_possible", locale), show_alert=True)
-        snap = await accounts.current(container, person.id)
-        await send(bot, query.from_user.id, views.plans(locale, snap))
-        return
-    snap = await accounts.current(container, person.id)
-    if (
-        kind is InvoiceKind.SUBSCRIPTION
-        and snap.renewing_star_subscription
-        and snap.membership.plan_id == plan.id
-    ):
-        await query.answer()
-        note = container.renderer.chat("already_subscribed", locale, plan=plan.name[locale])
-        await bot.send_message(query.from_user.id, note)
+        await query.answer(renderer.chat("not_possible", locale), show_alert=True)
+        await send(bot, query.from_user.id, views.plans(locale, chosen.snap))
         return
     await query.answer()
-    chat = chat_of(bot)
-    title, description = views.invoice_texts(locale, plan, kind)
-    if kind is InvoiceKind.SUBSCRIPTION:
-        link = await billing.subscription_link(
-            container, chat, person.id, plan, title=title, description=description
-        )
-        await send(bot, query.from_user.id, views.plan_link(locale, plan, link, plan.monthly_stars))
-    else:
-        await billing.send_one_off_invoice(
-            container,
-            chat,
-            query.from_user.id,
-            person.id,
-            plan,
-            kind,
-            title=title,
-            description=description,
-        )
+    if chosen.choice is PlanChoice.ALREADY_SUBSCRIBED:
+        assert chosen.plan is not None
+        note = renderer.chat("already_subscribed", locale, plan=chosen.plan.name[locale])
+        await bot.send_message(query.from_user.id, note)
+        return
+    assert chosen.issued is not None
+    await present_invoice(bot, query.from_user.id, views, locale, chosen.issued)
 
 
-async def pre_checkout(query: PreCheckoutQuery, container: Container) -> None:
+async def pre_checkout(
+    query: PreCheckoutQuery, pre_checkout: PreCheckout, renderer: Renderer
+) -> None:
+    language: str | None = None
     try:
-        refusal = await billing.pre_checkout(
-            container,
+        answer = await pre_checkout(
             payer_telegram_id=query.from_user.id,
             currency=query.currency,
             amount=query.total_amount,
             payload=query.invoice_payload,
         )
+        refusal, language = answer.refusal, answer.language
     except Exception:
         # Telegram waits at most 10 s: a clear "no" now beats a timeout.
         log.exception("pre-checkout check failed; refusing")
@@ -100,24 +125,25 @@ async def pre_checkout(query: PreCheckoutQuery, container: Container) -> None:
         await query.answer(ok=True)
         return
     log.info("pre-checkout from %s refused: %s", query.from_user.id, refusal.value)
-    locale = container.renderer.locale_for(query.from_user.language_code)
-    snap = await accounts.snapshot_by_telegram_id(container, query.from_user.id)
-    if snap is not None:
-        locale = snap.language
+    locale = language or renderer.locale_for(query.from_user.language_code)
     await query.answer(
         ok=False,
-        error_message=container.renderer.chat("precheckout_refused", locale, reason=refusal.value),
+        error_message=renderer.chat("precheckout_refused", locale, reason=refusal.value),
     )
 
 
 async def successful_payment(
-    message: Message, person: Person, container: Container, bot: Bot
+    message: Message,
+    person: Customer,
+    record_payment: RecordPayment,
+    views: Views,
+    renderer: Renderer,
+    bot: Bot,
 ) -> None:
     paid = message.successful_payment
     assert paid is not None
     expires = paid.subscription_expiration_date
-    result = await billing.record_payment(
-        container,
+    result = await record_payment(
         IncomingPayment(
             payer_telegram_id=message.chat.id,
             currency=paid.currency,
@@ -131,46 +157,44 @@ async def successful_payment(
                 datetime.fromtimestamp(expires, UTC) if expires is not None else None
             ),
         ),
+        BotChatPort(bot),
     )
     if result.outcome is PaymentOutcome.DUPLICATE:
         return  # already recorded and thanked for
     locale = person.language
-    if result.stop_charge_id is not None:
-        try:  # the plan changed: the old Stars subscription must not renew too
-            await chat_of(bot).cancel_star_subscription(
-                message.chat.id, result.stop_charge_id, True
-            )
-        except TelegramAPIError:
-            log.warning("could not stop the old subscription of %s", message.chat.id, exc_info=True)
     if result.outcome is PaymentOutcome.UNKNOWN:
-        await message.answer(container.renderer.chat("payment_unknown", locale))
+        await message.answer(renderer.chat("payment_unknown", locale))
         return
-    snap = await accounts.current(container, person.id)
     await send(
         bot,
         message.chat.id,
-        views_of(container).payment_done(
+        views.payment_done(
             locale,
             result.plan_id or "",
             result.period_end,
             renewed=result.outcome is PaymentOutcome.RENEWED,
-            renews=snap.membership.auto_renew,
+            renews=result.renews,
         ),
     )
 
 
 async def subscription_update(
-    update: BotSubscriptionUpdated, container: Container, bot: Bot
+    update: BotSubscriptionUpdated,
+    container: Container,
+    invoicing: Invoicing,
+    views: Views,
+    renderer: Renderer,
+    bot: Bot,
 ) -> None:
+    # TODO(lifecycle): `retention.telegram_subscription_update` becomes the lifecycle area's
+    # use case; then this handler takes it by name instead of `container`.
     change = await retention.telegram_subscription_update(
         container, update.user.id, update.invoice_payload, update.state
     )
     if change.snap is None or change.kind == "ignored":
         return
     snap = change.snap
-    views = views_of(container)
     locale = snap.language
-    r = container.renderer
     chat_id = update.user.id
     try:
         if change.kind == "canceled":
@@ -179,21 +203,16 @@ async def subscription_update(
         elif change.kind == "reactivated":
             await send(bot, chat_id, views.account(snap, note=None))
         elif change.kind == "failed":
-            plan = container.catalog.plan(snap.membership.plan_id or "")
+            plan = views.catalog.plan(snap.membership.plan_id or "")
             markup = None
             if plan is not None:
                 title, description = views.invoice_texts(locale, plan, InvoiceKind.SUBSCRIPTION)
-                link = await billing.subscription_link(
-                    container,
-                    chat_of(bot),
-                    snap.person_id,
-                    plan,
-                    title=title,
-                    description=description,
+                link = await invoicing.subscription_link(
+                    BotChatPort(bot), snap.person_id, plan, title=title, description=description
                 )
                 label = views.label(locale, "pay_now", price=views.stars(plan.monthly_stars))
                 markup = keyboard([url(label, link)])
-            text = r.chat(
+            text = renderer.chat(
                 "payment_failed",
                 locale,
                 plan=views.plan_name(snap.membership.plan_id, locale),
