@@ -34,7 +34,6 @@ from forever.domain.signing import Signer
 from forever.services.accounts import Snapshot
 from forever.services.memberships import apply_membership, to_membership
 from forever.services.ports import (
-    ChatPort,
     EventLog,
     PeopleRepository,
     SubscriptionRepository,
@@ -46,6 +45,29 @@ log = logging.getLogger(__name__)
 # The catalog in force now: read on each use, since the owner console may replace it while
 # the bot runs.
 CatalogSource = Callable[[], Catalog]
+
+
+class SentMessage(Protocol):
+    @property
+    def ok(self) -> bool: ...
+
+
+class InvoicePort(Protocol):
+    """Telegram's side of an invoice (the answer to the current tap)."""
+
+    async def create_invoice_link(
+        self, *, title: str, description: str, payload: str, amount: int, subscription: bool
+    ) -> str: ...
+
+    async def send_invoice(
+        self, chat_id: int, *, title: str, description: str, payload: str, amount: int
+    ) -> SentMessage: ...
+
+
+class StarSubscriptions(Protocol):
+    async def cancel_star_subscription(
+        self, user_id: int, charge_id: str, canceled: bool
+    ) -> None: ...
 
 
 class InvoiceRecord(Protocol):
@@ -152,7 +174,7 @@ class Invoicing:
 
     async def subscription_link(
         self,
-        chat: ChatPort,
+        chat: InvoicePort,
         person_id: int,
         plan: Plan,
         *,
@@ -171,7 +193,7 @@ class Invoicing:
 
     async def send_one_off(
         self,
-        chat: ChatPort,
+        chat: InvoicePort,
         chat_id: int,
         person_id: int,
         plan: Plan,
@@ -356,7 +378,9 @@ class RecordPayment:
         self.clock = clock
         self.signer = signer
 
-    async def __call__(self, paid: IncomingPayment, chat: ChatPort | None = None) -> PaymentResult:
+    async def __call__(
+        self, paid: IncomingPayment, chat: StarSubscriptions | None = None
+    ) -> PaymentResult:
         async with self.uow.begin():
             result = await self._record(paid)
             if result.outcome is not PaymentOutcome.DUPLICATE:

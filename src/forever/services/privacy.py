@@ -16,11 +16,10 @@ from forever.domain.clock import Clock
 from forever.domain.events import EventKind
 from forever.domain.lifecycle import Action
 from forever.services.accounts import Snapshot
-from forever.services.billing import PaymentRepository, Snapshots
+from forever.services.billing import PaymentRepository, Snapshots, StarSubscriptions
 from forever.services.consent import ConsentRepository
 from forever.services.memberships import apply_membership, to_membership
 from forever.services.ports import (
-    ChatPort,
     EventLog,
     PeopleRepository,
     SubscriptionRepository,
@@ -76,7 +75,7 @@ class Privacy:
             consents = len(await self.consents.of_person(person_id))
         return Kept(snap, payments, consents)
 
-    async def erase(self, person_id: int, chat: ChatPort) -> bool:
+    async def erase(self, person_id: int, chat: StarSubscriptions) -> bool:
         """False when already erased (a second tap).
 
         A renewing Stars subscription is cancelled before the commit: if Telegram refuses,

@@ -17,14 +17,32 @@ from forever.db.repositories.customers import (
     SqlUsage,
 )
 from forever.domain.catalog import Catalog
+from forever.services import accounts, retention
 from forever.services.billing import ChoosePlan, Invoicing, PreCheckout, RecordPayment
 from forever.services.consent import Consents
 from forever.services.people import IdentifyPerson, ReadSnapshot, SetLanguage
 from forever.services.privacy import Privacy
+from forever.services.retention import SubscriptionChange
 from forever.services.signup import Signup
 from forever.services.usage import RecordUsage
 from forever.web.email_links import EmailLinks
 from forever.wiring.container import Container
+
+
+class LegacySubscriptionUpdates:
+    """telegram.routers.plans.SubscriptionUpdates on the lifecycle area's functions (until
+    its use case for Telegram's `subscription` updates takes their place here)."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+
+    async def apply(self, telegram_id: int, payload: str, state: str) -> SubscriptionChange:
+        return await retention.telegram_subscription_update(
+            self._container, telegram_id, payload, state
+        )
+
+    async def mark_blocked(self, telegram_id: int) -> None:
+        await accounts.mark_blocked(self._container, telegram_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +111,11 @@ def build(container: Container) -> CustomerUseCases:
 def chat_dependencies(container: Container) -> dict[str, object]:
     """Dispatcher workflow data: each handler parameter of this name receives the value."""
     use_cases = build(container)
-    return {name: getattr(use_cases, name) for name in CustomerUseCases.__dataclass_fields__}
+    named: dict[str, object] = {
+        name: getattr(use_cases, name) for name in CustomerUseCases.__dataclass_fields__
+    }
+    named["subscription_updates"] = LegacySubscriptionUpdates(container)
+    return named
 
 
 def install_email_routes(app: web.Application, container: Container) -> None:

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Protocol
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramForbiddenError
 from aiogram.filters import Command
 from aiogram.types import BotSubscriptionUpdated, CallbackQuery, Message, PreCheckoutQuery
 
-from forever.app import Container
 from forever.domain.payments import InvoiceKind, Refusal
 from forever.rendering import Renderer
-from forever.services import accounts, retention
 from forever.services.billing import (
     ChoosePlan,
     IncomingPayment,
@@ -26,6 +25,7 @@ from forever.services.billing import (
     RecordPayment,
 )
 from forever.services.people import Customer, ReadSnapshot
+from forever.services.retention import SubscriptionChange
 from forever.telegram.bot_port import BotChatPort
 from forever.telegram.callbacks import Nav, PlanCb
 from forever.telegram.views import View, Views, keyboard, url
@@ -178,19 +178,25 @@ async def successful_payment(
     )
 
 
+class SubscriptionUpdates(Protocol):
+    """The lifecycle side of Telegram's `subscription` updates."""
+
+    async def apply(self, telegram_id: int, payload: str, state: str) -> SubscriptionChange:
+        """The same change as the bot's own buttons would make."""
+        ...
+
+    async def mark_blocked(self, telegram_id: int) -> None: ...
+
+
 async def subscription_update(
     update: BotSubscriptionUpdated,
-    container: Container,
+    subscription_updates: SubscriptionUpdates,
     invoicing: Invoicing,
     views: Views,
     renderer: Renderer,
     bot: Bot,
 ) -> None:
-    # TODO(lifecycle): `retention.telegram_subscription_update` becomes the lifecycle area's
-    # use case; then this handler takes it by name instead of `container`.
-    change = await retention.telegram_subscription_update(
-        container, update.user.id, update.invoice_payload, update.state
-    )
+    change = await subscription_updates.apply(update.user.id, update.invoice_payload, update.state)
     if change.snap is None or change.kind == "ignored":
         return
     snap = change.snap
@@ -221,7 +227,7 @@ async def subscription_update(
             await bot.send_message(chat_id, text, reply_markup=markup)
     except TelegramForbiddenError:
         log.info("user %s blocked the bot; subscription change recorded", chat_id)
-        await accounts.mark_blocked(container, chat_id)
+        await subscription_updates.mark_blocked(chat_id)
 
 
 def build_router() -> Router:
