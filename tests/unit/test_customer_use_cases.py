@@ -3,7 +3,7 @@ the trial, payments and renewals, pre-checkout refusals, consent and erasure."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,8 +21,14 @@ from forever.domain.payments import (
     decide_payment,
 )
 from forever.domain.people import SEEN_RESOLUTION
-from forever.services.accounts import Status
-from forever.services.billing import IncomingPayment, IssuedInvoice, PaymentOutcome, PlanChoice
+from forever.services.accounts import Snapshot, Status
+from forever.services.billing import (
+    IncomingPayment,
+    IssuedInvoice,
+    PaymentOutcome,
+    PlanChoice,
+    TelegramSubscriptionUpdate,
+)
 from forever.services.people import TelegramUser
 from forever.services.signup import AWAITING_SIGNUP_EMAIL, EmailOutcome
 from forever.services.winback import winback_start_parameter
@@ -425,3 +431,42 @@ async def test_an_erasure_telegram_refuses_leaves_everything_as_it_was(c: Custom
     stored = c.store.people[p.id]
     assert stored.erased_at is None and stored.telegram_id == 500
     assert c.events.kinds(p.id).count(EventKind.ERASED) == 0
+
+
+# -- Telegram's subscription updates -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str
+    snap: Snapshot | None
+
+
+async def test_a_failed_renewal_comes_with_a_fresh_link_to_pay(c: Customers) -> None:
+    p = await person(c)
+    issued = await c.invoicing.issue(p.id, c.catalog.plans[0], InvoiceKind.SUBSCRIPTION)
+    await c.record_payment(incoming(c, issued, "ch-1"))
+    snap = await c.read_snapshot(p.id)
+    told: list[tuple[int, str, str]] = []
+    blocked: list[int] = []
+
+    class Changes:
+        kind = "failed"
+
+        async def telegram_update(self, telegram_id: int, payload: str, state: str) -> Change:
+            told.append((telegram_id, payload, state))
+            return Change(self.kind, snap)
+
+    async def mark_blocked(telegram_id: int) -> None:
+        blocked.append(telegram_id)
+
+    changes = Changes()
+    update = TelegramSubscriptionUpdate(changes, mark_blocked, c.invoicing, lambda: c.catalog)
+    failed = await update(500, issued.payload, "failed")
+    assert told == [(500, issued.payload, "failed")]
+    assert failed.pay_again is not None and failed.pay_again.kind is InvoiceKind.SUBSCRIPTION
+    assert failed.pay_again.plan.id == "basic" and failed.pay_again.amount == 150
+    changes.kind = "canceled"
+    assert (await update(500, issued.payload, "canceled")).pay_again is None
+    await update.blocked(500)
+    assert blocked == [500]

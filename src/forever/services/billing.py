@@ -8,7 +8,7 @@ these use cases read, apply it, and commit once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -469,3 +469,58 @@ class RecordPayment:
             renews=decision.membership.auto_renew,
             language=language,
         )
+
+
+class SubscriptionChange(Protocol):
+    @property
+    def kind(self) -> str:
+        """canceled | reactivated | failed | ignored"""
+        ...
+
+    @property
+    def snap(self) -> Snapshot | None: ...
+
+
+class SubscriptionChanges(Protocol):
+    """The lifecycle side of Telegram's `subscription` updates (cancel, re-enable, failed
+    renewal): the same change the bot's own buttons make."""
+
+    async def telegram_update(
+        self, telegram_id: int, payload: str, state: str
+    ) -> SubscriptionChange: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionUpdated:
+    change: SubscriptionChange
+    # A failed renewal: a fresh subscription invoice to pay with, committed.
+    pay_again: IssuedInvoice | None = None
+
+
+class TelegramSubscriptionUpdate:
+    def __init__(
+        self,
+        changes: SubscriptionChanges,
+        mark_blocked: Callable[[int], Awaitable[None]],
+        invoicing: Invoicing,
+        catalog: CatalogSource,
+    ) -> None:
+        self.changes = changes
+        self._mark_blocked = mark_blocked
+        self.invoicing = invoicing
+        self.catalog = catalog
+
+    async def __call__(self, telegram_id: int, payload: str, state: str) -> SubscriptionUpdated:
+        change = await self.changes.telegram_update(telegram_id, payload, state)
+        snap = change.snap
+        if change.kind != "failed" or snap is None:
+            return SubscriptionUpdated(change)
+        plan = self.catalog().plan(snap.membership.plan_id or "")
+        if plan is None:
+            return SubscriptionUpdated(change)
+        issued = await self.invoicing.issue(snap.person_id, plan, InvoiceKind.SUBSCRIPTION)
+        return SubscriptionUpdated(change, issued)
+
+    async def blocked(self, telegram_id: int) -> None:
+        """Telling them failed with 403: they blocked the bot."""
+        await self._mark_blocked(telegram_id)

@@ -18,7 +18,13 @@ from forever.db.repositories.customers import (
 )
 from forever.domain.catalog import Catalog
 from forever.services import accounts, retention
-from forever.services.billing import ChoosePlan, Invoicing, PreCheckout, RecordPayment
+from forever.services.billing import (
+    ChoosePlan,
+    Invoicing,
+    PreCheckout,
+    RecordPayment,
+    TelegramSubscriptionUpdate,
+)
 from forever.services.consent import Consents
 from forever.services.people import IdentifyPerson, ReadSnapshot, SetLanguage
 from forever.services.privacy import Privacy
@@ -29,14 +35,17 @@ from forever.web.email_links import EmailLinks
 from forever.wiring.container import Container
 
 
-class LegacySubscriptionUpdates:
-    """telegram.routers.plans.SubscriptionUpdates on the lifecycle area's functions (until
-    its use case for Telegram's `subscription` updates takes their place here)."""
+class LifecycleBridge:
+    """The lifecycle area's side of Telegram's `subscription` updates, on its functions of
+    today. MERGE: replace with the lifecycle wiring's `retention(container)` (it has
+    `telegram_update`) and its `MarkBlocked` use case, then delete this class."""
 
     def __init__(self, container: Container) -> None:
         self._container = container
 
-    async def apply(self, telegram_id: int, payload: str, state: str) -> SubscriptionChange:
+    async def telegram_update(
+        self, telegram_id: int, payload: str, state: str
+    ) -> SubscriptionChange:
         return await retention.telegram_subscription_update(
             self._container, telegram_id, payload, state
         )
@@ -58,6 +67,7 @@ class CustomerUseCases:
     privacy: Privacy
     consents: Consents
     record_usage: RecordUsage
+    telegram_subscription_update: TelegramSubscriptionUpdate
 
 
 def build(container: Container) -> CustomerUseCases:
@@ -74,6 +84,7 @@ def build(container: Container) -> CustomerUseCases:
         return c.catalog  # the one in force now
 
     invoicing = Invoicing(uow, invoices, c.clock, c.signer)
+    lifecycle = LifecycleBridge(c)
     return CustomerUseCases(
         identify_person=IdentifyPerson(
             uow, people, new_people, events, c.clock, c.renderer.locale_for
@@ -105,17 +116,16 @@ def build(container: Container) -> CustomerUseCases:
         ),
         consents=Consents(uow, consents, people, SqlMarketingOutbox(uow), events, c.clock),
         record_usage=RecordUsage(uow, people, SqlUsage(uow), events, c.clock, catalog),
+        telegram_subscription_update=TelegramSubscriptionUpdate(
+            lifecycle, lifecycle.mark_blocked, invoicing, catalog
+        ),
     )
 
 
 def chat_dependencies(container: Container) -> dict[str, object]:
     """Dispatcher workflow data: each handler parameter of this name receives the value."""
     use_cases = build(container)
-    named: dict[str, object] = {
-        name: getattr(use_cases, name) for name in CustomerUseCases.__dataclass_fields__
-    }
-    named["subscription_updates"] = LegacySubscriptionUpdates(container)
-    return named
+    return {name: getattr(use_cases, name) for name in CustomerUseCases.__dataclass_fields__}
 
 
 def install_email_routes(app: web.Application, container: Container) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Protocol
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramForbiddenError
@@ -17,15 +16,14 @@ from forever.rendering import Renderer
 from forever.services.billing import (
     ChoosePlan,
     IncomingPayment,
-    Invoicing,
     IssuedInvoice,
     PaymentOutcome,
     PlanChoice,
     PreCheckout,
     RecordPayment,
+    TelegramSubscriptionUpdate,
 )
 from forever.services.people import Customer, ReadSnapshot
-from forever.services.retention import SubscriptionChange
 from forever.telegram.bot_port import BotChatPort
 from forever.telegram.callbacks import Nav, PlanCb
 from forever.telegram.views import View, Views, keyboard, url
@@ -178,25 +176,17 @@ async def successful_payment(
     )
 
 
-class SubscriptionUpdates(Protocol):
-    """The lifecycle side of Telegram's `subscription` updates."""
-
-    async def apply(self, telegram_id: int, payload: str, state: str) -> SubscriptionChange:
-        """The same change as the bot's own buttons would make."""
-        ...
-
-    async def mark_blocked(self, telegram_id: int) -> None: ...
-
-
 async def subscription_update(
     update: BotSubscriptionUpdated,
-    subscription_updates: SubscriptionUpdates,
-    invoicing: Invoicing,
+    telegram_subscription_update: TelegramSubscriptionUpdate,
     views: Views,
     renderer: Renderer,
     bot: Bot,
 ) -> None:
-    change = await subscription_updates.apply(update.user.id, update.invoice_payload, update.state)
+    updated = await telegram_subscription_update(
+        update.user.id, update.invoice_payload, update.state
+    )
+    change = updated.change
     if change.snap is None or change.kind == "ignored":
         return
     snap = change.snap
@@ -209,15 +199,19 @@ async def subscription_update(
         elif change.kind == "reactivated":
             await send(bot, chat_id, views.account(snap, note=None))
         elif change.kind == "failed":
-            plan = views.catalog.plan(snap.membership.plan_id or "")
             markup = None
-            if plan is not None:
-                title, description = views.invoice_texts(locale, plan, InvoiceKind.SUBSCRIPTION)
-                link = await invoicing.subscription_link(
-                    BotChatPort(bot), snap.person_id, plan, title=title, description=description
+            issued = updated.pay_again
+            if issued is not None:
+                title, description = views.invoice_texts(locale, issued.plan, issued.kind)
+                link = await BotChatPort(bot).create_invoice_link(
+                    title=title,
+                    description=description,
+                    payload=issued.payload,
+                    amount=issued.amount,
+                    subscription=True,
                 )
-                label = views.label(locale, "pay_now", price=views.stars(plan.monthly_stars))
-                markup = keyboard([url(label, link)])
+                price = views.stars(issued.plan.monthly_stars)
+                markup = keyboard([url(views.label(locale, "pay_now", price=price), link)])
             text = renderer.chat(
                 "payment_failed",
                 locale,
@@ -227,7 +221,7 @@ async def subscription_update(
             await bot.send_message(chat_id, text, reply_markup=markup)
     except TelegramForbiddenError:
         log.info("user %s blocked the bot; subscription change recorded", chat_id)
-        await subscription_updates.mark_blocked(chat_id)
+        await telegram_subscription_update.blocked(chat_id)
 
 
 def build_router() -> Router:
