@@ -22,7 +22,6 @@ from forever.domain.catalog import load_catalog
 from forever.domain.clock import Clock, SystemClock
 from forever.domain.signing import Signer
 from forever.rendering import Renderer
-from forever.services.people import PeopleService
 from forever.wiring import customers, email, lifecycle, staff
 from forever.wiring.container import Container, new_instance_id
 
@@ -48,7 +47,6 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         renderer=renderer,
         engine=engine,
         sessions=sessions,
-        people=PeopleService(sessions, clock, renderer.locale_for),
         signer=Signer(secret),
     )
 

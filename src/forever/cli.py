@@ -150,14 +150,14 @@ def _tick(settings: Settings, at: datetime) -> int:
 
 def _usage(settings: Settings, telegram_id: int, amount: int, metric: str | None) -> int:
     from forever.app import build_container
-    from forever.services.usage import record_usage
+    from forever.wiring import customers
 
     setup_logging(settings.log_level, settings.log_format.value)
     container = build_container(settings)
 
     async def _main() -> int | None:
         try:
-            return await record_usage(container, telegram_id, amount, metric)
+            return await customers.build(container).record_usage(telegram_id, amount, metric)
         finally:
             await container.close()
 

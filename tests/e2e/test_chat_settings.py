@@ -14,8 +14,8 @@ from forever.domain.signing import email_hash
 from forever.jobs.sweeps import run_sweeps
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI
-from forever.services.usage import record_usage
 from forever.services.winback import winback_start_parameter
+from forever.wiring import customers
 from tests.e2e.chat_helpers import count, events, snap
 from tests.e2e.test_chat_cancel import paying_user
 from tests.e2e.test_chat_payments import subscribe_monthly, trial_user
@@ -114,7 +114,10 @@ async def test_winback_link_applies_its_offer(
     state = await snap(running_bot, 6005)
     assert state.membership.state.value == "expired"
     parameter = winback_start_parameter(
-        running_bot.container, state.person_id, "discount_30", clock.now() + timedelta(days=14)
+        running_bot.container.signer,
+        state.person_id,
+        "discount_30",
+        clock.now() + timedelta(days=14),
     )
     assert len(parameter) <= 64
 
@@ -146,7 +149,10 @@ async def test_an_expired_winback_link_gives_nothing(
     await run_sweeps(running_bot.container, clock.now())
     state = await snap(running_bot, 6010)
     parameter = winback_start_parameter(
-        running_bot.container, state.person_id, "discount_30", clock.now() + timedelta(days=14)
+        running_bot.container.signer,
+        state.person_id,
+        "discount_30",
+        clock.now() + timedelta(days=14),
     )
     clock.advance(timedelta(days=15))
     await user.start(parameter)
@@ -183,9 +189,10 @@ async def test_usage_at_the_tier_limit_prompts_but_not_after_a_recent_cancel(
     await quitter.send_text("/cancel")
     await quitter.press("Yes, cancel")
     await quitter.press("Keep my subscription")
-    assert await record_usage(container, 6008, 12) == 12
-    assert await record_usage(container, 6009, 12) == 12
-    assert await record_usage(container, 999999, 1) is None
+    record_usage = customers.build(container).record_usage
+    assert await record_usage(6008, 12) == 12
+    assert await record_usage(6009, 12) == 12
+    assert await record_usage(999999, 1) is None
     clock.advance(timedelta(hours=1))
     assert (await run_sweeps(container, clock.now()))["upgrade_prompts"] == 1
     assert "used 12 this month" in heavy.last_message.text

@@ -13,9 +13,12 @@ from sqlalchemy import select
 from forever.app import Container
 from forever.db import outbox
 from forever.db.models import Consent, Event, OutboxMessage, Person
+from forever.db.repositories.customers import SqlConsents
 from forever.services import consent
-from forever.web.email_links import install_email_routes, unsubscribe_token
+from forever.web.email_links import unsubscribe_token
 from forever.web.server import build_web_app
+from forever.wiring import customers
+from forever.wiring.customers import install_email_routes
 from tests.conftest import START
 
 
@@ -27,7 +30,8 @@ async def client(container: Container) -> AsyncIterator[TestClient]:
 
 
 async def subscribed_person(container: Container, language: str = "en") -> tuple[int, str]:
-    async with container.sessions.begin() as session:
+    async with container.uow.begin():
+        session = container.uow.session
         person = Person(
             telegram_id=321,
             first_name="Ana",
@@ -37,10 +41,13 @@ async def subscribed_person(container: Container, language: str = "en") -> tuple
         )
         session.add(person)
         await session.flush()
-        record = await consent.request_marketing_consent(
-            session,
-            person,
-            "ana@example.com",
+        record = await consent.ask_marketing_consent(
+            SqlConsents(container.uow),
+            container.outbox,
+            container.events,
+            person_id=person.id,
+            first_name=person.first_name,
+            email="ana@example.com",
             wording="w",
             wording_version="v1",
             source="t",
@@ -57,12 +64,12 @@ async def subscribed_person(container: Container, language: str = "en") -> tuple
             not_before=START + timedelta(days=7),
             now=START,
         )
+        await container.uow.commit()
         return person.id, record.token
 
 
 async def live_consent(container: Container, person_id: int) -> bool:
-    async with container.sessions() as session:
-        return await consent.has_marketing_consent(session, person_id)
+    return await customers.build(container).consents.has_marketing(person_id)
 
 
 async def test_confirm_link_confirms_once(container: Container, client: TestClient) -> None:
@@ -82,7 +89,7 @@ async def test_get_shows_a_button_and_changes_nothing(
 ) -> None:
     person_id, token = await subscribed_person(container)
     await client.get(f"/c/{token}")
-    link = unsubscribe_token(container, person_id)
+    link = unsubscribe_token(container.signer, person_id)
     response = await client.get(f"/u/{link}", allow_redirects=False)
     assert response.status == 200
     body = await response.text()
@@ -96,7 +103,7 @@ async def test_one_click_post_unsubscribes_at_once_and_is_idempotent(
 ) -> None:
     person_id, token = await subscribed_person(container, "it")
     await client.get(f"/c/{token}")
-    link = unsubscribe_token(container, person_id)
+    link = unsubscribe_token(container.signer, person_id)
     for _ in range(2):
         if kind == "urlencoded":
             data: object = {"List-Unsubscribe": "One-Click"}
@@ -127,7 +134,7 @@ async def test_bad_or_tampered_tokens_get_a_plain_400(
 ) -> None:
     person_id, token = await subscribed_person(container)
     await client.get(f"/c/{token}")
-    good = unsubscribe_token(container, person_id)
+    good = unsubscribe_token(container.signer, person_id)
     other_person = container.signer.sign("unsubscribe", str(person_id + 1))
     body, mac = good.split(".")
     for bad in ("garbage", f"{body}.{mac[:-2]}xx", other_person, "a" * 500, token):

@@ -23,11 +23,11 @@ from forever.jobs.sweeps import run_sweeps
 from forever.mail.sender import OutboxSender
 from forever.mail.smtp import SmtpConfig, SmtpPool
 from forever.sandbox.fake_bot_api import FakeBotAPI
-from forever.services import consent
 from forever.services.journeys import sweep_journeys
 from forever.services.winback import PREFIX as WINBACK_PREFIX
 from forever.services.winback import PURPOSE as WINBACK_PURPOSE
 from forever.telegram.bot_port import BotChatPort
+from forever.wiring import customers
 from tests.conftest import START
 from tests.smtp_sink import Received, SmtpSink, smtp_sink_fixture  # noqa: F401 - fixture
 
@@ -313,8 +313,7 @@ async def test_marketing_journeys_need_consent_and_stop_on_unsubscribe(
         billing="monthly",
         period_end=START - timedelta(days=7),
     )
-    async with container.sessions.begin() as session:
-        await consent.withdraw_marketing(session, pid, source="test", now=START)
+    await customers.build(container).consents.withdraw(pid, source="test")
     await tick(container, sender, START)
     assert smtp_sink.received == []
 

@@ -10,8 +10,11 @@ from sqlalchemy import func, select
 from forever.app import Container
 from forever.db import outbox
 from forever.db.models import Consent, Event, OutboxMessage, Person
+from forever.db.repositories.customers import SqlConsents
+from forever.domain.clock import ManualClock
 from forever.services import consent
 from forever.services.consent import wording_hash
+from forever.wiring import customers
 from tests.conftest import START
 from tests.integration.people import add_person
 
@@ -60,22 +63,38 @@ async def test_enqueue_does_not_commit(container: Container) -> None:
         assert await session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
 
 
-async def test_double_opt_in_round_trip(container: Container) -> None:
-    person = await add_person(container)
-    async with container.sessions.begin() as session:
-        p = await session.get(Person, person.id)
-        assert p is not None
-        record = await consent.request_marketing_consent(
-            session,
-            p,
-            "ana@example.com",
-            wording="Send me news and offers",
+async def ask(container: Container, person_id: int, wording: str, source: str) -> str:
+    """The sign-up step that asks for marketing consent, committed; the confirm token."""
+    async with container.uow.begin():
+        record = await consent.ask_marketing_consent(
+            SqlConsents(container.uow),
+            container.outbox,
+            container.events,
+            person_id=person_id,
+            first_name="Ana",
+            email="ana@example.com",
+            wording=wording,
             wording_version="v1",
-            source="chat:/start",
-            now=START,
+            source=source,
+            now=container.clock.now(),
         )
         token = record.token
-        assert await consent.has_marketing_consent(session, person.id) is False
+        await container.uow.commit()
+    return token
+
+
+async def stored_consent(container: Container) -> Consent:
+    async with container.sessions() as session:
+        stored = await session.scalar(select(Consent))
+    assert stored is not None
+    return stored
+
+
+async def test_double_opt_in_round_trip(container: Container, clock: ManualClock) -> None:
+    person = await add_person(container)
+    consents = customers.build(container).consents
+    token = await ask(container, person.id, "Send me news and offers", "chat:/start")
+    assert await consents.has_marketing(person.id) is False
 
     async with container.sessions() as session:
         stored = await session.scalar(select(Consent))
@@ -88,30 +107,29 @@ async def test_double_opt_in_round_trip(container: Container) -> None:
         assert mail.idempotency_key == f"consent:{stored.id}"
         assert mail.template == "consent_confirm" and mail.marketing is False
 
-    later = START + timedelta(minutes=5)
-    async with container.sessions.begin() as session:
-        confirmed = await consent.confirm_consent(session, token, later)
-        assert confirmed is not None and confirmed.confirmed_at == later
-    async with container.sessions.begin() as session:
-        again = await consent.confirm_consent(session, token, later + timedelta(hours=1))
-        assert again is not None and again.confirmed_at == later  # idempotent
-        assert await consent.confirm_consent(session, "not-a-token", later) is None
-        assert await consent.has_marketing_consent(session, person.id) is True
+    later = clock.advance(timedelta(minutes=5))
+    confirmed = await consents.confirm(token)
+    assert confirmed is not None and confirmed.person_id == person.id
+    assert (await stored_consent(container)).confirmed_at == later
+    clock.advance(timedelta(hours=1))
+    again = await consents.confirm(token)
+    assert again is not None and not again.withdrawn
+    assert (await stored_consent(container)).confirmed_at == later  # idempotent
+    assert await consents.confirm("not-a-token") is None
+    assert await consents.has_marketing(person.id) is True
+    async with container.sessions() as session:
         p = await session.get(Person, person.id)
         assert p is not None and p.email_status == "confirmed"
 
 
 async def test_withdrawal_ends_consent_and_calls_off_queued_marketing(
-    container: Container,
+    container: Container, clock: ManualClock
 ) -> None:
     person = await add_person(container)
+    consents = customers.build(container).consents
+    token = await ask(container, person.id, "w", "t")
+    await consents.confirm(token)
     async with container.sessions.begin() as session:
-        p = await session.get(Person, person.id)
-        assert p is not None
-        record = await consent.request_marketing_consent(
-            session, p, "ana@example.com", wording="w", wording_version="v1", source="t", now=START
-        )
-        await consent.confirm_consent(session, record.token, START)
         for key, marketing in (("winback", True), ("receipt", False)):
             await outbox.enqueue(
                 session,
@@ -124,21 +142,22 @@ async def test_withdrawal_ends_consent_and_calls_off_queued_marketing(
                 not_before=START + timedelta(days=1),
                 now=START,
             )
+    assert await consents.withdraw(person.id, source="link")
+    assert not await consents.withdraw(person.id, source="link")
+    assert await consents.has_marketing(person.id) is False
     async with container.sessions.begin() as session:
-        assert await consent.withdraw_marketing(session, person.id, source="link", now=START)
-    async with container.sessions.begin() as session:
-        assert not await consent.withdraw_marketing(session, person.id, source="link", now=START)
-        assert await consent.has_marketing_consent(session, person.id) is False
         rows = await session.execute(select(OutboxMessage.idempotency_key, OutboxMessage.status))
         statuses = {key: status for key, status in rows}
         assert statuses["winback"] == "canceled"
         assert statuses["receipt"] == "pending"
         kinds = (await session.scalars(select(Event.kind))).all()
         assert kinds.count("unsubscribed") == 1
-        # A later click on the old confirm link does not bring consent back.
-        again = await consent.confirm_consent(session, record.token, START + timedelta(days=1))
-        assert again is not None and again.withdrawn_at is not None
-        assert await consent.has_marketing_consent(session, person.id) is False
+    # A later click on the old confirm link does not bring consent back.
+    clock.advance(timedelta(days=1))
+    again = await consents.confirm(token)
+    assert again is not None and again.withdrawn
+    assert (await stored_consent(container)).withdrawn_at is not None
+    assert await consents.has_marketing(person.id) is False
 
 
 async def test_enqueue_many_counts_only_new_keys_and_keeps_contexts_intact(

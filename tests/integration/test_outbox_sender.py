@@ -17,7 +17,7 @@ from forever.db.models import Consent, Event, OutboxMessage, Person, Suppression
 from forever.domain.clock import ManualClock
 from forever.mail.sender import LEASE, OutboxSender
 from forever.mail.smtp import SmtpConfig, SmtpPool
-from forever.services import consent
+from forever.wiring import customers
 from tests.conftest import START
 from tests.integration.people import add_person
 from tests.smtp_sink import SmtpSink, smtp_sink_fixture  # noqa: F401 - fixture
@@ -406,8 +406,7 @@ async def test_unsubscribe_calls_off_queued_marketing(
     await give_consent(container, person)
     await queue(container, person, "m:1", marketing=True)
     await queue(container, person, "t:1")
-    async with container.sessions.begin() as session:
-        await consent.withdraw_marketing(session, person.id, source="test", now=START)
+    await customers.build(container).consents.withdraw(person.id, source="test")
     await sender.drain()
     assert [m.message["Subject"] for m in smtp_sink.received] == [
         "Your Plus membership is cancelled"

@@ -12,13 +12,14 @@ from forever.cli import main
 from forever.config import Settings
 from forever.db.models import UsageCounter
 from forever.services.people import TelegramUser
+from forever.wiring import customers
 from tests.conftest import ROOT
 
 
 async def _add_person(settings: Settings) -> None:
     container = build_container(settings)
     try:
-        await container.people.identify(TelegramUser(7001, "Ana", None, "en"))
+        await customers.build(container).identify_person(TelegramUser(7001, "Ana", None, "en"))
     finally:
         await container.close()
 

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from forever.domain import lifecycle
 from forever.domain.catalog import Offer, OfferKind, Plan
-from forever.domain.lifecycle import Billing
+from forever.domain.events import EventKind
+from forever.domain.lifecycle import Billing, Membership, State
 from forever.domain.signing import BadToken, Signer
 
 CURRENCY = "XTR"
@@ -113,3 +115,139 @@ def check_pre_checkout(
     if invoice.expires_at <= now:
         return Refusal.STALE
     return None
+
+
+# What a successful payment does to the membership ---------------------------------------
+
+PAID_STATES = frozenset({State.ACTIVE, State.CANCEL_SCHEDULED, State.PAST_DUE})
+
+
+@dataclass(frozen=True, slots=True)
+class Paid:
+    """A successful payment for one of our invoices, with the membership it lands on."""
+
+    kind: InvoiceKind
+    plan_id: str
+    payload: str
+    charge_id: str
+    amount: int
+    currency: str
+    offer_id: str | None
+    invoice_paid_before: bool  # a Stars subscription invoice charged again: a renewal
+    membership: Membership
+    star_charge_id: str | None  # the Stars subscription the membership runs on, if any
+    star_payload: str | None
+
+
+class StarChange(StrEnum):
+    KEEP = "keep"  # as it was
+    SET = "set"  # this payment's charge id and payload
+    CLEAR = "clear"  # none any more
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentDecision:
+    renewal: bool
+    membership: Membership
+    # The Stars subscription the membership runs on afterwards.
+    star: StarChange
+    # An older Stars subscription still renewing after a plan change: stop it.
+    stop_charge_id: str | None
+    invoice_now_paid: bool  # mark the invoice paid
+    fresh_purchase: bool  # clears a cancel reason; sets started_at when missing
+    events: tuple[tuple[str, dict[str, object]], ...]
+
+
+def decide_payment(paid: Paid, now: datetime) -> PaymentDecision:
+    """What a recorded payment does: renew, buy a fresh period, change plan, or (a late
+    charge of a subscription we already replaced) nothing but the record."""
+    m = paid.membership
+    kind = paid.kind
+    events: list[tuple[str, dict[str, object]]] = []
+    renewal = paid.invoice_paid_before and kind.renews
+    if renewal:
+        if paid.star_payload != paid.payload:
+            # A late charge of a subscription already replaced (a plan change): the money is
+            # recorded for staff; the current membership is not switched back.
+            new = m
+        elif m.state in lifecycle.ALLOWED[lifecycle.Action.RENEW] and m.plan_id == paid.plan_id:
+            new = lifecycle.renew(m, now=now, period=kind.period)
+        else:  # the renewal came after a lapse: it buys a fresh period
+            new = lifecycle.pay(
+                m,
+                plan_id=paid.plan_id,
+                billing=kind.billing,
+                now=now,
+                period=kind.period,
+                auto_renew=True,
+            )
+        events.append((EventKind.RENEWED, {"plan": paid.plan_id, "billing": "monthly"}))
+        star = StarChange.KEEP
+        stop_charge_id = None
+    else:
+        # An older Stars subscription that could still charge (renewing, or retrying after a
+        # failed renewal) must stop, unless this is a one-off month on top of it.
+        old_may_charge = (
+            bool(paid.star_charge_id)
+            and m.billing is Billing.MONTHLY
+            and (m.auto_renew or m.state is State.PAST_DUE)
+        )
+        top_up = kind is InvoiceKind.ONE_MONTH and m.plan_id == paid.plan_id and m.auto_renew
+        stop_charge_id = paid.star_charge_id if old_may_charge and not top_up else None
+        new = lifecycle.pay(
+            m,
+            plan_id=paid.plan_id,
+            billing=kind.billing,
+            now=now,
+            period=kind.period,
+            auto_renew=kind.renews or top_up,
+        )
+        if kind.renews:
+            star = StarChange.SET
+        elif not top_up:
+            star = StarChange.CLEAR
+        else:
+            star = StarChange.KEEP
+        had_paid_access = m.state in PAID_STATES and m.billing in (Billing.MONTHLY, Billing.YEARLY)
+        if had_paid_access and m.plan_id != paid.plan_id:
+            events.append(
+                (EventKind.PLAN_CHANGED, {"from_plan": m.plan_id, "to_plan": paid.plan_id})
+            )
+        if not had_paid_access:
+            events.append(
+                (EventKind.ACTIVATED, {"plan": paid.plan_id, "billing": kind.billing.value})
+            )
+        if paid.offer_id and m.state is State.EXPIRED:
+            events.append(
+                (
+                    EventKind.WINBACK_RECOVERED,
+                    {
+                        "plan": paid.plan_id,
+                        "days_since_end": (now - m.period_end).days if m.period_end else None,
+                        "offer": paid.offer_id,
+                    },
+                )
+            )
+    events.append(
+        (
+            EventKind.PAYMENT,
+            {
+                "plan": paid.plan_id,
+                "billing": kind.value,
+                "amount": paid.amount,
+                "currency": paid.currency,
+                "recurring": renewal,
+                "charge_id": paid.charge_id,
+                "offer": paid.offer_id,
+            },
+        )
+    )
+    return PaymentDecision(
+        renewal=renewal,
+        membership=new,
+        star=star,
+        stop_charge_id=stop_charge_id,
+        invoice_now_paid=not renewal,
+        fresh_purchase=not renewal,
+        events=tuple(events),
+    )

@@ -1,46 +1,132 @@
 """Stars payments: issuing invoices (subscription links and one-off invoices), answering
-pre-checkout queries, and recording successful payments exactly once."""
+pre-checkout queries, and recording successful payments exactly once.
+
+What a payment does to the membership is a pure rule (`domain.payments.decide_payment`);
+these use cases read, apply it, and commit once.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-
-from forever.db.models import Invoice, Payment, Person
-from forever.db.repositories.lifecycle_compat import subscription_for
-from forever.domain import lifecycle
-from forever.domain.catalog import Offer, Plan
-from forever.domain.events import EventKind
-from forever.domain.lifecycle import Billing, State
+from forever.domain.catalog import Catalog, Offer, Plan
+from forever.domain.clock import Clock
 from forever.domain.payments import (
     CURRENCY,
     INVOICE_LIFETIME,
     InvoiceFacts,
     InvoiceKind,
+    Paid,
     Refusal,
+    StarChange,
     check_pre_checkout,
+    decide_payment,
     make_payload,
     price,
     read_payload,
 )
-from forever.services.events import record_event
+from forever.domain.signing import Signer
+from forever.services.accounts import Snapshot
 from forever.services.memberships import apply_membership, to_membership
-from forever.services.ports import ChatPort
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    from forever.app import Container
+from forever.services.ports import (
+    EventLog,
+    PeopleRepository,
+    SubscriptionRepository,
+    UnitOfWork,
+)
 
 log = logging.getLogger(__name__)
 
-PAID_STATES = frozenset({State.ACTIVE, State.CANCEL_SCHEDULED, State.PAST_DUE})
+# The catalog in force now: read on each use, since the owner console may replace it while
+# the bot runs.
+CatalogSource = Callable[[], Catalog]
+
+
+class SentMessage(Protocol):
+    @property
+    def ok(self) -> bool: ...
+
+
+class InvoicePort(Protocol):
+    """Telegram's side of an invoice (the answer to the current tap)."""
+
+    async def create_invoice_link(
+        self, *, title: str, description: str, payload: str, amount: int, subscription: bool
+    ) -> str: ...
+
+    async def send_invoice(
+        self, chat_id: int, *, title: str, description: str, payload: str, amount: int
+    ) -> SentMessage: ...
+
+
+class StarSubscriptions(Protocol):
+    async def cancel_star_subscription(
+        self, user_id: int, charge_id: str, canceled: bool
+    ) -> None: ...
+
+
+class InvoiceRecord(Protocol):
+    id: int
+    person_id: int
+    plan_id: str
+    billing: str
+    amount: int
+    currency: str
+    offer_id: str | None
+    created_at: datetime
+    expires_at: datetime
+    paid_at: datetime | None
+
+
+class InvoiceRepository(Protocol):
+    async def add(
+        self,
+        *,
+        person_id: int,
+        plan_id: str,
+        billing: str,
+        amount: int,
+        currency: str,
+        offer_id: str | None,
+        created_at: datetime,
+        expires_at: datetime,
+    ) -> InvoiceRecord: ...
+
+    async def get(self, invoice_id: int) -> InvoiceRecord | None: ...
+
+
+class PaymentRepository(Protocol):
+    async def add_once(
+        self,
+        *,
+        charge_id: str,
+        person_id: int | None,
+        invoice_id: int | None,
+        provider_charge_id: str | None,
+        plan_id: str,
+        billing: str,
+        amount: int,
+        currency: str,
+        is_recurring: bool,
+        is_first_recurring: bool,
+        subscription_expires_at: datetime | None,
+        now: datetime,
+    ) -> bool:
+        """Keep the payment unless its charge id is kept already; True when this call did."""
+        ...
+
+    async def count_of(self, person_id: int) -> int: ...
+
+
+class Snapshots(Protocol):
+    """Where a person stands, read in the open unit of work."""
+
+    async def snapshot(self, person_id: int, now: datetime) -> Snapshot | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,102 +135,190 @@ class IssuedInvoice:
     payload: str
     amount: int
     kind: InvoiceKind
+    plan: Plan
+    offer: Offer | None = None
 
 
-async def issue_invoice(
-    container: Container,
-    person_id: int,
-    plan: Plan,
-    kind: InvoiceKind,
-    offer: Offer | None = None,
-) -> IssuedInvoice:
-    """Store the invoice (so its payload can name it) and commit before Telegram sees it."""
-    now = container.clock.now()
-    amount = price(plan, kind, offer)
-    async with container.sessions.begin() as session:
-        invoice = Invoice(
-            person_id=person_id,
-            plan_id=plan.id,
-            billing=kind.value,
-            amount=amount,
-            currency=CURRENCY,
-            offer_id=offer.id if offer else None,
-            created_at=now,
-            expires_at=now + INVOICE_LIFETIME,
+class Invoicing:
+    """Issuing invoices: the row is committed before Telegram sees its payload."""
+
+    def __init__(
+        self, uow: UnitOfWork, invoices: InvoiceRepository, clock: Clock, signer: Signer
+    ) -> None:
+        self.uow = uow
+        self.invoices = invoices
+        self.clock = clock
+        self.signer = signer
+
+    async def issue(
+        self, person_id: int, plan: Plan, kind: InvoiceKind, offer: Offer | None = None
+    ) -> IssuedInvoice:
+        now = self.clock.now()
+        amount = price(plan, kind, offer)
+        async with self.uow.begin():
+            invoice = await self.invoices.add(
+                person_id=person_id,
+                plan_id=plan.id,
+                billing=kind.value,
+                amount=amount,
+                currency=CURRENCY,
+                offer_id=offer.id if offer else None,
+                created_at=now,
+                expires_at=now + INVOICE_LIFETIME,
+            )
+            invoice_id = invoice.id
+            await self.uow.commit()
+        return IssuedInvoice(
+            invoice_id, make_payload(self.signer, invoice_id), amount, kind, plan, offer
         )
-        session.add(invoice)
-        await session.flush()
-        invoice_id = invoice.id
-    return IssuedInvoice(invoice_id, make_payload(container.signer, invoice_id), amount, kind)
+
+    async def subscription_link(
+        self,
+        chat: InvoicePort,
+        person_id: int,
+        plan: Plan,
+        *,
+        title: str,
+        description: str,
+        offer: Offer | None = None,
+    ) -> str:
+        issued = await self.issue(person_id, plan, InvoiceKind.SUBSCRIPTION, offer)
+        return await chat.create_invoice_link(
+            title=title,
+            description=description,
+            payload=issued.payload,
+            amount=issued.amount,
+            subscription=True,
+        )
+
+    async def send_one_off(
+        self,
+        chat: InvoicePort,
+        chat_id: int,
+        person_id: int,
+        plan: Plan,
+        kind: InvoiceKind,
+        *,
+        title: str,
+        description: str,
+        offer: Offer | None = None,
+    ) -> bool:
+        issued = await self.issue(person_id, plan, kind, offer)
+        sent = await chat.send_invoice(
+            chat_id,
+            title=title,
+            description=description,
+            payload=issued.payload,
+            amount=issued.amount,
+        )
+        return sent.ok
 
 
-async def subscription_link(
-    container: Container,
-    chat: ChatPort,
-    person_id: int,
-    plan: Plan,
-    *,
-    title: str,
-    description: str,
-    offer: Offer | None = None,
-) -> str:
-    issued = await issue_invoice(container, person_id, plan, InvoiceKind.SUBSCRIPTION, offer)
-    return await chat.create_invoice_link(
-        title=title,
-        description=description,
-        payload=issued.payload,
-        amount=issued.amount,
-        subscription=True,
-    )
+class PlanChoice(StrEnum):
+    ISSUED = "issued"
+    NOT_POSSIBLE = "not_possible"  # a plan that is gone, or forged data
+    ALREADY_SUBSCRIBED = "already_subscribed"
 
 
-async def send_one_off_invoice(
-    container: Container,
-    chat: ChatPort,
-    chat_id: int,
-    person_id: int,
-    plan: Plan,
-    kind: InvoiceKind,
-    *,
-    title: str,
-    description: str,
-    offer: Offer | None = None,
-) -> bool:
-    issued = await issue_invoice(container, person_id, plan, kind, offer)
-    sent = await chat.send_invoice(
-        chat_id, title=title, description=description, payload=issued.payload, amount=issued.amount
-    )
-    return sent.ok
+@dataclass(frozen=True, slots=True)
+class PlanChosen:
+    choice: PlanChoice
+    snap: Snapshot
+    plan: Plan | None = None
+    issued: IssuedInvoice | None = None
 
 
-async def pre_checkout(
-    container: Container, *, payer_telegram_id: int, currency: str, amount: int, payload: str
-) -> Refusal | None:
+class ChoosePlan:
+    """A tap on a plan button: an invoice for it, unless it makes no sense now."""
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        snapshots: Snapshots,
+        invoicing: Invoicing,
+        catalog: CatalogSource,
+        clock: Clock,
+    ) -> None:
+        self.uow = uow
+        self.snapshots = snapshots
+        self.invoicing = invoicing
+        self.catalog = catalog
+        self.clock = clock
+
+    async def __call__(self, person_id: int, plan_id: str, kind_value: str) -> PlanChosen:
+        async with self.uow.begin():
+            snap = await self.snapshots.snapshot(person_id, self.clock.now())
+        assert snap is not None
+        plan = self.catalog().plan(plan_id)
+        try:
+            kind: InvoiceKind | None = InvoiceKind(kind_value)
+        except ValueError:
+            kind = None
+        if plan is None or kind not in (InvoiceKind.SUBSCRIPTION, InvoiceKind.YEARLY):
+            return PlanChosen(PlanChoice.NOT_POSSIBLE, snap)
+        assert kind is not None
+        if (
+            kind is InvoiceKind.SUBSCRIPTION
+            and snap.renewing_star_subscription
+            and snap.membership.plan_id == plan.id
+        ):
+            return PlanChosen(PlanChoice.ALREADY_SUBSCRIBED, snap, plan)
+        issued = await self.invoicing.issue(person_id, plan, kind)
+        return PlanChosen(PlanChoice.ISSUED, snap, plan, issued)
+
+
+@dataclass(frozen=True, slots=True)
+class PreCheckoutAnswer:
+    refusal: Refusal | None
+    language: str | None  # the payer's, when we know them
+
+
+class PreCheckout:
     """Read-only and quick: Telegram waits at most 10 seconds for the answer."""
-    now = container.clock.now()
-    invoice_id = read_payload(container.signer, payload)
-    async with container.sessions() as session:
-        facts = await _invoice_facts(container, session, invoice_id) if invoice_id else None
-    return check_pre_checkout(
-        facts, payer_telegram_id=payer_telegram_id, currency=currency, amount=amount, now=now
-    )
 
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        invoices: InvoiceRepository,
+        people: PeopleRepository,
+        catalog: CatalogSource,
+        clock: Clock,
+        signer: Signer,
+    ) -> None:
+        self.uow = uow
+        self.invoices = invoices
+        self.people = people
+        self.catalog = catalog
+        self.clock = clock
+        self.signer = signer
 
-async def _invoice_facts(
-    container: Container, session: AsyncSession, invoice_id: int
-) -> InvoiceFacts | None:
-    invoice = await session.get(Invoice, invoice_id)
-    if invoice is None:
-        return None
-    payer = await session.scalar(select(Person.telegram_id).where(Person.id == invoice.person_id))
-    return InvoiceFacts(
-        payer_telegram_id=payer,
-        plan_exists=container.catalog.plan(invoice.plan_id) is not None,
-        amount=invoice.amount,
-        currency=invoice.currency,
-        expires_at=invoice.expires_at,
-        paid=invoice.paid_at is not None,
-    )
+    async def __call__(
+        self, *, payer_telegram_id: int, currency: str, amount: int, payload: str
+    ) -> PreCheckoutAnswer:
+        now = self.clock.now()
+        invoice_id = read_payload(self.signer, payload)
+        async with self.uow.begin():
+            facts = await self._facts(invoice_id) if invoice_id else None
+            payer = await self.people.by_telegram_id(payer_telegram_id)
+            language = payer.language if payer is not None else None
+        refusal = check_pre_checkout(
+            facts, payer_telegram_id=payer_telegram_id, currency=currency, amount=amount, now=now
+        )
+        return PreCheckoutAnswer(refusal, language)
+
+    async def _facts(self, invoice_id: int) -> InvoiceFacts | None:
+        invoice = await self.invoices.get(invoice_id)
+        if invoice is None:
+            return None
+        payer = await self.people.get(invoice.person_id)
+        return InvoiceFacts(
+            payer_telegram_id=payer.telegram_id if payer is not None else None,
+            plan_exists=self.catalog().plan(invoice.plan_id) is not None,
+            amount=invoice.amount,
+            currency=invoice.currency,
+            expires_at=invoice.expires_at,
+            paid=invoice.paid_at is not None,
+        )
 
 
 class PaymentOutcome(StrEnum):
@@ -160,8 +334,10 @@ class PaymentResult:
     person_id: int | None = None
     plan_id: str | None = None
     period_end: datetime | None = None
-    # An older Stars subscription still renewing after a plan change: stop it.
+    # An older Stars subscription still renewing after a plan change: stopped after commit.
     stop_charge_id: str | None = None
+    renews: bool = False  # the membership renews by itself afterwards
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,150 +353,174 @@ class IncomingPayment:
     subscription_expires_at: datetime | None
 
 
-async def record_payment(container: Container, paid: IncomingPayment) -> PaymentResult:
+class RecordPayment:
     """Record a successful payment once (the charge id is unique) and grant what it bought."""
-    try:
-        async with container.sessions.begin() as session:
-            return await _record(container, session, paid)
-    except IntegrityError:
-        # The same charge recorded by a concurrent delivery.
-        return PaymentResult(PaymentOutcome.DUPLICATE)
 
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        invoices: InvoiceRepository,
+        payments: PaymentRepository,
+        people: PeopleRepository,
+        subscriptions: SubscriptionRepository,
+        events: EventLog,
+        catalog: CatalogSource,
+        clock: Clock,
+        signer: Signer,
+    ) -> None:
+        self.uow = uow
+        self.invoices = invoices
+        self.payments = payments
+        self.people = people
+        self.subscriptions = subscriptions
+        self.events = events
+        self.catalog = catalog
+        self.clock = clock
+        self.signer = signer
 
-async def _record(
-    container: Container, session: AsyncSession, paid: IncomingPayment
-) -> PaymentResult:
-    now = container.clock.now()
-    seen = await session.scalar(
-        select(Payment.id).where(Payment.telegram_charge_id == paid.charge_id)
-    )
-    if seen is not None:
-        return PaymentResult(PaymentOutcome.DUPLICATE)
-    invoice_id = read_payload(container.signer, paid.payload)
-    invoice = await session.get(Invoice, invoice_id) if invoice_id else None
-    plan = container.catalog.plan(invoice.plan_id) if invoice else None
-    payer = await session.scalar(select(Person).where(Person.telegram_id == paid.payer_telegram_id))
-    payment = Payment(
-        person_id=invoice.person_id if invoice else (payer.id if payer else None),
-        invoice_id=invoice.id if invoice else None,
-        telegram_charge_id=paid.charge_id,
-        provider_charge_id=paid.provider_charge_id,
-        plan_id=invoice.plan_id if invoice else "?",
-        billing=invoice.billing if invoice else "?",
-        amount=paid.amount,
-        currency=paid.currency,
-        is_recurring=paid.is_recurring,
-        is_first_recurring=paid.is_first_recurring,
-        subscription_expires_at=paid.subscription_expires_at,
-        created_at=now,
-    )
-    session.add(payment)
-    await session.flush()  # the unique charge id guards against a concurrent twin here
-    if invoice is None or plan is None:
-        log.warning("payment %s names no known invoice or plan; kept for staff", paid.charge_id)
-        return PaymentResult(PaymentOutcome.UNKNOWN, person_id=payment.person_id)
+    async def __call__(
+        self, paid: IncomingPayment, chat: StarSubscriptions | None = None
+    ) -> PaymentResult:
+        async with self.uow.begin():
+            result = await self._record(paid)
+            if result.outcome is not PaymentOutcome.DUPLICATE:
+                await self.uow.commit()
+        if result.stop_charge_id is not None and chat is not None:
+            try:  # the plan changed: the old Stars subscription must not renew too
+                await chat.cancel_star_subscription(
+                    paid.payer_telegram_id, result.stop_charge_id, True
+                )
+            except Exception:
+                log.warning(
+                    "could not stop the old subscription of %s",
+                    paid.payer_telegram_id,
+                    exc_info=True,
+                )
+        return result
 
-    kind = InvoiceKind(invoice.billing)
-    sub = await subscription_for(session, invoice.person_id, now)
-    m = to_membership(sub)
-    renewal = invoice.paid_at is not None and kind.renews
-    stop_charge_id = None
-    if renewal:
-        if sub.star_payload != paid.payload:
-            # A late charge of a subscription we already replaced (a plan change): the money
-            # is recorded for staff; the current membership is not switched back.
-            log.warning("renewal %s of a replaced subscription; recorded only", paid.charge_id)
-            new = m
-        elif m.state in lifecycle.ALLOWED[lifecycle.Action.RENEW] and m.plan_id == plan.id:
-            new = lifecycle.renew(m, now=now, period=kind.period)
-        else:  # the renewal came after a lapse: it buys a fresh period
-            new = lifecycle.pay(
-                m,
-                plan_id=plan.id,
-                billing=kind.billing,
-                now=now,
-                period=kind.period,
-                auto_renew=True,
-            )
-        record_event(
-            session, EventKind.RENEWED, now, invoice.person_id, plan=plan.id, billing="monthly"
-        )
-    else:
-        # An older Stars subscription that could still charge (renewing, or retrying after a
-        # failed renewal) must stop, unless this is a one-off month on top of it.
-        old_may_charge = (
-            bool(sub.star_charge_id)
-            and m.billing is Billing.MONTHLY
-            and (sub.auto_renew or m.state is State.PAST_DUE)
-        )
-        top_up = kind is InvoiceKind.ONE_MONTH and m.plan_id == plan.id and sub.auto_renew
-        if old_may_charge and not top_up:
-            stop_charge_id = sub.star_charge_id
-        new = lifecycle.pay(
-            m,
-            plan_id=plan.id,
-            billing=kind.billing,
+    async def _record(self, paid: IncomingPayment) -> PaymentResult:
+        now = self.clock.now()
+        invoice_id = read_payload(self.signer, paid.payload)
+        invoice = await self.invoices.get(invoice_id) if invoice_id else None
+        plan = self.catalog().plan(invoice.plan_id) if invoice else None
+        payer = await self.people.by_telegram_id(paid.payer_telegram_id)
+        person_id = invoice.person_id if invoice else (payer.id if payer else None)
+        language = payer.language if payer else None
+        kept = await self.payments.add_once(
+            charge_id=paid.charge_id,
+            person_id=person_id,
+            invoice_id=invoice.id if invoice else None,
+            provider_charge_id=paid.provider_charge_id,
+            plan_id=invoice.plan_id if invoice else "?",
+            billing=invoice.billing if invoice else "?",
+            amount=paid.amount,
+            currency=paid.currency,
+            is_recurring=paid.is_recurring,
+            is_first_recurring=paid.is_first_recurring,
+            subscription_expires_at=paid.subscription_expires_at,
             now=now,
-            period=kind.period,
-            auto_renew=kind.renews or top_up,
         )
-        if kind.renews:
+        if not kept:
+            return PaymentResult(PaymentOutcome.DUPLICATE)
+        if invoice is None or plan is None:
+            log.warning("payment %s names no known invoice or plan; kept for staff", paid.charge_id)
+            return PaymentResult(PaymentOutcome.UNKNOWN, person_id=person_id, language=language)
+
+        sub = await self.subscriptions.get_or_create(invoice.person_id, now)
+        decision = decide_payment(
+            Paid(
+                kind=InvoiceKind(invoice.billing),
+                plan_id=plan.id,
+                payload=paid.payload,
+                charge_id=paid.charge_id,
+                amount=paid.amount,
+                currency=paid.currency,
+                offer_id=invoice.offer_id,
+                invoice_paid_before=invoice.paid_at is not None,
+                membership=to_membership(sub),
+                star_charge_id=sub.star_charge_id,
+                star_payload=sub.star_payload,
+            ),
+            now,
+        )
+        if decision.renewal and sub.star_payload != paid.payload:
+            log.warning("renewal %s of a replaced subscription; recorded only", paid.charge_id)
+        if decision.star is StarChange.SET:
             sub.star_charge_id = paid.charge_id
             sub.star_payload = paid.payload
-        elif not top_up:
+        elif decision.star is StarChange.CLEAR:
             sub.star_charge_id = None
             sub.star_payload = None
-        invoice.paid_at = now
-        had_paid_access = m.state in PAID_STATES and m.billing in (Billing.MONTHLY, Billing.YEARLY)
-        if had_paid_access and m.plan_id != plan.id:
-            record_event(
-                session,
-                EventKind.PLAN_CHANGED,
-                now,
-                invoice.person_id,
-                from_plan=m.plan_id,
-                to_plan=plan.id,
-            )
-        if not had_paid_access:
-            record_event(
-                session,
-                EventKind.ACTIVATED,
-                now,
-                invoice.person_id,
-                plan=plan.id,
-                billing=kind.billing.value,
-            )
-        if invoice.offer_id and m.state is State.EXPIRED:
-            record_event(
-                session,
-                EventKind.WINBACK_RECOVERED,
-                now,
-                invoice.person_id,
-                plan=plan.id,
-                days_since_end=(now - m.period_end).days if m.period_end else None,
-                offer=invoice.offer_id,
-            )
-        sub.cancel_reason = None
-        sub.canceled_at = None
-        sub.started_at = sub.started_at or now
-    apply_membership(sub, new, now)
-    record_event(
-        session,
-        EventKind.PAYMENT,
-        now,
-        invoice.person_id,
-        plan=plan.id,
-        billing=kind.value,
-        amount=paid.amount,
-        currency=paid.currency,
-        recurring=renewal,
-        charge_id=paid.charge_id,
-        offer=invoice.offer_id,
-    )
-    return PaymentResult(
-        PaymentOutcome.RENEWED if renewal else PaymentOutcome.ACTIVATED,
-        person_id=invoice.person_id,
-        plan_id=plan.id,
-        period_end=new.period_end,
-        stop_charge_id=stop_charge_id,
-    )
+        if decision.invoice_now_paid:
+            invoice.paid_at = now
+        if decision.fresh_purchase:
+            sub.cancel_reason = None
+            sub.canceled_at = None
+            sub.started_at = sub.started_at or now
+        apply_membership(sub, decision.membership, now)
+        for kind, data in decision.events:
+            self.events.record(kind, now, invoice.person_id, **data)
+        return PaymentResult(
+            PaymentOutcome.RENEWED if decision.renewal else PaymentOutcome.ACTIVATED,
+            person_id=invoice.person_id,
+            plan_id=plan.id,
+            period_end=decision.membership.period_end,
+            stop_charge_id=decision.stop_charge_id,
+            renews=decision.membership.auto_renew,
+            language=language,
+        )
+
+
+class SubscriptionChange(Protocol):
+    @property
+    def kind(self) -> str:
+        """canceled | reactivated | failed | ignored"""
+        ...
+
+    @property
+    def snap(self) -> Snapshot | None: ...
+
+
+class SubscriptionChanges(Protocol):
+    """The lifecycle side of Telegram's `subscription` updates (cancel, re-enable, failed
+    renewal): the same change the bot's own buttons make."""
+
+    async def telegram_update(
+        self, telegram_id: int, payload: str, state: str
+    ) -> SubscriptionChange: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionUpdated:
+    change: SubscriptionChange
+    # A failed renewal: a fresh subscription invoice to pay with, committed.
+    pay_again: IssuedInvoice | None = None
+
+
+class TelegramSubscriptionUpdate:
+    def __init__(
+        self,
+        changes: SubscriptionChanges,
+        mark_blocked: Callable[[int], Awaitable[None]],
+        invoicing: Invoicing,
+        catalog: CatalogSource,
+    ) -> None:
+        self.changes = changes
+        self._mark_blocked = mark_blocked
+        self.invoicing = invoicing
+        self.catalog = catalog
+
+    async def __call__(self, telegram_id: int, payload: str, state: str) -> SubscriptionUpdated:
+        change = await self.changes.telegram_update(telegram_id, payload, state)
+        snap = change.snap
+        if change.kind != "failed" or snap is None:
+            return SubscriptionUpdated(change)
+        plan = self.catalog().plan(snap.membership.plan_id or "")
+        if plan is None:
+            return SubscriptionUpdated(change)
+        issued = await self.invoicing.issue(snap.person_id, plan, InvoiceKind.SUBSCRIPTION)
+        return SubscriptionUpdated(change, issued)
+
+    async def blocked(self, telegram_id: int) -> None:
+        """Telling them failed with 403: they blocked the bot."""
+        await self._mark_blocked(telegram_id)

@@ -1,22 +1,22 @@
 """Consent to marketing email, kept as a record: what was asked, where, when, and its end.
 
-Marketing mail goes only to a confirmed (double opt-in), unwithdrawn consent. None of these
-functions commits; the calling use case does.
+Marketing mail goes only to a confirmed (double opt-in), unwithdrawn consent. The links in
+our emails (confirm, one-click unsubscribe) run the `Consents` use cases; the chat's sign-up
+asks through `ask_marketing_consent`, a step of its own use case.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Protocol
 
-from sqlalchemy import ColumnElement, exists, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from forever.db import outbox
-from forever.db.models import Consent, Person
-from forever.services.events import record_event
+from forever.domain.clock import Clock
+from forever.domain.events import EventKind
+from forever.services.ports import EventLog, Outbox, PeopleRepository, UnitOfWork
 
 CHANNEL = "email"
 PURPOSE = "marketing"
@@ -28,21 +28,70 @@ def wording_hash(wording: str) -> str:
     return hashlib.sha256(wording.encode("utf-8")).hexdigest()
 
 
-async def request_marketing_consent(
-    session: AsyncSession,
-    person: Person,
-    email: str,
+class ConsentRecord(Protocol):
+    id: int
+    person_id: int
+    channel: str
+    purpose: str
+    email: str | None
+    wording_version: str
+    wording_hash: str
+    source: str
+    token: str
+    asked_at: datetime
+    confirmed_at: datetime | None
+    withdrawn_at: datetime | None
+
+
+class ConsentRepository(Protocol):
+    async def add(
+        self,
+        *,
+        person_id: int,
+        email: str,
+        wording_version: str,
+        wording_hash: str,
+        source: str,
+        token: str,
+        asked_at: datetime,
+    ) -> ConsentRecord: ...
+
+    async def by_token(self, token: str) -> ConsentRecord | None: ...
+
+    async def of_person(self, person_id: int) -> Sequence[ConsentRecord]: ...
+
+    async def withdraw_marketing(self, person_id: int, now: datetime) -> int:
+        """Withdraw every live marketing consent of the person; how many were live."""
+        ...
+
+    async def has_marketing(self, person_id: int) -> bool:
+        """A confirmed, unwithdrawn marketing consent exists."""
+        ...
+
+
+class MarketingOutbox(Protocol):
+    async def cancel_marketing(self, person_id: int) -> int:
+        """Call off every marketing message still waiting for this person; how many."""
+        ...
+
+
+async def ask_marketing_consent(
+    consents: ConsentRepository,
+    outbox: Outbox,
+    events: EventLog,
     *,
+    person_id: int,
+    first_name: str | None,
+    email: str,
     wording: str,
     wording_version: str,
     source: str,
     now: datetime,
-) -> Consent:
-    """Record the question as asked and queue the double opt-in email (transactional)."""
-    consent = Consent(
-        person_id=person.id,
-        channel=CHANNEL,
-        purpose=PURPOSE,
+) -> ConsentRecord:
+    """Record the question as asked and queue the double opt-in email (transactional).
+    A step of a use case: it does not commit."""
+    consent = await consents.add(
+        person_id=person_id,
         email=email,
         wording_version=wording_version[:32],
         wording_hash=wording_hash(wording),
@@ -50,25 +99,21 @@ async def request_marketing_consent(
         token=secrets.token_urlsafe(32),  # 256 random bits: cannot be guessed
         asked_at=now,
     )
-    session.add(consent)
-    await session.flush()
     await outbox.enqueue(
-        session,
         key=f"consent:{consent.id}",
         channel="email",
-        person_id=person.id,
+        person_id=person_id,
         template=CONFIRM_TEMPLATE,
         # The link is built when the mail is rendered, from PUBLIC_URL and this token.
-        context={"name": person.first_name or "", "to": email, "confirm_token": consent.token},
+        context={"name": first_name or "", "to": email, "confirm_token": consent.token},
         marketing=False,
         not_before=now,
         now=now,
     )
-    record_event(
-        session,
+    events.record(
         "consent_requested",
         now,
-        person.id,
+        person_id,
         channel=CHANNEL,
         purpose=PURPOSE,
         wording_version=consent.wording_version,
@@ -77,52 +122,23 @@ async def request_marketing_consent(
     return consent
 
 
-async def confirm_consent(session: AsyncSession, token: str, now: datetime) -> Consent | None:
-    """Confirm the consent behind a double opt-in link. Idempotent: a second click changes
-    nothing; a withdrawn consent stays withdrawn. None for an unknown token."""
-    if not token or len(token) > MAX_TOKEN_LENGTH:
-        return None
-    consent = await session.scalar(select(Consent).where(Consent.token == token))
-    if consent is None:
-        return None
-    if consent.confirmed_at is None and consent.withdrawn_at is None:
-        consent.confirmed_at = now
-        person = await session.get(Person, consent.person_id)
-        same_address = (
-            person is not None
-            and person.email is not None
-            and person.email.lower() == (consent.email or "").lower()
-        )
-        if same_address:
-            assert person is not None
-            person.email_status = "confirmed"  # the click proves the address works
-        record_event(
-            session, "consent_confirmed", now, consent.person_id, channel=CHANNEL, purpose=PURPOSE
-        )
-    return consent
-
-
 async def withdraw_marketing(
-    session: AsyncSession, person_id: int, *, source: str, now: datetime
+    consents: ConsentRepository,
+    outbox: MarketingOutbox,
+    events: EventLog,
+    person_id: int,
+    *,
+    source: str,
+    now: datetime,
 ) -> bool:
-    """Withdraw every marketing consent and call off queued marketing mail at once.
-
-    True when something changed; repeating it is harmless and returns False.
-    """
-    withdrawn = await session.execute(
-        update(Consent)
-        .where(Consent.person_id == person_id)
-        .where(Consent.channel == CHANNEL, Consent.purpose == PURPOSE)
-        .where(Consent.withdrawn_at.is_(None))
-        .values(withdrawn_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    canceled = await outbox.cancel_marketing(session, person_id)
-    changed = bool(withdrawn.rowcount) or canceled > 0
+    """Withdraw every marketing consent and call off queued marketing mail at once (a step:
+    no commit). True when something changed; repeating it is harmless and returns False."""
+    withdrawn = await consents.withdraw_marketing(person_id, now)
+    canceled = await outbox.cancel_marketing(person_id)
+    changed = withdrawn > 0 or canceled > 0
     if changed:
-        record_event(
-            session,
-            "unsubscribed",
+        events.record(
+            EventKind.UNSUBSCRIBED,
             now,
             person_id,
             channel=CHANNEL,
@@ -133,18 +149,83 @@ async def withdraw_marketing(
     return changed
 
 
-async def has_marketing_consent(session: AsyncSession, person_id: int) -> bool:
-    """True when the person confirmed marketing email and has not withdrawn it."""
-    return bool(await session.scalar(select(exists().where(marketing_consent_given(person_id)))))
+@dataclass(frozen=True, slots=True)
+class Confirmed:
+    person_id: int
+    language: str | None  # None when the person is gone
+    withdrawn: bool  # a withdrawn consent stays withdrawn: the page says unsubscribed
 
 
-def marketing_consent_given(person_id: Any) -> ColumnElement[bool]:
-    """The SQL condition 'this person has a live marketing consent' (for set-based sweeps,
-    pass a column such as Person.id)."""
-    return (
-        (Consent.person_id == person_id)
-        & (Consent.channel == CHANNEL)
-        & (Consent.purpose == PURPOSE)
-        & Consent.confirmed_at.is_not(None)
-        & Consent.withdrawn_at.is_(None)
-    )
+class Consents:
+    """The use cases behind the links in our emails."""
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        consents: ConsentRepository,
+        people: PeopleRepository,
+        outbox: MarketingOutbox,
+        events: EventLog,
+        clock: Clock,
+    ) -> None:
+        self.uow = uow
+        self.consents = consents
+        self.people = people
+        self.outbox = outbox
+        self.events = events
+        self.clock = clock
+
+    async def confirm(self, token: str) -> Confirmed | None:
+        """Confirm the consent behind a double opt-in link. Idempotent: a second click
+        changes nothing; a withdrawn consent stays withdrawn. None for an unknown token."""
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            return None
+        now = self.clock.now()
+        async with self.uow.begin():
+            consent = await self.consents.by_token(token)
+            if consent is None:
+                return None
+            person = await self.people.get(consent.person_id)
+            if consent.confirmed_at is None and consent.withdrawn_at is None:
+                consent.confirmed_at = now
+                if (
+                    person is not None
+                    and person.email is not None
+                    and person.email.lower() == (consent.email or "").lower()
+                ):
+                    person.email_status = "confirmed"  # the click proves the address works
+                self.events.record(
+                    EventKind.CONSENT_CONFIRMED,
+                    now,
+                    consent.person_id,
+                    channel=CHANNEL,
+                    purpose=PURPOSE,
+                )
+            result = Confirmed(
+                consent.person_id,
+                person.language if person is not None else None,
+                consent.withdrawn_at is not None,
+            )
+            await self.uow.commit()
+        return result
+
+    async def withdraw(self, person_id: int, *, source: str) -> bool:
+        """One-click unsubscribe (or any other 'no more marketing'): True when it changed
+        something."""
+        now = self.clock.now()
+        async with self.uow.begin():
+            changed = await withdraw_marketing(
+                self.consents, self.outbox, self.events, person_id, source=source, now=now
+            )
+            await self.uow.commit()
+        return changed
+
+    async def language_of(self, person_id: int) -> str | None:
+        """The person's language, or None when there is nobody with that id."""
+        async with self.uow.begin():
+            person = await self.people.get(person_id)
+            return person.language if person is not None else None
+
+    async def has_marketing(self, person_id: int) -> bool:
+        async with self.uow.begin():
+            return await self.consents.has_marketing(person_id)

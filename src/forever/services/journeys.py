@@ -33,9 +33,9 @@ from sqlalchemy import (
 from forever.db import outbox
 from forever.db.functions import utc_day
 from forever.db.models import Event, OutboxMessage, Person, Subscription, UsageCounter
+from forever.db.repositories.customers import marketing_consent_given
 from forever.domain.catalog import Catalog, Journey, OfferKind, Trigger
 from forever.domain.journeys import quiet_until, zone_or_default
-from forever.services.consent import marketing_consent_given
 from forever.services.winback import winback_start_parameter
 
 if TYPE_CHECKING:
@@ -236,7 +236,7 @@ class JourneyPlanner:
         # The chat side reads this /start parameter (services/winback.py) and applies the
         # offer for this person only; "none" opens the bot with no offer.
         token_offer = offer.id if offer is not None else "none"
-        out["start_token"] = winback_start_parameter(self.c, row.id, token_offer, expires)
+        out["start_token"] = winback_start_parameter(self.c.signer, row.id, token_offer, expires)
         if offer is not None:
             out["offer_kind"] = offer.kind.value
             out["offer_percent"] = offer.percent

@@ -1,16 +1,25 @@
-"""Knowing who is talking: find or create the person behind a Telegram user."""
+"""Knowing who is talking: find the person behind a Telegram user, create them on first
+contact, and keep `last_seen_at`, the username and the "blocked the bot" mark current.
+
+The person middleware calls `IdentifyPerson` on every update; it only reads, unless the
+update changes something we keep (first contact, unblocking, a new username, or last seen
+more than a few minutes ago: `domain.people.needs_update`), and then commits once.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Protocol
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from forever.db.models import Person
+from forever.config import LOCALES
 from forever.domain.clock import Clock
-from forever.services.events import record_event
+from forever.domain.events import EventKind
+from forever.domain.people import needs_update
+from forever.services.accounts import Snapshot
+from forever.services.ports import EventLog, PeopleRepository, UnitOfWork
+from forever.services.records import PersonRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,47 +30,135 @@ class TelegramUser:
     language_code: str | None
 
 
-class PeopleService:
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], clock: Clock, locale_for: object
-    ) -> None:
-        self.sessions = sessions
-        self.clock = clock
-        self._locale_for = locale_for
+@dataclass(frozen=True, slots=True)
+class Customer:
+    """The person as read for one update (a plain copy: it outlives the transaction)."""
 
-    async def identify(self, user: TelegramUser) -> Person:
-        """The person for this Telegram user, created on first contact (signed_up event)."""
+    id: int
+    telegram_id: int | None
+    username: str | None
+    first_name: str | None
+    language: str
+    timezone: str | None
+    email: str | None
+    email_status: str
+    created_at: datetime
+    last_seen_at: datetime | None
+    blocked_at: datetime | None
+    erased_at: datetime | None
+    trial_used_at: datetime | None
+    awaiting: str | None
+
+    @classmethod
+    def of(cls, record: PersonRecord) -> Customer:
+        return cls(**{f.name: getattr(record, f.name) for f in fields(cls)})
+
+
+class NewPeople(Protocol):
+    async def add_if_missing(
+        self,
+        *,
+        telegram_id: int,
+        first_name: str | None,
+        username: str | None,
+        language: str,
+        now: datetime,
+    ) -> bool:
+        """Insert the person unless this Telegram id exists; True when this call did. Two
+        first updates racing: exactly one gets True."""
+        ...
+
+
+class IdentifyPerson:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        people: PeopleRepository,
+        new_people: NewPeople,
+        events: EventLog,
+        clock: Clock,
+        locale_for: Callable[[str | None], str],
+    ) -> None:
+        self.uow = uow
+        self.people = people
+        self.new_people = new_people
+        self.events = events
+        self.clock = clock
+        self.locale_for = locale_for
+
+    async def __call__(self, user: TelegramUser) -> Customer:
         now = self.clock.now()
-        async with self.sessions.begin() as session:
-            person = await by_telegram_id(session, user.id)
-            if person is not None:
-                person.last_seen_at = now
-                if person.blocked_at is not None:
-                    person.blocked_at = None  # they are writing to us: not blocked any more
-                if user.username and person.username != user.username:
-                    person.username = user.username
-                return person
-        try:
-            async with self.sessions.begin() as session:
-                person = Person(
+        async with self.uow.begin():
+            person = await self.people.by_telegram_id(user.id)
+            if person is None:
+                language = self.locale_for(user.language_code)
+                created = await self.new_people.add_if_missing(
                     telegram_id=user.id,
                     first_name=(user.first_name or "")[:128] or None,
                     username=user.username,
-                    language=self._locale_for(user.language_code),  # type: ignore[operator]
-                    created_at=now,
-                    last_seen_at=now,
+                    language=language,
+                    now=now,
                 )
-                session.add(person)
-                await session.flush()
-                record_event(session, "signed_up", now, person.id, language=person.language)
-                return person
-        except IntegrityError:
-            # Two first updates at once: the other one created the row.
-            async with self.sessions() as session:
-                existing = await by_telegram_id(session, user.id)
-                assert existing is not None
-                return existing
+                person = await self.people.by_telegram_id(user.id)
+                assert person is not None
+                if created:
+                    self.events.record(EventKind.SIGNED_UP, now, person.id, language=language)
+                    first = Customer.of(person)
+                    await self.uow.commit()
+                    return first
+            if not needs_update(
+                last_seen_at=person.last_seen_at,
+                blocked_at=person.blocked_at,
+                stored_username=person.username,
+                username=user.username,
+                now=now,
+            ):
+                return Customer.of(person)  # the common case: read only
+            person.last_seen_at = now
+            person.blocked_at = None  # they are writing to us: not blocked any more
+            if user.username:
+                person.username = user.username
+            seen = Customer.of(person)
+            await self.uow.commit()
+        return seen
 
 
-async def by_telegram_id(session: AsyncSession, telegram_id: int) -> Person | None:
-    return await session.scalar(select(Person).where(Person.telegram_id == telegram_id))
+class PersonSnapshots(Protocol):
+    async def snapshot(self, person_id: int, now: datetime) -> Snapshot | None: ...
+
+
+class ReadSnapshot:
+    """Where a person stands, for a view that only shows it (/plans)."""
+
+    def __init__(self, uow: UnitOfWork, snapshots: PersonSnapshots, clock: Clock) -> None:
+        self.uow = uow
+        self.snapshots = snapshots
+        self.clock = clock
+
+    async def __call__(self, person_id: int) -> Snapshot:
+        async with self.uow.begin():
+            snap = await self.snapshots.snapshot(person_id, self.clock.now())
+        assert snap is not None
+        return snap
+
+
+class SetLanguage:
+    def __init__(
+        self, uow: UnitOfWork, people: PeopleRepository, snapshots: PersonSnapshots, clock: Clock
+    ) -> None:
+        self.uow = uow
+        self.people = people
+        self.snapshots = snapshots
+        self.clock = clock
+
+    async def __call__(self, person_id: int, language: str) -> Snapshot | None:
+        """None for a language we do not speak (a forged button)."""
+        if language not in LOCALES:
+            return None
+        async with self.uow.begin():
+            person = await self.people.get(person_id)
+            assert person is not None
+            person.language = language
+            snap = await self.snapshots.snapshot(person_id, self.clock.now())
+            await self.uow.commit()
+        return snap

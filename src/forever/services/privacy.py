@@ -8,23 +8,33 @@ hash of the address in the suppression list so it is never mailed again.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import Protocol
 
-from sqlalchemy import delete, func, select, update
-
-from forever.db.models import Consent, OutboxMessage, Payment, Person
-from forever.db.repositories.lifecycle_compat import snapshot, subscription_for
 from forever.domain import lifecycle
+from forever.domain.clock import Clock
 from forever.domain.events import EventKind
 from forever.domain.lifecycle import Action
-from forever.services import suppressions
 from forever.services.accounts import Snapshot
-from forever.services.events import record_event
+from forever.services.billing import PaymentRepository, Snapshots, StarSubscriptions
+from forever.services.consent import ConsentRepository
 from forever.services.memberships import apply_membership, to_membership
-from forever.services.ports import ChatPort
+from forever.services.ports import (
+    EventLog,
+    PeopleRepository,
+    SubscriptionRepository,
+    UnitOfWork,
+)
 
-if TYPE_CHECKING:
-    from forever.app import Container
+
+class ErasureStore(Protocol):
+    async def suppress(self, address: str, reason: str, now: datetime) -> bool:
+        """Never mail this address again (kept as a hash); False when already listed."""
+        ...
+
+    async def drop_queued(self, person_id: int) -> None:
+        """Delete the person's undelivered messages and blank the context of the rest."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,59 +44,74 @@ class Kept:
     consents: int
 
 
-async def what_we_keep(container: Container, person_id: int) -> Kept:
-    async with container.sessions.begin() as session:
-        snap = await snapshot(session, person_id, container.clock.now())
-        assert snap is not None
-        payments = await session.scalar(
-            select(func.count()).select_from(Payment).where(Payment.person_id == person_id)
-        )
-        consents = await session.scalar(
-            select(func.count()).select_from(Consent).where(Consent.person_id == person_id)
-        )
-    return Kept(snap, payments or 0, consents or 0)
+class Privacy:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        people: PeopleRepository,
+        subscriptions: SubscriptionRepository,
+        consents: ConsentRepository,
+        payments: PaymentRepository,
+        snapshots: Snapshots,
+        erasure: ErasureStore,
+        events: EventLog,
+        clock: Clock,
+    ) -> None:
+        self.uow = uow
+        self.people = people
+        self.subscriptions = subscriptions
+        self.consents = consents
+        self.payments = payments
+        self.snapshots = snapshots
+        self.erasure = erasure
+        self.events = events
+        self.clock = clock
 
+    async def what_we_keep(self, person_id: int) -> Kept:
+        async with self.uow.begin():
+            snap = await self.snapshots.snapshot(person_id, self.clock.now())
+            assert snap is not None
+            payments = await self.payments.count_of(person_id)
+            consents = len(await self.consents.of_person(person_id))
+        return Kept(snap, payments, consents)
 
-async def erase(container: Container, chat: ChatPort, person_id: int) -> bool:
-    """False when already erased (a second tap)."""
-    now = container.clock.now()
-    async with container.sessions.begin() as session:
-        person = await session.get(Person, person_id)
-        if person is None or person.erased_at is not None:
-            return False
-        sub = await subscription_for(session, person_id, now)
-        if sub.auto_renew and sub.star_charge_id and person.telegram_id:
-            # Never charge someone who is gone.
-            await chat.cancel_star_subscription(person.telegram_id, sub.star_charge_id, True)
-        m = to_membership(sub)
-        if m.state in lifecycle.ALLOWED[Action.EXPIRE]:
-            apply_membership(sub, lifecycle.expire(m, now=now), now)
-        sub.auto_renew = False
-        sub.star_charge_id = None
-        sub.star_payload = None
-        addresses = {a.lower() for a in [person.email] if a}
-        for consent in await session.scalars(select(Consent).where(Consent.person_id == person_id)):
-            if consent.email:
-                addresses.add(consent.email.lower())
-            consent.email = None
-            consent.withdrawn_at = consent.withdrawn_at or now
-        for address in sorted(addresses):
-            await suppressions.suppress(session, address, "erased", now)
-        await session.execute(
-            delete(OutboxMessage)
-            .where(OutboxMessage.person_id == person_id)
-            .where(OutboxMessage.status.in_(["pending", "failed"]))
-        )
-        await session.execute(
-            update(OutboxMessage).where(OutboxMessage.person_id == person_id).values(context={})
-        )
-        person.telegram_id = None
-        person.username = None
-        person.first_name = None
-        person.email = None
-        person.email_status = "none"
-        person.timezone = None
-        person.awaiting = None
-        person.erased_at = now
-        record_event(session, EventKind.ERASED, now, person_id)
-    return True
+    async def erase(self, person_id: int, chat: StarSubscriptions) -> bool:
+        """False when already erased (a second tap).
+
+        A renewing Stars subscription is cancelled before the commit: if Telegram refuses,
+        nothing is erased and the tap can be repeated, so a person who is gone is never
+        charged again."""
+        now = self.clock.now()
+        async with self.uow.begin():
+            person = await self.people.get(person_id)
+            if person is None or person.erased_at is not None:
+                return False
+            sub = await self.subscriptions.get_or_create(person_id, now)
+            if sub.auto_renew and sub.star_charge_id and person.telegram_id:
+                await chat.cancel_star_subscription(person.telegram_id, sub.star_charge_id, True)
+            m = to_membership(sub)
+            if m.state in lifecycle.ALLOWED[Action.EXPIRE]:
+                apply_membership(sub, lifecycle.expire(m, now=now), now)
+            sub.auto_renew = False
+            sub.star_charge_id = None
+            sub.star_payload = None
+            addresses = {a.lower() for a in [person.email] if a}
+            for consent in await self.consents.of_person(person_id):
+                if consent.email:
+                    addresses.add(consent.email.lower())
+                consent.email = None
+                consent.withdrawn_at = consent.withdrawn_at or now
+            for address in sorted(addresses):
+                await self.erasure.suppress(address, "erased", now)
+            await self.erasure.drop_queued(person_id)
+            person.telegram_id = None
+            person.username = None
+            person.first_name = None
+            person.email = None
+            person.email_status = "none"
+            person.timezone = None
+            person.awaiting = None
+            person.erased_at = now
+            self.events.record(EventKind.ERASED, now, person_id)
+            await self.uow.commit()
+        return True

@@ -1,33 +1,37 @@
-"""Sign-up: the free trial (once per Telegram id and once per email address), the email
-address (optional, validated) and, separately, the question about marketing email."""
+"""Sign-up: /start (greeting, win-back links), the free trial (once per Telegram id and once
+per email address), the email address (optional, validated) and, separately, the question
+about marketing email; /email to change the address."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from email_validator import EmailNotValidError, validate_email
 
-from forever.db.models import Person
-from forever.db.repositories.lifecycle_compat import (
-    email_taken_by_trial,
-    snapshot,
-    store_email,
-    subscription_for,
-)
 from forever.domain import lifecycle
+from forever.domain.catalog import OfferKind
+from forever.domain.clock import Clock
 from forever.domain.events import EventKind
 from forever.domain.lifecycle import State
+from forever.domain.payments import InvoiceKind
+from forever.domain.signing import Signer
 from forever.services.accounts import Snapshot, Status
-from forever.services.events import record_event
+from forever.services.billing import CatalogSource, Invoicing, IssuedInvoice, Snapshots
+from forever.services.consent import ConsentRepository, ask_marketing_consent
 from forever.services.memberships import apply_membership, to_membership
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    from forever.app import Container
+from forever.services.ports import (
+    EventLog,
+    Outbox,
+    PeopleRepository,
+    SubscriptionRepository,
+    UnitOfWork,
+)
+from forever.services.records import PersonRecord
+from forever.services.winback import PREFIX as WINBACK_PREFIX
+from forever.services.winback import WinbackOffer, read_winback
 
 AWAITING_SIGNUP_EMAIL = "signup_email"  # the address asked before the trial starts
 AWAITING_EMAIL = "email"  # /email: a new address
@@ -46,8 +50,14 @@ def normalize_email(text: str) -> str | None:
     return result.normalized
 
 
-def trial_allowed(person: Person, state: State) -> bool:
+def trial_allowed(person: PersonRecord, state: State) -> bool:
     return person.trial_used_at is None and state is State.NONE
+
+
+class TrialHistory(Protocol):
+    async def email_had_trial(self, email: str, other_than: int) -> bool:
+        """Another person (or an erased one, kept as a hash) had a trial with this address."""
+        ...
 
 
 class EmailOutcome(StrEnum):
@@ -64,131 +74,193 @@ class EmailResult:
     outcome: EmailOutcome
     snap: Snapshot
     ask_consent: bool = False  # a pending/confirmed consent moved to the new address
+    during_signup: bool = False  # the address was asked before the trial
 
 
-async def begin_trial(container: Container, person_id: int) -> tuple[Status, Snapshot]:
-    """The "start my trial" tap: ask for the address first (it is optional)."""
-    now = container.clock.now()
-    async with container.sessions.begin() as session:
-        person = await session.get(Person, person_id)
+@dataclass(frozen=True, slots=True)
+class Started:
+    """/start: where the person stands, and what a win-back link in it gave."""
+
+    snap: Snapshot
+    winback: WinbackOffer | None = None
+    invoice: IssuedInvoice | None = None  # the win-back offer's invoice, committed
+    winback_invalid: bool = False  # a win-back link that is not (or no longer) good
+
+
+class Signup:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        people: PeopleRepository,
+        subscriptions: SubscriptionRepository,
+        trials: TrialHistory,
+        consents: ConsentRepository,
+        snapshots: Snapshots,
+        invoicing: Invoicing,
+        outbox: Outbox,
+        events: EventLog,
+        catalog: CatalogSource,
+        clock: Clock,
+        signer: Signer,
+    ) -> None:
+        self.uow = uow
+        self.people = people
+        self.subscriptions = subscriptions
+        self.trials = trials
+        self.consents = consents
+        self.snapshots = snapshots
+        self.invoicing = invoicing
+        self.outbox = outbox
+        self.events = events
+        self.catalog = catalog
+        self.clock = clock
+        self.signer = signer
+
+    async def _person(self, person_id: int) -> PersonRecord:
+        person = await self.people.get(person_id)
         assert person is not None
-        sub = await subscription_for(session, person_id, now)
-        if not trial_allowed(person, State(sub.state)):
-            snap = await snapshot(session, person_id, now)
-            assert snap is not None
-            return Status.NOT_ALLOWED, snap
-        person.awaiting = AWAITING_SIGNUP_EMAIL
-        snap = await snapshot(session, person_id, now)
+        return person
+
+    async def _snap(self, person_id: int, now: datetime) -> Snapshot:
+        snap = await self.snapshots.snapshot(person_id, now)
         assert snap is not None
+        return snap
+
+    async def start(self, person_id: int, parameter: str | None) -> Started:
+        """/start, possibly with a win-back link's parameter: the offer's invoice is issued."""
+        now = self.clock.now()
+        async with self.uow.begin():
+            snap = await self._snap(person_id, now)
+        if not parameter or not parameter.startswith(WINBACK_PREFIX):
+            return Started(snap)
+        found = read_winback(
+            self.signer, self.catalog(), person_id, parameter, snap.membership, now
+        )
+        if found is None:
+            return Started(snap, winback_invalid=True)
+        kind = (
+            InvoiceKind.ONE_MONTH
+            if found.offer.kind is OfferKind.DISCOUNT
+            else InvoiceKind.SUBSCRIPTION
+        )
+        issued = await self.invoicing.issue(person_id, found.plan, kind, found.offer)
+        return Started(snap, found, issued)
+
+    async def trial(self, person_id: int, action: str) -> tuple[Status, Snapshot]:
+        """A tap on the trial buttons: "start" asks for the address first (it is optional);
+        "skip" starts the trial at once (once per Telegram id)."""
+        now = self.clock.now()
+        async with self.uow.begin():
+            person = await self._person(person_id)
+            status = Status.STALE
+            if action == "start":
+                sub = await self.subscriptions.get_or_create(person_id, now)
+                if trial_allowed(person, State(sub.state)):
+                    person.awaiting = AWAITING_SIGNUP_EMAIL
+                    status = Status.DONE
+                else:
+                    status = Status.NOT_ALLOWED
+            elif action == "skip" and person.awaiting == AWAITING_SIGNUP_EMAIL:
+                person.awaiting = None
+                started = await self._start_trial(person, now)
+                status = Status.DONE if started else Status.NOT_ALLOWED
+            snap = await self._snap(person_id, now)
+            if status is not Status.STALE:
+                await self.uow.commit()
+        return status, snap
+
+    async def submit_email(self, person_id: int, text: str) -> EmailResult:
+        now = self.clock.now()
+        async with self.uow.begin():
+            person = await self._person(person_id)
+            step = person.awaiting
+            address = normalize_email(text)
+            outcome: EmailOutcome
+            ask_consent = False
+            if step not in (AWAITING_SIGNUP_EMAIL, AWAITING_EMAIL):
+                outcome = EmailOutcome.NOT_EXPECTED
+            elif address is None:
+                outcome = EmailOutcome.INVALID  # still waiting for a good one
+            elif step == AWAITING_SIGNUP_EMAIL:
+                person.awaiting = None
+                if await self.trials.email_had_trial(address, person.id):
+                    outcome = EmailOutcome.TRIAL_USED
+                else:
+                    started = await self._start_trial(person, now)
+                    outcome = EmailOutcome.TRIAL_STARTED if started else EmailOutcome.SAVED
+                self._store_email(person, address, now)
+            else:
+                person.awaiting = None
+                previous = await self._snap(person_id, now)
+                changed = self._store_email(person, address, now)
+                outcome = EmailOutcome.SAVED if changed else EmailOutcome.UNCHANGED
+                # Consent was given for the old address: ask again for the new one.
+                ask_consent = changed and previous.marketing != "none"
+            snap = await self._snap(person_id, now)
+            await self.uow.commit()
+        return EmailResult(outcome, snap, ask_consent, step == AWAITING_SIGNUP_EMAIL)
+
+    async def ask_for_email(self, person_id: int) -> None:
+        async with self.uow.begin():
+            person = await self._person(person_id)
+            person.awaiting = AWAITING_EMAIL
+            await self.uow.commit()
+
+    async def stop_waiting(self, person_id: int) -> None:
+        async with self.uow.begin():
+            person = await self._person(person_id)
+            person.awaiting = None
+            await self.uow.commit()
+
+    async def answer_marketing(
+        self, person_id: int, *, yes: bool, wording: str, wording_version: str
+    ) -> tuple[Status, Snapshot]:
+        """Record the pending consent (confirmed only by the double opt-in link)."""
+        now = self.clock.now()
+        async with self.uow.begin():
+            person = await self._person(person_id)
+            snap = await self._snap(person_id, now)
+            if person.email is None or snap.marketing in ("pending", "confirmed"):
+                return Status.STALE, snap
+            if not yes:
+                return Status.DONE, snap
+            await ask_marketing_consent(
+                self.consents,
+                self.outbox,
+                self.events,
+                person_id=person.id,
+                first_name=person.first_name,
+                email=person.email,
+                wording=wording,
+                wording_version=wording_version,
+                source="chat:signup",
+                now=now,
+            )
+            snap = await self._snap(person_id, now)
+            await self.uow.commit()
         return Status.DONE, snap
 
+    def _store_email(self, person: PersonRecord, email: str, now: datetime) -> bool:
+        """Keep a new address (unconfirmed); False when it is the one already kept."""
+        if person.email is not None and person.email.lower() == email.lower():
+            return False
+        person.email = email
+        person.email_status = "unconfirmed"
+        self.events.record(EventKind.EMAIL_GIVEN, now, person.id)
+        return True
 
-async def skip_email(container: Container, person_id: int) -> tuple[Status, Snapshot]:
-    """No address: the trial starts at once (once per Telegram id)."""
-    now = container.clock.now()
-    async with container.sessions.begin() as session:
-        person = await session.get(Person, person_id)
-        assert person is not None
-        if person.awaiting != AWAITING_SIGNUP_EMAIL:
-            snap = await snapshot(session, person_id, now)
-            assert snap is not None
-            return Status.STALE, snap
-        person.awaiting = None
-        started = await _start_trial(container, session, person, now)
-        snap = await snapshot(session, person_id, now)
-        assert snap is not None
-        return (Status.DONE if started else Status.NOT_ALLOWED), snap
-
-
-async def submit_email(container: Container, person_id: int, text: str) -> EmailResult:
-    now = container.clock.now()
-    async with container.sessions.begin() as session:
-        person = await session.get(Person, person_id)
-        assert person is not None
-        step = person.awaiting
-        address = normalize_email(text)
-        outcome: EmailOutcome
-        ask_consent = False
-        if step not in (AWAITING_SIGNUP_EMAIL, AWAITING_EMAIL):
-            outcome = EmailOutcome.NOT_EXPECTED
-        elif address is None:
-            outcome = EmailOutcome.INVALID  # still waiting for a good one
-        elif step == AWAITING_SIGNUP_EMAIL:
-            person.awaiting = None
-            if await email_taken_by_trial(session, address, person.id):
-                outcome = EmailOutcome.TRIAL_USED
-            else:
-                started = await _start_trial(container, session, person, now)
-                outcome = EmailOutcome.TRIAL_STARTED if started else EmailOutcome.SAVED
-            store_email(session, person, address, now)
-        else:
-            person.awaiting = None
-            previous = await snapshot(session, person_id, now)
-            changed = store_email(session, person, address, now)
-            outcome = EmailOutcome.SAVED if changed else EmailOutcome.UNCHANGED
-            # Consent was given for the old address: ask again for the new one.
-            ask_consent = changed and previous is not None and previous.marketing != "none"
-        snap = await snapshot(session, person_id, now)
-        assert snap is not None
-        return EmailResult(outcome, snap, ask_consent)
-
-
-async def ask_for_email(container: Container, person_id: int) -> None:
-    async with container.sessions.begin() as session:
-        person = await session.get(Person, person_id)
-        assert person is not None
-        person.awaiting = AWAITING_EMAIL
-
-
-async def stop_waiting(container: Container, person_id: int) -> None:
-    async with container.sessions.begin() as session:
-        person = await session.get(Person, person_id)
-        assert person is not None
-        person.awaiting = None
-
-
-async def answer_marketing(
-    container: Container, person_id: int, *, yes: bool, wording: str, wording_version: str
-) -> Status:
-    """Record the pending consent (confirmed only by the double opt-in link)."""
-    now = container.clock.now()
-    async with container.sessions.begin() as session:
-        person = await session.get(Person, person_id)
-        assert person is not None
-        snap = await snapshot(session, person_id, now)
-        assert snap is not None
-        if person.email is None or snap.marketing in ("pending", "confirmed"):
-            return Status.STALE
-        if not yes:
-            return Status.DONE
-        from forever.services import consent  # owned by the email side
-
-        await consent.request_marketing_consent(
-            session,
-            person,
-            person.email,
-            wording=wording,
-            wording_version=wording_version,
-            source="chat:signup",
-            now=now,
+    async def _start_trial(self, person: PersonRecord, now: datetime) -> bool:
+        sub = await self.subscriptions.get_or_create(person.id, now)
+        m = to_membership(sub)
+        if not trial_allowed(person, m.state):
+            return False
+        trial = self.catalog().trial
+        apply_membership(
+            sub, lifecycle.start_trial(m, plan_id=trial.plan_id, now=now, days=trial.days), now
         )
-        return Status.DONE
-
-
-async def _start_trial(
-    container: Container, session: AsyncSession, person: Person, now: datetime
-) -> bool:
-    sub = await subscription_for(session, person.id, now)
-    m = to_membership(sub)
-    if not trial_allowed(person, m.state):
-        return False
-    trial = container.catalog.trial
-    apply_membership(
-        sub, lifecycle.start_trial(m, plan_id=trial.plan_id, now=now, days=trial.days), now
-    )
-    sub.started_at = sub.started_at or now
-    person.trial_used_at = now
-    record_event(
-        session, EventKind.TRIAL_STARTED, now, person.id, plan=trial.plan_id, days=trial.days
-    )
-    return True
+        sub.started_at = sub.started_at or now
+        person.trial_used_at = now
+        self.events.record(
+            EventKind.TRIAL_STARTED, now, person.id, plan=trial.plan_id, days=trial.days
+        )
+        return True

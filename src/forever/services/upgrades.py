@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from forever.db.models import Event, Person, Subscription
+from forever.db.repositories.customers import usage_of
 from forever.domain.events import EventKind
 from forever.domain.lifecycle import State
 from forever.domain.upgrades import PromptFacts, PromptRule, upgrade_rule
 from forever.services.events import record_event
 from forever.services.memberships import to_membership
-from forever.services.usage import usage_of
 
 if TYPE_CHECKING:
     from forever.app import Container

@@ -6,15 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
-from forever.db.repositories.lifecycle_compat import current
-from forever.domain.catalog import Offer, Plan
+from forever.domain.catalog import Catalog, Offer, OfferKind, Plan
+from forever.domain.lifecycle import Membership
 from forever.domain.offers import winback_offer
-from forever.domain.signing import BadToken
-
-if TYPE_CHECKING:
-    from forever.app import Container
+from forever.domain.signing import BadToken, Signer
 
 PREFIX = "wb"
 PURPOSE = "winback"
@@ -28,11 +24,11 @@ def _day_number(instant: datetime) -> int:
 
 
 def winback_start_parameter(
-    container: Container, person_id: int, offer_id: str, valid_until: datetime
+    signer: Signer, person_id: int, offer_id: str, valid_until: datetime
 ) -> str:
     """The link works through the whole UTC day of `valid_until` (what the email promises)."""
     body = f"{person_id}:{offer_id}:{_day_number(valid_until)}"
-    return PREFIX + container.signer.sign_compact(PURPOSE, body)
+    return PREFIX + signer.sign_compact(PURPOSE, body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,28 +37,33 @@ class WinbackOffer:
     plan: Plan
 
 
-async def read_winback(container: Container, person_id: int, parameter: str) -> WinbackOffer | None:
+def read_winback(
+    signer: Signer,
+    catalog: Catalog,
+    person_id: int,
+    parameter: str,
+    membership: Membership,
+    now: datetime,
+) -> WinbackOffer | None:
     """The offer behind a win-back link, if it is ours, for this person, and still fits."""
     if not parameter.startswith(PREFIX):
         return None
     try:
-        body = container.signer.verify_compact(PURPOSE, parameter[len(PREFIX) :])
+        body = signer.verify_compact(PURPOSE, parameter[len(PREFIX) :])
     except BadToken:
         return None
     owner, offer_id, last_day = [*body.split(":"), "", ""][:3]
     if owner != str(person_id) or not last_day.isdigit():
         return None
-    if _day_number(container.clock.now()) > int(last_day):
+    if _day_number(now) > int(last_day):
         return None  # expired, as the email said
-    snap = await current(container, person_id)
-    offer = winback_offer(container.catalog, offer_id, snap.membership)
+    offer = winback_offer(catalog, offer_id, membership)
     if offer is None:
         return None
-    catalog = container.catalog
-    plan = catalog.plan(snap.membership.plan_id or "") or catalog.plan(catalog.trial.plan_id)
+    plan = catalog.plan(membership.plan_id or "") or catalog.plan(catalog.trial.plan_id)
     if plan is None:
         return None
-    if offer.kind.value == "lower_tier":
+    if offer.kind is OfferKind.LOWER_TIER:
         lower = catalog.next_tier_down(plan.id)
         if lower is None:
             return None

@@ -1,4 +1,4 @@
-"""Middlewares: who is talking, in which language, with the services at hand."""
+"""Middlewares: who is talking, and in which language."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, User
 
-from forever.app import Container
-from forever.services.people import TelegramUser
+from forever.services.people import IdentifyPerson, TelegramUser
 
 
 class PersonMiddleware(BaseMiddleware):
-    """Loads (or creates) the person for the update's user and puts it, with its locale,
-    into the handler's data as `person` and `locale`."""
+    """Puts the person behind the update's user, with their locale, into the handler's data
+    as `person` and `locale`.
 
-    def __init__(self, container: Container) -> None:
-        self.container = container
+    It writes nothing itself: `identify_person` (from the dispatcher's workflow data) only
+    reads, unless the update changes what we keep (first contact, unblocking, a new username,
+    `last_seen_at` older than a few minutes), and then that use case commits."""
 
     async def __call__(
         self,
@@ -28,7 +28,8 @@ class PersonMiddleware(BaseMiddleware):
         user: User | None = data.get("event_from_user")
         if user is None or user.is_bot:
             return await handler(event, data)
-        person = await self.container.people.identify(
+        identify: IdentifyPerson = data["identify_person"]
+        person = await identify(
             TelegramUser(user.id, user.first_name, user.username, user.language_code)
         )
         data["person"] = person

@@ -27,7 +27,7 @@ def setup_dispatcher(dispatcher: Dispatcher, container: Container) -> None:
     # Handlers take `views: Views` and `labels: Labels` by name (views_of/labels_of are legacy).
     dispatcher["views"] = views_of(container)
     dispatcher["labels"] = labels_of(container)
-    person = PersonMiddleware(container)
+    person = PersonMiddleware()
     dispatcher.message.outer_middleware(person)
     dispatcher.callback_query.outer_middleware(person)
     dispatcher.include_router(errors_router(container))

@@ -11,10 +11,9 @@ import logging
 
 from aiohttp import web
 
-from forever.app import Container
-from forever.db.models import Person
-from forever.domain.signing import BadToken
-from forever.services import consent
+from forever.domain.signing import BadToken, Signer
+from forever.rendering import Renderer
+from forever.services.consent import Consents
 
 log = logging.getLogger(__name__)
 
@@ -27,43 +26,52 @@ HEADERS = {
 }
 
 
-def install_email_routes(app: web.Application, container: Container) -> None:
-    links = EmailLinks(container)
-    app.router.add_get("/u/{token}", links.unsubscribe_page)
-    app.router.add_post("/u/{token}", links.unsubscribe)
-    app.router.add_get("/c/{token}", links.confirm)
-
-
 class EmailLinks:
-    def __init__(self, container: Container) -> None:
-        self.c = container
+    """The link endpoints; each runs one `Consents` use case and renders a page."""
+
+    def __init__(
+        self,
+        consents: Consents,
+        renderer: Renderer,
+        signer: Signer,
+        *,
+        business_name: str,
+        default_locale: str,
+    ) -> None:
+        self.consents = consents
+        self.renderer = renderer
+        self.signer = signer
+        self.business_name = business_name
+        self.default_locale = default_locale
+
+    def install(self, app: web.Application) -> None:
+        app.router.add_get("/u/{token}", self.unsubscribe_page)
+        app.router.add_post("/u/{token}", self.unsubscribe)
+        app.router.add_get("/c/{token}", self.confirm)
 
     def _page(self, name: str, locale: str, status: int = 200, **context: object) -> web.Response:
-        html = self.c.renderer.render(
-            f"web/{locale}/{name}.html.j2", business=self.c.catalog.business_name, **context
+        html = self.renderer.render(
+            f"web/{locale}/{name}.html.j2", business=self.business_name, **context
         )
         return web.Response(
             text=html, status=status, content_type="text/html", charset="utf-8", headers=HEADERS
         )
 
     def _bad(self) -> web.Response:
-        return self._page("bad_link", self.c.settings.default_locale, status=400)
+        return self._page("bad_link", self.default_locale, status=400)
 
     def _person_id(self, token: str) -> int | None:
         if len(token) > MAX_TOKEN:
             return None
         try:
-            body = self.c.signer.verify(UNSUBSCRIBE_PURPOSE, token)
+            body = self.signer.verify(UNSUBSCRIBE_PURPOSE, token)
         except BadToken:
             return None
         return int(body) if body.isdigit() else None
 
     async def _locale_of(self, person_id: int) -> str | None:
-        async with self.c.sessions() as session:
-            person = await session.get(Person, person_id)
-        if person is None:
-            return None
-        return self.c.renderer.locale_for(person.language)
+        language = await self.consents.language_of(person_id)
+        return None if language is None else self.renderer.locale_for(language)
 
     async def unsubscribe_page(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
@@ -87,25 +95,18 @@ class EmailLinks:
         locale = await self._locale_of(person_id)
         if locale is None:
             return self._bad()
-        now = self.c.clock.now()
-        async with self.c.sessions.begin() as session:
-            await consent.withdraw_marketing(session, person_id, source="email_link", now=now)
+        await self.consents.withdraw(person_id, source="email_link")
         return self._page("unsubscribed", locale)
 
     async def confirm(self, request: web.Request) -> web.Response:
-        token = request.match_info["token"]
-        now = self.c.clock.now()
-        async with self.c.sessions.begin() as session:
-            record = await consent.confirm_consent(session, token, now)
-            if record is None:
-                return self._bad()
-            person = await session.get(Person, record.person_id)
-            locale = self.c.renderer.locale_for(person.language if person else None)
-            withdrawn = record.withdrawn_at is not None
-        if withdrawn:
+        confirmed = await self.consents.confirm(request.match_info["token"])
+        if confirmed is None:
+            return self._bad()
+        locale = self.renderer.locale_for(confirmed.language)
+        if confirmed.withdrawn:
             return self._page("unsubscribed", locale)
         return self._page("consent_confirmed", locale)
 
 
-def unsubscribe_token(container: Container, person_id: int) -> str:
-    return container.signer.sign(UNSUBSCRIBE_PURPOSE, str(person_id))
+def unsubscribe_token(signer: Signer, person_id: int) -> str:
+    return signer.sign(UNSUBSCRIBE_PURPOSE, str(person_id))

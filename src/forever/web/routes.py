@@ -12,7 +12,7 @@ from forever.web.server import RouteInstaller
 def route_installers() -> list[RouteInstaller]:
     from forever.sandbox import web as sandbox_web
     from forever.web import metrics
-    from forever.web.email_links import install_email_routes
+    from forever.wiring.customers import install_email_routes
 
     installers: list[RouteInstaller] = [install_email_routes, metrics.install]
     installers.append(sandbox_web.install)  # only in `bot.py sandbox`

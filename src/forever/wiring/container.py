@@ -19,7 +19,6 @@ from forever.domain.clock import Clock
 from forever.domain.signing import Signer
 from forever.metrics import Metrics
 from forever.rendering import Renderer
-from forever.services.people import PeopleService
 from forever.services.ports import DeliveryKick
 from forever.telegram.broadcasts import Broadcasting
 
@@ -54,7 +53,6 @@ class Container:
     renderer: Renderer
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    people: PeopleService
     signer: Signer
     extras: dict[str, Any] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)

@@ -13,17 +13,15 @@ import logging
 from typing import Protocol
 
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramForbiddenError
 from aiogram.filters import Command
-from aiogram.types import BotSubscriptionUpdated, CallbackQuery, Message
+from aiogram.types import CallbackQuery, Message
 from markupsafe import Markup
 
 from forever.domain.account import AccountAction, Snapshot, Status
 from forever.domain.catalog import CancelReason, Catalog, Offer, OfferKind, Plan
 from forever.domain.payments import InvoiceKind, price
-from forever.domain.retention import TelegramChange
 from forever.rendering import Renderer
-from forever.services.accounts import AccountReader, MarkBlocked
+from forever.services.accounts import AccountReader
 from forever.services.ports import ChatPort
 from forever.services.records import PersonRecord
 from forever.services.retention import Accepted, Result, Retention
@@ -362,62 +360,6 @@ async def pause_choice(
 # --- Telegram's own subscription updates -----------------------------------------------------
 
 
-async def subscription_update(
-    update: BotSubscriptionUpdated,
-    retention: Retention,
-    mark_blocked: MarkBlocked,
-    invoicing: Invoices,
-    views: Views,
-    renderer: Renderer,
-    catalog: Catalog,
-    bot: Bot,
-) -> None:
-    change = await retention.telegram_update(update.user.id, update.invoice_payload, update.state)
-    snap = change.snap
-    if snap is None or change.kind is TelegramChange.IGNORED:
-        return
-    chat_id = update.user.id
-    try:
-        if change.kind is TelegramChange.CANCELED:
-            await send(bot, chat_id, views.canceled(snap, from_telegram=True))
-            await send(bot, chat_id, views.reason_ask(snap))
-        elif change.kind is TelegramChange.REACTIVATED:
-            await send(bot, chat_id, views.account(snap, note=None))
-        elif change.kind is TelegramChange.FAILED:
-            await _payment_failed(bot, chat_id, views, renderer, catalog, invoicing, snap)
-    except TelegramForbiddenError:
-        log.info("user %s blocked the bot; subscription change recorded", chat_id)
-        await mark_blocked(chat_id)
-
-
-async def _payment_failed(
-    bot: Bot,
-    chat_id: int,
-    views: Views,
-    renderer: Renderer,
-    catalog: Catalog,
-    invoices: Invoices,
-    snap: Snapshot,
-) -> None:
-    locale = snap.language
-    plan = catalog.plan(snap.membership.plan_id or "")
-    markup = None
-    if plan is not None:
-        title, description = views.invoice_texts(locale, plan, InvoiceKind.SUBSCRIPTION)
-        link = await invoices.subscription_link(
-            chat_of(bot), snap.person_id, plan, title=title, description=description
-        )
-        label = views.label(locale, "pay_now", price=views.stars(plan.monthly_stars))
-        markup = keyboard([url(label, link)])
-    text = renderer.chat(
-        "payment_failed",
-        locale,
-        plan=views.plan_name(snap.membership.plan_id, locale),
-        until=snap.membership.period_end,
-    )
-    await bot.send_message(chat_id, text, reply_markup=markup)
-
-
 def build_router() -> Router:
     router = Router(name="account")
     router.message.register(account_command, Command("account"))
@@ -428,5 +370,4 @@ def build_router() -> Router:
     router.callback_query.register(reason, ReasonCb.filter())
     router.callback_query.register(offer, OfferCb.filter())
     router.callback_query.register(pause_choice, PauseCb.filter())
-    router.subscription.register(subscription_update)
     return router

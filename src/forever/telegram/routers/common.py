@@ -6,13 +6,13 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import CallbackQuery, Message
 
-from forever.db.models import Person
 from forever.domain.catalog import Catalog
 from forever.rendering import Renderer
+from forever.services.people import Customer
 
 
 async def start(
-    message: Message, person: Person, locale: str, renderer: Renderer, catalog: Catalog
+    message: Message, person: Customer, locale: str, renderer: Renderer, catalog: Catalog
 ) -> None:
     trial_plan = catalog.plan(catalog.trial.plan_id)
     await message.answer(

@@ -1,6 +1,5 @@
 """/plans, paying with Telegram Stars (subscription links and one-off invoices), the
-pre-checkout check and successful payments. (Telegram's `subscription` updates are handled
-with the rest of the lifecycle in routers/account.py.)"""
+pre-checkout check, successful payments, and Telegram's `subscription` updates."""
 
 from __future__ import annotations
 
@@ -8,91 +7,114 @@ import logging
 from datetime import UTC, datetime
 
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramForbiddenError
 from aiogram.filters import Command
-from aiogram.types import CallbackQuery, Message, PreCheckoutQuery
+from aiogram.types import BotSubscriptionUpdated, CallbackQuery, Message, PreCheckoutQuery
 
-from forever.app import Container
-from forever.db.models import Person
-from forever.db.repositories import lifecycle_compat as accounts
 from forever.domain.payments import InvoiceKind, Refusal
-from forever.services import billing
-from forever.services.billing import IncomingPayment, PaymentOutcome
+from forever.rendering import Renderer
+from forever.services.billing import (
+    ChoosePlan,
+    IncomingPayment,
+    IssuedInvoice,
+    PaymentOutcome,
+    PlanChoice,
+    PreCheckout,
+    RecordPayment,
+    TelegramSubscriptionUpdate,
+)
+from forever.services.people import Customer, ReadSnapshot
+from forever.telegram.bot_port import BotChatPort
 from forever.telegram.callbacks import Nav, PlanCb
-from forever.telegram.routers.helpers import chat_of, send, views_of
+from forever.telegram.views import View, Views, keyboard, url
 
 log = logging.getLogger(__name__)
 
 
-async def plans_command(message: Message, person: Person, container: Container, bot: Bot) -> None:
-    snap = await accounts.current(container, person.id)
-    await send(bot, message.chat.id, views_of(container).plans(snap.language, snap))
+async def send(bot: Bot, chat_id: int, view: View) -> None:
+    text, markup = view
+    await bot.send_message(chat_id, text, reply_markup=markup)
+
+
+async def present_invoice(
+    bot: Bot, chat_id: int, views: Views, locale: str, issued: IssuedInvoice
+) -> None:
+    """Show an issued (committed) invoice: a Stars subscription link, or a one-off invoice."""
+    chat = BotChatPort(bot)
+    title, description = views.invoice_texts(locale, issued.plan, issued.kind, issued.offer)
+    if issued.kind is InvoiceKind.SUBSCRIPTION:
+        link = await chat.create_invoice_link(
+            title=title,
+            description=description,
+            payload=issued.payload,
+            amount=issued.amount,
+            subscription=True,
+        )
+        plan = issued.plan
+        await send(bot, chat_id, views.plan_link(locale, plan, link, plan.monthly_stars))
+    else:
+        await chat.send_invoice(
+            chat_id,
+            title=title,
+            description=description,
+            payload=issued.payload,
+            amount=issued.amount,
+        )
+
+
+async def plans_command(
+    message: Message, person: Customer, read_snapshot: ReadSnapshot, views: Views, bot: Bot
+) -> None:
+    snap = await read_snapshot(person.id)
+    await send(bot, message.chat.id, views.plans(snap.language, snap))
 
 
 async def plans_button(
-    query: CallbackQuery, person: Person, container: Container, bot: Bot
+    query: CallbackQuery, person: Customer, read_snapshot: ReadSnapshot, views: Views, bot: Bot
 ) -> None:
     await query.answer()
-    snap = await accounts.current(container, person.id)
-    await send(bot, query.from_user.id, views_of(container).plans(snap.language, snap))
+    snap = await read_snapshot(person.id)
+    await send(bot, query.from_user.id, views.plans(snap.language, snap))
 
 
 async def pick_plan(
-    query: CallbackQuery, callback_data: PlanCb, person: Person, container: Container, bot: Bot
+    query: CallbackQuery,
+    callback_data: PlanCb,
+    person: Customer,
+    choose_plan: ChoosePlan,
+    views: Views,
+    renderer: Renderer,
+    bot: Bot,
 ) -> None:
-    views = views_of(container)
     locale = person.language
-    plan = container.catalog.plan(callback_data.plan)
-    try:
-        kind = InvoiceKind(callback_data.kind)
-    except ValueError:
-        kind = None
-    if plan is None or kind not in (InvoiceKind.SUBSCRIPTION, InvoiceKind.YEARLY):
+    chosen = await choose_plan(person.id, callback_data.plan, callback_data.kind)
+    if chosen.choice is PlanChoice.NOT_POSSIBLE:
         # An old button for a plan that is gone, or forged data.
-        await query.answer(container.renderer.chat("not_possible", locale), show_alert=True)
-        snap = await accounts.current(container, person.id)
-        await send(bot, query.from_user.id, views.plans(locale, snap))
-        return
-    snap = await accounts.current(container, person.id)
-    if (
-        kind is InvoiceKind.SUBSCRIPTION
-        and snap.renewing_star_subscription
-        and snap.membership.plan_id == plan.id
-    ):
-        await query.answer()
-        note = container.renderer.chat("already_subscribed", locale, plan=plan.name[locale])
-        await bot.send_message(query.from_user.id, note)
+        await query.answer(renderer.chat("not_possible", locale), show_alert=True)
+        await send(bot, query.from_user.id, views.plans(locale, chosen.snap))
         return
     await query.answer()
-    chat = chat_of(bot)
-    title, description = views.invoice_texts(locale, plan, kind)
-    if kind is InvoiceKind.SUBSCRIPTION:
-        link = await billing.subscription_link(
-            container, chat, person.id, plan, title=title, description=description
-        )
-        await send(bot, query.from_user.id, views.plan_link(locale, plan, link, plan.monthly_stars))
-    else:
-        await billing.send_one_off_invoice(
-            container,
-            chat,
-            query.from_user.id,
-            person.id,
-            plan,
-            kind,
-            title=title,
-            description=description,
-        )
+    if chosen.choice is PlanChoice.ALREADY_SUBSCRIBED:
+        assert chosen.plan is not None
+        note = renderer.chat("already_subscribed", locale, plan=chosen.plan.name[locale])
+        await bot.send_message(query.from_user.id, note)
+        return
+    assert chosen.issued is not None
+    await present_invoice(bot, query.from_user.id, views, locale, chosen.issued)
 
 
-async def pre_checkout(query: PreCheckoutQuery, container: Container) -> None:
+async def pre_checkout(
+    query: PreCheckoutQuery, pre_checkout: PreCheckout, renderer: Renderer
+) -> None:
+    language: str | None = None
     try:
-        refusal = await billing.pre_checkout(
-            container,
+        answer = await pre_checkout(
             payer_telegram_id=query.from_user.id,
             currency=query.currency,
             amount=query.total_amount,
             payload=query.invoice_payload,
         )
+        refusal, language = answer.refusal, answer.language
     except Exception:
         # Telegram waits at most 10 s: a clear "no" now beats a timeout.
         log.exception("pre-checkout check failed; refusing")
@@ -101,24 +123,25 @@ async def pre_checkout(query: PreCheckoutQuery, container: Container) -> None:
         await query.answer(ok=True)
         return
     log.info("pre-checkout from %s refused: %s", query.from_user.id, refusal.value)
-    locale = container.renderer.locale_for(query.from_user.language_code)
-    snap = await accounts.snapshot_by_telegram_id(container, query.from_user.id)
-    if snap is not None:
-        locale = snap.language
+    locale = language or renderer.locale_for(query.from_user.language_code)
     await query.answer(
         ok=False,
-        error_message=container.renderer.chat("precheckout_refused", locale, reason=refusal.value),
+        error_message=renderer.chat("precheckout_refused", locale, reason=refusal.value),
     )
 
 
 async def successful_payment(
-    message: Message, person: Person, container: Container, bot: Bot
+    message: Message,
+    person: Customer,
+    record_payment: RecordPayment,
+    views: Views,
+    renderer: Renderer,
+    bot: Bot,
 ) -> None:
     paid = message.successful_payment
     assert paid is not None
     expires = paid.subscription_expiration_date
-    result = await billing.record_payment(
-        container,
+    result = await record_payment(
         IncomingPayment(
             payer_telegram_id=message.chat.id,
             currency=paid.currency,
@@ -132,32 +155,73 @@ async def successful_payment(
                 datetime.fromtimestamp(expires, UTC) if expires is not None else None
             ),
         ),
+        BotChatPort(bot),
     )
     if result.outcome is PaymentOutcome.DUPLICATE:
         return  # already recorded and thanked for
     locale = person.language
-    if result.stop_charge_id is not None:
-        try:  # the plan changed: the old Stars subscription must not renew too
-            await chat_of(bot).cancel_star_subscription(
-                message.chat.id, result.stop_charge_id, True
-            )
-        except TelegramAPIError:
-            log.warning("could not stop the old subscription of %s", message.chat.id, exc_info=True)
     if result.outcome is PaymentOutcome.UNKNOWN:
-        await message.answer(container.renderer.chat("payment_unknown", locale))
+        await message.answer(renderer.chat("payment_unknown", locale))
         return
-    snap = await accounts.current(container, person.id)
     await send(
         bot,
         message.chat.id,
-        views_of(container).payment_done(
+        views.payment_done(
             locale,
             result.plan_id or "",
             result.period_end,
             renewed=result.outcome is PaymentOutcome.RENEWED,
-            renews=snap.membership.auto_renew,
+            renews=result.renews,
         ),
     )
+
+
+async def subscription_update(
+    update: BotSubscriptionUpdated,
+    telegram_subscription_update: TelegramSubscriptionUpdate,
+    views: Views,
+    renderer: Renderer,
+    bot: Bot,
+) -> None:
+    updated = await telegram_subscription_update(
+        update.user.id, update.invoice_payload, update.state
+    )
+    change = updated.change
+    if change.snap is None or change.kind == "ignored":
+        return
+    snap = change.snap
+    locale = snap.language
+    chat_id = update.user.id
+    try:
+        if change.kind == "canceled":
+            await send(bot, chat_id, views.canceled(snap, from_telegram=True))
+            await send(bot, chat_id, views.reason_ask(snap))
+        elif change.kind == "reactivated":
+            await send(bot, chat_id, views.account(snap, note=None))
+        elif change.kind == "failed":
+            markup = None
+            issued = updated.pay_again
+            if issued is not None:
+                title, description = views.invoice_texts(locale, issued.plan, issued.kind)
+                link = await BotChatPort(bot).create_invoice_link(
+                    title=title,
+                    description=description,
+                    payload=issued.payload,
+                    amount=issued.amount,
+                    subscription=True,
+                )
+                price = views.stars(issued.plan.monthly_stars)
+                markup = keyboard([url(views.label(locale, "pay_now", price=price), link)])
+            text = renderer.chat(
+                "payment_failed",
+                locale,
+                plan=views.plan_name(snap.membership.plan_id, locale),
+                until=snap.membership.period_end,
+            )
+            await bot.send_message(chat_id, text, reply_markup=markup)
+    except TelegramForbiddenError:
+        log.info("user %s blocked the bot; subscription change recorded", chat_id)
+        await telegram_subscription_update.blocked(chat_id)
 
 
 def build_router() -> Router:
@@ -167,4 +231,5 @@ def build_router() -> Router:
     router.callback_query.register(pick_plan, PlanCb.filter())
     router.pre_checkout_query.register(pre_checkout)
     router.message.register(successful_payment, F.successful_payment)
+    router.subscription.register(subscription_update)
     return router

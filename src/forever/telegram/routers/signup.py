@@ -8,24 +8,22 @@ from aiogram.filters import Command, CommandObject, CommandStart, Filter
 from aiogram.types import CallbackQuery, Message
 from markupsafe import Markup
 
-from forever.app import Container
-from forever.db.models import Person
-from forever.db.repositories import lifecycle_compat as accounts
-from forever.domain.catalog import OfferKind
+from forever.domain.catalog import Catalog
 from forever.domain.lifecycle import State
 from forever.domain.payments import InvoiceKind, price
-from forever.services import billing, signup, winback
+from forever.rendering import Renderer
 from forever.services.accounts import Status
-from forever.services.signup import AWAITING_EMAIL, AWAITING_SIGNUP_EMAIL, EmailOutcome
+from forever.services.people import Customer
+from forever.services.signup import AWAITING_EMAIL, AWAITING_SIGNUP_EMAIL, EmailOutcome, Signup
 from forever.telegram.callbacks import ConsentCb, EmailCb, Nav, TrialCb
-from forever.telegram.routers.helpers import answer_stale, chat_of, send, views_of
-from forever.telegram.views import cb, keyboard
+from forever.telegram.routers.plans import present_invoice, send
+from forever.telegram.views import Views, cb, keyboard
 
 
 class AwaitingEmail(Filter):
     """Free text while the bot waits for an address (not a command)."""
 
-    async def __call__(self, message: Message, person: Person | None = None) -> bool:
+    async def __call__(self, message: Message, person: Customer | None = None) -> bool:
         return (
             person is not None
             and person.awaiting in (AWAITING_SIGNUP_EMAIL, AWAITING_EMAIL)
@@ -35,78 +33,54 @@ class AwaitingEmail(Filter):
 
 
 async def start(
-    message: Message, command: CommandObject, person: Person, container: Container, bot: Bot
+    message: Message,
+    command: CommandObject,
+    person: Customer,
+    signup: Signup,
+    views: Views,
+    renderer: Renderer,
+    catalog: Catalog,
+    bot: Bot,
 ) -> None:
-    views = views_of(container)
-    if command.args and command.args.startswith(winback.PREFIX):
-        if await _winback(message, command.args, person, container, bot):
-            return
-        await message.answer(container.renderer.chat("winback_invalid", person.language))
-    snap = await accounts.current(container, person.id)
-    if snap.membership.state is State.NONE and not snap.trial_used:
-        await send(bot, message.chat.id, views.welcome(snap.language, snap.first_name))
-        return
-    note = container.renderer.chat(
-        "welcome_back",
-        snap.language,
-        name=snap.first_name,
-        business=container.catalog.business_name,
-    )
-    await send(bot, message.chat.id, views.account(snap, note=Markup(note)))  # noqa: S704
-
-
-async def _winback(
-    message: Message, parameter: str, person: Person, container: Container, bot: Bot
-) -> bool:
-    found = await winback.read_winback(container, person.id, parameter)
-    if found is None:
-        return False
-    views = views_of(container)
+    started = await signup.start(person.id, command.args)
+    chat_id = message.chat.id
     locale = person.language
-    offer, plan = found.offer, found.plan
-    await message.answer(
-        container.renderer.chat(
-            "winback_offer",
-            locale,
-            kind=offer.kind.value,
-            percent=offer.percent,
-            plan=plan.name[locale],
-            price=price(plan, InvoiceKind.ONE_MONTH, offer),
+    if started.winback is not None and started.invoice is not None:
+        offer, plan = started.winback.offer, started.winback.plan
+        await message.answer(
+            renderer.chat(
+                "winback_offer",
+                locale,
+                kind=offer.kind.value,
+                percent=offer.percent,
+                plan=plan.name[locale],
+                price=price(plan, InvoiceKind.ONE_MONTH, offer),
+            )
         )
+        await present_invoice(bot, chat_id, views, locale, started.invoice)
+        return
+    if started.winback_invalid:
+        await message.answer(renderer.chat("winback_invalid", locale))
+    snap = started.snap
+    if snap.membership.state is State.NONE and not snap.trial_used:
+        await send(bot, chat_id, views.welcome(snap.language, snap.first_name))
+        return
+    note = renderer.chat(
+        "welcome_back", snap.language, name=snap.first_name, business=catalog.business_name
     )
-    chat = chat_of(bot)
-    if offer.kind is OfferKind.DISCOUNT:
-        title, description = views.invoice_texts(locale, plan, InvoiceKind.ONE_MONTH, offer)
-        await billing.send_one_off_invoice(
-            container,
-            chat,
-            message.chat.id,
-            person.id,
-            plan,
-            InvoiceKind.ONE_MONTH,
-            title=title,
-            description=description,
-            offer=offer,
-        )
-    else:
-        title, description = views.invoice_texts(locale, plan, InvoiceKind.SUBSCRIPTION)
-        link = await billing.subscription_link(
-            container, chat, person.id, plan, title=title, description=description, offer=offer
-        )
-        await send(bot, message.chat.id, views.plan_link(locale, plan, link, plan.monthly_stars))
-    return True
+    await send(bot, chat_id, views.account(snap, note=Markup(note)))  # noqa: S704
 
 
 async def trial(
-    query: CallbackQuery, callback_data: TrialCb, person: Person, container: Container, bot: Bot
+    query: CallbackQuery,
+    callback_data: TrialCb,
+    person: Customer,
+    signup: Signup,
+    views: Views,
+    renderer: Renderer,
+    bot: Bot,
 ) -> None:
-    views = views_of(container)
-    if callback_data.action == "start":
-        status, snap = await signup.begin_trial(container, person.id)
-    elif callback_data.action == "skip":
-        status, snap = await signup.skip_email(container, person.id)
-    else:
-        status, snap = Status.STALE, await accounts.current(container, person.id)
+    status, snap = await signup.trial(person.id, callback_data.action)
     if status is Status.DONE:
         await query.answer()
         if callback_data.action == "start":
@@ -114,27 +88,33 @@ async def trial(
         else:
             await send(bot, query.from_user.id, views.trial_started(snap))
         return
-    await answer_stale(query, container, snap.language)
-    note = container.renderer.chat("trial_not_available", snap.language)
+    await query.answer(renderer.chat("stale", snap.language), show_alert=False)
+    note = renderer.chat("trial_not_available", snap.language)
     await send(bot, query.from_user.id, views.account(snap, note=Markup(note)))  # noqa: S704
 
 
-async def email_text(message: Message, person: Person, container: Container, bot: Bot) -> None:
-    views = views_of(container)
-    during_signup = person.awaiting == AWAITING_SIGNUP_EMAIL
-    result = await signup.submit_email(container, person.id, message.text or "")
+async def email_text(
+    message: Message,
+    person: Customer,
+    signup: Signup,
+    views: Views,
+    renderer: Renderer,
+    bot: Bot,
+) -> None:
+    result = await signup.submit_email(person.id, message.text or "")
     snap = result.snap
     locale = snap.language
-    r = container.renderer
+    r = renderer
+    chat_id = message.chat.id
     if result.outcome is EmailOutcome.INVALID:
-        await send(bot, message.chat.id, views.email_invalid(locale, during_signup))
+        await send(bot, chat_id, views.email_invalid(locale, result.during_signup))
     elif result.outcome is EmailOutcome.TRIAL_STARTED:
-        await send(bot, message.chat.id, views.trial_started(snap))
-        await send(bot, message.chat.id, views.consent_ask(locale))
+        await send(bot, chat_id, views.trial_started(snap))
+        await send(bot, chat_id, views.consent_ask(locale))
     elif result.outcome is EmailOutcome.TRIAL_USED:
         await send(
             bot,
-            message.chat.id,
+            chat_id,
             (
                 r.chat("trial_used_email", locale),
                 keyboard([cb(views.label(locale, "see_plans"), Nav(view="plans"))]),
@@ -142,8 +122,8 @@ async def email_text(message: Message, person: Person, container: Container, bot
         )
     elif result.outcome is EmailOutcome.SAVED:
         await message.answer(r.chat("email_saved", locale, email=snap.email))
-        if result.ask_consent or during_signup:
-            await send(bot, message.chat.id, views.consent_ask(locale))
+        if result.ask_consent or result.during_signup:
+            await send(bot, chat_id, views.consent_ask(locale))
     elif result.outcome is EmailOutcome.UNCHANGED:
         await message.answer(r.chat("email_unchanged", locale, email=snap.email))
     else:
@@ -151,24 +131,28 @@ async def email_text(message: Message, person: Person, container: Container, bot
 
 
 async def consent_answer(
-    query: CallbackQuery, callback_data: ConsentCb, person: Person, container: Container, bot: Bot
+    query: CallbackQuery,
+    callback_data: ConsentCb,
+    person: Customer,
+    signup: Signup,
+    views: Views,
+    renderer: Renderer,
+    catalog: Catalog,
+    bot: Bot,
 ) -> None:
     locale = person.language
-    r = container.renderer
-    status = await signup.answer_marketing(
-        container,
+    r = renderer
+    status, snap = await signup.answer_marketing(
         person.id,
         yes=callback_data.yes,
-        wording=r.chat("consent_ask", locale, business=container.catalog.business_name),
+        wording=r.chat("consent_ask", locale, business=catalog.business_name),
         wording_version=f"chat-consent-1-{locale}",
     )
     if status is not Status.DONE:
-        snap = await accounts.current(container, person.id)
-        await answer_stale(query, container, locale)
-        await send(bot, query.from_user.id, views_of(container).account(snap))
+        await query.answer(r.chat("stale", locale), show_alert=False)
+        await send(bot, query.from_user.id, views.account(snap))
         return
     await query.answer()
-    snap = await accounts.current(container, person.id)
     if callback_data.yes:
         await bot.send_message(
             query.from_user.id, r.chat("consent_pending", locale, email=snap.email)
@@ -177,25 +161,28 @@ async def consent_answer(
         await bot.send_message(query.from_user.id, r.chat("consent_declined", locale))
 
 
-async def email_command(message: Message, person: Person, container: Container) -> None:
-    await signup.ask_for_email(container, person.id)
+async def email_command(
+    message: Message, person: Customer, signup: Signup, views: Views, renderer: Renderer
+) -> None:
+    await signup.ask_for_email(person.id)
     locale = person.language
     await message.answer(
-        container.renderer.chat("email_prompt", locale, email=person.email),
-        reply_markup=keyboard(
-            [cb(views_of(container).label(locale, "stop_editing"), EmailCb(action="stop"))]
-        ),
+        renderer.chat("email_prompt", locale, email=person.email),
+        reply_markup=keyboard([cb(views.label(locale, "stop_editing"), EmailCb(action="stop"))]),
     )
 
 
 async def email_stop(
-    query: CallbackQuery, callback_data: EmailCb, person: Person, container: Container, bot: Bot
+    query: CallbackQuery,
+    callback_data: EmailCb,
+    person: Customer,
+    signup: Signup,
+    renderer: Renderer,
+    bot: Bot,
 ) -> None:
-    await signup.stop_waiting(container, person.id)
+    await signup.stop_waiting(person.id)
     await query.answer()
-    await bot.send_message(
-        query.from_user.id, container.renderer.chat("no_change", person.language)
-    )
+    await bot.send_message(query.from_user.id, renderer.chat("no_change", person.language))
 
 
 def build_router() -> Router:

@@ -1,0 +1,351 @@
+"""The customers area's stores: new people, consents, invoices and payments, usage
+counters, erasure, and where a person stands (the snapshot). They never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, exists, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from forever.db import outbox as outbox_sql
+from forever.db.models import (
+    Consent,
+    Invoice,
+    OutboxMessage,
+    Payment,
+    Person,
+    Subscription,
+    Suppression,
+    UsageCounter,
+)
+from forever.db.transactions import SqlUnitOfWork
+from forever.db.upsert import insert_ignore
+from forever.domain.signing import email_hash
+from forever.services.accounts import Snapshot, make_snapshot
+from forever.services.consent import CHANNEL, PURPOSE
+from forever.services.usage import month_start
+
+
+class SqlNewPeople:
+    """services.people.NewPeople and services.signup.TrialHistory."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    async def add_if_missing(
+        self,
+        *,
+        telegram_id: int,
+        first_name: str | None,
+        username: str | None,
+        language: str,
+        now: datetime,
+    ) -> bool:
+        return await insert_ignore(
+            self._uow.session,
+            Person,
+            telegram_id=telegram_id,
+            first_name=first_name,
+            username=username,
+            language=language,
+            email_status="none",
+            created_at=now,
+            last_seen_at=now,
+        )
+
+    async def email_had_trial(self, email: str, other_than: int) -> bool:
+        """Someone else already had a trial with this address (an erased person's address
+        is kept only as a hash, and still counts)."""
+        session = self._uow.session
+        other = await session.scalar(
+            select(Person.id)
+            .where(func.lower(Person.email) == email.lower())
+            .where(Person.id != other_than)
+            .where(Person.trial_used_at.is_not(None))
+            .limit(1)
+        )
+        if other is not None:
+            return True
+        erased = await session.scalar(
+            select(Suppression.id)
+            .where(Suppression.email_hash == email_hash(email))
+            .where(Suppression.reason == "erased")
+        )
+        return erased is not None
+
+
+class SqlSnapshots:
+    """services.billing.Snapshots: where a person stands, read in the open transaction."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    async def snapshot(self, person_id: int, now: datetime) -> Snapshot | None:
+        session = self._uow.session
+        person = await session.get(Person, person_id)
+        if person is None:
+            return None
+        sub = await session.scalar(select(Subscription).where(Subscription.person_id == person_id))
+        if sub is None:
+            sub = Subscription(person_id=person_id, state="none", updated_at=now)
+            session.add(sub)
+            await session.flush()
+        consent = await session.scalar(
+            select(Consent)
+            .where(Consent.person_id == person_id, Consent.purpose == PURPOSE)
+            .order_by(Consent.asked_at.desc(), Consent.id.desc())
+            .limit(1)
+        )
+        return make_snapshot(person, sub, consent)
+
+    async def by_telegram_id(self, telegram_id: int, now: datetime) -> Snapshot | None:
+        person_id = await self._uow.session.scalar(
+            select(Person.id).where(Person.telegram_id == telegram_id)
+        )
+        return None if person_id is None else await self.snapshot(person_id, now)
+
+
+def marketing_consent_given(person_id: Any) -> ColumnElement[bool]:
+    """The SQL condition 'this person has a live marketing consent' (for set-based sweeps,
+    pass a column such as Person.id)."""
+    condition: ColumnElement[bool] = (
+        (Consent.person_id == person_id)
+        & (Consent.channel == CHANNEL)
+        & (Consent.purpose == PURPOSE)
+        & Consent.confirmed_at.is_not(None)
+        & Consent.withdrawn_at.is_(None)
+    )
+    return condition
+
+
+class SqlConsents:
+    """services.consent.ConsentRepository."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    async def add(
+        self,
+        *,
+        person_id: int,
+        email: str,
+        wording_version: str,
+        wording_hash: str,
+        source: str,
+        token: str,
+        asked_at: datetime,
+    ) -> Consent:
+        consent = Consent(
+            person_id=person_id,
+            channel=CHANNEL,
+            purpose=PURPOSE,
+            email=email,
+            wording_version=wording_version,
+            wording_hash=wording_hash,
+            source=source,
+            token=token,
+            asked_at=asked_at,
+        )
+        self._uow.session.add(consent)
+        await self._uow.session.flush()
+        return consent
+
+    async def by_token(self, token: str) -> Consent | None:
+        return await self._uow.session.scalar(select(Consent).where(Consent.token == token))
+
+    async def of_person(self, person_id: int) -> Sequence[Consent]:
+        rows = await self._uow.session.scalars(
+            select(Consent).where(Consent.person_id == person_id).order_by(Consent.id)
+        )
+        return rows.all()
+
+    async def withdraw_marketing(self, person_id: int, now: datetime) -> int:
+        """Withdraw every live marketing consent of the person; returns how many."""
+        result = await self._uow.session.execute(
+            update(Consent)
+            .where(Consent.person_id == person_id)
+            .where(Consent.channel == CHANNEL, Consent.purpose == PURPOSE)
+            .where(Consent.withdrawn_at.is_(None))
+            .values(withdrawn_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def has_marketing(self, person_id: int) -> bool:
+        return bool(
+            await self._uow.session.scalar(
+                select(exists().where(marketing_consent_given(person_id)))
+            )
+        )
+
+
+class SqlMarketingOutbox:
+    """services.consent.MarketingOutbox: calling off queued marketing mail."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    async def cancel_marketing(self, person_id: int) -> int:
+        return await outbox_sql.cancel_marketing(self._uow.session, person_id)
+
+
+class SqlInvoices:
+    """services.billing.InvoiceRepository."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    async def add(
+        self,
+        *,
+        person_id: int,
+        plan_id: str,
+        billing: str,
+        amount: int,
+        currency: str,
+        offer_id: str | None,
+        created_at: datetime,
+        expires_at: datetime,
+    ) -> Invoice:
+        invoice = Invoice(
+            person_id=person_id,
+            plan_id=plan_id,
+            billing=billing,
+            amount=amount,
+            currency=currency,
+            offer_id=offer_id,
+            created_at=created_at,
+            expires_at=expires_at,
+        )
+        self._uow.session.add(invoice)
+        await self._uow.session.flush()
+        return invoice
+
+    async def get(self, invoice_id: int) -> Invoice | None:
+        return await self._uow.session.get(Invoice, invoice_id)
+
+
+class SqlPayments:
+    """services.billing.PaymentRepository."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    async def add_once(
+        self,
+        *,
+        charge_id: str,
+        person_id: int | None,
+        invoice_id: int | None,
+        provider_charge_id: str | None,
+        plan_id: str,
+        billing: str,
+        amount: int,
+        currency: str,
+        is_recurring: bool,
+        is_first_recurring: bool,
+        subscription_expires_at: datetime | None,
+        now: datetime,
+    ) -> bool:
+        """Keep the payment unless this charge id is kept already (a second delivery, or a
+        concurrent twin); True when this call kept it."""
+        return await insert_ignore(
+            self._uow.session,
+            Payment,
+            telegram_charge_id=charge_id,
+            person_id=person_id,
+            invoice_id=invoice_id,
+            provider_charge_id=provider_charge_id,
+            plan_id=plan_id,
+            billing=billing,
+            amount=amount,
+            currency=currency,
+            is_recurring=is_recurring,
+            is_first_recurring=is_first_recurring,
+            subscription_expires_at=subscription_expires_at,
+            created_at=now,
+        )
+
+    async def count_of(self, person_id: int) -> int:
+        count = await self._uow.session.scalar(
+            select(func.count()).select_from(Payment).where(Payment.person_id == person_id)
+        )
+        return int(count or 0)
+
+
+async def usage_of(session: AsyncSession, person_id: int, metric: str, now: datetime) -> int:
+    """This month's counter (for readers on a session of their own)."""
+    value = await session.scalar(
+        select(UsageCounter.value).where(
+            UsageCounter.person_id == person_id,
+            UsageCounter.metric == metric,
+            UsageCounter.period_start == month_start(now),
+        )
+    )
+    return int(value or 0)
+
+
+class SqlUsage:
+    """services.usage.UsageCounters."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    async def add(self, person_id: int, metric: str, amount: int, now: datetime) -> int:
+        """Add to this month's counter (created at 0 when missing); the new value."""
+        session = self._uow.session
+        period = month_start(now)
+        await insert_ignore(
+            session,
+            UsageCounter,
+            person_id=person_id,
+            metric=metric,
+            period_start=period,
+            value=0,
+            updated_at=now,
+        )
+        row = await session.scalar(
+            select(UsageCounter)
+            .where(
+                UsageCounter.person_id == person_id,
+                UsageCounter.metric == metric,
+                UsageCounter.period_start == period,
+            )
+            .with_for_update()
+        )
+        assert row is not None
+        row.value += amount
+        row.updated_at = now
+        await session.flush()
+        return row.value
+
+
+class SqlErasure:
+    """services.privacy.ErasureStore: what erasing a person touches beyond their rows."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    async def suppress(self, address: str, reason: str, now: datetime) -> bool:
+        return await insert_ignore(
+            self._uow.session,
+            Suppression,
+            email_hash=email_hash(address),
+            reason=reason,
+            created_at=now,
+        )
+
+    async def drop_queued(self, person_id: int) -> None:
+        """Delete the person's undelivered messages and blank the context of the rest."""
+        session = self._uow.session
+        await session.execute(
+            delete(OutboxMessage)
+            .where(OutboxMessage.person_id == person_id)
+            .where(OutboxMessage.status.in_(["pending", "failed"]))
+        )
+        await session.execute(
+            update(OutboxMessage).where(OutboxMessage.person_id == person_id).values(context={})
+        )
