@@ -22,8 +22,6 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from forever.app import Container, build_bot, build_dispatcher
 from forever.db.leases import acquire_lease, release_lease
-from forever.jobs.sweeps import run_sweeps
-from forever.mail.worker import DRAIN_SECONDS, OutboxWorker
 from forever.telegram.bot_port import BotChatPort
 from forever.telegram.broadcasts import BroadcastRunner, start_broadcast_worker
 from forever.telegram.commands import register_commands
@@ -32,6 +30,7 @@ from forever.telegram.request_metrics import RequestMetrics
 from forever.web.routes import route_installers
 from forever.web.server import build_web_app, start_web
 from forever.web.webhook import install_webhook
+from forever.wiring.email import Delivery, delivery, run_sweeps
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +68,7 @@ class Runtime:
         self._broadcasts: BroadcastRunner | None = None
         self._recovery: asyncio.Task[None] | None = None
         self._dispatcher_started = False
-        self.outbox: OutboxWorker | None = None
+        self.outbox: Delivery | None = None
 
     @property
     def instance(self) -> str:
@@ -115,16 +114,9 @@ class Runtime:
                 coalesce=True,
             )
             chat = self.container.extras.get("chat_port") or BotChatPort(self.bot)
-            self.outbox = OutboxWorker(self.container, chat)
-            await self.outbox.learn_bot_username()
-            self.scheduler.add_job(
-                self.outbox.drain,
-                "interval",
-                seconds=DRAIN_SECONDS,
-                id="outbox",
-                max_instances=1,
-                coalesce=True,
-            )
+            # The one delivery worker: drains every few seconds and when kicked (DeliveryKick).
+            self.outbox = delivery(self.container, chat)
+            await self.outbox.start()
             self.scheduler.start()
         await register_commands(self.bot, settings.default_locale, settings.admin_ids)
         if broadcasts:
@@ -210,7 +202,7 @@ class Runtime:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self.outbox is not None:
-            await self.outbox.close()
+            await self.outbox.stop()
         if self._web_runner is not None:
             await self._web_runner.cleanup()
         if graceful:

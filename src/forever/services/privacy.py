@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, func, select, update
 
 from forever.db.models import Consent, OutboxMessage, Payment, Person
+from forever.db.repositories import suppressions
 from forever.domain import lifecycle
 from forever.domain.events import EventKind
 from forever.domain.lifecycle import Action
-from forever.services import suppressions
 from forever.services.accounts import Snapshot, snapshot
 from forever.services.events import record_event
 from forever.services.memberships import apply_membership, subscription_for, to_membership
