@@ -12,9 +12,23 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, Row, and_, bindparam, func, insert, literal, or_, select, text, update
+from sqlalchemy import (
+    JSON,
+    CursorResult,
+    Row,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -101,7 +115,7 @@ async def enqueue(
     }
     stmt = _insert_ignoring_duplicates(session).values(**values)
     result = await session.execute(stmt)
-    return bool(result.rowcount)
+    return bool(cast(CursorResult[Any], result).rowcount)
 
 
 async def cancel_marketing(session: AsyncSession, person_id: int) -> int:
@@ -118,7 +132,7 @@ async def cancel_marketing(session: AsyncSession, person_id: int) -> int:
         .values(status="canceled", last_error="unsubscribed", claimed_until=None)
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)
+    return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
 async def enqueue_many(session: AsyncSession, rows: list[dict[str, Any]], now: datetime) -> int:
@@ -163,7 +177,7 @@ async def enqueue_many(session: AsyncSession, rows: list[dict[str, Any]], now: d
     ]
     payload = json.dumps(batch, default=_json_default)
     result = await session.execute(statement, {"rows": payload, "now": created})
-    return int(result.rowcount or 0)
+    return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
 def _checked_key(key: str) -> str:
@@ -252,8 +266,8 @@ class SqlOutbox:
 
 # --- the delivery worker's side ------------------------------------------------------------------
 
-_T = OutboxMessage.__table__
-_EVENTS = Event.__table__
+_T = cast(Table, OutboxMessage.__table__)
+_EVENTS = cast(Table, Event.__table__)
 # What delivering needs to know about a person, read as plain rows (no ORM objects per mail).
 _P = Person.__table__.c
 _PERSON_COLUMNS = (
@@ -266,6 +280,9 @@ _PERSON_COLUMNS = (
     _P.blocked_at,
     _P.erased_at,
 )
+# A person as a plain row of _PERSON_COLUMNS (id, telegram_id, first_name, language, timezone,
+# email, blocked_at, erased_at).
+PersonRow = Any
 _CLAIMED_COLUMNS = (
     _T.c.id,
     _T.c.idempotency_key,
@@ -283,7 +300,7 @@ _CLAIMED_COLUMNS = (
 class Facts:
     """What the policy re-checks for a claimed batch, read in a few set-wise statements."""
 
-    people: dict[int, Row[Any]]  # _PERSON_COLUMNS
+    people: dict[int, PersonRow]
     consenting: set[int]
     last_marketing: dict[int, datetime]
     subscriptions: dict[int, tuple[str, str | None]]  # state, billing
@@ -361,14 +378,14 @@ class SqlDeliveryStore:
         people: set[int],
         marketing_people: set[int],
         journey_people: set[int],
-        addresses: Callable[[Mapping[int, Row[Any]]], Iterable[str]],
+        addresses: Callable[[Mapping[int, PersonRow]], Iterable[str]],
     ) -> Facts:
         """The people's rows, and only the lookups some row in the batch needs (a statement
         costs a round trip even when it finds nothing). `addresses` says, given the people,
         which addresses to look up on the suppression list."""
         async with self._uow.begin():
             session = self._uow.session
-            found = {
+            found: dict[int, PersonRow] = {
                 p.id: p
                 for p in await session.execute(select(*_PERSON_COLUMNS).where(_P.id.in_(people)))
             }
@@ -382,8 +399,9 @@ class SqlDeliveryStore:
                         .where(consent_given(Consent.person_id))
                     )
                 )
-                last = dict(
-                    (
+                last = {
+                    person_id: at
+                    for person_id, at in (
                         await session.execute(
                             select(OutboxMessage.person_id, func.max(OutboxMessage.sent_at))
                             .where(OutboxMessage.person_id.in_(marketing_people))
@@ -392,7 +410,8 @@ class SqlDeliveryStore:
                             .group_by(OutboxMessage.person_id)
                         )
                     ).all()
-                )
+                    if person_id is not None and at is not None
+                }
             subscriptions: dict[int, tuple[str, str | None]] = {}
             if journey_people:
                 rows = await session.execute(

@@ -134,7 +134,8 @@ def temporary_telegram_failure(exc: BaseException) -> tuple[bool, float | None]:
 
 def star_edit_delay(attempts: int, rng: random.Random) -> timedelta:
     exponent = min(max(attempts - 1, 0), 10)
-    return min(STAR_EDIT_RETRY_BASE * (2**exponent), STAR_EDIT_RETRY_CAP) * rng.uniform(0.8, 1.2)
+    base: timedelta = min(STAR_EDIT_RETRY_BASE * (2**exponent), STAR_EDIT_RETRY_CAP)
+    return base * rng.uniform(0.8, 1.2)
 
 
 class DeliveryWorker:

@@ -26,7 +26,7 @@ def build_bot(settings: Settings, token: str) -> Bot:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # plain attributes: services.ports.SendResult
 class Sent:
     ok: bool
     blocked: bool = False

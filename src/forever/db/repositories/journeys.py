@@ -41,13 +41,14 @@ CANDIDATE_FIELDS = (
 
 def consent_given(person_id: Any) -> ColumnElement[bool]:
     """Confirmed, not withdrawn marketing consent for `person_id` (a column or a value)."""
-    return (
+    condition: ColumnElement[bool] = (
         (Consent.person_id == person_id)
         & (Consent.channel == CONSENT_CHANNEL)
         & (Consent.purpose == CONSENT_PURPOSE)
         & Consent.confirmed_at.is_not(None)
         & Consent.withdrawn_at.is_(None)
     )
+    return condition
 
 
 def eligible(rule: Eligibility) -> list[ColumnElement[bool]]:

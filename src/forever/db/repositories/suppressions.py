@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,7 +30,7 @@ async def suppress(session: AsyncSession, address: str, reason: str, now: dateti
         insert(Suppression).values(**values).on_conflict_do_nothing(index_elements=["email_hash"])
     )
     result = await session.execute(stmt)
-    return bool(result.rowcount)
+    return bool(cast(CursorResult[Any], result).rowcount)
 
 
 async def suppressed_among(session: AsyncSession, addresses: Iterable[str]) -> set[str]:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ScalarSelect, func, select
 
 from forever.db.models import Event, Person, Subscription, UsageCounter
 from forever.db.transactions import SqlUnitOfWork
@@ -35,7 +36,7 @@ class SqlUpgradeCandidates:
         prompted_kind: str,
         canceled_kind: str,
     ) -> list[UpgradeCandidate]:
-        def last(kind: str):  # type: ignore[no-untyped-def]
+        def last(kind: str) -> ScalarSelect[Any]:
             return (
                 select(func.max(Event.at))
                 .where(Event.person_id == Person.id, Event.kind == kind)
