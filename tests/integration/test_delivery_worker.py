@@ -20,7 +20,12 @@ from forever.db import outbox
 from forever.db.models import Event, OutboxMessage, Person, Subscription
 from forever.domain.clock import ManualClock
 from forever.domain.events import EventKind
-from forever.jobs.delivery import STAR_EDIT_MAX_ATTEMPTS, DeliveryLoop, DeliveryWorker
+from forever.jobs.delivery import (
+    STAR_EDIT_MAX_ATTEMPTS,
+    DeliveryLoop,
+    DeliverySignal,
+    DeliveryWorker,
+)
 from forever.wiring.email import delivery_worker, run_sweeps
 from tests.conftest import STAFF_ID, START
 from tests.integration.people import add_person
@@ -167,15 +172,22 @@ async def test_a_refused_stars_edit_is_not_retried(
 async def test_a_kick_delivers_within_a_second(
     container: Container, worker: DeliveryWorker, chat: ScriptedChat
 ) -> None:
-    loop = DeliveryLoop(worker, interval=3600)
+    signal = DeliverySignal()  # built first, as the use cases that kick receive it
+    loop = DeliveryLoop(worker, interval=3600, signal=signal)
     loop.start()
     try:
         await asyncio.sleep(0)
         person = await add_person(container, telegram_id=5005)
         await queue_edit(container, person)
-        loop.kick()
+        signal.kick()
         await asyncio.wait_for(chat.edited.wait(), 1.0)
         assert chat.edits == [(5005, "ch-1", True)]
+        # From another thread too (a kick is safe anywhere).
+        chat.edited.clear()
+        await queue_edit(container, await add_person(container, telegram_id=5006))
+        await asyncio.to_thread(signal.kick)
+        await asyncio.wait_for(chat.edited.wait(), 1.0)
+        assert chat.edits[-1] == (5006, "ch-1", True)
     finally:
         await loop.stop()
 

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -628,34 +627,57 @@ class DeliveryWorker:
         return report
 
 
-class DeliveryLoop:
-    """Runs a worker every `interval` seconds, and at once when kicked: implements
-    services.ports.DeliveryKick. `start()` in a running event loop, `stop()` to end."""
+class DeliverySignal:
+    """services.ports.DeliveryKick: wakes the DeliveryLoop that waits on it. Build it first
+    (the use cases that queue urgent rows take it), start the loop later; a kick with no loop
+    running yet, or from another thread, is safe."""
 
-    def __init__(self, worker: DeliveryWorker, interval: float = DRAIN_SECONDS) -> None:
-        self.worker = worker
-        self.interval = interval
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def kick(self) -> None:
-        """Wake the worker now (safe from any task or thread; a no-op when not running)."""
         loop = self._loop
         if loop is None or loop.is_closed():
+            self._event.set()  # remembered: the loop drains as soon as it waits
             return
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is loop:
-            self._wake.set()
+            self._event.set()
         else:
-            loop.call_soon_threadsafe(self._wake.set)
+            loop.call_soon_threadsafe(self._event.set)
+
+    async def wait(self) -> None:
+        """Until kicked (the kick is consumed); the caller bounds the wait."""
+        self._loop = asyncio.get_running_loop()
+        await self._event.wait()
+        self._event.clear()
+
+
+class DeliveryLoop:
+    """Runs a worker every `interval` seconds, and at once when its signal is kicked (the
+    loop's `kick` is services.ports.DeliveryKick too). `start()` in a running event loop,
+    `stop()` to end."""
+
+    def __init__(
+        self,
+        worker: DeliveryWorker,
+        interval: float = DRAIN_SECONDS,
+        signal: DeliverySignal | None = None,
+    ) -> None:
+        self.worker = worker
+        self.interval = interval
+        self.signal = signal or DeliverySignal()
+        self._task: asyncio.Task[None] | None = None
+
+    def kick(self) -> None:
+        self.signal.kick()
 
     def start(self) -> None:
         if self._task is None:
-            self._loop = asyncio.get_running_loop()
             self._task = asyncio.create_task(self._run(), name="outbox-delivery")
 
     async def drain_once(self) -> DrainReport:
@@ -668,18 +690,13 @@ class DeliveryLoop:
     async def _run(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
-            self._wake.clear()
+                async with asyncio.timeout(self.interval):
+                    await self.signal.wait()
             await self.drain_once()
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        self._loop = None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-
-def new_instance_id() -> str:
-    return f"sender-{uuid.uuid4().hex[:12]}"

@@ -5,7 +5,6 @@ receive by name."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -17,7 +16,13 @@ from forever.db.outbox import SqlDeliveryStore
 from forever.db.repositories.journeys import SqlJourneyCandidates
 from forever.db.repositories.upgrades import SqlUpgradeCandidates
 from forever.domain.marketing import MarketingPolicy
-from forever.jobs.delivery import DRAIN_SECONDS, DeliveryLoop, DeliveryWorker, DrainReport
+from forever.jobs.delivery import (
+    DRAIN_SECONDS,
+    DeliveryLoop,
+    DeliverySignal,
+    DeliveryWorker,
+    DrainReport,
+)
 from forever.jobs.sweeps import Sweep, run_all
 from forever.mail.smtp import SmtpConfig, SmtpPool
 from forever.services.journeys import SweepJourneys
@@ -129,50 +134,50 @@ async def learn_bot_username(container: Container, chat: ChatPort | None) -> Non
     container.extras[BOT_USERNAME] = me.username
 
 
-@dataclass
 class Delivery:
-    """The running delivery worker of a process: drains every DRAIN_SECONDS and when kicked
-    (`kick` is services.ports.DeliveryKick). Built by `delivery(container, chat)`; the runtime
-    calls `start()` once the event loop runs and `stop()` at the end."""
+    """The running delivery worker of a process: drains every `interval` seconds and when
+    kicked. `signal` (a DeliverySignal, services.ports.DeliveryKick) may be built first and
+    given to the use cases that queue urgent rows; the runtime calls `start()` once the event
+    loop runs and `stop()` at the end."""
 
-    container: Container
-    chat: ChatPort | None
-    interval: float = DRAIN_SECONDS
-    smtp: SmtpPool | None = None
-    loop: DeliveryLoop | None = field(default=None, init=False)
-
-    def __post_init__(self) -> None:
-        self.smtp = smtp_pool(self.container)
-        worker = delivery_worker(self.container, smtp=self.smtp, chat=self.chat)
-        self.loop = DeliveryLoop(worker, self.interval)
+    def __init__(
+        self,
+        container: Container,
+        chat: ChatPort | None,
+        *,
+        signal: DeliverySignal | None = None,
+        interval: float = DRAIN_SECONDS,
+    ) -> None:
+        self.container = container
+        self.chat = chat
+        self.smtp = smtp_pool(container)
+        worker = delivery_worker(container, smtp=self.smtp, chat=chat)
+        self.loop = DeliveryLoop(worker, interval, signal)
 
     @property
     def worker(self) -> DeliveryWorker:
-        assert self.loop is not None
         return self.loop.worker
 
     def kick(self) -> None:
-        if self.loop is not None:
-            self.loop.kick()
+        self.loop.kick()
 
     async def start(self) -> None:
         await learn_bot_username(self.container, self.chat)
-        assert self.loop is not None
         self.loop.start()
 
     async def drain(self) -> DrainReport:
-        assert self.loop is not None
         return await self.loop.drain_once()
 
     async def stop(self) -> None:
-        if self.loop is not None:
-            await self.loop.stop()
+        await self.loop.stop()
         if self.smtp is not None:
             await self.smtp.close()
 
 
-def delivery(container: Container, chat: ChatPort | None) -> Delivery:
-    return Delivery(container, chat)
+def delivery(
+    container: Container, chat: ChatPort | None, signal: DeliverySignal | None = None
+) -> Delivery:
+    return Delivery(container, chat, signal=signal)
 
 
 # --- scheduled sweeps and `tick` -----------------------------------------------------------------
