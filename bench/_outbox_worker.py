@@ -38,8 +38,8 @@ async def run(database_url: str, smtp_port: int, name: str, channel: str) -> Non
 
     from forever.app import build_container
     from forever.config import load_settings
-    from forever.mail.sender import OutboxSender
     from forever.mail.smtp import SmtpConfig, SmtpPool
+    from forever.wiring.email import delivery_worker
 
     settings = load_settings(
         _env_file=None,
@@ -55,7 +55,7 @@ async def run(database_url: str, smtp_port: int, name: str, channel: str) -> Non
     container = build_container(settings)
     pool = SmtpPool(SmtpConfig.from_settings(settings)) if channel == "email" else None
     chat = RecordingChat() if channel == "chat" else None
-    sender = OutboxSender.from_container(container, smtp=pool, chat=chat, instance_id=name)
+    sender = delivery_worker(container, smtp=pool, chat=chat, instance_id=name)
     # Before the clock starts: open the database pool and compile the templates once.
     async with container.engine.connect() as conn:
         await conn.execute(text("SELECT 1"))

@@ -18,8 +18,8 @@ from forever.db.migrate import upgrade_to_head
 from forever.db.models import Person
 from forever.domain.clock import ManualClock
 from forever.mail.message import OutgoingMail, build_message
-from forever.mail.sender import OutboxSender
 from forever.mail.smtp import SmtpConfig, SmtpPool
+from forever.wiring.email import delivery_worker
 
 ROOT = Path(__file__).resolve().parents[1]
 MAILS = 3000
@@ -112,7 +112,7 @@ async def _pipeline(pool: SmtpPool | _Capture, count: int, db_dir: Path) -> tupl
                 for p in people
             ]
             await outbox.enqueue_many(session, rows, NOW)
-        sender = OutboxSender.from_container(
+        sender = delivery_worker(
             container,
             smtp=pool,  # type: ignore[arg-type]
             chat=None,

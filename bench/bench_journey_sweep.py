@@ -31,7 +31,7 @@ from forever.config import load_settings
 from forever.db.migrate import upgrade_to_head
 from forever.db.models import OutboxMessage
 from forever.domain.clock import ManualClock
-from forever.services.journeys import sweep_journeys
+from forever.wiring.email import journey_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -210,18 +210,18 @@ async def _sweep(url: str) -> tuple[float, int, float, int, float, float, int]:
         _reset_peak_memory()
         before = _memory_mb("VmRSS")
         started = time.perf_counter()
-        queued = await sweep_journeys(container, NOW)
+        queued = await journey_sweep(container)(NOW)
         first = time.perf_counter() - started
         peak = _memory_mb("VmHWM") - before
         started = time.perf_counter()
-        again = await sweep_journeys(container, NOW)
+        again = await journey_sweep(container)(NOW)
         second = time.perf_counter() - started
         async with container.sessions() as session:
             rows = await session.scalar(select(func.count()).select_from(OutboxMessage))
         assert rows == queued, (rows, queued)
         # The steady state: the scheduler's next sweep, five minutes later.
         started = time.perf_counter()
-        later = await sweep_journeys(container, NOW + timedelta(minutes=5))
+        later = await journey_sweep(container)(NOW + timedelta(minutes=5))
         steady = time.perf_counter() - started
         return first, queued, second, again, peak, steady, later
     finally:

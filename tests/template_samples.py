@@ -109,6 +109,13 @@ CHAT: dict[str, dict] = {
     "resumed": {"plan": "Plus", "until": WHEN, "active": True, "needs_link": True},
     "undo_done": {"plan": "Plus", "until": WHEN, "renews": True},
     "payment_failed": {"plan": "Plus", "until": WHEN},
+    "star_edit_failed": {"is_canceled": True},
+    "star_edit_failed_staff": {
+        "is_canceled": True,
+        "user_id": 42,
+        "charge_id": "charge<1>",
+        "error": "TelegramServerError: <bad gateway>",
+    },
     "upgrade_prompt": {
         "name": "Ana <b>",
         "rule": "usage",

@@ -8,11 +8,7 @@ from __future__ import annotations
 import logging
 import secrets
 
-from aiogram import Bot, Dispatcher
-from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.enums import ParseMode
+from aiogram import Dispatcher
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 
@@ -22,6 +18,7 @@ from forever.domain.catalog import load_catalog
 from forever.domain.clock import Clock, SystemClock
 from forever.domain.signing import Signer
 from forever.rendering import Renderer
+from forever.telegram.bot_port import build_bot
 from forever.wiring import customers, email, lifecycle, staff
 from forever.wiring.container import Container, new_instance_id
 
@@ -48,15 +45,6 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         engine=engine,
         sessions=sessions,
         signer=Signer(secret),
-    )
-
-
-def build_bot(settings: Settings, token: str) -> Bot:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(str(settings.telegram_api_url)))
-    return Bot(
-        token=token,
-        session=session,
-        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
     )
 
 

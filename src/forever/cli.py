@@ -138,7 +138,7 @@ def _tick(settings: Settings, at: datetime) -> int:
     from forever.app import build_container
     from forever.db.migrate import upgrade_to_head
     from forever.domain.clock import ManualClock
-    from forever.jobs.tick import tick
+    from forever.wiring.email import tick
 
     setup_logging(settings.log_level, settings.log_format.value)
     container = build_container(settings, clock=ManualClock(at))

@@ -22,8 +22,6 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from forever.app import Container, build_bot, build_dispatcher
 from forever.db.leases import acquire_lease, release_lease
-from forever.jobs.sweeps import run_sweeps
-from forever.mail.worker import DRAIN_SECONDS, OutboxWorker
 from forever.telegram.bot_port import BotChatPort
 from forever.telegram.commands import register_commands
 from forever.telegram.inbox import UpdateProcessor
@@ -31,6 +29,7 @@ from forever.telegram.request_metrics import RequestMetrics
 from forever.web.routes import route_installers
 from forever.web.server import build_web_app, start_web
 from forever.web.webhook import install_webhook
+from forever.wiring.email import Delivery, delivery, run_sweeps
 from forever.wiring.staff import BroadcastRunner, start_broadcast_worker
 
 log = logging.getLogger(__name__)
@@ -69,7 +68,7 @@ class Runtime:
         self._broadcasts: BroadcastRunner | None = None
         self._recovery: asyncio.Task[None] | None = None
         self._dispatcher_started = False
-        self.outbox: OutboxWorker | None = None
+        self.outbox: Delivery | None = None
 
     @property
     def instance(self) -> str:
@@ -114,18 +113,12 @@ class Runtime:
                 max_instances=1,
                 coalesce=True,
             )
-            chat = self.container.extras.get("chat_port") or BotChatPort(self.bot)
-            self.outbox = OutboxWorker(self.container, chat)
-            await self.outbox.learn_bot_username()
-            self.scheduler.add_job(
-                self.outbox.drain,
-                "interval",
-                seconds=DRAIN_SECONDS,
-                id="outbox",
-                max_instances=1,
-                coalesce=True,
-            )
             self.scheduler.start()
+        chat = self.container.extras.get("chat_port") or BotChatPort(self.bot)
+        # The one delivery worker: drains every few seconds and at once when a use case
+        # kicks it after queuing an urgent effect (the Stars edit of a one-tap cancel).
+        self.outbox = delivery(self.container, chat, signal=self.container.delivery_kick)
+        await self.outbox.start()
         await register_commands(self.bot, settings.default_locale, settings.admin_ids)
         if broadcasts:
             # Resumes unfinished broadcasts, then sends new ones as staff confirm them.
@@ -210,7 +203,7 @@ class Runtime:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self.outbox is not None:
-            await self.outbox.close()
+            await self.outbox.stop()
         if self._web_runner is not None:
             await self._web_runner.cleanup()
         if graceful:

@@ -246,7 +246,7 @@ async def test_cancel_and_undo_in_romanian_and_italian(
 async def test_a_pause_ends_by_itself_with_the_time_that_was_left(
     tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
 ) -> None:
-    from forever.jobs.sweeps import run_sweeps
+    from forever.wiring.email import run_sweeps
 
     user, _ = await paying_user(tg, 4011)
     clock.advance(timedelta(days=10))

@@ -11,11 +11,11 @@ from forever.db.models import Person, Suppression
 from forever.domain.clock import ManualClock
 from forever.domain.events import EventKind
 from forever.domain.signing import email_hash
-from forever.jobs.sweeps import run_sweeps
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI
 from forever.services.winback import winback_start_parameter
 from forever.wiring import customers
+from forever.wiring.email import run_sweeps
 from tests.e2e.chat_helpers import count, events, snap
 from tests.e2e.test_chat_cancel import paying_user
 from tests.e2e.test_chat_payments import subscribe_monthly, trial_user

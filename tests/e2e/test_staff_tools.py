@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from forever.db.models import AuditEntry, Event, Person, Subscription
 from forever.domain.events import EventKind
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI
-from forever.services.events import record_event
 from tests.conftest import STAFF_ID, START
+
+
+def record_event(
+    session: AsyncSession, kind: str, at: datetime, person_id: int | None = None, **data: Any
+) -> None:
+    """Seeds the event history directly, as the use cases' EventLog would write it."""
+    session.add(Event(person_id=person_id, kind=kind, at=at, data=data))
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from pathlib import Path
 from forever.domain.catalog import Catalog, load_catalog
 from forever.domain.clock import ManualClock
 from forever.domain.events import EventKind
-from forever.services.accounts import AccountReader, MarkBlocked, SetLanguage
+from forever.services.accounts import AccountReader, MarkBlocked
 from forever.services.memberships import ExpireDueMemberships
 from forever.services.retention import ResumeDuePauses, Retention
 from tests.fakes.core import (
@@ -129,9 +129,6 @@ class LifecycleWorld:
         )
         self.accounts = AccountReader(
             self.uow, self.people, self.subscriptions, self.reads, self.clock
-        )
-        self.set_language = SetLanguage(
-            self.uow, self.people, self.accounts, locales=("en", "ro", "it")
         )
         self.mark_blocked = MarkBlocked(self.uow, self.people, self.clock)
         self.expire = ExpireDueMemberships(self.uow, self.records, self.events)

@@ -19,15 +19,14 @@ from forever.config import Settings, SmtpSecurity
 from forever.db import outbox
 from forever.db.models import Consent, Event, OutboxMessage, Person, Subscription
 from forever.domain.clock import ManualClock
-from forever.jobs.sweeps import run_sweeps
-from forever.mail.sender import OutboxSender
+from forever.jobs.delivery import DeliveryWorker
 from forever.mail.smtp import SmtpConfig, SmtpPool
 from forever.sandbox.fake_bot_api import FakeBotAPI
-from forever.services.journeys import sweep_journeys
 from forever.services.winback import PREFIX as WINBACK_PREFIX
 from forever.services.winback import PURPOSE as WINBACK_PURPOSE
 from forever.telegram.bot_port import BotChatPort
 from forever.wiring import customers
+from forever.wiring.email import delivery_worker, journey_sweep, run_sweeps
 from tests.conftest import START
 from tests.smtp_sink import Received, SmtpSink, smtp_sink_fixture  # noqa: F401 - fixture
 
@@ -44,13 +43,11 @@ async def pool(smtp_sink: SmtpSink) -> AsyncIterator[SmtpPool]:
 
 
 @pytest.fixture
-def sender(container: Container, pool: SmtpPool) -> OutboxSender:
-    return OutboxSender.from_container(
-        container, smtp=pool, chat=None, rng=random.Random(3), bot_username=BOT
-    )
+def sender(container: Container, pool: SmtpPool) -> DeliveryWorker:
+    return delivery_worker(container, smtp=pool, chat=None, rng=random.Random(3), bot_username=BOT)
 
 
-async def tick(container: Container, sender: OutboxSender, at: datetime) -> dict[str, int]:
+async def tick(container: Container, sender: DeliveryWorker, at: datetime) -> dict[str, int]:
     container.clock.set(at)  # type: ignore[attr-defined]
     results = await run_sweeps(container, at)
     report = await sender.drain()
@@ -126,7 +123,7 @@ def html_of(mail: Received) -> str:
 
 
 async def test_welcome_is_sent_once_and_tick_twice_sends_nothing_new(
-    container: Container, sender: OutboxSender, smtp_sink: SmtpSink
+    container: Container, sender: DeliveryWorker, smtp_sink: SmtpSink
 ) -> None:
     await person_with(container, created_at=START, consent_given=False)
     await person_with(container, telegram_id=2, email=None, created_at=START)
@@ -147,15 +144,15 @@ async def test_the_journey_key_names_the_trigger_s_utc_day(container: Container)
     ana = await person_with(container, created_at=late, consent_given=False)
     bo = await person_with(container, telegram_id=2, email="bo@example.com", created_at=early)
     at = START + timedelta(hours=1)
-    assert await sweep_journeys(container, at) == 2
-    assert await sweep_journeys(container, at + timedelta(days=1)) == 0
+    assert await journey_sweep(container)(at) == 2
+    assert await journey_sweep(container)(at + timedelta(days=1)) == 0
     async with container.sessions() as session:
         keys = set(await session.scalars(select(OutboxMessage.idempotency_key)))
     assert keys == {f"j:welcome:0:{ana}:20261122", f"j:welcome:0:{bo}:20261123"}
 
 
 async def test_the_trial_journey_day_by_day(
-    container: Container, sender: OutboxSender, smtp_sink: SmtpSink
+    container: Container, sender: DeliveryWorker, smtp_sink: SmtpSink
 ) -> None:
     pid = await person_with(
         container,
@@ -188,7 +185,7 @@ async def test_the_trial_journey_day_by_day(
 
 
 async def test_a_trial_that_converts_gets_no_trial_ended_mail(
-    container: Container, sender: OutboxSender, smtp_sink: SmtpSink
+    container: Container, sender: DeliveryWorker, smtp_sink: SmtpSink
 ) -> None:
     await person_with(
         container,
@@ -213,7 +210,7 @@ async def test_a_trial_that_converts_gets_no_trial_ended_mail(
 )
 async def test_winback_follows_the_cancel_reason_and_old_plan(
     container: Container,
-    sender: OutboxSender,
+    sender: DeliveryWorker,
     smtp_sink: SmtpSink,
     reason: str,
     plan: str,
@@ -240,7 +237,7 @@ async def test_winback_follows_the_cancel_reason_and_old_plan(
 
 
 async def test_winback_steps_stop_on_resubscription(
-    container: Container, sender: OutboxSender, smtp_sink: SmtpSink
+    container: Container, sender: DeliveryWorker, smtp_sink: SmtpSink
 ) -> None:
     pid = await person_with(
         container,
@@ -267,7 +264,7 @@ async def test_winback_steps_stop_on_resubscription(
 
 
 async def test_queued_winback_is_dropped_when_they_come_back_before_it_goes(
-    container: Container, sender: OutboxSender, smtp_sink: SmtpSink
+    container: Container, sender: DeliveryWorker, smtp_sink: SmtpSink
 ) -> None:
     pid = await person_with(
         container,
@@ -294,7 +291,7 @@ async def test_queued_winback_is_dropped_when_they_come_back_before_it_goes(
 
 
 async def test_marketing_journeys_need_consent_and_stop_on_unsubscribe(
-    container: Container, sender: OutboxSender, smtp_sink: SmtpSink
+    container: Container, sender: DeliveryWorker, smtp_sink: SmtpSink
 ) -> None:
     await person_with(
         container,
@@ -319,7 +316,7 @@ async def test_marketing_journeys_need_consent_and_stop_on_unsubscribe(
 
 
 async def test_payment_failed_then_a_reminder(
-    container: Container, sender: OutboxSender, smtp_sink: SmtpSink
+    container: Container, sender: DeliveryWorker, smtp_sink: SmtpSink
 ) -> None:
     pid = await person_with(
         container,
@@ -342,7 +339,7 @@ async def test_payment_failed_then_a_reminder(
 
 
 async def test_payment_fixed_before_the_reminder_stops_it(
-    container: Container, sender: OutboxSender, smtp_sink: SmtpSink
+    container: Container, sender: DeliveryWorker, smtp_sink: SmtpSink
 ) -> None:
     pid = await person_with(
         container, state="past_due", plan_id="pro", billing="monthly", period_end=START
@@ -359,7 +356,7 @@ async def test_payment_fixed_before_the_reminder_stops_it(
 
 
 async def test_yearly_renewal_and_inactive(
-    container: Container, sender: OutboxSender, smtp_sink: SmtpSink
+    container: Container, sender: DeliveryWorker, smtp_sink: SmtpSink
 ) -> None:
     await person_with(
         container,
@@ -391,7 +388,7 @@ async def test_yearly_renewal_and_inactive(
 
 
 async def test_names_with_markup_are_escaped(
-    container: Container, sender: OutboxSender, smtp_sink: SmtpSink
+    container: Container, sender: DeliveryWorker, smtp_sink: SmtpSink
 ) -> None:
     await person_with(container, name="<script>alert('x')</script>", created_at=START)
     await tick(container, sender, START + timedelta(hours=1))
@@ -417,9 +414,7 @@ async def test_two_ticks_at_once_send_no_duplicates(
                 billing="monthly",
                 period_end=START - timedelta(days=7),
             )
-        senders = [
-            OutboxSender.from_container(c, smtp=pool, chat=None, batch_size=7) for c in containers
-        ]
+        senders = [delivery_worker(c, smtp=pool, chat=None, batch_size=7) for c in containers]
         at = START + timedelta(minutes=1)
         await asyncio.gather(*(tick(c, s, at) for c, s in zip(containers, senders, strict=True)))
         await asyncio.gather(*(tick(c, s, at) for c, s in zip(containers, senders, strict=True)))
@@ -455,7 +450,7 @@ async def test_chat_messages_from_the_outbox_reach_the_person_through_the_bot(
                     not_before=START,
                     now=START,
                 )
-            sender = OutboxSender.from_container(container, smtp=pool, chat=BotChatPort(bot))
+            sender = delivery_worker(container, smtp=pool, chat=BotChatPort(bot))
             assert (await sender.drain()).sent == 1
             assert (await sender.drain()).handled == 0
             [message] = [m for m in user.messages if m.from_bot]

@@ -15,9 +15,10 @@ from forever.config import SmtpSecurity
 from forever.db import outbox
 from forever.db.models import Consent, Event, OutboxMessage, Person, Suppression
 from forever.domain.clock import ManualClock
-from forever.mail.sender import LEASE, OutboxSender
+from forever.jobs.delivery import LEASE, DeliveryWorker
 from forever.mail.smtp import SmtpConfig, SmtpPool
 from forever.wiring import customers
+from forever.wiring.email import delivery_worker
 from tests.conftest import START
 from tests.integration.people import add_person
 from tests.smtp_sink import SmtpSink, smtp_sink_fixture  # noqa: F401 - fixture
@@ -59,8 +60,8 @@ def chat() -> RecordingChat:
 
 
 @pytest.fixture
-def sender(container: Container, pool: SmtpPool, chat: RecordingChat) -> OutboxSender:
-    return OutboxSender.from_container(container, smtp=pool, chat=chat, rng=random.Random(1))
+def sender(container: Container, pool: SmtpPool, chat: RecordingChat) -> DeliveryWorker:
+    return delivery_worker(container, smtp=pool, chat=chat, rng=random.Random(1))
 
 
 async def give_consent(container: Container, person: Person) -> None:
@@ -118,7 +119,7 @@ async def statuses(container: Container) -> dict[str, str]:
 
 
 async def test_transactional_mail_has_both_parts_and_headers(
-    container: Container, sender: OutboxSender, smtp_sink: SmtpSink
+    container: Container, sender: DeliveryWorker, smtp_sink: SmtpSink
 ) -> None:
     person = await add_person(container, first_name="Ana <script>alert(1)</script>")
     await queue(container, person, "cancel:1")
@@ -145,7 +146,7 @@ async def test_transactional_mail_has_both_parts_and_headers(
 
 
 async def test_locale_and_time_zone_follow_the_person(
-    container: Container, sender: OutboxSender, smtp_sink: SmtpSink
+    container: Container, sender: DeliveryWorker, smtp_sink: SmtpSink
 ) -> None:
     person = await add_person(container, language="it", timezone="Asia/Tokyo")
     await queue(
@@ -166,7 +167,7 @@ async def test_locale_and_time_zone_follow_the_person(
 
 
 async def test_marketing_mail_carries_one_click_unsubscribe(
-    container: Container, sender: OutboxSender, smtp_sink: SmtpSink
+    container: Container, sender: DeliveryWorker, smtp_sink: SmtpSink
 ) -> None:
     person = await add_person(container)
     await give_consent(container, person)
@@ -183,7 +184,7 @@ async def test_marketing_mail_carries_one_click_unsubscribe(
 
 
 async def test_marketing_without_confirmed_consent_is_not_sent(
-    container: Container, sender: OutboxSender, smtp_sink: SmtpSink
+    container: Container, sender: DeliveryWorker, smtp_sink: SmtpSink
 ) -> None:
     person = await add_person(container)
     await queue(container, person, "m:1", marketing=True)
@@ -193,7 +194,7 @@ async def test_marketing_without_confirmed_consent_is_not_sent(
 
 
 async def test_451_is_retried_with_backoff(
-    container: Container, sender: OutboxSender, smtp_sink: SmtpSink, clock: ManualClock
+    container: Container, sender: DeliveryWorker, smtp_sink: SmtpSink, clock: ManualClock
 ) -> None:
     person = await add_person(container)
     smtp_sink.handler.rcpt_replies["ana@example.com"] = "451 4.3.0 try again later"
@@ -213,7 +214,7 @@ async def test_451_is_retried_with_backoff(
 
 
 async def test_550_suppresses_the_address_for_good(
-    container: Container, sender: OutboxSender, smtp_sink: SmtpSink, clock: ManualClock
+    container: Container, sender: DeliveryWorker, smtp_sink: SmtpSink, clock: ManualClock
 ) -> None:
     person = await add_person(container)
     smtp_sink.handler.rcpt_replies["ana@example.com"] = "550 5.1.1 no such user"
@@ -234,7 +235,7 @@ async def test_550_suppresses_the_address_for_good(
 
 
 async def test_server_down_for_minutes_then_back_loses_and_doubles_nothing(
-    container: Container, sender: OutboxSender, smtp_sink: SmtpSink, clock: ManualClock
+    container: Container, sender: DeliveryWorker, smtp_sink: SmtpSink, clock: ManualClock
 ) -> None:
     people = [
         await add_person(container, telegram_id=7000 + i, email=f"p{i}@example.com")
@@ -260,7 +261,7 @@ async def test_server_down_for_minutes_then_back_loses_and_doubles_nothing(
 
 
 async def test_a_dropped_connection_is_retried_on_a_new_one(
-    container: Container, sender: OutboxSender, smtp_sink: SmtpSink, clock: ManualClock
+    container: Container, sender: DeliveryWorker, smtp_sink: SmtpSink, clock: ManualClock
 ) -> None:
     person = await add_person(container)
     smtp_sink.handler.drop_next_data = 1
@@ -272,7 +273,7 @@ async def test_a_dropped_connection_is_retried_on_a_new_one(
 
 
 async def test_unicode_address(
-    container: Container, sender: OutboxSender, smtp_sink: SmtpSink
+    container: Container, sender: DeliveryWorker, smtp_sink: SmtpSink
 ) -> None:
     person = await add_person(container, email="jörg@exämple.de")
     await queue(container, person, "t:1")
@@ -284,7 +285,7 @@ async def test_unicode_address(
 
 async def test_a_crash_between_send_and_mark_resends_once_and_loses_nothing(
     container: Container,
-    sender: OutboxSender,
+    sender: DeliveryWorker,
     smtp_sink: SmtpSink,
     clock: ManualClock,
     pool: SmtpPool,
@@ -306,7 +307,7 @@ async def test_a_crash_between_send_and_mark_resends_once_and_loses_nothing(
     assert len(smtp_sink.received) == 1
     assert await statuses(container) == {"t:1": "sending"}
 
-    other = OutboxSender.from_container(container, smtp=pool, chat=chat)
+    other = delivery_worker(container, smtp=pool, chat=chat)
     assert (await other.drain()).handled == 0  # the lease still holds
     clock.advance(LEASE + timedelta(seconds=1))
     assert (await other.drain()).sent == 1
@@ -327,7 +328,7 @@ async def test_starttls_is_required_when_configured(
         SmtpConfig(host="127.0.0.1", port=smtp_sink.port, security=SmtpSecurity.STARTTLS)
     )
     try:
-        sender = OutboxSender.from_container(container, smtp=strict, chat=chat)
+        sender = delivery_worker(container, smtp=strict, chat=chat)
         report = await sender.drain()
     finally:
         await strict.close()
@@ -339,7 +340,7 @@ async def test_starttls_is_required_when_configured(
 
 
 async def test_frequency_cap_and_quiet_hours_delay_marketing(
-    container: Container, sender: OutboxSender, smtp_sink: SmtpSink, clock: ManualClock
+    container: Container, sender: DeliveryWorker, smtp_sink: SmtpSink, clock: ManualClock
 ) -> None:
     person = await add_person(container, timezone="Europe/Bucharest")  # UTC+2 in winter
     await give_consent(container, person)
@@ -376,7 +377,7 @@ async def test_frequency_cap_and_quiet_hours_delay_marketing(
 
 
 async def test_chat_rows_go_through_the_chat_port(
-    container: Container, sender: OutboxSender, chat: RecordingChat
+    container: Container, sender: DeliveryWorker, chat: RecordingChat
 ) -> None:
     person = await add_person(container, telegram_id=4242)
     blocked = await add_person(container, telegram_id=4343, email="b@example.com")
@@ -400,7 +401,7 @@ async def test_chat_rows_go_through_the_chat_port(
 
 
 async def test_unsubscribe_calls_off_queued_marketing(
-    container: Container, sender: OutboxSender, smtp_sink: SmtpSink
+    container: Container, sender: DeliveryWorker, smtp_sink: SmtpSink
 ) -> None:
     person = await add_person(container)
     await give_consent(container, person)
@@ -421,14 +422,14 @@ async def test_the_cap_holds_across_overlapping_batches(
     await give_consent(container, person)
     for i in range(3):
         await queue(container, person, f"m:{i}", marketing=True)
-    one_by_one = OutboxSender.from_container(container, smtp=pool, chat=chat, batch_size=1)
+    one_by_one = delivery_worker(container, smtp=pool, chat=chat, batch_size=1)
     report = await one_by_one.drain()
     assert report.sent == 1 and report.deferred == 2
     assert len(smtp_sink.received) == 1
 
 
 async def test_each_sent_row_is_recorded_once_as_an_event(
-    container: Container, sender: OutboxSender, smtp_sink: SmtpSink, chat: RecordingChat
+    container: Container, sender: DeliveryWorker, smtp_sink: SmtpSink, chat: RecordingChat
 ) -> None:
     ana = await add_person(container)
     bo = await add_person(container, telegram_id=1002, email="bo@example.com")

@@ -405,16 +405,6 @@ async def test_the_snapshot_says_where_marketing_consent_stands(world: Lifecycle
     assert by_tg is not None and by_tg.person_id == pid
 
 
-async def test_a_language_we_speak_is_kept_and_a_forged_one_is_refused(
-    world: LifecycleWorld,
-) -> None:
-    pid = paying(world)
-    changed = await world.set_language(pid, "ro")
-    assert changed is not None and changed.language == "ro"
-    assert await world.set_language(pid, "xx") is None
-    assert world.store.people[pid].language == "ro"
-
-
 async def test_someone_who_blocked_the_bot_is_marked_once(world: LifecycleWorld) -> None:
     pid = paying(world)
     await world.mark_blocked(TG)

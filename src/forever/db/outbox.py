@@ -1,21 +1,43 @@
-"""The outbox: every email and scheduled chat message is first a row with a unique key.
+"""The outbox: every effect after commit (an email, a chat message, a Bot API call such as a
+Stars subscription edit) is first a row with a unique key.
 
 `enqueue` is the one way in. A key that already exists is a no-op, so a sweep (or a handler
-delivered twice) can ask for the same message again without doubling it.
+delivered twice) can ask for the same message again without doubling it. `SqlDeliveryStore`
+is the delivery worker's side: claims with a lease, the facts the policy re-checks, outcomes.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, text, update
+from sqlalchemy import (
+    JSON,
+    CursorResult,
+    Row,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from forever.db.models import OutboxMessage
+from forever.db.models import Consent, Event, OutboxMessage, Person, Subscription
+from forever.db.repositories.core import SqlEventLog, SqlPeople
+from forever.db.repositories.journeys import consent_given
+from forever.db.repositories.suppressions import suppress, suppressed_among
 from forever.db.transactions import SqlUnitOfWork
+from forever.db.types import UTCDateTime
 
 CHANNELS = ("email", "chat", "telegram")
 # Rows in these states have not been handed over yet and may still be called off.
@@ -93,7 +115,7 @@ async def enqueue(
     }
     stmt = _insert_ignoring_duplicates(session).values(**values)
     result = await session.execute(stmt)
-    return bool(result.rowcount)
+    return bool(cast(CursorResult[Any], result).rowcount)
 
 
 async def cancel_marketing(session: AsyncSession, person_id: int) -> int:
@@ -110,7 +132,7 @@ async def cancel_marketing(session: AsyncSession, person_id: int) -> int:
         .values(status="canceled", last_error="unsubscribed", claimed_until=None)
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)
+    return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
 async def enqueue_many(session: AsyncSession, rows: list[dict[str, Any]], now: datetime) -> int:
@@ -155,7 +177,7 @@ async def enqueue_many(session: AsyncSession, rows: list[dict[str, Any]], now: d
     ]
     payload = json.dumps(batch, default=_json_default)
     result = await session.execute(statement, {"rows": payload, "now": created})
-    return int(result.rowcount or 0)
+    return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
 def _checked_key(key: str) -> str:
@@ -240,3 +262,268 @@ class SqlOutbox:
 
     async def cancel_marketing(self, person_id: int) -> int:
         return await cancel_marketing(self._uow.session, person_id)
+
+
+# --- the delivery worker's side ------------------------------------------------------------------
+
+_T = cast(Table, OutboxMessage.__table__)
+_EVENTS = cast(Table, Event.__table__)
+# What delivering needs to know about a person, read as plain rows (no ORM objects per mail).
+_P = Person.__table__.c
+_PERSON_COLUMNS = (
+    _P.id,
+    _P.telegram_id,
+    _P.first_name,
+    _P.language,
+    _P.timezone,
+    _P.email,
+    _P.blocked_at,
+    _P.erased_at,
+)
+# A person as a plain row of _PERSON_COLUMNS (id, telegram_id, first_name, language, timezone,
+# email, blocked_at, erased_at).
+PersonRow = Any
+_CLAIMED_COLUMNS = (
+    _T.c.id,
+    _T.c.idempotency_key,
+    _T.c.channel,
+    _T.c.person_id,
+    _T.c.template,
+    _T.c.context,
+    _T.c.marketing,
+    _T.c.attempts,
+    _T.c.not_before,
+)
+
+
+@dataclass(slots=True)
+class Facts:
+    """What the policy re-checks for a claimed batch, read in a few set-wise statements."""
+
+    people: dict[int, PersonRow]
+    consenting: set[int]
+    last_marketing: dict[int, datetime]
+    subscriptions: dict[int, tuple[str, str | None]]  # state, billing
+    suppressed: set[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one claimed row ended (status `pending`: try again at `not_before`)."""
+
+    row_id: int
+    status: str
+    not_before: datetime
+    error: str | None
+    refund_attempt: bool = False  # a deferral is not a try
+
+
+@dataclass(frozen=True, slots=True)
+class Bounce:
+    person_id: int | None
+    address: str
+    template: str
+    person_email: str | None
+
+
+class SqlDeliveryStore:
+    """The delivery worker's storage: each method is its own short unit of work."""
+
+    def __init__(self, uow: SqlUnitOfWork, instance_id: str) -> None:
+        self._uow = uow
+        self.instance_id = instance_id
+
+    async def claim(
+        self, now: datetime, channels: Sequence[str], lease: Any, limit: int
+    ) -> list[Row[Any]]:
+        """Claim up to `limit` due rows (`sending`, leased to this instance, one more
+        attempt). Several instances drain together: FOR UPDATE SKIP LOCKED on PostgreSQL;
+        on SQLite the UPDATE ... RETURNING runs alone."""
+        if not channels:
+            return []
+        c = _T.c  # Core, not ORM: the claimed rows come back as plain rows
+        due = (
+            select(c.id)
+            .where(c.channel.in_(list(channels)))
+            .where(
+                or_(
+                    and_(c.status == "pending", c.not_before <= now),
+                    # A worker that died holding rows: its lease has run out.
+                    and_(c.status == "sending", c.claimed_until < now),
+                )
+            )
+            .order_by(c.not_before, c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        stmt = (
+            update(_T)
+            .where(c.id.in_(due.scalar_subquery()))
+            .values(
+                status="sending",
+                claimed_by=self.instance_id,
+                claimed_until=now + lease,
+                attempts=c.attempts + 1,
+            )
+            .returning(*_CLAIMED_COLUMNS)
+        )
+        async with self._uow.begin():
+            result = await self._uow.session.execute(stmt)
+            rows = sorted(result.all(), key=lambda r: (r.not_before, r.id))
+            await self._uow.commit()
+        return rows
+
+    async def facts(
+        self,
+        people: set[int],
+        marketing_people: set[int],
+        journey_people: set[int],
+        addresses: Callable[[Mapping[int, PersonRow]], Iterable[str]],
+    ) -> Facts:
+        """The people's rows, and only the lookups some row in the batch needs (a statement
+        costs a round trip even when it finds nothing). `addresses` says, given the people,
+        which addresses to look up on the suppression list."""
+        async with self._uow.begin():
+            session = self._uow.session
+            found: dict[int, PersonRow] = {
+                p.id: p
+                for p in await session.execute(select(*_PERSON_COLUMNS).where(_P.id.in_(people)))
+            }
+            consenting: set[int] = set()
+            last: dict[int, datetime] = {}
+            if marketing_people:
+                consenting = set(
+                    await session.scalars(
+                        select(Consent.person_id)
+                        .where(Consent.person_id.in_(marketing_people))
+                        .where(consent_given(Consent.person_id))
+                    )
+                )
+                last = {
+                    person_id: at
+                    for person_id, at in (
+                        await session.execute(
+                            select(OutboxMessage.person_id, func.max(OutboxMessage.sent_at))
+                            .where(OutboxMessage.person_id.in_(marketing_people))
+                            .where(OutboxMessage.marketing.is_(True))
+                            .where(OutboxMessage.status == "sent")
+                            .group_by(OutboxMessage.person_id)
+                        )
+                    ).all()
+                    if person_id is not None and at is not None
+                }
+            subscriptions: dict[int, tuple[str, str | None]] = {}
+            if journey_people:
+                rows = await session.execute(
+                    select(Subscription.person_id, Subscription.state, Subscription.billing).where(
+                        Subscription.person_id.in_(journey_people)
+                    )
+                )
+                subscriptions = {pid: (state, billing) for pid, state, billing in rows}
+            suppressed = await suppressed_among(session, set(addresses(found)))
+        return Facts(found, consenting, last, subscriptions, suppressed)
+
+    async def still_sending(self, ids: list[int]) -> set[int]:
+        """Which of these rows this instance still holds (an unsubscribe calls rows off)."""
+        async with self._uow.begin():
+            return set(
+                await self._uow.session.scalars(
+                    select(OutboxMessage.id)
+                    .where(OutboxMessage.id.in_(ids))
+                    .where(OutboxMessage.status == "sending")
+                    .where(OutboxMessage.claimed_by == self.instance_id)
+                )
+            )
+
+    def _claimed(self, stmt: Any) -> Any:
+        # Only rows this worker still holds: not one called off (unsubscribe) meanwhile.
+        return stmt.where(_T.c.claimed_by == self.instance_id).where(_T.c.status == "sending")
+
+    async def record(
+        self,
+        *,
+        sent: Sequence[Row[Any]],
+        others: Sequence[Outcome],
+        bounces: Sequence[Bounce],
+        blocked: Iterable[int],
+        follow_ups: list[dict[str, Any]],
+        now: datetime,
+    ) -> None:
+        """Write a batch's outcomes in one transaction: sent rows and their events set-wise,
+        every other outcome in one executemany, bounces suppressed, people who blocked the
+        bot marked (PeopleRepository.mark_blocked), follow-up rows queued."""
+        async with self._uow.begin():
+            session = self._uow.session
+            if sent:
+                await self._mark_sent(session, sent, now)
+            if others:
+                await session.execute(
+                    self._outcome_statement(),
+                    [
+                        {
+                            "b_id": o.row_id,
+                            "b_status": o.status,
+                            "b_not_before": o.not_before,
+                            "b_error": o.error,
+                            "b_refund": 1 if o.refund_attempt else 0,
+                        }
+                        for o in others
+                    ],
+                )
+            events = SqlEventLog(self._uow)
+            for bounce in bounces:
+                await suppress(session, bounce.address, "bounced", now)
+                if bounce.person_id is not None and (
+                    (bounce.person_email or "").lower() == bounce.address.lower()
+                ):
+                    await session.execute(
+                        update(Person)
+                        .where(Person.id == bounce.person_id)
+                        .values(email_status="undeliverable")
+                    )
+                events.record("email_bounced", now, bounce.person_id, template=bounce.template)
+            people = SqlPeople(self._uow)
+            for person_id in blocked:
+                await people.mark_blocked(person_id, now)
+            if follow_ups:
+                await enqueue_many(session, follow_ups, now)
+            await self._uow.commit()
+
+    async def _mark_sent(
+        self, session: AsyncSession, rows: Sequence[Row[Any]], now: datetime
+    ) -> None:
+        """The common outcome in set-wise statements, so a batch costs a few statements and
+        no per-row parameters: one UPDATE for all, one INSERT ... SELECT of the events per
+        (channel, template, marketing)."""
+        ids = [r.id for r in rows]
+        await session.execute(
+            self._claimed(update(_T).where(_T.c.id.in_(ids))).values(
+                status="sent", last_error=None, sent_at=now, claimed_by=None, claimed_until=None
+            )
+        )
+        kinds: dict[tuple[str, str, bool], list[int]] = {}
+        for row in rows:
+            kinds.setdefault((row.channel, row.template, bool(row.marketing)), []).append(row.id)
+        for (channel, template, marketing), row_ids in kinds.items():
+            data = {"template": template, "marketing": marketing}
+            found = select(
+                _T.c.person_id,
+                literal(f"{channel}_sent"),
+                literal(now, UTCDateTime()),
+                literal(data, JSON()),
+            ).where(_T.c.id.in_(row_ids))
+            await session.execute(
+                insert(_EVENTS).from_select(["person_id", "kind", "at", "data"], found)
+            )
+
+    def _outcome_statement(self) -> Any:
+        """Every other outcome: one executemany, a row's own status, time and error each."""
+        return self._claimed(update(_T).where(_T.c.id == bindparam("b_id"))).values(
+            status=bindparam("b_status"),
+            not_before=bindparam("b_not_before"),
+            last_error=bindparam("b_error"),
+            sent_at=None,
+            attempts=_T.c.attempts - bindparam("b_refund"),
+            claimed_by=None,
+            claimed_until=None,
+        )

@@ -1,6 +1,6 @@
 """The vocabulary of the event history: every KPI in /stats is computed from these rows.
 
-Writers use these names (services.events.record_event); the `data` each carries is listed so
+Writers use these names (services.ports.EventLog); the `data` each carries is listed so
 readers (stats, journeys, the sandbox) agree with writers without reading their code.
 """
 

@@ -22,7 +22,6 @@ from forever.app import Container, build_container
 from forever.config import SANDBOX_TOKEN, Settings, SmtpSecurity
 from forever.db.migrate import upgrade_engine
 from forever.db.models import Person
-from forever.jobs.tick import drain_outbox, run_due_work
 from forever.runtime import Runtime
 from forever.sandbox.clock import SandboxClock
 from forever.sandbox.fake_bot_api import FakeBotAPI, FakeEvent, FakeUser
@@ -30,6 +29,7 @@ from forever.sandbox.hub import EventHub
 from forever.sandbox.mail_catcher import CaughtMail, MailCatcher
 from forever.sandbox.views import mail_summary, message_view
 from forever.telegram.bot_port import BotChatPort
+from forever.wiring.email import drain_outbox, run_due_work
 
 log = logging.getLogger(__name__)
 

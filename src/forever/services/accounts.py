@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Protocol
 
@@ -29,7 +29,6 @@ __all__ = [
     "ConsentRecord",
     "MarkBlocked",
     "Marketing",
-    "SetLanguage",
     "Snapshot",
     "Status",
     "account_actions",
@@ -146,33 +145,6 @@ class AccountReader:
             action is AccountAction.PAUSE and may_pause(m)
         )
         return (Status.DONE if allowed else Status.NOT_ALLOWED), snap
-
-
-class SetLanguage:
-    def __init__(
-        self,
-        uow: UnitOfWork,
-        people: PeopleRepository,
-        reader: AccountReader,
-        locales: Collection[str],
-    ) -> None:
-        self.uow = uow
-        self.people = people
-        self.reader = reader
-        self.locales = frozenset(locales)
-
-    async def __call__(self, person_id: int, language: str) -> Snapshot | None:
-        """None for a language we do not speak (a forged button)."""
-        if language not in self.locales:
-            return None
-        async with self.uow.begin():
-            person = await self.people.get(person_id)
-            if person is None:
-                return None
-            person.language = language
-            snap = await self.reader.load(person_id, self.reader.clock.now())
-            await self.uow.commit()
-        return snap
 
 
 class MarkBlocked:

@@ -1,9 +1,9 @@
-"""The email journeys sweep: asks the database who is due for which step, queues the mail.
+"""The email journeys sweep: asks who is due for which step, queues the personal mail.
 
-Set-based: for each journey step one query selects only the people whose trigger moment
-falls in the step's window (`late_days` wide, never overlapping the next step), through
-indexed columns. Rows go into the outbox with a key (journey, step, person, occasion), so a
-second sweep for the same instant, or two sweeps at once, queue nothing new.
+Who is due is the policy's (domain.marketing: the step's window and eligibility, consent for
+marketing journeys); the repository turns it into one query per step. Rows go into the outbox
+with a key (journey, step, person, occasion), so a second sweep for the same instant, or two
+sweeps at once, queue nothing new. Each partition is its own unit of work.
 """
 
 from __future__ import annotations
@@ -12,58 +12,24 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple
-from zoneinfo import ZoneInfo
+from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import (
-    ColumnElement,
-    ScalarSelect,
-    Select,
-    String,
-    cast,
-    exists,
-    func,
-    literal,
-    select,
-)
-
-from forever.db import outbox
-from forever.db.functions import utc_day
-from forever.db.models import Event, OutboxMessage, Person, Subscription, UsageCounter
-from forever.db.repositories.customers import marketing_consent_given
 from forever.domain.catalog import Catalog, Journey, OfferKind, Trigger
-from forever.domain.journeys import quiet_until, zone_or_default
-from forever.services.winback import winback_start_parameter
-
-if TYPE_CHECKING:
-    from forever.app import Container
+from forever.domain.marketing import MarketingPolicy, Window, windows
+from forever.services.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-PARTITION = 2000
-USAGE_WINDOW = timedelta(days=30)
 ONE_DAY = timedelta(days=1)
 
-# The subscription states in which each journey still makes sense; the sender checks them
-# again just before sending, so a resubscription ends a journey even for queued mail.
-JOURNEY_STATES: dict[Trigger, tuple[str, ...] | None] = {
-    Trigger.SIGNUP: None,
-    Trigger.TRIAL_START: ("trial",),
-    Trigger.TRIAL_END: ("trial", "cancel_scheduled"),
-    Trigger.TRIAL_EXPIRED: ("expired", "none"),
-    Trigger.RENEWAL: ("active",),
-    Trigger.PAYMENT_FAILED: ("past_due",),
-    Trigger.INACTIVE: ("trial", "active", "cancel_scheduled"),
-    Trigger.ACCESS_ENDED: ("expired", "none"),
-}
+# The signed /start parameter of a win-back link: (person id, offer id or "none", valid until).
+StartLink = Callable[[int, str, datetime], str]
 
 
 class Candidate(NamedTuple):
-    """One due person as `_candidates` selects them (plain tuples: a SQLAlchemy Row's
-    attribute lookups cost more than building the whole outbox row)."""
+    """One due person as the candidate query gives them (plain tuples: cheaper than rows)."""
 
     id: int
     language: str | None
@@ -73,139 +39,50 @@ class Candidate(NamedTuple):
     cancel_reason: str | None
     usage: int | None
     anchor: datetime
-    key: str
+    key: str  # the outbox key, built by the query so queued people are skipped there
 
 
-@dataclass(frozen=True, slots=True)
-class Window:
-    """Step `index` of `journey` is due for anchors in (low, high]."""
-
-    journey: Journey
-    index: int
-    low: datetime
-    high: datetime
+class JourneyCandidates(Protocol):
+    def due(
+        self, window: Window, *, now: datetime, usage_metric: str, trial_days: int
+    ) -> AsyncIterator[Sequence[Sequence[Any]]]:
+        """The not yet queued due people of one step, in partitions (Candidate tuples)."""
+        ...
 
 
-def windows(catalog: Catalog, now: datetime) -> list[Window]:
-    late = timedelta(days=catalog.email.late_days)
-    out = []
-    for journey in catalog.journeys:
-        for index, days in enumerate(journey.days):
-            width = late
-            if index + 1 < len(journey.days):
-                width = min(width, timedelta(days=journey.days[index + 1] - days))
-            due = now - timedelta(days=days)  # anchor + days <= now  <=>  anchor <= due
-            out.append(Window(journey, index, low=due - width, high=due))
-    return out
-
-
-def _outbox_key(window: Window, anchor: Any) -> ColumnElement[str]:
-    """The outbox key (journey, step, person, occasion) as SQL: the occasion is the trigger's
-    UTC day, so a later renewal, failure or departure starts the journey afresh."""
-    prefix = f"j:{window.journey.id}:{window.index}:"
-    return literal(prefix) + cast(Person.id, String) + literal(":") + utc_day(anchor)
-
-
-def _usage(metric: str, now: datetime) -> ScalarSelect[Any]:
-    """The person's usage over the last 30 days (one index probe per candidate)."""
-    return (
-        select(func.coalesce(func.sum(UsageCounter.value), 0))
-        .where(UsageCounter.person_id == Person.id)
-        .where(UsageCounter.metric == metric)
-        .where(UsageCounter.period_start > now - USAGE_WINDOW)
-        .scalar_subquery()
-    )
-
-
-def _candidates(catalog: Catalog, window: Window, now: datetime) -> Select[Any]:
-    """The due people for one step who are not queued for it yet, with what the mail needs;
-    only indexed ranges scanned, and the already-queued test is one key probe per person."""
-    journey, low, high = window.journey, window.low, window.high
-    sub = Subscription
-    columns = [  # in the order of `Candidate`
-        Person.id,
-        Person.language,
-        Person.timezone,
-        sub.plan_id,
-        sub.period_end,
-        sub.cancel_reason,
-        _usage(catalog.upgrade.usage_metric, now).label("usage"),
-    ]
-    trigger = journey.trigger
-    if trigger is Trigger.PAYMENT_FAILED:
-        anchor: Any = Event.at
-        stmt = (
-            select(*columns, anchor.label("anchor"))
-            .select_from(Event)
-            .join(Person, Person.id == Event.person_id)
-            .join(sub, sub.person_id == Person.id)
-            .where(Event.kind == "payment_failed", Event.at > low, Event.at <= high)
-            .where(sub.state == "past_due")
-        )
-    elif trigger in (Trigger.SIGNUP, Trigger.INACTIVE):
-        anchor = Person.created_at if trigger is Trigger.SIGNUP else Person.last_seen_at
-        stmt = (
-            select(*columns, anchor.label("anchor"))
-            .select_from(Person)
-            .outerjoin(sub, sub.person_id == Person.id)
-            .where(anchor > low, anchor <= high)
-        )
-        if trigger is Trigger.INACTIVE:
-            stmt = stmt.where(sub.state.in_(("trial", "active")))
-    else:
-        shift = timedelta(days=catalog.trial.days) if trigger is Trigger.TRIAL_START else None
-        lo, hi = (low + shift, high + shift) if shift else (low, high)
-        anchor = sub.period_end
-        stmt = (
-            select(*columns, anchor.label("anchor"))
-            .select_from(sub)
-            .join(Person, Person.id == sub.person_id)
-            .where(anchor > lo, anchor <= hi)
-        )
-        if trigger in (Trigger.TRIAL_START,):
-            stmt = stmt.where(sub.state == "trial")
-        elif trigger is Trigger.TRIAL_END:
-            stmt = stmt.where(sub.state.in_(("trial", "cancel_scheduled")), sub.billing == "trial")
-        elif trigger is Trigger.TRIAL_EXPIRED:
-            stmt = stmt.where(sub.state == "expired", sub.billing == "trial")
-        elif trigger is Trigger.RENEWAL:
-            stmt = stmt.where(sub.state == "active", sub.billing == "yearly")
-        elif trigger is Trigger.ACCESS_ENDED:
-            stmt = stmt.where(sub.state == "expired", sub.billing != "trial")
-    stmt = (
-        stmt.where(Person.erased_at.is_(None))
-        .where(Person.email.is_not(None))
-        .where(Person.email_status != "undeliverable")
-    )
-    if journey.marketing:
-        stmt = stmt.where(exists().where(marketing_consent_given(Person.id)))
-    key = _outbox_key(window, anchor)
-    # Skipping who is queued already here keeps a repeated or steady-state sweep to the
-    # read; the insert's ON CONFLICT still guards against a sweep running at the same time.
-    stmt = stmt.add_columns(key.label("key")).where(
-        ~exists().where(OutboxMessage.idempotency_key == key)
-    )
-    assert tuple(stmt.selected_columns.keys()) == Candidate._fields
-    return stmt
+class BulkOutbox(Protocol):
+    async def enqueue_many(self, rows: list[dict[str, Any]], now: datetime) -> int:
+        """Queue rows (keyword arguments of Outbox.enqueue); keys already queued are
+        skipped. Returns how many were new."""
+        ...
 
 
 class JourneyPlanner:
     """Turns due people into outbox rows with personal content."""
 
-    def __init__(self, container: Container, now: datetime) -> None:
-        self.c = container
-        self.catalog = container.catalog
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        policy: MarketingPolicy,
+        locale_for: Callable[[str | None], str],
+        start_link: StartLink,
+        now: datetime,
+    ) -> None:
+        self.catalog = catalog
+        self.policy = policy
+        self.locale_for = locale_for
+        self.start_link = start_link
         self.now = now
-        self.default_zone = ZoneInfo(container.settings.timezone)
-        self._quiet: dict[tuple[str | None, str | None], datetime] = {}
         # Memos for what repeats across rows: a sweep sees few distinct values of each.
+        self._quiet: dict[tuple[str | None, str | None], datetime] = {}
         self._locales: dict[str | None, str] = {}
         self._plan_names: dict[tuple[str | None, str], str] = {}
 
     def _locale(self, language: str | None) -> str:
         found = self._locales.get(language)
         if found is None:
-            found = self._locales[language] = self.c.renderer.locale_for(language)
+            found = self._locales[language] = self.locale_for(language)
         return found
 
     def _plan_name(self, plan_id: str | None, locale: str) -> str:
@@ -236,7 +113,7 @@ class JourneyPlanner:
         # The chat side reads this /start parameter (services/winback.py) and applies the
         # offer for this person only; "none" opens the bot with no offer.
         token_offer = offer.id if offer is not None else "none"
-        out["start_token"] = winback_start_parameter(self.c.signer, row.id, token_offer, expires)
+        out["start_token"] = self.start_link(row.id, token_offer, expires)
         if offer is not None:
             out["offer_kind"] = offer.kind.value
             out["offer_percent"] = offer.percent
@@ -255,28 +132,25 @@ class JourneyPlanner:
         """When quiet hours let a mail go at `now` for this zone and language."""
         found = self._quiet.get((timezone, language))
         if found is None:
-            rules = self.catalog.email
-            zone = zone_or_default(timezone, self.default_zone, language)
-            found = quiet_until(self.now, zone, rules.quiet_start_hour, rules.quiet_end_hour)
-            self._quiet[(timezone, language)] = found
+            found = self._quiet[(timezone, language)] = self.policy.quiet_until(
+                self.now, timezone, language
+            )
         return found
 
-    def rows_for(self, window: Window, found: Iterable[Any]) -> list[dict[str, Any]]:
-        """Outbox rows for candidates that carry their outbox `key` and `usage` (see
-        `_candidates`)."""
+    def rows_for(self, window: Window, found: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+        """Outbox rows for candidates (see `Candidate`)."""
         journey, step = window.journey, window.index
         days = journey.days[step]
         with_offer = journey.trigger in (Trigger.TRIAL_EXPIRED, Trigger.ACCESS_ENDED)
-        states = JOURNEY_STATES[journey.trigger]
         shared: dict[str, Any] = {
             "journey": journey.id,
+            # The worker re-checks the step's eligibility by the trigger before sending.
+            "trigger": journey.trigger.value,
             "step": step + 1,
             "steps": len(journey.days),
             "trial_days": self.catalog.trial.days,
             "usage_metric": self.catalog.upgrade.usage_metric,
         }
-        if states is not None:
-            shared["journey_states"] = list(states)
         out = []
         for row in map(Candidate._make, found):
             locale = self._locale(row.language)
@@ -307,42 +181,74 @@ class JourneyPlanner:
         return out
 
 
-async def _queue(
-    container: Container, planner: JourneyPlanner, window: Window, part: list[Any]
-) -> int:
-    rows = planner.rows_for(window, part)
-    async with container.sessions.begin() as writer:
-        return await outbox.enqueue_many(writer, rows, planner.now)
-
-
-async def sweep_journeys(container: Container, now: datetime) -> int:
+class SweepJourneys:
     """Queue every journey email due at `now`; returns how many new rows were queued.
 
-    Each partition is built and written (in its own transaction) by a task while the next
-    one is fetched, so the database's read, its insert and our Python work overlap; at
-    most one partition is being written at a time, in order.
-    """
-    planner = JourneyPlanner(container, now)
-    queued = 0
-    writing: asyncio.Task[int] | None = None
-    try:
-        for window in windows(container.catalog, now):
-            stmt = _candidates(container.catalog, window, now)
-            async with container.sessions() as reader:
-                # Core rows (no ORM entities to load), streamed so memory stays flat.
-                connection = await reader.connection()
-                result = await connection.stream(stmt.execution_options(yield_per=PARTITION))
-                async for part in result.partitions(PARTITION):
+    Each partition is built and written (its own unit of work) by a task while the next one is
+    fetched, so the database's read, its insert and our Python work overlap; at most one
+    partition is being written at a time, in order."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWork,
+        candidates: JourneyCandidates,
+        outbox: BulkOutbox,
+        catalog: Catalog,
+        policy: MarketingPolicy,
+        locale_for: Callable[[str | None], str],
+        start_link: StartLink,
+    ) -> None:
+        self.uow = uow
+        self.candidates = candidates
+        self.outbox = outbox
+        self.catalog = catalog
+        self.policy = policy
+        self.locale_for = locale_for
+        self.start_link = start_link
+
+    def planner(self, now: datetime) -> JourneyPlanner:
+        return JourneyPlanner(
+            catalog=self.catalog,
+            policy=self.policy,
+            locale_for=self.locale_for,
+            start_link=self.start_link,
+            now=now,
+        )
+
+    async def _queue(
+        self, planner: JourneyPlanner, window: Window, part: Sequence[Sequence[Any]]
+    ) -> int:
+        rows = planner.rows_for(window, part)
+        async with self.uow.begin():
+            queued = await self.outbox.enqueue_many(rows, planner.now)
+            await self.uow.commit()
+        return queued
+
+    async def __call__(self, now: datetime) -> int:
+        planner = self.planner(now)
+        catalog = self.catalog
+        queued = 0
+        writing: asyncio.Task[int] | None = None
+        try:
+            for window in windows(catalog.journeys, catalog.email.late_days, now):
+                parts = self.candidates.due(
+                    window,
+                    now=now,
+                    usage_metric=catalog.upgrade.usage_metric,
+                    trial_days=catalog.trial.days,
+                )
+                async for part in parts:
                     if writing is not None:
                         queued += await writing
-                    writing = asyncio.create_task(_queue(container, planner, window, part))
-        if writing is not None:
-            queued += await writing
-    finally:
-        if writing is not None and not writing.done():
-            writing.cancel()
-            with contextlib.suppress(BaseException):
-                await writing
-    if queued:
-        log.info("journeys: %d new emails queued", queued)
-    return queued
+                    writing = asyncio.create_task(self._queue(planner, window, part))
+            if writing is not None:
+                queued += await writing
+        finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
+                with contextlib.suppress(BaseException):
+                    await writing
+        if queued:
+            log.info("journeys: %d new emails queued", queued)
+        return queued

@@ -1,112 +1,159 @@
-"""Who should be shown an upgrade now (catalog rules), recorded so it is at most once per
-cap period. The chat side sends the prompt (telegram/upgrade_prompts.py)."""
+"""Upgrade prompts: who should be shown a higher tier now (catalog rules, domain.upgrades),
+queued as chat outbox rows in the same transaction as the UPGRADE_PROMPTED event, so the one
+delivery worker sends each exactly once and retries what fails for a while.
+
+Every trial and active member is considered, a page at a time in person id order (keyset
+pagination): however many there are, everyone due is prompted.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING
+import logging
+from datetime import datetime, timedelta
+from typing import NamedTuple, Protocol
 
-from sqlalchemy import func, select
-
-from forever.db.models import Event, Person, Subscription
-from forever.db.repositories.customers import usage_of
+from forever.domain.catalog import Catalog
 from forever.domain.events import EventKind
-from forever.domain.lifecycle import State
-from forever.domain.upgrades import PromptFacts, PromptRule, upgrade_rule
-from forever.services.events import record_event
-from forever.services.memberships import to_membership
+from forever.domain.lifecycle import Billing, Membership, State
+from forever.domain.upgrades import PromptFacts, upgrade_rule
+from forever.services.ports import EventLog, Outbox, UnitOfWork
 
-if TYPE_CHECKING:
-    from forever.app import Container
+log = logging.getLogger(__name__)
+
+PAGE = 500
+TEMPLATE = "upgrade_prompt"  # a chat view with buttons (telegram/upgrade_prompts.py)
+STATES = (State.TRIAL.value, State.ACTIVE.value)
 
 
-@dataclass(frozen=True, slots=True)
-class DuePrompt:
+class UpgradeCandidate(NamedTuple):
     person_id: int
-    telegram_id: int
-    language: str
-    name: str | None
-    from_plan: str
-    to_plan: str
-    rule: PromptRule
+    language: str | None
+    first_name: str | None
+    trial_used_at: datetime | None
+    state: str
+    plan_id: str | None
+    billing: str | None
+    period_end: datetime | None
     usage: int
+    last_prompt_at: datetime | None
+    last_cancel_at: datetime | None
 
 
-async def claim_due_prompts(
-    container: Container, now: datetime, limit: int = 500
-) -> list[DuePrompt]:
-    """Find the people due a prompt and record UPGRADE_PROMPTED for each (committed before
-    sending, so a repeated sweep never prompts twice)."""
-    catalog = container.catalog
-    rules = catalog.upgrade
-    due: list[DuePrompt] = []
-    async with container.sessions.begin() as session:
-        rows = (
-            await session.execute(
-                select(Subscription, Person)
-                .join(Person, Person.id == Subscription.person_id)
-                .where(Subscription.state.in_([State.TRIAL.value, State.ACTIVE.value]))
-                .where(Person.telegram_id.is_not(None))
-                .where(Person.blocked_at.is_(None))
-                .where(Person.erased_at.is_(None))
-                .order_by(Subscription.id)
-                .limit(limit)
-            )
-        ).all()
-        for sub, person in rows:
-            m = to_membership(sub)
-            higher = catalog.next_tier_up(m.plan_id or "")
-            if higher is None:
-                continue
-            plan = catalog.plan(m.plan_id or "")
-            last = dict(
-                (
-                    await session.execute(
-                        select(Event.kind, func.max(Event.at))
-                        .where(Event.person_id == person.id)
-                        .where(
-                            Event.kind.in_(
-                                [EventKind.UPGRADE_PROMPTED.value, EventKind.CANCELED.value]
-                            )
-                        )
-                        .group_by(Event.kind)
-                    )
-                ).all()
-            )
-            facts = PromptFacts(
-                membership=m,
-                trial_started_at=person.trial_used_at,
-                trial_days=catalog.trial.days,
-                usage=await usage_of(session, person.id, rules.usage_metric, now),
-                usage_limit=plan.usage_limit if plan else None,
-                has_higher_tier=True,
-                last_prompt_at=last.get(EventKind.UPGRADE_PROMPTED.value),
-                last_cancel_at=last.get(EventKind.CANCELED.value),
-            )
-            rule = upgrade_rule(facts, rules, now)
-            if rule is None:
-                continue
-            record_event(
-                session,
-                EventKind.UPGRADE_PROMPTED,
-                now,
-                person.id,
-                from_plan=m.plan_id,
-                to_plan=higher.id,
-                rule=rule.value,
-            )
-            assert person.telegram_id is not None
-            due.append(
-                DuePrompt(
-                    person.id,
-                    person.telegram_id,
-                    person.language,
-                    person.first_name,
-                    m.plan_id or "",
-                    higher.id,
-                    rule,
-                    facts.usage,
+class UpgradeCandidates(Protocol):
+    async def page(
+        self,
+        *,
+        states: tuple[str, ...],
+        after_person_id: int,
+        limit: int,
+        usage_metric: str,
+        now: datetime,
+        prompted_kind: str,
+        canceled_kind: str,
+    ) -> list[UpgradeCandidate]:
+        """Members in `states` we can write to, with person id > `after_person_id`, in id
+        order, at most `limit`."""
+        ...
+
+
+def prompt_key(person_id: int, now: datetime, cap_days: int) -> str:
+    """One prompt per person and cap period: two sweeps racing queue it once."""
+    period = int(now.timestamp() // timedelta(days=max(cap_days, 1)).total_seconds())
+    return f"upgrade:{person_id}:{period}"
+
+
+class QueueUpgradePrompts:
+    """The sweep: returns how many prompts were queued."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWork,
+        candidates: UpgradeCandidates,
+        events: EventLog,
+        outbox: Outbox,
+        catalog: Catalog,
+        page_size: int = PAGE,
+    ) -> None:
+        self.uow = uow
+        self.candidates = candidates
+        self.events = events
+        self.outbox = outbox
+        self.catalog = catalog
+        self.page_size = page_size
+
+    async def __call__(self, now: datetime) -> int:
+        queued = 0
+        after = 0
+        while True:
+            async with self.uow.begin():
+                page = await self.candidates.page(
+                    states=STATES,
+                    after_person_id=after,
+                    limit=self.page_size,
+                    usage_metric=self.catalog.upgrade.usage_metric,
+                    now=now,
+                    prompted_kind=EventKind.UPGRADE_PROMPTED.value,
+                    canceled_kind=EventKind.CANCELED.value,
                 )
-            )
-    return due
+                for candidate in page:
+                    queued += await self._consider(candidate, now)
+                await self.uow.commit()
+            if len(page) < self.page_size:
+                break
+            after = page[-1].person_id
+        if queued:
+            log.info("upgrade prompts: %d queued", queued)
+        return queued
+
+    async def _consider(self, c: UpgradeCandidate, now: datetime) -> int:
+        catalog = self.catalog
+        higher = catalog.next_tier_up(c.plan_id or "")
+        if higher is None:
+            return 0
+        plan = catalog.plan(c.plan_id or "")
+        membership = Membership(
+            state=State(c.state),
+            plan_id=c.plan_id,
+            billing=Billing(c.billing) if c.billing else None,
+            period_end=c.period_end,
+        )
+        facts = PromptFacts(
+            membership=membership,
+            trial_started_at=c.trial_used_at,
+            trial_days=catalog.trial.days,
+            usage=c.usage,
+            usage_limit=plan.usage_limit if plan else None,
+            has_higher_tier=True,
+            last_prompt_at=c.last_prompt_at,
+            last_cancel_at=c.last_cancel_at,
+        )
+        rule = upgrade_rule(facts, catalog.upgrade, now)
+        if rule is None:
+            return 0
+        new = await self.outbox.enqueue(
+            key=prompt_key(c.person_id, now, catalog.upgrade.cap_days),
+            channel="chat",
+            person_id=c.person_id,
+            template=TEMPLATE,
+            context={
+                "from_plan": c.plan_id or "",
+                "to_plan": higher.id,
+                "rule": rule.value,
+                "usage": c.usage,
+            },
+            marketing=False,
+            not_before=now,
+            now=now,
+        )
+        if not new:
+            return 0
+        self.events.record(
+            EventKind.UPGRADE_PROMPTED,
+            now,
+            c.person_id,
+            from_plan=c.plan_id,
+            to_plan=higher.id,
+            rule=rule.value,
+        )
+        return 1

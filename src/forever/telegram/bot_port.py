@@ -5,13 +5,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramForbiddenError
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice
 
+from forever.config import Settings
 from forever.services.ports import Keyboard
 
 
-@dataclass(slots=True)  # settable fields: it satisfies services.ports.SendResult
+def build_bot(settings: Settings, token: str) -> Bot:
+    """The one way a Bot is built (the runtime, `tick`, the delivery worker's own)."""
+    session = AiohttpSession(api=TelegramAPIServer.from_base(str(settings.telegram_api_url)))
+    return Bot(
+        token=token,
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+
+
+@dataclass(slots=True)  # plain attributes: services.ports.SendResult
 class Sent:
     ok: bool
     blocked: bool = False

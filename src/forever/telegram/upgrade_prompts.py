@@ -1,61 +1,40 @@
-"""The upgrade-prompt sweep: the service picks who is due (and records it), this sends."""
+"""The upgrade prompt as the delivery worker sends it: the view's text and its buttons.
+
+The sweep (services.upgrades) queues a chat outbox row with template `upgrade_prompt`; the
+worker renders it through this view so the message carries the "Upgrade to ..." button."""
 
 from __future__ import annotations
 
-import logging
-from datetime import datetime
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any
 
-from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
-from sqlalchemy import update
+from aiogram.types import InlineKeyboardMarkup
 
-from forever.db.models import Person
-from forever.services.upgrades import claim_due_prompts
-from forever.telegram.routers.helpers import views_of
-
-if TYPE_CHECKING:
-    from aiogram import Bot
-
-    from forever.app import Container
-
-log = logging.getLogger(__name__)
+from forever.services.ports import Button, Keyboard
+from forever.telegram.views import Views
 
 
-async def send_upgrade_prompts(container: Container, now: datetime) -> int:
-    """Sweep entry: returns how many prompts were delivered."""
-    bot: Bot | None = container.extras.get("bot")
-    own_bot = None
-    if bot is None:
-        token = container.settings.bot_token
-        if token is None:
-            return 0
-        from forever.app import build_bot
+def as_keyboard(markup: InlineKeyboardMarkup | None) -> Keyboard | None:
+    if markup is None:
+        return None
+    return [
+        [Button(text=b.text, callback_data=b.callback_data, url=b.url) for b in row]
+        for row in markup.inline_keyboard
+    ]
 
-        bot = own_bot = build_bot(container.settings, token.get_secret_value())
-    try:
-        due = await claim_due_prompts(container, now)
-        views = views_of(container)
-        sent = 0
-        for prompt in due:
-            text, markup = views.upgrade_prompt(
-                prompt.language,
-                prompt.name,
-                prompt.from_plan,
-                prompt.to_plan,
-                prompt.rule.value,
-                prompt.usage,
-            )
-            try:
-                await bot.send_message(prompt.telegram_id, text, reply_markup=markup)
-                sent += 1
-            except TelegramForbiddenError:
-                async with container.sessions.begin() as session:
-                    await session.execute(
-                        update(Person).where(Person.id == prompt.person_id).values(blocked_at=now)
-                    )
-            except TelegramAPIError:
-                log.warning("upgrade prompt to %s failed", prompt.person_id, exc_info=True)
-        return sent
-    finally:
-        if own_bot is not None:
-            await own_bot.session.close()
+
+def upgrade_prompt_view(
+    views: Views,
+) -> Callable[[str, dict[str, Any]], tuple[str, Keyboard | None]]:
+    def render(locale: str, context: dict[str, Any]) -> tuple[str, Keyboard | None]:
+        text, markup = views.upgrade_prompt(
+            locale,
+            context.get("name") or None,
+            str(context["from_plan"]),
+            str(context["to_plan"]),
+            str(context["rule"]),
+            int(context.get("usage") or 0),
+        )
+        return text, as_keyboard(markup)
+
+    return render

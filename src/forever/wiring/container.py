@@ -17,30 +17,14 @@ from forever.db.transactions import SqlUnitOfWork
 from forever.domain.catalog import Catalog
 from forever.domain.clock import Clock
 from forever.domain.signing import Signer
+from forever.jobs.delivery import DeliverySignal
 from forever.metrics import Metrics
 from forever.rendering import Renderer
-from forever.services.ports import DeliveryKick
 from forever.telegram.broadcasts import Broadcasting
 
 
 def new_instance_id() -> str:
     return f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(3)}"
-
-
-class KickRelay:
-    """services.ports.DeliveryKick given to the use cases when they are built, before any
-    delivery worker exists: the runtime `attach`es its worker when it starts one. Until then
-    (and in processes with no worker: `tick`, tests) a kick does nothing."""
-
-    def __init__(self) -> None:
-        self._target: DeliveryKick | None = None
-
-    def attach(self, target: DeliveryKick | None) -> None:
-        self._target = target
-
-    def kick(self) -> None:
-        if self._target is not None:
-            self._target.kick()
 
 
 @dataclass
@@ -61,7 +45,7 @@ class Container:
     # The broadcast sender: tests and benchmarks may set its limiter or config before start.
     broadcasting: Broadcasting = field(default_factory=Broadcasting)
     # Wakes the outbox delivery worker after a commit that queued an urgent effect.
-    delivery_kick: KickRelay = field(default_factory=KickRelay)
+    delivery_kick: DeliverySignal = field(default_factory=DeliverySignal)
     # The unit of work and the shared repositories on it (built from `sessions`).
     uow: SqlUnitOfWork = field(init=False)
     people_repo: SqlPeople = field(init=False)

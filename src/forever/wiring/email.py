@@ -1,10 +1,261 @@
-"""Wiring of the email area: its use cases, and what its chat handlers receive by name."""
+"""Wiring of the email area: the journey and upgrade sweeps, the one delivery worker (email,
+chat and telegram outbox rows), the scheduled sweeps list, `tick`, and what its chat handlers
+receive by name."""
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
+from functools import partial
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiogram import Bot
+
+from forever.db.outbox import SqlDeliveryStore
+from forever.db.repositories.journeys import SqlJourneyCandidates
+from forever.db.repositories.upgrades import SqlUpgradeCandidates
+from forever.domain.marketing import MarketingPolicy
+from forever.jobs.delivery import (
+    DRAIN_SECONDS,
+    DeliveryLoop,
+    DeliverySignal,
+    DeliveryWorker,
+    DrainReport,
+)
+from forever.jobs.sweeps import Sweep, run_all
+from forever.mail.smtp import SmtpConfig, SmtpPool
+from forever.services.journeys import SweepJourneys
+from forever.services.ports import ChatPort
+from forever.services.upgrades import TEMPLATE as UPGRADE_PROMPT
+from forever.services.upgrades import QueueUpgradePrompts
+from forever.services.winback import winback_start_parameter
+from forever.telegram.bot_port import BotChatPort, build_bot
+from forever.telegram.inbox import prune_update_inbox
+from forever.telegram.labels import labels_of
+from forever.telegram.upgrade_prompts import upgrade_prompt_view
+from forever.telegram.views import Views
+from forever.wiring import lifecycle
 from forever.wiring.container import Container
+
+log = logging.getLogger(__name__)
+
+BOT_USERNAME = "bot_username"  # legacy extras key, until the container carries it typed
 
 
 def chat_dependencies(container: Container) -> dict[str, object]:
     """Dispatcher workflow data: each handler parameter of this name receives the value."""
     return {}
+
+
+# --- use cases ---------------------------------------------------------------------------------
+
+
+def marketing_policy(container: Container) -> MarketingPolicy:
+    return MarketingPolicy.from_rules(
+        container.catalog.email, ZoneInfo(container.settings.timezone)
+    )
+
+
+def journey_sweep(container: Container) -> SweepJourneys:
+    return SweepJourneys(
+        uow=container.uow,
+        candidates=SqlJourneyCandidates(container.sessions),
+        outbox=container.outbox,
+        catalog=container.catalog,
+        policy=marketing_policy(container),
+        locale_for=container.renderer.locale_for,
+        start_link=partial(winback_start_parameter, container),
+    )
+
+
+def upgrade_sweep(container: Container) -> QueueUpgradePrompts:
+    return QueueUpgradePrompts(
+        uow=container.uow,
+        candidates=SqlUpgradeCandidates(container.uow),
+        events=container.events,
+        outbox=container.outbox,
+        catalog=container.catalog,
+    )
+
+
+# --- the delivery worker -----------------------------------------------------------------------
+
+
+def smtp_pool(container: Container) -> SmtpPool | None:
+    if not container.settings.mail_from:
+        log.warning("MAIL_FROM is not set: emails stay queued until it is")
+        return None
+    return SmtpPool(SmtpConfig.from_settings(container.settings))
+
+
+def delivery_worker(
+    container: Container,
+    *,
+    smtp: SmtpPool | None,
+    chat: ChatPort | None,
+    instance_id: str | None = None,
+    **options: Any,
+) -> DeliveryWorker:
+    """The one delivery worker. `options` are DeliveryWorker's (rng, batch_size, lease,
+    bot_username, ...) for tests and benchmarks."""
+    settings = container.settings
+    options.setdefault("bot_username", lambda: container.extras.get(BOT_USERNAME))
+    options.setdefault("metrics", container.metrics)
+    views = Views(container.renderer, labels_of(container), container.catalog)
+    return DeliveryWorker(
+        store=SqlDeliveryStore(container.uow, instance_id or container.instance),
+        clock=container.clock,
+        renderer=container.renderer,
+        catalog=container.catalog,
+        signer=container.signer,
+        public_url=str(settings.public_url),
+        default_timezone=settings.timezone,
+        mail_from=settings.mail_from,
+        smtp=smtp,
+        chat=chat,
+        staff_chat_ids=sorted(settings.admin_ids),
+        chat_views={UPGRADE_PROMPT: upgrade_prompt_view(views)},
+        **options,
+    )
+
+
+async def learn_bot_username(container: Container, chat: ChatPort | None) -> None:
+    """Win-back links open the bot by its username: ask Telegram once."""
+    bot = getattr(chat, "bot", None)
+    if bot is None or container.extras.get(BOT_USERNAME):
+        return
+    try:
+        me = await bot.get_me()
+    except Exception:
+        log.warning("could not ask Telegram for the bot's username", exc_info=True)
+        return
+    container.extras[BOT_USERNAME] = me.username
+
+
+class Delivery:
+    """The running delivery worker of a process: drains every `interval` seconds and when
+    kicked. `signal` (a DeliverySignal, services.ports.DeliveryKick) may be built first and
+    given to the use cases that queue urgent rows; the runtime calls `start()` once the event
+    loop runs and `stop()` at the end."""
+
+    def __init__(
+        self,
+        container: Container,
+        chat: ChatPort | None,
+        *,
+        signal: DeliverySignal | None = None,
+        interval: float = DRAIN_SECONDS,
+    ) -> None:
+        self.container = container
+        self.chat = chat
+        self.smtp = smtp_pool(container)
+        worker = delivery_worker(container, smtp=self.smtp, chat=chat)
+        self.loop = DeliveryLoop(worker, interval, signal)
+
+    @property
+    def worker(self) -> DeliveryWorker:
+        return self.loop.worker
+
+    def kick(self) -> None:
+        self.loop.kick()
+
+    async def start(self) -> None:
+        await learn_bot_username(self.container, self.chat)
+        self.loop.start()
+
+    async def drain(self) -> DrainReport:
+        return await self.loop.drain_once()
+
+    async def stop(self) -> None:
+        await self.loop.stop()
+        if self.smtp is not None:
+            await self.smtp.close()
+
+
+def delivery(
+    container: Container, chat: ChatPort | None, signal: DeliverySignal | None = None
+) -> Delivery:
+    return Delivery(container, chat, signal=signal)
+
+
+# --- scheduled sweeps and `tick` -----------------------------------------------------------------
+
+
+def _chat_of(container: Container) -> ChatPort | None:
+    """The chat port of a running bot in this process, if there is one (legacy extras)."""
+    chat: ChatPort | None = container.extras.get("chat_port")
+    if chat is None:
+        bot: Bot | None = container.extras.get("bot")
+        chat = BotChatPort(bot) if bot is not None else None
+    return chat
+
+
+def sweeps(container: Container, chat: ChatPort | None = None) -> list[tuple[str, Sweep]]:
+    """Ordered: state changes first, then what they cause (messages to send)."""
+    return [
+        ("expire_memberships", lifecycle.expire_due_memberships(container)),
+        ("resume_pauses", lifecycle.resume_due_pauses(container)),
+        ("email_journeys", journey_sweep(container)),
+        ("upgrade_prompts", partial(_upgrade_prompts, container, chat or _chat_of(container))),
+        ("prune_update_inbox", partial(prune_update_inbox, container)),
+    ]
+
+
+async def _upgrade_prompts(container: Container, chat: ChatPort | None, now: datetime) -> int:
+    """Queue who is due, then hand the prompts over at once when a bot runs here (else the
+    outbox drain delivers them). Returns how many prompts were delivered now."""
+    await upgrade_sweep(container)(now)
+    if chat is None:
+        return 0
+    await learn_bot_username(container, chat)
+    report = await delivery_worker(container, smtp=None, chat=chat).drain()
+    return report.sent_by_template.get(UPGRADE_PROMPT, 0)
+
+
+async def run_sweeps(
+    container: Container, now: datetime, chat: ChatPort | None = None
+) -> dict[str, int]:
+    """Run every sweep for `now`; one failing sweep is logged and does not stop the rest."""
+    return await run_all(sweeps(container, chat), now)
+
+
+async def drain_outbox(container: Container, chat: ChatPort | None = None) -> dict[str, int]:
+    """Hand over everything due at the container's instant, through SMTP and the bot."""
+    bot = None
+    chat = chat or _chat_of(container)
+    token = container.settings.bot_token
+    if chat is None and token is not None:
+        bot = build_bot(container.settings, token.get_secret_value())
+        chat = BotChatPort(bot)
+    smtp = smtp_pool(container)
+    try:
+        await learn_bot_username(container, chat)
+        worker = delivery_worker(container, smtp=smtp, chat=chat)
+        report = await DeliveryLoop(worker).drain_once()
+    finally:
+        if smtp is not None:
+            await smtp.close()
+        if bot is not None:
+            await bot.session.close()
+    return {
+        "outbox_sent": report.sent,
+        "outbox_retried": report.retried,
+        "outbox_deferred": report.deferred,
+        "outbox_failed": report.failed + report.suppressed,
+    }
+
+
+async def run_due_work(container: Container, at: datetime) -> dict[str, int]:
+    """Everything scheduled that is due at `at`, handed over; shared by `tick` and the
+    sandbox's clock."""
+    results = await run_sweeps(container, at)
+    results.update(await drain_outbox(container))
+    return results
+
+
+async def tick(container: Container, at: datetime) -> dict[str, int]:
+    try:
+        return await run_due_work(container, at)
+    finally:
+        await container.close()

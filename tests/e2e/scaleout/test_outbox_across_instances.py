@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from forever.db.models import OutboxMessage, Person
 from forever.domain.clock import ManualClock
-from forever.mail.sender import LEASE
+from forever.jobs.delivery import LEASE
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI
 from tests.e2e.scaleout.harness import Cluster
@@ -86,7 +86,7 @@ async def test_an_instance_killed_holding_claimed_email_loses_none(
         claimed.set()
         await asyncio.Event().wait()
 
-    doomed.outbox.sender.smtp.send = never_sends  # type: ignore[union-attr, method-assign]
+    doomed.outbox.worker.smtp.send = never_sends  # type: ignore[union-attr, method-assign]
     draining = asyncio.create_task(doomed.outbox.drain())
     await claimed.wait()
     held = [r for r in await outbox_rows(doomed) if r.claimed_by == doomed.instance]
