@@ -18,7 +18,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-LOCALES = ("en", "ro", "it")
+from forever.domain.locales import LOCALES
+
+__all__ = ["LOCALES"]
 SANDBOX_TOKEN = "123456789:SANDBOX-not-a-real-token-0000000000"  # noqa: S105 (public by design)
 
 

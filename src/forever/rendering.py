@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, TemplateNotFound
 
-from forever.config import LOCALES
+from forever.domain.locales import LOCALES
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "message_templates"
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-from forever.config import LOCALES
+from forever.domain.locales import LOCALES
 from forever.sandbox.fake_bot_api import FakeBotAPIError, UpdateNotHandled
 from forever.sandbox.views import invoice_view, mail_detail, mail_summary
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Protocol
 
-from forever.config import LOCALES
 from forever.domain.clock import Clock
 from forever.domain.events import EventKind
+from forever.domain.locales import LOCALES
 from forever.domain.people import needs_update
 from forever.services.accounts import Snapshot
 from forever.services.ports import EventLog, PeopleRepository, UnitOfWork

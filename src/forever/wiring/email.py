@@ -65,7 +65,7 @@ def journey_sweep(container: Container) -> SweepJourneys:
         catalog=container.catalog,
         policy=marketing_policy(container),
         locale_for=container.renderer.locale_for,
-        start_link=partial(winback_start_parameter, container),
+        start_link=partial(winback_start_parameter, container.signer),
     )
 
 

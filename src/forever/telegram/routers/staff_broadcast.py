@@ -17,8 +17,8 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from forever.config import LOCALES
 from forever.domain.catalog import Catalog
+from forever.domain.locales import LOCALES
 from forever.domain.segments import Segment, SegmentError, SegmentKind, parse_segment
 from forever.services import personalize
 from forever.services.broadcast_sender import RecipientBlocked, RetryAfter, build_outgoing
