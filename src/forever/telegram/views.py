@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from forever.domain.catalog import CancelReason, Catalog, Offer, OfferKind, Plan
@@ -16,16 +17,24 @@ from forever.domain.payments import InvoiceKind, price
 from forever.rendering import Renderer
 from forever.services.accounts import Snapshot
 from forever.telegram.callbacks import (
+    NO_OFFER,
+    SKIP_REASON,
+    AccountAction,
     AccountCb,
     CancelCb,
     ConsentCb,
     LangCb,
+    Language,
     Nav,
+    NavView,
     OfferCb,
     PauseCb,
     PlanCb,
+    PlanKind,
+    PrivacyAction,
     PrivacyCb,
     ReasonCb,
+    TrialAction,
     TrialCb,
 )
 from forever.telegram.labels import Labels
@@ -39,7 +48,7 @@ def keyboard(*rows: list[InlineKeyboardButton]) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(inline_keyboard=rows_) if rows_ else None
 
 
-def cb(text: str, data: Any) -> InlineKeyboardButton:
+def cb(text: str, data: CallbackData) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=text, callback_data=data.pack())
 
 
@@ -73,19 +82,21 @@ class Views:
             trial_plan=trial_plan.name[locale] if trial_plan else "",
         )
         return text, keyboard(
-            [cb(self.label(locale, "start_trial"), TrialCb(action="start"))],
-            [cb(self.label(locale, "see_plans"), Nav(view="plans"))],
+            [cb(self.label(locale, "start_trial"), TrialCb(action=TrialAction.START))],
+            [cb(self.label(locale, "see_plans"), Nav(view=NavView.PLANS))],
         )
 
     def email_ask(self, locale: str) -> View:
         return self.r.chat("email_ask", locale, trial_days=self.catalog.trial.days), keyboard(
-            [cb(self.label(locale, "skip"), TrialCb(action="skip"))]
+            [cb(self.label(locale, "skip"), TrialCb(action=TrialAction.SKIP))]
         )
 
     def email_invalid(self, locale: str, during_signup: bool) -> View:
         text = self.r.chat("email_invalid", locale)
         if during_signup:
-            return text, keyboard([cb(self.label(locale, "skip"), TrialCb(action="skip"))])
+            return text, keyboard(
+                [cb(self.label(locale, "skip"), TrialCb(action=TrialAction.SKIP))]
+            )
         return text, None
 
     def trial_started(self, snap: Snapshot) -> View:
@@ -96,7 +107,7 @@ class Views:
             locale,
             plan=self.plan_name(m.plan_id, locale),
             until=m.period_end,
-        ), keyboard([cb(self.label(locale, "see_plans"), Nav(view="plans"))])
+        ), keyboard([cb(self.label(locale, "see_plans"), Nav(view=NavView.PLANS))])
 
     def consent_ask(self, locale: str) -> View:
         return self.r.chat("consent_ask", locale, business=self.catalog.business_name), keyboard(
@@ -123,7 +134,7 @@ class Views:
                             plan=plan.name[locale],
                             price=self.stars(plan.monthly_stars),
                         ),
-                        PlanCb(plan=plan.id, kind=InvoiceKind.SUBSCRIPTION.value),
+                        PlanCb(plan=plan.id, kind=PlanKind.MONTHLY),
                     )
                 ]
             )
@@ -136,7 +147,7 @@ class Views:
                             plan=plan.name[locale],
                             price=self.stars(plan.yearly_stars),
                         ),
-                        PlanCb(plan=plan.id, kind=InvoiceKind.YEARLY.value),
+                        PlanCb(plan=plan.id, kind=PlanKind.YEARLY),
                     )
                 ]
             )
@@ -185,7 +196,7 @@ class Views:
             until=until,
             renewed=renewed,
             renews=renews,
-        ), keyboard([cb(self.label(locale, "account"), Nav(view="account"))])
+        ), keyboard([cb(self.label(locale, "account"), Nav(view=NavView.ACCOUNT))])
 
     # -- account ----------------------------------------------------------------------------
 
@@ -208,22 +219,28 @@ class Views:
             trial_available=not snap.trial_used and m.state is State.NONE,
         )
         rows: list[list[InlineKeyboardButton]] = []
-        lang = [cb(self.label(locale, "language"), Nav(view="language"))]
+        lang = [cb(self.label(locale, "language"), Nav(view=NavView.LANGUAGE))]
         higher = self.catalog.next_tier_up(m.plan_id or "") if m.has_access else None
         if m.state is State.NONE and not snap.trial_used:
-            rows.append([cb(self.label(locale, "start_trial"), TrialCb(action="start"))])
+            rows.append([cb(self.label(locale, "start_trial"), TrialCb(action=TrialAction.START))])
         if m.state in (State.NONE, State.EXPIRED, State.PAST_DUE, State.CANCEL_SCHEDULED):
-            rows.append([cb(self.label(locale, "see_plans"), Nav(view="plans"))])
+            rows.append([cb(self.label(locale, "see_plans"), Nav(view=NavView.PLANS))])
         if m.state in (State.TRIAL, State.ACTIVE) and (higher or m.state is State.TRIAL):
-            rows.append([cb(self.label(locale, "upgrade"), Nav(view="plans"))])
+            rows.append([cb(self.label(locale, "upgrade"), Nav(view=NavView.PLANS))])
         if m.state is State.ACTIVE and m.billing in (Billing.MONTHLY, Billing.YEARLY):
-            rows.append([cb(self.label(locale, "pause"), AccountCb(action="pause", v=v))])
+            rows.append(
+                [cb(self.label(locale, "pause"), AccountCb(action=AccountAction.PAUSE, v=v))]
+            )
         if m.state is State.PAUSED:
-            rows.append([cb(self.label(locale, "resume"), AccountCb(action="resume", v=v))])
+            rows.append(
+                [cb(self.label(locale, "resume"), AccountCb(action=AccountAction.RESUME, v=v))]
+            )
         if m.state is State.CANCEL_SCHEDULED:
-            rows.append([cb(self.label(locale, "keep"), AccountCb(action="undo", v=v))])
+            rows.append([cb(self.label(locale, "keep"), AccountCb(action=AccountAction.UNDO, v=v))])
         if m.state in (State.TRIAL, State.ACTIVE, State.PAST_DUE):
-            rows.append([cb(self.label(locale, "cancel"), AccountCb(action="cancel", v=v))])
+            rows.append(
+                [cb(self.label(locale, "cancel"), AccountCb(action=AccountAction.CANCEL, v=v))]
+            )
         rows.append(lang)
         return text, keyboard(*rows)
 
@@ -239,7 +256,7 @@ class Views:
             past_due=m.state is State.PAST_DUE,
         ), keyboard(
             [cb(self.label(locale, "confirm_cancel"), CancelCb(v=snap.version))],
-            [cb(self.label(locale, "keep"), Nav(view="account"))],
+            [cb(self.label(locale, "keep"), Nav(view=NavView.ACCOUNT))],
         )
 
     def canceled(self, snap: Snapshot, *, from_telegram: bool = False) -> View:
@@ -254,7 +271,14 @@ class Views:
             from_telegram=from_telegram,
             email=snap.email,
         ), (
-            keyboard([cb(self.label(locale, "keep"), AccountCb(action="undo", v=snap.version))])
+            keyboard(
+                [
+                    cb(
+                        self.label(locale, "keep"),
+                        AccountCb(action=AccountAction.UNDO, v=snap.version),
+                    )
+                ]
+            )
             if m.state is State.CANCEL_SCHEDULED
             else None
         )
@@ -262,10 +286,8 @@ class Views:
     def reason_ask(self, snap: Snapshot) -> View:
         locale = snap.language
         v = snap.version
-        rows = [
-            [cb(self.label(locale, r.value), ReasonCb(reason=r.value, v=v))] for r in CancelReason
-        ]
-        rows.append([cb(self.label(locale, "skip_reason"), ReasonCb(reason="skip", v=v))])
+        rows = [[cb(self.label(locale, r.value), ReasonCb(reason=r, v=v))] for r in CancelReason]
+        rows.append([cb(self.label(locale, "skip_reason"), ReasonCb(reason=SKIP_REASON, v=v))])
         return self.r.chat("reason_ask", locale), keyboard(*rows)
 
     def offer(self, snap: Snapshot, offer: Offer) -> View:
@@ -292,7 +314,7 @@ class Views:
             accept = self.label(locale, "accept_lower_tier", plan=ctx["lower_plan"])
         return self.r.chat("offer", locale, **ctx), keyboard(
             [cb(accept, OfferCb(offer=offer.id, v=snap.version))],
-            [cb(self.label(locale, "no_thanks"), OfferCb(offer="-", v=snap.version))],
+            [cb(self.label(locale, "no_thanks"), OfferCb(offer=NO_OFFER, v=snap.version))],
         )
 
     def pause_ask(self, snap: Snapshot) -> View:
@@ -306,7 +328,7 @@ class Views:
 
     def language_ask(self, locale: str) -> View:
         return self.r.chat("language_ask", locale), keyboard(
-            [cb(name, LangCb(code=code)) for code, name in LANGUAGE_NAMES.items()]
+            [cb(name, LangCb(code=Language(code))) for code, name in LANGUAGE_NAMES.items()]
         )
 
     def privacy(self, snap: Snapshot, payments: int) -> View:
@@ -323,12 +345,12 @@ class Views:
             state=m.state.value,
             marketing=snap.marketing,
             payments=payments,
-        ), keyboard([cb(self.label(locale, "erase"), PrivacyCb(action="erase"))])
+        ), keyboard([cb(self.label(locale, "erase"), PrivacyCb(action=PrivacyAction.ERASE))])
 
     def privacy_confirm(self, locale: str) -> View:
         return self.r.chat("privacy_confirm", locale), keyboard(
-            [cb(self.label(locale, "erase_confirm"), PrivacyCb(action="confirm"))],
-            [cb(self.label(locale, "keep_data"), PrivacyCb(action="keep"))],
+            [cb(self.label(locale, "erase_confirm"), PrivacyCb(action=PrivacyAction.CONFIRM))],
+            [cb(self.label(locale, "keep_data"), PrivacyCb(action=PrivacyAction.KEEP))],
         )
 
     def upgrade_prompt(
@@ -349,8 +371,8 @@ class Views:
             [
                 cb(
                     self.label(locale, "upgrade_to", plan=higher.name[locale]),
-                    PlanCb(plan=higher.id, kind=InvoiceKind.SUBSCRIPTION.value),
+                    PlanCb(plan=higher.id, kind=PlanKind.MONTHLY),
                 )
             ],
-            [cb(self.label(locale, "see_plans"), Nav(view="plans"))],
+            [cb(self.label(locale, "see_plans"), Nav(view=NavView.PLANS))],
         )
