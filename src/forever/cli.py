@@ -9,10 +9,16 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 
+from forever.app import build_container
 from forever.config import ConfigError, Settings, load_settings
+from forever.db.migrate import upgrade_to_head
 from forever.domain.catalog import CatalogError
-from forever.domain.clock import parse_instant
+from forever.domain.clock import ManualClock, parse_instant
+from forever.jobs.tick import tick
 from forever.logs import redact, setup_logging
+from forever.runtime import Runtime, serve_forever
+from forever.sandbox.command import run_sandbox
+from forever.services.usage import record_usage
 
 log = logging.getLogger("forever")
 
@@ -89,8 +95,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings.require_for_run()
             return _run(settings)
         if args.command == "sandbox":
-            from forever.sandbox.command import run_sandbox
-
             return run_sandbox(settings, db_path=args.db, port=args.port)
     except (ConfigError, CatalogError) as exc:
         print(f"error: {redact(str(exc))}", file=sys.stderr)
@@ -101,8 +105,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _migrate(settings: Settings) -> int:
-    from forever.db.migrate import upgrade_to_head
-
     setup_logging(settings.log_level, settings.log_format.value)
     upgrade_to_head(settings.database_url)
     log.info("database schema is up to date")
@@ -110,10 +112,6 @@ def _migrate(settings: Settings) -> int:
 
 
 def _run(settings: Settings) -> int:
-    from forever.app import build_container
-    from forever.db.migrate import upgrade_to_head
-    from forever.runtime import Runtime, serve_forever
-
     token = settings.bot_token.get_secret_value() if settings.bot_token else ""
     container = build_container(settings)  # validates the catalog before anything starts
     setup_logging(
@@ -135,11 +133,6 @@ def _run(settings: Settings) -> int:
 
 
 def _tick(settings: Settings, at: datetime) -> int:
-    from forever.app import build_container
-    from forever.db.migrate import upgrade_to_head
-    from forever.domain.clock import ManualClock
-    from forever.jobs.tick import tick
-
     setup_logging(settings.log_level, settings.log_format.value)
     container = build_container(settings, clock=ManualClock(at))
     upgrade_to_head(settings.database_url)
@@ -149,9 +142,6 @@ def _tick(settings: Settings, at: datetime) -> int:
 
 
 def _usage(settings: Settings, telegram_id: int, amount: int, metric: str | None) -> int:
-    from forever.app import build_container
-    from forever.services.usage import record_usage
-
     setup_logging(settings.log_level, settings.log_format.value)
     container = build_container(settings)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Sequence
 from contextlib import suppress
 from datetime import timedelta
-from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,7 +20,7 @@ from aiogram import Bot, Dispatcher
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from forever.app import Container, build_bot, build_dispatcher
+from forever.app import Container, build_bot
 from forever.db.leases import acquire_lease, release_lease
 from forever.jobs.sweeps import run_sweeps
 from forever.mail.worker import DRAIN_SECONDS, OutboxWorker
@@ -28,10 +28,10 @@ from forever.telegram.bot_port import BotChatPort
 from forever.telegram.broadcasts import BroadcastRunner, start_broadcast_worker
 from forever.telegram.commands import register_commands
 from forever.telegram.inbox import UpdateProcessor
-from forever.telegram.request_metrics import RequestMetrics
 from forever.web.routes import route_installers
-from forever.web.server import build_web_app, start_web
+from forever.web.server import RouteInstaller, build_web_app, start_web
 from forever.web.webhook import install_webhook
+from forever.wiring.dispatcher import build_dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +54,35 @@ def webhook_path(url: str) -> str:
 
 
 class Runtime:
-    """One process of Forever. `start` returns once everything serves; `stop` undoes it."""
+    """One process of Forever. `start` returns once everything serves; `stop` undoes it.
 
-    def __init__(self, container: Container, token: str) -> None:
+    It owns the process's Bot (and the chat port over it) and passes them to what needs
+    them. `routes` adds route installers of the entry point's own (the sandbox's page) to the
+    product's (web/routes.py)."""
+
+    def __init__(
+        self,
+        container: Container,
+        token: str,
+        *,
+        routes: Sequence[RouteInstaller[Container]] = (),
+    ) -> None:
         self.container = container
-        self.bot: Bot = build_bot(container.settings, token)
-        self.bot.session.middleware(RequestMetrics(container.metrics))
+        self.bot: Bot = build_bot(container.settings, token, container.metrics)
+        self.chat = BotChatPort(self.bot)
         self.dispatcher: Dispatcher = build_dispatcher(container)
-        self.updates = UpdateProcessor(container, self.bot, self.dispatcher)
+        self.updates = UpdateProcessor(
+            sessions=container.sessions,
+            clock=container.clock,
+            metrics=container.metrics,
+            holder=container.instance,
+            bot=self.bot,
+            dispatcher=self.dispatcher,
+        )
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.web_port: int | None = None
-        self._web_runner = None
+        self._routes = list(routes)
+        self._web_runner: web.AppRunner | None = None
         self._polling: asyncio.Task[None] | None = None
         self._broadcasts: BroadcastRunner | None = None
         self._recovery: asyncio.Task[None] | None = None
@@ -91,17 +109,9 @@ class Runtime:
         """Serve. In webhook mode (WEBHOOK_URL set) `polling` is ignored; the recovery pass
         over stored updates runs every `inbox_recovery_seconds` (None: only when called)."""
         settings = self.container.settings
-        self.container.extras["bot"] = self.bot
-        installers = route_installers()
+        installers: list[RouteInstaller[Container]] = [*route_installers(), *self._routes]
         if settings.webhook_url is not None and settings.webhook_secret is not None:
-            installers.append(
-                partial(
-                    _install_webhook,
-                    path=webhook_path(str(settings.webhook_url)),
-                    secret=settings.webhook_secret.get_secret_value(),
-                    processor=self.updates,
-                )
-            )
+            installers.append(self._install_webhook)
         app = build_web_app(self.container, installers)
         self._web_runner, self.web_port = await start_web(app, settings.web_host, settings.web_port)
         log.info("web server on http://%s:%s", settings.web_host, self.web_port)
@@ -114,8 +124,7 @@ class Runtime:
                 max_instances=1,
                 coalesce=True,
             )
-            chat = self.container.extras.get("chat_port") or BotChatPort(self.bot)
-            self.outbox = OutboxWorker(self.container, chat)
+            self.outbox = OutboxWorker(self.container, self.chat)
             await self.outbox.learn_bot_username()
             self.scheduler.add_job(
                 self.outbox.drain,
@@ -157,6 +166,17 @@ class Runtime:
                     polling_timeout=25,
                 )
             )
+
+    def _install_webhook(self, app: web.Application, container: Container) -> None:
+        settings = container.settings
+        assert settings.webhook_url is not None and settings.webhook_secret is not None
+        install_webhook(
+            app,
+            webhook_path(str(settings.webhook_url)),
+            settings.webhook_secret.get_secret_value(),
+            self.updates,
+            container.metrics,
+        )
 
     def _workflow_data(self) -> dict[str, Any]:
         return {
@@ -233,17 +253,6 @@ class Runtime:
             await self.dispatcher.fsm.close()
         await self.bot.session.close()
         await self.container.close()
-
-
-def _install_webhook(
-    app: web.Application,
-    container: Container,
-    *,
-    path: str,
-    secret: str,
-    processor: UpdateProcessor,
-) -> None:
-    install_webhook(app, path, secret, processor)
 
 
 async def serve_forever(runtime: Runtime) -> None:

@@ -1,18 +1,42 @@
-"""The aiogram Bot behind the services' ChatPort (used by the outbox sender)."""
+"""The aiogram Bot behind the services' ChatPort (used by the outbox sender), and how a Bot
+is made."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramForbiddenError
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice
 
+from forever.config import Settings
+from forever.metrics import Metrics
 from forever.services.ports import Keyboard
+from forever.telegram.request_metrics import RequestMetrics
 
 
-@dataclass(frozen=True, slots=True)
+def build_bot(settings: Settings, token: str, metrics: Metrics | None = None) -> Bot:
+    """The one way a Bot is made (the composition root re-exports it as app.build_bot; the
+    Runtime owns the process's Bot and passes it, or a BotChatPort over it, to the rest).
+    With `metrics`, every Bot API call's outcome is counted."""
+    session = AiohttpSession(api=TelegramAPIServer.from_base(str(settings.telegram_api_url)))
+    if metrics is not None:
+        session.middleware(RequestMetrics(metrics))
+    return Bot(
+        token=token,
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+
+
+@dataclass(slots=True)
 class Sent:
+    """services.ports.SendResult (a plain dataclass: the Protocol's attributes are settable)."""
+
     ok: bool
     blocked: bool = False
     message_id: int | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from forever.config import LOCALES
 from forever.rendering import TEMPLATES_DIR
@@ -28,9 +28,13 @@ class Labels:
         return set(self._by_locale[locale])
 
 
-def labels_of(container: Any) -> Labels:
-    """One Labels per container (built on first use)."""
-    labels = container.extras.get("labels")
-    if labels is None:
-        labels = container.extras["labels"] = Labels()
-    return labels
+class _HasLabels(Protocol):
+    @property
+    def labels(self) -> Labels: ...
+
+
+def labels_of(container: _HasLabels) -> Labels:
+    """DEPRECATED: handlers take `labels: Labels` by name and adapters receive it as an
+    argument; the one Labels of the process is built by the composition root
+    (wiring/container.py). Kept only while files not yet converted call it."""
+    return container.labels

@@ -1,19 +1,18 @@
-"""Which feature modules add routes to the built-in web server.
+"""The product's own routes on the built-in web server: email links and /metrics.
 
-Each feature exposes `install(app, container)`; list it here once. (A function rather than a
-module-level list so importing a feature stays lazy and nothing is shared between apps.)
+Each installer is `install(app, context)` and declares what it reads from the context as a
+Protocol of its own (see web/server.py). Entry points add theirs (the webhook, the sandbox's
+page) next to these; nothing here knows about them.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from forever.web import metrics
+from forever.web.email_links import install_email_routes
 from forever.web.server import RouteInstaller
 
 
-def route_installers() -> list[RouteInstaller]:
-    from forever.sandbox import web as sandbox_web
-    from forever.web import metrics
-    from forever.web.email_links import install_email_routes
-
-    installers: list[RouteInstaller] = [install_email_routes, metrics.install]
-    installers.append(sandbox_web.install)  # only in `bot.py sandbox`
-    return installers
+def route_installers() -> list[RouteInstaller[Any]]:
+    return [install_email_routes, metrics.install]

@@ -20,6 +20,8 @@ from forever.domain.signing import Signer
 from forever.metrics import Metrics
 from forever.rendering import Renderer
 from forever.services.people import PeopleService
+from forever.telegram.labels import Labels
+from forever.telegram.views import Views
 
 
 def new_instance_id() -> str:
@@ -38,6 +40,8 @@ class Container:
     sessions: async_sessionmaker[AsyncSession]
     people: PeopleService
     signer: Signer
+    # LEGACY, being removed: an untyped service locator still read by files of other areas
+    # until they take their dependencies as arguments. Add nothing to it.
     extras: dict[str, Any] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
     # Names this process in leases and claims (outbox, update inbox, broadcasts).
@@ -48,6 +52,9 @@ class Container:
     subscriptions: SqlSubscriptions = field(init=False)
     events: SqlEventLog = field(init=False)
     outbox: SqlOutbox = field(init=False)
+    # Button labels and the chat views, read once (handlers receive them by name).
+    labels: Labels = field(init=False)
+    views: Views = field(init=False)
 
     def __post_init__(self) -> None:
         self.uow = SqlUnitOfWork(self.sessions)
@@ -55,6 +62,8 @@ class Container:
         self.subscriptions = SqlSubscriptions(self.uow)
         self.events = SqlEventLog(self.uow)
         self.outbox = SqlOutbox(self.uow)
+        self.labels = Labels()
+        self.views = Views(self.renderer, self.labels, self.catalog)
 
     async def close(self) -> None:
         await self.engine.dispose()
