@@ -1,4 +1,8 @@
-"""Command line: run | sandbox | tick | migrate. Errors in settings end with one line, exit 2."""
+"""Command line: run | sandbox | tick | migrate. Errors in settings end with one line, exit 2.
+
+Each command imports what it runs inside its function: not to dodge a cycle (the entry layer
+has none), but so that a mistake in the settings is reported at once, before the bot, the
+database driver and the scheduler are loaded."""
 
 from __future__ import annotations
 
@@ -9,16 +13,10 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 
-from forever.app import build_container
 from forever.config import ConfigError, Settings, load_settings
-from forever.db.migrate import upgrade_to_head
 from forever.domain.catalog import CatalogError
-from forever.domain.clock import ManualClock, parse_instant
-from forever.jobs.tick import tick
+from forever.domain.clock import parse_instant
 from forever.logs import redact, setup_logging
-from forever.runtime import Runtime, serve_forever
-from forever.sandbox.command import run_sandbox
-from forever.services.usage import record_usage
 
 log = logging.getLogger("forever")
 
@@ -95,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings.require_for_run()
             return _run(settings)
         if args.command == "sandbox":
+            from forever.sandbox.command import run_sandbox
+
             return run_sandbox(settings, db_path=args.db, port=args.port)
     except (ConfigError, CatalogError) as exc:
         print(f"error: {redact(str(exc))}", file=sys.stderr)
@@ -105,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _migrate(settings: Settings) -> int:
+    from forever.db.migrate import upgrade_to_head
+
     setup_logging(settings.log_level, settings.log_format.value)
     upgrade_to_head(settings.database_url)
     log.info("database schema is up to date")
@@ -112,6 +114,10 @@ def _migrate(settings: Settings) -> int:
 
 
 def _run(settings: Settings) -> int:
+    from forever.app import build_container
+    from forever.db.migrate import upgrade_to_head
+    from forever.runtime import Runtime, serve_forever
+
     token = settings.bot_token.get_secret_value() if settings.bot_token else ""
     container = build_container(settings)  # validates the catalog before anything starts
     setup_logging(
@@ -133,6 +139,11 @@ def _run(settings: Settings) -> int:
 
 
 def _tick(settings: Settings, at: datetime) -> int:
+    from forever.app import build_container
+    from forever.db.migrate import upgrade_to_head
+    from forever.domain.clock import ManualClock
+    from forever.jobs.tick import tick
+
     setup_logging(settings.log_level, settings.log_format.value)
     container = build_container(settings, clock=ManualClock(at))
     upgrade_to_head(settings.database_url)
@@ -142,6 +153,9 @@ def _tick(settings: Settings, at: datetime) -> int:
 
 
 def _usage(settings: Settings, telegram_id: int, amount: int, metric: str | None) -> int:
+    from forever.app import build_container
+    from forever.services.usage import record_usage
+
     setup_logging(settings.log_level, settings.log_format.value)
     container = build_container(settings)
 
