@@ -1,16 +1,14 @@
-"""Composition root: builds the engine, services, bot, dispatcher, scheduler and web server.
+"""Composition root: builds the container (what every area shares) and the Bot.
 
-Nothing else constructs these; handlers and jobs receive what they need from here.
+Nothing else constructs these; handlers and jobs receive what they need from here. The
+per-area use cases are built in wiring/<area>.py, the dispatcher in wiring/dispatcher.py.
+Entry points (cli, runtime, sandbox) call this module; nothing below them imports it.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-
-from aiogram import Dispatcher
-from aiogram.fsm.storage.base import BaseStorage
-from aiogram.fsm.storage.memory import MemoryStorage
 
 from forever.config import Settings
 from forever.db.engine import make_engine, make_session_factory
@@ -19,10 +17,9 @@ from forever.domain.clock import Clock, SystemClock
 from forever.domain.signing import Signer
 from forever.rendering import Renderer
 from forever.telegram.bot_port import build_bot
-from forever.wiring import customers, email, lifecycle, staff
 from forever.wiring.container import Container, new_instance_id
 
-__all__ = ["Container", "build_bot", "build_container", "build_dispatcher", "new_instance_id"]
+__all__ = ["Container", "build_bot", "build_container", "new_instance_id"]
 
 log = logging.getLogger(__name__)
 
@@ -46,29 +43,3 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         sessions=sessions,
         signer=Signer(secret),
     )
-
-
-def build_storage(settings: Settings) -> BaseStorage:
-    if settings.redis_url:
-        from aiogram.fsm.storage.base import DefaultKeyBuilder
-        from aiogram.fsm.storage.redis import RedisStorage
-
-        return RedisStorage.from_url(
-            settings.redis_url,
-            key_builder=DefaultKeyBuilder(prefix=f"{settings.redis_prefix}:fsm", with_bot_id=True),
-        )
-    return MemoryStorage()
-
-
-def build_dispatcher(container: Container, storage: BaseStorage | None = None) -> Dispatcher:
-    from forever.telegram.setup import setup_dispatcher
-
-    storage = storage or build_storage(container.settings)
-    # With Redis, updates of the same chat are serialised across every instance, not only
-    # within this process (several instances behind one webhook).
-    isolation = storage.create_isolation() if hasattr(storage, "create_isolation") else None
-    dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
-    setup_dispatcher(dispatcher, container)
-    for area in (lifecycle, customers, email, staff):
-        dispatcher.workflow_data.update(area.chat_dependencies(container))
-    return dispatcher

@@ -1,4 +1,8 @@
-"""Command line: run | sandbox | tick | migrate. Errors in settings end with one line, exit 2."""
+"""Command line: run | sandbox | tick | migrate. Errors in settings end with one line, exit 2.
+
+Each command imports what it runs inside its function: not to dodge a cycle (the entry layer
+has none), but so that a mistake in the settings is reported at once, before the bot, the
+database driver and the scheduler are loaded."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from enum import StrEnum
 from typing import Annotated, Any
@@ -15,12 +16,15 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from forever.domain.locales import LOCALES
 
 __all__ = ["LOCALES"]
+# What SQLAlchemy's make_url accepts, up to the port (read here without importing SQLAlchemy:
+# services/ import this module and must stay free of it).
+_DATABASE_URL = re.compile(
+    r"(?P<driver>[\w+]+)://(?:[^:/]*(?::[^@]*)?@)?(?:(?:\[[^/?]+\]|[^/:?]+)?(?::(?P<port>[^/?]*))?)?"
+)
 SANDBOX_TOKEN = "123456789:SANDBOX-not-a-real-token-0000000000"  # noqa: S105 (public by design)
 
 
@@ -82,16 +86,16 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
-        try:
-            url = make_url(value)
-        except ArgumentError:
+        url = _DATABASE_URL.match(value)
+        if url is None or not (url["port"] or "0").isdigit():
             raise ValueError(
                 "not a SQLAlchemy URL (e.g. sqlite+aiosqlite:///./forever.db or "
                 "postgresql+asyncpg://user@host/db)"
-            ) from None
-        if url.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+            )
+        driver = url["driver"]
+        if driver not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
             raise ValueError(
-                f"unsupported driver {url.drivername!r}: use sqlite+aiosqlite or postgresql+asyncpg"
+                f"unsupported driver {driver!r}: use sqlite+aiosqlite or postgresql+asyncpg"
             )
         return value
 

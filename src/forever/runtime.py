@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Sequence
 from contextlib import suppress
 from datetime import timedelta
-from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,15 +20,16 @@ from aiogram import Bot, Dispatcher
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from forever.app import Container, build_bot, build_dispatcher
+from forever.app import Container, build_bot
 from forever.db.leases import acquire_lease, release_lease
 from forever.telegram.bot_port import BotChatPort
 from forever.telegram.commands import register_commands
 from forever.telegram.inbox import UpdateProcessor
-from forever.telegram.request_metrics import RequestMetrics
 from forever.web.routes import route_installers
-from forever.web.server import build_web_app, start_web
+from forever.web.server import RouteInstaller, build_web_app, start_web
 from forever.web.webhook import install_webhook
+from forever.wiring import customers
+from forever.wiring.dispatcher import build_dispatcher
 from forever.wiring.email import Delivery, delivery, run_sweeps
 from forever.wiring.staff import BroadcastRunner, start_broadcast_worker
 
@@ -53,17 +54,35 @@ def webhook_path(url: str) -> str:
 
 
 class Runtime:
-    """One process of Forever. `start` returns once everything serves; `stop` undoes it."""
+    """One process of Forever. `start` returns once everything serves; `stop` undoes it.
 
-    def __init__(self, container: Container, token: str) -> None:
+    It owns the process's Bot (and the chat port over it) and passes them to what needs
+    them. `routes` adds route installers of the entry point's own (the sandbox's page) to the
+    product's (web/routes.py)."""
+
+    def __init__(
+        self,
+        container: Container,
+        token: str,
+        *,
+        routes: Sequence[RouteInstaller[Container]] = (),
+    ) -> None:
         self.container = container
-        self.bot: Bot = build_bot(container.settings, token)
-        self.bot.session.middleware(RequestMetrics(container.metrics))
+        self.bot: Bot = build_bot(container.settings, token, container.metrics)
+        self.chat = BotChatPort(self.bot)
         self.dispatcher: Dispatcher = build_dispatcher(container)
-        self.updates = UpdateProcessor(container, self.bot, self.dispatcher)
+        self.updates = UpdateProcessor(
+            sessions=container.sessions,
+            clock=container.clock,
+            metrics=container.metrics,
+            holder=container.instance,
+            bot=self.bot,
+            dispatcher=self.dispatcher,
+        )
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.web_port: int | None = None
-        self._web_runner = None
+        self._routes = list(routes)
+        self._web_runner: web.AppRunner | None = None
         self._polling: asyncio.Task[None] | None = None
         self._broadcasts: BroadcastRunner | None = None
         self._recovery: asyncio.Task[None] | None = None
@@ -90,17 +109,13 @@ class Runtime:
         """Serve. In webhook mode (WEBHOOK_URL set) `polling` is ignored; the recovery pass
         over stored updates runs every `inbox_recovery_seconds` (None: only when called)."""
         settings = self.container.settings
-        self.container.extras["bot"] = self.bot
-        installers = route_installers()
+        installers: list[RouteInstaller[Container]] = [
+            *route_installers(),
+            customers.install_email_routes,
+            *self._routes,
+        ]
         if settings.webhook_url is not None and settings.webhook_secret is not None:
-            installers.append(
-                partial(
-                    _install_webhook,
-                    path=webhook_path(str(settings.webhook_url)),
-                    secret=settings.webhook_secret.get_secret_value(),
-                    processor=self.updates,
-                )
-            )
+            installers.append(self._install_webhook)
         app = build_web_app(self.container, installers)
         self._web_runner, self.web_port = await start_web(app, settings.web_host, settings.web_port)
         log.info("web server on http://%s:%s", settings.web_host, self.web_port)
@@ -114,10 +129,9 @@ class Runtime:
                 coalesce=True,
             )
             self.scheduler.start()
-        chat = self.container.extras.get("chat_port") or BotChatPort(self.bot)
         # The one delivery worker: drains every few seconds and at once when a use case
         # kicks it after queuing an urgent effect (the Stars edit of a one-tap cancel).
-        self.outbox = delivery(self.container, chat, signal=self.container.delivery_kick)
+        self.outbox = delivery(self.container, self.chat, signal=self.container.delivery_kick)
         await self.outbox.start()
         await register_commands(self.bot, settings.default_locale, settings.admin_ids)
         if broadcasts:
@@ -151,6 +165,17 @@ class Runtime:
                 )
             )
 
+    def _install_webhook(self, app: web.Application, container: Container) -> None:
+        settings = container.settings
+        assert settings.webhook_url is not None and settings.webhook_secret is not None
+        install_webhook(
+            app,
+            webhook_path(str(settings.webhook_url)),
+            settings.webhook_secret.get_secret_value(),
+            self.updates,
+            container.metrics,
+        )
+
     def _workflow_data(self) -> dict[str, Any]:
         return {
             **self.dispatcher.workflow_data,
@@ -169,7 +194,7 @@ class Runtime:
         if not leader:
             log.debug("sweeps: another instance holds the lease")
             return None
-        results = await run_sweeps(self.container, now)
+        results = await run_sweeps(self.container, now, self.chat)
         self.container.metrics.sweeps.inc()
         for name, count in results.items():
             if count < 0:
@@ -226,17 +251,6 @@ class Runtime:
             await self.dispatcher.fsm.close()
         await self.bot.session.close()
         await self.container.close()
-
-
-def _install_webhook(
-    app: web.Application,
-    container: Container,
-    *,
-    path: str,
-    secret: str,
-    processor: UpdateProcessor,
-) -> None:
-    install_webhook(app, path, secret, processor)
 
 
 async def serve_forever(runtime: Runtime) -> None:

@@ -254,9 +254,13 @@ async def test_a_pause_ends_by_itself_with_the_time_that_was_left(
     await user.press("Pause")
     await user.press("1 month")
     clock.advance(timedelta(days=29))
-    assert (await run_sweeps(running_bot.container, clock.now()))["resume_pauses"] == 0
+    assert (await run_sweeps(running_bot.container, clock.now(), running_bot.chat))[
+        "resume_pauses"
+    ] == 0
     clock.advance(timedelta(days=1))
-    assert (await run_sweeps(running_bot.container, clock.now()))["resume_pauses"] == 1
+    assert (await run_sweeps(running_bot.container, clock.now(), running_bot.chat))[
+        "resume_pauses"
+    ] == 1
     state = await snap(running_bot, 4011)
     assert state.membership.state.value == "active"
     assert state.membership.period_end == clock.now() + timedelta(days=20)

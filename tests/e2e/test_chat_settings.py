@@ -110,7 +110,7 @@ async def test_winback_link_applies_its_offer(
     await user.send_text("/cancel")
     await user.press("Yes, cancel")
     clock.advance(timedelta(days=40))
-    await run_sweeps(running_bot.container, clock.now())
+    await run_sweeps(running_bot.container, clock.now(), running_bot.chat)
     state = await snap(running_bot, 6005)
     assert state.membership.state.value == "expired"
     parameter = winback_start_parameter(
@@ -146,7 +146,7 @@ async def test_an_expired_winback_link_gives_nothing(
     await user.send_text("/cancel")
     await user.press("Yes, cancel")
     clock.advance(timedelta(days=40))
-    await run_sweeps(running_bot.container, clock.now())
+    await run_sweeps(running_bot.container, clock.now(), running_bot.chat)
     state = await snap(running_bot, 6010)
     parameter = winback_start_parameter(
         running_bot.container.signer,
@@ -165,14 +165,14 @@ async def test_upgrade_prompt_halfway_through_the_trial_once_per_cap(
 ) -> None:
     user = await trial_user(tg, 6007)
     container = running_bot.container
-    assert (await run_sweeps(container, clock.now()))["upgrade_prompts"] == 0
+    assert (await run_sweeps(container, clock.now(), running_bot.chat))["upgrade_prompts"] == 0
     clock.advance(timedelta(days=4))
-    assert (await run_sweeps(container, clock.now()))["upgrade_prompts"] == 1
+    assert (await run_sweeps(container, clock.now(), running_bot.chat))["upgrade_prompts"] == 1
     prompt = user.last_message
     assert "halfway through your trial" in prompt.text
     assert "Plus" in prompt.text and "Pro" in prompt.text and "<pre>" in prompt.html
     clock.advance(timedelta(days=1))
-    assert (await run_sweeps(container, clock.now()))["upgrade_prompts"] == 0
+    assert (await run_sweeps(container, clock.now(), running_bot.chat))["upgrade_prompts"] == 0
     paid = await user.press("Upgrade to Pro")
     assert paid is None or paid.text is None
     result = await user.press(user.last_message.button_texts[0])
@@ -194,7 +194,7 @@ async def test_usage_at_the_tier_limit_prompts_but_not_after_a_recent_cancel(
     assert await record_usage(6009, 12) == 12
     assert await record_usage(999999, 1) is None
     clock.advance(timedelta(hours=1))
-    assert (await run_sweeps(container, clock.now()))["upgrade_prompts"] == 1
+    assert (await run_sweeps(container, clock.now(), running_bot.chat))["upgrade_prompts"] == 1
     assert "used 12 this month" in heavy.last_message.text
     assert "Upgrade to Plus" in heavy.last_message.button_texts
     assert "used 12" not in quitter.last_message.text
@@ -206,7 +206,9 @@ async def test_a_user_who_blocked_the_bot_is_marked_not_crashed(
     user = await trial_user(tg, 6010)
     user.block()
     clock.advance(timedelta(days=4))
-    assert (await run_sweeps(running_bot.container, clock.now()))["upgrade_prompts"] == 0
+    assert (await run_sweeps(running_bot.container, clock.now(), running_bot.chat))[
+        "upgrade_prompts"
+    ] == 0
     async with running_bot.container.sessions() as session:
         person = await session.scalar(select(Person).where(Person.telegram_id == 6010))
     assert person is not None and person.blocked_at is not None

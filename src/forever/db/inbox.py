@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forever.db.models import UpdateInbox
@@ -107,8 +107,6 @@ async def prune_processed(session: AsyncSession, *, before: datetime) -> int:
 
 
 async def unprocessed_count(session: AsyncSession) -> int:
-    from sqlalchemy import func
-
     count = await session.scalar(
         select(func.count()).select_from(UpdateInbox).where(UpdateInbox.processed_at.is_(None))
     )

@@ -56,5 +56,5 @@ MAX_ATTEMPTS = 30  # with the cap above: more than a day of trying before giving
 def retry_delay(attempts: int, rng: random.Random) -> timedelta:
     """Exponential backoff with jitter (±20%) after `attempts` tries (1 = first failure)."""
     exponent = min(max(attempts - 1, 0), 20)
-    base: timedelta = min(RETRY_BASE * (2**exponent), RETRY_CAP)
+    base = min(RETRY_BASE * (1 << exponent), RETRY_CAP)
     return base * rng.uniform(0.8, 1.2)

@@ -10,21 +10,23 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
 
+from forever.config import Settings
 from forever.domain.locales import LOCALES
-from forever.sandbox.fake_bot_api import FakeBotAPIError, UpdateNotHandled
+from forever.sandbox.clock import SandboxClock
+from forever.sandbox.errors import SandboxError
+from forever.sandbox.fake_bot_api import FakeBotAPI, FakeBotAPIError, UpdateNotHandled
+from forever.sandbox.hub import EventHub
+from forever.sandbox.mail_catcher import CaughtMail, MailCatcher
 from forever.sandbox.views import invoice_view, mail_detail, mail_summary
-
-if TYPE_CHECKING:
-    from forever.sandbox.world import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,48 @@ MAIL_CSP = "default-src 'none'; img-src data: http: https:; style-src 'unsafe-in
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+class Shown(Protocol):
+    def to_json(self) -> dict[str, Any]: ...
+
+
+class World(Protocol):
+    """What the page drives (sandbox.world.Sandbox)."""
+
+    fake: FakeBotAPI
+    clock: SandboxClock
+    catcher: MailCatcher
+    hub: EventHub
+
+    @property
+    def customers(self) -> Mapping[int, Shown]: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def business_name(self) -> str: ...
+
+    def add_customer(self, name: str, language: str) -> Shown: ...
+
+    def chat_json(self, user_id: int) -> dict[str, Any]: ...
+
+    async def send_text(self, user_id: int, text: str) -> None: ...
+
+    async def start_bot(self, user_id: int, payload: str | None = None) -> None: ...
+
+    async def press(
+        self, user_id: int, message_id: int, row: int, column: int
+    ) -> dict[str, Any]: ...
+
+    async def pay(
+        self, user_id: int, *, message_id: int | None, link: str | None
+    ) -> dict[str, Any]: ...
+
+    async def advance(self, delta: timedelta) -> dict[str, Any]: ...
+
+    async def jump_to(self, instant: datetime) -> dict[str, Any]: ...
+
+
 class BadInput(Exception):
     """The request is malformed; the message tells the page what to fix."""
 
@@ -50,8 +94,6 @@ def _json_error(status: int, message: str) -> web.Response:
 
 @web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    from forever.sandbox.world import SandboxError
-
     if not request.path.startswith("/sandbox/api/"):
         return await handler(request)
     try:
@@ -132,7 +174,7 @@ def with_base_target(html: str) -> str:
 
 
 class SandboxApi:
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: World) -> None:
         self.sandbox = sandbox
 
     def install(self, app: web.Application) -> None:
@@ -173,12 +215,11 @@ class SandboxApi:
 
     def _state(self) -> dict[str, Any]:
         s = self.sandbox
-        catalog = s.container.catalog if s.container else None
         return {
             "now": s.clock.now().isoformat(),
             "offset_seconds": int(s.clock.offset.total_seconds()),
             "bot": s.fake.bot_user,
-            "business": catalog.business_name if catalog else "",
+            "business": s.business_name,
             "languages": list(LANGUAGES),
             "customers": [c.to_json() for c in s.customers.values()],
             "mail": [mail_summary(m) for m in s.catcher.mails],
@@ -276,7 +317,7 @@ class SandboxApi:
 
     # -- mail ------------------------------------------------------------------------------
 
-    def _mail(self, request: web.Request):  # type: ignore[no-untyped-def]
+    def _mail(self, request: web.Request) -> CaughtMail:
         mail = self.sandbox.catcher.get(_path_int(request, "mail_id"))
         if mail is None:
             raise LookupError("no such email")

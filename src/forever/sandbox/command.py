@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from forever.config import SANDBOX_TOKEN, ConfigError, Settings
 from forever.logs import setup_logging
+from forever.sandbox.world import Sandbox
 
 log = logging.getLogger("forever.sandbox")
 
@@ -62,8 +63,6 @@ def run_sandbox(settings: Settings, db_path: str | None = None, port: int = 8080
 
 
 async def _serve(settings: Settings, db_path: str | None, port: int) -> None:
-    from forever.sandbox.world import Sandbox
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

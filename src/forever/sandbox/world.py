@@ -1,7 +1,8 @@
 """The running sandbox: the fake Telegram, the mail catcher, the bot, and the clock.
 
-`Sandbox.start` wires them together in the current event loop; the web page (sandbox/web.py)
-drives it through the methods here: add customers, type, press, pay, move the clock.
+`Sandbox.start` wires them together in the current event loop and installs the page's routes
+(sandbox/api.py) on the bot's own web server, through the Runtime: the page drives the world
+through the methods here: add customers, type, press, pay, move the clock.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from pydantic import AnyHttpUrl, SecretStr
 from sqlalchemy import func, select
 
@@ -23,8 +25,10 @@ from forever.config import SANDBOX_TOKEN, Settings, SmtpSecurity
 from forever.db.migrate import upgrade_engine
 from forever.db.models import Person
 from forever.runtime import Runtime
+from forever.sandbox.api import SandboxApi
 from forever.sandbox.clock import SandboxClock
-from forever.sandbox.fake_bot_api import FakeBotAPI, FakeEvent, FakeUser
+from forever.sandbox.errors import SandboxError
+from forever.sandbox.fake_bot_api import FakeBotAPI, FakeEvent, FakeMessage, FakeUser
 from forever.sandbox.hub import EventHub
 from forever.sandbox.mail_catcher import CaughtMail, MailCatcher
 from forever.sandbox.views import mail_summary, message_view
@@ -50,8 +54,7 @@ BOT_TIMEOUT = 30.0  # seconds the page waits for the bot to handle an action
 _CHAT_KINDS = frozenset({"message", "invoice", "edit", "delete", "user_message"})
 
 
-class SandboxError(Exception):
-    """An action the page asked for that cannot be done; the message says why."""
+__all__ = ["Customer", "Sandbox", "SandboxError", "free_port", "sandbox_settings"]
 
 
 @dataclass
@@ -188,12 +191,10 @@ class Sandbox:
         )
         self.customers[STAFF_ID] = Customer(staff, "sam@staff.sandbox.test", staff=True)
         self.container = build_container(settings, clock=self.clock)
-        self.container.extras["sandbox"] = self
         await upgrade_engine(self.container.engine)
         await self._restore_customers()
-        self.runtime = Runtime(self.container, SANDBOX_TOKEN)
-        # Moving the clock hands over queued chat messages through the running bot.
-        self.container.extras["chat_port"] = BotChatPort(self.runtime.bot)
+        # The page's routes go on the bot's own web server, next to the product's.
+        self.runtime = Runtime(self.container, SANDBOX_TOKEN, routes=[self._install_page])
         # handle_as_tasks=False: an action on the page returns once the bot has answered it.
         await self.runtime.start(scheduler=scheduler, handle_as_tasks=False)
         await self.fake.wait_until_polled()
@@ -212,10 +213,23 @@ class Sandbox:
             self._temp_dir.cleanup()
             self._temp_dir = None
 
+    def _install_page(self, app: web.Application, container: Container) -> None:
+        SandboxApi(self).install(app)
+
     @property
     def settings(self) -> Settings:
         assert self.container is not None
         return self.container.settings
+
+    @property
+    def business_name(self) -> str:
+        return self.container.catalog.business_name if self.container else ""
+
+    @property
+    def chat(self) -> BotChatPort:
+        """The running bot's chat port: what the clock's work hands chat messages over to."""
+        assert self.runtime is not None
+        return self.runtime.chat
 
     # -- customers -------------------------------------------------------------------------
 
@@ -242,6 +256,8 @@ class Sandbox:
                 )
             ).all()
         for telegram_id, first_name, language in rows:
+            if telegram_id is None:  # excluded by the query; here for the type checker
+                continue
             if telegram_id in self.customers or telegram_id == self.fake.state.bot_user["id"]:
                 continue
             user = self.fake.add_user(
@@ -292,7 +308,9 @@ class Sandbox:
             return await self._pay(user, message if button.get("pay") else button["url"])
         raise SandboxError("this button opens a link; the page opens it for you")
 
-    async def pay(self, user_id: int, *, message_id: int | None, link: str | None) -> dict:
+    async def pay(
+        self, user_id: int, *, message_id: int | None, link: str | None
+    ) -> dict[str, Any]:
         user = self.customer(user_id).user
         if link is not None:
             if not _is_invoice_link(link):
@@ -303,7 +321,7 @@ class Sandbox:
             raise SandboxError("no invoice with that id in this chat")
         return await self._pay(user, message)
 
-    async def _pay(self, user: FakeUser, invoice: Any) -> dict[str, Any]:
+    async def _pay(self, user: FakeUser, invoice: FakeMessage | str) -> dict[str, Any]:
         try:
             result = await user.pay(invoice)
         except LookupError as exc:
@@ -349,12 +367,12 @@ class Sandbox:
     async def hand_over(self) -> None:
         """Send what the last action queued (a confirmation email, say) at once, so it is in
         the inbox when the page hears back, instead of at the outbox worker's next round."""
-        assert self.container is not None
-        await drain_outbox(self.container)
+        assert self.container is not None and self.runtime is not None
+        await drain_outbox(self.container, self.runtime.chat)
 
     async def run_due_work(self) -> dict[str, int]:
-        assert self.container is not None
-        return await run_due_work(self.container, self.clock.now())
+        assert self.container is not None and self.runtime is not None
+        return await run_due_work(self.container, self.clock.now(), self.runtime.chat)
 
     async def _renew_due_subscriptions(self) -> None:
         """Telegram charges a Stars subscription when its period ends, unless cancelled."""

@@ -1,4 +1,5 @@
-"""The aiogram Bot behind the services' ChatPort (used by the outbox sender)."""
+"""The aiogram Bot behind the services' ChatPort (used by the outbox sender), and how a Bot
+is made."""
 
 from __future__ import annotations
 
@@ -13,12 +14,18 @@ from aiogram.exceptions import TelegramForbiddenError
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice
 
 from forever.config import Settings
+from forever.metrics import Metrics
 from forever.services.ports import Keyboard
+from forever.telegram.request_metrics import RequestMetrics
 
 
-def build_bot(settings: Settings, token: str) -> Bot:
-    """The one way a Bot is built (the runtime, `tick`, the delivery worker's own)."""
+def build_bot(settings: Settings, token: str, metrics: Metrics | None = None) -> Bot:
+    """The one way a Bot is made (the composition root re-exports it as app.build_bot; the
+    Runtime owns the process's Bot and passes it, or a BotChatPort over it, to the rest).
+    With `metrics`, every Bot API call's outcome is counted."""
     session = AiohttpSession(api=TelegramAPIServer.from_base(str(settings.telegram_api_url)))
+    if metrics is not None:
+        session.middleware(RequestMetrics(metrics))
     return Bot(
         token=token,
         session=session,
@@ -26,8 +33,10 @@ def build_bot(settings: Settings, token: str) -> Bot:
     )
 
 
-@dataclass(slots=True)  # plain attributes: services.ports.SendResult
+@dataclass(slots=True)
 class Sent:
+    """services.ports.SendResult (a plain dataclass: the Protocol's attributes are settable)."""
+
     ok: bool
     blocked: bool = False
     message_id: int | None = None

@@ -1,4 +1,10 @@
-"""Callback data for every button the customer side sends (aiogram CallbackData, <64 bytes).
+"""Callback data of every inline button the bot sends (aiogram CallbackData, < 64 bytes).
+
+The one module that names what a button carries: each field is typed, choices are Enums,
+so a forged or outdated value fails to unpack and the handler's filter simply does not
+match (the fallback answers it). The packed strings are unchanged from the untyped version
+(`ac:cancel:3`, `rs:skip:3`...), so buttons already sitting in people's chats keep working.
+tests/unit/test_callbacks.py packs every class with its longest values.
 
 Buttons that change a membership carry `v`, the subscription version they were made for: a
 button from an older state does nothing but show the current view.
@@ -6,28 +12,61 @@ button from an older state does nothing but show the current view.
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import Literal
+
 from aiogram.filters.callback_data import CallbackData
+
+from forever.domain.catalog import CancelReason
+
+# -- the customer side ---------------------------------------------------------------------
+
+
+class NavView(StrEnum):
+    PLANS = "plans"
+    ACCOUNT = "account"
+    LANGUAGE = "language"
+    PRIVACY = "privacy"
 
 
 class Nav(CallbackData, prefix="nav"):
-    view: str  # plans | account | language | privacy
+    view: NavView
+
+
+class TrialAction(StrEnum):
+    START = "start"
+    SKIP = "skip"
 
 
 class TrialCb(CallbackData, prefix="tr"):
-    action: str  # start | skip
+    action: TrialAction
 
 
 class ConsentCb(CallbackData, prefix="mk"):
     yes: bool
 
 
+class PlanKind(StrEnum):
+    """What a plan button sells; the values are InvoiceKind's (domain.payments)."""
+
+    MONTHLY = "monthly"  # InvoiceKind.SUBSCRIPTION
+    YEARLY = "yearly"  # InvoiceKind.YEARLY
+
+
 class PlanCb(CallbackData, prefix="pl"):
-    plan: str
-    kind: str  # monthly | yearly
+    plan: str  # a plan id of the catalog (data, not code: checked by the handler)
+    kind: PlanKind
+
+
+class AccountAction(StrEnum):
+    CANCEL = "cancel"
+    PAUSE = "pause"
+    RESUME = "resume"
+    UNDO = "undo"
 
 
 class AccountCb(CallbackData, prefix="ac"):
-    action: str  # cancel | pause | resume | undo
+    action: AccountAction
     v: int
 
 
@@ -35,13 +74,19 @@ class CancelCb(CallbackData, prefix="cx"):
     v: int
 
 
+SKIP_REASON = "skip"
+
+
 class ReasonCb(CallbackData, prefix="rs"):
-    reason: str  # a CancelReason value, or "skip"
+    reason: CancelReason | Literal["skip"]  # "skip": no reason given
     v: int
 
 
+NO_OFFER = "-"
+
+
 class OfferCb(CallbackData, prefix="of"):
-    offer: str  # an offer id, or "-" for "no thanks"
+    offer: str  # an offer id of the catalog, or NO_OFFER for "no thanks"
     v: int
 
 
@@ -50,13 +95,107 @@ class PauseCb(CallbackData, prefix="pa"):
     v: int
 
 
+class Language(StrEnum):
+    """The locales the bot speaks (config.LOCALES)."""
+
+    EN = "en"
+    RO = "ro"
+    IT = "it"
+
+
 class LangCb(CallbackData, prefix="lg"):
-    code: str
+    code: Language
+
+
+class PrivacyAction(StrEnum):
+    ERASE = "erase"
+    CONFIRM = "confirm"
+    KEEP = "keep"
 
 
 class PrivacyCb(CallbackData, prefix="pv"):
-    action: str  # erase | confirm | keep
+    action: PrivacyAction
+
+
+class EmailAction(StrEnum):
+    STOP = "stop"
 
 
 class EmailCb(CallbackData, prefix="em"):
-    action: str  # stop
+    action: EmailAction
+
+
+# -- the staff side ------------------------------------------------------------------------
+
+
+class BroadcastAction(StrEnum):
+    CANCEL = "cancel"
+    NO_BUTTON = "nobutton"
+    CONFIRM = "confirm"
+
+
+class BroadcastCb(CallbackData, prefix="bc"):
+    """A step of composing a broadcast (staff_broadcast's `Act`)."""
+
+    action: BroadcastAction
+    draft: int = 0
+
+
+class SegmentPick(StrEnum):
+    """Who a broadcast goes to: the values are domain.segments.SegmentKind's."""
+
+    ALL = "all"
+    TRIAL = "trial"
+    PAYING = "paying"
+    PLAN = "plan"
+    CANCELLED = "cancelled"
+    LAPSED = "lapsed"
+    PAUSED = "paused"
+    LANGUAGE = "language"
+
+
+class SegmentCb(CallbackData, prefix="bcseg"):
+    """The segment of a broadcast (staff_broadcast's `Pick`); `value` is a plan id or a
+    locale for the kinds that need one."""
+
+    kind: SegmentPick
+    value: str = ""
+
+
+class StopBroadcastCb(CallbackData, prefix="bcstop"):
+    """Stop a running broadcast (telegram.broadcasts' `StopBroadcast`)."""
+
+    broadcast_id: int
+
+
+class GrantAction(StrEnum):
+    OK = "ok"
+    NO = "no"
+
+
+class GrantCb(CallbackData, prefix="grant"):
+    """Confirm or refuse a staff grant (staff_tools' `GrantAct`); `nonce` ties the answer to
+    the pending grant (8 hex digits)."""
+
+    action: GrantAction
+    nonce: str
+
+
+ALL_CALLBACKS: tuple[type[CallbackData], ...] = (
+    Nav,
+    TrialCb,
+    ConsentCb,
+    PlanCb,
+    AccountCb,
+    CancelCb,
+    ReasonCb,
+    OfferCb,
+    PauseCb,
+    LangCb,
+    PrivacyCb,
+    EmailCb,
+    BroadcastCb,
+    SegmentCb,
+    StopBroadcastCb,
+    GrantCb,
+)

@@ -8,15 +8,14 @@ from contextlib import suppress
 from aiogram import Router
 from aiogram.exceptions import TelegramForbiddenError
 from aiogram.types import ErrorEvent
-from sqlalchemy import update
 
-from forever.app import Container
-from forever.db.models import Person
+from forever.domain.clock import Clock
+from forever.services.ports import PeopleRepository, UnitOfWork
 
 log = logging.getLogger(__name__)
 
 
-def errors_router(container: Container) -> Router:
+def errors_router(uow: UnitOfWork, people: PeopleRepository, clock: Clock) -> Router:
     router = Router(name="errors")
 
     @router.error()
@@ -29,12 +28,11 @@ def errors_router(container: Container) -> Router:
                 break
         if isinstance(event.exception, TelegramForbiddenError) and user is not None:
             # The person blocked the bot: remember it, stop writing to them.
-            async with container.sessions.begin() as session:
-                await session.execute(
-                    update(Person)
-                    .where(Person.telegram_id == user.id)
-                    .values(blocked_at=container.clock.now())
-                )
+            async with uow.begin():
+                person = await people.by_telegram_id(user.id)
+                if person is not None:
+                    await people.mark_blocked(person.id, clock.now())
+                    await uow.commit()
             log.info("user %s blocked the bot; marked", user.id)
             return True
         log.exception("update %s failed", update_.update_id, exc_info=event.exception)

@@ -11,17 +11,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from aiogram import Bot, Dispatcher
 from aiogram.methods import TelegramMethod
 from aiogram.types import Update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from forever.db import inbox
-
-if TYPE_CHECKING:
-    from aiogram import Bot, Dispatcher
-
-    from forever.app import Container
+from forever.domain.clock import Clock
+from forever.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +31,21 @@ MAX_ATTEMPTS = 5
 class UpdateProcessor:
     def __init__(
         self,
-        container: Container,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        metrics: Metrics,
+        holder: str,
         bot: Bot,
         dispatcher: Dispatcher,
-        *,
         lease: timedelta = DEFAULT_LEASE,
         max_attempts: int = MAX_ATTEMPTS,
         concurrency: int = 64,
     ) -> None:
-        self.container = container
+        self.sessions = sessions
+        self.clock = clock
+        self.metrics = metrics
+        self.holder = holder  # names this instance in the claims
         self.bot = bot
         self.dispatcher = dispatcher
         self.lease = lease
@@ -48,24 +53,20 @@ class UpdateProcessor:
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
 
-    @property
-    def holder(self) -> str:
-        return self.container.instance
-
     def parse(self, body: dict[str, Any]) -> Update:
         """Raises pydantic's ValidationError when the body is not a Telegram Update."""
         return Update.model_validate(body, context={"bot": self.bot})
 
     async def store(self, update_id: int, body: dict[str, Any]) -> bool:
         """Persist a received update, claimed by this instance; False for a redelivery."""
-        async with self.container.sessions.begin() as session:
+        async with self.sessions.begin() as session:
             return await inbox.store_update(
                 session,
                 update_id,
                 body,
                 holder=self.holder,
                 lease=self.lease,
-                now=self.container.clock.now(),
+                now=self.clock.now(),
             )
 
     def process_soon(self, update_id: int, body: dict[str, Any]) -> None:
@@ -83,28 +84,28 @@ class UpdateProcessor:
                     await self.bot(result)
             except Exception:
                 log.exception("update %s failed; it will be retried", update_id, extra=extra)
-                self.container.metrics.errors.labels("update").inc()
-                self.container.metrics.updates.labels("failed").inc()
-                async with self.container.sessions.begin() as session:
+                self.metrics.errors.labels("update").inc()
+                self.metrics.updates.labels("failed").inc()
+                async with self.sessions.begin() as session:
                     await inbox.release_update(session, update_id, holder=self.holder)
                 return
-            async with self.container.sessions.begin() as session:
+            async with self.sessions.begin() as session:
                 done = await inbox.mark_processed(
-                    session, update_id, holder=self.holder, now=self.container.clock.now()
+                    session, update_id, holder=self.holder, now=self.clock.now()
                 )
             if not done:
                 # Our lease ran out mid-way and another instance took the update over.
                 log.warning("update %s: lease lost while processing", update_id, extra=extra)
-            self.container.metrics.updates.labels("processed").inc()
+            self.metrics.updates.labels("processed").inc()
 
     async def recover_once(self, limit: int = 100) -> int:
         """Claim and process stored updates nobody holds (their instance died or gave up)."""
-        now = self.container.clock.now()
-        async with self.container.sessions() as session:
+        now = self.clock.now()
+        async with self.sessions() as session:
             candidates = await inbox.claimable_updates(session, now=now, limit=limit)
         recovered = 0
         for update_id in candidates:
-            async with self.container.sessions.begin() as session:
+            async with self.sessions.begin() as session:
                 if not await inbox.claim_update(
                     session, update_id, holder=self.holder, lease=self.lease, now=now
                 ):
@@ -122,10 +123,10 @@ class UpdateProcessor:
                         attempts - 1,
                         extra={"update_id": update_id},
                     )
-                    self.container.metrics.updates.labels("given_up").inc()
+                    self.metrics.updates.labels("given_up").inc()
                     continue
             log.info("recovering stored update %s", update_id, extra={"update_id": update_id})
-            self.container.metrics.updates.labels("recovered").inc()
+            self.metrics.updates.labels("recovered").inc()
             await self.process(update_id, body)
             recovered += 1
         return recovered
@@ -146,7 +147,12 @@ class UpdateProcessor:
 KEEP_PROCESSED = timedelta(days=7)  # far longer than Telegram keeps redelivering (24 hours)
 
 
-async def prune_update_inbox(container: Container, now: datetime) -> int:
+class _HasSessions(Protocol):
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]: ...
+
+
+async def prune_update_inbox(container: _HasSessions, now: datetime) -> int:
     """Sweep: forget updates processed long ago (their ids can no longer come back)."""
     async with container.sessions.begin() as session:
         return await inbox.prune_processed(session, before=now - KEEP_PROCESSED)

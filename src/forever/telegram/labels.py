@@ -26,11 +26,3 @@ class Labels:
 
     def keys(self, locale: str) -> set[str]:
         return set(self._by_locale[locale])
-
-
-def labels_of(container: Any) -> Labels:
-    """One Labels per container (built on first use)."""
-    labels = container.extras.get("labels")
-    if labels is None:
-        labels = container.extras["labels"] = Labels()
-    return labels

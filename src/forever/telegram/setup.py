@@ -1,13 +1,20 @@
-"""Wires routers and middlewares into a dispatcher."""
+"""Wires routers and middlewares into a dispatcher.
+
+Everything comes in as an argument from the composition root (forever.app): this module
+builds nothing and knows no container. Handler parameters are filled by name from the
+dispatcher's data: `renderer`, `catalog`, `views`, `labels`, plus what each area's wiring
+module names (wiring/<area>.py `chat_dependencies`).
+"""
 
 from __future__ import annotations
 
-from aiogram import Dispatcher
+from collections.abc import Mapping
 
-from forever.app import Container
-from forever.telegram.errors import errors_router
-from forever.telegram.labels import labels_of
-from forever.telegram.middlewares import PersonMiddleware
+from aiogram import BaseMiddleware, Dispatcher, Router
+
+from forever.domain.catalog import Catalog
+from forever.rendering import Renderer
+from forever.telegram.labels import Labels
 from forever.telegram.routers import (
     account,
     common,
@@ -17,20 +24,30 @@ from forever.telegram.routers import (
     staff_broadcast,
     staff_tools,
 )
-from forever.telegram.routers.helpers import views_of
+from forever.telegram.views import Views
 
 
-def setup_dispatcher(dispatcher: Dispatcher, container: Container) -> None:
-    dispatcher["container"] = container
-    dispatcher["renderer"] = container.renderer
-    dispatcher["catalog"] = container.catalog
-    # Handlers take `views: Views` and `labels: Labels` by name (views_of/labels_of are legacy).
-    dispatcher["views"] = views_of(container)
-    dispatcher["labels"] = labels_of(container)
-    person = PersonMiddleware()
+def setup_dispatcher(
+    dispatcher: Dispatcher,
+    *,
+    renderer: Renderer,
+    catalog: Catalog,
+    views: Views,
+    labels: Labels,
+    person: BaseMiddleware,
+    errors: Router,
+    data: Mapping[str, object] | None = None,
+) -> None:
+    """`person` reads who wrote (outer middleware of messages and button presses); `errors`
+    is the last line of defence; `data` is merged into the dispatcher's data."""
+    dispatcher.workflow_data.update(data or {})
+    dispatcher["renderer"] = renderer
+    dispatcher["catalog"] = catalog
+    dispatcher["views"] = views
+    dispatcher["labels"] = labels
     dispatcher.message.outer_middleware(person)
     dispatcher.callback_query.outer_middleware(person)
-    dispatcher.include_router(errors_router(container))
+    dispatcher.include_router(errors)
     # Feature routers go before `common`, whose fallback catches whatever is left.
     dispatcher.include_router(staff_broadcast.build_router())
     dispatcher.include_router(staff_tools.build_router())

@@ -8,25 +8,35 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from forever.domain.account import AccountAction, account_actions
+from forever.domain.account import AccountAction as Shown
+from forever.domain.account import account_actions
 from forever.domain.catalog import CancelReason, Catalog, Offer, OfferKind, Plan
 from forever.domain.lifecycle import State
 from forever.domain.payments import InvoiceKind, price
 from forever.rendering import Renderer
 from forever.services.accounts import Snapshot
 from forever.telegram.callbacks import (
+    NO_OFFER,
+    SKIP_REASON,
+    AccountAction,
     AccountCb,
     CancelCb,
     ConsentCb,
     LangCb,
+    Language,
     Nav,
+    NavView,
     OfferCb,
     PauseCb,
     PlanCb,
+    PlanKind,
+    PrivacyAction,
     PrivacyCb,
     ReasonCb,
+    TrialAction,
     TrialCb,
 )
 from forever.telegram.labels import Labels
@@ -40,7 +50,7 @@ def keyboard(*rows: list[InlineKeyboardButton]) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(inline_keyboard=rows_) if rows_ else None
 
 
-def cb(text: str, data: Any) -> InlineKeyboardButton:
+def cb(text: str, data: CallbackData) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=text, callback_data=data.pack())
 
 
@@ -48,13 +58,14 @@ def url(text: str, link: str) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=text, url=link)
 
 
-def _account_button_data(action: AccountAction, v: int) -> Any:
+def _account_button_data(shown: Shown, v: int) -> CallbackData:
     """What each /account button carries (its label has the action's name)."""
-    if action is AccountAction.START_TRIAL:
-        return TrialCb(action="start")
-    if action in (AccountAction.SEE_PLANS, AccountAction.UPGRADE):
-        return Nav(view="plans")
-    return AccountCb(action="undo" if action is AccountAction.KEEP else action.value, v=v)
+    if shown is Shown.START_TRIAL:
+        return TrialCb(action=TrialAction.START)
+    if shown in (Shown.SEE_PLANS, Shown.UPGRADE):
+        return Nav(view=NavView.PLANS)
+    action = AccountAction.UNDO if shown is Shown.KEEP else AccountAction(shown.value)
+    return AccountCb(action=action, v=v)
 
 
 class Views:
@@ -83,19 +94,21 @@ class Views:
             trial_plan=trial_plan.name[locale] if trial_plan else "",
         )
         return text, keyboard(
-            [cb(self.label(locale, "start_trial"), TrialCb(action="start"))],
-            [cb(self.label(locale, "see_plans"), Nav(view="plans"))],
+            [cb(self.label(locale, "start_trial"), TrialCb(action=TrialAction.START))],
+            [cb(self.label(locale, "see_plans"), Nav(view=NavView.PLANS))],
         )
 
     def email_ask(self, locale: str) -> View:
         return self.r.chat("email_ask", locale, trial_days=self.catalog.trial.days), keyboard(
-            [cb(self.label(locale, "skip"), TrialCb(action="skip"))]
+            [cb(self.label(locale, "skip"), TrialCb(action=TrialAction.SKIP))]
         )
 
     def email_invalid(self, locale: str, during_signup: bool) -> View:
         text = self.r.chat("email_invalid", locale)
         if during_signup:
-            return text, keyboard([cb(self.label(locale, "skip"), TrialCb(action="skip"))])
+            return text, keyboard(
+                [cb(self.label(locale, "skip"), TrialCb(action=TrialAction.SKIP))]
+            )
         return text, None
 
     def trial_started(self, snap: Snapshot) -> View:
@@ -106,7 +119,7 @@ class Views:
             locale,
             plan=self.plan_name(m.plan_id, locale),
             until=m.period_end,
-        ), keyboard([cb(self.label(locale, "see_plans"), Nav(view="plans"))])
+        ), keyboard([cb(self.label(locale, "see_plans"), Nav(view=NavView.PLANS))])
 
     def consent_ask(self, locale: str) -> View:
         return self.r.chat("consent_ask", locale, business=self.catalog.business_name), keyboard(
@@ -133,7 +146,7 @@ class Views:
                             plan=plan.name[locale],
                             price=self.stars(plan.monthly_stars),
                         ),
-                        PlanCb(plan=plan.id, kind=InvoiceKind.SUBSCRIPTION.value),
+                        PlanCb(plan=plan.id, kind=PlanKind.MONTHLY),
                     )
                 ]
             )
@@ -146,7 +159,7 @@ class Views:
                             plan=plan.name[locale],
                             price=self.stars(plan.yearly_stars),
                         ),
-                        PlanCb(plan=plan.id, kind=InvoiceKind.YEARLY.value),
+                        PlanCb(plan=plan.id, kind=PlanKind.YEARLY),
                     )
                 ]
             )
@@ -195,7 +208,7 @@ class Views:
             until=until,
             renewed=renewed,
             renews=renews,
-        ), keyboard([cb(self.label(locale, "account"), Nav(view="account"))])
+        ), keyboard([cb(self.label(locale, "account"), Nav(view=NavView.ACCOUNT))])
 
     # -- account ----------------------------------------------------------------------------
 
@@ -221,7 +234,7 @@ class Views:
             [cb(self.label(locale, action.value), _account_button_data(action, v))]
             for action in account_actions(snap, self.catalog)
         ]
-        rows.append([cb(self.label(locale, "language"), Nav(view="language"))])
+        rows.append([cb(self.label(locale, "language"), Nav(view=NavView.LANGUAGE))])
         return text, keyboard(*rows)
 
     def cancel_confirm(self, snap: Snapshot) -> View:
@@ -236,7 +249,7 @@ class Views:
             past_due=m.state is State.PAST_DUE,
         ), keyboard(
             [cb(self.label(locale, "confirm_cancel"), CancelCb(v=snap.version))],
-            [cb(self.label(locale, "keep"), Nav(view="account"))],
+            [cb(self.label(locale, "keep"), Nav(view=NavView.ACCOUNT))],
         )
 
     def canceled(self, snap: Snapshot, *, from_telegram: bool = False) -> View:
@@ -251,7 +264,14 @@ class Views:
             from_telegram=from_telegram,
             email=snap.email,
         ), (
-            keyboard([cb(self.label(locale, "keep"), AccountCb(action="undo", v=snap.version))])
+            keyboard(
+                [
+                    cb(
+                        self.label(locale, "keep"),
+                        AccountCb(action=AccountAction.UNDO, v=snap.version),
+                    )
+                ]
+            )
             if m.state is State.CANCEL_SCHEDULED
             else None
         )
@@ -259,10 +279,8 @@ class Views:
     def reason_ask(self, snap: Snapshot) -> View:
         locale = snap.language
         v = snap.version
-        rows = [
-            [cb(self.label(locale, r.value), ReasonCb(reason=r.value, v=v))] for r in CancelReason
-        ]
-        rows.append([cb(self.label(locale, "skip_reason"), ReasonCb(reason="skip", v=v))])
+        rows = [[cb(self.label(locale, r.value), ReasonCb(reason=r, v=v))] for r in CancelReason]
+        rows.append([cb(self.label(locale, "skip_reason"), ReasonCb(reason=SKIP_REASON, v=v))])
         return self.r.chat("reason_ask", locale), keyboard(*rows)
 
     def offer(self, snap: Snapshot, offer: Offer) -> View:
@@ -289,7 +307,7 @@ class Views:
             accept = self.label(locale, "accept_lower_tier", plan=ctx["lower_plan"])
         return self.r.chat("offer", locale, **ctx), keyboard(
             [cb(accept, OfferCb(offer=offer.id, v=snap.version))],
-            [cb(self.label(locale, "no_thanks"), OfferCb(offer="-", v=snap.version))],
+            [cb(self.label(locale, "no_thanks"), OfferCb(offer=NO_OFFER, v=snap.version))],
         )
 
     def pause_ask(self, snap: Snapshot) -> View:
@@ -303,7 +321,7 @@ class Views:
 
     def language_ask(self, locale: str) -> View:
         return self.r.chat("language_ask", locale), keyboard(
-            [cb(name, LangCb(code=code)) for code, name in LANGUAGE_NAMES.items()]
+            [cb(name, LangCb(code=Language(code))) for code, name in LANGUAGE_NAMES.items()]
         )
 
     def privacy(self, snap: Snapshot, payments: int) -> View:
@@ -320,12 +338,12 @@ class Views:
             state=m.state.value,
             marketing=snap.marketing,
             payments=payments,
-        ), keyboard([cb(self.label(locale, "erase"), PrivacyCb(action="erase"))])
+        ), keyboard([cb(self.label(locale, "erase"), PrivacyCb(action=PrivacyAction.ERASE))])
 
     def privacy_confirm(self, locale: str) -> View:
         return self.r.chat("privacy_confirm", locale), keyboard(
-            [cb(self.label(locale, "erase_confirm"), PrivacyCb(action="confirm"))],
-            [cb(self.label(locale, "keep_data"), PrivacyCb(action="keep"))],
+            [cb(self.label(locale, "erase_confirm"), PrivacyCb(action=PrivacyAction.CONFIRM))],
+            [cb(self.label(locale, "keep_data"), PrivacyCb(action=PrivacyAction.KEEP))],
         )
 
     def upgrade_prompt(
@@ -346,8 +364,8 @@ class Views:
             [
                 cb(
                     self.label(locale, "upgrade_to", plan=higher.name[locale]),
-                    PlanCb(plan=higher.id, kind=InvoiceKind.SUBSCRIPTION.value),
+                    PlanCb(plan=higher.id, kind=PlanKind.MONTHLY),
                 )
             ],
-            [cb(self.label(locale, "see_plans"), Nav(view="plans"))],
+            [cb(self.label(locale, "see_plans"), Nav(view=NavView.PLANS))],
         )

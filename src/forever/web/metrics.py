@@ -7,21 +7,33 @@ database at scrape time, so every instance reports the same truth.
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from forever.app import Container
 from forever.db.models import BroadcastDelivery, OutboxMessage, Subscription, UpdateInbox
 from forever.domain.lifecycle import HAS_ACCESS
+from forever.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 WAITING = ("pending", "sending")
 
 
-async def refresh_gauges(container: Container) -> None:
+class MetricsSource(Protocol):
+    """What /metrics reads: this process's registry and the database (for the gauges)."""
+
+    @property
+    def metrics(self) -> Metrics: ...
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]: ...
+
+
+async def refresh_gauges(container: MetricsSource) -> None:
     metrics = container.metrics
     async with container.sessions() as session:
         outbox = dict(
@@ -58,7 +70,7 @@ async def refresh_gauges(container: Container) -> None:
         metrics.active_subscribers.labels(state).set(states.get(state, 0))
 
 
-def install(app: web.Application, container: Container) -> None:
+def install(app: web.Application, container: MetricsSource) -> None:
     async def metrics_view(request: web.Request) -> web.Response:
         try:
             await refresh_gauges(container)

@@ -1,19 +1,18 @@
-"""Which feature modules add routes to the built-in web server.
+"""The web adapter's own routes on the built-in web server: /metrics (the email links are
+installed by the composition root, which builds their use cases: wiring/customers.py).
 
-Each feature exposes `install(app, container)`; list it here once. (A function rather than a
-module-level list so importing a feature stays lazy and nothing is shared between apps.)
+Each installer is `install(app, context)` and declares what it reads from the context as a
+Protocol of its own (see web/server.py). Entry points add theirs (the webhook, the sandbox's
+page) next to these; nothing here knows about them.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from forever.web import metrics
 from forever.web.server import RouteInstaller
 
 
-def route_installers() -> list[RouteInstaller]:
-    from forever.sandbox import web as sandbox_web
-    from forever.web import metrics
-    from forever.wiring.customers import install_email_routes
-
-    installers: list[RouteInstaller] = [install_email_routes, metrics.install]
-    installers.append(sandbox_web.install)  # only in `bot.py sandbox`
-    return installers
+def route_installers() -> list[RouteInstaller[Any]]:
+    return [metrics.install]

@@ -1,26 +1,40 @@
-"""The built-in web server. Feature modules add their routes through `add_routes`."""
+"""The built-in web server. Feature modules add their routes through route installers.
+
+An installer is `install(app, context)`: the entry point that builds the app passes the same
+context to each one (the composition root's container), and each installer declares the
+little it reads from it as a Protocol of its own. This module knows no composition root.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Protocol, TypeAlias, TypeVar
 
 from aiohttp import web
 from sqlalchemy import text
-
-from forever.app import Container
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger(__name__)
 
-CONTAINER_KEY = web.AppKey("container", Container)
 
-RouteInstaller = Callable[[web.Application, Container], None]
+class Served(Protocol):
+    """What the server itself needs from the context: the database, for /healthz."""
+
+    @property
+    def engine(self) -> AsyncEngine: ...
+
+
+ContextT = TypeVar("ContextT", bound=Served)
+InstalledT = TypeVar("InstalledT")
+RouteInstaller: TypeAlias = Callable[[web.Application, InstalledT], None]
+
+ENGINE_KEY = web.AppKey("engine", AsyncEngine)
 
 
 async def healthz(request: web.Request) -> web.Response:
-    container = request.app[CONTAINER_KEY]
     try:
-        async with container.engine.connect() as conn:
+        async with request.app[ENGINE_KEY].connect() as conn:
             await conn.execute(text("SELECT 1"))
     except Exception:
         log.warning("health check: database unreachable", exc_info=True)
@@ -29,13 +43,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def build_web_app(
-    container: Container, installers: list[RouteInstaller] | None = None
+    context: ContextT, installers: Iterable[RouteInstaller[ContextT]] = ()
 ) -> web.Application:
     app = web.Application(client_max_size=1024 * 1024)
-    app[CONTAINER_KEY] = container
+    app[ENGINE_KEY] = context.engine
     app.router.add_get("/healthz", healthz)
-    for install in installers or []:
-        install(app, container)
+    for install in installers:
+        install(app, context)
     return app
 
 
@@ -45,6 +59,8 @@ async def start_web(app: web.Application, host: str, port: int) -> tuple[web.App
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    server = site._server
-    real_port = server.sockets[0].getsockname()[1] if server and server.sockets else port
+    real_port = port
+    for address in runner.addresses:  # (host, port) for each bound socket
+        real_port = int(address[1])
+        break
     return runner, real_port

@@ -6,24 +6,35 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from aiohttp import web
 from pydantic import ValidationError
 
-if TYPE_CHECKING:
-    from forever.metrics import Metrics
-    from forever.telegram.inbox import UpdateProcessor
+from forever.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 
 
+class UpdateIntake(Protocol):
+    """The update inbox as the endpoint sees it (telegram.inbox.UpdateProcessor)."""
+
+    def parse(self, body: dict[str, Any]) -> object:
+        """Raises pydantic's ValidationError (or ValueError/TypeError) for a non-Update."""
+        ...
+
+    async def store(self, update_id: int, body: dict[str, Any]) -> bool:
+        """Persist, claimed by this instance; False for a redelivery."""
+        ...
+
+    def process_soon(self, update_id: int, body: dict[str, Any]) -> None: ...
+
+
 def install_webhook(
-    app: web.Application, path: str, secret: str, processor: UpdateProcessor
+    app: web.Application, path: str, secret: str, processor: UpdateIntake, metrics: Metrics
 ) -> None:
-    metrics = processor.container.metrics
     expected = secret.encode()
 
     async def receive(request: web.Request) -> web.Response:

@@ -6,7 +6,6 @@ import os
 import secrets
 import socket
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -21,6 +20,8 @@ from forever.jobs.delivery import DeliverySignal
 from forever.metrics import Metrics
 from forever.rendering import Renderer
 from forever.telegram.broadcasts import Broadcasting
+from forever.telegram.labels import Labels
+from forever.telegram.views import Views
 
 
 def new_instance_id() -> str:
@@ -38,7 +39,8 @@ class Container:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     signer: Signer
-    extras: dict[str, Any] = field(default_factory=dict)
+    # Learnt from Telegram at start (getMe): win-back links open the bot by its username.
+    bot_username: str | None = None
     metrics: Metrics = field(default_factory=Metrics)
     # Names this process in leases and claims (outbox, update inbox, broadcasts).
     instance: str = field(default_factory=new_instance_id)
@@ -52,6 +54,9 @@ class Container:
     subscriptions: SqlSubscriptions = field(init=False)
     events: SqlEventLog = field(init=False)
     outbox: SqlOutbox = field(init=False)
+    # Button labels and the chat views, read once (handlers receive them by name).
+    labels: Labels = field(init=False)
+    views: Views = field(init=False)
 
     def __post_init__(self) -> None:
         self.uow = SqlUnitOfWork(self.sessions)
@@ -59,6 +64,8 @@ class Container:
         self.subscriptions = SqlSubscriptions(self.uow)
         self.events = SqlEventLog(self.uow)
         self.outbox = SqlOutbox(self.uow)
+        self.labels = Labels()
+        self.views = Views(self.renderer, self.labels, self.catalog)
 
     async def close(self) -> None:
         await self.engine.dispose()

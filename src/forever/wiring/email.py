@@ -10,8 +10,6 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from aiogram import Bot
-
 from forever.db.outbox import SqlDeliveryStore
 from forever.db.repositories.journeys import SqlJourneyCandidates
 from forever.db.repositories.upgrades import SqlUpgradeCandidates
@@ -32,15 +30,11 @@ from forever.services.upgrades import QueueUpgradePrompts
 from forever.services.winback import winback_start_parameter
 from forever.telegram.bot_port import BotChatPort, build_bot
 from forever.telegram.inbox import prune_update_inbox
-from forever.telegram.labels import labels_of
 from forever.telegram.upgrade_prompts import upgrade_prompt_view
-from forever.telegram.views import Views
 from forever.wiring import lifecycle
 from forever.wiring.container import Container
 
 log = logging.getLogger(__name__)
-
-BOT_USERNAME = "bot_username"  # legacy extras key, until the container carries it typed
 
 
 def chat_dependencies(container: Container) -> dict[str, object]:
@@ -100,9 +94,9 @@ def delivery_worker(
     """The one delivery worker. `options` are DeliveryWorker's (rng, batch_size, lease,
     bot_username, ...) for tests and benchmarks."""
     settings = container.settings
-    options.setdefault("bot_username", lambda: container.extras.get(BOT_USERNAME))
+    options.setdefault("bot_username", lambda: container.bot_username)
     options.setdefault("metrics", container.metrics)
-    views = Views(container.renderer, labels_of(container), container.catalog)
+    views = container.views
     return DeliveryWorker(
         store=SqlDeliveryStore(container.uow, instance_id or container.instance),
         clock=container.clock,
@@ -123,14 +117,14 @@ def delivery_worker(
 async def learn_bot_username(container: Container, chat: ChatPort | None) -> None:
     """Win-back links open the bot by its username: ask Telegram once."""
     bot = getattr(chat, "bot", None)
-    if bot is None or container.extras.get(BOT_USERNAME):
+    if bot is None or container.bot_username:
         return
     try:
         me = await bot.get_me()
     except Exception:
         log.warning("could not ask Telegram for the bot's username", exc_info=True)
         return
-    container.extras[BOT_USERNAME] = me.username
+    container.bot_username = me.username
 
 
 class Delivery:
@@ -182,22 +176,13 @@ def delivery(
 # --- scheduled sweeps and `tick` -----------------------------------------------------------------
 
 
-def _chat_of(container: Container) -> ChatPort | None:
-    """The chat port of a running bot in this process, if there is one (legacy extras)."""
-    chat: ChatPort | None = container.extras.get("chat_port")
-    if chat is None:
-        bot: Bot | None = container.extras.get("bot")
-        chat = BotChatPort(bot) if bot is not None else None
-    return chat
-
-
 def sweeps(container: Container, chat: ChatPort | None = None) -> list[tuple[str, Sweep]]:
     """Ordered: state changes first, then what they cause (messages to send)."""
     return [
         ("expire_memberships", lifecycle.expire_due_memberships(container)),
         ("resume_pauses", lifecycle.resume_due_pauses(container)),
         ("email_journeys", journey_sweep(container)),
-        ("upgrade_prompts", partial(_upgrade_prompts, container, chat or _chat_of(container))),
+        ("upgrade_prompts", partial(_upgrade_prompts, container, chat)),
         ("prune_update_inbox", partial(prune_update_inbox, container)),
     ]
 
@@ -223,7 +208,6 @@ async def run_sweeps(
 async def drain_outbox(container: Container, chat: ChatPort | None = None) -> dict[str, int]:
     """Hand over everything due at the container's instant, through SMTP and the bot."""
     bot = None
-    chat = chat or _chat_of(container)
     token = container.settings.bot_token
     if chat is None and token is not None:
         bot = build_bot(container.settings, token.get_secret_value())
@@ -246,11 +230,13 @@ async def drain_outbox(container: Container, chat: ChatPort | None = None) -> di
     }
 
 
-async def run_due_work(container: Container, at: datetime) -> dict[str, int]:
+async def run_due_work(
+    container: Container, at: datetime, chat: ChatPort | None = None
+) -> dict[str, int]:
     """Everything scheduled that is due at `at`, handed over; shared by `tick` and the
-    sandbox's clock."""
-    results = await run_sweeps(container, at)
-    results.update(await drain_outbox(container))
+    sandbox's clock (which passes its running bot's chat)."""
+    results = await run_sweeps(container, at, chat)
+    results.update(await drain_outbox(container, chat))
     return results
 
 

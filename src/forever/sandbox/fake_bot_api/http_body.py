@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from aiohttp import BodyPartReader, ClientResponse, MultipartReader, web
+from aiohttp.multipart import MultipartResponseWrapper
 
 from .errors import bad_request
 from .validation import UploadedFile
@@ -42,7 +43,9 @@ def params_from_json(body: Any) -> Params:
     return params
 
 
-async def _read_multipart(reader: MultipartReader) -> tuple[Params, Uploads]:
+async def _read_multipart(
+    reader: MultipartReader | MultipartResponseWrapper,
+) -> tuple[Params, Uploads]:
     params: Params = {}
     uploads: Uploads = {}
     while True:
@@ -80,8 +83,8 @@ async def read_request(request: web.Request) -> tuple[Params, Uploads]:
         form, uploads = await _read_multipart(await request.multipart())
         params.update(form)
     elif content_type in ("application/x-www-form-urlencoded", ""):
-        form = await request.post()
-        params.update({k: v for k, v in form.items() if isinstance(v, str)})
+        posted = await request.post()
+        params.update({k: v for k, v in posted.items() if isinstance(v, str)})
     else:
         raise bad_request(f"unsupported Content-Type {content_type}")
     return params, uploads

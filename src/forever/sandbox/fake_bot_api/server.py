@@ -20,13 +20,12 @@ from .methods import BotApiMethods, Options, Stats
 from .spec import ApiSpec, load_spec
 from .state import BotState, FakeEvent, UserRecord
 from .updates import Outcome, PendingUpdate, UpdateQueue
+from .users import FakeUser, PaymentResult
 from .validation import RequestValidator
 
 if TYPE_CHECKING:
     from aiogram import Bot
     from aiogram.client.telegram import TelegramAPIServer
-
-    from .users import FakeUser, PaymentResult
 
 log = logging.getLogger(__name__)
 
@@ -362,8 +361,6 @@ class FakeBotAPI:
     ) -> FakeUser:
         """Create a Telegram user. `started=True` means they already opened the bot before,
         so the bot may message them first (otherwise Telegram answers 403)."""
-        from .users import FakeUser
-
         record = UserRecord(
             id=user_id,
             first_name=first_name,

@@ -169,8 +169,9 @@ class UpdateQueue:
                     return []
                 self._wakeup.clear()
                 waiter = asyncio.ensure_future(self._wakeup.wait())
+                watched: set[asyncio.Future[Any]] = {waiter, poller}
                 done, _ = await asyncio.wait(
-                    {waiter, poller}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                    watched, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
                 )
                 waiter.cancel()
                 if poller in done and not self._closed:

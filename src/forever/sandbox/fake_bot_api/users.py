@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .errors import FakeBotAPIError
-from .methods import PreCheckout
+from .methods import BotApiMethods, PreCheckout
 from .state import (
+    BotState,
     CallbackAnswer,
     CallbackQueryRecord,
     ChatState,
@@ -23,10 +25,27 @@ from .state import (
     Subscription,
     UserRecord,
 )
-from .updates import Outcome, PendingUpdate
+from .updates import Outcome, PendingUpdate, UpdateQueue
 
-if TYPE_CHECKING:
-    from .server import FakeBotAPI
+
+class StandIn(Protocol):
+    """What a user reaches of the stand-in (server.FakeBotAPI), declared here so the server,
+    which makes users, and the users do not import each other."""
+
+    state: BotState
+    queue: UpdateQueue
+    methods: BotApiMethods
+    clock: Callable[[], float]
+    pre_checkout_timeout: float
+
+    def emit(self, event: FakeEvent) -> None: ...
+
+    def block(self, user_id: int) -> None: ...
+
+    def unblock(self, user_id: int) -> None: ...
+
+    async def wait_handled(self, update: PendingUpdate, within: float | None = None) -> Outcome: ...
+
 
 _COMMAND = re.compile(r"(?<![^\s])/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?(?![^\s])")
 _INVOICE_LINK = re.compile(r"^https://t\.me/\$([A-Za-z0-9_-]+)$")
@@ -52,7 +71,7 @@ PressResult = CallbackAnswer | PaymentResult | FakeMessage | None
 class FakeUser:
     """A Telegram user talking to the bot in a private chat."""
 
-    def __init__(self, fake: FakeBotAPI, record: UserRecord) -> None:
+    def __init__(self, fake: StandIn, record: UserRecord) -> None:
         self.fake = fake
         self.record = record
         self.last_callback_answer: CallbackAnswer | None = None
@@ -217,8 +236,10 @@ class FakeUser:
     async def _await_answer(self, query: PreCheckout, update: PendingUpdate) -> str | None:
         """Wait for the bot's verdict; return the refusal text, or None when accepted."""
         waiter = asyncio.ensure_future(asyncio.shield(query.answer))
+        watched: set[asyncio.Future[Any]] = {waiter, update.handled}
+        done: set[asyncio.Future[Any]]
         done, _ = await asyncio.wait(
-            {waiter, update.handled},
+            watched,
             timeout=self.fake.pre_checkout_timeout,
             return_when=asyncio.FIRST_COMPLETED,
         )

@@ -25,20 +25,11 @@ from forever.services.accounts import AccountReader
 from forever.services.ports import ChatPort
 from forever.services.records import PersonRecord
 from forever.services.retention import Accepted, Result, Retention
-from forever.telegram.bot_port import BotChatPort
 from forever.telegram.callbacks import AccountCb, CancelCb, Nav, OfferCb, PauseCb, ReasonCb
-from forever.telegram.views import View, Views, keyboard, url
+from forever.telegram.routers.helpers import chat_of, send
+from forever.telegram.views import Views, keyboard, url
 
 log = logging.getLogger(__name__)
-
-
-def chat_of(bot: Bot) -> BotChatPort:
-    return BotChatPort(bot)
-
-
-async def send(bot: Bot, chat_id: int, view: View) -> None:
-    text, markup = view
-    await bot.send_message(chat_id, text, reply_markup=markup)
 
 
 class Invoices(Protocol):

@@ -26,14 +26,10 @@ from forever.services.billing import (
 from forever.services.people import Customer, ReadSnapshot
 from forever.telegram.bot_port import BotChatPort
 from forever.telegram.callbacks import Nav, PlanCb
-from forever.telegram.views import View, Views, keyboard, url
+from forever.telegram.routers.helpers import send
+from forever.telegram.views import Views, keyboard, url
 
 log = logging.getLogger(__name__)
-
-
-async def send(bot: Bot, chat_id: int, view: View) -> None:
-    text, markup = view
-    await bot.send_message(chat_id, text, reply_markup=markup)
 
 
 async def present_invoice(

@@ -11,7 +11,7 @@ from forever.services.people import Customer, SetLanguage
 from forever.services.privacy import Privacy
 from forever.telegram.bot_port import BotChatPort
 from forever.telegram.callbacks import LangCb, Nav, PrivacyCb
-from forever.telegram.routers.plans import send
+from forever.telegram.routers.helpers import send
 from forever.telegram.views import Views
 
 

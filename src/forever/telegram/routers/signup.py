@@ -16,7 +16,8 @@ from forever.services.accounts import Status
 from forever.services.people import Customer
 from forever.services.signup import AWAITING_EMAIL, AWAITING_SIGNUP_EMAIL, EmailOutcome, Signup
 from forever.telegram.callbacks import ConsentCb, EmailCb, Nav, TrialCb
-from forever.telegram.routers.plans import present_invoice, send
+from forever.telegram.routers.helpers import send
+from forever.telegram.routers.plans import present_invoice
 from forever.telegram.views import Views, cb, keyboard
 
 

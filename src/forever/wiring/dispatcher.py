@@ -1,0 +1,49 @@
+"""Wiring of the chat: the dispatcher with its storage, middlewares, routers and the data
+handlers receive by name (what every area shares, then each area's `chat_dependencies`).
+
+Part of the composition root; only entry points import it (the Runtime)."""
+
+from __future__ import annotations
+
+from aiogram import Dispatcher
+from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder
+from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.fsm.storage.redis import RedisStorage
+
+from forever.config import Settings
+from forever.telegram.errors import errors_router
+from forever.telegram.middlewares import PersonMiddleware
+from forever.telegram.setup import setup_dispatcher
+from forever.wiring import customers, email, lifecycle, staff
+from forever.wiring.container import Container
+
+
+def build_storage(settings: Settings) -> BaseStorage:
+    if settings.redis_url:
+        return RedisStorage.from_url(
+            settings.redis_url,
+            key_builder=DefaultKeyBuilder(prefix=f"{settings.redis_prefix}:fsm", with_bot_id=True),
+        )
+    return MemoryStorage()
+
+
+def build_dispatcher(container: Container, storage: BaseStorage | None = None) -> Dispatcher:
+    storage = storage or build_storage(container.settings)
+    # With Redis, updates of the same chat are serialised across every instance, not only
+    # within this process (several instances behind one webhook).
+    isolation = storage.create_isolation() if hasattr(storage, "create_isolation") else None
+    dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
+    data: dict[str, object] = {}
+    for area in (lifecycle, customers, email, staff):
+        data.update(area.chat_dependencies(container))
+    setup_dispatcher(
+        dispatcher,
+        renderer=container.renderer,
+        catalog=container.catalog,
+        views=container.views,
+        labels=container.labels,
+        person=PersonMiddleware(),
+        errors=errors_router(container.uow, container.people_repo, container.clock),
+        data=data,
+    )
+    return dispatcher
