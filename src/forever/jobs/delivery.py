@@ -234,9 +234,11 @@ class DeliveryWorker:
         finally:
             # On an error, rows already claimed stay claimed until their lease runs out and
             # are then sent by the next drain: delayed, never lost.
-            for task in (next_batch, recording):
-                if task is not None and not task.done():
-                    task.cancel()
+            pending = [t for t in (next_batch, recording) if t is not None and not t.done()]
+            for task in pending:
+                task.cancel()
+            # Wait for them to unwind, so no database work outlives this drain.
+            await asyncio.gather(*pending, return_exceptions=True)
         return report
 
     async def send_batch(self) -> DrainReport:
@@ -657,6 +659,9 @@ class DeliverySignal:
         self._event.clear()
 
 
+STOP_GRACE_SECONDS = 10.0
+
+
 class DeliveryLoop:
     """Runs a worker every `interval` seconds, and at once when its signal is kicked (the
     loop's `kick` is services.ports.DeliveryKick too). `start()` in a running event loop,
@@ -672,6 +677,7 @@ class DeliveryLoop:
         self.interval = interval
         self.signal = signal or DeliverySignal()
         self._task: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()  # set while waiting between drains
 
     def kick(self) -> None:
         self.signal.kick()
@@ -689,14 +695,22 @@ class DeliveryLoop:
 
     async def _run(self) -> None:
         while True:
+            self._idle.set()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.interval):
                     await self.signal.wait()
+            self._idle.clear()
             await self.drain_once()
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Let a drain in progress finish (its rows are handed over and recorded), then end.
+        Cancelling mid-write would leave claimed rows for the lease to free, and a database
+        driver cancelled mid-statement may never hand its connection back."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if task is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._idle.wait()), grace)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
