@@ -234,9 +234,11 @@ class DeliveryWorker:
         finally:
             # On an error, rows already claimed stay claimed until their lease runs out and
             # are then sent by the next drain: delayed, never lost.
-            pending = [t for t in (next_batch, recording) if t is not None and not t.done()]
-            for task in pending:
-                task.cancel()
+            pending: list[asyncio.Future[Any]] = []
+            for task in (next_batch, recording):
+                if task is not None and not task.done():
+                    task.cancel()
+                    pending.append(task)
             # Wait for them to unwind, so no database work outlives this drain.
             await asyncio.gather(*pending, return_exceptions=True)
         return report
