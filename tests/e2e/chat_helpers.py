@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import func, select
 
 from forever.db.models import Event, Invoice, Payment, Person, Subscription
 from forever.runtime import Runtime
+from forever.sandbox.fake_bot_api import FakeBotAPI
 from forever.services.accounts import Snapshot
 from forever.wiring.lifecycle import account_reader
 
@@ -68,3 +70,20 @@ __all__ = [
     "subscription",
     "unanswered_callbacks",
 ]
+
+
+def edits(tg: FakeBotAPI) -> list[tuple[str, str]]:
+    return [
+        (c.params["telegram_payment_charge_id"], str(c.params["is_canceled"]).lower())
+        for c in tg.calls_to("editUserStarSubscription")
+    ]
+
+
+async def edits_soon(tg: FakeBotAPI, wanted: tuple[str, str]) -> list[tuple[str, str]]:
+    """The Stars edit leaves through the outbox after the commit, and the delivery worker is
+    woken at once: it reaches Telegram within about a second of the tap."""
+    for _ in range(100):  # 2 s at most
+        if wanted in edits(tg):
+            break
+        await asyncio.sleep(0.02)
+    return edits(tg)

@@ -3,7 +3,6 @@ resume, through the fake Bot API; old and forged buttons never act twice."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import pytest
@@ -14,7 +13,14 @@ from forever.domain.events import EventKind
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI, FakeUser
 from tests.conftest import START
-from tests.e2e.chat_helpers import count, events, kinds, snap, unanswered_callbacks
+from tests.e2e.chat_helpers import (
+    count,
+    edits_soon,
+    events,
+    kinds,
+    snap,
+    unanswered_callbacks,
+)
 from tests.e2e.test_chat_payments import subscribe_monthly, trial_user
 
 
@@ -23,23 +29,6 @@ async def paying_user(tg: FakeBotAPI, user_id: int, language: str = "en", label:
     _, paid = await subscribe_monthly(user, label or "Plus · 300 ⭐ / month")
     assert paid.accepted
     return user, paid
-
-
-def edits(tg: FakeBotAPI) -> list[tuple[str, str]]:
-    return [
-        (c.params["telegram_payment_charge_id"], str(c.params["is_canceled"]).lower())
-        for c in tg.calls_to("editUserStarSubscription")
-    ]
-
-
-async def edits_soon(tg: FakeBotAPI, wanted: tuple[str, str]) -> list[tuple[str, str]]:
-    """The Stars edit leaves through the outbox after the commit, and the delivery worker is
-    woken at once: it reaches Telegram within about a second of the tap."""
-    for _ in range(100):  # 2 s at most
-        if wanted in edits(tg):
-            break
-        await asyncio.sleep(0.02)
-    return edits(tg)
 
 
 async def test_sign_up_pay_upgrade_cancel_reason_offer_then_undo(

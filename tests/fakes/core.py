@@ -217,3 +217,17 @@ class FakeOutbox:
 
     def rows(self, channel: str | None = None) -> list[FakeOutboxRow]:
         return [r for r in self.store.outbox.values() if channel is None or r.channel == channel]
+
+
+@dataclass
+class CountingKick:
+    """services.ports.DeliveryKick that counts its kicks, and what the outbox held then."""
+
+    kicks: int = 0
+    queued_at_kick: list[int] = field(default_factory=list)
+    store: FakeStore | None = None
+
+    def kick(self) -> None:
+        self.kicks += 1
+        if self.store is not None:
+            self.queued_at_kick.append(len(self.store.outbox))

@@ -21,6 +21,7 @@ from forever.services.privacy import Privacy
 from forever.services.signup import Signup
 from forever.services.usage import RecordUsage, month_start
 from tests.fakes.core import (
+    CountingKick,
     FakeEventLog,
     FakeOutbox,
     FakePeople,
@@ -272,13 +273,11 @@ class Sent:
 
 
 class FakeTelegram:
-    """The Telegram side the use cases call: invoices and Stars subscription edits."""
+    """The Telegram side the use cases call: invoices (Stars edits leave through the outbox)."""
 
     def __init__(self) -> None:
         self.links: list[str] = []
         self.invoices: list[tuple[int, str, int]] = []
-        self.canceled: list[tuple[int, str, bool]] = []
-        self.fail_cancel = False
 
     async def create_invoice_link(
         self, *, title: str, description: str, payload: str, amount: int, subscription: bool
@@ -291,11 +290,6 @@ class FakeTelegram:
     ) -> Sent:
         self.invoices.append((chat_id, payload, amount))
         return Sent()
-
-    async def cancel_star_subscription(self, user_id: int, charge_id: str, canceled: bool) -> None:
-        if self.fail_cancel:
-            raise RuntimeError("Telegram says no")
-        self.canceled.append((user_id, charge_id, canceled))
 
 
 @dataclass
@@ -313,6 +307,7 @@ class Customers:
     outbox: FakeOutbox
     new_people: FakeNewPeople
     telegram: FakeTelegram
+    kick: CountingKick
     identify_person: IdentifyPerson
     read_snapshot: ReadSnapshot
     set_language: SetLanguage
@@ -339,6 +334,7 @@ def customers(catalog: Catalog, start: datetime) -> Customers:
     subs = FakeSubscriptions(store)
     events = FakeEventLog(store)
     outbox = FakeOutbox(store)
+    kick = CountingKick(store=store)
     new_people = FakeNewPeople(store, people, uow)
     snapshots = FakeSnapshots(store, subs)
     consents = FakeConsents(store)
@@ -361,6 +357,7 @@ def customers(catalog: Catalog, start: datetime) -> Customers:
         outbox=outbox,
         new_people=new_people,
         telegram=FakeTelegram(),
+        kick=kick,
         identify_person=IdentifyPerson(
             uow, people, new_people, events, clock, lambda code: code or "en"
         ),
@@ -384,10 +381,20 @@ def customers(catalog: Catalog, start: datetime) -> Customers:
         choose_plan=ChoosePlan(uow, snapshots, invoicing, current, clock),
         pre_checkout=PreCheckout(uow, invoices, people, current, clock, signer),
         record_payment=RecordPayment(
-            uow, invoices, payments, people, subs, events, current, clock, signer
+            uow, invoices, payments, people, subs, events, current, clock, signer, outbox, kick
         ),
         privacy=Privacy(
-            uow, people, subs, consents, payments, snapshots, FakeErasure(store), events, clock
+            uow,
+            people,
+            subs,
+            consents,
+            payments,
+            snapshots,
+            FakeErasure(store),
+            events,
+            clock,
+            outbox,
+            kick,
         ),
         consents=Consents(uow, consents, people, FakeMarketingOutbox(store), events, clock),
         record_usage=RecordUsage(uow, people, FakeUsage(store), events, clock, current),

@@ -16,6 +16,7 @@ from forever.services.accounts import AccountReader, MarkBlocked
 from forever.services.memberships import ExpireDueMemberships
 from forever.services.retention import ResumeDuePauses, Retention
 from tests.fakes.core import (
+    CountingKick,
     FakeEventLog,
     FakeOutbox,
     FakePeople,
@@ -81,20 +82,6 @@ class FakeLifecycleRecords:
             for s in self.store.subscriptions.values()
             if s.state in states and s.period_end is not None and s.period_end <= now
         ]
-
-
-@dataclass
-class CountingKick:
-    """services.ports.DeliveryKick that counts its kicks, and what the outbox held then."""
-
-    kicks: int = 0
-    queued_at_kick: list[int] = field(default_factory=list)
-    store: FakeStore | None = None
-
-    def kick(self) -> None:
-        self.kicks += 1
-        if self.store is not None:
-            self.queued_at_kick.append(len(self.store.outbox))
 
 
 @dataclass

@@ -15,7 +15,7 @@ from forever.domain.kpi import EventRow
 from forever.domain.segments import Segment
 from forever.services.broadcast_sender import Claimed, DeliveryResult
 from forever.services.broadcasts import ACTIVE_STATUSES, Content, reaches
-from tests.fakes.core import FakeEvent, FakePerson, FakeStore
+from tests.fakes.core import CountingKick, FakeEvent, FakePerson, FakeStore
 
 
 @dataclass
@@ -116,14 +116,6 @@ class FakeEventHistory:
     async def before(self, end: datetime) -> list[EventRow]:
         ordered = sorted((e for e in self.store.events if e.at < end), key=lambda e: (e.at, e.id))
         return [EventRow(e.kind, e.at, e.person_id, e.data) for e in ordered]
-
-
-class FakeKick:
-    def __init__(self) -> None:
-        self.kicks = 0
-
-    def kick(self) -> None:
-        self.kicks += 1
 
 
 class FakeBroadcasts:
@@ -284,4 +276,4 @@ class StaffFakes:
         self.directory = FakeStaffDirectory(self.store)
         self.history = FakeEventHistory(self.store)
         self.broadcasts = FakeBroadcasts(self.store)
-        self.kick = FakeKick()
+        self.kick = CountingKick()

@@ -30,6 +30,7 @@ from forever.services.billing import (
     TelegramSubscriptionUpdate,
 )
 from forever.services.people import TelegramUser
+from forever.services.ports import ConcurrentChange
 from forever.services.signup import AWAITING_SIGNUP_EMAIL, EmailOutcome
 from forever.services.winback import winback_start_parameter
 from tests.fakes.core import FakePerson
@@ -271,9 +272,11 @@ async def test_a_plan_change_stops_the_old_stars_subscription_after_commit(
     basic = await c.invoicing.issue(p.id, c.catalog.plans[0], InvoiceKind.SUBSCRIPTION)
     await c.record_payment(incoming(c, basic, "ch-1"))
     plus = await c.invoicing.issue(p.id, c.catalog.plans[1], InvoiceKind.SUBSCRIPTION)
-    result = await c.record_payment(incoming(c, plus, "ch-2"), c.telegram)
+    kicks = c.kick.kicks
+    result = await c.record_payment(incoming(c, plus, "ch-2"))
     assert result.stop_charge_id == "ch-1"
-    assert c.telegram.canceled == [(500, "ch-1", True)]
+    assert stars_edits(c) == [{"user_id": 500, "charge_id": "ch-1", "is_canceled": True}]
+    assert c.kick.kicks == kicks + 1 and c.kick.queued_at_kick[-1] == len(c.store.outbox)
     assert EventKind.PLAN_CHANGED in c.events.kinds(p.id)
     # A late renewal of the replaced subscription is kept for staff and switches nothing.
     late = await c.record_payment(incoming(c, basic, "ch-3", recurring=True))
@@ -406,31 +409,42 @@ async def test_erasure_forgets_the_person_and_stops_their_renewal(c: Customers) 
     kept = await c.privacy.what_we_keep(p.id)
     assert (kept.payments, kept.consents) == (1, 1)
 
-    assert await c.privacy.erase(p.id, c.telegram)
-    assert c.telegram.canceled == [(500, "ch-1", True)]
+    assert await c.privacy.erase(p.id)
+    # The renewal is stopped through the outbox, after the commit, and survives the drop of
+    # the person's other queued messages.
+    assert stars_edits(c) == [{"user_id": 500, "charge_id": "ch-1", "is_canceled": True}]
+    assert c.kick.kicks == 1
     gone = stored(c, p.id)
     assert (gone.telegram_id, gone.email, gone.first_name, gone.username) == (None,) * 4
     assert gone.erased_at == START
     assert all(x.email is None and x.withdrawn_at for x in c.tables.consents)
-    assert c.store.outbox == {}  # the pending confirmation mail is gone
+    assert [r.channel for r in c.outbox.rows()] == ["telegram"]  # the confirmation mail is gone
     sub = await c.subscriptions.of(p.id)
     assert sub is not None and sub.state == State.EXPIRED.value and not sub.auto_renew
-    assert await c.privacy.erase(p.id, c.telegram) is False  # a second tap
+    assert await c.privacy.erase(p.id) is False  # a second tap
+    assert len(stars_edits(c)) == 1
     assert c.events.kinds(p.id).count(EventKind.ERASED) == 1
     # The address stays known (hashed) as having had a trial... and is never mailed again.
     assert list(c.tables.suppressed.values()) == ["erased"]
 
 
-async def test_an_erasure_telegram_refuses_leaves_everything_as_it_was(c: Customers) -> None:
+async def test_an_erasure_that_fails_to_commit_leaves_everything_and_stops_nothing(
+    c: Customers,
+) -> None:
     p = await person(c)
     issued = await c.invoicing.issue(p.id, c.catalog.plans[0], InvoiceKind.SUBSCRIPTION)
     await c.record_payment(incoming(c, issued, "ch-1"))
-    c.telegram.fail_cancel = True
-    with pytest.raises(RuntimeError):
-        await c.privacy.erase(p.id, c.telegram)
+    c.uow.fail_next_commit_with_concurrent_change = True
+    with pytest.raises(ConcurrentChange):
+        await c.privacy.erase(p.id)
     stored = c.store.people[p.id]
     assert stored.erased_at is None and stored.telegram_id == 500
     assert c.events.kinds(p.id).count(EventKind.ERASED) == 0
+    assert stars_edits(c) == [] and c.kick.kicks == 0
+
+
+def stars_edits(c: Customers) -> list[dict[str, object]]:
+    return [r.context for r in c.outbox.rows("telegram") if r.template == "edit_star_subscription"]
 
 
 # -- Telegram's subscription updates -----------------------------------------------------------

@@ -29,6 +29,7 @@ from forever.services.ratelimit import TokenBucket
 from forever.services.staff import StaffTools
 from forever.services.stats import StaffStats
 from tests.fakes.core import (
+    CountingKick,
     FakeEventLog,
     FakePeople,
     FakeStore,
@@ -39,7 +40,6 @@ from tests.fakes.staff import (
     FakeAuditLog,
     FakeBroadcasts,
     FakeEventHistory,
-    FakeKick,
     FakeStaffDirectory,
 )
 
@@ -61,7 +61,7 @@ class World:
         self.audit = FakeAuditLog(self.store)
         self.directory = FakeStaffDirectory(self.store)
         self.broadcasts = FakeBroadcasts(self.store)
-        self.kick = FakeKick()
+        self.kick = CountingKick()
         self.desk = BroadcastDesk(self.uow, self.broadcasts, self.audit, self.clock, self.kick)
         self.tools = StaffTools(
             self.uow,

@@ -34,11 +34,14 @@ from forever.domain.signing import Signer
 from forever.services.accounts import Snapshot
 from forever.services.memberships import apply_membership, to_membership
 from forever.services.ports import (
+    DeliveryKick,
     EventLog,
+    Outbox,
     PeopleRepository,
     SubscriptionRepository,
     UnitOfWork,
 )
+from forever.services.stars import queue_stars_edit
 
 log = logging.getLogger(__name__)
 
@@ -367,6 +370,8 @@ class RecordPayment:
         catalog: CatalogSource,
         clock: Clock,
         signer: Signer,
+        outbox: Outbox,
+        kick: DeliveryKick,
     ) -> None:
         self.uow = uow
         self.invoices = invoices
@@ -377,25 +382,27 @@ class RecordPayment:
         self.catalog = catalog
         self.clock = clock
         self.signer = signer
+        self.outbox = outbox
+        self.kick = kick
 
-    async def __call__(
-        self, paid: IncomingPayment, chat: StarSubscriptions | None = None
-    ) -> PaymentResult:
+    async def __call__(self, paid: IncomingPayment) -> PaymentResult:
         async with self.uow.begin():
             result = await self._record(paid)
+            if result.stop_charge_id is not None and result.person_id is not None:
+                # The plan changed: the old Stars subscription must not renew too.
+                await queue_stars_edit(
+                    self.outbox,
+                    key=f"stars-stop:{paid.charge_id}"[:200],
+                    person_id=result.person_id,
+                    telegram_id=paid.payer_telegram_id,
+                    charge_id=result.stop_charge_id,
+                    canceled=True,
+                    now=self.clock.now(),
+                )
             if result.outcome is not PaymentOutcome.DUPLICATE:
                 await self.uow.commit()
-        if result.stop_charge_id is not None and chat is not None:
-            try:  # the plan changed: the old Stars subscription must not renew too
-                await chat.cancel_star_subscription(
-                    paid.payer_telegram_id, result.stop_charge_id, True
-                )
-            except Exception:
-                log.warning(
-                    "could not stop the old subscription of %s",
-                    paid.payer_telegram_id,
-                    exc_info=True,
-                )
+        if result.stop_charge_id is not None:
+            self.kick.kick()
         return result
 
     async def _record(self, paid: IncomingPayment) -> PaymentResult:

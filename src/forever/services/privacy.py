@@ -16,15 +16,18 @@ from forever.domain.clock import Clock
 from forever.domain.events import EventKind
 from forever.domain.lifecycle import Action
 from forever.services.accounts import Snapshot
-from forever.services.billing import PaymentRepository, Snapshots, StarSubscriptions
+from forever.services.billing import PaymentRepository, Snapshots
 from forever.services.consent import ConsentRepository
 from forever.services.memberships import apply_membership, to_membership
 from forever.services.ports import (
+    DeliveryKick,
     EventLog,
+    Outbox,
     PeopleRepository,
     SubscriptionRepository,
     UnitOfWork,
 )
+from forever.services.stars import queue_stars_edit
 
 
 class ErasureStore(Protocol):
@@ -56,8 +59,12 @@ class Privacy:
         erasure: ErasureStore,
         events: EventLog,
         clock: Clock,
+        outbox: Outbox,
+        kick: DeliveryKick,
     ) -> None:
         self.uow = uow
+        self.outbox = outbox
+        self.kick = kick
         self.people = people
         self.subscriptions = subscriptions
         self.consents = consents
@@ -75,20 +82,22 @@ class Privacy:
             consents = len(await self.consents.of_person(person_id))
         return Kept(snap, payments, consents)
 
-    async def erase(self, person_id: int, chat: StarSubscriptions) -> bool:
+    async def erase(self, person_id: int) -> bool:
         """False when already erased (a second tap).
 
-        A renewing Stars subscription is cancelled before the commit: if Telegram refuses,
-        nothing is erased and the tap can be repeated, so a person who is gone is never
-        charged again."""
+        A renewing Stars subscription is stopped through the outbox, queued with the erasure
+        (after the person's other queued messages are dropped) and delivered right after the
+        commit; if Telegram keeps refusing, staff are alerted, so a person who is gone is
+        never charged again without anyone knowing."""
         now = self.clock.now()
+        stop: tuple[int, str] | None = None
         async with self.uow.begin():
             person = await self.people.get(person_id)
             if person is None or person.erased_at is not None:
                 return False
             sub = await self.subscriptions.get_or_create(person_id, now)
             if sub.auto_renew and sub.star_charge_id and person.telegram_id:
-                await chat.cancel_star_subscription(person.telegram_id, sub.star_charge_id, True)
+                stop = (person.telegram_id, sub.star_charge_id)
             m = to_membership(sub)
             if m.state in lifecycle.ALLOWED[Action.EXPIRE]:
                 apply_membership(sub, lifecycle.expire(m, now=now), now)
@@ -104,6 +113,16 @@ class Privacy:
             for address in sorted(addresses):
                 await self.erasure.suppress(address, "erased", now)
             await self.erasure.drop_queued(person_id)
+            if stop is not None:
+                await queue_stars_edit(
+                    self.outbox,
+                    key=f"stars-erase:{person_id}",
+                    person_id=person_id,
+                    telegram_id=stop[0],
+                    charge_id=stop[1],
+                    canceled=True,
+                    now=now,
+                )
             person.telegram_id = None
             person.username = None
             person.first_name = None
@@ -114,4 +133,6 @@ class Privacy:
             person.erased_at = now
             self.events.record(EventKind.ERASED, now, person_id)
             await self.uow.commit()
+        if stop is not None:
+            self.kick.kick()
         return True

@@ -47,6 +47,7 @@ from forever.services.ports import (
     UnitOfWork,
 )
 from forever.services.records import PersonRecord, SubscriptionRecord
+from forever.services.stars import queue_stars_edit
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -54,8 +55,6 @@ T = TypeVar("T")
 BOT = "bot"
 TELEGRAM = "telegram"
 # The outbox row that asks Telegram to stop (or restart) a Stars subscription's renewal.
-STARS_EDIT_CHANNEL = "telegram"
-STARS_EDIT_TEMPLATE = "edit_star_subscription"
 
 
 class RetentionRecords(Protocol):
@@ -185,18 +184,13 @@ class Retention:
         """Queue `editUserStarSubscription` with this change. The key names the version the
         change was made from, so a step is queued once however often it is retried."""
         assert c.person.telegram_id is not None and c.sub.star_charge_id is not None
-        await self.outbox.enqueue(
+        await queue_stars_edit(
+            self.outbox,
             key=f"stars-edit:{c.person.id}:{c.loaded_version}",
-            channel=STARS_EDIT_CHANNEL,
             person_id=c.person.id,
-            template=STARS_EDIT_TEMPLATE,
-            context={
-                "user_id": c.person.telegram_id,
-                "charge_id": c.sub.star_charge_id,
-                "is_canceled": canceled,
-            },
-            marketing=False,
-            not_before=c.now,
+            telegram_id=c.person.telegram_id,
+            charge_id=c.sub.star_charge_id,
+            canceled=canceled,
             now=c.now,
         )
         c.urgent = True

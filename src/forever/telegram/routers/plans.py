@@ -151,7 +151,6 @@ async def successful_payment(
                 datetime.fromtimestamp(expires, UTC) if expires is not None else None
             ),
         ),
-        BotChatPort(bot),
     )
     if result.outcome is PaymentOutcome.DUPLICATE:
         return  # already recorded and thanked for

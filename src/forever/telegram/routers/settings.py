@@ -9,7 +9,6 @@ from aiogram.types import CallbackQuery, Message
 from forever.rendering import Renderer
 from forever.services.people import Customer, SetLanguage
 from forever.services.privacy import Privacy
-from forever.telegram.bot_port import BotChatPort
 from forever.telegram.callbacks import LangCb, Nav, PrivacyCb
 from forever.telegram.routers.helpers import send
 from forever.telegram.views import Views
@@ -61,7 +60,7 @@ async def privacy_button(
         await query.answer()
         await send(bot, query.from_user.id, views.privacy_confirm(locale))
     elif callback_data.action == "confirm":
-        await privacy.erase(person.id, BotChatPort(bot))
+        await privacy.erase(person.id)
         await query.answer()
         # Said even on a second tap: the data is gone either way.
         await bot.send_message(query.from_user.id, renderer.chat("privacy_erased", locale))
