@@ -204,6 +204,8 @@ async def test_trial_cancel_has_no_offer(tg: FakeBotAPI, running_bot: Runtime) -
     await user.press("Too expensive")
     assert "Thank you for telling us" in user.last_message.text
     assert EventKind.OFFER_SHOWN not in await kinds(running_bot, 4008)
+    # A trial has no Stars subscription: nothing queued for Telegram, nothing sent.
+    assert await count(running_bot, OutboxMessage, template="edit_star_subscription") == 0
     assert tg.calls_to("editUserStarSubscription") == []
 
 
