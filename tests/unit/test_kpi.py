@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from forever.domain.events import EventKind as K
-from forever.domain.kpi import EventRow, compute
+from forever.domain.kpi import MIN_DENOMINATOR, EventRow, OfferFigures, Ratio, compute
 from forever.domain.progress import duration_text, progress
 from forever.domain.segments import SegmentError, SegmentKind, parse_segment
 
@@ -17,59 +17,172 @@ def ev(kind: K, days_before_end: float, person: int | None, **data: object) -> E
     return EventRow(kind.value, END - timedelta(days=days_before_end), person, data)
 
 
+# A hand-made history. Times are days before END; the period is the 30 days before END, so
+# an event at 30 or less is in it, above 30 before it, below 0 after it (ignored).
+# Prices (Stars): basic 150/month, plus 300/month, pro 600/month; yearly basic 1500 (125 a
+# month), yearly pro 6000 (500 a month).
 HISTORY = [
-    # Before the period: three paying members (one yearly), one trial.
-    ev(K.PAYMENT, 60, 1, plan="plus", billing="monthly", amount=300),
-    ev(K.PAYMENT, 60, 2, plan="basic", billing="monthly", amount=150),
-    ev(K.PAYMENT, 50, 3, plan="pro", billing="yearly", amount=6000),
-    # In the period.
-    ev(K.SIGNED_UP, 20, 4),
-    ev(K.TRIAL_STARTED, 20, 4, plan="plus"),
-    ev(K.PAYMENT, 13, 4, plan="plus", billing="monthly", amount=300),
-    ev(K.SIGNED_UP, 10, 5),
-    ev(K.TRIAL_STARTED, 10, 5, plan="plus"),
-    ev(K.CANCELED, 15, 2, plan="basic"),
-    ev(K.CANCEL_REASON, 15, 2, reason="too_expensive"),
-    ev(K.OFFER_SHOWN, 15, 2, offer="discount20"),
-    ev(K.ACCESS_ENDED, 5, 2, previous_state="cancel_scheduled"),
-    ev(K.PAUSED, 8, 1, months=1),
-    ev(K.GRANTED, 3, 6, plan="pro", days=30, by=1),
-    ev(K.EMAIL_SENT, 2, 4, template="welcome"),
-    ev(K.UNSUBSCRIBED, 1, 4, source="link"),
-    ev(K.WINBACK_RECOVERED, 1, 7, plan="basic"),
-    # After the period: ignored.
-    ev(K.SIGNED_UP, -1, 8),
+    # --- Before the period -------------------------------------------------------------
+    ev(K.PAYMENT, 45, 1, plan="plus", billing="monthly", amount=300),  # P1 pays
+    ev(K.PAYMENT, 40, 2, plan="basic", billing="monthly", amount=150),  # P2 pays
+    ev(K.PAYMENT, 50, 3, plan="pro", billing="yearly", amount=6000),  # P3 pays yearly
+    ev(K.TRIAL_STARTED, 35, 4, plan="plus", days=7),  # P4: a trial...
+    ev(K.CANCELED, 33, 4, plan="plus"),  # ...cancelled before the period
+    ev(K.GRANTED, 40, 5, plan="pro", days=30, by=1),  # P5: staff grant
+    ev(K.PAYMENT, 45, 6, plan="plus", billing="monthly", amount=300),  # P6 pays
+    ev(K.PAYMENT, 50, 7, plan="plus", billing="monthly", amount=300),  # P7 pays
+    ev(K.PAYMENT, 40, 8, plan="basic", billing="monthly", amount=150),  # P8 pays
+    ev(K.PAYMENT, 70, 15, plan="basic", billing="monthly", amount=150),  # P15 pays...
+    ev(K.ACCESS_ENDED, 36, 15, billing="monthly", previous_state="cancel_scheduled"),  # ...left
+    ev(K.EMAIL_SENT, 31, 15, template="winback"),
+    # At the start, paying: P1 300, P2 150, P3 500, P6 300, P7 300, P8 150
+    #   -> 6 paid memberships, MRR at the start 1700.
+    # --- In the period -------------------------------------------------------------------
+    # P4's trial ends: NOT paid churn (it was a trial, though cancelled: the old bug).
+    ev(K.ACCESS_ENDED, 28, 4, plan="plus", billing="trial", previous_state="cancel_scheduled"),
+    # P5's grant ends: not paid churn either.
+    ev(K.ACCESS_ENDED, 10, 5, plan="pro", billing="grant", previous_state="active"),
+    # P1 renews, then cancels (too expensive), is shown 30% off and takes it: a save.
+    ev(K.RENEWED, 15, 1, plan="plus", billing="monthly"),
+    ev(K.PAYMENT, 15, 1, plan="plus", billing="monthly", amount=300, recurring=True),
+    ev(K.CANCELED, 8, 1, plan="plus"),
+    ev(K.CANCEL_REASON, 8, 1, reason="too_expensive"),
+    ev(K.OFFER_SHOWN, 8, 1, offer="discount_30", reason="too_expensive"),
+    ev(K.OFFER_ACCEPTED, 8, 1, offer="discount_30"),
+    ev(K.PAYMENT, 7, 1, plan="plus", billing="one_month", amount=210, offer="discount_30"),
+    # P2 cancels (too expensive), is shown 30% off, says no; access ends: paid churn.
+    ev(K.CANCELED, 20, 2, plan="basic"),
+    ev(K.CANCEL_REASON, 20, 2, reason="too_expensive"),
+    ev(K.OFFER_SHOWN, 20, 2, offer="discount_30", reason="too_expensive"),
+    ev(K.ACCESS_ENDED, 10, 2, billing="monthly", previous_state="cancel_scheduled"),
+    # ...and comes back 6 days later (won back within 30 days).
+    ev(K.ACTIVATED, 4, 2, plan="basic", billing="monthly"),
+    ev(K.PAYMENT, 4, 2, plan="basic", billing="monthly", amount=150),
+    # P6 upgrades plus -> pro (monthly 600).
+    ev(K.PLAN_CHANGED, 12, 6, from_plan="plus", to_plan="pro"),
+    ev(K.PAYMENT, 12, 6, plan="pro", billing="monthly", amount=600),
+    # P7's renewal fails, then P7 cancels: access ends at once: paid churn, no ACCESS_ENDED.
+    ev(K.PAYMENT_FAILED, 20, 7, plan="plus"),
+    ev(K.CANCELED, 19, 7, plan="plus"),
+    # P8 cancels (not using it), is shown a month's pause and takes it.
+    ev(K.CANCELED, 26, 8, plan="basic"),
+    ev(K.CANCEL_REASON, 26, 8, reason="not_using"),
+    ev(K.OFFER_SHOWN, 26, 8, offer="pause_month", reason="not_using"),
+    ev(K.OFFER_ACCEPTED, 26, 8, offer="pause_month"),
+    ev(K.PAUSED, 26, 8, months=1),
+    # New people: P9..P13 sign up and start trials.
+    ev(K.SIGNED_UP, 20, 9),
+    ev(K.TRIAL_STARTED, 20, 9, plan="plus", days=7),
+    ev(K.ACTIVATED, 14, 9, plan="plus", billing="monthly"),  # P9 converts
+    ev(K.PAYMENT, 14, 9, plan="plus", billing="monthly", amount=300),
+    ev(K.SIGNED_UP, 5, 10),
+    ev(K.TRIAL_STARTED, 5, 10, plan="plus", days=7),  # P10: still in the trial at the end
+    ev(K.SIGNED_UP, 25, 11),
+    ev(K.TRIAL_STARTED, 25, 11, plan="plus", days=7),
+    ev(K.CANCELED, 22, 11, plan="plus"),  # P11 cancels the trial (not using it)
+    ev(K.CANCEL_REASON, 22, 11, reason="not_using"),
+    ev(K.OFFER_SHOWN, 22, 11, offer="pause_month", reason="not_using"),
+    ev(K.ACCESS_ENDED, 18, 11, billing="trial", previous_state="cancel_scheduled"),
+    ev(K.SIGNED_UP, 15, 12),
+    ev(K.TRIAL_STARTED, 15, 12, plan="plus", days=7),
+    ev(K.ACCESS_ENDED, 8, 12, billing="trial", previous_state="trial"),  # P12: trial ran out
+    ev(K.SIGNED_UP, 12, 13),
+    ev(K.TRIAL_STARTED, 12, 13, plan="plus", days=7),
+    ev(K.ACTIVATED, 9, 13, plan="basic", billing="yearly"),  # P13 converts, yearly basic
+    ev(K.PAYMENT, 9, 13, plan="basic", billing="yearly", amount=1500),
+    # P15 (left before the period) pays through a win-back offer.
+    ev(K.ACTIVATED, 6, 15, plan="basic", billing="monthly"),
+    ev(K.WINBACK_RECOVERED, 6, 15, plan="basic", days_since_end=30, offer="comeback_40"),
+    ev(K.PAYMENT, 6, 15, plan="basic", billing="one_month", amount=90, offer="comeback_40"),
+    # P16 is granted Plus by staff.
+    ev(K.GRANTED, 3, 16, plan="plus", days=30, by=1),
+    ev(K.EMAIL_SENT, 20, 9, template="trial_tips"),
+    ev(K.EMAIL_SENT, 10, 2, template="cancel_confirmed"),
+    ev(K.EMAIL_SENT, 2, 15, template="receipt"),
+    ev(K.UNSUBSCRIBED, 1, 11, source="link"),
+    # --- After the period: ignored ---------------------------------------------------------
+    ev(K.SIGNED_UP, -1, 17),
+    ev(K.PAYMENT, -1, 10, plan="plus", billing="monthly", amount=300),
 ]
 
 
-def test_funnel_money_and_churn() -> None:
+def test_every_kpi_matches_the_hand_computed_figures() -> None:
     k = compute(HISTORY, START, END)
-    assert k.signups == 2
-    assert (k.trials, k.trials_converted, k.trial_to_paid) == (2, 1, 0.5)
-    # Active now: 3 (pro yearly), 4 (plus), 6 (granted pro), 7 (won back, basic); 1 is paused.
-    assert k.active_by_plan == {"basic": 1, "plus": 1, "pro": 2}
-    assert k.mrr_stars == 500 + 300  # yearly 6000/12 + monthly 300 (grants pay nothing)
-    assert k.paying_at_start == 3
-    assert k.churned == 1
-    assert k.monthly_churn == 1 / 3
-    assert k.cancellations == 1
-    assert k.cancel_reasons == {"too_expensive": 1}
-    assert k.offers_shown == {"discount20": 1}
-    assert (k.pauses, k.resumes, k.winbacks, k.emails_sent, k.unsubscribes) == (1, 0, 1, 1, 1)
+    # Sign-ups in the period: P9, P10, P11, P12, P13.
+    assert k.signups == 5
+    # Trial conversion: trials started in the period P9..P13 = 5; paid by the end: P9, P13.
+    assert (k.trials, k.trials_converted, k.trials_running) == (5, 2, 1)  # P10 still trying
+    assert k.trial_conversion == Ratio(2, 5) and k.trial_conversion.value == 2 / 5
+    assert k.in_trial_now == 1
+    # Active at the end: basic P2, P13, P15; plus P1, P9, P16 (granted); pro P3, P6.
+    # Not: P4, P11, P12 (trials over), P5 (grant over), P7 (ended), P8 (paused), P10 (trial).
+    assert k.active_by_plan == {"basic": 3, "plus": 3, "pro": 2}
+    # Paid churn: of the 6 paying at the start, P2 and P7 ended. P4's trial and P5's grant
+    # ending are not paid churn.
+    assert (k.churned, k.paying_at_start, k.paid_ended) == (2, 6, 2)
+    assert k.paid_churn.value == 2 / 6
+    # MRR at the end: P1 210 + P2 150 + P3 500 + P6 600 + P9 300 + P13 125 + P15 90 = 1975;
+    # at the start 1700, so the trend is +275 (+16.2%).
+    assert (k.mrr_stars, k.mrr_start_stars) == (1975, 1700)
+    assert k.mrr_change == Ratio(275, 1700)
+    # Net revenue retention: now from those paying at the start: P1 210 + P2 150 + P3 500
+    # + P6 600 = 1460 (P7 ended, P8 paused), of 1700 = 85.9%.
+    assert k.net_revenue_retention == Ratio(1460, 1700)
+    assert round(k.net_revenue_retention.value or 0, 3) == 0.859
+    # Cancellations in the period: P1, P2, P7, P8 and P11 (a trial). P4's was before it.
+    assert (k.cancellations, k.trial_cancellations) == (5, 1)
+    assert k.cancel_reasons == {"too_expensive": 2, "not_using": 2}
+    # Save rate per offer: 30% off shown to P1 and P2, taken by P1; a month's pause shown to
+    # P8 and P11, taken by P8. 2 of 4 overall: too few for a percentage.
+    assert k.offers == {"discount_30": OfferFigures(2, 1), "pause_month": OfferFigures(2, 1)}
+    assert k.save_rate == Ratio(2, 4) and k.save_rate.value is None
+    # Offers accepted: the two saves, and P15's win-back offer.
+    assert k.offers_accepted == {"discount_30": 1, "pause_month": 1, "comeback_40": 1}
+    assert (k.pauses, k.resumes) == (1, 0)
+    # Win-back: paid access ended in the period for P2 and P7; P2 paid again 6 days later.
+    # P15 ended before the period (not in the cohort) but came back through an offer.
+    assert (k.access_ended, k.won_back, k.winbacks_by_offer) == (2, 1, 1)
+    assert k.winback_rate.value is None  # 2 people: too few for a percentage
+    # Emails sent in the period: 3 (one to P15 was before it); unsubscribed: P11.
+    assert (k.emails_sent, k.unsubscribes) == (3, 1)
+
+
+def test_a_rate_needs_five_in_its_denominator() -> None:
+    assert Ratio(0, 0).value is None
+    assert Ratio(4, 4).value is None
+    assert Ratio(1, 5).value == 0.2
+    assert MIN_DENOMINATOR == 5
+
+
+def test_a_trial_that_ends_is_not_paid_churn_but_a_paid_membership_that_ends_is() -> None:
+    """The /stats that said "200.0% (2 paid memberships ended, 1 paying at the start)"."""
+    history = [
+        ev(K.PAYMENT, 40, 1, plan="plus", billing="monthly", amount=300),
+        ev(K.TRIAL_STARTED, 35, 2, plan="plus", days=7),
+        ev(K.CANCELED, 33, 2, plan="plus"),
+        ev(K.ACCESS_ENDED, 28, 2, billing="trial", previous_state="cancel_scheduled"),
+        ev(K.CANCELED, 20, 1, plan="plus"),
+        ev(K.ACCESS_ENDED, 10, 1, billing="monthly", previous_state="cancel_scheduled"),
+    ]
+    k = compute(history, START, END)
+    assert (k.churned, k.paying_at_start, k.paid_ended) == (1, 1, 1)
+    assert k.paid_churn == Ratio(1, 1) and k.paid_churn.value is None
 
 
 def test_daily_series_for_the_chart() -> None:
     k = compute(HISTORY, START, END)
     assert len(k.series) == 30
     assert k.series[-1].day == END
-    assert sum(p.churned for p in k.series) == 1
-    assert k.series[0].active == 3
+    assert sum(p.churned for p in k.series) == 2  # P2 and P7
+    # After the first day: P1, P2, P3, P6, P7, P8 paid (P5's grant too): 7.
+    assert k.series[0].active == 7
     assert k.series[-1].active == k.active_total
 
 
 def test_empty_history() -> None:
     k = compute([], START, END)
-    assert k.trial_to_paid is None and k.monthly_churn is None and k.active_total == 0
+    assert k.trial_conversion.value is None and k.paid_churn.value is None
+    assert k.active_total == 0 and k.mrr_stars == 0 and k.net_revenue_retention == Ratio(0, 0)
 
 
 def test_progress_figures() -> None:

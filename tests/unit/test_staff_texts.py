@@ -8,18 +8,15 @@ from types import SimpleNamespace
 import pytest
 
 from forever.config import LOCALES
-from forever.domain.kpi import EventRow, compute
+from forever.domain.kpi import compute
 from forever.rendering import Renderer
 from forever.sandbox.fake_bot_api.html_entities import parse_html
 from forever.telegram.staff_texts import StaffTexts
+from tests.unit.test_kpi import END, HISTORY, START
 
 texts = StaffTexts(Renderer())
 WHEN = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-KPIS = compute(
-    [EventRow("payment", WHEN - timedelta(days=40), 1, {"plan": "plus", "amount": 300})],
-    WHEN - timedelta(days=30),
-    WHEN,
-)
+KPIS = compute(HISTORY, START, END)  # the hand-computed history of test_kpi.py
 
 SAMPLE = {
     "id": 7,
@@ -42,6 +39,9 @@ SAMPLE = {
     "duration": "3m 20s",
     "k": KPIS,
     "plan_names": {"plus": "Plus"},
+    "reason_names": {"too_expensive": "Too expensive"},
+    "offer_names": {"discount_30": "30% off"},
+    "months": 1,
     "p": SimpleNamespace(
         first_name="Ana <i>",
         username="ana",
@@ -86,3 +86,44 @@ def test_every_staff_message_renders(locale: str) -> None:
         assert 0 < len(text) <= 4096, name
         if "value" in wanted and name == "segment_name":
             assert "Plus <b>" in text  # markup in data is shown, not obeyed
+
+
+def test_stats_show_rates_with_their_counts_and_names_not_keys() -> None:
+    html = texts(
+        "stats_report",
+        "en",
+        days=30,
+        k=KPIS,
+        plan_names={"basic": "Basic", "plus": "Plus", "pro": "Pro"},
+        reason_names={"too_expensive": "Too expensive", "not_using": "Not using it enough"},
+        offer_names={"discount_30": "30% off", "pause_month": "Pause 1 month"},
+    )
+    text, _ = parse_html(html)
+    assert "converted to paid: 40.0% (2 of 5); still in their trial: 1" in text
+    assert "MRR: 1975 ⭐ (+275 ⭐, +16.2% since the start: 1700 ⭐)" in text
+    assert "Net revenue retention: 85.9% (1460 ⭐ of 1700 ⭐)" in text
+    assert "Paid churn (paid memberships at the start that ended): 33.3% (2 of 6)" in text
+    assert (
+        "Cancellations: 5 (1 in a trial); reasons: Not using it enough 2, Too expensive 2" in text
+    )
+    assert "cancels that saw one): 2 of 4 (too few for a percentage)" in text
+    assert "30% off: 1 of 2 (too few for a percentage)" in text
+    assert "Offers accepted: Pause 1 month 1, 30% off 1, comeback_40 1" in text
+    assert (
+        "paid access ending): 1 of 2 (too few for a percentage); through a win-back offer: 1"
+        in text
+    )
+    assert "Emails sent: 3, unsubscribed: 1" in text
+    assert "too_expensive" not in text and "discount_30" not in text
+
+
+@pytest.mark.parametrize(
+    ("kind", "percent", "months", "name"),
+    [
+        ("pause", 0, 1, "Pause 1 month"),
+        ("discount", 30, 0, "30% off"),
+        ("lower_tier", 0, 0, "A lower tier"),
+    ],
+)
+def test_offers_are_named_from_their_terms(kind: str, percent: int, months: int, name: str) -> None:
+    assert texts("offer_name", "en", kind=kind, percent=percent, months=months) == name

@@ -2,7 +2,11 @@
 
 Everyone's membership is replayed from their events in time order, so figures for any period
 (and the daily series for the chart) come from the same history the rest of the product
-writes. Vocabulary: domain/events.py.
+writes. Vocabulary: domain/events.py. Each figure is defined in the README ("The numbers").
+
+A rate is a `Ratio` (its counts); it has a value only when its denominator is at least
+`MIN_DENOMINATOR`: with fewer, a percentage says more than the data does, so only the counts
+are shown.
 """
 
 from __future__ import annotations
@@ -18,6 +22,11 @@ from forever.domain.events import EventKind as K
 # What a person's membership looks like to the numbers.
 PAID, GRANTED, TRIAL, PAUSED, ENDED = "paid", "granted", "trial", "paused", "ended"
 ACTIVE = frozenset({PAID, GRANTED})
+# Billings of a membership someone paid for (a trial or a staff grant is not one).
+PAID_BILLINGS = frozenset({"monthly", "yearly", "one_month"})
+
+MIN_DENOMINATOR = 5  # below this, a rate is shown as its counts only
+WINBACK_DAYS = 30  # "won back": paid again within this many days of their paid access ending
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,11 +37,25 @@ class EventRow:
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Ratio:
+    """`part` out of `whole`; `value` is None when `whole` is too small to make a rate."""
+
+    part: int
+    whole: int
+
+    @property
+    def value(self) -> float | None:
+        return self.part / self.whole if self.whole >= MIN_DENOMINATOR else None
+
+
 @dataclass
 class _Member:
     status: str = ""
     plan: str | None = None
-    monthly_stars: float = 0.0  # what they pay per month while paid
+    monthly_stars: float = 0.0  # what they pay per month while paid (their latest payment)
+    past_due: bool = False
+    before_pause: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,23 +66,41 @@ class DayPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class OfferFigures:
+    shown: int  # cancel attempts that saw this offer in the period
+    saves: int  # of those, the ones where the offer was then accepted
+
+    @property
+    def save_rate(self) -> Ratio:
+        return Ratio(self.saves, self.shown)
+
+
+@dataclass(frozen=True, slots=True)
 class Kpis:
     start: datetime
     end: datetime
     signups: int
-    trials: int
-    trials_converted: int
-    active_by_plan: dict[str, int]
-    mrr_stars: int
+    trials: int  # trials started in the period (the trial-conversion cohort)
+    trials_converted: int  # of those, paid before the end of the period
+    trials_running: int  # of those, still in their trial at the end
+    in_trial_now: int
+    active_by_plan: dict[str, int]  # paid and granted, at the end
+    mrr_stars: int  # at the end
+    mrr_start_stars: int  # at the start (the end of the previous period)
+    retained_mrr_stars: int  # at the end, from the members who paid at the start
     paying_at_start: int
-    churned: int
+    churned: int  # of those paying at the start, how many paid memberships ended
+    paid_ended: int  # every paid membership that ended in the period
     cancellations: int
+    trial_cancellations: int
     cancel_reasons: dict[str, int]
-    offers_shown: dict[str, int]
-    offers_accepted: dict[str, int]
+    offers: dict[str, OfferFigures]  # the save offers shown in the cancel flow
+    offers_accepted: dict[str, int]  # cancel-flow and win-back offers taken, per offer
     pauses: int
     resumes: int
-    winbacks: int
+    access_ended: int  # people whose paid access ended in the period (win-back cohort)
+    won_back: int  # of those, paid again within WINBACK_DAYS (seen by the end)
+    winbacks_by_offer: int  # paid through a win-back offer link in the period
     emails_sent: int
     unsubscribes: int
     series: tuple[DayPoint, ...] = ()
@@ -69,19 +110,40 @@ class Kpis:
         return (self.end - self.start).total_seconds() / 86400
 
     @property
+    def winback_days(self) -> int:
+        return WINBACK_DAYS
+
+    @property
     def active_total(self) -> int:
         return sum(self.active_by_plan.values())
 
     @property
-    def trial_to_paid(self) -> float | None:
-        return self.trials_converted / self.trials if self.trials else None
+    def trial_conversion(self) -> Ratio:
+        return Ratio(self.trials_converted, self.trials)
 
     @property
-    def monthly_churn(self) -> float | None:
-        """Paid memberships that ended, per paying member at the start, scaled to 30 days."""
-        if not self.paying_at_start or self.days <= 0:
-            return None
-        return self.churned / self.paying_at_start * 30 / self.days
+    def paid_churn(self) -> Ratio:
+        return Ratio(self.churned, self.paying_at_start)
+
+    @property
+    def save_rate(self) -> Ratio:
+        """All offers together."""
+        return Ratio(
+            sum(o.saves for o in self.offers.values()), sum(o.shown for o in self.offers.values())
+        )
+
+    @property
+    def winback_rate(self) -> Ratio:
+        return Ratio(self.won_back, self.access_ended)
+
+    @property
+    def net_revenue_retention(self) -> Ratio:
+        return Ratio(self.retained_mrr_stars, self.mrr_start_stars)
+
+    @property
+    def mrr_change(self) -> Ratio:
+        """The MRR trend: the change since the start, out of the MRR at the start."""
+        return Ratio(self.mrr_stars - self.mrr_start_stars, self.mrr_start_stars)
 
 
 def _monthly_value(data: Mapping[str, Any]) -> float:
@@ -98,28 +160,80 @@ def _apply(member: _Member, event: EventRow) -> bool:
     elif kind == K.PAYMENT:
         member.status, member.plan = PAID, data.get("plan", member.plan)
         member.monthly_stars = _monthly_value(data)
-    elif kind in (K.ACTIVATED, K.RENEWED, K.RESUMED, K.WINBACK_RECOVERED):
-        # A cancellation keeps access until ACCESS_ENDED, so it changes nothing here.
+        member.past_due = False
+    elif kind in (K.ACTIVATED, K.RENEWED, K.WINBACK_RECOVERED):
         member.status, member.plan = PAID, data.get("plan", member.plan)
+        member.past_due = False
+    elif kind == K.RESUMED:
+        if member.status == PAUSED:
+            member.status = member.before_pause or PAID
     elif kind == K.PLAN_CHANGED:
         member.plan = data.get("to_plan", member.plan)
     elif kind == K.PAUSED:
+        if member.status != PAUSED:
+            member.before_pause = member.status
         member.status = PAUSED
     elif kind == K.GRANTED:
         member.status, member.plan = GRANTED, data.get("plan", member.plan)
+        member.monthly_stars = 0.0
+        member.past_due = False
+    elif kind == K.PAYMENT_FAILED:
+        member.past_due = member.status == PAID
+    elif kind == K.CANCELED:
+        # A cancel keeps access until the period ends (ACCESS_ENDED), except after a failed
+        # renewal: then access ends at once, with no ACCESS_ENDED to follow.
+        if member.past_due and member.status == PAID:
+            member.status, member.past_due = ENDED, False
+            return True
     elif kind == K.ACCESS_ENDED:
         was = member.status
-        member.status = ENDED
-        return was == PAID or data.get("previous_state") in ("active", "cancel_scheduled")
+        member.status, member.past_due = ENDED, False
+        billing = data.get("billing")
+        if was == "" and billing:  # history from before the replay knew this person
+            return billing in PAID_BILLINGS
+        return was == PAID
     return False
 
 
-def _count(events: Iterable[EventRow], kind: str, key: str | None = None) -> Counter[str]:
+def _count(events: Iterable[EventRow], kind: str, key: str) -> Counter[str]:
     found: Counter[str] = Counter()
     for event in events:
         if event.kind == kind:
-            found[str(event.data.get(key, "")) if key else kind] += 1
+            found[str(event.data.get(key) or "")] += 1
     return found
+
+
+def _offer_figures(in_period: list[EventRow]) -> dict[str, OfferFigures]:
+    """Each OFFER_SHOWN is one cancel attempt that saw that offer; it is a save when the same
+    person accepts that offer before being shown another (and before the end)."""
+    shown: Counter[str] = Counter()
+    saves: Counter[str] = Counter()
+    open_offer: dict[int, str] = {}  # person -> the offer they were last shown, not yet taken
+    for event in in_period:
+        if event.person_id is None:
+            continue
+        offer = str(event.data.get("offer") or "")
+        if event.kind == K.OFFER_SHOWN:
+            shown[offer] += 1
+            open_offer[event.person_id] = offer
+        elif event.kind == K.OFFER_ACCEPTED and open_offer.get(event.person_id) == offer:
+            saves[offer] += 1
+            del open_offer[event.person_id]
+    return {o: OfferFigures(n, saves[o]) for o, n in shown.most_common()}
+
+
+def _winbacks(ordered: list[EventRow], endings: dict[int, datetime], end: datetime) -> int:
+    """People in `endings` (person -> when their paid access ended) who paid again within
+    WINBACK_DAYS of that (payments seen before `end`)."""
+    back: set[int] = set()
+    for event in ordered:
+        person = event.person_id
+        if person is None or person not in endings or event.kind not in (K.PAYMENT, K.ACTIVATED):
+            continue
+        ended = endings[person]
+        if ended < event.at <= ended + timedelta(days=WINBACK_DAYS) and event.at < end:
+            back.add(person)
+    return len(back)
 
 
 def compute(events: Iterable[EventRow], start: datetime, end: datetime) -> Kpis:
@@ -127,8 +241,11 @@ def compute(events: Iterable[EventRow], start: datetime, end: datetime) -> Kpis:
     ordered = sorted((e for e in events if e.at < end), key=lambda e: e.at)
     in_period = [e for e in ordered if e.at >= start]
     members: dict[int, _Member] = {}
-    paying_at_start = 0
-    churned = 0
+    at_start: dict[int, float] = {}  # person -> monthly value, for those paying at the start
+    churned: set[int] = set()
+    first_paid_end: dict[int, datetime] = {}
+    paid_ended = 0
+    trial_cancels = 0
     checkpoints = _day_ends(start, end)
     series: list[DayPoint] = []
     day_churn = 0
@@ -137,7 +254,7 @@ def compute(events: Iterable[EventRow], start: datetime, end: datetime) -> Kpis:
     for event in [*ordered, None]:
         at = event.at if event is not None else end
         if not started and at >= start:
-            paying_at_start = sum(1 for m in members.values() if m.status == PAID)
+            at_start = {p: m.monthly_stars for p, m in members.items() if m.status == PAID}
             started = True
         while index < len(checkpoints) and at >= checkpoints[index]:
             active = sum(1 for m in members.values() if m.status in ACTIVE)
@@ -147,10 +264,18 @@ def compute(events: Iterable[EventRow], start: datetime, end: datetime) -> Kpis:
         if event is None or event.person_id is None:
             continue
         member = members.setdefault(event.person_id, _Member())
+        if event.kind == K.CANCELED and event.at >= start and member.status == TRIAL:
+            trial_cancels += 1
         if _apply(member, event) and event.at >= start:
-            churned += 1
+            paid_ended += 1
             day_churn += 1
-    trial_people = {e.person_id: e.at for e in in_period if e.kind == K.TRIAL_STARTED}
+            first_paid_end.setdefault(event.person_id, event.at)
+            if event.person_id in at_start:
+                churned.add(event.person_id)
+    trial_people: dict[int, datetime] = {}
+    for e in in_period:
+        if e.kind == K.TRIAL_STARTED and e.person_id is not None:
+            trial_people.setdefault(e.person_id, e.at)
     converted = {
         e.person_id
         for e in in_period
@@ -158,27 +283,39 @@ def compute(events: Iterable[EventRow], start: datetime, end: datetime) -> Kpis:
         and e.person_id in trial_people
         and e.at >= trial_people[e.person_id]
     }
+    running = sum(1 for p in trial_people if p not in converted and members[p].status == TRIAL)
     active_by_plan: Counter[str] = Counter(
         m.plan or "?" for m in members.values() if m.status in ACTIVE
     )
-    mrr = sum(m.monthly_stars for m in members.values() if m.status == PAID)
+    paying_now = {p: m.monthly_stars for p, m in members.items() if m.status == PAID}
+    accepted = _count(in_period, K.OFFER_ACCEPTED, "offer")
+    by_winback = [e for e in in_period if e.kind == K.WINBACK_RECOVERED]
+    accepted.update(str(e.data["offer"]) for e in by_winback if e.data.get("offer"))
     return Kpis(
         start=start,
         end=end,
         signups=sum(1 for e in in_period if e.kind == K.SIGNED_UP),
         trials=len(trial_people),
         trials_converted=len(converted),
+        trials_running=running,
+        in_trial_now=sum(1 for m in members.values() if m.status == TRIAL),
         active_by_plan=dict(sorted(active_by_plan.items())),
-        mrr_stars=round(mrr),
-        paying_at_start=paying_at_start,
-        churned=churned,
+        mrr_stars=round(sum(paying_now.values())),
+        mrr_start_stars=round(sum(at_start.values())),
+        retained_mrr_stars=round(sum(v for p, v in paying_now.items() if p in at_start)),
+        paying_at_start=len(at_start),
+        churned=len(churned),
+        paid_ended=paid_ended,
         cancellations=sum(1 for e in in_period if e.kind == K.CANCELED),
+        trial_cancellations=trial_cancels,
         cancel_reasons=dict(_count(in_period, K.CANCEL_REASON, "reason").most_common()),
-        offers_shown=dict(_count(in_period, K.OFFER_SHOWN, "offer").most_common()),
-        offers_accepted=dict(_count(in_period, K.OFFER_ACCEPTED, "offer").most_common()),
+        offers=_offer_figures(in_period),
+        offers_accepted=dict(accepted.most_common()),
         pauses=sum(1 for e in in_period if e.kind == K.PAUSED),
         resumes=sum(1 for e in in_period if e.kind == K.RESUMED),
-        winbacks=sum(1 for e in in_period if e.kind == K.WINBACK_RECOVERED),
+        access_ended=len(first_paid_end),
+        won_back=_winbacks(ordered, first_paid_end, end),
+        winbacks_by_offer=len(by_winback),
         emails_sent=sum(1 for e in in_period if e.kind == K.EMAIL_SENT),
         unsubscribes=sum(1 for e in in_period if e.kind == K.UNSUBSCRIBED),
         series=tuple(series),

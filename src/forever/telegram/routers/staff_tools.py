@@ -16,11 +16,12 @@ from aiogram.types import (
     Message,
 )
 
-from forever.domain.catalog import Catalog
+from forever.domain.catalog import CancelReason, Catalog
 from forever.services import stats
 from forever.services.records import PersonRecord
 from forever.services.staff import MAX_GRANT_DAYS, StaffTools
 from forever.services.stats import StaffStats
+from forever.telegram.labels import Labels
 from forever.telegram.staff_filter import IsStaff
 from forever.telegram.staff_texts import StaffTexts
 
@@ -37,12 +38,29 @@ def _plan_name(catalog: Catalog, plan_id: str | None, locale: str) -> str:
     return plan.name[locale] if plan else (plan_id or "–")
 
 
+def _stats_names(
+    catalog: Catalog, labels: Labels, texts: StaffTexts, locale: str
+) -> dict[str, dict[str, str]]:
+    """Plans, cancel reasons and offers by their names in the staff member's language: the
+    plan names in the catalog, the reasons as the customer's buttons say them, and each offer
+    described from its terms in the catalog. A key no longer known shows as itself."""
+    return {
+        "plan_names": {p.id: p.name[locale] for p in catalog.plans},
+        "reason_names": {r.value: labels(locale, r.value) for r in CancelReason},
+        "offer_names": {
+            o.id: texts("offer_name", locale, kind=o.kind.value, percent=o.percent, months=o.months)
+            for o in catalog.offers.values()
+        },
+    }
+
+
 async def show_stats(
     message: Message,
     command: CommandObject,
     staff_stats: StaffStats,
     staff_texts: StaffTexts,
     catalog: Catalog,
+    labels: Labels,
     locale: str,
     person: PersonRecord,
 ) -> None:
@@ -53,8 +71,15 @@ async def show_stats(
         return
     days = int(argument) if argument else DEFAULT_DAYS
     kpis = await staff_stats(staff_id=person.telegram_id or 0, days=days)
-    plan_names = {p.id: p.name[locale] for p in catalog.plans}
-    await message.answer(texts("stats_report", locale, days=days, k=kpis, plan_names=plan_names))
+    await message.answer(
+        texts(
+            "stats_report",
+            locale,
+            days=days,
+            k=kpis,
+            **_stats_names(catalog, labels, texts, locale),
+        )
+    )
     png = await stats.chart_png(
         kpis,
         title=texts("chart_title", locale, days=days),
