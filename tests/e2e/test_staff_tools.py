@@ -10,10 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forever.db.models import AuditEntry, Event, Person, Subscription
+from forever.domain.clock import ManualClock
 from forever.domain.events import EventKind
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI
 from tests.conftest import STAFF_ID, START
+from tests.e2e.chat_helpers import events
+from tests.e2e.test_chat_payments import subscribe_monthly, trial_user
 
 
 def record_event(
@@ -92,10 +95,54 @@ async def test_stats_show_the_funnel_money_and_a_chart(
     assert "Trials started: 2, converted to paid: 0" in report.text
     assert "Active members: 8" in report.text
     assert "MRR: 1800 ⭐" in report.text  # 4 × 300 + 4 × 150
-    assert "too_expensive 1" in report.text
-    assert "Monthly churn: 20.0%" in report.text  # 2 of 10
+    assert "Too expensive 1" in report.text  # the reason by its name, not its key
+    assert "too_expensive" not in report.text
+    assert "paid memberships at the start that ended): 20.0% (2 of 10)" in report.text
     assert chart.media is not None and chart.media.kind == "photo"
     assert chart.media.file.data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+async def test_stats_count_a_small_story_as_a_person_would(
+    tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
+) -> None:
+    """Ana pays, cancels (too expensive), turns down 30% off, and her month ends; Bo cancels
+    his trial; Cy's trial runs out. Only Ana's ending is paid churn (the old /stats said
+    "200.0% (2 paid memberships ended, 1 paying at the start)")."""
+    from forever.wiring.email import run_sweeps
+
+    ana = await trial_user(tg, 5001)
+    bo = await trial_user(tg, 5002)
+    await trial_user(tg, 5003)  # Cy
+    _, paid = await subscribe_monthly(ana)
+    assert paid.accepted
+    clock.advance(timedelta(days=2))
+    await ana.send_text("/cancel")
+    await ana.press("Yes, cancel")
+    await ana.press("Too expensive")
+    assert "30% off" in ana.last_message.text
+    await ana.press("No, thanks")
+    await bo.send_text("/cancel")
+    await bo.press("Yes, cancel")
+    await bo.press("Not using it enough")
+    clock.advance(timedelta(days=29))  # 31 days after the start: every access has ended
+    await run_sweeps(running_bot.container, clock.now(), running_bot.chat)
+    ended = await events(running_bot, kind=EventKind.ACCESS_ENDED.value)
+    assert sorted(e.data["billing"] for e in ended) == ["monthly", "trial", "trial"]
+
+    staff = tg.user(STAFF_ID)
+    await staff.send_text("/stats")  # the 30 days from day 1 to day 31
+    report = staff.messages[-2].text
+    # At day 1 one paid membership (Ana's); it ended; the trials that ended are not churn.
+    assert "paid memberships at the start that ended): 1 of 1 (too few" in report
+    assert "begun since ended" not in report
+    assert "Cancellations: 2 (1 in a trial)" in report
+    assert "reasons: Too expensive 1, Not using it enough 1" in report
+    assert "30% off: 0 of 1 (too few" in report  # shown to Ana, not taken
+    assert "paid access ending): 0 of 1 (too few" in report  # Ana has not come back
+    assert "MRR: 0 ⭐ (-300 ⭐, -100.0% since the start: 300 ⭐)" in report
+    assert "Net revenue retention: 0.0% (0 ⭐ of 300 ⭐)" in report
+    assert "Active members: 0" in report
+    assert "%" not in report.split("Paid churn")[1].split("\n")[0]  # 1 paying: no percentage
 
 
 @pytest.mark.parametrize("argument", ["abc", "0", "-3", "99999", "1.5"])

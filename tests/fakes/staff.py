@@ -113,8 +113,8 @@ class FakeEventHistory:
     def __init__(self, store: FakeStore) -> None:
         self.store = store
 
-    async def before(self, end: datetime) -> list[EventRow]:
-        ordered = sorted((e for e in self.store.events if e.at < end), key=lambda e: (e.at, e.id))
+    async def until(self, end: datetime) -> list[EventRow]:
+        ordered = sorted((e for e in self.store.events if e.at <= end), key=lambda e: (e.at, e.id))
         return [EventRow(e.kind, e.at, e.person_id, e.data) for e in ordered]
 
 

@@ -17,8 +17,9 @@ def ev(kind: K, days_before_end: float, person: int | None, **data: object) -> E
     return EventRow(kind.value, END - timedelta(days=days_before_end), person, data)
 
 
-# A hand-made history. Times are days before END; the period is the 30 days before END, so
-# an event at 30 or less is in it, above 30 before it, below 0 after it (ignored).
+# A hand-made history. Times are days before END; the period is the 30 days up to END, so
+# an event less than 30 days before END is in it, one 30 or more before it, one below 0 after
+# it (ignored).
 # Prices (Stars): basic 150/month, plus 300/month, pro 600/month; yearly basic 1500 (125 a
 # month), yearly pro 6000 (500 a month).
 HISTORY = [
@@ -201,3 +202,15 @@ def test_segments_are_checked() -> None:
         except SegmentError:
             continue
         raise AssertionError((kind, value))
+
+
+def test_what_happens_at_the_very_end_counts_and_at_the_start_does_not() -> None:
+    """A sweep and /stats at the same instant agree: the period is (start, end]."""
+    history = [
+        ev(K.PAYMENT, 40, 1, plan="plus", billing="monthly", amount=300),
+        ev(K.SIGNED_UP, 30, 2),  # exactly at the start: the previous period's
+        ev(K.ACCESS_ENDED, 0, 1, billing="monthly", previous_state="cancel_scheduled"),
+    ]
+    k = compute(history, START, END)
+    assert (k.signups, k.churned, k.paid_ended, k.mrr_stars, k.mrr_start_stars) == (0, 1, 1, 0, 300)
+    assert k.series[-1].churned == 1 and k.series[-1].active == 0

@@ -60,7 +60,7 @@ class _Member:
 
 @dataclass(frozen=True, slots=True)
 class DayPoint:
-    day: datetime  # end of the day (the instant counted)
+    day: datetime  # end of the day (the instant counted, events at it included)
     active: int
     churned: int  # paid memberships that ended during that day
 
@@ -224,22 +224,24 @@ def _offer_figures(in_period: list[EventRow]) -> dict[str, OfferFigures]:
 
 def _winbacks(ordered: list[EventRow], endings: dict[int, datetime], end: datetime) -> int:
     """People in `endings` (person -> when their paid access ended) who paid again within
-    WINBACK_DAYS of that (payments seen before `end`)."""
+    WINBACK_DAYS of that (payments seen by `end`)."""
     back: set[int] = set()
     for event in ordered:
         person = event.person_id
         if person is None or person not in endings or event.kind not in (K.PAYMENT, K.ACTIVATED):
             continue
         ended = endings[person]
-        if ended < event.at <= ended + timedelta(days=WINBACK_DAYS) and event.at < end:
+        if ended < event.at <= ended + timedelta(days=WINBACK_DAYS) and event.at <= end:
             back.add(person)
     return len(back)
 
 
 def compute(events: Iterable[EventRow], start: datetime, end: datetime) -> Kpis:
-    """Figures for the period [start, end); `events` may reach back before `start`."""
-    ordered = sorted((e for e in events if e.at < end), key=lambda e: e.at)
-    in_period = [e for e in ordered if e.at >= start]
+    """Figures for the period (start, end]: what happened after `start` up to and including
+    `end` (so a sweep and /stats at the same instant agree); `events` may reach back before
+    `start`, and any after `end` are left out."""
+    ordered = sorted((e for e in events if e.at <= end), key=lambda e: e.at)
+    in_period = [e for e in ordered if e.at > start]
     members: dict[int, _Member] = {}
     at_start: dict[int, float] = {}  # person -> monthly value, for those paying at the start
     churned: set[int] = set()
@@ -252,11 +254,10 @@ def compute(events: Iterable[EventRow], start: datetime, end: datetime) -> Kpis:
     index = 0
     started = False
     for event in [*ordered, None]:
-        at = event.at if event is not None else end
-        if not started and at >= start:
+        if not started and (event is None or event.at > start):
             at_start = {p: m.monthly_stars for p, m in members.items() if m.status == PAID}
             started = True
-        while index < len(checkpoints) and at >= checkpoints[index]:
+        while index < len(checkpoints) and (event is None or event.at > checkpoints[index]):
             active = sum(1 for m in members.values() if m.status in ACTIVE)
             series.append(DayPoint(checkpoints[index], active, day_churn))
             day_churn = 0
@@ -264,9 +265,9 @@ def compute(events: Iterable[EventRow], start: datetime, end: datetime) -> Kpis:
         if event is None or event.person_id is None:
             continue
         member = members.setdefault(event.person_id, _Member())
-        if event.kind == K.CANCELED and event.at >= start and member.status == TRIAL:
+        if event.kind == K.CANCELED and event.at > start and member.status == TRIAL:
             trial_cancels += 1
-        if _apply(member, event) and event.at >= start:
+        if _apply(member, event) and event.at > start:
             paid_ended += 1
             day_churn += 1
             first_paid_end.setdefault(event.person_id, event.at)

@@ -16,8 +16,9 @@ MAX_DAYS = 3650
 
 
 class EventHistory(Protocol):
-    async def before(self, end: datetime) -> list[EventRow]:
-        """Every event before `end`, in time order (the figures replay whole histories)."""
+    async def until(self, end: datetime) -> list[EventRow]:
+        """Every event up to and including `end`, in time order (the figures replay whole
+        histories)."""
         ...
 
 
@@ -35,7 +36,7 @@ class StaffStats:
     async def __call__(self, *, staff_id: int, days: int) -> Kpis:
         now = self.clock.now()
         async with self.uow.begin():
-            events = await self.history.before(now)
+            events = await self.history.until(now)
             self.audit.record(staff_id, "stats", now, days=days)
             await self.uow.commit()
         return compute(events, now - timedelta(days=days), now)

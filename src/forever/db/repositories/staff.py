@@ -68,10 +68,10 @@ class SqlEventHistory:
     def __init__(self, uow: SqlUnitOfWork) -> None:
         self._uow = uow
 
-    async def before(self, end: datetime) -> list[EventRow]:
+    async def until(self, end: datetime) -> list[EventRow]:
         rows = await self._uow.session.execute(
             select(Event.kind, Event.at, Event.person_id, Event.data)
-            .where(Event.at < end)
+            .where(Event.at <= end)
             .order_by(Event.at, Event.id)
         )
         return [EventRow(kind, at, person_id, data or {}) for kind, at, person_id, data in rows]
