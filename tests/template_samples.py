@@ -35,7 +35,7 @@ CHAT: dict[str, dict] = {
         "trial_days": 7,
         "trial_plan": "Plus",
     },
-    "help": {"business": BUSINESS},
+    "help": {"business": BUSINESS, "staff_commands": [("stats", "Retention <and> money")]},
     "unknown": {},
     "welcome_back": {"name": "Ana <b>", "business": BUSINESS},
     "email_ask": {"trial_days": 7},

@@ -41,6 +41,29 @@ async def test_customers_get_the_ordinary_fallback_for_staff_commands(
         assert (await session.scalars(select(AuditEntry))).all() == []
 
 
+async def test_help_lists_the_staff_commands_for_staff_only(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    staff = tg.user(STAFF_ID)
+    await staff.send_text("/help")
+    text = staff.last_message.text
+    assert "/plans" in text  # the customer's commands too
+    assert "For staff" in text
+    for line in (
+        "/broadcast: Send a message to a segment",
+        "/stats: Retention and money numbers",
+        "/user: Look up a person",
+        "/grant: Give someone access",
+        "/audit: Recent staff actions",
+    ):
+        assert line in text
+    customer = tg.add_user(3002, "Eve")
+    await customer.send_text("/help")
+    assert "/plans" in customer.last_message.text
+    for hint in ("staff", "/broadcast", "/stats", "/user", "/grant", "/audit"):
+        assert hint not in customer.last_message.text
+
+
 async def seed_history(running_bot: Runtime) -> None:
     """Ten paying members over a month; two of them leave, one cancels with a reason."""
     container = running_bot.container

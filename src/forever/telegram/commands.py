@@ -27,6 +27,12 @@ def command_menu(
     return commands
 
 
+def staff_commands(locale: str, templates_dir: Path = TEMPLATES_DIR) -> list[BotCommand]:
+    """The staff part of the menu alone (what /help adds for staff)."""
+    data = tomllib.loads((templates_dir / "commands" / f"{locale}.toml").read_text("utf-8"))
+    return [BotCommand(command=n, description=t) for n, t in data.get("staff", {}).items()]
+
+
 async def register_commands(bot: Bot, default_locale: str, staff_ids: frozenset[int]) -> None:
     """Customers see their commands in their language; staff also see theirs. Nobody else
     gets a hint that staff commands exist."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Set
+
 from aiogram import F, Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import CallbackQuery, Message
@@ -9,6 +11,7 @@ from aiogram.types import CallbackQuery, Message
 from forever.domain.catalog import Catalog
 from forever.rendering import Renderer
 from forever.services.people import Customer
+from forever.telegram.commands import staff_commands
 
 
 async def start(
@@ -27,8 +30,22 @@ async def start(
     )
 
 
-async def help_(message: Message, locale: str, renderer: Renderer, catalog: Catalog) -> None:
-    await message.answer(renderer.chat("help", locale, business=catalog.business_name))
+async def help_(
+    message: Message,
+    locale: str,
+    renderer: Renderer,
+    catalog: Catalog,
+    staff_ids: Set[int] = frozenset(),
+) -> None:
+    # Staff also see their commands; customers get no hint that they exist.
+    user = message.from_user
+    staff = [
+        (c.command, c.description)
+        for c in (staff_commands(locale) if user is not None and user.id in staff_ids else [])
+    ]
+    await message.answer(
+        renderer.chat("help", locale, business=catalog.business_name, staff_commands=staff)
+    )
 
 
 async def unknown(message: Message, locale: str, renderer: Renderer) -> None:
