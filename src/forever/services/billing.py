@@ -41,6 +41,7 @@ from forever.services.ports import (
     SubscriptionRepository,
     UnitOfWork,
 )
+from forever.services.receipts import queue_receipt
 from forever.services.stars import queue_stars_edit
 
 log = logging.getLogger(__name__)
@@ -341,6 +342,7 @@ class PaymentResult:
     stop_charge_id: str | None = None
     renews: bool = False  # the membership renews by itself afterwards
     language: str | None = None
+    kind: str | None = None  # what the invoice sold (an InvoiceKind value), for the receipt
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,6 +390,20 @@ class RecordPayment:
     async def __call__(self, paid: IncomingPayment) -> PaymentResult:
         async with self.uow.begin():
             result = await self._record(paid)
+            if result.outcome in (PaymentOutcome.ACTIVATED, PaymentOutcome.RENEWED):
+                await queue_receipt(
+                    self.outbox,
+                    self.people,
+                    person_id=result.person_id,
+                    charge_id=paid.charge_id,
+                    plan_id=result.plan_id,
+                    kind=result.kind,
+                    amount=paid.amount,
+                    period_end=result.period_end,
+                    renews=result.renews,
+                    renewal=result.outcome is PaymentOutcome.RENEWED,
+                    now=self.clock.now(),
+                )
             if result.stop_charge_id is not None and result.person_id is not None:
                 # The plan changed: the old Stars subscription must not renew too.
                 await queue_stars_edit(
@@ -475,6 +491,7 @@ class RecordPayment:
             stop_charge_id=decision.stop_charge_id,
             renews=decision.membership.auto_renew,
             language=language,
+            kind=invoice.billing,
         )
 
 
