@@ -39,7 +39,7 @@ CHAT: dict[str, dict] = {
     "unknown": {},
     "welcome_back": {"name": "Ana <b>", "business": BUSINESS},
     "email_ask": {"trial_days": 7},
-    "email_invalid": {},
+    "email_invalid": {"button": "Skip", "signup": True},
     "trial_started": {"plan": "Plus", "until": WHEN},
     "trial_not_available": {},
     "trial_used_email": {},
