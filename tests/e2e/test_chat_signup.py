@@ -137,9 +137,7 @@ async def test_yes_to_emails_works_again_after_an_email_change(
     assert "gina.new@example.org" in user.last_message.text
     assert (await snap(running_bot, 2030)).marketing == "pending"
     async with running_bot.container.sessions() as session:
-        addresses = list(
-            await session.scalars(select(Consent.email).order_by(Consent.id))
-        )
+        addresses = list(await session.scalars(select(Consent.email).order_by(Consent.id)))
     assert addresses == ["gina@example.com", "gina.new@example.org"]
 
 
