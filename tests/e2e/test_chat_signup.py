@@ -162,3 +162,18 @@ async def test_the_email_error_names_only_buttons_that_are_there(
     await user.press("Cancel", message=error)
     assert "nothing changed" in user.last_message.text.lower()
     assert (await snap(running_bot, 2031)).email == "hugo@example.com"
+
+
+async def test_the_account_link_in_emails_opens_the_account(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    """Emails link to https://t.me/<bot>?start=account: Telegram sends "/start account", and
+    the person sees where they stand with its buttons (cancel, plans), not an error."""
+    user = tg.add_user(2032, "Ida")
+    await user.start()
+    await user.press("Start my free trial")
+    await user.press("Skip")
+    await user.send_text("/start account")
+    assert "Welcome back" in user.last_message.text
+    assert "free trial" in user.last_message.text
+    assert "could not" not in user.last_message.text.lower()
