@@ -390,20 +390,7 @@ class RecordPayment:
     async def __call__(self, paid: IncomingPayment) -> PaymentResult:
         async with self.uow.begin():
             result = await self._record(paid)
-            if result.outcome in (PaymentOutcome.ACTIVATED, PaymentOutcome.RENEWED):
-                await queue_receipt(
-                    self.outbox,
-                    self.people,
-                    person_id=result.person_id,
-                    charge_id=paid.charge_id,
-                    plan_id=result.plan_id,
-                    kind=result.kind,
-                    amount=paid.amount,
-                    period_end=result.period_end,
-                    renews=result.renews,
-                    renewal=result.outcome is PaymentOutcome.RENEWED,
-                    now=self.clock.now(),
-                )
+            await queue_receipt(self.outbox, self.people, result, paid, self.clock.now())
             if result.stop_charge_id is not None and result.person_id is not None:
                 # The plan changed: the old Stars subscription must not renew too.
                 await queue_stars_edit(
