@@ -39,7 +39,7 @@ CHAT: dict[str, dict] = {
     "unknown": {},
     "welcome_back": {"name": "Ana <b>", "business": BUSINESS},
     "email_ask": {"trial_days": 7},
-    "email_invalid": {},
+    "email_invalid": {"button": "Skip", "signup": True},
     "trial_started": {"plan": "Plus", "until": WHEN},
     "trial_not_available": {},
     "trial_used_email": {},
@@ -145,8 +145,11 @@ CHAT: dict[str, dict] = {
 
 BUSINESS = "Forever Yoga Club"
 UNSUBSCRIBE = "https://forever.test/u/sample.token"
+BOT_URL = "https://t.me/forever_bot"
+# What the delivery worker adds to every email's context when it renders it.
+_LINKS = {"bot_url": BOT_URL, "account_url": f"{BOT_URL}?start=account", "standing": "new"}
 
-EMAIL: dict[str, dict] = {
+_EMAIL: dict[str, dict] = {
     "consent_confirm": {
         "business": BUSINESS,
         "name": "Ana <script>alert(1)</script>",
@@ -224,4 +227,19 @@ EMAIL: dict[str, dict] = {
         "offer_url": "https://t.me/forever_bot?start=wb-1-comeback_40-20800-abc",
         "unsubscribe_url": UNSUBSCRIBE,
     },
+    "receipt": {
+        "business": BUSINESS,
+        "name": "Ana",
+        "plan_name": "Plus",
+        "kind": "monthly",
+        "amount": 300,
+        "paid_at": WHEN,
+        "period_start": WHEN,
+        "period_end": WHEN,
+        "renews": True,
+        "renewal": False,
+        "charge_id": "stxCharge-1",
+    },
 }
+
+EMAIL: dict[str, dict] = {name: _LINKS | context for name, context in _EMAIL.items()}

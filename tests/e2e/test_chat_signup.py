@@ -4,7 +4,9 @@ the separate marketing question, a second /start, and the once-per-person trial.
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
+from forever.db.models import Consent
 from forever.domain.events import EventKind
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI
@@ -112,3 +114,66 @@ async def test_unexpected_text_outside_sign_up_gets_short_help(
     user = tg.add_user(2020, "Eve")
     await user.send_text("y" * 5000)
     assert "/help" in user.last_message.text
+
+
+async def test_yes_to_emails_works_again_after_an_email_change(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    """The consent question asked for a new address takes its "Yes": a confirmation link
+    goes to the new address (it used to answer "That button is out of date")."""
+    user = tg.add_user(2030, "Gina")
+    await user.start()
+    await user.press("Start my free trial")
+    await user.send_text("gina@example.com")
+    await user.press("Yes, email me")
+    assert "confirmation link" in user.last_message.text
+    await user.send_text("/email")
+    await user.send_text("gina.new@example.org")
+    question = user.last_message
+    assert "occasional emails" in question.text
+    answer = await user.press("Yes, email me", message=question)
+    assert answer is None or "out of date" not in (answer.text or "")
+    assert "confirmation link" in user.last_message.text
+    assert "gina.new@example.org" in user.last_message.text
+    assert (await snap(running_bot, 2030)).marketing == "pending"
+    async with running_bot.container.sessions() as session:
+        addresses = list(await session.scalars(select(Consent.email).order_by(Consent.id)))
+    assert addresses == ["gina@example.com", "gina.new@example.org"]
+
+
+async def test_the_email_error_names_only_buttons_that_are_there(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    user = tg.add_user(2031, "Hugo")
+    # At sign-up the address is optional: the error offers Skip, and Skip is there.
+    await user.start()
+    await user.press("Start my free trial")
+    await user.send_text("hugo@")
+    error = user.last_message
+    assert "Skip" in error.text and error.button_texts == ["Skip"]
+    await user.send_text("hugo@example.com")
+    # On /email there is nothing to skip: the error names the Cancel button it shows.
+    await user.send_text("/email")
+    await user.send_text("hugo@")
+    error = user.last_message
+    assert "does not look like an email" in error.text
+    assert "Skip" not in error.text
+    assert error.button_texts == ["Cancel"] and "tap Cancel" in error.text
+    await user.press("Cancel", message=error)
+    assert "nothing changed" in user.last_message.text.lower()
+    assert (await snap(running_bot, 2031)).email == "hugo@example.com"
+
+
+async def test_the_account_link_in_emails_opens_the_account(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    """Emails link to https://t.me/<bot>?start=account: Telegram sends "/start account", and
+    the person sees where they stand with its buttons (cancel, plans), not an error."""
+    user = tg.add_user(2032, "Ida")
+    await user.start()
+    await user.press("Start my free trial")
+    await user.press("Skip")
+    await user.send_text("/start account")
+    assert "Welcome back" in user.last_message.text
+    assert "free trial" in user.last_message.text
+    assert "could not" not in user.last_message.text.lower()

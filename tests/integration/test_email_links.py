@@ -84,6 +84,22 @@ async def test_confirm_link_confirms_once(container: Container, client: TestClie
     assert kinds.count("consent_confirmed") == 1
 
 
+async def test_the_confirm_page_links_back_to_the_bot(
+    container: Container, client: TestClient
+) -> None:
+    """After the double opt-in click the person is on a web page: one tap takes them back
+    to the chat (the username the bot learned from Telegram at start)."""
+    container.bot_username = "forever_test_bot"
+    for language, label in (("en", "Back to the bot"), ("it", "Torna al bot")):
+        _, token = await subscribed_person(container, language)
+        body = await (await client.get(f"/c/{token}")).text()
+        assert '<a href="https://t.me/forever_test_bot" ' in body and label in body
+        async with container.sessions.begin() as session:  # next person, same Telegram id
+            person = await session.scalar(select(Person).where(Person.telegram_id == 321))
+            assert person is not None
+            person.telegram_id = None
+
+
 async def test_get_shows_a_button_and_changes_nothing(
     container: Container, client: TestClient
 ) -> None:

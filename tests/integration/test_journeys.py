@@ -458,3 +458,112 @@ async def test_chat_messages_from_the_outbox_reach_the_person_through_the_bot(
             fake.assert_no_refused_calls()
         finally:
             await bot.session.close()
+
+
+@pytest.mark.parametrize(
+    ("subscription", "says", "trial_used"),
+    [
+        (
+            {"state": "active", "plan_id": "plus", "billing": "monthly", "auto_renew": True},
+            "your membership is active",
+            False,
+        ),
+        ({"state": "trial", "plan_id": "plus", "billing": "trial"}, "Your free trial is on", True),
+    ],
+)
+async def test_the_welcome_says_where_the_person_stands_when_it_leaves(
+    container: Container,
+    sender: DeliveryWorker,
+    smtp_sink: SmtpSink,
+    subscription: dict[str, object],
+    says: str,
+    trial_used: bool,
+) -> None:
+    """Queued at sign-up, sent after they paid (or started the trial): no "try everything
+    free for 7 days" to someone who is past that."""
+    pid = await person_with(container, created_at=START, consent_given=False)
+    at = START + timedelta(hours=1)
+    container.clock.set(at)  # type: ignore[attr-defined]
+    assert (await run_sweeps(container, at))["email_journeys"] == 1  # queued, not sent yet
+    async with container.sessions.begin() as session:
+        session.add(
+            Subscription(
+                person_id=pid, updated_at=at, period_end=at + timedelta(days=7), **subscription
+            )
+        )
+        if trial_used:
+            person = await session.get(Person, pid)
+            assert person is not None
+            person.trial_used_at = at
+    assert (await sender.drain()).sent == 1
+    [welcome] = smtp_sink.received
+    for part in (text_of(welcome), html_of(welcome)):
+        assert "try everything free" not in part
+        assert says in part
+        assert f"https://t.me/{BOT}" in part  # "our Telegram bot" is a link
+
+
+async def test_a_new_person_s_welcome_still_offers_the_trial(
+    container: Container, sender: DeliveryWorker, smtp_sink: SmtpSink
+) -> None:
+    await person_with(container, created_at=START, consent_given=False)
+    await tick(container, sender, START + timedelta(hours=1))
+    assert "try everything free for 7 days" in text_of(smtp_sink.received[0])
+
+
+async def test_a_payment_sends_one_receipt_and_a_renewal_another(
+    container: Container, sender: DeliveryWorker, smtp_sink: SmtpSink
+) -> None:
+    """Transactional (no consent needed), queued with the payment, one per charge id even
+    when Telegram delivers the payment twice; what, Stars, period, and how to cancel with a
+    link to the bot, in both parts and in the person's language."""
+    from forever.domain.payments import InvoiceKind
+    from forever.services.billing import IncomingPayment
+
+    pid = await person_with(container, language="it", consent_given=False, telegram_id=77)
+    use_cases = customers.build(container)
+    plus = container.catalog.plan("plus")
+    assert plus is not None
+    container.clock.set(START)  # type: ignore[attr-defined]
+    issued = await use_cases.invoicing.issue(pid, plus, InvoiceKind.SUBSCRIPTION)
+
+    def paid(charge: str, recurring: bool) -> IncomingPayment:
+        return IncomingPayment(
+            payer_telegram_id=77,
+            currency="XTR",
+            amount=issued.amount,
+            payload=issued.payload,
+            charge_id=charge,
+            provider_charge_id=None,
+            is_recurring=recurring,
+            is_first_recurring=False,
+            subscription_expires_at=None,
+        )
+
+    await use_cases.record_payment(paid("stx-1", False))
+    await use_cases.record_payment(paid("stx-1", False))  # delivered twice
+    assert (await sender.drain()).sent == 1
+    container.clock.set(START + timedelta(days=30))  # type: ignore[attr-defined]
+    await use_cases.record_payment(paid("stx-2", True))
+    assert (await sender.drain()).sent == 1
+    assert subjects(smtp_sink) == [
+        "Ricevuta del tuo abbonamento Plus",
+        "Ricevuta: il tuo abbonamento Plus si è rinnovato",
+    ]
+    first, renewal = smtp_sink.received
+    assert first.message["List-Unsubscribe"] is None  # transactional
+    text = text_of(first)
+    assert "Plus, abbonamento mensile" in text
+    assert "300 Stelle di Telegram" in text
+    assert "23 novembre 2026 – 23 dicembre 2026" in text
+    assert "stx-1" in text
+    assert f"apri il bot (https://t.me/{BOT}?start=account)" in text
+    assert f'href="https://t.me/{BOT}?start=account"' in html_of(first)
+    assert "23 dicembre 2026 – 22 gennaio 2027" in text_of(renewal)
+    async with container.sessions() as session:
+        keys = list(
+            await session.scalars(
+                select(OutboxMessage.idempotency_key).where(OutboxMessage.template == "receipt")
+            )
+        )
+    assert sorted(keys) == ["receipt:stx-1", "receipt:stx-2"]

@@ -228,6 +228,42 @@ async def test_consent_needs_the_link_and_a_withdrawal_sticks(c: Customers) -> N
     assert not await c.consents.has_marketing(p.id)
 
 
+async def test_consent_can_be_given_again_after_an_email_change(c: Customers) -> None:
+    """The old address's consent ends with the change; "Yes, email me" on the new question
+    asks the new address for its own double opt-in (it used to answer "out of date")."""
+    p = await person(c, email="ana@example.com", email_status="unconfirmed")
+    old_token = await yes_to_marketing(c, p.id)
+    assert await c.consents.confirm(old_token) is not None
+    assert await c.consents.has_marketing(p.id)
+    await c.signup.ask_for_email(p.id)
+    changed = await c.signup.submit_email(p.id, "ana.new@example.org")
+    assert changed.outcome is EmailOutcome.SAVED and changed.ask_consent
+    # Marketing waits for the new address to be confirmed: none goes to an unproven one.
+    assert not await c.consents.has_marketing(p.id)
+    assert c.events.kinds(p.id).count(EventKind.CONSENT_ENDED) == 1
+    assert EventKind.UNSUBSCRIBED not in c.events.kinds(p.id)  # they did not say no
+
+    new_token = await yes_to_marketing(c, p.id)  # DONE and pending, not STALE
+    mails = c.outbox.rows("email")
+    assert [r.context["to"] for r in mails] == ["ana@example.com", "ana.new@example.org"]
+    assert await c.consents.confirm(new_token) is not None
+    assert await c.consents.has_marketing(p.id)
+    # The question for this address is answered now: a second tap is out of date.
+    status, _ = await c.signup.answer_marketing(p.id, yes=True, wording="", wording_version="")
+    assert status is Status.STALE
+
+
+async def test_after_unsubscribing_the_same_address_on_email_asks_again(c: Customers) -> None:
+    p = await person(c, email="ana@example.com", email_status="unconfirmed")
+    token = await yes_to_marketing(c, p.id)
+    await c.consents.confirm(token)
+    await c.consents.withdraw(p.id, source="email_link")
+    await c.signup.ask_for_email(p.id)
+    again = await c.signup.submit_email(p.id, "ana@example.com")
+    assert again.outcome is EmailOutcome.UNCHANGED and again.ask_consent
+    await yes_to_marketing(c, p.id)
+
+
 async def test_no_consent_question_without_an_address(c: Customers) -> None:
     p = await person(c)
     status, _ = await c.signup.answer_marketing(p.id, yes=True, wording="", wording_version="")
@@ -251,6 +287,55 @@ async def test_a_payment_delivered_twice_is_recorded_once(c: Customers) -> None:
     assert c.events.kinds(p.id).count(EventKind.PAYMENT) == 1
     sub = await c.subscriptions.of(p.id)
     assert sub is not None and sub.star_charge_id == "ch-1"
+
+
+def receipts(c: Customers) -> list[dict[str, object]]:
+    return [r.context for r in c.outbox.rows("email") if r.template == "receipt"]
+
+
+async def test_every_payment_and_renewal_queues_one_receipt(c: Customers) -> None:
+    """Transactional (no consent asked), queued with the payment, keyed by the charge id: a
+    payment delivered twice gives one receipt; the renewal gives its own."""
+    p = await person(c, email="ana@example.com")
+    issued = await c.invoicing.issue(p.id, c.catalog.plans[0], InvoiceKind.SUBSCRIPTION)
+    paid = incoming(c, issued, "ch-1")
+    await c.record_payment(paid)
+    await c.record_payment(paid)  # delivered twice
+    assert len(receipts(c)) == 1
+    row = c.store.outbox["receipt:ch-1"]
+    assert (row.person_id, row.marketing) == (p.id, False)
+    assert receipts(c)[0] == {
+        "plan_id": "basic",
+        "kind": "monthly",
+        "amount": 150,
+        "paid_at": START,
+        "period_start": START,
+        "period_end": START + SUBSCRIPTION_PERIOD,
+        "renews": True,
+        "renewal": False,
+        "charge_id": "ch-1",
+    }
+    c.clock.advance(SUBSCRIPTION_PERIOD)
+    await c.record_payment(incoming(c, issued, "ch-2", recurring=True))
+    renewal = c.store.outbox["receipt:ch-2"].context
+    assert renewal["renewal"] is True
+    assert renewal["period_start"] == START + SUBSCRIPTION_PERIOD
+    assert renewal["period_end"] == START + 2 * SUBSCRIPTION_PERIOD
+    yearly = await c.invoicing.issue(p.id, c.catalog.plans[1], InvoiceKind.YEARLY)
+    await c.record_payment(incoming(c, yearly, "ch-3"))
+    assert c.store.outbox["receipt:ch-3"].context["kind"] == "yearly"
+    assert c.store.outbox["receipt:ch-3"].context["renews"] is False
+    assert len(receipts(c)) == 3
+
+
+async def test_no_receipt_without_an_address_or_for_unknown_money(c: Customers) -> None:
+    p = await person(c)
+    issued = await c.invoicing.issue(p.id, c.catalog.plans[0], InvoiceKind.SUBSCRIPTION)
+    await c.record_payment(incoming(c, issued, "ch-1"))
+    fake = IssuedInvoice(99, "forged", 150, InvoiceKind.SUBSCRIPTION, c.catalog.plans[0])
+    stored(c, p.id).email = "ana@example.com"
+    await c.record_payment(incoming(c, fake, "ch-x"))
+    assert receipts(c) == []
 
 
 async def test_a_renewal_extends_the_period(c: Customers) -> None:

@@ -16,7 +16,9 @@ from forever.domain.marketing import (
     MarketingPolicy,
     Message,
     Recipient,
+    Standing,
     eligibility,
+    standing,
     windows,
 )
 
@@ -153,3 +155,27 @@ def test_windows_never_overlap_the_next_step() -> None:
     assert first.low == first.high - timedelta(days=1)  # the next step is a day later
     assert second.low == second.high - timedelta(days=3)  # late_days
     assert third.key_prefix == "j:wb:2:"
+
+
+@pytest.mark.parametrize(
+    ("state", "billing", "trial_used", "expected"),
+    [
+        (None, None, False, Standing.NEW),
+        ("none", None, False, Standing.NEW),
+        ("none", None, True, Standing.FORMER),  # the trial was had (or taken with the address)
+        ("trial", "trial", True, Standing.TRIAL),
+        ("cancel_scheduled", "trial", True, Standing.TRIAL),
+        ("active", "monthly", True, Standing.MEMBER),
+        ("active", "yearly", False, Standing.MEMBER),
+        ("paused", "monthly", True, Standing.MEMBER),
+        ("past_due", "monthly", True, Standing.MEMBER),
+        ("cancel_scheduled", "monthly", True, Standing.MEMBER),
+        ("expired", "trial", True, Standing.FORMER),
+        ("expired", "monthly", True, Standing.FORMER),
+    ],
+)
+def test_what_a_mail_may_say_follows_where_the_person_stands_now(
+    state: str | None, billing: str | None, trial_used: bool, expected: Standing
+) -> None:
+    """A welcome queued at sign-up that leaves after they paid must not offer the trial."""
+    assert standing(person(state=state, billing=billing, trial_used=trial_used)) is expected

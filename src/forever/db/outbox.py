@@ -279,9 +279,10 @@ _PERSON_COLUMNS = (
     _P.email,
     _P.blocked_at,
     _P.erased_at,
+    _P.trial_used_at,
 )
 # A person as a plain row of _PERSON_COLUMNS (id, telegram_id, first_name, language, timezone,
-# email, blocked_at, erased_at).
+# email, blocked_at, erased_at, trial_used_at).
 PersonRow = Any
 _CLAIMED_COLUMNS = (
     _T.c.id,

@@ -15,6 +15,7 @@ class EventKind(StrEnum):
     CONSENT_ASKED = "consent_asked"  # purpose, wording_version
     CONSENT_CONFIRMED = "consent_confirmed"  # purpose
     UNSUBSCRIBED = "unsubscribed"  # source: link | one_click | chat | bounce
+    CONSENT_ENDED = "consent_ended"  # purpose, reason: email_changed (not an unsubscribe)
     TRIAL_STARTED = "trial_started"  # plan, days
     PAYMENT = "payment"  # plan, billing, amount, currency, recurring, charge_id, offer
     ACTIVATED = "activated"  # plan, billing (first paid period, or paid again after lapse)

@@ -99,6 +99,7 @@ class Recipient:
     billing: str | None = None
     consent: bool = False  # confirmed marketing consent, not withdrawn
     last_marketing_at: datetime | None = None  # the last marketing email sent (or reserved)
+    trial_used: bool = False  # the person had their free trial already
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +194,33 @@ class MarketingPolicy:
         if message.legacy_states is not None:
             return (person.state or "none") in message.legacy_states
         return True
+
+
+# --- where the person stands when a mail is rendered --------------------------------------------
+
+
+class Standing(StrEnum):
+    """What an email may say about the person's membership, decided at send time (a welcome
+    queued at sign-up may leave after they started a trial or paid)."""
+
+    NEW = "new"  # no membership yet and the free trial is still theirs to take
+    TRIAL = "trial"  # in the free trial now
+    MEMBER = "member"  # a paid (or granted) membership, even if cancelled or paused
+    FORMER = "former"  # no access: the trial was used or the membership ended
+
+
+_MEMBER_STATES = frozenset({"active", "paused", "cancel_scheduled", "past_due"})
+
+
+def standing(person: Recipient) -> Standing:
+    state = person.state or "none"
+    if state == "trial":
+        return Standing.TRIAL
+    if state in _MEMBER_STATES:
+        return Standing.TRIAL if person.billing == "trial" else Standing.MEMBER
+    if state == "none" and not person.trial_used:
+        return Standing.NEW
+    return Standing.FORMER
 
 
 # --- journey windows -----------------------------------------------------------------------------

@@ -39,7 +39,14 @@ from forever.db.outbox import Bounce, Facts, Outcome, SqlDeliveryStore, from_jso
 from forever.domain.catalog import Catalog, Trigger
 from forever.domain.clock import Clock
 from forever.domain.journeys import MAX_ATTEMPTS, retry_delay
-from forever.domain.marketing import Action, MarketingPolicy, Message, Recipient, Verdict
+from forever.domain.marketing import (
+    Action,
+    MarketingPolicy,
+    Message,
+    Recipient,
+    Verdict,
+    standing,
+)
 from forever.domain.signing import Signer
 from forever.mail.message import OutgoingMail, Unsubscribe, bare_address, build_message
 from forever.mail.sender import Handover, hand_over
@@ -63,6 +70,9 @@ STAR_EDIT_RETRY_BASE = timedelta(seconds=2)
 STAR_EDIT_RETRY_CAP = timedelta(minutes=2)
 STAR_EDIT_FAILED = "star_edit_failed"  # message_templates/chat/<locale>/, to the member
 STAR_EDIT_FAILED_STAFF = "star_edit_failed_staff"  # to each owner (ADMIN_IDS)
+
+# The /start parameter of the "open your account" links in emails (telegram/routers/signup.py).
+ACCOUNT_START = "account"
 
 # A chat template whose message carries buttons: (locale, context) -> (html, keyboard).
 ChatView = Callable[[str, dict[str, Any]], tuple[str, Keyboard | None]]
@@ -112,6 +122,7 @@ class _Job:
     message: OutgoingMail | None = None
     chat_html: str | None = None
     keyboard: Keyboard | None = None
+    standing: str | None = None  # domain.marketing.Standing at send time, for the template
 
 
 _STATUS = {
@@ -285,12 +296,13 @@ class DeliveryWorker:
                 previous = facts.last_marketing.get(person_id)
                 facts.last_marketing[person_id] = at if previous is None else max(previous, at)
         for job in jobs:
-            verdict = self.policy.verdict(
-                self._message(job, facts), self._recipient(job, facts), now
-            )
+            recipient = self._recipient(job, facts)
+            verdict = self.policy.verdict(self._message(job, facts), recipient, now)
             if not verdict.send:
                 job.outcome = self._outcome_of(verdict)
                 continue
+            if recipient is not None:
+                job.standing = standing(recipient).value
             row = job.row
             if row.marketing and row.person_id is not None:
                 # Reserve the slot: a second marketing row for this person waits its turn.
@@ -339,6 +351,7 @@ class DeliveryWorker:
             billing=billing,
             consent=person.id in facts.consenting,
             last_marketing_at=facts.last_marketing.get(person.id),
+            trial_used=person.trial_used_at is not None,
         )
 
     @staticmethod
@@ -372,16 +385,28 @@ class DeliveryWorker:
             return self.default_zone
         return self.policy.zone(person.timezone, person.language)
 
-    def _context(self, job: _Job) -> dict[str, Any]:
+    def _context(self, job: _Job, locale: str) -> dict[str, Any]:
         row, person = job.row, job.person
         context = dict(job.context)
         for name in ("to", "journey_states", "trigger", "chat_id", "locale"):
             context.pop(name, None)
+        username = self.bot_username
+        bot_url = f"https://t.me/{username}" if username else ""
         start = context.pop("start_token", None)
         if start is not None:
             # The one-tap way back: opens the bot with the signed offer as /start parameter.
-            username = self.bot_username
-            context["offer_url"] = f"https://t.me/{username}?start={start}" if username else ""
+            context["offer_url"] = f"{bot_url}?start={start}" if bot_url else ""
+        if row.channel == "email":
+            # Every "open the bot" in an email is a link; /start account opens the account
+            # view (plan, Cancel, Pause) in one tap.
+            context["bot_url"] = bot_url
+            context["account_url"] = f"{bot_url}?start={ACCOUNT_START}" if bot_url else ""
+            # What the mail may say about the membership, as it is now (not when queued).
+            context["standing"] = job.standing or ""
+            plan_id = context.get("plan_id")
+            if "plan_name" not in context and isinstance(plan_id, str):
+                plan = self.catalog.plan(plan_id)
+                context["plan_name"] = plan.name[locale] if plan is not None else plan_id
         context.setdefault("business", self.catalog.business_name)
         context.setdefault("name", (person.first_name if person else None) or "")
         zone = self._zone(person)
@@ -403,7 +428,7 @@ class DeliveryWorker:
         row, person = job.row, job.person
         language = person.language if person else job.context.get("locale")
         locale = self.renderer.locale_for(language)
-        context = self._context(job)
+        context = self._context(job, locale)
         if row.channel == "chat":
             view = self.chat_views.get(row.template)
             if view is not None:

@@ -41,6 +41,7 @@ from forever.services.ports import (
     SubscriptionRepository,
     UnitOfWork,
 )
+from forever.services.receipts import queue_receipt
 from forever.services.stars import queue_stars_edit
 
 log = logging.getLogger(__name__)
@@ -341,6 +342,7 @@ class PaymentResult:
     stop_charge_id: str | None = None
     renews: bool = False  # the membership renews by itself afterwards
     language: str | None = None
+    kind: str | None = None  # what the invoice sold (an InvoiceKind value), for the receipt
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,6 +390,7 @@ class RecordPayment:
     async def __call__(self, paid: IncomingPayment) -> PaymentResult:
         async with self.uow.begin():
             result = await self._record(paid)
+            await queue_receipt(self.outbox, self.people, result, paid, self.clock.now())
             if result.stop_charge_id is not None and result.person_id is not None:
                 # The plan changed: the old Stars subscription must not renew too.
                 await queue_stars_edit(
@@ -475,6 +478,7 @@ class RecordPayment:
             stop_charge_id=decision.stop_charge_id,
             renews=decision.membership.auto_renew,
             language=language,
+            kind=invoice.billing,
         )
 
 

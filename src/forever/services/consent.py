@@ -149,6 +149,27 @@ async def withdraw_marketing(
     return changed
 
 
+async def end_for_new_address(
+    consents: ConsentRepository, events: EventLog, person_id: int, *, now: datetime
+) -> bool:
+    """The person gave a new address: a consent (pending or confirmed) was for the old one
+    and ends, so marketing waits for a double opt-in of the new address and the question can
+    be answered again. Not an unsubscribe (the person did not say no). Queued marketing mail
+    is not sent: the worker re-checks consent before sending. A step: no commit. True when a
+    live consent ended."""
+    ended = await consents.withdraw_marketing(person_id, now)
+    if ended:
+        events.record(
+            EventKind.CONSENT_ENDED,
+            now,
+            person_id,
+            channel=CHANNEL,
+            purpose=PURPOSE,
+            reason="email_changed",
+        )
+    return ended > 0
+
+
 @dataclass(frozen=True, slots=True)
 class Confirmed:
     person_id: int

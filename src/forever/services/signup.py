@@ -20,7 +20,11 @@ from forever.domain.payments import InvoiceKind
 from forever.domain.signing import Signer
 from forever.services.accounts import Snapshot, Status
 from forever.services.billing import CatalogSource, Invoicing, IssuedInvoice, Snapshots
-from forever.services.consent import ConsentRepository, ask_marketing_consent
+from forever.services.consent import (
+    ConsentRepository,
+    ask_marketing_consent,
+    end_for_new_address,
+)
 from forever.services.memberships import apply_membership, to_membership
 from forever.services.ports import (
     EventLog,
@@ -194,8 +198,14 @@ class Signup:
                 previous = await self._snap(person_id, now)
                 changed = self._store_email(person, address, now)
                 outcome = EmailOutcome.SAVED if changed else EmailOutcome.UNCHANGED
-                # Consent was given for the old address: ask again for the new one.
-                ask_consent = changed and previous.marketing != "none"
+                # Consent was given for the old address: it ends, and the question is asked
+                # again for the new one (answered by the same buttons as at sign-up).
+                ask_consent = (changed and previous.marketing != "none") or (
+                    # Unsubscribed, and now giving the address again: the way back in.
+                    not changed and previous.marketing == "withdrawn"
+                )
+                if changed:
+                    await end_for_new_address(self.consents, self.events, person.id, now=now)
             snap = await self._snap(person_id, now)
             await self.uow.commit()
         return EmailResult(outcome, snap, ask_consent, step == AWAITING_SIGNUP_EMAIL)

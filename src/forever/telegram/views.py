@@ -25,6 +25,8 @@ from forever.telegram.callbacks import (
     AccountCb,
     CancelCb,
     ConsentCb,
+    EmailAction,
+    EmailCb,
     LangCb,
     Language,
     Nav,
@@ -104,12 +106,16 @@ class Views:
         )
 
     def email_invalid(self, locale: str, during_signup: bool) -> View:
-        text = self.r.chat("email_invalid", locale)
+        """The text names the one button shown under it: Skip at sign-up (the trial starts
+        without an address), Cancel on /email (the address stays as it is)."""
         if during_signup:
-            return text, keyboard(
-                [cb(self.label(locale, "skip"), TrialCb(action=TrialAction.SKIP))]
-            )
-        return text, None
+            label = self.label(locale, "skip")
+            button = cb(label, TrialCb(action=TrialAction.SKIP))
+        else:
+            label = self.label(locale, "stop_editing")
+            button = cb(label, EmailCb(action=EmailAction.STOP))
+        text = self.r.chat("email_invalid", locale, button=label, signup=during_signup)
+        return text, keyboard([button])
 
     def trial_started(self, snap: Snapshot) -> View:
         locale = snap.language

@@ -8,6 +8,7 @@ GET /c/TOKEN confirms a marketing consent. A bad or altered token gets a plain 4
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -37,12 +38,22 @@ class EmailLinks:
         *,
         business_name: str,
         default_locale: str,
+        bot_username: str | Callable[[], str | None] | None = None,
     ) -> None:
         self.consents = consents
         self.renderer = renderer
         self.signer = signer
         self.business_name = business_name
         self.default_locale = default_locale
+        # Learned from Telegram at start, so asked for on each page.
+        self._bot_username = bot_username
+
+    @property
+    def bot_url(self) -> str:
+        """The way back to the chat from a page ("" while the username is not known)."""
+        name = self._bot_username
+        username = name() if callable(name) else name
+        return f"https://t.me/{username}" if username else ""
 
     def install(self, app: web.Application) -> None:
         app.router.add_get("/u/{token}", self.unsubscribe_page)
@@ -51,7 +62,10 @@ class EmailLinks:
 
     def _page(self, name: str, locale: str, status: int = 200, **context: object) -> web.Response:
         html = self.renderer.render(
-            f"web/{locale}/{name}.html.j2", business=self.business_name, **context
+            f"web/{locale}/{name}.html.j2",
+            business=self.business_name,
+            bot_url=self.bot_url,
+            **context,
         )
         return web.Response(
             text=html, status=status, content_type="text/html", charset="utf-8", headers=HEADERS

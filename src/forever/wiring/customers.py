@@ -137,4 +137,5 @@ def install_email_routes(app: web.Application, container: Container) -> None:
         container.signer,
         business_name=container.catalog.business_name,
         default_locale=container.settings.default_locale,
+        bot_username=lambda: container.bot_username,
     ).install(app)

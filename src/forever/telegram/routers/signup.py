@@ -127,6 +127,8 @@ async def email_text(
             await send(bot, chat_id, views.consent_ask(locale))
     elif result.outcome is EmailOutcome.UNCHANGED:
         await message.answer(r.chat("email_unchanged", locale, email=snap.email))
+        if result.ask_consent:
+            await send(bot, chat_id, views.consent_ask(locale))
     else:
         await message.answer(r.chat("unknown", locale))
 
