@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from forever.db.models import Person, Suppression
+from forever.db.repositories.journeys import SqlGiftHistory
 from forever.domain.clock import ManualClock
 from forever.domain.events import EventKind
 from forever.domain.signing import email_hash
@@ -181,6 +182,12 @@ async def test_a_second_winback_discount_within_the_period_is_not_offered(
     assert any("not valid" in m.text for m in user.messages[-2:] if m.text)
     assert len(tg.calls_to("createInvoiceLink")) == links_before  # nothing to pay
     assert len(await events(running_bot, 6011, EventKind.WINBACK_RECOVERED)) == 1
+    # The win-back emails make no discount to them either (the journeys' gift query).
+    gifts = SqlGiftHistory(running_bot.container.sessions)
+    since = clock.now() - timedelta(days=180)
+    assert await gifts.gifted([person_id], ["comeback_40", "discount_30"], since) == {person_id}
+    assert await gifts.gifted([person_id], ["discount_30"], since) == set()
+    assert await gifts.gifted([person_id], ["comeback_40"], clock.now()) == set()
 
 
 async def test_an_expired_winback_link_gives_nothing(
