@@ -107,7 +107,7 @@ async def test_a_save_with_the_discount_renews_at_the_stated_price(
     await user.send_text("/account")
     account = user.last_message.text
     assert "active" in account and "Renews on" in account
-    assert "then 210 ⭐ every 30 days until you cancel" in account
+    assert "then 210 ⭐ every 30 days until you cancel\n" in account
     # The old subscription stays stopped; the new one renews at 210.
     clock.advance(timedelta(days=30))
     renewal = await tg.renew_subscription(user, paid.charge_id)
