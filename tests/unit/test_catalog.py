@@ -39,8 +39,8 @@ def test_the_shipped_catalog_loads() -> None:
         "discount_30",
         "lower_tier",
     ]
-    assert catalog.offers["trial_14"].kind is OfferKind.LONGER_TRIAL
-    assert catalog.offers["trial_14"].days == 7
+    assert catalog.offers["longer_trial"].kind is OfferKind.LONGER_TRIAL
+    assert catalog.offers["longer_trial"].days == 7
     assert catalog.offer_once_per_days == 180
     assert catalog.next_tier_down("plus").id == "basic"
     assert catalog.next_tier_up("pro") is None
@@ -90,9 +90,9 @@ def test_a_single_offer_id_still_works_for_a_reason() -> None:
             r"cancel_reasons\.too_expensive: an offer id, \"none\", or a list",
         ),
         (
-            'trial_14 = { kind = "longer_trial", days = 7 }',
-            'trial_14 = { kind = "longer_trial" }',
-            r"offers\.trial_14\.days: is required",
+            'longer_trial = { kind = "longer_trial", days = 7 }',
+            'longer_trial = { kind = "longer_trial" }',
+            r"offers\.longer_trial\.days: is required",
         ),
         (
             "once_per_days = 180",

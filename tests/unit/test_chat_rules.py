@@ -125,7 +125,7 @@ def test_a_trial_gets_the_first_offer_that_fits_a_trial() -> None:
     # No discount on a trial: the next in the list, the cheaper tier.
     assert match_offer(CATALOG, CancelReason.TOO_EXPENSIVE, trial).id == "lower_tier"
     # No pause for a trial: a longer trial instead.
-    assert match_offer(CATALOG, CancelReason.NOT_USING, trial).id == "trial_14"
+    assert match_offer(CATALOG, CancelReason.NOT_USING, trial).id == "longer_trial"
     assert match_offer(CATALOG, CancelReason.MISSING_FEATURE, trial) is None
     # ...and a paying member never gets the longer trial.
     assert match_offer(CATALOG, CancelReason.TECHNICAL, CANCELED_PLUS) is None
@@ -141,7 +141,7 @@ def test_a_gift_goes_once_per_period_then_the_next_offer_in_the_list() -> None:
     ended = replace(CANCELED_PLUS, state=State.EXPIRED)
     assert winback_offer(CATALOG, "comeback_40", ended, ["discount_30"]) is None
     assert winback_offer(CATALOG, "lower_tier", ended, ["discount_30"]).id == "lower_tier"
-    assert winback_offer(CATALOG, "trial_14", ended) is None
+    assert winback_offer(CATALOG, "longer_trial", ended) is None
 
 
 def test_no_offer_without_a_lower_tier() -> None:

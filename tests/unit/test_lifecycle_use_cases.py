@@ -212,9 +212,9 @@ async def test_a_trial_canceller_gets_the_catalogs_trial_offer(world: LifecycleW
     )
     # No pause for a trial: the next offer in the list, a longer trial.
     assert result.status is Status.DONE and result.offer is not None
-    assert result.offer.id == "trial_14"
+    assert result.offer.id == "longer_trial"
     accepted = await world.retention.accept_offer(
-        pid, expected_version=result.snap.version, offer_id="trial_14"
+        pid, expected_version=result.snap.version, offer_id="longer_trial"
     )
     m = accepted.result.snap.membership
     assert accepted.result.status is Status.DONE
