@@ -51,7 +51,7 @@ CHAT: dict[str, dict] = {
     "email_unchanged": {"email": "ana@example.com"},
     "no_change": {},
     "plans": {"business": BUSINESS, "plans": [_PLAN, _PRO]},
-    "plan_link": {"plan": "Plus", "price": 300},
+    "plan_link": {"plan": "Plus", "price": 210, "percent": 30, "regular": 300},
     "invoice_title": {
         "plan": "Plus",
         "kind": "monthly",
@@ -79,6 +79,7 @@ CHAT: dict[str, dict] = {
         "until": WHEN,
         "paused_until": None,
         "renews": True,
+        "renewal_price": 210,
         "email": "ana@example.com",
         "trial_available": False,
     },
@@ -101,9 +102,14 @@ CHAT: dict[str, dict] = {
         "lower_plan": "Basic",
         "lower_price": 150,
         "discounted": 210,
+        "regular": 300,
+        "days": 7,
+        "until": WHEN,
+        "trial": False,
+        "trial_until": WHEN,
     },
     "offer_declined": {},
-    "offer_discount_ready": {"percent": 30, "plan": "Plus", "price": 210, "until": WHEN},
+    "longer_trial": {"plan": "Plus", "until": WHEN},
     "paused": {"until": WHEN},
     "pause_ask": {"until": WHEN},
     "resumed": {"plan": "Plus", "until": WHEN, "active": True, "needs_link": True},
@@ -140,7 +146,13 @@ CHAT: dict[str, dict] = {
     "stale": {},
     "not_possible": {},
     "winback_invalid": {},
-    "winback_offer": {"kind": "discount", "percent": 30, "plan": "Plus", "price": 210},
+    "winback_offer": {
+        "kind": "discount",
+        "percent": 40,
+        "plan": "Plus",
+        "price": 180,
+        "regular": 300,
+    },
 }
 
 BUSINESS = "Forever Yoga Club"

@@ -53,15 +53,19 @@ async def test_sign_up_pay_upgrade_cancel_reason_offer_then_undo(
 
     await user.press("Too expensive", message=reason_question)
     offer = user.last_message
+    # The terms before paying: the price, how long it lasts, what it renews at.
     assert "30% off" in offer.text
-    await user.press("Take 30% off next month")
-    invoice = user.last_message
-    assert invoice.invoice is not None and invoice.invoice.total_amount == 420  # 600 − 30 %
-    assert invoice.invoice.subscription_period is None
+    assert "420 ⭐ every 30 days instead of 600 ⭐" in offer.text
+    assert "renews at 420 ⭐ for as long as you keep it" in offer.text
+    links = len(tg.calls_to("createInvoiceLink"))
+    await user.press("Take 30% off, renewing")
+    link_call = tg.calls_to("createInvoiceLink")[-1].params
+    assert int(link_call["prices"][0]["amount"]) == 420  # 600 − 30 %
+    assert int(link_call["subscription_period"]) == 2592000  # renews, not a one-off month
     # Pressing the offer again does nothing twice.
-    answer = await user.press("Take 30% off next month", message=offer)
+    answer = await user.press("Take 30% off, renewing", message=offer)
     assert "out of date" in (answer.text or "")
-    assert len([m for m in user.messages if m.invoice]) == 1
+    assert len(tg.calls_to("createInvoiceLink")) == links + 1
 
     # Undo in one tap: the Stars subscription renews again.
     await user.press("Keep my subscription", message=canceled)
@@ -82,20 +86,35 @@ async def test_sign_up_pay_upgrade_cancel_reason_offer_then_undo(
     assert unanswered_callbacks(tg) == []
 
 
-async def test_discount_offer_paid_extends_after_the_current_period(
-    tg: FakeBotAPI, running_bot: Runtime
+async def test_a_save_with_the_discount_renews_at_the_stated_price(
+    tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
 ) -> None:
     user, _ = await paying_user(tg, 4002)
     await user.send_text("/cancel")
     await user.press("Yes, cancel")
     await user.press("Too expensive")
-    await user.press("Take 30% off next month")
-    paid = await user.pay(user.last_message)
+    await user.press("Take 30% off, renewing")
+    link_message = user.last_message
+    assert "210 ⭐ every 30 days (30% off the regular 300 ⭐" in link_message.text
+    paid = await user.press(link_message.button_texts[0])
     assert paid.accepted and paid.total_amount == 210
     state = await snap(running_bot, 4002)
     assert state.membership.state.value == "active"
-    assert state.membership.period_end == START + timedelta(days=60)
-    assert not state.membership.auto_renew  # a one-off month, no renewal
+    assert state.membership.period_end == START + timedelta(days=60)  # paid time kept
+    # A membership that renews by itself, at the price the offer stated.
+    assert state.membership.auto_renew and state.renewing_star_subscription
+    assert state.renewal_stars == 210
+    await user.send_text("/account")
+    account = user.last_message.text
+    assert "active" in account and "Renews on" in account
+    assert "then 210 ⭐ every 30 days until you cancel\n" in account
+    # The old subscription stays stopped; the new one renews at 210.
+    clock.advance(timedelta(days=30))
+    renewal = await tg.renew_subscription(user, paid.charge_id)
+    assert renewal.accepted and renewal.total_amount == 210
+    state = await snap(running_bot, 4002)
+    assert state.membership.period_end == START + timedelta(days=90)
+    assert state.membership.auto_renew
 
 
 async def test_not_using_it_gets_a_pause_that_applies_at_once(
@@ -196,17 +215,42 @@ async def test_double_tap_and_forged_buttons_never_act_twice(
     assert unanswered_callbacks(tg) == []
 
 
-async def test_trial_cancel_has_no_offer(tg: FakeBotAPI, running_bot: Runtime) -> None:
+async def test_a_trial_canceller_gets_the_catalogs_trial_offer(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
     user = await trial_user(tg, 4008)
+    trial_end = (await snap(running_bot, 4008)).membership.period_end
+    assert trial_end is not None
     await user.send_text("/cancel")
     assert "End your free trial" in user.last_message.text
     await user.press("Yes, cancel")
-    await user.press("Too expensive")
-    assert "Thank you for telling us" in user.last_message.text
-    assert EventKind.OFFER_SHOWN not in await kinds(running_bot, 4008)
+    await user.press("Not using it enough")
+    offer = user.last_message
+    assert "Keep your free trial 7 more days" in offer.text and "No payment" in offer.text
+    await user.press("Keep trying, 7 more days")
+    assert "your free trial of Plus goes on until" in user.last_message.text
+    state = await snap(running_bot, 4008)
+    assert state.membership.state.value == "trial"
+    assert state.membership.period_end == trial_end + timedelta(days=7)
+    assert state.canceled_at is None
     # A trial has no Stars subscription: nothing queued for Telegram, nothing sent.
     assert await count(running_bot, OutboxMessage, template="edit_star_subscription") == 0
     assert tg.calls_to("editUserStarSubscription") == []
+
+
+async def test_a_trial_canceller_who_finds_it_too_expensive_gets_the_cheaper_tier(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    user = await trial_user(tg, 4009)
+    await user.send_text("/cancel")
+    await user.press("Yes, cancel")
+    await user.press("Too expensive")
+    assert "Basic costs 150 ⭐ every 30 days, renewing until you cancel" in (user.last_message.text)
+    await user.press("Switch to Basic")
+    paid = await user.press(user.last_message.button_texts[0])
+    assert paid.accepted and paid.total_amount == 150
+    state = await snap(running_bot, 4009)
+    assert state.membership.plan_id == "basic" and state.renewing_star_subscription
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from forever.db.models import Person, Suppression
+from forever.db.repositories.journeys import SqlGiftHistory
 from forever.domain.clock import ManualClock
 from forever.domain.events import EventKind
 from forever.domain.signing import email_hash
@@ -129,14 +130,64 @@ async def test_winback_link_applies_its_offer(
     assert "not valid" in user.messages[-2].text
 
     await user.start(parameter)
-    assert "30% off" in user.messages[-2].text
-    invoice = user.last_message
-    assert invoice.invoice is not None and invoice.invoice.total_amount == 210
-    paid = await user.pay(invoice)
-    assert paid.accepted
-    assert (await snap(running_bot, 6005)).membership.state.value == "active"
+    # The terms before paying: the price, for how long, and what it renews at.
+    offer = user.messages[-2].text
+    assert "30% off" in offer and "210 ⭐ every 30 days instead of 300 ⭐" in offer
+    assert "renews at 210 ⭐ until you cancel" in offer
+    link_message = user.last_message
+    link_call = tg.calls_to("createInvoiceLink")[-1].params
+    assert int(link_call["subscription_period"]) == 2592000  # a Stars subscription
+    assert int(link_call["prices"][0]["amount"]) == 210
+    assert "210 ⭐ every 30 days (30% off the regular 300 ⭐" in link_message.text
+    paid = await user.press(link_message.button_texts[0])
+    assert paid.accepted and paid.total_amount == 210
+    state = await snap(running_bot, 6005)
+    assert state.membership.state.value == "active"
+    # Back on a membership that renews by itself, at the stated price.
+    assert state.membership.auto_renew and state.renewing_star_subscription
+    assert state.renewal_stars == 210
     recovered = await events(running_bot, 6005, EventKind.WINBACK_RECOVERED)
     assert recovered[0].data["offer"] == "discount_30"
+    await user.send_text("/account")
+    assert "then 210 ⭐ every 30 days until you cancel" in user.last_message.text
+    clock.advance(timedelta(days=30))
+    renewal = await tg.renew_subscription(user, paid.charge_id)
+    assert renewal.accepted and renewal.total_amount == 210
+    assert (await snap(running_bot, 6005)).membership.period_end == clock.now() + timedelta(days=30)
+
+
+async def test_a_second_winback_discount_within_the_period_is_not_offered(
+    tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
+) -> None:
+    user, _ = await paying_user(tg, 6011)
+    await user.send_text("/cancel")
+    await user.press("Yes, cancel")
+    clock.advance(timedelta(days=40))
+    await run_sweeps(running_bot.container, clock.now(), running_bot.chat)
+    person_id = (await snap(running_bot, 6011)).person_id
+    signer = running_bot.container.signer
+    first = winback_start_parameter(signer, person_id, "comeback_40", clock.now() + timedelta(14))
+    await user.start(first)
+    paid = await user.press(user.last_message.button_texts[0])
+    assert paid.accepted and paid.total_amount == 180
+    # They cancel the discounted subscription; it ends; a month later another win-back.
+    await user.send_text("/cancel")
+    await user.press("Yes, cancel")
+    clock.advance(timedelta(days=35))
+    await run_sweeps(running_bot.container, clock.now(), running_bot.chat)
+    assert (await snap(running_bot, 6011)).membership.state.value == "expired"
+    links_before = len(tg.calls_to("createInvoiceLink"))
+    second = winback_start_parameter(signer, person_id, "comeback_40", clock.now() + timedelta(14))
+    await user.start(second)
+    assert any("not valid" in m.text for m in user.messages[-2:] if m.text)
+    assert len(tg.calls_to("createInvoiceLink")) == links_before  # nothing to pay
+    assert len(await events(running_bot, 6011, EventKind.WINBACK_RECOVERED)) == 1
+    # The win-back emails make no discount to them either (the journeys' gift query).
+    gifts = SqlGiftHistory(running_bot.container.sessions)
+    since = clock.now() - timedelta(days=180)
+    assert await gifts.gifted([person_id], ["comeback_40", "discount_30"], since) == {person_id}
+    assert await gifts.gifted([person_id], ["discount_30"], since) == set()
+    assert await gifts.gifted([person_id], ["comeback_40"], clock.now()) == set()
 
 
 async def test_an_expired_winback_link_gives_nothing(

@@ -171,8 +171,19 @@ async def test_a_customer_signs_up_pays_gets_reminded_and_cancels(
     await tour.sees("Done: cancelled")
     await tour.tap("Too expensive")
     await tour.sees("Would 30% off help?")
-    await expect(page.locator(".kb-btn", has_text="Take 30% off next month")).to_be_visible()
+    await expect(page.locator(".kb-btn", has_text="Take 30% off, renewing")).to_be_visible()
     await tour.snap("sandbox-chat.png")
+
+    # Take the save: a Stars subscription at the stated price, and /account says it renews.
+    await tour.tap("Take 30% off, renewing")
+    await tour.sees("210 ⭐ every 30 days (30% off the regular 300 ⭐")
+    await tour.tap("Subscribe · 210 ⭐ / month")
+    dialog = page.get_by_role("dialog")
+    await expect(dialog).to_contain_text("210 Stars")
+    await dialog.get_by_role("button", name="Pay ⭐ 210").click()
+    await tour.sees("Payment received. Welcome to Plus!")
+    await tour.command("/account")
+    await tour.sees("then 210 ⭐ every 30 days until you cancel")
 
 
 async def paying_customer(sandbox: Sandbox, name: str, plan: str) -> FakeUser:

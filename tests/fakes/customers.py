@@ -29,6 +29,7 @@ from tests.fakes.core import (
     FakeSubscriptions,
     FakeUnitOfWork,
 )
+from tests.fakes.lifecycle import FakeLifecycleRecords
 
 
 @dataclass
@@ -146,7 +147,9 @@ class FakeSnapshots:
         sub = await self.subscriptions.get_or_create(person_id, now)
         mine = [c for c in stores(self.store).consents if c.person_id == person_id]
         latest = max(mine, key=lambda c: (c.asked_at, c.id)) if mine else None
-        return make_snapshot(person, sub, latest)  # type: ignore[arg-type]
+        paid = stores(self.store).payments.get(sub.star_charge_id or "")
+        renewal = int(paid["amount"]) if paid else None
+        return make_snapshot(person, sub, latest, renewal)  # type: ignore[arg-type]
 
 
 class FakeConsents:
@@ -376,6 +379,7 @@ def customers(catalog: Catalog, start: datetime) -> Customers:
             current,
             clock,
             signer,
+            offer_history=FakeLifecycleRecords(store),
         ),
         invoicing=invoicing,
         choose_plan=ChoosePlan(uow, snapshots, invoicing, current, clock),

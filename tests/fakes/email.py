@@ -101,6 +101,25 @@ class FakeJourneyCandidates:
             yield rows[start : start + self.partition]
 
 
+class FakeGiftHistory:
+    """services.journeys.GiftHistory over the fake store's events."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+
+    async def gifted(
+        self, person_ids: Sequence[int], offer_ids: Sequence[str], since: datetime
+    ) -> set[int]:
+        return {
+            e.person_id
+            for e in self.store.events
+            if e.person_id in person_ids
+            and e.kind in ("offer_accepted", "winback_recovered")
+            and e.at >= since
+            and e.data.get("offer") in offer_ids
+        }
+
+
 class FakeBulkOutbox(FakeOutbox):
     """The outbox with `enqueue_many` (services.journeys.BulkOutbox)."""
 

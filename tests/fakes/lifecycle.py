@@ -56,6 +56,11 @@ class FakeAccountReads:
         )
         return found[0] if found else None
 
+    async def charge_amount(self, charge_id: str) -> int | None:
+        paid = self.store.extra.get("customers")
+        found = paid.payments.get(charge_id) if paid is not None else None
+        return int(found["amount"]) if found else None
+
 
 class FakeLifecycleRecords:
     def __init__(self, store: FakeStore) -> None:
@@ -68,6 +73,27 @@ class FakeLifecycleRecords:
             and (since is None or e.at >= since)
             for e in self.store.events
         )
+
+    async def offers_made(
+        self,
+        person_id: int,
+        since: datetime,
+        before: datetime | None = None,
+        *,
+        taken_only: bool = False,
+    ) -> Sequence[str]:
+        kinds = {EventKind.OFFER_ACCEPTED, EventKind.WINBACK_RECOVERED}
+        if not taken_only:
+            kinds.add(EventKind.OFFER_SHOWN)
+        return [
+            str(e.data["offer"])
+            for e in self.store.events
+            if e.person_id == person_id
+            and e.kind in kinds
+            and e.at >= since
+            and (before is None or e.at < before)
+            and e.data.get("offer")
+        ]
 
     async def pauses_ending_by(self, now: datetime) -> Sequence[FakeSubscription]:
         return [

@@ -33,7 +33,15 @@ def test_the_shipped_catalog_loads() -> None:
     plus = catalog.plan("plus")
     assert plus is not None and plus.yearly_saving_stars == 300 * 12 - 3000
     assert catalog.offer_for(CancelReason.TOO_EXPENSIVE).kind is OfferKind.DISCOUNT
-    assert catalog.offer_for(CancelReason.TECHNICAL) is None
+    assert catalog.offer_for(CancelReason.MISSING_FEATURE) is None
+    # Several offers per reason, in order of preference (item 9).
+    assert [o.id for o in catalog.offers_for(CancelReason.TOO_EXPENSIVE)] == [
+        "discount_30",
+        "lower_tier",
+    ]
+    assert catalog.offers["longer_trial"].kind is OfferKind.LONGER_TRIAL
+    assert catalog.offers["longer_trial"].days == 7
+    assert catalog.offer_once_per_days == 180
     assert catalog.next_tier_down("plus").id == "basic"
     assert catalog.next_tier_up("pro") is None
 
@@ -53,11 +61,51 @@ def test_a_missing_translation_is_reported() -> None:
 
 
 def test_an_unknown_offer_for_a_reason_is_reported_at_its_line() -> None:
-    bad = TEXT.replace('too_expensive = "discount_30"', 'too_expensive = "half_price"')
+    bad = TEXT.replace('too_expensive = ["discount_30"', 'too_expensive = ["half_price"')
     with pytest.raises(CatalogError) as info:
         parse_catalog(bad)
-    line = line_of(bad, 'too_expensive = "half_price"')
-    assert f":{line}: cancel_reasons.too_expensive: unknown offer" in str(info.value)
+    line = line_of(bad, 'too_expensive = ["half_price"')
+    assert f":{line}: cancel_reasons.too_expensive: unknown offer 'half_price'" in str(info.value)
+
+
+def test_a_single_offer_id_still_works_for_a_reason() -> None:
+    text = TEXT.replace(
+        'too_expensive = ["discount_30", "lower_tier"]', 'too_expensive = "discount_30"'
+    )
+    catalog = parse_catalog(text)
+    assert [o.id for o in catalog.offers_for(CancelReason.TOO_EXPENSIVE)] == ["discount_30"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            'too_expensive = ["discount_30", "lower_tier"]',
+            'too_expensive = ["discount_30", "discount_30"]',
+            r"cancel_reasons\.too_expensive: each offer at most once",
+        ),
+        (
+            'too_expensive = ["discount_30", "lower_tier"]',
+            "too_expensive = [30]",
+            r"cancel_reasons\.too_expensive: an offer id, \"none\", or a list",
+        ),
+        (
+            'longer_trial = { kind = "longer_trial", days = 7 }',
+            'longer_trial = { kind = "longer_trial" }',
+            r"offers\.longer_trial\.days: is required",
+        ),
+        (
+            "once_per_days = 180",
+            "once_per_days = 0",
+            r"offer_policy\.once_per_days: must be between 1 and 3650",
+        ),
+    ],
+)
+def test_offer_list_and_policy_mistakes_are_named(old: str, new: str, message: str) -> None:
+    assert old in TEXT
+    with pytest.raises(CatalogError, match=message) as info:
+        parse_catalog(TEXT.replace(old, new))
+    assert str(info.value).startswith("catalog.toml:")
 
 
 def test_trial_must_name_an_existing_plan() -> None:

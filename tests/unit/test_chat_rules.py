@@ -120,9 +120,31 @@ def test_each_reason_gets_its_catalog_offer_or_none() -> None:
     assert match_offer(CATALOG, CancelReason.TECHNICAL, CANCELED_PLUS) is None
 
 
-def test_no_offer_for_a_trial_or_without_a_lower_tier() -> None:
+def test_a_trial_gets_the_first_offer_that_fits_a_trial() -> None:
     trial = replace(CANCELED_PLUS, billing=Billing.TRIAL)
-    assert match_offer(CATALOG, CancelReason.TOO_EXPENSIVE, trial) is None
+    # No discount on a trial: the next in the list, the cheaper tier.
+    assert match_offer(CATALOG, CancelReason.TOO_EXPENSIVE, trial).id == "lower_tier"
+    # No pause for a trial: a longer trial instead.
+    assert match_offer(CATALOG, CancelReason.NOT_USING, trial).id == "longer_trial"
+    assert match_offer(CATALOG, CancelReason.MISSING_FEATURE, trial) is None
+    # ...and a paying member never gets the longer trial.
+    assert match_offer(CATALOG, CancelReason.TECHNICAL, CANCELED_PLUS) is None
+
+
+def test_a_gift_goes_once_per_period_then_the_next_offer_in_the_list() -> None:
+    used = ["comeback_40"]  # a discount had within the period
+    assert match_offer(CATALOG, CancelReason.TOO_EXPENSIVE, CANCELED_PLUS, used).id == "lower_tier"
+    # A pause or a lower tier had before does not use up the gift.
+    assert match_offer(CATALOG, CancelReason.TOO_EXPENSIVE, CANCELED_PLUS, ["lower_tier"]).id == (
+        "discount_30"
+    )
+    ended = replace(CANCELED_PLUS, state=State.EXPIRED)
+    assert winback_offer(CATALOG, "comeback_40", ended, ["discount_30"]) is None
+    assert winback_offer(CATALOG, "lower_tier", ended, ["discount_30"]).id == "lower_tier"
+    assert winback_offer(CATALOG, "longer_trial", ended) is None
+
+
+def test_no_offer_without_a_lower_tier() -> None:
     basic = replace(CANCELED_PLUS, plan_id="basic")
     assert match_offer(CATALOG, CancelReason.OTHER, basic) is None
     active = replace(CANCELED_PLUS, state=State.ACTIVE)

@@ -464,12 +464,51 @@ async def test_a_winback_link_issues_its_offer_once_valid(c: Customers) -> None:
     link = winback_start_parameter(c.signer, p.id, "discount_30", START + timedelta(days=14))
     started = await c.signup.start(p.id, link)
     assert started.winback is not None and started.invoice is not None
-    assert started.invoice.kind is InvoiceKind.ONE_MONTH
+    # A Stars subscription at the offer's price, renewing at it (not a one-off month).
+    assert started.invoice.kind is InvoiceKind.SUBSCRIPTION
+    assert started.invoice.amount == 210
     assert started.invoice.amount == 300 * 70 // 100
     other = await person(c, 501)
     assert (await c.signup.start(other.id, link)).winback_invalid
     c.clock.advance(timedelta(days=16))
     assert (await c.signup.start(p.id, link)).winback_invalid
+
+
+async def test_a_paid_winback_renews_at_the_stated_price_and_goes_once_per_period(
+    c: Customers,
+) -> None:
+    p = await person(c)
+    sub = await c.subscriptions.get_or_create(p.id, START)
+    sub.state, sub.plan_id, sub.billing = "expired", "plus", "monthly"
+    sub.period_end = START - timedelta(days=7)
+    link = winback_start_parameter(c.signer, p.id, "comeback_40", START + timedelta(days=14))
+    started = await c.signup.start(p.id, link)
+    assert started.invoice is not None and started.invoice.amount == 180
+    paid = await c.record_payment(incoming(c, started.invoice, "ch-wb"))
+    # Back on a Stars subscription that renews by itself, at the price the offer stated.
+    assert paid.outcome is PaymentOutcome.ACTIVATED and paid.renews
+    snap = await c.signup.start(p.id, None)
+    assert snap.snap.membership.auto_renew and snap.snap.renewal_stars == 180
+    renewal = await c.record_payment(incoming(c, started.invoice, "ch-wb-2", recurring=True))
+    assert renewal.outcome is PaymentOutcome.RENEWED
+    # It lapses again; the next win-back email's discount is not made within 180 days.
+    sub = await c.subscriptions.get_or_create(p.id, START)
+    sub.state, sub.auto_renew = "expired", False
+    c.clock.advance(timedelta(days=90))
+    again = winback_start_parameter(
+        c.signer, p.id, "comeback_40", c.clock.now() + timedelta(days=14)
+    )
+    assert (await c.signup.start(p.id, again)).winback_invalid
+    # A lower tier is no gift: still made.
+    lower = winback_start_parameter(
+        c.signer, p.id, "lower_tier", c.clock.now() + timedelta(days=14)
+    )
+    assert (await c.signup.start(p.id, lower)).winback is not None
+    c.clock.advance(timedelta(days=91))  # past the catalog's 180 days
+    later = winback_start_parameter(
+        c.signer, p.id, "comeback_40", c.clock.now() + timedelta(days=14)
+    )
+    assert (await c.signup.start(p.id, later)).winback is not None
 
 
 # -- usage and privacy -----------------------------------------------------------------------

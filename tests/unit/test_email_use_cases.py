@@ -15,6 +15,7 @@ from tests.conftest import ROOT
 from tests.fakes.core import FakeEventLog, FakePeople, FakeStore, FakeSubscription, FakeUnitOfWork
 from tests.fakes.email import (
     FakeBulkOutbox,
+    FakeGiftHistory,
     FakeJourneyCandidates,
     FakeUpgradeCandidates,
     email_data,
@@ -34,6 +35,7 @@ def journeys(store: FakeStore) -> tuple[SweepJourneys, FakeUnitOfWork, FakeBulkO
         policy=MarketingPolicy.from_rules(CATALOG.email, ZoneInfo("UTC")),
         locale_for=lambda language: language if language in ("en", "ro", "it") else "en",
         start_link=lambda person, offer, until: f"wb-{person}-{offer}",
+        gifts=FakeGiftHistory(store),
     )
     return sweep, uow, outbox
 
@@ -67,6 +69,32 @@ async def test_a_lapsed_member_gets_the_winback_once_with_the_offer_for_their_re
     assert row.context["offer_kind"] == "discount"
     assert uow.commits >= 1
     assert await sweep(NOW) == 0  # the same instant again: nothing new
+
+
+async def test_a_winback_email_makes_no_second_discount_within_the_period() -> None:
+    store = FakeStore()
+    people = FakePeople(store)
+    ana = people.add(telegram_id=1, email="ana@example.com", created_at=NOW - timedelta(days=200))
+    email_data(store).consents.add(ana.id)
+    subscribe(
+        store,
+        ana.id,
+        state="expired",
+        plan_id="plus",
+        billing="monthly",
+        cancel_reason="too_expensive",
+        period_end=NOW - timedelta(days=7, hours=1),
+    )
+    events = FakeEventLog(store)
+    events.record(
+        EventKind.WINBACK_RECOVERED, NOW - timedelta(days=60), ana.id, offer="comeback_40"
+    )
+    sweep, _, outbox = journeys(store)
+    assert await sweep(NOW) == 1
+    [row] = outbox.rows()
+    assert row.template == "winback"
+    assert row.context["offer_kind"] is None  # no second discount within 180 days
+    assert row.context["start_token"] == f"wb-{ana.id}-none"
 
 
 async def test_marketing_journeys_skip_people_without_consent_but_transactional_do_not() -> None:

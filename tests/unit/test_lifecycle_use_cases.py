@@ -204,13 +204,59 @@ async def test_the_reason_is_asked_once(world: LifecycleWorld) -> None:
     assert world.sub(pid).cancel_reason == "too_expensive"
 
 
-async def test_a_trial_gets_no_offer(world: LifecycleWorld) -> None:
+async def test_a_trial_canceller_gets_the_catalogs_trial_offer(world: LifecycleWorld) -> None:
+    pid = world.member(TG, state="trial", plan_id="plus", billing="trial", period_end=END)
+    await world.retention.cancel(pid, expected_version=1)
+    result = await world.retention.give_reason(
+        pid, expected_version=None, reason=CancelReason.NOT_USING
+    )
+    # No pause for a trial: the next offer in the list, a longer trial.
+    assert result.status is Status.DONE and result.offer is not None
+    assert result.offer.id == "longer_trial"
+    accepted = await world.retention.accept_offer(
+        pid, expected_version=result.snap.version, offer_id="longer_trial"
+    )
+    m = accepted.result.snap.membership
+    assert accepted.result.status is Status.DONE
+    assert m.state is State.TRIAL and m.period_end == END + timedelta(days=7)
+    assert world.sub(pid).canceled_at is None
+    assert world.events.kinds(pid).count(EventKind.OFFER_ACCEPTED) == 1
+
+
+async def test_a_trial_canceller_who_finds_it_too_expensive_gets_the_cheaper_tier(
+    world: LifecycleWorld,
+) -> None:
     pid = world.member(TG, state="trial", plan_id="plus", billing="trial", period_end=END)
     await world.retention.cancel(pid, expected_version=1)
     result = await world.retention.give_reason(
         pid, expected_version=None, reason=CancelReason.TOO_EXPENSIVE
     )
-    assert result.status is Status.DONE and result.offer is None
+    assert result.offer is not None and result.offer.id == "lower_tier"
+    accepted = await world.retention.accept_offer(pid, expected_version=None, offer_id="lower_tier")
+    assert accepted.result.status is Status.DONE and accepted.lower_plan_id == "basic"
+
+
+async def test_a_discount_goes_once_per_period_then_the_next_offer(
+    world: LifecycleWorld,
+) -> None:
+    pid = paying(world)
+    await world.retention.cancel(pid, expected_version=1)
+    first = await world.retention.give_reason(
+        pid, expected_version=None, reason=CancelReason.TOO_EXPENSIVE
+    )
+    assert first.offer is not None and first.offer.id == "discount_30"
+    # Still open for the cancel it was shown for.
+    taken = await world.retention.accept_offer(pid, expected_version=None, offer_id="discount_30")
+    assert taken.result.status is Status.DONE
+    await world.retention.undo_cancel(pid, expected_version=None)
+    world.clock.advance(timedelta(days=10))
+    await world.retention.cancel(pid, expected_version=None)
+    second = await world.retention.give_reason(
+        pid, expected_version=None, reason=CancelReason.TOO_EXPENSIVE
+    )
+    assert second.offer is not None and second.offer.id == "lower_tier"
+    forged = await world.retention.accept_offer(pid, expected_version=None, offer_id="discount_30")
+    assert forged.result.status is Status.STALE
 
 
 async def test_the_pause_offer_applies_at_once_and_only_once(world: LifecycleWorld) -> None:

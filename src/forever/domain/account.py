@@ -61,6 +61,9 @@ class Snapshot:
     renewing_star_subscription: bool
     marketing: str  # a Marketing value
     erased: bool
+    # What the Stars subscription the membership runs on charges per 30 days (its first
+    # charge; a discount offer's subscription renews at its discounted price). None: unknown.
+    renewal_stars: int | None = None
 
 
 class AccountAction(StrEnum):

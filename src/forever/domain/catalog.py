@@ -27,6 +27,7 @@ class OfferKind(StrEnum):
     PAUSE = "pause"
     DISCOUNT = "discount"
     LOWER_TIER = "lower_tier"
+    LONGER_TRIAL = "longer_trial"  # a trial canceller keeps the trial for `days` more
 
 
 Localized = dict[str, str]
@@ -58,7 +59,14 @@ class Offer:
     id: str
     kind: OfferKind
     months: int = 0  # pause length
-    percent: int = 0  # discount on the next period
+    percent: int = 0  # discount: the subscription's price per 30 days, for as long as it runs
+    days: int = 0  # longer trial: days added to the trial
+
+    @property
+    def limited(self) -> bool:
+        """A gift (a discount, more trial): made to a person at most once per
+        `Catalog.offer_once_per_days`."""
+        return self.kind in (OfferKind.DISCOUNT, OfferKind.LONGER_TRIAL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,12 +148,15 @@ class Catalog:
     trial: Trial
     plans: tuple[Plan, ...]
     offers: dict[str, Offer]
-    reason_offers: dict[CancelReason, str | None]
+    # cancel reason -> offer ids, in order of preference (the first that fits is made)
+    reason_offers: dict[CancelReason, tuple[str, ...]]
     pause_months: tuple[int, ...] = (1, 2, 3)
     upgrade: UpgradeRules = field(default_factory=UpgradeRules)
     email: EmailRules = field(default_factory=EmailRules)
     journeys: tuple[Journey, ...] = DEFAULT_JOURNEYS
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # A discount or a win-back offer goes to a person at most once in this many days.
+    offer_once_per_days: int = 180
 
     def plan(self, plan_id: str) -> Plan | None:
         return next((p for p in self.plans if p.id == plan_id), None)
@@ -167,9 +178,15 @@ class Catalog:
         lower = [p for p in self.plans_by_tier() if p.tier < current.tier]
         return lower[-1] if lower else None
 
+    def offers_for(self, reason: CancelReason) -> tuple[Offer, ...]:
+        """The offers for this reason, in the catalog's order of preference."""
+        ids = self.reason_offers.get(reason, ())
+        return tuple(self.offers[i] for i in ids if i in self.offers)
+
     def offer_for(self, reason: CancelReason) -> Offer | None:
-        offer_id = self.reason_offers.get(reason)
-        return self.offers.get(offer_id) if offer_id else None
+        """The first offer for this reason (whatever the person's state)."""
+        found = self.offers_for(reason)
+        return found[0] if found else None
 
 
 class CatalogError(Exception):
@@ -240,7 +257,7 @@ def _build(data: dict[str, Any]) -> Catalog:
     for offer_id, raw in _table(data, ("offers",), required=False).items():
         offers[offer_id] = _offer(offer_id, raw)
 
-    reason_offers: dict[CancelReason, str | None] = dict.fromkeys(CancelReason)
+    reason_offers: dict[CancelReason, tuple[str, ...]] = {r: () for r in CancelReason}
     reasons_raw = _table(data, ("cancel_reasons",), required=False)
     for key, value in reasons_raw.items():
         try:
@@ -250,11 +267,12 @@ def _build(data: dict[str, Any]) -> Catalog:
             raise _Problem(
                 ("cancel_reasons", key), f"unknown reason; use one of {allowed}"
             ) from None
-        if value in ("", "none"):
-            continue
-        if not isinstance(value, str) or value not in offers:
-            raise _Problem(("cancel_reasons", key), f"unknown offer {value!r}")
-        reason_offers[reason] = value
+        reason_offers[reason] = _offer_list(value, ("cancel_reasons", key), offers)
+
+    policy_raw = _table(data, ("offer_policy",), required=False)
+    once_per_days = _int(
+        policy_raw, ("offer_policy", "once_per_days"), default=180, low=1, high=3650
+    )
 
     pause_raw = _table(data, ("pause",), required=False)
     months = pause_raw.get("months", [1, 2, 3])
@@ -298,7 +316,26 @@ def _build(data: dict[str, Any]) -> Catalog:
         email=email,
         journeys=journeys,
         raw=data,
+        offer_once_per_days=once_per_days,
     )
+
+
+def _offer_list(
+    value: Any, path: tuple[str | int, ...], offers: dict[str, Offer]
+) -> tuple[str, ...]:
+    """One offer id, "none", or an ordered list of offer ids (the first that fits is made)."""
+    if value in ("", "none"):
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise _Problem(path, 'an offer id, "none", or a list of offer ids in order of preference')
+    for item in items:
+        if item not in offers:
+            known = ", ".join(sorted(offers)) or "none defined in [offers]"
+            raise _Problem(path, f"unknown offer {item!r}; known offers: {known}")
+    if len(set(items)) != len(items):
+        raise _Problem(path, "each offer at most once in the list")
+    return tuple(items)
 
 
 _PLAN_ID = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
@@ -348,12 +385,14 @@ def _offer(offer_id: str, raw: Any) -> Offer:
         raise _Problem(
             (*path, "kind"), f"unknown kind {kind_text!r}; use one of {allowed}"
         ) from None
-    months = percent = 0
+    months = percent = days = 0
     if kind is OfferKind.PAUSE:
         months = _int(raw, (*path, "months"), low=1, high=12)
     elif kind is OfferKind.DISCOUNT:
         percent = _int(raw, (*path, "percent"), low=1, high=90)
-    return Offer(id=offer_id, kind=kind, months=months, percent=percent)
+    elif kind is OfferKind.LONGER_TRIAL:
+        days = _int(raw, (*path, "days"), low=1, high=90)
+    return Offer(id=offer_id, kind=kind, months=months, percent=percent, days=days)
 
 
 def _journeys(data: dict[str, Any], offers: dict[str, Offer]) -> tuple[Journey, ...]:
@@ -423,6 +462,8 @@ def _journey(raw: Any, path: tuple[str | int, ...], offers: dict[str, Offer]) ->
             raise _Problem((*path, "offers", reason), f"unknown offer {offer_id!r}")
         if offers[offer_id].kind is OfferKind.PAUSE:
             raise _Problem((*path, "offers", reason), "a pause cannot win someone back")
+        if offers[offer_id].kind is OfferKind.LONGER_TRIAL:
+            raise _Problem((*path, "offers", reason), "a longer trial cannot win someone back")
         if "-" in offer_id or len(offer_id) > 16:
             raise _Problem(
                 (*path, "offers", reason), "offer ids used here: at most 16 characters, no '-'"

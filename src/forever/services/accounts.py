@@ -50,9 +50,17 @@ class AccountReads(Protocol):
         """The oldest person with this address (case-insensitive)."""
         ...
 
+    async def charge_amount(self, charge_id: str) -> int | None:
+        """Stars of the recorded payment with this charge id (a Stars subscription's first
+        charge: what it renews at)."""
+        ...
+
 
 def make_snapshot(
-    person: PersonRecord, sub: SubscriptionRecord, consent: ConsentRecord | None = None
+    person: PersonRecord,
+    sub: SubscriptionRecord,
+    consent: ConsentRecord | None = None,
+    renewal_stars: int | None = None,
 ) -> Snapshot:
     return Snapshot(
         person_id=person.id,
@@ -74,7 +82,13 @@ def make_snapshot(
             withdrawn_at=consent.withdrawn_at if consent else None,
         ).value,
         erased=person.erased_at is not None,
+        renewal_stars=renewal_stars,
     )
+
+
+async def renewal_stars(reads: AccountReads, sub: SubscriptionRecord) -> int | None:
+    """What the membership's Stars subscription charges per 30 days, if it runs on one."""
+    return await reads.charge_amount(sub.star_charge_id) if sub.star_charge_id else None
 
 
 class AccountReader:
@@ -101,7 +115,7 @@ class AccountReader:
             return None
         sub = await self.subscriptions.get_or_create(person_id, now)
         consent = await self.reads.latest_marketing_consent(person_id)
-        return make_snapshot(person, sub, consent)
+        return make_snapshot(person, sub, consent, await renewal_stars(self.reads, sub))
 
     async def _read(self, find: Callable[[], Awaitable[int | None]]) -> Snapshot | None:
         async with self.uow.begin():

@@ -12,12 +12,13 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
-from forever.domain.catalog import Catalog, Journey, OfferKind, Trigger
+from forever.domain.catalog import OFFER_TRIGGERS, Catalog, Journey, OfferKind, Trigger
 from forever.domain.marketing import MarketingPolicy, Window, windows
+from forever.domain.offers import offer_window_start
 from forever.services.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,15 @@ class Candidate(NamedTuple):
     usage: int | None
     anchor: datetime
     key: str  # the outbox key, built by the query so queued people are skipped there
+
+
+class GiftHistory(Protocol):
+    """Who among some people took a gift offer (a discount, a longer trial) since a moment:
+    a win-back or trial-ended email makes no discount to them (once per catalog period)."""
+
+    async def gifted(
+        self, person_ids: Sequence[int], offer_ids: Sequence[str], since: datetime
+    ) -> set[int]: ...
 
 
 class JourneyCandidates(Protocol):
@@ -92,7 +102,9 @@ class JourneyPlanner:
             found = self._plan_names[(plan_id, locale)] = plan.name[locale] if plan else ""
         return found
 
-    def _offer(self, journey: Journey, row: Candidate, locale: str) -> dict[str, Any]:
+    def _offer(
+        self, journey: Journey, row: Candidate, locale: str, gifted: Collection[int] = ()
+    ) -> dict[str, Any]:
         offer_id = journey.offer_id_for(row.cancel_reason)
         offer = self.catalog.offers.get(offer_id) if offer_id else None
         out: dict[str, Any] = {
@@ -109,6 +121,8 @@ class JourneyPlanner:
                 offer = self.catalog.offers.get(offer_id) if offer_id else None
                 if offer is not None and offer.kind is OfferKind.LOWER_TIER:
                     offer = None
+        if offer is not None and offer.limited and row.id in gifted:
+            offer = None  # a gift goes once per the catalog's period
         expires = self.now + timedelta(days=journey.offer_valid_days)
         # The chat side reads this /start parameter (services/winback.py) and applies the
         # offer for this person only; "none" opens the bot with no offer.
@@ -137,7 +151,9 @@ class JourneyPlanner:
             )
         return found
 
-    def rows_for(self, window: Window, found: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    def rows_for(
+        self, window: Window, found: Iterable[Sequence[Any]], gifted: Collection[int] = ()
+    ) -> list[dict[str, Any]]:
         """Outbox rows for candidates (see `Candidate`)."""
         journey, step = window.journey, window.index
         days = journey.days[step]
@@ -166,7 +182,7 @@ class JourneyPlanner:
                 "usage": int(row.usage or 0),
             }
             if with_offer:
-                context.update(self._offer(journey, row, locale))
+                context.update(self._offer(journey, row, locale, gifted))
             out.append(
                 {
                     "key": row.key,
@@ -198,7 +214,9 @@ class SweepJourneys:
         policy: MarketingPolicy,
         locale_for: Callable[[str | None], str],
         start_link: StartLink,
+        gifts: GiftHistory | None = None,
     ) -> None:
+        self.gifts = gifts
         self.uow = uow
         self.candidates = candidates
         self.outbox = outbox
@@ -219,11 +237,25 @@ class SweepJourneys:
     async def _queue(
         self, planner: JourneyPlanner, window: Window, part: Sequence[Sequence[Any]]
     ) -> int:
-        rows = planner.rows_for(window, part)
+        gifted = await self._gifted(planner.now, window, part)
+        rows = planner.rows_for(window, part, gifted)
         async with self.uow.begin():
             queued = await self.outbox.enqueue_many(rows, planner.now)
             await self.uow.commit()
         return queued
+
+    async def _gifted(
+        self, now: datetime, window: Window, part: Sequence[Sequence[Any]]
+    ) -> set[int]:
+        """People in this partition who took a gift within the period (offer journeys only)."""
+        journey = window.journey
+        if self.gifts is None or journey.trigger not in OFFER_TRIGGERS or not journey.offers:
+            return set()
+        limited = [o.id for o in self.catalog.offers.values() if o.limited]
+        if not limited:
+            return set()
+        since = offer_window_start(self.catalog, now)
+        return await self.gifts.gifted([row[0] for row in part], limited, since)
 
     async def __call__(self, now: datetime) -> int:
         planner = self.planner(now)

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from forever.domain import lifecycle
@@ -33,9 +33,9 @@ from forever.domain.catalog import CancelReason, Catalog, Offer, OfferKind
 from forever.domain.clock import Clock
 from forever.domain.events import EventKind
 from forever.domain.lifecycle import Billing, Membership, State
-from forever.domain.offers import match_offer
+from forever.domain.offers import match_offer, offer_window_start
 from forever.domain.retention import TelegramChange, may_give_reason, telegram_change
-from forever.services.accounts import AccountReads, make_snapshot
+from forever.services.accounts import AccountReads, make_snapshot, renewal_stars
 from forever.services.memberships import apply_membership, to_membership
 from forever.services.ports import (
     ConcurrentChange,
@@ -61,6 +61,19 @@ class RetentionRecords(Protocol):
     """The reads of this area beyond a person and their subscription."""
 
     async def offer_accepted_since(self, person_id: int, since: datetime | None) -> bool: ...
+
+    async def offers_made(
+        self,
+        person_id: int,
+        since: datetime,
+        before: datetime | None = None,
+        *,
+        taken_only: bool = False,
+    ) -> Sequence[str]:
+        """Ids of the offers shown to, accepted by or paid through by this person in
+        [since, before) (a save offer shown, a save accepted, a win-back paid); with
+        `taken_only`, the shown ones left out."""
+        ...
 
     async def pauses_ending_by(self, now: datetime) -> Sequence[SubscriptionRecord]:
         """Paused subscriptions whose pause ended by `now`, locked for this transaction
@@ -133,7 +146,7 @@ class Retention:
 
     async def _snapshot(self, c: _Step) -> Snapshot:
         consent = await self.reads.latest_marketing_consent(c.person.id)
-        return make_snapshot(c.person, c.sub, consent)
+        return make_snapshot(c.person, c.sub, consent, await renewal_stars(self.reads, c.sub))
 
     async def _result(self, c: _Step, status: Status, **extra: Any) -> Result:
         if status is Status.DONE:
@@ -280,7 +293,10 @@ class Retention:
                 return await self._result(c, Status.DONE)
             sub.cancel_reason = reason.value
             self.events.record(EventKind.CANCEL_REASON, c.now, c.person.id, reason=reason.value)
-            offer = match_offer(self.catalog, reason, c.m)
+            used = await self.records.offers_made(
+                c.person.id, offer_window_start(self.catalog, c.now)
+            )
+            offer = match_offer(self.catalog, reason, c.m, used)
             if offer is not None:
                 self.events.record(
                     EventKind.OFFER_SHOWN, c.now, c.person.id, offer=offer.id, reason=reason.value
@@ -292,8 +308,9 @@ class Retention:
     async def accept_offer(
         self, person_id: int, *, expected_version: int | None, offer_id: str
     ) -> Accepted:
-        """Apply the offer that was shown: a pause takes effect now; a discount or a lower
-        tier gets its invoice (sent by the caller) and takes effect when paid."""
+        """Apply the offer that was shown: a pause or a longer trial takes effect now; a
+        discount or a lower tier gets its subscription link (sent by the caller), a Stars
+        subscription that renews at the price the offer stated, and takes effect when paid."""
 
         async def step(c: _Step) -> Accepted:
             offer = await self._offer_still_open(c, offer_id)
@@ -311,6 +328,15 @@ class Retention:
                 c.sub.star_charge_id = None  # renewal already stopped; resume gives a new link
                 c.sub.star_payload = None
                 self._record_pause(c, offer.months, paused)
+            elif offer.kind is OfferKind.LONGER_TRIAL:
+                back = lifecycle.undo_cancel(c.m, now=c.now, auto_renew=False)
+                end = (back.period_end or c.now) + timedelta(days=offer.days)
+                apply_membership(c.sub, replace(back, period_end=end), c.now)
+                c.sub.canceled_at = None
+                c.sub.cancel_reason = None
+                self.events.record(
+                    EventKind.CANCEL_UNDONE, c.now, c.person.id, source="offer", offer=offer.id
+                )
             elif offer.kind is OfferKind.LOWER_TIER:
                 plan = self.catalog.next_tier_down(c.m.plan_id or "")
                 lower = plan.id if plan else None
@@ -326,7 +352,11 @@ class Retention:
             reason = CancelReason(c.sub.cancel_reason or "")
         except ValueError:
             return None
-        offer = match_offer(self.catalog, reason, c.m)
+        # Gifts made before this cancel count; the one shown for it does not.
+        used = await self.records.offers_made(
+            c.person.id, offer_window_start(self.catalog, c.now), before=c.sub.canceled_at
+        )
+        offer = match_offer(self.catalog, reason, c.m, used)
         if offer is None or offer.id != offer_id:
             return None
         if await self.records.offer_accepted_since(c.person.id, c.sub.canceled_at):

@@ -4,6 +4,7 @@ about marketing email; /email to change the address."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -12,10 +13,10 @@ from typing import Protocol
 from email_validator import EmailNotValidError, validate_email
 
 from forever.domain import lifecycle
-from forever.domain.catalog import OfferKind
 from forever.domain.clock import Clock
 from forever.domain.events import EventKind
 from forever.domain.lifecycle import State
+from forever.domain.offers import offer_window_start
 from forever.domain.payments import InvoiceKind
 from forever.domain.signing import Signer
 from forever.services.accounts import Snapshot, Status
@@ -35,7 +36,7 @@ from forever.services.ports import (
 )
 from forever.services.records import PersonRecord
 from forever.services.winback import PREFIX as WINBACK_PREFIX
-from forever.services.winback import WinbackOffer, read_winback
+from forever.services.winback import OfferHistory, WinbackOffer, read_winback
 
 AWAITING_SIGNUP_EMAIL = "signup_email"  # the address asked before the trial starts
 AWAITING_EMAIL = "email"  # /email: a new address
@@ -106,7 +107,9 @@ class Signup:
         catalog: CatalogSource,
         clock: Clock,
         signer: Signer,
+        offer_history: OfferHistory | None = None,
     ) -> None:
+        self.offer_history = offer_history
         self.uow = uow
         self.people = people
         self.subscriptions = subscriptions
@@ -133,21 +136,25 @@ class Signup:
     async def start(self, person_id: int, parameter: str | None) -> Started:
         """/start, possibly with a win-back link's parameter: the offer's invoice is issued."""
         now = self.clock.now()
+        catalog = self.catalog()
+        winback = bool(parameter) and (parameter or "").startswith(WINBACK_PREFIX)
+        used: Sequence[str] = ()
         async with self.uow.begin():
             snap = await self._snap(person_id, now)
-        if not parameter or not parameter.startswith(WINBACK_PREFIX):
+            if winback and self.offer_history is not None:
+                # A win-back discount goes once: not again after one was taken.
+                used = await self.offer_history.offers_made(
+                    person_id, offer_window_start(catalog, now), taken_only=True
+                )
+        if not parameter or not winback:
             return Started(snap)
-        found = read_winback(
-            self.signer, self.catalog(), person_id, parameter, snap.membership, now
-        )
+        found = read_winback(self.signer, catalog, person_id, parameter, snap.membership, now, used)
         if found is None:
             return Started(snap, winback_invalid=True)
-        kind = (
-            InvoiceKind.ONE_MONTH
-            if found.offer.kind is OfferKind.DISCOUNT
-            else InvoiceKind.SUBSCRIPTION
+        # A Stars subscription, at the offer's price, renewing at it until cancelled.
+        issued = await self.invoicing.issue(
+            person_id, found.plan, InvoiceKind.SUBSCRIPTION, found.offer
         )
-        issued = await self.invoicing.issue(person_id, found.plan, kind, found.offer)
         return Started(snap, found, issued)
 
     async def trial(self, person_id: int, action: str) -> tuple[Status, Snapshot]:

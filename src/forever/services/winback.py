@@ -4,8 +4,10 @@ keep the link under Telegram's 64-character limit)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from forever.domain.catalog import Catalog, Offer, OfferKind, Plan
 from forever.domain.lifecycle import Membership
@@ -14,6 +16,19 @@ from forever.domain.signing import BadToken, Signer
 
 PREFIX = "wb"
 PURPOSE = "winback"
+
+
+class OfferHistory(Protocol):
+    """Offers a person had: win-back discounts go once per the catalog's period."""
+
+    async def offers_made(
+        self,
+        person_id: int,
+        since: datetime,
+        before: datetime | None = None,
+        *,
+        taken_only: bool = False,
+    ) -> Sequence[str]: ...
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -44,8 +59,10 @@ def read_winback(
     parameter: str,
     membership: Membership,
     now: datetime,
+    used: Collection[str] = (),
 ) -> WinbackOffer | None:
-    """The offer behind a win-back link, if it is ours, for this person, and still fits."""
+    """The offer behind a win-back link, if it is ours, for this person, and still fits
+    (`used`: offers the person had within the catalog's period; a discount goes once)."""
     if not parameter.startswith(PREFIX):
         return None
     try:
@@ -57,7 +74,7 @@ def read_winback(
         return None
     if _day_number(now) > int(last_day):
         return None  # expired, as the email said
-    offer = winback_offer(catalog, offer_id, membership)
+    offer = winback_offer(catalog, offer_id, membership, used)
     if offer is None:
         return None
     plan = catalog.plan(membership.plan_id or "") or catalog.plan(catalog.trial.plan_id)

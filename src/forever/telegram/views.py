@@ -5,7 +5,7 @@ Each view returns (html, keyboard); routers send them, the upgrade sweep too.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiogram.filters.callback_data import CallbackData
@@ -14,7 +14,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from forever.domain.account import AccountAction as Shown
 from forever.domain.account import account_actions
 from forever.domain.catalog import CancelReason, Catalog, Offer, OfferKind, Plan
-from forever.domain.lifecycle import State
+from forever.domain.lifecycle import Billing, State
 from forever.domain.payments import InvoiceKind, price
 from forever.rendering import Renderer
 from forever.services.accounts import Snapshot
@@ -185,10 +185,16 @@ class Views:
             "usage_limit": plan.usage_limit,
         }
 
-    def plan_link(self, locale: str, plan: Plan, link: str, amount: int) -> View:
-        return self.r.chat("plan_link", locale, plan=plan.name[locale], price=amount), keyboard(
-            [url(self.label(locale, "subscribe", price=self.stars(amount)), link)]
-        )
+    def plan_link(self, locale: str, plan: Plan, link: str, amount: int, percent: int = 0) -> View:
+        """A Stars subscription link: the price it charges now and every 30 days after."""
+        return self.r.chat(
+            "plan_link",
+            locale,
+            plan=plan.name[locale],
+            price=amount,
+            percent=percent,
+            regular=plan.monthly_stars,
+        ), keyboard([url(self.label(locale, "subscribe", price=self.stars(amount)), link)])
 
     def invoice_texts(
         self, locale: str, plan: Plan, kind: InvoiceKind, offer: Offer | None = None
@@ -233,6 +239,7 @@ class Views:
             until=m.period_end,
             paused_until=m.paused_until,
             renews=m.auto_renew,
+            renewal_price=self._renewal_price(snap),
             email=snap.email,
             trial_available=not snap.trial_used and m.state is State.NONE,
         )
@@ -242,6 +249,16 @@ class Views:
         ]
         rows.append([cb(self.label(locale, "language"), Nav(view=NavView.LANGUAGE))])
         return text, keyboard(*rows)
+
+    def _renewal_price(self, snap: Snapshot) -> int | None:
+        """What the next renewal charges (a discounted subscription renews at its price)."""
+        m = snap.membership
+        if not m.auto_renew or m.billing is not Billing.MONTHLY:
+            return None
+        if snap.renewal_stars is not None:
+            return snap.renewal_stars
+        plan = self.catalog.plan(m.plan_id or "")
+        return plan.monthly_stars if plan else None
 
     def cancel_confirm(self, snap: Snapshot) -> View:
         locale = snap.language
@@ -301,7 +318,16 @@ class Views:
             "plan": plan.name[locale] if plan else "",
             "lower_plan": lower.name[locale] if lower else "",
             "lower_price": lower.monthly_stars if lower else 0,
-            "discounted": price(plan, InvoiceKind.ONE_MONTH, offer) if plan else 0,
+            "discounted": price(plan, InvoiceKind.SUBSCRIPTION, offer) if plan else 0,
+            "regular": plan.monthly_stars if plan else 0,
+            "days": offer.days,
+            "until": m.period_end,
+            "trial": m.billing is Billing.TRIAL,
+            "trial_until": (
+                m.period_end + timedelta(days=offer.days)
+                if m.period_end and offer.kind is OfferKind.LONGER_TRIAL
+                else None
+            ),
         }
         if offer.kind is OfferKind.PAUSE:
             accept = self.label(
@@ -309,6 +335,8 @@ class Views:
             )
         elif offer.kind is OfferKind.DISCOUNT:
             accept = self.label(locale, "accept_discount", percent=offer.percent)
+        elif offer.kind is OfferKind.LONGER_TRIAL:
+            accept = self.label(locale, "accept_longer_trial", n=offer.days)
         else:
             accept = self.label(locale, "accept_lower_tier", plan=ctx["lower_plan"])
         return self.r.chat("offer", locale, **ctx), keyboard(

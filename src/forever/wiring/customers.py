@@ -16,6 +16,7 @@ from forever.db.repositories.customers import (
     SqlSnapshots,
     SqlUsage,
 )
+from forever.db.repositories.lifecycle import SqlLifecycleRecords
 from forever.domain.catalog import Catalog
 from forever.services.accounts import MarkBlocked
 from forever.services.billing import (
@@ -85,6 +86,7 @@ def build(container: Container) -> CustomerUseCases:
             catalog,
             c.clock,
             c.signer,
+            offer_history=SqlLifecycleRecords(uow),
         ),
         invoicing=invoicing,
         choose_plan=ChoosePlan(uow, snapshots, invoicing, catalog, c.clock),

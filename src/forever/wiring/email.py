@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from forever.db.outbox import SqlDeliveryStore
-from forever.db.repositories.journeys import SqlJourneyCandidates
+from forever.db.repositories.journeys import SqlGiftHistory, SqlJourneyCandidates
 from forever.db.repositories.upgrades import SqlUpgradeCandidates
 from forever.domain.marketing import MarketingPolicy
 from forever.jobs.delivery import (
@@ -60,6 +60,7 @@ def journey_sweep(container: Container) -> SweepJourneys:
         policy=marketing_policy(container),
         locale_for=container.renderer.locale_for,
         start_link=partial(winback_start_parameter, container.signer),
+        gifts=SqlGiftHistory(container.sessions),
     )
 
 

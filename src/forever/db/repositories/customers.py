@@ -99,7 +99,12 @@ class SqlSnapshots:
             .order_by(Consent.asked_at.desc(), Consent.id.desc())
             .limit(1)
         )
-        return make_snapshot(person, sub, consent)
+        renewal = None
+        if sub.star_charge_id:
+            renewal = await session.scalar(
+                select(Payment.amount).where(Payment.telegram_charge_id == sub.star_charge_id)
+            )
+        return make_snapshot(person, sub, consent, renewal)
 
     async def by_telegram_id(self, telegram_id: int, now: datetime) -> Snapshot | None:
         person_id = await self._uow.session.scalar(

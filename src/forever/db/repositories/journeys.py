@@ -39,6 +39,31 @@ CANDIDATE_FIELDS = (
 )
 
 
+_GIFT_EVENTS = ("offer_accepted", "winback_recovered")
+
+
+class SqlGiftHistory:
+    """services.journeys.GiftHistory: gift offers taken (a save accepted, a win-back paid)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def gifted(
+        self, person_ids: Sequence[int], offer_ids: Sequence[str], since: datetime
+    ) -> set[int]:
+        if not person_ids or not offer_ids:
+            return set()
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                sql_select(Event.person_id)
+                .where(Event.person_id.in_(list(person_ids)))
+                .where(Event.kind.in_(_GIFT_EVENTS), Event.at >= since)
+                .where(Event.data["offer"].as_string().in_(list(offer_ids)))
+                .distinct()
+            )
+            return {pid for pid in rows if pid is not None}
+
+
 def consent_given(person_id: Any) -> ColumnElement[bool]:
     """Confirmed, not withdrawn marketing consent for `person_id` (a column or a value)."""
     condition: ColumnElement[bool] = (

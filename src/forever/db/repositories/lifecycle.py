@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from forever.db.models import Consent, Event, Person, Subscription
+from forever.db.models import Consent, Event, Payment, Person, Subscription
 from forever.db.transactions import SqlUnitOfWork
 from forever.domain.events import EventKind
 from forever.domain.lifecycle import State
@@ -36,6 +36,18 @@ class SqlAccountReads:
             .limit(1)
         )
 
+    async def charge_amount(self, charge_id: str) -> int | None:
+        return await self._uow.session.scalar(
+            select(Payment.amount).where(Payment.telegram_charge_id == charge_id)
+        )
+
+
+_OFFER_EVENTS = (
+    EventKind.OFFER_SHOWN.value,
+    EventKind.OFFER_ACCEPTED.value,
+    EventKind.WINBACK_RECOVERED.value,
+)
+
 
 class SqlLifecycleRecords:
     """services.retention.RetentionRecords and services.memberships.ExpiryCandidates."""
@@ -50,6 +62,23 @@ class SqlLifecycleRecords:
         if since is not None:
             query = query.where(Event.at >= since)
         return await self._uow.session.scalar(query.limit(1)) is not None
+
+    async def offers_made(
+        self,
+        person_id: int,
+        since: datetime,
+        before: datetime | None = None,
+        *,
+        taken_only: bool = False,
+    ) -> Sequence[str]:
+        kinds = _OFFER_EVENTS[1:] if taken_only else _OFFER_EVENTS
+        query = select(Event.data).where(
+            Event.person_id == person_id, Event.kind.in_(kinds), Event.at >= since
+        )
+        if before is not None:
+            query = query.where(Event.at < before)
+        rows = await self._uow.session.scalars(query)
+        return [str(d["offer"]) for d in rows if isinstance(d, dict) and d.get("offer")]
 
     async def pauses_ending_by(self, now: datetime) -> Sequence[Subscription]:
         rows = await self._uow.session.scalars(

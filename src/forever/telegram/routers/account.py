@@ -291,37 +291,26 @@ async def _offer_taken(
     chat_id = query.from_user.id
     if taken.kind is OfferKind.PAUSE:
         await bot.send_message(chat_id, renderer.chat("paused", locale, until=m.paused_until))
-    elif taken.kind is OfferKind.DISCOUNT:
-        plan = catalog.plan(m.plan_id or "")
-        assert plan is not None
-        ready = renderer.chat(
-            "offer_discount_ready",
-            locale,
-            percent=taken.percent,
-            plan=plan.name[locale],
-            price=price(plan, InvoiceKind.ONE_MONTH, taken),
-            until=m.period_end,
+    elif taken.kind is OfferKind.LONGER_TRIAL:
+        text = renderer.chat(
+            "longer_trial", locale, plan=views.plan_name(m.plan_id, locale), until=m.period_end
         )
-        await bot.send_message(chat_id, ready)
-        title, description = views.invoice_texts(locale, plan, InvoiceKind.ONE_MONTH, taken)
-        await invoices.send_one_off(
-            chat_of(bot),
-            chat_id,
-            snap.person_id,
-            plan,
-            InvoiceKind.ONE_MONTH,
-            title=title,
-            description=description,
-            offer=taken,
-        )
+        await bot.send_message(chat_id, text)
     else:
-        plan = catalog.plan(accepted.lower_plan_id or "")
+        # A discount: the same plan's Stars subscription at the offer's price, renewing at
+        # it; a lower tier: the next tier down's subscription at its price.
+        discount = taken.kind is OfferKind.DISCOUNT
+        plan_id = m.plan_id if discount else accepted.lower_plan_id
+        plan = catalog.plan(plan_id or "")
         assert plan is not None
-        title, description = views.invoice_texts(locale, plan, InvoiceKind.SUBSCRIPTION)
+        offer = taken if discount else None
+        title, description = views.invoice_texts(locale, plan, InvoiceKind.SUBSCRIPTION, offer)
         link = await invoices.subscription_link(
             chat_of(bot), snap.person_id, plan, title=title, description=description, offer=taken
         )
-        await send(bot, chat_id, views.plan_link(locale, plan, link, plan.monthly_stars))
+        amount = price(plan, InvoiceKind.SUBSCRIPTION, offer)
+        percent = taken.percent if discount else 0
+        await send(bot, chat_id, views.plan_link(locale, plan, link, amount, percent))
 
 
 # --- pause -------------------------------------------------------------------------------

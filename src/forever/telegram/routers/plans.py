@@ -11,6 +11,7 @@ from aiogram.exceptions import TelegramForbiddenError
 from aiogram.filters import Command
 from aiogram.types import BotSubscriptionUpdated, CallbackQuery, Message, PreCheckoutQuery
 
+from forever.domain.catalog import OfferKind
 from forever.domain.payments import InvoiceKind, Refusal
 from forever.rendering import Renderer
 from forever.services.billing import (
@@ -46,8 +47,9 @@ async def present_invoice(
             amount=issued.amount,
             subscription=True,
         )
-        plan = issued.plan
-        await send(bot, chat_id, views.plan_link(locale, plan, link, plan.monthly_stars))
+        offer = issued.offer
+        percent = offer.percent if offer is not None and offer.kind is OfferKind.DISCOUNT else 0
+        await send(bot, chat_id, views.plan_link(locale, issued.plan, link, issued.amount, percent))
     else:
         await chat.send_invoice(
             chat_id,

@@ -55,7 +55,8 @@ async def start(
                 kind=offer.kind.value,
                 percent=offer.percent,
                 plan=plan.name[locale],
-                price=price(plan, InvoiceKind.ONE_MONTH, offer),
+                price=price(plan, InvoiceKind.SUBSCRIPTION, offer),
+                regular=plan.monthly_stars,
             )
         )
         await present_invoice(bot, chat_id, views, locale, started.invoice)
