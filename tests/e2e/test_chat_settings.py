@@ -170,7 +170,10 @@ async def test_upgrade_prompt_halfway_through_the_trial_once_per_cap(
     assert (await run_sweeps(container, clock.now(), running_bot.chat))["upgrade_prompts"] == 1
     prompt = user.last_message
     assert "halfway through your trial" in prompt.text
-    assert "Plus" in prompt.text and "Pro" in prompt.text and "<pre>" in prompt.html
+    assert "Plus" in prompt.text and "Pro" in prompt.text
+    # Issue 13: a list per tier, every feature in full (the table truncated and misaligned).
+    assert "<pre>" not in prompt.html
+    assert "• Weekly one-to-one session\n• Priority booking" in prompt.text
     clock.advance(timedelta(days=1))
     assert (await run_sweeps(container, clock.now(), running_bot.chat))["upgrade_prompts"] == 0
     paid = await user.press("Upgrade to Pro")

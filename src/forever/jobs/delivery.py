@@ -321,6 +321,7 @@ class DeliveryWorker:
             address=job.address,
             suppressed=job.address in facts.suppressed if job.address else False,
             chat_id=int(chat_id) if chat_id is not None else None,
+            quiet_hours=bool(context.get("quiet_hours")),
         )
 
     @staticmethod
@@ -375,7 +376,7 @@ class DeliveryWorker:
     def _context(self, job: _Job) -> dict[str, Any]:
         row, person = job.row, job.person
         context = dict(job.context)
-        for name in ("to", "journey_states", "trigger", "chat_id", "locale"):
+        for name in ("to", "journey_states", "trigger", "chat_id", "locale", "quiet_hours"):
             context.pop(name, None)
         start = context.pop("start_token", None)
         if start is not None:
