@@ -129,7 +129,9 @@ CHAT: dict[str, dict] = {
         "current": _PLAN,
         "higher": _PRO,
     },
-    "language_ask": {},
+    "language_ask": {"zone": "Europe/Rome"},
+    "timezone_ask": {"zone": "Europe/Rome"},
+    "timezone_set": {"zone": "Europe/Rome", "now": WHEN},
     "language_set": {},
     "privacy": {
         "name": "Ana <b>",

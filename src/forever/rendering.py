@@ -2,19 +2,34 @@
 
 Chat templates render HTML for Telegram's parse_mode HTML; email templates render an HTML part
 (`*.html.j2`) and a plain-text part (`*.txt.j2`, not escaped). Undefined names are errors.
+
+Times are shown in one zone per person (issue 13): `zone_for` resolves it (the person's own,
+else their language's usual one, else settings TIMEZONE, the same rule as quiet hours), and
+`in_zone` gives a renderer whose every datetime in the context is shown in it; the
+`_format.j2` macros name the zone next to every time of day.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import MutableMapping
-from datetime import datetime
+from datetime import datetime, tzinfo
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, TemplateNotFound
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateNotFound,
+    pass_context,
+)
+from jinja2.runtime import Context
 
+from forever.domain.journeys import zone_or_default
 from forever.domain.locales import LOCALES
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "message_templates"
@@ -47,6 +62,7 @@ class Renderer:
         self.templates_dir = templates_dir
         self.default_locale = default_locale
         self.default_zone = ZoneInfo(timezone)
+        self.zone = self.default_zone  # the zone this renderer shows times in
         # Templates are read once (auto_reload is off): a plain dict in front of Jinja's
         # locked LRU cache, looked up three times per email.
         self._templates: dict[str, Template] = {}
@@ -62,9 +78,24 @@ class Renderer:
             auto_reload=False,  # templates are read once and cached
             enable_async=False,
         )
-        env.filters["local"] = self._to_local
+        env.filters["local"] = _to_local
+        env.filters["zone"] = zone_label
         env.filters["stars"] = lambda n: f"{int(n):,}".replace(",", "\u202f") + " ⭐"
         return env
+
+    def zone_for(self, timezone: str | None, language: str | None = None) -> ZoneInfo:
+        """The zone a person reads times in: their own, else their language's usual one,
+        else settings TIMEZONE (domain.journeys.zone_or_default, as quiet hours use)."""
+        return zone_or_default(timezone, self.default_zone, language)
+
+    def in_zone(self, zone: ZoneInfo) -> Renderer:
+        """This renderer (same environment and template cache) showing times in `zone`."""
+        if zone == self.zone:
+            return self
+        _ = self.env  # built once, then shared by the copy
+        bound = copy.copy(self)
+        bound.zone = zone
+        return bound
 
     def locale_for(self, language: str | None) -> str:
         """Telegram's language_code (e.g. 'it-IT') → one of our locales."""
@@ -84,7 +115,10 @@ class Renderer:
         return subject, html, text
 
     def render(self, path: str, /, **context: Any) -> str:
-        context.setdefault("tz", self.default_zone)
+        zone = context.setdefault("tz", self.zone)
+        for name, value in context.items():
+            if isinstance(value, datetime) and value.tzinfo is not None:
+                context[name] = value.astimezone(zone)  # shown in the reader's zone
         template = self._templates.get(path)
         if template is None:
             template = self._templates[path] = self.env.get_template(path)
@@ -97,7 +131,21 @@ class Renderer:
             return False
         return True
 
-    def _to_local(self, value: datetime, zone: ZoneInfo | str | None = None) -> datetime:
-        if isinstance(zone, str):
-            zone = ZoneInfo(zone)
-        return value.astimezone(zone or self.default_zone)
+
+@pass_context
+def _to_local(context: Context, value: datetime, zone: ZoneInfo | str | None = None) -> datetime:
+    """`{{ when|local }}`: the instant in the zone of this render (`tz`), or in `zone`."""
+    if isinstance(zone, str):
+        zone = ZoneInfo(zone)
+    target = zone or context.get("tz")
+    return value.astimezone(target) if isinstance(target, tzinfo) else value
+
+
+def zone_label(value: datetime | tzinfo | None) -> str:
+    """`{{ when|zone }}`: the name of the zone a time is shown in (Europe/Rome, UTC)."""
+    zone = value.tzinfo if isinstance(value, datetime) else value
+    if isinstance(zone, ZoneInfo):
+        return zone.key
+    if zone is None:
+        return ""
+    return zone.tzname(None) or "UTC"

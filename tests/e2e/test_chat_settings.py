@@ -221,7 +221,10 @@ async def test_upgrade_prompt_halfway_through_the_trial_once_per_cap(
     assert (await run_sweeps(container, clock.now(), running_bot.chat))["upgrade_prompts"] == 1
     prompt = user.last_message
     assert "halfway through your trial" in prompt.text
-    assert "Plus" in prompt.text and "Pro" in prompt.text and "<pre>" in prompt.html
+    assert "Plus" in prompt.text and "Pro" in prompt.text
+    # Issue 13: a list per tier, every feature in full (the table truncated and misaligned).
+    assert "<pre>" not in prompt.html
+    assert "• Weekly one-to-one session\n• Priority booking" in prompt.text
     clock.advance(timedelta(days=1))
     assert (await run_sweeps(container, clock.now(), running_bot.chat))["upgrade_prompts"] == 0
     paid = await user.press("Upgrade to Pro")
@@ -267,3 +270,27 @@ async def test_a_user_who_blocked_the_bot_is_marked_not_crashed(
     assert [(c.method, c.status) for c in tg.refused] == [("sendMessage", 403)]
     tg.calls[:] = [c for c in tg.calls if c.ok]
     assert await count(running_bot, Person) >= 1
+
+
+async def test_time_zone_is_set_from_language_and_shown_and_forged_zones_refused(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    """Issue 13, item 5: the person picks their zone; every later time is shown in it."""
+    user = tg.add_user(6020, "Ion", language_code="ro")
+    await user.send_text("/language")
+    assert "Europe/Bucharest" in user.last_message.text  # a Romanian speaker's usual zone
+    await user.press("Fus orar: Europe/Bucharest")
+    choices = user.last_message
+    assert "✓ Europe/Bucharest" in choices.button_texts and "UTC" in choices.button_texts
+    await user.press("Europe/London")
+    assert "Europe/London" in user.last_message.text
+    async with running_bot.container.sessions() as session:
+        zone = await session.scalar(select(Person.timezone).where(Person.telegram_id == 6020))
+    assert zone == "Europe/London"
+    # A forged zone changes nothing.
+    forged = "tz:Mars/Olympus"
+    choices.reply_markup["inline_keyboard"][0][0]["callback_data"] = forged
+    answer = await user.press(forged, message=choices)
+    assert answer is not None and answer.text
+    await user.send_text("/language")
+    assert "Europe/London" in user.last_message.text

@@ -239,3 +239,21 @@ async def test_staff_broadcast_arrives_and_stats_show_a_chart(
     # It arrived in a customer's chat, personalised.
     await page.get_by_role("button", name=re.compile(r"^Marco\b")).click()
     await tour.sees("New: sunrise classes every Monday, Marco!")
+
+
+async def test_a_failed_renewal_from_the_page_shows_the_payment_failed_message(
+    sandbox: Sandbox, page: Page, shots: Path
+) -> None:
+    """Issue 13, item 11: the page's "Renewal fails" control, then the bot's answer."""
+    tour = Tour(page, shots)
+    await tour.ready()
+    await paying_customer(sandbox, "Rita", "Plus · 300 ⭐ / month")
+    await page.get_by_role("button", name=re.compile(r"^Rita\b")).click()
+    await expect(page.get_by_role("heading", name="Rita")).to_be_visible()
+    simulate = page.get_by_role("group", name="What happens outside the chat")
+    await simulate.get_by_role("button", name="Renewal fails").click()
+    await tour.sees("The renewal payment for Plus did not go through")
+    await expect(page.locator(".kb-btn", has_text="Pay now · 300 ⭐")).to_be_visible()
+    # Blocking is shown on the control itself.
+    await simulate.get_by_role("button", name="Block the bot").click()
+    await expect(simulate.get_by_role("button", name="Unblock the bot")).to_be_visible()

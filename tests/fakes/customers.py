@@ -16,7 +16,7 @@ from forever.domain.signing import Signer, email_hash
 from forever.services.accounts import Snapshot, make_snapshot
 from forever.services.billing import ChoosePlan, Invoicing, PreCheckout, RecordPayment
 from forever.services.consent import Consents
-from forever.services.people import IdentifyPerson, ReadSnapshot, SetLanguage
+from forever.services.people import IdentifyPerson, ReadSnapshot, SetLanguage, SetTimezone
 from forever.services.privacy import Privacy
 from forever.services.signup import Signup
 from forever.services.usage import RecordUsage, month_start
@@ -314,6 +314,7 @@ class Customers:
     identify_person: IdentifyPerson
     read_snapshot: ReadSnapshot
     set_language: SetLanguage
+    set_timezone: SetTimezone
     signup: Signup
     invoicing: Invoicing
     choose_plan: ChoosePlan
@@ -366,6 +367,7 @@ def customers(catalog: Catalog, start: datetime) -> Customers:
         ),
         read_snapshot=ReadSnapshot(uow, snapshots, clock),
         set_language=SetLanguage(uow, people, snapshots, clock),
+        set_timezone=SetTimezone(uow, people, clock),
         signup=Signup(
             uow,
             people,

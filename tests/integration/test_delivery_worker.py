@@ -265,3 +265,32 @@ async def test_a_prompt_that_fails_for_now_is_retried_not_lost(
     clock.advance(timedelta(minutes=5))
     assert (await run_sweeps(container, clock.now(), chat=chat))["upgrade_prompts"] == 1
     assert [chat_id for chat_id, _, _ in chat.sent] == [20_000]
+
+
+async def test_an_upgrade_prompt_queued_at_night_waits_for_the_morning_in_the_persons_zone(
+    container: Container, chat: ScriptedChat, clock: ManualClock
+) -> None:
+    """Issue 13, item 7: quiet hours hold for chat nudges too, in each person's own zone."""
+    await add_trial_members(container, 3)  # en (UTC), ro (Europe/Bucharest), it (Europe/Rome)
+    night = START.replace(hour=22)  # 22:00 UTC, 00:00 in Bucharest, 23:00 in Rome
+    clock.set(night)
+    assert (await run_sweeps(container, night, chat=chat))["upgrade_prompts"] == 0
+    assert chat.sent == []
+    async with container.sessions() as session:
+        waiting = {
+            r.person_id: r.not_before
+            for r in await session.scalars(
+                select(OutboxMessage).where(OutboxMessage.template == "upgrade_prompt")
+            )
+        }
+        language = dict((await session.execute(select(Person.id, Person.language))).all())
+    morning = START.replace(hour=8) + timedelta(days=1)  # 08:00 UTC
+    expected = {
+        "en": morning,
+        "ro": morning - timedelta(hours=2),
+        "it": morning - timedelta(hours=1),
+    }
+    assert {language[p]: at for p, at in waiting.items()} == expected
+    clock.set(morning)
+    await run_sweeps(container, morning, chat=chat)
+    assert sorted(chat_id for chat_id, _, _ in chat.sent) == [20_000, 20_001, 20_002]

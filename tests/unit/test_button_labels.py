@@ -10,5 +10,14 @@ def test_every_locale_has_every_label_within_telegram_limits() -> None:
     for locale in LOCALES:
         assert labels.keys(locale) == keys, locale
         for key in keys:
-            text = labels(locale, key, plan="Plus", price="300 ⭐", percent=30, months="2", n=2)
+            text = labels(
+                locale,
+                key,
+                plan="Plus",
+                price="300 ⭐",
+                percent=30,
+                months="2",
+                n=2,
+                zone="America/Argentina/ComodRivadavia",
+            )
             assert 1 <= len(text) <= 64

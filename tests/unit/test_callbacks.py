@@ -13,6 +13,7 @@ from forever.config import LOCALES
 from forever.domain.catalog import CancelReason
 from forever.domain.payments import InvoiceKind
 from forever.domain.segments import SegmentKind
+from forever.domain.timezones import MAX_ZONE_LENGTH
 from forever.telegram.callbacks import (
     ALL_CALLBACKS,
     NO_OFFER,
@@ -43,6 +44,7 @@ from forever.telegram.callbacks import (
     StopBroadcastCb,
     TrialAction,
     TrialCb,
+    TzCb,
 )
 
 MAX_BYTES = 64
@@ -72,6 +74,7 @@ def longest_instances() -> list[CallbackData]:
         OfferCb(offer=LONGEST_ID, v=LONGEST_INT),
         PauseCb(months=MAX_PAUSE_MONTHS, v=LONGEST_INT),
         LangCb(code=longest(Language)),
+        TzCb(zone="x" * MAX_ZONE_LENGTH),
         PrivacyCb(action=longest(PrivacyAction)),
         EmailCb(action=longest(EmailAction)),
         BroadcastCb(action=longest(BroadcastAction), draft=LONGEST_INT),

@@ -608,3 +608,16 @@ async def test_a_failed_renewal_comes_with_a_fresh_link_to_pay(c: Customers) -> 
     assert (await update(500, issued.payload, "canceled")).pay_again is None
     await update.blocked(500)
     assert blocked == [500]
+
+
+# --- the time zone (issue 13, item 5) ------------------------------------------------------
+
+
+async def test_a_person_sets_a_time_zone_and_forged_ones_are_refused(c: Customers) -> None:
+    ana = await person(c)
+    assert await c.set_timezone(ana.id, "Not/AZone") is None
+    assert await c.set_timezone(ana.id, "../../etc/passwd") is None
+    assert ana.timezone is None
+    done = await c.set_timezone(ana.id, "Europe/Chisinau")
+    assert done is not None and done.zone == "Europe/Chisinau" and done.at == START
+    assert ana.timezone == "Europe/Chisinau"

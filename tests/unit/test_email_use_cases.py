@@ -153,7 +153,7 @@ async def test_650_trial_members_halfway_are_all_prompted_once() -> None:
     assert len(rows) == 650 and len({r.person_id for r in rows}) == 650
     assert {r.template for r in rows} == {"upgrade_prompt"}
     assert rows[0].context == {"from_plan": "plus", "to_plan": "pro", "rule": "trial_progress",
-                               "usage": 0}  # fmt: skip
+                               "usage": 0, "quiet_hours": True}  # fmt: skip
     prompted = [e for e in store.events if e.kind == EventKind.UPGRADE_PROMPTED]
     assert len(prompted) == 650
     assert await use_case(NOW) == 0

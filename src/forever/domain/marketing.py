@@ -115,6 +115,7 @@ class Message:
     address: str | None = None  # email rows: where it goes
     suppressed: bool = False  # email rows: the address is suppressed
     chat_id: int | None = None  # chat rows addressed to a chat, not a person (staff)
+    quiet_hours: bool = False  # a nudge nobody asked for now (upgrade prompt): not at night
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +180,10 @@ class MarketingPolicy:
         if not self.journey_applies(message, person):
             # e.g. they subscribed again: the win-back journey is over.
             return Verdict(Action.CANCEL, "journey ended")
+        if message.quiet_hours and not message.marketing:
+            later = self.quiet_until(now, person.timezone, person.language)
+            if later > now:
+                return Verdict(Action.DEFER, "quiet hours", later)
         if message.marketing:
             if not person.consent:
                 return Verdict(Action.CANCEL, "no marketing consent")

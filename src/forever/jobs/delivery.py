@@ -333,6 +333,7 @@ class DeliveryWorker:
             address=job.address,
             suppressed=job.address in facts.suppressed if job.address else False,
             chat_id=int(chat_id) if chat_id is not None else None,
+            quiet_hours=bool(context.get("quiet_hours")),
         )
 
     @staticmethod
@@ -388,7 +389,7 @@ class DeliveryWorker:
     def _context(self, job: _Job, locale: str) -> dict[str, Any]:
         row, person = job.row, job.person
         context = dict(job.context)
-        for name in ("to", "journey_states", "trigger", "chat_id", "locale"):
+        for name in ("to", "journey_states", "trigger", "chat_id", "locale", "quiet_hours"):
             context.pop(name, None)
         username = self.bot_username
         bot_url = f"https://t.me/{username}" if username else ""

@@ -81,6 +81,12 @@ class World(Protocol):
 
     async def advance(self, delta: timedelta) -> dict[str, Any]: ...
 
+    async def feed_usage(self, user_id: int, amount: int) -> dict[str, Any]: ...
+
+    async def fail_renewal(self, user_id: int, *, now: bool) -> dict[str, Any]: ...
+
+    def set_blocked(self, user_id: int, blocked: bool) -> dict[str, Any]: ...
+
     async def jump_to(self, instant: datetime) -> dict[str, Any]: ...
 
 
@@ -191,6 +197,9 @@ class SandboxApi:
         r.add_post("/sandbox/api/chats/{user_id}/start", self.start)
         r.add_post("/sandbox/api/chats/{user_id}/press", self.press)
         r.add_post("/sandbox/api/chats/{user_id}/pay", self.pay)
+        r.add_post("/sandbox/api/chats/{user_id}/usage", self.usage)
+        r.add_post("/sandbox/api/chats/{user_id}/failed-renewal", self.failed_renewal)
+        r.add_post("/sandbox/api/chats/{user_id}/block", self.block)
         r.add_get("/sandbox/api/invoices/{slug}", self.invoice)
         r.add_get("/sandbox/api/mail", self.mail_list)
         r.add_get("/sandbox/api/mail/{mail_id}", self.mail)
@@ -307,6 +316,33 @@ class SandboxApi:
             message_id = _int(body, "message_id", low=1)
             result = await self.sandbox.pay(user_id, message_id=message_id, link=None)
         return web.json_response(result)
+
+    # -- what happens outside the chat ------------------------------------------------------
+
+    async def usage(self, request: web.Request) -> web.Response:
+        """Feed the customer's usage counter (as `bot.py usage` does)."""
+        user_id = _path_int(request, "user_id")
+        body = await _body(request)
+        amount = _int(body, "amount", low=1, high=10_000) if "amount" in body else 1
+        return web.json_response(await self.sandbox.feed_usage(user_id, amount))
+
+    async def failed_renewal(self, request: web.Request) -> web.Response:
+        """The customer's Stars renewal fails: `when` "now" (default) or "next"."""
+        user_id = _path_int(request, "user_id")
+        body = await _body(request)
+        when = _string(body, "when", max_length=8, required=False) or "now"
+        if when not in ("now", "next"):
+            raise BadInput('when: "now" or "next"')
+        return web.json_response(await self.sandbox.fail_renewal(user_id, now=when == "now"))
+
+    async def block(self, request: web.Request) -> web.Response:
+        """The customer blocks the bot (`blocked`: true) or unblocks it (false)."""
+        user_id = _path_int(request, "user_id")
+        body = await _body(request)
+        blocked = body.get("blocked", True)
+        if not isinstance(blocked, bool):
+            raise BadInput("blocked: true or false")
+        return web.json_response(self.sandbox.set_blocked(user_id, blocked))
 
     async def invoice(self, request: web.Request) -> web.Response:
         """What an invoice link (https://t.me/$slug) asks for, to show before paying."""

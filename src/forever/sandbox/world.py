@@ -29,10 +29,12 @@ from forever.sandbox.api import SandboxApi
 from forever.sandbox.clock import SandboxClock
 from forever.sandbox.errors import SandboxError
 from forever.sandbox.fake_bot_api import FakeBotAPI, FakeEvent, FakeMessage, FakeUser
+from forever.sandbox.fake_bot_api.state import Subscription
 from forever.sandbox.hub import EventHub
 from forever.sandbox.mail_catcher import CaughtMail, MailCatcher
 from forever.sandbox.views import mail_summary, message_view
 from forever.telegram.bot_port import BotChatPort
+from forever.wiring import customers as customer_wiring
 from forever.wiring.email import drain_outbox, run_due_work
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ LONG_MOVE = timedelta(days=7)
 MAX_CLOCK_MOVE = timedelta(days=120)  # past the last win-back email (90 days)
 BOT_TIMEOUT = 30.0  # seconds the page waits for the bot to handle an action
 _CHAT_KINDS = frozenset({"message", "invoice", "edit", "delete", "user_message"})
+MAX_USAGE = 10_000  # one feed of the usage counter
 
 
 __all__ = ["Customer", "Sandbox", "SandboxError", "free_port", "sandbox_settings"]
@@ -74,6 +77,7 @@ class Customer:
             "language": self.user.language_code or "",
             "email": self.email,
             "staff": self.staff,
+            "blocked": self.user.blocked,
         }
 
 
@@ -133,6 +137,8 @@ class Sandbox:
         self.url = ""
         self._clock_lock = asyncio.Lock()
         self._next_id = FIRST_CUSTOMER_ID
+        # Stars subscriptions (by first charge id) whose next renewal the page made fail.
+        self._failing_renewals: set[str] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -329,6 +335,64 @@ class Sandbox:
         await self.hand_over()
         return {"paid": result.accepted, "error": result.error_message}
 
+    # -- what happens outside the chat (usage, a failed renewal, a block) -----------------
+
+    async def feed_usage(self, user_id: int, amount: int) -> dict[str, Any]:
+        """What `bot.py usage` does (the business feeds the counter), then the due work, so
+        a usage-based upgrade prompt shows at once (unless it is night for the customer)."""
+        self.customer(user_id)
+        if not 1 <= amount <= MAX_USAGE:
+            raise SandboxError(f"feed between 1 and {MAX_USAGE} at a time")
+        assert self.container is not None
+        record_usage = customer_wiring.build(self.container).record_usage
+        value = await record_usage(user_id, amount)
+        if value is None:
+            raise SandboxError("this customer has not opened the bot yet: press /start first")
+        async with self._clock_lock:
+            work = await self.run_due_work()
+        return {"usage": value, "work": work}
+
+    async def fail_renewal(self, user_id: int, *, now: bool) -> dict[str, Any]:
+        """The customer's Stars balance runs dry: Telegram's renewal of their subscription
+        fails, and the bot gets a `subscription` update with state "failed". `now`: as if the
+        renewal were due now; else their next renewal (when the clock reaches it) fails."""
+        self.customer(user_id)
+        subscription = self._renewing_subscription(user_id)
+        if subscription is None:
+            raise SandboxError("this customer has no Stars subscription that renews")
+        if not now:
+            self._failing_renewals.add(subscription.charge_ids[0])
+            return {"failing": True, "at": subscription.expires_at}
+        await self._fail(subscription)
+        async with self._clock_lock:
+            work = await self.run_due_work()
+        return {"failed": True, "work": work}
+
+    def set_blocked(self, user_id: int, blocked: bool) -> dict[str, Any]:
+        """The customer blocks (or unblocks) the bot in Telegram: sends to them get 403 and
+        the bot marks them when it next tries; writing to the bot again unblocks."""
+        customer = self.customer(user_id)
+        if customer.staff:
+            raise SandboxError("the staff member keeps the bot open")
+        if blocked:
+            self.fake.block(user_id)
+        else:
+            self.fake.unblock(user_id)
+        self.hub.publish({"type": "customer", "customer": customer.to_json()})
+        return customer.to_json()
+
+    def _renewing_subscription(self, user_id: int) -> Subscription | None:
+        found = [s for s in self.fake.state.subscriptions if s.user_id == user_id and s.active]
+        return max(found, key=lambda s: s.expires_at) if found else None
+
+    async def _fail(self, subscription: Subscription) -> None:
+        self._failing_renewals.discard(subscription.charge_ids[0])
+        subscription.canceled_by_user = True  # Telegram stops the subscription: no charges
+        await self.fake.send_subscription_update(
+            subscription.user_id, subscription.invoice.payload, "failed"
+        )
+        await self.hand_over()
+
     # -- the clock -------------------------------------------------------------------------
 
     async def advance(self, delta: timedelta) -> dict[str, Any]:
@@ -379,6 +443,9 @@ class Sandbox:
         now = self.clock.now().timestamp()
         for subscription in list(self.fake.state.subscriptions):
             if subscription.active and subscription.expires_at <= now:
+                if subscription.charge_ids[0] in self._failing_renewals:
+                    await self._fail(subscription)  # the page made this renewal fail
+                    continue
                 try:
                     await self.fake.renew_subscription(
                         subscription.user_id, subscription.charge_ids[0]

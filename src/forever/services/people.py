@@ -17,6 +17,7 @@ from forever.domain.clock import Clock
 from forever.domain.events import EventKind
 from forever.domain.locales import LOCALES
 from forever.domain.people import needs_update
+from forever.domain.timezones import valid_zone
 from forever.services.accounts import Snapshot
 from forever.services.ports import EventLog, PeopleRepository, UnitOfWork
 from forever.services.records import PersonRecord
@@ -162,3 +163,30 @@ class SetLanguage:
             snap = await self.snapshots.snapshot(person_id, self.clock.now())
             await self.uow.commit()
         return snap
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneSet:
+    zone: str
+    at: datetime  # when it was set (the reply shows the time there)
+
+
+class SetTimezone:
+    """The person picks the time zone every time is shown in (chat, email) and their quiet
+    hours are counted in."""
+
+    def __init__(self, uow: UnitOfWork, people: PeopleRepository, clock: Clock) -> None:
+        self.uow = uow
+        self.people = people
+        self.clock = clock
+
+    async def __call__(self, person_id: int, zone: str) -> ZoneSet | None:
+        """None for a name zoneinfo does not know (a forged button)."""
+        if not valid_zone(zone):
+            return None
+        async with self.uow.begin():
+            person = await self.people.get(person_id)
+            assert person is not None
+            person.timezone = zone
+            await self.uow.commit()
+        return ZoneSet(zone, self.clock.now())

@@ -141,6 +141,8 @@ class QueueUpgradePrompts:
                 "to_plan": higher.id,
                 "rule": rule.value,
                 "usage": c.usage,
+                # Not at night in the person's zone: the worker defers it to the morning.
+                "quiet_hours": True,
             },
             marketing=False,
             not_before=now,

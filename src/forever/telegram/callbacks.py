@@ -27,6 +27,7 @@ class NavView(StrEnum):
     ACCOUNT = "account"
     LANGUAGE = "language"
     PRIVACY = "privacy"
+    TIMEZONE = "tz"
 
 
 class Nav(CallbackData, prefix="nav"):
@@ -105,6 +106,10 @@ class Language(StrEnum):
 
 class LangCb(CallbackData, prefix="lg"):
     code: Language
+
+
+class TzCb(CallbackData, prefix="tz"):
+    zone: str  # an IANA zone name (data: checked with zoneinfo by the use case)
 
 
 class PrivacyAction(StrEnum):
@@ -192,6 +197,7 @@ ALL_CALLBACKS: tuple[type[CallbackData], ...] = (
     OfferCb,
     PauseCb,
     LangCb,
+    TzCb,
     PrivacyCb,
     EmailCb,
     BroadcastCb,

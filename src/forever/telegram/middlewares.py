@@ -8,12 +8,14 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, User
 
+from forever.rendering import Renderer
 from forever.services.people import IdentifyPerson, TelegramUser
+from forever.telegram.views import Views
 
 
 class PersonMiddleware(BaseMiddleware):
     """Puts the person behind the update's user, with their locale, into the handler's data
-    as `person` and `locale`.
+    as `person` and `locale`, and binds `renderer` and `views` to the person's time zone.
 
     It writes nothing itself: `identify_person` (from the dispatcher's workflow data) only
     reads, unless the update changes what we keep (first contact, unblocking, a new username,
@@ -34,4 +36,12 @@ class PersonMiddleware(BaseMiddleware):
         )
         data["person"] = person
         data["locale"] = person.language
+        # One zone per person: every time this update shows is in theirs (issue 13).
+        renderer: Renderer | None = data.get("renderer")
+        views: Views | None = data.get("views")
+        if renderer is not None:
+            zone = renderer.zone_for(person.timezone, person.language)
+            data["renderer"] = renderer.in_zone(zone)
+            if views is not None:
+                data["views"] = views.in_zone(zone)
         return await handler(event, data)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
@@ -16,6 +17,7 @@ from forever.domain.account import account_actions
 from forever.domain.catalog import CancelReason, Catalog, Offer, OfferKind, Plan
 from forever.domain.lifecycle import Billing, State
 from forever.domain.payments import InvoiceKind, price
+from forever.domain.timezones import zone_choices
 from forever.rendering import Renderer
 from forever.services.accounts import Snapshot
 from forever.telegram.callbacks import (
@@ -40,6 +42,7 @@ from forever.telegram.callbacks import (
     ReasonCb,
     TrialAction,
     TrialCb,
+    TzCb,
 )
 from forever.telegram.labels import Labels
 
@@ -75,6 +78,12 @@ class Views:
         self.r = renderer
         self.label = labels
         self.catalog = catalog
+
+    def in_zone(self, zone: ZoneInfo) -> Views:
+        """These views showing every time in `zone` (the reader's own, issue 13)."""
+        if zone == self.r.zone:
+            return self
+        return Views(self.r.in_zone(zone), self.label, self.catalog)
 
     def stars(self, amount: int) -> str:
         return str(self.r.env.filters["stars"](amount))
@@ -354,9 +363,23 @@ class Views:
         return self.r.chat("pause_ask", locale, until=snap.membership.period_end), keyboard(*rows)
 
     def language_ask(self, locale: str) -> View:
-        return self.r.chat("language_ask", locale), keyboard(
-            [cb(name, LangCb(code=Language(code))) for code, name in LANGUAGE_NAMES.items()]
+        """The languages, and the time zone times are shown in (a button to change it)."""
+        zone = self.r.zone.key
+        return self.r.chat("language_ask", locale, zone=zone), keyboard(
+            [cb(name, LangCb(code=Language(code))) for code, name in LANGUAGE_NAMES.items()],
+            [cb(self.label(locale, "timezone", zone=zone), Nav(view=NavView.TIMEZONE))],
         )
+
+    def timezone_ask(self, locale: str) -> View:
+        """A short list of common zones for the person's language, their own and UTC."""
+        zone = self.r.zone.key
+        choices = zone_choices(locale, zone, self.r.default_zone.key)
+        buttons = [cb(("✓ " if z == zone else "") + z, TzCb(zone=z)) for z in choices]
+        rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+        return self.r.chat("timezone_ask", locale, zone=zone), keyboard(*rows)
+
+    def timezone_set(self, locale: str, now: datetime) -> View:
+        return self.r.chat("timezone_set", locale, zone=self.r.zone.key, now=now), None
 
     def privacy(self, snap: Snapshot, payments: int) -> View:
         locale = snap.language

@@ -27,7 +27,7 @@ from forever.services.billing import (
     TelegramSubscriptionUpdate,
 )
 from forever.services.consent import Consents
-from forever.services.people import IdentifyPerson, ReadSnapshot, SetLanguage
+from forever.services.people import IdentifyPerson, ReadSnapshot, SetLanguage, SetTimezone
 from forever.services.privacy import Privacy
 from forever.services.signup import Signup
 from forever.services.usage import RecordUsage
@@ -41,6 +41,7 @@ class CustomerUseCases:
     identify_person: IdentifyPerson
     read_snapshot: ReadSnapshot
     set_language: SetLanguage
+    set_timezone: SetTimezone
     signup: Signup
     invoicing: Invoicing
     choose_plan: ChoosePlan
@@ -73,6 +74,7 @@ def build(container: Container) -> CustomerUseCases:
         ),
         read_snapshot=ReadSnapshot(uow, snapshots, c.clock),
         set_language=SetLanguage(uow, people, snapshots, c.clock),
+        set_timezone=SetTimezone(uow, people, c.clock),
         signup=Signup(
             uow,
             people,

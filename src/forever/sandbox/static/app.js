@@ -225,6 +225,35 @@ function renderChips(customer) {
   };
   for (const command of commands) add(command, command, `Send ${command}`);
   if (!customer.staff) add(`✉ ${customer.email}`, customer.email, `Send the email address ${customer.email}`);
+  renderSimulate(customer);
+}
+
+// -- what happens outside the chat: usage, a failed renewal, a block -------------------------
+
+function renderSimulate(customer) {
+  $("#simulate").hidden = customer.staff;
+  const block = $("#toggle-block");
+  block.textContent = customer.blocked ? "Unblock the bot" : "Block the bot";
+  block.setAttribute("aria-pressed", String(Boolean(customer.blocked)));
+}
+
+function setupSimulate() {
+  $("#feed-usage").addEventListener("click", (event) => act(event.currentTarget, async () => {
+    const amount = Number.parseInt($("#usage-amount").value, 10) || 1;
+    const result = await api("POST", `/sandbox/api/chats/${state.selected}/usage`, { amount });
+    toast(`Usage this month: ${result.usage}.`);
+  }));
+  $("#fail-renewal").addEventListener("click", (event) => act(event.currentTarget, async () => {
+    await api("POST", `/sandbox/api/chats/${state.selected}/failed-renewal`, { when: "now" });
+    toast("Telegram could not renew the subscription: the bot was told (state failed).");
+  }));
+  $("#toggle-block").addEventListener("click", (event) => act(event.currentTarget, async () => {
+    const current = state.customers.get(state.selected);
+    const customer = await api("POST", `/sandbox/api/chats/${state.selected}/block`, { blocked: !current.blocked });
+    state.customers.set(customer.id, customer);
+    renderSimulate(customer);
+    toast(customer.blocked ? `${customer.name} blocked the bot.` : `${customer.name} unblocked the bot.`);
+  }));
 }
 
 // -- tabs -----------------------------------------------------------------------------------
@@ -799,6 +828,9 @@ function handleEvent(event) {
       if (!state.customers.has(event.customer.id)) {
         state.customers.set(event.customer.id, event.customer);
         renderPeople();
+      } else {
+        state.customers.set(event.customer.id, event.customer);
+        if (event.customer.id === state.selected) renderSimulate(event.customer);
       }
       break;
     case "clock":
@@ -871,6 +903,7 @@ async function main() {
   setupTabs();
   setupChat();
   setupForms();
+  setupSimulate();
   connect();
   setInterval(renderClock, 15000);
 }

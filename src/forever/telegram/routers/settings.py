@@ -1,4 +1,5 @@
-"""/language and /privacy (what is kept; erase on one confirming tap)."""
+"""/language (and the time zone every time is shown in) and /privacy (what is kept; erase on
+one confirming tap)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
 from forever.rendering import Renderer
-from forever.services.people import Customer, SetLanguage
+from forever.services.people import Customer, SetLanguage, SetTimezone
 from forever.services.privacy import Privacy
-from forever.telegram.callbacks import LangCb, Nav, PrivacyCb
+from forever.telegram.callbacks import LangCb, Nav, PrivacyCb, TzCb
 from forever.telegram.routers.helpers import send
 from forever.telegram.views import Views
 
@@ -37,6 +38,30 @@ async def language_pick(
         return
     await query.answer()
     await bot.send_message(query.from_user.id, renderer.chat("language_set", snap.language))
+
+
+async def timezone_button(query: CallbackQuery, person: Customer, views: Views, bot: Bot) -> None:
+    await query.answer()
+    await send(bot, query.from_user.id, views.timezone_ask(person.language))
+
+
+async def timezone_pick(
+    query: CallbackQuery,
+    callback_data: TzCb,
+    person: Customer,
+    set_timezone: SetTimezone,
+    views: Views,
+    renderer: Renderer,
+    bot: Bot,
+) -> None:
+    done = await set_timezone(person.id, callback_data.zone)
+    if done is None:
+        await query.answer(renderer.chat("not_possible", person.language))
+        return
+    await query.answer()
+    # Said in the zone just chosen: the times of this update were bound to the old one.
+    chosen = views.in_zone(renderer.zone_for(done.zone, person.language))
+    await send(bot, query.from_user.id, chosen.timezone_set(person.language, done.at))
 
 
 async def privacy_command(
@@ -75,5 +100,7 @@ def build_router() -> Router:
     router.message.register(privacy_command, Command("privacy"))
     router.callback_query.register(language_button, Nav.filter(F.view == "language"))
     router.callback_query.register(language_pick, LangCb.filter())
+    router.callback_query.register(timezone_button, Nav.filter(F.view == "tz"))
+    router.callback_query.register(timezone_pick, TzCb.filter())
     router.callback_query.register(privacy_button, PrivacyCb.filter())
     return router
