@@ -66,6 +66,8 @@ SAMPLE = {
     "who": "@nobody",
     "max_days": 3650,
     "days": 30,
+    "told": True,
+    "language": "Română",
 }
 
 

@@ -31,6 +31,7 @@ from forever.services.stats import StaffStats
 from tests.fakes.core import (
     CountingKick,
     FakeEventLog,
+    FakeOutbox,
     FakePeople,
     FakeStore,
     FakeSubscriptions,
@@ -62,6 +63,8 @@ class World:
         self.directory = FakeStaffDirectory(self.store)
         self.broadcasts = FakeBroadcasts(self.store)
         self.kick = CountingKick()
+        self.outbox = FakeOutbox(self.store)
+        self.delivery_kick = CountingKick(store=self.store)
         self.desk = BroadcastDesk(self.uow, self.broadcasts, self.audit, self.clock, self.kick)
         self.tools = StaffTools(
             self.uow,
@@ -72,6 +75,8 @@ class World:
             self.audit,
             CATALOG,
             self.clock,
+            self.outbox,
+            self.delivery_kick,
         )
         self.stats = StaffStats(self.uow, FakeEventHistory(self.store), self.audit, self.clock)
 
@@ -314,6 +319,37 @@ async def test_a_grant_that_fails_to_commit_leaves_neither_event_nor_audit() -> 
         await world.tools.grant(staff_id=STAFF, person_id=person, plan_id="plus", days=7)
     assert world.store.events == [] and world.audit.entries() == []
     assert world.store.subscriptions == {}
+    assert world.outbox.rows() == [] and world.delivery_kick.kicks == 0
+
+
+async def test_grant_tells_the_customer_through_the_outbox_in_the_same_transaction() -> None:
+    world = World()
+    person = await world.member(47, "active", plan="basic", billing="monthly", language="ro")
+    world.store.subscriptions[1].period_end = NOW + timedelta(days=10)
+    granted = await world.tools.grant(staff_id=STAFF, person_id=person, plan_id="pro", days=30)
+    assert granted.told
+    [row] = world.outbox.rows()
+    assert (row.channel, row.person_id, row.template, row.marketing) == (
+        "chat",
+        person,
+        "grant_received",
+        False,
+    )
+    assert row.context["days"] == 30 and row.context["plan_id"] == "pro"
+    assert row.context["until"] == NOW + timedelta(days=40)
+    assert row.context["plan_names"]["ro"] == CATALOG.plan("pro").name["ro"]
+    assert world.uow.commits == 1
+    # Woken after the commit, with the row already there.
+    assert world.delivery_kick.queued_at_kick == [1]
+
+
+@pytest.mark.parametrize("why", ["blocked_at", "erased_at"])
+async def test_grant_to_someone_who_cannot_be_written_to_is_not_told(why: str) -> None:
+    world = World()
+    person = await world.member(48, **{why: NOW})
+    granted = await world.tools.grant(staff_id=STAFF, person_id=person, plan_id="plus", days=7)
+    assert not granted.told
+    assert world.outbox.rows() == [] and world.delivery_kick.kicks == 0
 
 
 async def test_propose_grant_checks_days_plan_and_person_in_that_order() -> None:

@@ -45,6 +45,8 @@ def chat_dependencies(container: Container) -> dict[str, object]:
             audit,
             container.catalog,
             container.clock,
+            container.outbox,
+            container.delivery_kick,
         ),
         "staff_stats": StaffStats(uow, SqlEventHistory(uow), audit, container.clock),
     }
