@@ -68,6 +68,9 @@ SAMPLE = {
     "days": 30,
     "told": True,
     "language": "Română",
+    "languages": ["English", "Română"],
+    "missing": ["Italiano"],
+    "fallback": "English",
 }
 
 

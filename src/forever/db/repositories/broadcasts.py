@@ -106,6 +106,7 @@ class SqlBroadcasts:
             status="draft",
             total=total,
             created_at=now,
+            variants={k: v.to_json() for k, v in content.variants.items()} or None,
         )
         self._uow.session.add(draft)
         await self._uow.session.flush()
@@ -185,6 +186,7 @@ class SqlBroadcasts:
                     BroadcastDelivery.chat_id,
                     BroadcastDelivery.attempts,
                     Person.first_name,
+                    Person.language,
                 )
                 .join(Person, Person.id == BroadcastDelivery.person_id)
                 .where(
@@ -202,7 +204,10 @@ class SqlBroadcasts:
             .where(BroadcastDelivery.id.in_([r.id for r in rows]))
             .values(status="sending", claimed_by=holder, claimed_until=until, updated_at=now)
         )
-        return [Claimed(r.id, r.person_id, r.chat_id, r.first_name, r.attempts) for r in rows]
+        return [
+            Claimed(r.id, r.person_id, r.chat_id, r.first_name, r.attempts, r.language)
+            for r in rows
+        ]
 
     async def record_results(self, results: Sequence[DeliveryResult], now: datetime) -> None:
         if not results:
