@@ -20,9 +20,9 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from forever.domain.catalog import Catalog
 from forever.domain.locales import LOCALES
 from forever.domain.segments import Segment, SegmentError, SegmentKind, parse_segment
+from forever.rendering import Renderer
 from forever.services import personalize
 from forever.services.broadcast_sender import RecipientBlocked, RetryAfter, build_outgoing
-from forever.rendering import Renderer
 from forever.services.broadcasts import BroadcastDesk, Content, Variant
 from forever.services.records import PersonRecord
 from forever.telegram.broadcasts import StopBroadcast, TelegramBroadcastTransport
