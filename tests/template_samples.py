@@ -110,6 +110,8 @@ CHAT: dict[str, dict] = {
     "undo_done": {"plan": "Plus", "until": WHEN, "renews": True},
     "payment_failed": {"plan": "Plus", "until": WHEN},
     "star_edit_failed": {"is_canceled": True},
+    "inbox_received": {},
+    "staff_reply": {"text": "We open at 9 <b>sharp</b>"},
     "grant_received": {
         "name": "Ana <b>",
         "plan_names": {"en": "Plus", "ro": "Plus", "it": "Plus"},

@@ -71,6 +71,11 @@ SAMPLE = {
     "languages": ["English", "Română"],
     "missing": ["Italiano"],
     "fallback": "English",
+    "customer_name": "Ana <i>",
+    "customer_username": "ana",
+    "customer_id": 4001,
+    "customer_language": "Română",
+    "broadcast_id": 3,
 }
 
 

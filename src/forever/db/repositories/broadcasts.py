@@ -248,3 +248,33 @@ class SqlBroadcasts:
 
     async def release_lease(self, job_id: int, *, holder: str, now: datetime) -> None:
         await release_lease(self._uow.session, _lease_name(job_id), holder=holder, now=now)
+
+
+class SqlBroadcastReplies:
+    """services.staff_replies.BroadcastReplies: which broadcast a customer's message answers."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    async def broadcast_message(self, chat_id: int, message_id: int) -> int | None:
+        return await self._uow.session.scalar(
+            select(BroadcastDelivery.broadcast_id)
+            .where(
+                BroadcastDelivery.chat_id == chat_id,
+                BroadcastDelivery.message_id == message_id,
+                BroadcastDelivery.status == "delivered",
+            )
+            .limit(1)
+        )
+
+    async def latest_broadcast(self, chat_id: int, since: datetime) -> int | None:
+        return await self._uow.session.scalar(
+            select(BroadcastDelivery.broadcast_id)
+            .where(
+                BroadcastDelivery.chat_id == chat_id,
+                BroadcastDelivery.status == "delivered",
+                BroadcastDelivery.updated_at >= since,
+            )
+            .order_by(BroadcastDelivery.updated_at.desc(), BroadcastDelivery.id.desc())
+            .limit(1)
+        )
