@@ -157,3 +157,19 @@ async def test_forged_reply_buttons_cannot_make_staff_write_to_anyone(
     await eve.send_text("pretending to be staff")
     assert "Sent to" not in (eve.last_message.text or "")
     assert [e.action for e in await audit(running_bot)].count("staff_reply") == 0
+
+
+async def test_long_answers_are_kept_and_audit_still_fits_in_a_message(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    await add_people(running_bot.container, tg, range(5801, 5816))
+    await broadcast(tg, running_bot, "News", total=16)
+    long = "Please tell me more. " * 190  # ~4000 characters
+    for telegram_id in range(5801, 5816):
+        await tg.user(telegram_id).send_text(long)
+    await inbox_message(tg.user(STAFF_ID), "Please tell me more.")
+    [kept] = {e.arguments["text"] for e in await audit(running_bot) if e.arguments.get("text")}
+    assert kept.startswith("Please tell me more.") and len(kept) >= 3000
+    sam = tg.user(STAFF_ID)
+    await sam.send_text("/audit")
+    assert "customer_message" in sam.last_message.text
