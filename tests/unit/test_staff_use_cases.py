@@ -591,6 +591,11 @@ async def test_forged_or_stale_reply_targets_send_nothing() -> None:
     assert world.outbox.rows() == [] and world.audit.entries() == []
 
 
+async def test_with_no_staff_configured_no_message_is_taken_as_an_answer() -> None:
+    world = World()
+    assert await inbox(world, frozenset()).answered_broadcast(61, 70) is None
+
+
 async def test_each_recipient_gets_the_version_in_their_language_else_the_default() -> None:
     world = World()
     await world.member(71, language="ro")

@@ -104,7 +104,10 @@ class StaffReplies:
 
     async def answered_broadcast(self, chat_id: int, reply_to: int | None) -> int | None:
         """The broadcast this message answers: the one replied to, or (for a plain message)
-        the latest one within REPLY_WINDOW. A reply to some other message answers none."""
+        the latest one within REPLY_WINDOW. A reply to some other message answers none, and
+        with no staff configured nobody could read it: none either (the usual help follows)."""
+        if not self.staff_ids:
+            return None
         now = self.clock.now()
         async with self.uow.begin():
             if reply_to is not None:
