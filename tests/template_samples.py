@@ -116,6 +116,15 @@ CHAT: dict[str, dict] = {
     "undo_done": {"plan": "Plus", "until": WHEN, "renews": True},
     "payment_failed": {"plan": "Plus", "until": WHEN},
     "star_edit_failed": {"is_canceled": True},
+    "inbox_received": {},
+    "staff_reply": {"text": "We open at 9 <b>sharp</b>"},
+    "grant_received": {
+        "name": "Ana <b>",
+        "plan_names": {"en": "Plus", "ro": "Plus", "it": "Plus"},
+        "plan_id": "plus",
+        "days": 21,
+        "until": WHEN,
+    },
     "star_edit_failed_staff": {
         "is_canceled": True,
         "user_id": 42,

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(8080, ge=0, le=65535)
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    # Support staff: receive customers' answers to broadcasts and reply to them.
+    support_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     secret_key: SecretStr | None = None
     catalog_path: str = "catalog.toml"
     default_locale: str = "en"
@@ -72,7 +74,7 @@ class Settings(BaseSettings):
     broadcast_rate: float = Field(28.0, gt=0, le=1000)
     broadcast_concurrency: int = Field(8, ge=1, le=100)
 
-    @field_validator("admin_ids", mode="before")
+    @field_validator("admin_ids", "support_ids", mode="before")
     @classmethod
     def _parse_admin_ids(cls, value: Any) -> Any:
         if isinstance(value, str):

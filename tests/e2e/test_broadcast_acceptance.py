@@ -188,3 +188,69 @@ async def test_progress_is_edited_and_stop_halts_a_running_broadcast(
     # Nothing more was sent after the stop.
     assert sum(tg.stats.deliveries[i] for i in ids) == delivered
     tg.assert_no_refused_calls(ignore_status={429})
+
+
+async def test_versions_per_language_survive_403s_429s_and_a_restart(
+    flood_tg: FakeBotAPI, settings: Settings, clock: ManualClock
+) -> None:
+    """Romanian gets its personalised version (sendMessage), Italian its copied one
+    (copyMessage), everyone else the default; blocked people are marked, 429s honoured, and a
+    restart mid-way sends the rest in the right language and nobody twice."""
+    tg = flood_tg
+    fast = fast_settings(settings, tg, 100.0)
+    runtime = await start_bot(fast, clock, tg)
+    languages = {"en": range(400_000, 400_200), "ro": range(400_200, 400_400)}
+    languages["it"] = range(400_400, 400_600)
+    ids = [i for r in languages.values() for i in r]
+    blocked = set(ids[::25])
+    try:
+        for language, people in languages.items():
+            await add_people(runtime.container, tg, people, language=language)
+        for telegram_id in blocked:
+            tg.block(telegram_id)
+        staff = tg.user(STAFF_ID)
+        await staff.send_text("/broadcast")
+        await staff.send_text("Spring classes are open")
+        await staff.press("+ Română")
+        await staff.send_text("Cursurile de primăvară încep, {{ name }}")
+        await staff.press("+ Italiano")
+        await staff.send_text("Aperte le lezioni di primavera")
+        await staff.send_text("Book | https://forever.test/book")
+        await staff.press("Everyone")
+        await staff.press(f"Send to {len(ids) + 1}")
+        tg.inject_429(4, retry_after=1, methods=["copyMessage", "sendMessage"])
+        await wait_for(lambda: sum(tg.stats.deliveries[i] for i in ids) >= 150)
+    finally:
+        await runtime.stop()  # the process stops mid-way
+    assert sum(tg.stats.deliveries[i] for i in ids) < len(ids) - len(blocked)
+
+    runtime = await start_bot(fast, clock, tg)
+    try:
+        container = runtime.container
+        await wait_for_status(container, await only_job(container), {"done"}, within=30)
+        expected = {
+            "en": lambda i: "Spring classes are open",
+            "ro": lambda i: f"Cursurile de primăvară încep, P{i}",
+            "it": lambda i: "Aperte le lezioni di primavera",
+        }
+        for language, people in languages.items():
+            for telegram_id in people:
+                copies = [m for m in tg.user(telegram_id).messages if m.text]
+                if telegram_id in blocked:
+                    assert copies == [], telegram_id
+                    continue
+                assert [m.text for m in copies] == [expected[language](telegram_id)]
+                assert copies[0].button_texts == ["Book"]
+        assert tg.stats.too_many_requests >= 4
+        await wait_for(lambda: "Delivered:" in (tg.user(STAFF_ID).last_message.text or ""))
+        report = tg.user(STAFF_ID).last_message.text
+        assert f"Delivered: {len(ids) - len(blocked) + 1}" in report
+        assert f"Blocked the bot: {len(blocked)}" in report
+        async with container.sessions() as session:
+            marked = await session.scalar(
+                select(func.count()).select_from(Person).where(Person.blocked_at.is_not(None))
+            )
+        assert marked == len(blocked)
+    finally:
+        await runtime.stop()
+    tg.assert_no_refused_calls(ignore_status={403, 429})

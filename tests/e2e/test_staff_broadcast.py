@@ -157,3 +157,69 @@ async def test_cancel_discards_the_draft(tg: FakeBotAPI, running_bot: Runtime) -
     async with running_bot.container.sessions() as session:
         statuses = (await session.scalars(select(Broadcast.status))).all()
     assert statuses == ["stopped"]
+
+
+async def test_a_version_per_language_reaches_each_person_in_theirs_with_the_default_fallback(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    container = running_bot.container
+    await add_people(container, tg, [5301, 5302], language="en")
+    await add_people(container, tg, [5311, 5312], language="ro")
+    await add_people(container, tg, [5321], language="it")
+    staff = await start_compose(tg)
+    await staff.send_text("Big news for {{ name }}!")
+    assert "Versions so far: English" in staff.last_message.text
+    await staff.press("+ Română")
+    assert "Română" in staff.last_message.text
+    await staff.send_text("Vești mari pentru {{ name }}!")
+    ask = staff.last_message.text
+    assert "Versions so far: English, Română" in ask and "Italiano" in ask
+    assert "+ Română" not in staff.last_message.button_texts
+    await staff.press("No button")
+    await staff.press("Everyone")
+    # The preview shows each version, then which languages have one.
+    assert staff.messages[-3].text == "Big news for Sam!"
+    assert staff.messages[-2].text == "Vești mari pentru Sam!"
+    confirm = staff.last_message.text
+    assert "English, Română" in confirm and "everyone else gets the English one" in confirm
+    await staff.press("Send to 6")
+    job = await only_job(container)
+    await wait_for_status(container, job, {"done"})
+    for telegram_id in (5301, 5302, 5321):  # English, and Italian with no version of its own
+        assert [m.text for m in tg.user(telegram_id).messages] == [f"Big news for P{telegram_id}!"]
+    for telegram_id in (5311, 5312):
+        assert [m.text for m in tg.user(telegram_id).messages] == [
+            f"Vești mari pentru P{telegram_id}!"
+        ]
+    await wait_for(lambda: "Delivered:" in (staff.last_message.text or ""))
+    assert "Delivered: 6" in staff.last_message.text
+
+
+async def test_a_copied_version_per_language_keeps_its_formatting_and_media(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    container = running_bot.container
+    await add_people(container, tg, [5401], language="en")
+    await add_people(container, tg, [5411], language="it")
+    staff = await start_compose(tg)
+    await staff.send_text("Sale ends today")
+    await staff.press("+ Italiano")
+    await send_rich(
+        staff,
+        text="Saldi fino a stasera",
+        media_kind="photo",
+        entities=({"type": "italic", "offset": 0, "length": 5},),
+    )
+    await staff.press("No button")
+    await staff.press("Everyone")
+    assert staff.messages[-2].media is not None  # the Italian preview
+    await staff.press("Send to 3")
+    await wait_for_status(container, await only_job(container), {"done"})
+    [english] = tg.user(5401).messages
+    assert english.text == "Sale ends today" and english.media is None
+    [italian] = tg.user(5411).messages
+    assert italian.media is not None and italian.media.kind == "photo"
+    assert italian.html == "<i>Saldi</i> fino a stasera"
+    async with container.sessions() as session:
+        [row] = (await session.scalars(select(Broadcast))).all()
+    assert set(row.variants or {}) == {"it"}

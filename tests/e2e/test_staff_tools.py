@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from forever.db.models import AuditEntry, Event, Person, Subscription
+from forever.db.models import AuditEntry, Event, OutboxMessage, Person, Subscription
 from forever.domain.clock import ManualClock
 from forever.domain.events import EventKind
 from forever.runtime import Runtime
@@ -241,3 +242,47 @@ async def test_grant_bad_input(
     async with running_bot.container.sessions() as session:
         granted = select(Event).where(Event.kind == EventKind.GRANTED.value)
         assert (await session.scalars(granted)).all() == []
+
+
+async def test_grant_tells_the_customer_in_their_language_and_staff_see_it(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    ioana = tg.add_user(4004, "Ioana", language_code="ro")
+    await ioana.start()
+    before = len(ioana.messages)
+    staff = tg.user(STAFF_ID)
+    await staff.send_text("/grant 4004 pro 30")
+    await staff.press("Grant")
+    done = staff.last_message.text
+    assert "Done" in done and "told in chat (Română)" in done
+    # The message leaves through the outbox after the commit; the worker is woken at once.
+    for _ in range(150):
+        if len(ioana.messages) > before:
+            break
+        await asyncio.sleep(0.02)
+    told = ioana.messages[-1].text
+    assert "Pro" in told and "30 de zile" in told
+    assert "23 decembrie 2026" in told  # START + 30 days, in words, in Romanian
+    async with running_bot.container.sessions() as session:
+        rows = (
+            await session.scalars(
+                select(OutboxMessage).where(OutboxMessage.template == "grant_received")
+            )
+        ).all()
+    assert [(r.channel, r.status) for r in rows] == [("chat", "sent")]
+
+
+async def test_a_grant_to_someone_who_blocked_the_bot_says_they_were_not_told(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    bo = tg.add_user(4005, "Bo")
+    await bo.start()
+    async with running_bot.container.sessions.begin() as session:
+        person = await session.scalar(select(Person).where(Person.telegram_id == 4005))
+        person.blocked_at = START
+    staff = tg.user(STAFF_ID)
+    await staff.send_text("/grant 4005 plus 3")
+    await staff.press("Grant")
+    assert "could not be told" in staff.last_message.text
+    async with running_bot.container.sessions() as session:
+        assert (await session.scalars(select(OutboxMessage))).all() == []

@@ -44,6 +44,7 @@ class FakeBroadcast:
     progress_message_id: int | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    variants: dict[str, Any] | None = None
 
 
 @dataclass
@@ -179,6 +180,7 @@ class FakeBroadcasts:
             status="draft",
             total=total,
             created_at=now,
+            variants={k: v.to_json() for k, v in content.variants.items()} or None,
         )
         self.jobs[draft.id] = draft
         return draft
@@ -234,7 +236,12 @@ class FakeBroadcasts:
             )
         return [
             Claimed(
-                d.id, d.person_id, d.chat_id, self.store.people[d.person_id].first_name, d.attempts
+                d.id,
+                d.person_id,
+                d.chat_id,
+                self.store.people[d.person_id].first_name,
+                d.attempts,
+                self.store.people[d.person_id].language,
             )
             for d in rows
         ]

@@ -45,6 +45,7 @@ def test_every_command_has_help(command: str) -> None:
         (["run"], {}, "BOT_TOKEN: required"),
         (["migrate"], {"DATABASE_URL": "nonsense"}, "DATABASE_URL: not a SQLAlchemy URL"),
         (["migrate"], {"ADMIN_IDS": "abc"}, "ADMIN_IDS: expected comma separated"),
+        (["migrate"], {"SUPPORT_IDS": "1,x"}, "SUPPORT_IDS: expected comma separated"),
         (["migrate"], {"SMTP_PORT": "seventy"}, "SMTP_PORT:"),
         (["migrate"], {"DEFAULT_LOCALE": "de"}, "DEFAULT_LOCALE: must be one of en, ro, it"),
         (["migrate"], {"TIMEZONE": "Mars/Olympus"}, "TIMEZONE: unknown time zone"),
@@ -76,10 +77,11 @@ def test_a_bad_token_is_never_echoed() -> None:
 
 
 def test_settings_read_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / ".env").write_text("ADMIN_IDS=1, 2,3\nDEFAULT_LOCALE=it\n")
+    (tmp_path / ".env").write_text("ADMIN_IDS=1, 2,3\nSUPPORT_IDS=4,5\nDEFAULT_LOCALE=it\n")
     monkeypatch.chdir(tmp_path)
     settings = load_settings()
     assert settings.admin_ids == frozenset({1, 2, 3})
+    assert settings.support_ids == frozenset({4, 5})
     assert settings.default_locale == "it"
 
 

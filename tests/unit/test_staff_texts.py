@@ -66,6 +66,16 @@ SAMPLE = {
     "who": "@nobody",
     "max_days": 3650,
     "days": 30,
+    "told": True,
+    "language": "Română",
+    "languages": ["English", "Română"],
+    "missing": ["Italiano"],
+    "fallback": "English",
+    "customer_name": "Ana <i>",
+    "customer_username": "ana",
+    "customer_id": 4001,
+    "customer_language": "Română",
+    "broadcast_id": 3,
 }
 
 

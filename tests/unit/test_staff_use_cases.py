@@ -15,6 +15,7 @@ from forever.domain.catalog import load_catalog
 from forever.domain.clock import ManualClock
 from forever.domain.events import EventKind
 from forever.domain.segments import Segment, SegmentKind, parse_segment
+from forever.domain.signing import Signer
 from forever.services.broadcast_sender import (
     BroadcastWorker,
     JobReport,
@@ -22,15 +23,18 @@ from forever.services.broadcast_sender import (
     RecipientBlocked,
     RetryAfter,
     SenderConfig,
+    build_outgoing,
 )
-from forever.services.broadcasts import BroadcastDesk, Content, reaches
+from forever.services.broadcasts import BroadcastDesk, Content, Variant, reaches
 from forever.services.ports import ConcurrentChange
 from forever.services.ratelimit import TokenBucket
 from forever.services.staff import StaffTools
+from forever.services.staff_replies import StaffReplies
 from forever.services.stats import StaffStats
 from tests.fakes.core import (
     CountingKick,
     FakeEventLog,
+    FakeOutbox,
     FakePeople,
     FakeStore,
     FakeSubscriptions,
@@ -62,6 +66,8 @@ class World:
         self.directory = FakeStaffDirectory(self.store)
         self.broadcasts = FakeBroadcasts(self.store)
         self.kick = CountingKick()
+        self.outbox = FakeOutbox(self.store)
+        self.delivery_kick = CountingKick(store=self.store)
         self.desk = BroadcastDesk(self.uow, self.broadcasts, self.audit, self.clock, self.kick)
         self.tools = StaffTools(
             self.uow,
@@ -72,6 +78,8 @@ class World:
             self.audit,
             CATALOG,
             self.clock,
+            self.outbox,
+            self.delivery_kick,
         )
         self.stats = StaffStats(self.uow, FakeEventHistory(self.store), self.audit, self.clock)
 
@@ -314,6 +322,37 @@ async def test_a_grant_that_fails_to_commit_leaves_neither_event_nor_audit() -> 
         await world.tools.grant(staff_id=STAFF, person_id=person, plan_id="plus", days=7)
     assert world.store.events == [] and world.audit.entries() == []
     assert world.store.subscriptions == {}
+    assert world.outbox.rows() == [] and world.delivery_kick.kicks == 0
+
+
+async def test_grant_tells_the_customer_through_the_outbox_in_the_same_transaction() -> None:
+    world = World()
+    person = await world.member(47, "active", plan="basic", billing="monthly", language="ro")
+    world.store.subscriptions[1].period_end = NOW + timedelta(days=10)
+    granted = await world.tools.grant(staff_id=STAFF, person_id=person, plan_id="pro", days=30)
+    assert granted.told
+    [row] = world.outbox.rows()
+    assert (row.channel, row.person_id, row.template, row.marketing) == (
+        "chat",
+        person,
+        "grant_received",
+        False,
+    )
+    assert row.context["days"] == 30 and row.context["plan_id"] == "pro"
+    assert row.context["until"] == NOW + timedelta(days=40)
+    assert row.context["plan_names"]["ro"] == CATALOG.plan("pro").name["ro"]
+    assert world.uow.commits == 1
+    # Woken after the commit, with the row already there.
+    assert world.delivery_kick.queued_at_kick == [1]
+
+
+@pytest.mark.parametrize("why", ["blocked_at", "erased_at"])
+async def test_grant_to_someone_who_cannot_be_written_to_is_not_told(why: str) -> None:
+    world = World()
+    person = await world.member(48, **{why: NOW})
+    granted = await world.tools.grant(staff_id=STAFF, person_id=person, plan_id="plus", days=7)
+    assert not granted.told
+    assert world.outbox.rows() == [] and world.delivery_kick.kicks == 0
 
 
 async def test_propose_grant_checks_days_plan_and_person_in_that_order() -> None:
@@ -478,3 +517,108 @@ async def test_the_sender_honours_429_marks_403_once_and_reports_the_figures() -
             staff_id=STAFF, content=Content(STAFF, 1, "text"), segment=Segment(SegmentKind.ALL)
         )
     ).total == 4
+
+
+class NoBroadcastReplies:
+    async def broadcast_message(self, chat_id: int, message_id: int) -> int | None:
+        return 7 if message_id == 70 else None
+
+    async def latest_broadcast(self, chat_id: int, since: datetime) -> int | None:
+        return None
+
+
+def inbox(world: World, staff: frozenset[int] = frozenset({STAFF, STAFF + 1})) -> StaffReplies:
+    return StaffReplies(
+        world.uow,
+        NoBroadcastReplies(),
+        world.people,
+        world.audit,
+        world.outbox,
+        world.delivery_kick,
+        world.clock,
+        Signer("unit-test-key"),
+        staff,
+        "en",
+    )
+
+
+async def test_a_customer_answer_goes_to_every_staff_member_with_a_signed_reply() -> None:
+    world = World()
+    person = await world.member(61, language="ro")
+    world.people.add(telegram_id=STAFF + 1, first_name="Sue", language="it")
+    replies = inbox(world)
+    assert await replies.answered_broadcast(61, 70) == 7
+    assert await replies.answered_broadcast(61, 71) is None
+    customer = world.store.people[person]
+    forwarded = await replies.take_in(customer, broadcast_id=7, message_id=70, text="Hi?")
+    assert forwarded.staff == 2
+    rows = world.outbox.rows()
+    assert sorted((r.context["chat_id"], r.context["locale"]) for r in rows) == [
+        (STAFF, "en"),
+        (STAFF + 1, "it"),
+    ]
+    assert all(r.person_id is None and r.template == "inbox_message" for r in rows)
+    assert world.audit.actions() == ["customer_message"]
+    assert world.delivery_kick.queued_at_kick == [2]
+    token = rows[0].context["reply_token"]
+
+    target = await replies.reply_target(STAFF, token)
+    assert target is not None and target.telegram_id == 61
+    assert await replies.reply_target(61, token) is None  # not staff
+    answered = await replies.answer(staff_id=STAFF, token=token, message_id=5, text="Yes")
+    assert answered.outcome == "sent"
+    [back] = world.outbox.rows("chat")[2:]
+    assert (back.person_id, back.template, back.context) == (person, "staff_reply", {"text": "Yes"})
+    assert world.audit.actions() == ["customer_message", "staff_reply"]
+
+
+async def test_forged_or_stale_reply_targets_send_nothing() -> None:
+    world = World()
+    person = await world.member(62)
+    replies = inbox(world)
+    other = Signer("another-key").sign_compact("inbox-reply", str(person))
+    for token in ("", "garbage", other):
+        assert await replies.reply_target(STAFF, token) is None
+        outcome = await replies.answer(staff_id=STAFF, token=token, message_id=1, text="x")
+        assert outcome.outcome == "bad_target"
+    good = Signer("unit-test-key").sign_compact("inbox-reply", str(person))
+    assert (await replies.answer(staff_id=62, token=good, message_id=1, text="x")).outcome == (
+        "not_staff"
+    )
+    world.store.people[person].blocked_at = NOW
+    blocked = await replies.answer(staff_id=STAFF, token=good, message_id=1, text="x")
+    assert blocked.outcome == "unreachable"
+    assert world.outbox.rows() == [] and world.audit.entries() == []
+
+
+async def test_with_no_staff_configured_no_message_is_taken_as_an_answer() -> None:
+    world = World()
+    assert await inbox(world, frozenset()).answered_broadcast(61, 70) is None
+
+
+async def test_each_recipient_gets_the_version_in_their_language_else_the_default() -> None:
+    world = World()
+    await world.member(71, language="ro")
+    content = Content(
+        1,
+        10,
+        "text",
+        "Hi {{ name }}",
+        variants={
+            "ro": Variant(1, 11, "photo", None),
+            "it": Variant(1, 12, "text", "Ciao {{ name }}"),
+        },
+    )
+    drafted = await world.desk.draft(
+        staff_id=STAFF, content=content, segment=Segment(SegmentKind.ALL)
+    )
+    job = drafted.draft
+    assert job is not None
+    en = build_outgoing(job, 5, "Ana", "en")
+    ro = build_outgoing(job, 5, "Ana", "ro")
+    it = build_outgoing(job, 5, "Ana", "it")
+    unknown = build_outgoing(job, 5, "Ana", None)
+    assert (en.message_id, en.kind, en.html) == (10, "text", "Hi Ana")
+    assert (ro.message_id, ro.kind, ro.html) == (11, "photo", None)
+    assert (it.message_id, it.kind, it.html) == (12, "text", "Ciao Ana")
+    assert unknown == en

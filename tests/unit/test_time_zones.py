@@ -38,6 +38,8 @@ def test_chat_and_email_templates_show_the_time_in_the_readers_zone_and_name_it(
         plan_name="Plus",
         access_until=WHEN,
         canceled_at=WHEN,
+        bot_url="https://t.me/forever_bot",
+        account_url="https://t.me/forever_bot?start=account",
     )
     assert "7 dicembre 2026, ore 10:54 (Europe/Rome)" in text
     assert "ore 10:54 (Europe/Rome)" in html

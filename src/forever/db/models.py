@@ -251,6 +251,9 @@ class Broadcast(Base):
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # Versions per language besides the default content: {locale: {source_chat_id,
+    # source_message_id, kind, personalized_html}}; people of another language get the default.
+    variants: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class BroadcastDelivery(Base):
@@ -274,6 +277,8 @@ class BroadcastDelivery(Base):
     __table_args__ = (
         UniqueConstraint("broadcast_id", "person_id"),
         Index("ix_broadcast_deliveries_job_status", "broadcast_id", "status"),
+        # A customer's reply: which broadcast message of this chat it answers, or the latest.
+        Index("ix_broadcast_deliveries_chat", "chat_id"),
     )
 
 

@@ -30,7 +30,7 @@ from forever.domain.clock import Clock
 from forever.domain.events import EventKind
 from forever.domain.progress import Progress, progress
 from forever.services import personalize
-from forever.services.broadcasts import ACTIVE_STATUSES, BroadcastRecord
+from forever.services.broadcasts import ACTIVE_STATUSES, BroadcastRecord, variants_of
 from forever.services.ports import EventLog, PeopleRepository, UnitOfWork
 from forever.services.ratelimit import Permit, RateLimiter, Sleep, TimeSource
 
@@ -51,6 +51,7 @@ class Claimed:
     chat_id: int
     name: str | None
     attempts: int
+    language: str | None = None
 
 
 @dataclass(eq=False, slots=True)
@@ -181,6 +182,7 @@ class _Item:
     chat_id: int
     name: str | None
     attempts: int
+    language: str | None = None
 
 
 @dataclass
@@ -374,7 +376,10 @@ class BroadcastWorker:
                 job_id, limit, holder=self.worker_id, until=now + LEASE_TTL, now=now
             )
             await self.uow.commit()
-        return [_Item(c.delivery_id, c.person_id, c.chat_id, c.name, c.attempts) for c in claimed]
+        return [
+            _Item(c.delivery_id, c.person_id, c.chat_id, c.name, c.attempts, c.language)
+            for c in claimed
+        ]
 
     async def _sender(self, run: _Run, queue: asyncio.Queue[_Item | None]) -> None:
         while (item := await queue.get()) is not None:
@@ -390,7 +395,7 @@ class BroadcastWorker:
     async def _deliver_one(self, run: _Run, item: _Item) -> None:
         job = run.job
         try:
-            outgoing = build_outgoing(job, item.chat_id, item.name)
+            outgoing = build_outgoing(job, item.chat_id, item.name, item.language)
         except personalize.TemplateRefused as error:
             self._result(run, item, "failed", error=str(error))
             return
@@ -628,13 +633,23 @@ class BroadcastWorker:
             await self.uow.commit()
 
 
-def build_outgoing(job: BroadcastRecord, chat_id: int, name: str | None) -> Outgoing:
-    kind = str((job.segment or {}).get("content", "text"))
-    html = personalize.render(job.personalized_html, name=name) if job.personalized_html else None
+def build_outgoing(
+    job: BroadcastRecord, chat_id: int, name: str | None, language: str | None = None
+) -> Outgoing:
+    """The message for one recipient: the version in their language if staff wrote one, else
+    the default content."""
+    variant = variants_of(job).get(language or "")
+    if variant is not None:
+        source_chat_id, source_message_id = variant.source_chat_id, variant.source_message_id
+        kind, template = variant.kind, variant.template_html
+    else:
+        source_chat_id, source_message_id = job.source_chat_id, job.source_message_id
+        kind, template = str((job.segment or {}).get("content", "text")), job.personalized_html
+    html = personalize.render(template, name=name) if template else None
     return Outgoing(
         chat_id=chat_id,
-        from_chat_id=job.source_chat_id,
-        message_id=job.source_message_id,
+        from_chat_id=source_chat_id,
+        message_id=source_message_id,
         kind=kind,
         html=html,
         button_text=job.button_text,

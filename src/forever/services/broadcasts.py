@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -31,6 +31,39 @@ _PAYING_BILLING = frozenset({Billing.MONTHLY, Billing.YEARLY})
 
 
 @dataclass(frozen=True, slots=True)
+class Variant:
+    """The version of a broadcast for the people of one language: a message in the staff
+    member's chat to copy (`template_html` set only when it has placeholders)."""
+
+    source_chat_id: int
+    source_message_id: int
+    kind: str
+    template_html: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source_chat_id": self.source_chat_id,
+            "source_message_id": self.source_message_id,
+            "kind": self.kind,
+            "personalized_html": self.template_html,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Variant:
+        return cls(
+            source_chat_id=int(data["source_chat_id"]),
+            source_message_id=int(data["source_message_id"]),
+            kind=str(data.get("kind") or "text"),
+            template_html=data.get("personalized_html"),
+        )
+
+
+def variants_of(job: BroadcastRecord) -> dict[str, Variant]:
+    """The job's versions per language (none: everyone gets the default content)."""
+    return {locale: Variant.from_json(v) for locale, v in (job.variants or {}).items()}
+
+
+@dataclass(frozen=True, slots=True)
 class Content:
     """What staff composed: a message in their chat to copy, with optional extras.
 
@@ -45,6 +78,8 @@ class Content:
     template_html: str | None = None
     button_text: str | None = None
     button_url: str | None = None
+    # A version per language (locale → variant); everyone else gets the content above.
+    variants: dict[str, Variant] = field(default_factory=dict)
 
 
 class BroadcastRecord(Protocol):
@@ -65,6 +100,7 @@ class BroadcastRecord(Protocol):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    variants: dict[str, Any] | None
 
 
 class BroadcastRepository(Protocol):

@@ -16,7 +16,9 @@ from forever.domain.clock import Clock
 from forever.domain.events import EventKind
 from forever.services.memberships import apply_membership, to_membership
 from forever.services.ports import (
+    DeliveryKick,
     EventLog,
+    Outbox,
     PeopleRepository,
     SubscriptionRepository,
     UnitOfWork,
@@ -25,6 +27,8 @@ from forever.services.records import EventRecord, PersonRecord, SubscriptionReco
 
 MAX_GRANT_DAYS = 3650
 AUDIT_PAGE = 15
+# message_templates/chat/<locale>/: what the customer is told about a grant.
+GRANT_RECEIVED = "grant_received"
 
 
 class AuditRecord(Protocol):
@@ -105,6 +109,18 @@ class GrantProposal:
 class Granted:
     membership: lifecycle.Membership
     person: PersonRecord | None
+    # Whether a chat message telling the customer was queued with the grant (False when they
+    # cannot be written to: no chat, blocked the bot, or erased).
+    told: bool = False
+
+
+def can_be_told(person: PersonRecord | None) -> bool:
+    return (
+        person is not None
+        and person.telegram_id is not None
+        and person.blocked_at is None
+        and person.erased_at is None
+    )
 
 
 class StaffTools:
@@ -120,6 +136,8 @@ class StaffTools:
         audit: AuditLog,
         catalog: Catalog,
         clock: Clock,
+        outbox: Outbox,
+        kick: DeliveryKick,
     ) -> None:
         self.uow = uow
         self.directory = directory
@@ -129,6 +147,8 @@ class StaffTools:
         self.audit = audit
         self.catalog = catalog
         self.clock = clock
+        self.outbox = outbox
+        self.kick = kick
 
     async def look_up(self, *, staff_id: int, who: str, events: int = 10) -> PersonCard | None:
         """The person's card (None if nobody matches); ValueError if `who` is no id, @name
@@ -169,7 +189,10 @@ class StaffTools:
         return GrantProposal("ok", person, plan, days)
 
     async def grant(self, *, staff_id: int, person_id: int, plan_id: str, days: int) -> Granted:
-        """Give `plan_id` for `days` (added to access still running), with an event and audit."""
+        """Give `plan_id` for `days` (added to access still running), with an event and audit.
+
+        The customer is told in chat (plan, days, until when, in their language) by an outbox
+        row written in the same transaction: no grant without its message, nor the reverse."""
         now = self.clock.now()
         async with self.uow.begin():
             row = await self.subscriptions.get_or_create(person_id, now)
@@ -179,10 +202,30 @@ class StaffTools:
             self.events.record(
                 EventKind.GRANTED, now, person_id, plan=plan_id, days=days, by=staff_id
             )
-            self.audit.record(staff_id, "grant", now, person=person_id, plan=plan_id, days=days)
             person = await self.people.get(person_id)
+            told = can_be_told(person)
+            if told:
+                plan = self.catalog.plan(plan_id)
+                await self.outbox.enqueue(
+                    key=f"grant:{person_id}:{staff_id}:{now.isoformat()}",
+                    channel="chat",
+                    person_id=person_id,
+                    template=GRANT_RECEIVED,
+                    context={
+                        "plan_names": dict(plan.name) if plan else {},
+                        "plan_id": plan_id,
+                        "days": days,
+                        "until": membership.period_end,
+                    },
+                    marketing=False,
+                    not_before=now,
+                    now=now,
+                )
+            self.audit.record(staff_id, "grant", now, person=person_id, plan=plan_id, days=days)
             await self.uow.commit()
-        return Granted(membership, person)
+        if told:
+            self.kick.kick()
+        return Granted(membership, person, told)
 
     async def cancel_grant(self, *, staff_id: int, proposal: dict[str, Any]) -> None:
         """Staff said no to a proposed grant: only the audit log keeps it."""

@@ -22,6 +22,7 @@ from forever.telegram.routers import (
     settings,
     signup,
     staff_broadcast,
+    staff_replies,
     staff_tools,
 )
 from forever.telegram.views import Views
@@ -55,4 +56,6 @@ def setup_dispatcher(
     dispatcher.include_router(plans.build_router())
     dispatcher.include_router(account.build_router())
     dispatcher.include_router(settings.build_router())
+    # Text no feature expects that answers a broadcast goes to staff, not to the fallback.
+    dispatcher.include_router(staff_replies.build_router())
     dispatcher.include_router(common.build_router())

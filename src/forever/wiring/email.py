@@ -25,11 +25,14 @@ from forever.jobs.sweeps import Sweep, run_all
 from forever.mail.smtp import SmtpConfig, SmtpPool
 from forever.services.journeys import SweepJourneys
 from forever.services.ports import ChatPort
+from forever.services.staff_replies import INBOX_MESSAGE
 from forever.services.upgrades import TEMPLATE as UPGRADE_PROMPT
 from forever.services.upgrades import QueueUpgradePrompts
 from forever.services.winback import winback_start_parameter
 from forever.telegram.bot_port import BotChatPort, build_bot
 from forever.telegram.inbox import prune_update_inbox
+from forever.telegram.routers.staff_replies import inbox_message_view
+from forever.telegram.staff_texts import StaffTexts
 from forever.telegram.upgrade_prompts import upgrade_prompt_view
 from forever.wiring import lifecycle
 from forever.wiring.container import Container
@@ -110,7 +113,10 @@ def delivery_worker(
         smtp=smtp,
         chat=chat,
         staff_chat_ids=sorted(settings.admin_ids),
-        chat_views={UPGRADE_PROMPT: upgrade_prompt_view(views)},
+        chat_views={
+            UPGRADE_PROMPT: upgrade_prompt_view(views),
+            INBOX_MESSAGE: inbox_message_view(StaffTexts(container.renderer)),
+        },
         **options,
     )
 

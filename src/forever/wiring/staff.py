@@ -7,12 +7,13 @@ from collections.abc import Awaitable, Callable
 
 from aiogram import Bot
 
-from forever.db.repositories.broadcasts import SqlBroadcasts
+from forever.db.repositories.broadcasts import SqlBroadcastReplies, SqlBroadcasts
 from forever.db.repositories.staff import SqlAuditLog, SqlEventHistory, SqlStaffDirectory
 from forever.services.broadcast_sender import BroadcastWorker, SenderConfig
 from forever.services.broadcasts import BroadcastDesk
 from forever.services.ratelimit import RateLimiter
 from forever.services.staff import StaffTools
+from forever.services.staff_replies import StaffReplies
 from forever.services.stats import StaffStats
 from forever.telegram.broadcasts import (
     BroadcastRunner,
@@ -45,9 +46,29 @@ def chat_dependencies(container: Container) -> dict[str, object]:
             audit,
             container.catalog,
             container.clock,
+            container.outbox,
+            container.delivery_kick,
         ),
         "staff_stats": StaffStats(uow, SqlEventHistory(uow), audit, container.clock),
+        "staff_replies": StaffReplies(
+            uow,
+            SqlBroadcastReplies(uow),
+            container.people_repo,
+            audit,
+            container.outbox,
+            container.delivery_kick,
+            container.clock,
+            container.signer,
+            inbox_staff_ids(container),
+            container.settings.default_locale,
+        ),
     }
+
+
+def inbox_staff_ids(container: Container) -> frozenset[int]:
+    """Who receives customers' answers to broadcasts and may reply: owners and support."""
+    settings = container.settings
+    return settings.admin_ids | settings.support_ids
 
 
 def start_broadcast_worker(container: Container, bot: Bot) -> BroadcastRunner:

@@ -106,6 +106,7 @@ class SqlBroadcasts:
             status="draft",
             total=total,
             created_at=now,
+            variants={k: v.to_json() for k, v in content.variants.items()} or None,
         )
         self._uow.session.add(draft)
         await self._uow.session.flush()
@@ -185,6 +186,7 @@ class SqlBroadcasts:
                     BroadcastDelivery.chat_id,
                     BroadcastDelivery.attempts,
                     Person.first_name,
+                    Person.language,
                 )
                 .join(Person, Person.id == BroadcastDelivery.person_id)
                 .where(
@@ -202,7 +204,10 @@ class SqlBroadcasts:
             .where(BroadcastDelivery.id.in_([r.id for r in rows]))
             .values(status="sending", claimed_by=holder, claimed_until=until, updated_at=now)
         )
-        return [Claimed(r.id, r.person_id, r.chat_id, r.first_name, r.attempts) for r in rows]
+        return [
+            Claimed(r.id, r.person_id, r.chat_id, r.first_name, r.attempts, r.language)
+            for r in rows
+        ]
 
     async def record_results(self, results: Sequence[DeliveryResult], now: datetime) -> None:
         if not results:
@@ -243,3 +248,33 @@ class SqlBroadcasts:
 
     async def release_lease(self, job_id: int, *, holder: str, now: datetime) -> None:
         await release_lease(self._uow.session, _lease_name(job_id), holder=holder, now=now)
+
+
+class SqlBroadcastReplies:
+    """services.staff_replies.BroadcastReplies: which broadcast a customer's message answers."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    async def broadcast_message(self, chat_id: int, message_id: int) -> int | None:
+        return await self._uow.session.scalar(
+            select(BroadcastDelivery.broadcast_id)
+            .where(
+                BroadcastDelivery.chat_id == chat_id,
+                BroadcastDelivery.message_id == message_id,
+                BroadcastDelivery.status == "delivered",
+            )
+            .limit(1)
+        )
+
+    async def latest_broadcast(self, chat_id: int, since: datetime) -> int | None:
+        return await self._uow.session.scalar(
+            select(BroadcastDelivery.broadcast_id)
+            .where(
+                BroadcastDelivery.chat_id == chat_id,
+                BroadcastDelivery.status == "delivered",
+                BroadcastDelivery.updated_at >= since,
+            )
+            .order_by(BroadcastDelivery.updated_at.desc(), BroadcastDelivery.id.desc())
+            .limit(1)
+        )

@@ -140,8 +140,11 @@ class FakeUser:
 
     # -- actions ---------------------------------------------------------------------------
 
-    async def send_text(self, text: str, *, wait: bool = True) -> FakeMessage:
-        """Send a text message; "/cmd args" carry a bot_command entity like in Telegram."""
+    async def send_text(
+        self, text: str, *, wait: bool = True, reply_to: FakeMessage | None = None
+    ) -> FakeMessage:
+        """Send a text message; "/cmd args" carry a bot_command entity like in Telegram.
+        `reply_to`: a message of this chat the text answers (Telegram's Reply)."""
         chat = self._open_chat()
         entities = tuple(
             {"type": "bot_command", "offset": _utf16(text[: m.start()]), "length": _utf16(m[0])}
@@ -156,6 +159,7 @@ class FakeUser:
             text=text,
             html=_escape(text),
             entities=entities,
+            extra={"reply_to_message": reply_to.to_json()} if reply_to is not None else {},
         )
         await self._post_message(chat, message, wait=wait)
         return message

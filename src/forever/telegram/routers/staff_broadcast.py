@@ -20,13 +20,15 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from forever.domain.catalog import Catalog
 from forever.domain.locales import LOCALES
 from forever.domain.segments import Segment, SegmentError, SegmentKind, parse_segment
+from forever.rendering import Renderer
 from forever.services import personalize
 from forever.services.broadcast_sender import RecipientBlocked, RetryAfter, build_outgoing
-from forever.services.broadcasts import BroadcastDesk, Content
+from forever.services.broadcasts import BroadcastDesk, Content, Variant
 from forever.services.records import PersonRecord
 from forever.telegram.broadcasts import StopBroadcast, TelegramBroadcastTransport
 from forever.telegram.staff_filter import IsStaff
 from forever.telegram.staff_texts import StaffTexts
+from forever.telegram.views import LANGUAGE_NAMES
 
 SUPPORTED = ("text", "photo", "video", "document")
 _BUTTON = re.compile(r"^(?P<text>[^|]{1,64}?)\s*\|\s*(?P<url>\S+)$")
@@ -35,13 +37,15 @@ _BUTTON = re.compile(r"^(?P<text>[^|]{1,64}?)\s*\|\s*(?P<url>\S+)$")
 class Compose(StatesGroup):
     content = State()
     button = State()
+    variant = State()
     segment = State()
     confirm = State()
 
 
 class Act(CallbackData, prefix="bc"):
-    action: str  # cancel | nobutton | confirm
+    action: str  # cancel | nobutton | confirm | variant
     draft: int = 0
+    lang: str = ""  # variant: the language of the version to add
 
 
 class Pick(CallbackData, prefix="bcseg"):
@@ -96,14 +100,12 @@ async def start(
     )
 
 
-async def receive_content(
-    message: Message, state: FSMContext, staff_texts: StaffTexts, locale: str
-) -> None:
-    texts = staff_texts
+async def _read_content(message: Message, texts: StaffTexts, locale: str) -> Variant | None:
+    """The message staff sent as content (a version of it), or None after saying why not."""
     kind = content_kind(message)
     if kind is None:
         await message.answer(texts("broadcast_unsupported", locale))
-        return
+        return None
     html = message.html_text if (message.text or message.caption) else ""
     template: str | None = None
     if html and personalize.has_placeholders(html):
@@ -111,24 +113,118 @@ async def receive_content(
             personalize.check_template(html)
         except personalize.TemplateRefused as refusal:
             await message.answer(texts("broadcast_template_refused", locale, reason=str(refusal)))
-            return
+            return None
         template = html
+    return Variant(message.chat.id, message.message_id, kind, template)
+
+
+def _language_name(code: str) -> str:
+    return LANGUAGE_NAMES.get(code, code)
+
+
+async def _ask_button(
+    message: Message, state: FSMContext, texts: StaffTexts, locale: str, default_locale: str
+) -> None:
+    """The link button question, with a way to add a version for each language that has none
+    yet (people of other languages get the default)."""
+    data = await state.get_data()
+    have = dict(data.get("variants") or {})
+    await state.set_state(Compose.button)
+    missing = [c for c in LOCALES if c != default_locale and c not in have]
+    rows: list[list[tuple[str, str]]] = []
+    if missing:
+        rows.append(
+            [
+                (
+                    texts("variant_button", locale, language=_language_name(code)),
+                    Act(action="variant", lang=code).pack(),
+                )
+                for code in missing
+            ]
+        )
+    rows.append([(texts("no_button", locale), Act(action="nobutton").pack())])
+    rows.append([(texts("cancel_button", locale), Act(action="cancel").pack())])
+    await message.answer(
+        texts(
+            "broadcast_ask_button",
+            locale,
+            languages=_versions(default_locale, have),
+            missing=[_language_name(c) for c in missing],
+        ),
+        reply_markup=_keyboard(*rows),
+    )
+
+
+def _versions(default_locale: str, variants: dict[str, object]) -> list[str]:
+    """The languages that have a version: the default first."""
+    return [_language_name(default_locale)] + [
+        _language_name(c) for c in LOCALES if c in variants and c != default_locale
+    ]
+
+
+async def receive_content(
+    message: Message,
+    state: FSMContext,
+    staff_texts: StaffTexts,
+    locale: str,
+    renderer: Renderer,
+) -> None:
+    content = await _read_content(message, staff_texts, locale)
+    if content is None:
+        return
     await state.update_data(
-        source_chat_id=message.chat.id,
-        source_message_id=message.message_id,
-        kind=kind,
-        template=template,
+        source_chat_id=content.source_chat_id,
+        source_message_id=content.source_message_id,
+        kind=content.kind,
+        template=content.template_html,
         button_text=None,
         button_url=None,
+        variants={},
     )
-    await state.set_state(Compose.button)
-    await message.answer(
-        texts("broadcast_ask_button", locale),
-        reply_markup=_keyboard(
-            [(texts("no_button", locale), Act(action="nobutton").pack())],
-            [(texts("cancel_button", locale), Act(action="cancel").pack())],
-        ),
-    )
+    await _ask_button(message, state, staff_texts, locale, renderer.default_locale)
+
+
+async def ask_variant(
+    query: CallbackQuery,
+    callback_data: Act,
+    state: FSMContext,
+    staff_texts: StaffTexts,
+    locale: str,
+    renderer: Renderer,
+) -> None:
+    code = callback_data.lang
+    if code not in LOCALES or code == renderer.default_locale:
+        await query.answer(staff_texts("broadcast_stale", locale), show_alert=True)
+        return
+    await query.answer()
+    await state.update_data(variant_lang=code)
+    await state.set_state(Compose.variant)
+    if isinstance(query.message, Message):
+        await query.message.answer(
+            staff_texts("broadcast_ask_variant", locale, language=_language_name(code)),
+            reply_markup=_keyboard(
+                [(staff_texts("cancel_button", locale), Act(action="cancel").pack())]
+            ),
+        )
+
+
+async def receive_variant(
+    message: Message,
+    state: FSMContext,
+    staff_texts: StaffTexts,
+    locale: str,
+    renderer: Renderer,
+) -> None:
+    content = await _read_content(message, staff_texts, locale)
+    if content is None:
+        return
+    data = await state.get_data()
+    code = str(data.get("variant_lang") or "")
+    if code in LOCALES and code != renderer.default_locale:
+        variants = dict(data.get("variants") or {})
+        variants[code] = content.to_json()
+        await state.update_data(variants=variants, variant_lang=None)
+    await _ask_button(message, state, staff_texts, locale, renderer.default_locale)
 
 
 async def receive_button(
@@ -220,6 +316,7 @@ async def pick_segment(
     locale: str,
     person: PersonRecord,
     bot: Bot,
+    renderer: Renderer,
 ) -> None:
     texts = staff_texts
     try:
@@ -234,6 +331,11 @@ async def pick_segment(
         return
     data = await state.get_data()
     label = _segment_label(texts, locale, segment, catalog)
+    variants = {
+        code: Variant.from_json(v)
+        for code, v in (data.get("variants") or {}).items()
+        if code in LOCALES and code != renderer.default_locale
+    }
     result = await broadcast_desk.draft(
         staff_id=person.telegram_id or 0,
         content=Content(
@@ -243,6 +345,7 @@ async def pick_segment(
             template_html=data.get("template"),
             button_text=data.get("button_text"),
             button_url=data.get("button_url"),
+            variants=variants,
         ),
         segment=segment,
         previous_draft=int(data.get("draft") or 0),
@@ -258,11 +361,22 @@ async def pick_segment(
     await state.set_state(Compose.confirm)
     # The preview goes through the same path as the real sends: what staff see is what
     # customers get (with the staff member's own name in the placeholder).
+    # Each language's version in turn: the default first.
     transport = TelegramBroadcastTransport(bot, texts)
-    with contextlib.suppress(RetryAfter, RecipientBlocked):
-        await transport.deliver(build_outgoing(draft, query.message.chat.id, person.first_name))
+    for code in [None, *(c for c in LOCALES if c in variants)]:
+        with contextlib.suppress(RetryAfter, RecipientBlocked):
+            await transport.deliver(
+                build_outgoing(draft, query.message.chat.id, person.first_name, code)
+            )
     await query.message.answer(
-        texts("broadcast_confirm", locale, total=total, segment=label),
+        texts(
+            "broadcast_confirm",
+            locale,
+            total=total,
+            segment=label,
+            languages=_versions(renderer.default_locale, dict(variants)),
+            fallback=_language_name(renderer.default_locale),
+        ),
         reply_markup=_keyboard(
             [
                 (
@@ -353,6 +467,8 @@ def build_router() -> Router:
     not_command = ~(F.text.startswith("/"))
     router.message.register(receive_content, Compose.content, not_command)
     router.message.register(receive_button, Compose.button, not_command)
+    router.message.register(receive_variant, Compose.variant, not_command)
+    router.callback_query.register(ask_variant, Compose.button, Act.filter(F.action == "variant"))
     router.callback_query.register(cancel, Act.filter(F.action == "cancel"))
     router.callback_query.register(no_button, Compose.button, Act.filter(F.action == "nobutton"))
     router.callback_query.register(pick_segment, Compose.segment, Pick.filter())

@@ -24,6 +24,7 @@ from forever.services.stats import StaffStats
 from forever.telegram.labels import Labels
 from forever.telegram.staff_filter import IsStaff
 from forever.telegram.staff_texts import StaffTexts
+from forever.telegram.views import LANGUAGE_NAMES
 
 DEFAULT_DAYS = 30
 
@@ -230,6 +231,10 @@ async def answer_grant(
                 name=granted.person.first_name if granted.person else None,
                 plan_name=_plan_name(catalog, granted.membership.plan_id, locale),
                 until=granted.membership.period_end,
+                told=granted.told,
+                language=LANGUAGE_NAMES.get(
+                    granted.person.language if granted.person else "", locale
+                ),
             )
         )
 
