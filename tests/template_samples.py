@@ -116,6 +116,13 @@ CHAT: dict[str, dict] = {
     "undo_done": {"plan": "Plus", "until": WHEN, "renews": True},
     "payment_failed": {"plan": "Plus", "until": WHEN},
     "star_edit_failed": {"is_canceled": True},
+    "refund_failed": {"charge_id": "charge<1>"},
+    "refund_failed_staff": {
+        "user_id": 42,
+        "charge_id": "charge<1>",
+        "reason": "wrong_amount",
+        "error": "TelegramBadRequest: <CHARGE_NOT_FOUND>",
+    },
     "inbox_received": {},
     "staff_reply": {"text": "We open at 9 <b>sharp</b>"},
     "grant_received": {

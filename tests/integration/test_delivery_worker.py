@@ -26,6 +26,7 @@ from forever.jobs.delivery import (
     DeliverySignal,
     DeliveryWorker,
 )
+from forever.services.stars import queue_refund
 from forever.wiring.email import delivery_worker, run_sweeps
 from tests.conftest import STAFF_ID, START
 from tests.integration.people import add_person
@@ -45,6 +46,8 @@ class ScriptedChat:
         self.sent: list[tuple[int, str, Any]] = []
         self.edits: list[tuple[int, str, bool]] = []
         self.edit_failures: list[BaseException] = []
+        self.refunds: list[tuple[int, str]] = []
+        self.refund_failures: list[BaseException] = []
         self.send_failures: dict[int, list[BaseException]] = {}
         self.blocked: set[int] = set()
         self.edited = asyncio.Event()
@@ -63,6 +66,11 @@ class ScriptedChat:
             raise self.edit_failures.pop(0)
         self.edits.append((user_id, charge_id, canceled))
         self.edited.set()
+
+    async def refund_star_payment(self, user_id: int, charge_id: str) -> None:
+        if self.refund_failures:
+            raise self.refund_failures.pop(0)
+        self.refunds.append((user_id, charge_id))
 
 
 def method() -> EditUserStarSubscription:
@@ -167,6 +175,60 @@ async def test_a_refused_stars_edit_is_not_retried(
     await worker.drain()
     member = [html for chat_id, html, _ in chat.sent if chat_id == 5004]
     assert len(member) == 1 and "riattivare" in member[0]
+
+
+async def queue_refund_of(container: Container, person: Person, charge_id: str) -> bool:
+    async with container.uow.begin():
+        queued = await queue_refund(
+            container.outbox,
+            person_id=person.id,
+            telegram_id=int(person.telegram_id or 0),
+            charge_id=charge_id,
+            reason="wrong_amount",
+            now=START,
+        )
+        await container.uow.commit()
+    return queued
+
+
+async def test_a_refund_is_asked_of_telegram_once_and_retried_through_a_5xx(
+    container: Container, worker: DeliveryWorker, chat: ScriptedChat, clock: ManualClock
+) -> None:
+    person = await add_person(container, telegram_id=5010)
+    assert await queue_refund_of(container, person, "ch-9")
+    assert not await queue_refund_of(container, person, "ch-9")  # one refund per charge
+    chat.refund_failures = [server_error()]
+    assert (await worker.drain()).retried == 1
+    clock.advance(timedelta(minutes=5))
+    await worker.drain()
+    assert chat.refunds == [(5010, "ch-9")]
+    assert (await row(container, "refund:ch-9")).status == "sent"
+    assert (await worker.drain()).handled == 0
+
+
+async def test_a_refund_telegram_already_made_counts_as_done(
+    container: Container, worker: DeliveryWorker, chat: ScriptedChat
+) -> None:
+    person = await add_person(container, telegram_id=5011)
+    await queue_refund_of(container, person, "ch-10")
+    chat.refund_failures = [TelegramBadRequest(method(), "CHARGE_ALREADY_REFUNDED")]
+    await worker.drain()
+    assert (await row(container, "refund:ch-10")).status == "sent"
+    assert chat.sent == []  # nobody alarmed
+
+
+async def test_a_refund_telegram_refuses_tells_the_member_and_staff(
+    container: Container, worker: DeliveryWorker, chat: ScriptedChat
+) -> None:
+    person = await add_person(container, telegram_id=5012, language="ro")
+    await queue_refund_of(container, person, "ch-11")
+    chat.refund_failures = [TelegramBadRequest(method(), "CHARGE_NOT_FOUND")]
+    assert (await worker.drain()).failed == 1
+    await worker.drain()
+    told = {chat_id: html for chat_id, html, _ in chat.sent}
+    assert set(told) == {5012, STAFF_ID}
+    assert "rambursarea" in told[5012] and "ch-11" in told[5012]
+    assert "Refund not done" in told[STAFF_ID] and "wrong_amount" in told[STAFF_ID]
 
 
 async def test_a_kick_delivers_within_a_second(

@@ -38,3 +38,7 @@ class EventKind(StrEnum):
     BLOCKED_BOT = "blocked_bot"
     USAGE = "usage"  # metric, value (the counter after the increment)
     ERASED = "erased"
+    # A payment given back: charge_id, amount, currency, plan, reason (late_charge_after_cancel
+    # | replaced_subscription | wrong_payer | wrong_amount | staff), by (staff id, for staff).
+    # Written when the refund is decided, with the outbox row that asks Telegram for it.
+    REFUNDED = "refunded"

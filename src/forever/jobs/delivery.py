@@ -70,6 +70,9 @@ STAR_EDIT_RETRY_BASE = timedelta(seconds=2)
 STAR_EDIT_RETRY_CAP = timedelta(minutes=2)
 STAR_EDIT_FAILED = "star_edit_failed"  # message_templates/chat/<locale>/, to the member
 STAR_EDIT_FAILED_STAFF = "star_edit_failed_staff"  # to each owner (ADMIN_IDS)
+REFUND = "refund_star_payment"
+REFUND_FAILED = "refund_failed"  # message_templates/chat/<locale>/, to the member
+REFUND_FAILED_STAFF = "refund_failed_staff"  # to each owner (ADMIN_IDS)
 
 # The /start parameter of the "open your account" links in emails (telegram/routers/signup.py).
 ACCOUNT_START = "account"
@@ -527,16 +530,28 @@ class DeliveryWorker:
             job.outcome = self._retry(job, now, "chat send failed")
 
     async def _call_telegram(self, job: _Job, now: datetime) -> None:
+        """A Bot API effect on the person's Stars: a subscription edit or a refund."""
         assert self.chat is not None
         context = job.context
-        if job.row.template != STAR_EDIT:
-            job.outcome = _Outcome("failed", error=f"unknown telegram effect {job.row.template}")
-            return
+        template = job.row.template
         try:
-            await self.chat.cancel_star_subscription(
-                int(context["user_id"]), str(context["charge_id"]), bool(context["is_canceled"])
-            )
+            if template == STAR_EDIT:
+                await self.chat.cancel_star_subscription(
+                    int(context["user_id"]),
+                    str(context["charge_id"]),
+                    bool(context["is_canceled"]),
+                )
+            elif template == REFUND:
+                await self.chat.refund_star_payment(
+                    int(context["user_id"]), str(context["charge_id"])
+                )
+            else:
+                job.outcome = _Outcome("failed", error=f"unknown telegram effect {template}")
+                return
         except Exception as exc:
+            if template == REFUND and "CHARGE_ALREADY_REFUNDED" in str(exc):
+                job.outcome = _Outcome("sent")  # an earlier try got through: done
+                return
             temporary, retry_after = temporary_telegram_failure(exc)
             error = f"{type(exc).__name__}: {exc}"[:500]
             if isinstance(exc, TelegramForbiddenError):
@@ -549,9 +564,7 @@ class DeliveryWorker:
                 )
                 job.outcome = _Outcome("pending", not_before=now + delay, error=error)
                 return
-            log.error(
-                "editUserStarSubscription for user %s kept failing: %s", context["user_id"], error
-            )
+            log.error("%s for user %s kept failing: %s", template, context["user_id"], error)
             job.outcome = _Outcome(
                 "failed", error=f"gave up: {error}"[:500], gave_up_star_edit=True
             )
@@ -565,20 +578,23 @@ class DeliveryWorker:
         return _Outcome("pending", not_before=when, error=error[:500])
 
     def _star_edit_alerts(self, job: _Job, now: datetime) -> list[dict[str, Any]]:
-        """The member is told, and every owner alerted, when a Stars edit was given up."""
+        """The member is told, and every owner alerted, when a Stars edit or a refund was given
+        up: our database says it happened, Telegram may not."""
         row, context = job.row, job.context
         user_id = int(context["user_id"])
         error = (job.outcome.error if job.outcome is not None else None) or ""
-        facts = {
-            "user_id": user_id,
-            "charge_id": str(context["charge_id"]),
-            "is_canceled": bool(context["is_canceled"]),
-        }
+        facts: dict[str, Any] = {"user_id": user_id, "charge_id": str(context["charge_id"])}
+        if row.template == REFUND:
+            member_template, staff_template = REFUND_FAILED, REFUND_FAILED_STAFF
+            facts["reason"] = str(context.get("reason") or "")
+        else:
+            member_template, staff_template = STAR_EDIT_FAILED, STAR_EDIT_FAILED_STAFF
+            facts["is_canceled"] = bool(context["is_canceled"])
         member: dict[str, Any] = {
             "key": f"{row.idempotency_key}:failed"[:200],
             "channel": "chat",
             "person_id": row.person_id,
-            "template": STAR_EDIT_FAILED,
+            "template": member_template,
             "context": facts if row.person_id is not None else {**facts, "chat_id": user_id},
             "marketing": False,
             "not_before": now,
@@ -588,7 +604,7 @@ class DeliveryWorker:
                 "key": f"{row.idempotency_key}:staff:{chat_id}"[:200],
                 "channel": "chat",
                 "person_id": None,
-                "template": STAR_EDIT_FAILED_STAFF,
+                "template": staff_template,
                 "context": {**facts, "chat_id": chat_id, "error": error},
                 "marketing": False,
                 "not_before": now,

@@ -98,6 +98,8 @@ class ChatPort(Protocol):
         self, user_id: int, charge_id: str, canceled: bool
     ) -> None: ...
 
+    async def refund_star_payment(self, user_id: int, charge_id: str) -> None: ...
+
     async def create_invoice_link(
         self,
         *,

@@ -73,6 +73,9 @@ class BotChatPort:
             user_id=user_id, telegram_payment_charge_id=charge_id, is_canceled=canceled
         )
 
+    async def refund_star_payment(self, user_id: int, charge_id: str) -> None:
+        await self.bot.refund_star_payment(user_id=user_id, telegram_payment_charge_id=charge_id)
+
     async def create_invoice_link(
         self, *, title: str, description: str, payload: str, amount: int, subscription: bool
     ) -> str:
