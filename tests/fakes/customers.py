@@ -226,11 +226,13 @@ class FakePayments:
     def __init__(self, store: FakeStore) -> None:
         self.store = store
 
-    async def add_once(self, *, charge_id: str, **fields: Any) -> bool:
+    async def add_once(
+        self, *, charge_id: str, refunded: bool = False, now: datetime, **fields: Any
+    ) -> bool:
         payments = stores(self.store).payments
         if charge_id in payments:
             return False
-        payments[charge_id] = fields
+        payments[charge_id] = fields | {"now": now, "refunded_at": now if refunded else None}
         return True
 
     async def count_of(self, person_id: int) -> int:

@@ -130,3 +130,22 @@ def test_prices_out_of_range_are_refused() -> None:
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match=r"nope\.toml: cannot read"):
         load_catalog(tmp_path / "nope.toml")
+
+
+def test_a_late_charge_after_cancel_is_refunded_or_kept_and_nothing_else() -> None:
+    from forever.domain.catalog import LateCharge
+
+    assert load_catalog(CATALOG).late_charge_after_cancel is LateCharge.REFUND
+    kept = TEXT.replace('late_charge_after_cancel = "refund"', 'late_charge_after_cancel = "keep"')
+    assert parse_catalog(kept).late_charge_after_cancel is LateCharge.KEEP
+    bad = TEXT.replace('late_charge_after_cancel = "refund"', 'late_charge_after_cancel = "yes"')
+    with pytest.raises(CatalogError) as info:
+        parse_catalog(bad, source="catalog.toml")
+    line = line_of(bad, 'late_charge_after_cancel = "yes"')
+    assert str(info.value) == (
+        f"catalog.toml:{line}: payments.late_charge_after_cancel: "
+        """must be "refund" or "keep", got 'yes'"""
+    )
+    # Left out: refunded.
+    gone = TEXT.replace('late_charge_after_cancel = "refund"', "")
+    assert parse_catalog(gone).late_charge_after_cancel is LateCharge.REFUND

@@ -363,9 +363,11 @@ async def test_a_plan_change_stops_the_old_stars_subscription_after_commit(
     assert stars_edits(c) == [{"user_id": 500, "charge_id": "ch-1", "is_canceled": True}]
     assert c.kick.kicks == kicks + 1 and c.kick.queued_at_kick[-1] == len(c.store.outbox)
     assert EventKind.PLAN_CHANGED in c.events.kinds(p.id)
-    # A late renewal of the replaced subscription is kept for staff and switches nothing.
+    # A late renewal of the replaced subscription is given back (issue 16) and switches
+    # nothing.
     late = await c.record_payment(incoming(c, basic, "ch-3", recurring=True))
-    assert late.outcome is PaymentOutcome.RENEWED
+    assert late.outcome is PaymentOutcome.REFUNDED_REPLACED
+    assert c.store.outbox["refund:ch-3"].context["reason"] == "replaced_subscription"
     snap = await c.read_snapshot(p.id)
     assert snap.membership.plan_id == c.catalog.plans[1].id
 

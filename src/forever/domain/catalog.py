@@ -93,6 +93,14 @@ class EmailRules:
     late_days: int = 3
 
 
+class LateCharge(StrEnum):
+    """What a Stars renewal charged after the member cancelled (a race with Telegram) does:
+    `[payments] late_charge_after_cancel`."""
+
+    REFUND = "refund"  # given back in full; the cancel stands
+    KEEP = "keep"  # kept: access extended by the paid period, still cancelled (no renewal)
+
+
 class Trigger(StrEnum):
     """What a journey's days count from (negative days: before it)."""
 
@@ -157,6 +165,7 @@ class Catalog:
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     # A discount or a win-back offer goes to a person at most once in this many days.
     offer_once_per_days: int = 180
+    late_charge_after_cancel: LateCharge = LateCharge.REFUND
 
     def plan(self, plan_id: str) -> Plan | None:
         return next((p for p in self.plans if p.id == plan_id), None)
@@ -305,6 +314,16 @@ def _build(data: dict[str, Any]) -> Catalog:
     )
     journeys = _journeys(data, offers)
 
+    payments_raw = _table(data, ("payments",), required=False)
+    late_raw = payments_raw.get("late_charge_after_cancel", LateCharge.REFUND.value)
+    try:
+        late_charge = LateCharge(late_raw)
+    except ValueError:
+        allowed = " or ".join(f'"{c.value}"' for c in LateCharge)
+        raise _Problem(
+            ("payments", "late_charge_after_cancel"), f"must be {allowed}, got {late_raw!r}"
+        ) from None
+
     return Catalog(
         business_name=name,
         trial=Trial(days=days, plan_id=trial_plan),
@@ -317,6 +336,7 @@ def _build(data: dict[str, Any]) -> Catalog:
         journeys=journeys,
         raw=data,
         offer_once_per_days=once_per_days,
+        late_charge_after_cancel=late_charge,
     )
 
 

@@ -146,6 +146,16 @@ def renew(m: Membership, *, now: datetime, period: timedelta) -> Membership:
     return replace(m, state=State.ACTIVE, period_end=base + period, auto_renew=True)
 
 
+def extend_canceled(m: Membership, *, now: datetime, period: timedelta) -> Membership:
+    """A renewal charged after the member cancelled, and kept: the paid period is added
+    (from the end of access, or from now once it ended) and the membership stays cancelled:
+    nothing renews after it."""
+    if m.state not in (State.CANCEL_SCHEDULED, State.EXPIRED):
+        raise TransitionNotAllowed(Action.RENEW, m.state)
+    base = m.period_end if m.period_end is not None and m.period_end > now else now
+    return replace(m, state=State.CANCEL_SCHEDULED, period_end=base + period, auto_renew=False)
+
+
 def cancel(m: Membership, *, now: datetime) -> Membership:
     """Access stays until the period ends; a past-due membership ends now."""
     m.check(Action.CANCEL)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from forever.domain import lifecycle
-from forever.domain.catalog import Offer, OfferKind, Plan
+from forever.domain.catalog import LateCharge, Offer, OfferKind, Plan
 from forever.domain.events import EventKind
 from forever.domain.lifecycle import Billing, Membership, State
 from forever.domain.signing import BadToken, Signer
@@ -122,9 +122,57 @@ def check_pre_checkout(
 PAID_STATES = frozenset({State.ACTIVE, State.CANCEL_SCHEDULED, State.PAST_DUE})
 
 
+class Charge(StrEnum):
+    """The kind of charge Telegram says it was (successful_payment's flags)."""
+
+    FIRST = "first"  # is_recurring and is_first_recurring: a Stars subscription's first
+    RECURRING = "recurring"  # is_recurring alone: a later period of a Stars subscription
+    ONE_OFF = "one_off"  # neither: a one-off invoice
+
+    @classmethod
+    def of(cls, *, is_recurring: bool, is_first_recurring: bool) -> Charge:
+        if not is_recurring:
+            return cls.ONE_OFF
+        return cls.FIRST if is_first_recurring else cls.RECURRING
+
+
+class Verdict(StrEnum):
+    """What a recorded payment comes to. Every refund is given back in full, grants nothing
+    and is said to the payer in chat; the ones no member could cause alert staff too."""
+
+    ACTIVATED = "activated"  # a new purchase (first, again, or a plan change)
+    RENEWED = "renewed"  # a recurring charge of the Stars subscription in force
+    # A renewal charged after the member cancelled (a race with Telegram): refunded, the
+    # cancel stands; or, if the catalog says so, kept: the paid period added, still cancelled.
+    REFUNDED_AFTER_CANCEL = "refunded_after_cancel"
+    KEPT_AFTER_CANCEL = "kept_after_cancel"
+    # A renewal of a Stars subscription no longer in force (replaced by a plan change, a
+    # yearly plan, or stopped by a pause): refunded, nothing switches back.
+    REFUNDED_REPLACED = "refunded_replaced"
+    REFUNDED_WRONG_PAYER = "refunded_wrong_payer"  # paid by someone the invoice is not for
+    REFUNDED_MISMATCH = "refunded_mismatch"  # amount, currency, plan or kind of charge differ
+
+    @property
+    def refunded(self) -> bool:
+        return self.value.startswith("refunded_")
+
+
+class RefundReason(StrEnum):
+    """Kept with the refund (the REFUNDED event, the outbox row staff see)."""
+
+    LATE_CHARGE_AFTER_CANCEL = "late_charge_after_cancel"
+    REPLACED_SUBSCRIPTION = "replaced_subscription"
+    WRONG_PAYER = "wrong_payer"
+    WRONG_AMOUNT = "wrong_amount"  # the amount or the currency
+    WRONG_PLAN = "wrong_plan"  # a plan no longer sold, or the wrong kind of charge for it
+
+
 @dataclass(frozen=True, slots=True)
 class Paid:
-    """A successful payment for one of our invoices, with the membership it lands on."""
+    """A successful payment for one of our invoices, with the membership it lands on.
+
+    The fields after `star_payload` are what the payment is checked against; their defaults
+    describe a payment that matches its invoice exactly."""
 
     kind: InvoiceKind
     plan_id: str
@@ -137,6 +185,14 @@ class Paid:
     membership: Membership
     star_charge_id: str | None  # the Stars subscription the membership runs on, if any
     star_payload: str | None
+    payer_telegram_id: int | None = None  # who paid
+    owner_telegram_id: int | None = None  # whom the invoice was made for
+    invoice_amount: int | None = None  # what the invoice asked for (None: `amount`)
+    invoice_currency: str = CURRENCY
+    plan_sold: bool = True  # the invoice's plan is still in the catalog
+    charge: Charge | None = None  # None: the flags were not told
+    canceled: bool = False  # the member cancelled (and has not undone it since)
+    late_charge: LateCharge = LateCharge.REFUND  # the catalog's choice
 
 
 class StarChange(StrEnum):
@@ -156,20 +212,110 @@ class PaymentDecision:
     invoice_now_paid: bool  # mark the invoice paid
     fresh_purchase: bool  # clears a cancel reason; sets started_at when missing
     events: tuple[tuple[str, dict[str, object]], ...]
+    verdict: Verdict = Verdict.ACTIVATED
+    # Give the payment back (refundStarPayment), with this reason; None: keep the money.
+    refund: RefundReason | None = None
+    alert_staff: bool = False  # tell the owners in chat (no member can cause it by mistake)
+
+
+def _refusal(paid: Paid) -> tuple[Verdict, RefundReason] | None:
+    """A payment that must not grant anything, whatever the membership: paid by someone
+    else, or not what the invoice asked for."""
+    if paid.payer_telegram_id != paid.owner_telegram_id:
+        return Verdict.REFUNDED_WRONG_PAYER, RefundReason.WRONG_PAYER
+    expected = paid.amount if paid.invoice_amount is None else paid.invoice_amount
+    if paid.currency != paid.invoice_currency or paid.amount != expected:
+        return Verdict.REFUNDED_MISMATCH, RefundReason.WRONG_AMOUNT
+    one_off_charged_as_subscription = not paid.kind.renews and paid.charge not in (
+        None,
+        Charge.ONE_OFF,
+    )
+    if not paid.plan_sold or one_off_charged_as_subscription:
+        return Verdict.REFUNDED_MISMATCH, RefundReason.WRONG_PLAN
+    return None
+
+
+def _payment_event(paid: Paid, renewal: bool) -> tuple[str, dict[str, object]]:
+    return (
+        EventKind.PAYMENT,
+        {
+            "plan": paid.plan_id,
+            "billing": paid.kind.value,
+            "amount": paid.amount,
+            "currency": paid.currency,
+            "recurring": renewal,
+            "charge_id": paid.charge_id,
+            "offer": paid.offer_id,
+        },
+    )
+
+
+def _given_back(
+    paid: Paid, renewal: bool, verdict: Verdict, reason: RefundReason
+) -> PaymentDecision:
+    """The money is recorded and given back in full; the membership stays as it is."""
+    refunded = (
+        EventKind.REFUNDED,
+        {
+            "charge_id": paid.charge_id,
+            "amount": paid.amount,
+            "currency": paid.currency,
+            "plan": paid.plan_id,
+            "reason": reason.value,
+            "by": None,
+        },
+    )
+    return PaymentDecision(
+        renewal=renewal,
+        membership=paid.membership,
+        star=StarChange.KEEP,
+        stop_charge_id=None,
+        invoice_now_paid=False,
+        fresh_purchase=False,
+        events=(_payment_event(paid, renewal), refunded),
+        verdict=verdict,
+        refund=reason,
+        alert_staff=verdict in (Verdict.REFUNDED_WRONG_PAYER, Verdict.REFUNDED_MISMATCH),
+    )
+
+
+def after_cancel(m: Membership, canceled: bool) -> bool:
+    """The member cancelled: the cancel is pending, or it ended their access."""
+    return m.state is State.CANCEL_SCHEDULED or (m.state is State.EXPIRED and canceled)
 
 
 def decide_payment(paid: Paid, now: datetime) -> PaymentDecision:
-    """What a recorded payment does: renew, buy a fresh period, change plan, or (a late
-    charge of a subscription we already replaced) nothing but the record."""
+    """What a recorded payment does: renew, buy a fresh period, change plan; or give it back
+    (refund) when it was paid by someone else, does not match its invoice, renews a Stars
+    subscription no longer in force, or renews one the member cancelled (unless the catalog
+    keeps such a charge: then the paid period is added and the membership stays cancelled).
+    The payer is told in each case; see `Verdict`."""
     m = paid.membership
     kind = paid.kind
     events: list[tuple[str, dict[str, object]]] = []
     renewal = paid.invoice_paid_before and kind.renews
+    refused = _refusal(paid)
+    if refused is not None:
+        return _given_back(paid, renewal, *refused)
+    verdict = Verdict.RENEWED if renewal else Verdict.ACTIVATED
     if renewal:
         if paid.star_payload != paid.payload:
-            # A late charge of a subscription already replaced (a plan change): the money is
-            # recorded for staff; the current membership is not switched back.
-            new = m
+            # A late charge of a subscription already replaced (a plan change, a yearly plan,
+            # a pause): given back; the current membership is not switched back.
+            return _given_back(
+                paid, renewal, Verdict.REFUNDED_REPLACED, RefundReason.REPLACED_SUBSCRIPTION
+            )
+        if after_cancel(m, paid.canceled):
+            if paid.late_charge is not LateCharge.KEEP:
+                return _given_back(
+                    paid,
+                    renewal,
+                    Verdict.REFUNDED_AFTER_CANCEL,
+                    RefundReason.LATE_CHARGE_AFTER_CANCEL,
+                )
+            # Kept: the paid period is added, and the membership stays cancelled.
+            new = lifecycle.extend_canceled(m, now=now, period=kind.period)
+            verdict = Verdict.KEPT_AFTER_CANCEL
         elif m.state in lifecycle.ALLOWED[lifecycle.Action.RENEW] and m.plan_id == paid.plan_id:
             new = lifecycle.renew(m, now=now, period=kind.period)
         else:  # the renewal came after a lapse: it buys a fresh period
@@ -181,7 +327,8 @@ def decide_payment(paid: Paid, now: datetime) -> PaymentDecision:
                 period=kind.period,
                 auto_renew=True,
             )
-        events.append((EventKind.RENEWED, {"plan": paid.plan_id, "billing": "monthly"}))
+        if verdict is Verdict.RENEWED:
+            events.append((EventKind.RENEWED, {"plan": paid.plan_id, "billing": "monthly"}))
         star = StarChange.KEEP
         stop_charge_id = None
     else:
@@ -228,20 +375,7 @@ def decide_payment(paid: Paid, now: datetime) -> PaymentDecision:
                     },
                 )
             )
-    events.append(
-        (
-            EventKind.PAYMENT,
-            {
-                "plan": paid.plan_id,
-                "billing": kind.value,
-                "amount": paid.amount,
-                "currency": paid.currency,
-                "recurring": renewal,
-                "charge_id": paid.charge_id,
-                "offer": paid.offer_id,
-            },
-        )
-    )
+    events.append(_payment_event(paid, renewal))
     return PaymentDecision(
         renewal=renewal,
         membership=new,
@@ -250,4 +384,5 @@ def decide_payment(paid: Paid, now: datetime) -> PaymentDecision:
         invoice_now_paid=not renewal,
         fresh_purchase=not renewal,
         events=tuple(events),
+        verdict=verdict,
     )

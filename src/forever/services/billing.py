@@ -8,7 +8,7 @@ these use cases read, apply it, and commit once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -19,11 +19,14 @@ from forever.domain.clock import Clock
 from forever.domain.payments import (
     CURRENCY,
     INVOICE_LIFETIME,
+    Charge,
     InvoiceFacts,
     InvoiceKind,
     Paid,
+    PaymentDecision,
     Refusal,
     StarChange,
+    Verdict,
     check_pre_checkout,
     decide_payment,
     make_payload,
@@ -42,7 +45,8 @@ from forever.services.ports import (
     UnitOfWork,
 )
 from forever.services.receipts import queue_receipt
-from forever.services.stars import queue_stars_edit
+from forever.services.records import PersonRecord, SubscriptionRecord
+from forever.services.stars import queue_refund, queue_stars_edit
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +124,10 @@ class PaymentRepository(Protocol):
         is_first_recurring: bool,
         subscription_expires_at: datetime | None,
         now: datetime,
+        refunded: bool = False,
     ) -> bool:
-        """Keep the payment unless its charge id is kept already; True when this call did."""
+        """Keep the payment unless its charge id is kept already; True when this call did.
+        `refunded`: it is being given back (refunded_at = now)."""
         ...
 
     async def count_of(self, person_id: int) -> int: ...
@@ -330,6 +336,16 @@ class PaymentOutcome(StrEnum):
     RENEWED = "renewed"  # a recurring charge of a Stars subscription
     DUPLICATE = "duplicate"  # the same charge delivered again: nothing changed
     UNKNOWN = "unknown"  # money for no invoice of ours: kept for staff, no access change
+    # The rest as domain.payments.Verdict says (refunds are given back in full).
+    REFUNDED_AFTER_CANCEL = Verdict.REFUNDED_AFTER_CANCEL.value
+    KEPT_AFTER_CANCEL = Verdict.KEPT_AFTER_CANCEL.value
+    REFUNDED_REPLACED = Verdict.REFUNDED_REPLACED.value
+    REFUNDED_WRONG_PAYER = Verdict.REFUNDED_WRONG_PAYER.value
+    REFUNDED_MISMATCH = Verdict.REFUNDED_MISMATCH.value
+
+    @property
+    def refunded(self) -> bool:
+        return self.value.startswith("refunded_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +359,12 @@ class PaymentResult:
     renews: bool = False  # the membership renews by itself afterwards
     language: str | None = None
     kind: str | None = None  # what the invoice sold (an InvoiceKind value), for the receipt
+    amount: int | None = None  # Stars paid (and, for a refund, given back)
+    # Telegram effects or staff alerts queued: the delivery worker is kicked after commit.
+    urgent: bool = False
+
+
+STAFF_REFUND_ALERT = "payment_refunded_staff"  # message_templates/chat/<locale>/, to owners
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,6 +396,7 @@ class RecordPayment:
         signer: Signer,
         outbox: Outbox,
         kick: DeliveryKick,
+        staff_chat_ids: Iterable[int] = (),
     ) -> None:
         self.uow = uow
         self.invoices = invoices
@@ -386,6 +409,8 @@ class RecordPayment:
         self.signer = signer
         self.outbox = outbox
         self.kick = kick
+        # Owners (ADMIN_IDS): alerted in chat of a payment no member could cause by mistake.
+        self.staff_chat_ids = tuple(staff_chat_ids)
 
     async def __call__(self, paid: IncomingPayment) -> PaymentResult:
         async with self.uow.begin():
@@ -404,19 +429,94 @@ class RecordPayment:
                 )
             if result.outcome is not PaymentOutcome.DUPLICATE:
                 await self.uow.commit()
-        if result.stop_charge_id is not None:
+        if result.stop_charge_id is not None or result.urgent:
             self.kick.kick()
         return result
 
     async def _record(self, paid: IncomingPayment) -> PaymentResult:
         now = self.clock.now()
+        catalog = self.catalog()
         invoice_id = read_payload(self.signer, paid.payload)
         invoice = await self.invoices.get(invoice_id) if invoice_id else None
-        plan = self.catalog().plan(invoice.plan_id) if invoice else None
         payer = await self.people.by_telegram_id(paid.payer_telegram_id)
-        person_id = invoice.person_id if invoice else (payer.id if payer else None)
         language = payer.language if payer else None
-        kept = await self.payments.add_once(
+        if invoice is None:
+            kept = await self._keep(paid, invoice, payer.id if payer else None, now)
+            if not kept:
+                return PaymentResult(PaymentOutcome.DUPLICATE)
+            log.warning("payment %s names no invoice of ours; kept for staff", paid.charge_id)
+            return PaymentResult(
+                PaymentOutcome.UNKNOWN, person_id=payer.id if payer else None, language=language
+            )
+
+        owner = await self.people.get(invoice.person_id)
+        plan = catalog.plan(invoice.plan_id)
+        sub = await self.subscriptions.get_or_create(invoice.person_id, now)
+        decision = decide_payment(
+            Paid(
+                kind=InvoiceKind(invoice.billing),
+                plan_id=invoice.plan_id,
+                payload=paid.payload,
+                charge_id=paid.charge_id,
+                amount=paid.amount,
+                currency=paid.currency,
+                offer_id=invoice.offer_id,
+                invoice_paid_before=invoice.paid_at is not None,
+                membership=to_membership(sub),
+                star_charge_id=sub.star_charge_id,
+                star_payload=sub.star_payload,
+                payer_telegram_id=paid.payer_telegram_id,
+                owner_telegram_id=owner.telegram_id if owner is not None else None,
+                invoice_amount=invoice.amount,
+                invoice_currency=invoice.currency,
+                plan_sold=plan is not None,
+                charge=Charge.of(
+                    is_recurring=paid.is_recurring, is_first_recurring=paid.is_first_recurring
+                ),
+                canceled=sub.canceled_at is not None,
+                late_charge=catalog.late_charge_after_cancel,
+            ),
+            now,
+        )
+        verdict = decision.verdict
+        # Money paid by someone else is theirs: the row (and the refund) belongs to the payer.
+        wrong_payer = verdict is Verdict.REFUNDED_WRONG_PAYER
+        person_id = (payer.id if payer else None) if wrong_payer else invoice.person_id
+        if not await self._keep(
+            paid, invoice, person_id, now, refunded=decision.refund is not None
+        ):
+            return PaymentResult(PaymentOutcome.DUPLICATE)
+        if verdict.refunded:
+            log.warning("payment %s given back: %s", paid.charge_id, verdict.value)
+            await self._give_back(paid, decision, invoice, person_id, owner, now)
+        else:
+            self._apply(paid, decision, sub, invoice, now)
+        for kind, data in decision.events:
+            self.events.record(kind, now, person_id, **data)
+        return PaymentResult(
+            PaymentOutcome(verdict.value),
+            person_id=person_id,
+            plan_id=invoice.plan_id,
+            period_end=decision.membership.period_end,
+            stop_charge_id=decision.stop_charge_id,
+            renews=decision.membership.auto_renew,
+            language=language,
+            kind=invoice.billing,
+            amount=paid.amount,
+            urgent=decision.refund is not None,
+        )
+
+    async def _keep(
+        self,
+        paid: IncomingPayment,
+        invoice: InvoiceRecord | None,
+        person_id: int | None,
+        now: datetime,
+        *,
+        refunded: bool = False,
+    ) -> bool:
+        """The payment's row, once per charge id: False when it was kept before."""
+        return await self.payments.add_once(
             charge_id=paid.charge_id,
             person_id=person_id,
             invoice_id=invoice.id if invoice else None,
@@ -429,32 +529,17 @@ class RecordPayment:
             is_first_recurring=paid.is_first_recurring,
             subscription_expires_at=paid.subscription_expires_at,
             now=now,
+            refunded=refunded,
         )
-        if not kept:
-            return PaymentResult(PaymentOutcome.DUPLICATE)
-        if invoice is None or plan is None:
-            log.warning("payment %s names no known invoice or plan; kept for staff", paid.charge_id)
-            return PaymentResult(PaymentOutcome.UNKNOWN, person_id=person_id, language=language)
 
-        sub = await self.subscriptions.get_or_create(invoice.person_id, now)
-        decision = decide_payment(
-            Paid(
-                kind=InvoiceKind(invoice.billing),
-                plan_id=plan.id,
-                payload=paid.payload,
-                charge_id=paid.charge_id,
-                amount=paid.amount,
-                currency=paid.currency,
-                offer_id=invoice.offer_id,
-                invoice_paid_before=invoice.paid_at is not None,
-                membership=to_membership(sub),
-                star_charge_id=sub.star_charge_id,
-                star_payload=sub.star_payload,
-            ),
-            now,
-        )
-        if decision.renewal and sub.star_payload != paid.payload:
-            log.warning("renewal %s of a replaced subscription; recorded only", paid.charge_id)
+    def _apply(
+        self,
+        paid: IncomingPayment,
+        decision: PaymentDecision,
+        sub: SubscriptionRecord,
+        invoice: InvoiceRecord,
+        now: datetime,
+    ) -> None:
         if decision.star is StarChange.SET:
             sub.star_charge_id = paid.charge_id
             sub.star_payload = paid.payload
@@ -468,18 +553,52 @@ class RecordPayment:
             sub.canceled_at = None
             sub.started_at = sub.started_at or now
         apply_membership(sub, decision.membership, now)
-        for kind, data in decision.events:
-            self.events.record(kind, now, invoice.person_id, **data)
-        return PaymentResult(
-            PaymentOutcome.RENEWED if decision.renewal else PaymentOutcome.ACTIVATED,
-            person_id=invoice.person_id,
-            plan_id=plan.id,
-            period_end=decision.membership.period_end,
-            stop_charge_id=decision.stop_charge_id,
-            renews=decision.membership.auto_renew,
-            language=language,
-            kind=invoice.billing,
+
+    async def _give_back(
+        self,
+        paid: IncomingPayment,
+        decision: PaymentDecision,
+        invoice: InvoiceRecord,
+        person_id: int | None,
+        owner: PersonRecord | None,
+        now: datetime,
+    ) -> None:
+        """Nothing granted: Telegram is asked to refund the charge (once, whoever else decides
+        to), and the owners are alerted when no member could have caused it by mistake."""
+        assert decision.refund is not None
+        reason = decision.refund.value
+        await queue_refund(
+            self.outbox,
+            person_id=person_id,
+            telegram_id=paid.payer_telegram_id,
+            charge_id=paid.charge_id,
+            reason=reason,
+            now=now,
         )
+        if not decision.alert_staff:
+            return
+        context: dict[str, object] = {
+            "reason": reason,
+            "payer_id": paid.payer_telegram_id,
+            "owner_id": owner.telegram_id if owner is not None else None,
+            "charge_id": paid.charge_id,
+            "amount": paid.amount,
+            "currency": paid.currency,
+            "invoice_amount": invoice.amount,
+            "invoice_currency": invoice.currency,
+            "plan_id": invoice.plan_id,
+        }
+        for chat_id in self.staff_chat_ids:
+            await self.outbox.enqueue(
+                key=f"refund:{paid.charge_id}:staff:{chat_id}"[:200],
+                channel="chat",
+                person_id=None,
+                template=STAFF_REFUND_ALERT,
+                context={**context, "chat_id": chat_id},
+                marketing=False,
+                not_before=now,
+                now=now,
+            )
 
 
 class SubscriptionChange(Protocol):

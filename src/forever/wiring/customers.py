@@ -105,6 +105,7 @@ def build(container: Container) -> CustomerUseCases:
             c.signer,
             c.outbox,
             c.delivery_kick,
+            staff_chat_ids=sorted(c.settings.admin_ids),
         ),
         privacy=Privacy(
             uow,

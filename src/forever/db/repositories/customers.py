@@ -254,9 +254,10 @@ class SqlPayments:
         is_first_recurring: bool,
         subscription_expires_at: datetime | None,
         now: datetime,
+        refunded: bool = False,
     ) -> bool:
         """Keep the payment unless this charge id is kept already (a second delivery, or a
-        concurrent twin); True when this call kept it."""
+        concurrent twin); True when this call kept it. `refunded`: it is being given back."""
         return await insert_ignore(
             self._uow.session,
             Payment,
@@ -271,6 +272,7 @@ class SqlPayments:
             is_recurring=is_recurring,
             is_first_recurring=is_first_recurring,
             subscription_expires_at=subscription_expires_at,
+            refunded_at=now if refunded else None,
             created_at=now,
         )
 

@@ -160,6 +160,18 @@ async def successful_payment(
     if result.outcome is PaymentOutcome.UNKNOWN:
         await message.answer(renderer.chat("payment_unknown", locale))
         return
+    if result.outcome.refunded or result.outcome is PaymentOutcome.KEPT_AFTER_CANCEL:
+        # One honest sentence: what Telegram charged, what we do with it, what stays.
+        await message.answer(
+            renderer.chat(
+                f"payment_{result.outcome.value}",
+                locale,
+                plan=views.plan_name(result.plan_id or "", locale),
+                amount=result.amount or 0,
+                until=result.period_end,
+            )
+        )
+        return
     await send(
         bot,
         message.chat.id,
