@@ -18,7 +18,7 @@ from .flood import Clock, FaultInjector, FloodControl
 from .http_body import Params, Uploads, read_request
 from .methods import BotApiMethods, Options, Stats
 from .spec import ApiSpec, load_spec
-from .state import BotState, FakeEvent, UserRecord
+from .state import BotState, FakeEvent, FakeMessage, UserRecord
 from .updates import Outcome, PendingUpdate, UpdateQueue
 from .users import FakeUser, PaymentResult
 from .validation import RequestValidator
@@ -440,9 +440,21 @@ class FakeBotAPI:
 
     # -- payments driven from outside the chat ---------------------------------------------
 
-    async def renew_subscription(self, user: FakeUser | int, charge_id: str) -> PaymentResult:
-        """Telegram charges the next period of a Stars subscription (a recurring payment)."""
-        return await self._user(user).renew_subscription(charge_id)
+    async def renew_subscription(
+        self, user: FakeUser | int, charge_id: str, *, charged_before_cancel: bool = False
+    ) -> PaymentResult:
+        """Telegram charges the next period of a Stars subscription (a recurring payment);
+        `charged_before_cancel`: taken just before a cancel reached Telegram (a race)."""
+        return await self._user(user).renew_subscription(
+            charge_id, charged_before_cancel=charged_before_cancel
+        )
+
+    async def pay_without_pre_checkout(
+        self, user: FakeUser | int, invoice: FakeMessage | str, *, amount: int | None = None
+    ) -> PaymentResult:
+        """A successful_payment from `user` that skipped the bot's pre-checkout check (see
+        FakeUser.pay_without_pre_checkout): someone else's invoice link, or an odd amount."""
+        return await self._user(user).pay_without_pre_checkout(invoice, amount=amount)
 
     async def send_subscription_update(
         self, user: FakeUser | int, invoice_payload: str, state: str

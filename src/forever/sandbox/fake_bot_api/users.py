@@ -272,8 +272,10 @@ class FakeUser:
         *,
         first: bool,
         subscription: Subscription | None = None,
+        amount: int | None = None,
     ) -> PaymentResult:
         state = self.fake.state
+        total = info.total_amount if amount is None else amount
         serial = state.next_serial()
         charge_id = f"stxFAKE{serial:010d}"
         now = state.now()
@@ -289,7 +291,7 @@ class FakeUser:
             subscription.expires_at = max(subscription.expires_at, now) + subscription.period
         body: dict[str, Any] = {
             "currency": info.currency,
-            "total_amount": info.total_amount,
+            "total_amount": total,
             "invoice_payload": info.payload,
             "telegram_payment_charge_id": charge_id,
             "provider_payment_charge_id": f"{self.id}_{serial}",
@@ -305,7 +307,7 @@ class FakeUser:
             provider_charge_id=body["provider_payment_charge_id"],
             user_id=self.id,
             invoice=info,
-            amount=info.total_amount,
+            amount=total,
             date=now,
             subscription=subscription,
         )
@@ -324,28 +326,48 @@ class FakeUser:
             True,
             None,
             info.payload,
-            info.total_amount,
+            total,
             charge_id,
             body.get("subscription_expiration_date"),
             message,
         )
 
-    async def renew_subscription(self, charge_id: str) -> PaymentResult:
+    async def renew_subscription(
+        self, charge_id: str, *, charged_before_cancel: bool = False
+    ) -> PaymentResult:
+        """Telegram charges the next period. `charged_before_cancel`: the charge was taken
+        just before a cancel (by the bot or the user) reached Telegram, so it arrives although
+        the subscription is cancelled now: the race a bot must handle."""
         payment = self.fake.state.payments.get(charge_id)
         if payment is None or payment.user_id != self.id or payment.subscription is None:
             raise LookupError(f"user {self.id} has no subscription paid with {charge_id}")
         subscription = payment.subscription
-        if subscription.canceled_by_bot:
+        if subscription.canceled_by_bot and not charged_before_cancel:
             return PaymentResult(
                 False, "the subscription was canceled by the bot", subscription.invoice.payload
             )
-        if subscription.canceled_by_user:
+        if subscription.canceled_by_user and not charged_before_cancel:
             return PaymentResult(
                 False, "the subscription was canceled by the user", subscription.invoice.payload
             )
         return await self._successful_payment(
             subscription.invoice, first=False, subscription=subscription
         )
+
+    async def pay_without_pre_checkout(
+        self, invoice: FakeMessage | str, *, amount: int | None = None
+    ) -> PaymentResult:
+        """A successful_payment that did not pass the bot's pre-checkout check: Telegram
+        delivers it anyway (the bot's "yes" raced a change, or a client misbehaved). Anyone
+        may hold an invoice link; `amount` differs from the invoice's (an odd amount). Only for
+        testing that the bot checks a payment again when it records it."""
+        info, message = self._resolve_invoice(invoice)
+        if amount is not None and amount < 1:
+            raise FakeBotAPIError("a Stars payment is at least 1 star")
+        self._open_chat()
+        if message is not None:
+            message.paid_by.add(self.id)
+        return await self._successful_payment(info, first=True, amount=amount)
 
     async def subscription_changed(self, invoice_payload: str, state: str) -> PendingUpdate:
         if state not in SUBSCRIPTION_STATES:
