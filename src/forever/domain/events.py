@@ -39,6 +39,7 @@ class EventKind(StrEnum):
     USAGE = "usage"  # metric, value (the counter after the increment)
     ERASED = "erased"
     # A payment given back: charge_id, amount, currency, plan, reason (late_charge_after_cancel
-    # | replaced_subscription | wrong_payer | wrong_amount | staff), by (staff id, for staff).
+    # | replaced_subscription | wrong_payer | wrong_amount | wrong_plan | staff), by (staff id,
+    # for staff; None when the payment decision gave it back: domain.payments.RefundReason).
     # Written when the refund is decided, with the outbox row that asks Telegram for it.
     REFUNDED = "refunded"
