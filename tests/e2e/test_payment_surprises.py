@@ -105,6 +105,23 @@ async def test_a_renewal_charged_after_a_cancel_is_refunded_and_the_cancel_stand
     assert refunds(tg) == [(7001, late.charge_id)]
 
 
+async def test_a_renewal_after_a_cancel_in_telegrams_settings_is_refunded_too(
+    tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
+) -> None:
+    user = await trial_user(tg, 7004)
+    _, paid = await subscribe_monthly(user)
+    assert paid.accepted and paid.invoice_payload is not None
+    await tg.send_subscription_update(user, paid.invoice_payload, "canceled")
+    assert (await snap(running_bot, 7004)).membership.state.value == "cancel_scheduled"
+    clock.advance(timedelta(days=30))
+    late = await tg.renew_subscription(user, paid.charge_id, charged_before_cancel=True)
+    assert late.charge_id is not None
+    assert "after you had cancelled" in user.last_message.text
+    assert await refunds_soon(tg, (7004, late.charge_id)) == [(7004, late.charge_id)]
+    state = await snap(running_bot, 7004)
+    assert state.membership.state.value == "cancel_scheduled" and not state.membership.auto_renew
+
+
 async def test_the_catalog_may_keep_a_late_charge_adding_the_month_still_cancelled(
     tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
 ) -> None:
