@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -24,11 +24,13 @@ from forever.domain.payments import (
     Paid,
     Refusal,
     StarChange,
+    UpgradeCredit,
     check_pre_checkout,
     decide_payment,
     make_payload,
     price,
     read_payload,
+    upgrade_credit,
 )
 from forever.domain.signing import Signer
 from forever.services.accounts import Snapshot
@@ -230,6 +232,8 @@ class PlanChosen:
     snap: Snapshot
     plan: Plan | None = None
     issued: IssuedInvoice | None = None
+    # An upgrade mid-period: what the days left on the lower tier become (said before paying).
+    credit: UpgradeCredit | None = None
 
 
 class ChoosePlan:
@@ -268,7 +272,12 @@ class ChoosePlan:
         ):
             return PlanChosen(PlanChoice.ALREADY_SUBSCRIBED, snap, plan)
         issued = await self.invoicing.issue(person_id, plan, kind)
-        return PlanChosen(PlanChoice.ISSUED, snap, plan, issued)
+        catalog = self.catalog()
+        current = catalog.plan(snap.membership.plan_id or "")
+        credit = upgrade_credit(
+            snap.membership, current, plan, kind, self.clock.now(), amount=issued.amount
+        )
+        return PlanChosen(PlanChoice.ISSUED, snap, plan, issued, credit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +352,8 @@ class PaymentResult:
     renews: bool = False  # the membership renews by itself afterwards
     language: str | None = None
     kind: str | None = None  # what the invoice sold (an InvoiceKind value), for the receipt
+    # An upgrade mid-period: the lower tier's days left, credited as days of the new plan.
+    credit: UpgradeCredit | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,6 +448,13 @@ class RecordPayment:
             return PaymentResult(PaymentOutcome.UNKNOWN, person_id=person_id, language=language)
 
         sub = await self.subscriptions.get_or_create(invoice.person_id, now)
+        credit = None
+        if invoice.paid_at is None:  # a purchase, not a renewal: maybe an upgrade mid-period
+            current = self.catalog().plan(sub.plan_id or "")
+            credit = upgrade_credit(
+                to_membership(sub), current, plan, InvoiceKind(invoice.billing), now,
+                amount=invoice.amount,
+            )
         decision = decide_payment(
             Paid(
                 kind=InvoiceKind(invoice.billing),
@@ -467,18 +485,35 @@ class RecordPayment:
             sub.cancel_reason = None
             sub.canceled_at = None
             sub.started_at = sub.started_at or now
-        apply_membership(sub, decision.membership, now)
+        membership = decision.membership
+        if (
+            credit is not None
+            and credit.bonus_days > 0
+            and not decision.renewal
+            and membership.plan_id == plan.id
+            and membership.period_end is not None
+        ):
+            # The upgrade keeps the value of the lower tier's days left (domain.payments).
+            membership = replace(
+                membership, period_end=membership.period_end + timedelta(days=credit.bonus_days)
+            )
+            log.info(
+                "upgrade %s: %d days left on %s become %d days on %s",
+                paid.charge_id, credit.days_left, credit.from_plan, credit.bonus_days, plan.id,
+            )
+        apply_membership(sub, membership, now)
         for kind, data in decision.events:
             self.events.record(kind, now, invoice.person_id, **data)
         return PaymentResult(
             PaymentOutcome.RENEWED if decision.renewal else PaymentOutcome.ACTIVATED,
             person_id=invoice.person_id,
             plan_id=plan.id,
-            period_end=decision.membership.period_end,
+            period_end=membership.period_end,
             stop_charge_id=decision.stop_charge_id,
-            renews=decision.membership.auto_renew,
+            renews=membership.auto_renew,
             language=language,
             kind=invoice.billing,
+            credit=credit if credit is not None and membership is not decision.membership else None,
         )
 
 
