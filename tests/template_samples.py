@@ -62,6 +62,13 @@ CHAT: dict[str, dict] = {
         "credit": _CREDIT,
     },
     "upgrade_credit": {"credit": _CREDIT},
+    "yearly_renewal": {
+        "name": "Ana <b>",
+        "plan": "Plus",
+        "until": WHEN,
+        "ended": False,
+        "price": 3000,
+    },
     "invoice_title": {
         "plan": "Plus",
         "kind": "monthly",

@@ -129,8 +129,7 @@ async def test_an_upgrade_mid_month_says_and_keeps_the_value_of_the_days_left(
     await user.press("Plus · 300 ⭐ / month")
     link_message = user.last_message
     assert (
-        "Your 12 days left on Basic (worth 60 ⭐) become 6 extra days on Plus"
-        in link_message.text
+        "Your 12 days left on Basic (worth 60 ⭐) become 6 extra days on Plus" in link_message.text
     )
     description = tg.calls_to("createInvoiceLink")[-1].params["description"]
     assert "12 days left on Basic (worth 60 ⭐) become 6 extra days on Plus" in description

@@ -35,19 +35,39 @@ def held(
         # 6 days of Plus (300 ⭐ / 30 days = 10 a day).
         (held(), BASIC, PLUS, MONTHLY, UpgradeCredit("basic", 12, 60, 6)),
         # Part of a day left is not counted: 12 days and 23 hours are 12 days.
-        (held(left=timedelta(days=12, hours=23)), BASIC, PLUS, MONTHLY,
-         UpgradeCredit("basic", 12, 60, 6)),
+        (
+            held(left=timedelta(days=12, hours=23)),
+            BASIC,
+            PLUS,
+            MONTHLY,
+            UpgradeCredit("basic", 12, 60, 6),
+        ),
         # Rounded down: 7 days of Basic are 35 ⭐, 3.5 days of Plus: 3.
         (held(left=timedelta(days=7)), BASIC, PLUS, MONTHLY, UpgradeCredit("basic", 7, 35, 3)),
         # Two tiers up, to a year of Pro: 30 days of Plus (300 ⭐) are 18 days at 6000/365.
-        (held("plus", left=timedelta(days=30)), PLUS, PRO, YEARLY,
-         UpgradeCredit("plus", 30, 300, 18)),
+        (
+            held("plus", left=timedelta(days=30)),
+            PLUS,
+            PRO,
+            YEARLY,
+            UpgradeCredit("plus", 30, 300, 18),
+        ),
         # A year of Basic with 100 days left (1500 × 100 / 365 = 410 ⭐) to a month of Plus.
-        (held(billing=Billing.YEARLY, left=timedelta(days=100)), BASIC, PLUS, MONTHLY,
-         UpgradeCredit("basic", 100, 410, 41)),
+        (
+            held(billing=Billing.YEARLY, left=timedelta(days=100)),
+            BASIC,
+            PLUS,
+            MONTHLY,
+            UpgradeCredit("basic", 100, 410, 41),
+        ),
         # A cancelled member who upgrades before the end keeps the value too.
-        (held(state=State.CANCEL_SCHEDULED), BASIC, PLUS, MONTHLY,
-         UpgradeCredit("basic", 12, 60, 6)),
+        (
+            held(state=State.CANCEL_SCHEDULED),
+            BASIC,
+            PLUS,
+            MONTHLY,
+            UpgradeCredit("basic", 12, 60, 6),
+        ),
         # Worth less than a day of the new tier: said, but no extra day.
         (held(left=timedelta(days=1)), BASIC, PRO, MONTHLY, UpgradeCredit("basic", 1, 5, 0)),
         # No credit: less than a whole day left, no paid time, a trial, same or lower tier.

@@ -452,7 +452,11 @@ class RecordPayment:
         if invoice.paid_at is None:  # a purchase, not a renewal: maybe an upgrade mid-period
             current = self.catalog().plan(sub.plan_id or "")
             credit = upgrade_credit(
-                to_membership(sub), current, plan, InvoiceKind(invoice.billing), now,
+                to_membership(sub),
+                current,
+                plan,
+                InvoiceKind(invoice.billing),
+                now,
                 amount=invoice.amount,
             )
         decision = decide_payment(
@@ -499,7 +503,11 @@ class RecordPayment:
             )
             log.info(
                 "upgrade %s: %d days left on %s become %d days on %s",
-                paid.charge_id, credit.days_left, credit.from_plan, credit.bonus_days, plan.id,
+                paid.charge_id,
+                credit.days_left,
+                credit.from_plan,
+                credit.bonus_days,
+                plan.id,
             )
         apply_membership(sub, membership, now)
         for kind, data in decision.events:

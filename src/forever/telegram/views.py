@@ -462,3 +462,27 @@ class Views:
             ],
             [cb(self.label(locale, "see_plans"), Nav(view=NavView.PLANS))],
         )
+
+    def yearly_renewal(
+        self, locale: str, name: str | None, plan_id: str, until: datetime, *, ended: bool
+    ) -> View:
+        """A yearly member's year ends soon, or has ended: one tap renews it for a year (the
+        yearly invoice of their plan, if the catalog still sells it), another shows the plans."""
+        plan = self.catalog.plan(plan_id)
+        text = self.r.chat(
+            "yearly_renewal",
+            locale,
+            name=name,
+            plan=plan.name[locale] if plan else plan_id,
+            until=until,
+            ended=ended,
+            price=plan.yearly_stars if plan else 0,
+        )
+        rows = []
+        if plan is not None:
+            label = self.label(
+                locale, "renew_yearly", plan=plan.name[locale], price=self.stars(plan.yearly_stars)
+            )
+            rows.append([cb(label, PlanCb(plan=plan.id, kind=PlanKind.YEARLY))])
+        rows.append([cb(self.label(locale, "see_plans"), Nav(view=NavView.PLANS))])
+        return text, keyboard(*rows)

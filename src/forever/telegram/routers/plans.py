@@ -44,9 +44,7 @@ async def present_invoice(
     """Show an issued (committed) invoice: a Stars subscription link, or a one-off invoice.
     An upgrade mid-period says first what the days left on the lower tier become."""
     chat = BotChatPort(bot)
-    title, description = views.invoice_texts(
-        locale, issued.plan, issued.kind, issued.offer, credit
-    )
+    title, description = views.invoice_texts(locale, issued.plan, issued.kind, issued.offer, credit)
     if issued.kind is InvoiceKind.SUBSCRIPTION:
         link = await chat.create_invoice_link(
             title=title,
