@@ -203,8 +203,8 @@ def sweeps(container: Container, chat: ChatPort | None = None) -> list[tuple[str
         ("expire_memberships", lifecycle.expire_due_memberships(container)),
         ("resume_pauses", lifecycle.resume_due_pauses(container)),
         ("email_journeys", journey_sweep(container)),
-        ("yearly_reminders", partial(_yearly_reminders, container, chat)),
         ("upgrade_prompts", partial(_upgrade_prompts, container, chat)),
+        ("yearly_reminders", partial(_yearly_reminders, container, chat)),
         ("prune_update_inbox", partial(prune_update_inbox, container)),
     ]
 
