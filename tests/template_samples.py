@@ -28,6 +28,9 @@ _PRO = _PLAN | {
     "current": False,
 }
 
+# An upgrade mid-period (domain.payments.upgrade_credit), as views.credit_context gives it.
+_CREDIT = {"days": 12, "stars": 60, "bonus": 6, "from_plan": "Basic", "to_plan": "Plus <b>"}
+
 CHAT: dict[str, dict] = {
     "welcome": {
         "name": "Ana <b>",
@@ -51,7 +54,21 @@ CHAT: dict[str, dict] = {
     "email_unchanged": {"email": "ana@example.com"},
     "no_change": {},
     "plans": {"business": BUSINESS, "plans": [_PLAN, _PRO]},
-    "plan_link": {"plan": "Plus", "price": 210, "percent": 30, "regular": 300},
+    "plan_link": {
+        "plan": "Plus",
+        "price": 210,
+        "percent": 30,
+        "regular": 300,
+        "credit": _CREDIT,
+    },
+    "upgrade_credit": {"credit": _CREDIT},
+    "yearly_renewal": {
+        "name": "Ana <b>",
+        "plan": "Plus",
+        "until": WHEN,
+        "ended": False,
+        "price": 3000,
+    },
     "invoice_title": {
         "plan": "Plus",
         "kind": "monthly",
@@ -65,6 +82,7 @@ CHAT: dict[str, dict] = {
         "business": BUSINESS,
         "percent": 30,
         "price": 210,
+        "credit": _CREDIT,
     },
     "precheckout_refused": {"reason": "stale"},
     "payment_done": {"plan": "Plus", "until": WHEN, "renewed": False, "renews": True},

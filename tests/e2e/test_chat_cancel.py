@@ -38,14 +38,15 @@ async def test_sign_up_pay_upgrade_cancel_reason_offer_then_undo(
     await subscribe_monthly(user)
     clock.advance(timedelta(days=2))
     _, pro = await subscribe_monthly(user, "Pro · 600 ⭐ / month")
-    until = START + timedelta(days=2, minutes=0) + timedelta(days=30)
+    # Issue 16, item 7: the 28 days left on Plus (worth 280 ⭐) become 14 days of Pro.
+    until = START + timedelta(days=2, minutes=0) + timedelta(days=30 + 14)
 
     await user.send_text("/cancel")
     assert "Cancel your Pro membership?" in user.last_message.text
     await user.press("Yes, cancel")
     canceled, reason_question = user.messages[-2:]
     assert "Done: cancelled" in canceled.text
-    assert "25 December 2026" in canceled.text  # access until the paid period ends
+    assert "8 January 2027" in canceled.text  # access until the paid period ends
     assert (pro.charge_id, "true") in await edits_soon(tg, (pro.charge_id, "true"))
     state = await snap(running_bot, 4001)
     assert state.membership.state.value == "cancel_scheduled"

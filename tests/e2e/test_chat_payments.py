@@ -116,6 +116,47 @@ async def test_upgrade_stops_the_old_stars_subscription(
     assert changes[0].data == {"from_plan": "plus", "to_plan": "pro"}
 
 
+async def test_an_upgrade_mid_month_says_and_keeps_the_value_of_the_days_left(
+    tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
+) -> None:
+    """Issue 16, item 7: 12 days left on Basic (150 ⭐ a month: worth 60 ⭐) become 6 extra
+    days of Plus (300 ⭐ a month), said before paying and added to the new period's end."""
+    user = await trial_user(tg, 3020)
+    _, basic = await subscribe_monthly(user, "Basic · 150 ⭐ / month")
+    assert basic.accepted
+    clock.advance(timedelta(days=18))
+    await user.send_text("/plans")
+    await user.press("Plus · 300 ⭐ / month")
+    link_message = user.last_message
+    assert (
+        "Your 12 days left on Basic (worth 60 ⭐) become 6 extra days on Plus" in link_message.text
+    )
+    description = tg.calls_to("createInvoiceLink")[-1].params["description"]
+    assert "12 days left on Basic (worth 60 ⭐) become 6 extra days on Plus" in description
+    plus = await user.press(link_message.button_texts[0])
+    assert plus.accepted
+    state = await snap(running_bot, 3020)
+    assert state.membership.plan_id == "plus"
+    assert state.membership.period_end == clock.now() + timedelta(days=30 + 6)
+    assert await edits_soon(tg, (basic.charge_id, "true")) == [(basic.charge_id, "true")]
+
+
+async def test_an_upgrade_to_a_year_says_the_credit_before_the_invoice(
+    tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
+) -> None:
+    user = await trial_user(tg, 3021, language="it")
+    await subscribe_monthly(user, "Base · 150 ⭐ / mese")
+    clock.advance(timedelta(days=20))  # 10 days of Basic left: 50 ⭐, 6 days of Plus a year
+    await user.send_text("/plans")
+    await user.press("Plus · 3\u202f000 ⭐ / anno")
+    note, invoice = user.messages[-2], user.last_message
+    assert "I tuoi 10 giorni rimasti su Base (del valore di 50 ⭐) diventano 6 giorni" in note.text
+    assert invoice.invoice is not None and invoice.invoice.total_amount == 3000
+    assert (await user.pay(invoice)).accepted
+    state = await snap(running_bot, 3021)
+    assert state.membership.period_end == clock.now() + timedelta(days=365 + 6)
+
+
 async def test_same_plan_twice_is_not_sold_twice(tg: FakeBotAPI, running_bot: Runtime) -> None:
     user = await trial_user(tg, 3005)
     await subscribe_monthly(user)

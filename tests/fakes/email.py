@@ -11,6 +11,7 @@ from typing import Any
 
 from forever.domain.catalog import Trigger
 from forever.domain.marketing import Window
+from forever.services.renewals import YearlyMember
 from forever.services.upgrades import UpgradeCandidate
 from tests.fakes.core import FakeOutbox, FakePerson, FakeStore, FakeSubscription
 
@@ -177,6 +178,36 @@ class FakeUpgradeCandidates:
                     last(person.id, canceled_kind),
                 )
             )
+            if len(out) == limit:
+                break
+        return out
+
+
+class FakeYearlyMembers:
+    """services.renewals.YearlyMembers: keyset pages in person id order."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+
+    async def ending(
+        self,
+        *,
+        states: tuple[str, ...],
+        low: datetime,
+        high: datetime,
+        after_person_id: int,
+        limit: int,
+    ) -> list[YearlyMember]:
+        out = []
+        for sub in sorted(self.store.subscriptions.values(), key=lambda s: s.person_id):
+            person = self.store.people[sub.person_id]
+            if sub.billing != "yearly" or sub.state not in states or person.id <= after_person_id:
+                continue
+            if sub.period_end is None or not low < sub.period_end <= high:
+                continue
+            if person.telegram_id is None or person.blocked_at or person.erased_at:
+                continue
+            out.append(YearlyMember(person.id, sub.plan_id, sub.period_end))
             if len(out) == limit:
                 break
         return out

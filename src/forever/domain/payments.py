@@ -386,3 +386,54 @@ def decide_payment(paid: Paid, now: datetime) -> PaymentDecision:
         events=tuple(events),
         verdict=verdict,
     )
+
+
+# What an upgrade does with the days left on the lower tier -------------------------------
+
+ONE_DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeCredit:
+    """The unused, paid days of the lower tier, turned into days of the new one.
+
+    `stars` is what those days are worth at the price per day paid for them (rounded down);
+    `bonus_days` is how many days of the new plan that buys at its price per day (rounded
+    down), added to the new period's end."""
+
+    from_plan: str
+    days_left: int
+    stars: int
+    bonus_days: int
+
+
+def upgrade_credit(
+    m: Membership,
+    current: Plan | None,
+    new: Plan,
+    kind: InvoiceKind,
+    now: datetime,
+    *,
+    amount: int | None = None,
+) -> UpgradeCredit | None:
+    """The credit a paid member gets for moving to a higher tier mid-period, or None when the
+    purchase is no upgrade (no paid time left, a trial, the same or a lower tier).
+
+    The lower tier's price per day is its catalog price for the billing held (a month is 30
+    days, a year 365); the new one's is `amount` (what the invoice charges; by default the
+    catalog price of `kind`) over `kind`'s period. Whole days only: a part of a day left is
+    not counted, and the credit buys whole days."""
+    if current is None or new.tier <= current.tier:
+        return None
+    if m.state not in (State.ACTIVE, State.CANCEL_SCHEDULED, State.PAST_DUE):
+        return None
+    if m.billing not in (Billing.MONTHLY, Billing.YEARLY) or m.period_end is None:
+        return None
+    days_left = (m.period_end - now) // ONE_DAY
+    if days_left <= 0:
+        return None
+    held = InvoiceKind.YEARLY if m.billing is Billing.YEARLY else InvoiceKind.SUBSCRIPTION
+    stars = days_left * price(current, held) // held.period.days
+    new_amount = price(new, kind) if amount is None else amount
+    bonus = stars * kind.period.days // new_amount if new_amount > 0 else 0
+    return UpgradeCredit(current.id, days_left, stars, bonus)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
 from forever.domain.catalog import Catalog, Offer, Plan
 from forever.domain.clock import Clock
+from forever.domain.lifecycle import Membership
 from forever.domain.payments import (
     CURRENCY,
     INVOICE_LIFETIME,
@@ -26,12 +27,14 @@ from forever.domain.payments import (
     PaymentDecision,
     Refusal,
     StarChange,
+    UpgradeCredit,
     Verdict,
     check_pre_checkout,
     decide_payment,
     make_payload,
     price,
     read_payload,
+    upgrade_credit,
 )
 from forever.domain.signing import Signer
 from forever.services.accounts import Snapshot
@@ -236,6 +239,8 @@ class PlanChosen:
     snap: Snapshot
     plan: Plan | None = None
     issued: IssuedInvoice | None = None
+    # An upgrade mid-period: what the days left on the lower tier become (said before paying).
+    credit: UpgradeCredit | None = None
 
 
 class ChoosePlan:
@@ -274,7 +279,12 @@ class ChoosePlan:
         ):
             return PlanChosen(PlanChoice.ALREADY_SUBSCRIBED, snap, plan)
         issued = await self.invoicing.issue(person_id, plan, kind)
-        return PlanChosen(PlanChoice.ISSUED, snap, plan, issued)
+        catalog = self.catalog()
+        current = catalog.plan(snap.membership.plan_id or "")
+        credit = upgrade_credit(
+            snap.membership, current, plan, kind, self.clock.now(), amount=issued.amount
+        )
+        return PlanChosen(PlanChoice.ISSUED, snap, plan, issued, credit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +372,8 @@ class PaymentResult:
     amount: int | None = None  # Stars paid (and, for a refund, given back)
     # Telegram effects or staff alerts queued: the delivery worker is kicked after commit.
     urgent: bool = False
+    # An upgrade mid-period: the lower tier's days left, credited as days of the new plan.
+    credit: UpgradeCredit | None = None
 
 
 STAFF_REFUND_ALERT = "payment_refunded_staff"  # message_templates/chat/<locale>/, to owners
@@ -452,6 +464,16 @@ class RecordPayment:
         owner = await self.people.get(invoice.person_id)
         plan = catalog.plan(invoice.plan_id)
         sub = await self.subscriptions.get_or_create(invoice.person_id, now)
+        credit = None
+        if invoice.paid_at is None and plan is not None:  # a purchase: maybe an upgrade
+            credit = upgrade_credit(
+                to_membership(sub),
+                catalog.plan(sub.plan_id or ""),
+                plan,
+                InvoiceKind(invoice.billing),
+                now,
+                amount=invoice.amount,
+            )
         decision = decide_payment(
             Paid(
                 kind=InvoiceKind(invoice.billing),
@@ -486,24 +508,59 @@ class RecordPayment:
             paid, invoice, person_id, now, refunded=decision.refund is not None
         ):
             return PaymentResult(PaymentOutcome.DUPLICATE)
+        membership = decision.membership
         if verdict.refunded:
             log.warning("payment %s given back: %s", paid.charge_id, verdict.value)
             await self._give_back(paid, decision, invoice, person_id, owner, now)
+            credit = None
         else:
-            self._apply(paid, decision, sub, invoice, now)
+            membership = self._with_credit(paid, decision, credit, invoice.plan_id)
+            if membership is decision.membership:
+                credit = None
+            self._apply(paid, decision, sub, invoice, now, membership)
         for kind, data in decision.events:
             self.events.record(kind, now, person_id, **data)
         return PaymentResult(
             PaymentOutcome(verdict.value),
             person_id=person_id,
             plan_id=invoice.plan_id,
-            period_end=decision.membership.period_end,
+            period_end=membership.period_end,
             stop_charge_id=decision.stop_charge_id,
-            renews=decision.membership.auto_renew,
+            renews=membership.auto_renew,
             language=language,
             kind=invoice.billing,
             amount=paid.amount,
             urgent=decision.refund is not None,
+            credit=credit,
+        )
+
+    @staticmethod
+    def _with_credit(
+        paid: IncomingPayment,
+        decision: PaymentDecision,
+        credit: UpgradeCredit | None,
+        plan_id: str,
+    ) -> Membership:
+        """An upgrade keeps the value of the lower tier's days left (domain.payments)."""
+        membership = decision.membership
+        if (
+            credit is None
+            or credit.bonus_days <= 0
+            or decision.renewal
+            or membership.plan_id != plan_id
+            or membership.period_end is None
+        ):
+            return membership
+        log.info(
+            "upgrade %s: %d days left on %s become %d days on %s",
+            paid.charge_id,
+            credit.days_left,
+            credit.from_plan,
+            credit.bonus_days,
+            plan_id,
+        )
+        return replace(
+            membership, period_end=membership.period_end + timedelta(days=credit.bonus_days)
         )
 
     async def _keep(
@@ -539,6 +596,7 @@ class RecordPayment:
         sub: SubscriptionRecord,
         invoice: InvoiceRecord,
         now: datetime,
+        membership: Membership,
     ) -> None:
         if decision.star is StarChange.SET:
             sub.star_charge_id = paid.charge_id
@@ -552,7 +610,7 @@ class RecordPayment:
             sub.cancel_reason = None
             sub.canceled_at = None
             sub.started_at = sub.started_at or now
-        apply_membership(sub, decision.membership, now)
+        apply_membership(sub, membership, now)
 
     async def _give_back(
         self,

@@ -16,7 +16,7 @@ from forever.domain.account import AccountAction as Shown
 from forever.domain.account import account_actions
 from forever.domain.catalog import CancelReason, Catalog, Offer, OfferKind, Plan
 from forever.domain.lifecycle import Billing, State
-from forever.domain.payments import InvoiceKind, price
+from forever.domain.payments import InvoiceKind, UpgradeCredit, price
 from forever.domain.timezones import zone_choices
 from forever.rendering import Renderer
 from forever.services.accounts import Snapshot
@@ -194,8 +194,31 @@ class Views:
             "usage_limit": plan.usage_limit,
         }
 
-    def plan_link(self, locale: str, plan: Plan, link: str, amount: int, percent: int = 0) -> View:
-        """A Stars subscription link: the price it charges now and every 30 days after."""
+    def credit_context(
+        self, locale: str, plan: Plan, credit: UpgradeCredit | None
+    ) -> dict[str, Any] | None:
+        """What an upgrade does with the days left on the lower tier, for the templates."""
+        if credit is None:
+            return None
+        return {
+            "days": credit.days_left,
+            "stars": credit.stars,
+            "bonus": credit.bonus_days,
+            "from_plan": self.plan_name(credit.from_plan, locale),
+            "to_plan": plan.name[locale],
+        }
+
+    def plan_link(
+        self,
+        locale: str,
+        plan: Plan,
+        link: str,
+        amount: int,
+        percent: int = 0,
+        credit: UpgradeCredit | None = None,
+    ) -> View:
+        """A Stars subscription link: the price it charges now and every 30 days after (and,
+        for an upgrade mid-period, what the days left on the lower tier become)."""
         return self.r.chat(
             "plan_link",
             locale,
@@ -203,10 +226,22 @@ class Views:
             price=amount,
             percent=percent,
             regular=plan.monthly_stars,
+            credit=self.credit_context(locale, plan, credit),
         ), keyboard([url(self.label(locale, "subscribe", price=self.stars(amount)), link)])
 
+    def upgrade_credit(self, locale: str, plan: Plan, credit: UpgradeCredit) -> View:
+        """Said before a one-off upgrade invoice: what the days left on the lower tier become."""
+        return self.r.chat(
+            "upgrade_credit", locale, credit=self.credit_context(locale, plan, credit)
+        ), None
+
     def invoice_texts(
-        self, locale: str, plan: Plan, kind: InvoiceKind, offer: Offer | None = None
+        self,
+        locale: str,
+        plan: Plan,
+        kind: InvoiceKind,
+        offer: Offer | None = None,
+        credit: UpgradeCredit | None = None,
     ) -> tuple[str, str]:
         ctx = {
             "plan": plan.name[locale],
@@ -214,6 +249,7 @@ class Views:
             "business": self.catalog.business_name,
             "percent": offer.percent if offer and offer.kind is OfferKind.DISCOUNT else 0,
             "price": price(plan, kind, offer),
+            "credit": self.credit_context(locale, plan, credit),
         }
         title = self.r.chat("invoice_title", locale, **ctx)[:32]
         description = self.r.chat("invoice_description", locale, **ctx)[:255]
@@ -426,3 +462,27 @@ class Views:
             ],
             [cb(self.label(locale, "see_plans"), Nav(view=NavView.PLANS))],
         )
+
+    def yearly_renewal(
+        self, locale: str, name: str | None, plan_id: str, until: datetime, *, ended: bool
+    ) -> View:
+        """A yearly member's year ends soon, or has ended: one tap renews it for a year (the
+        yearly invoice of their plan, if the catalog still sells it), another shows the plans."""
+        plan = self.catalog.plan(plan_id)
+        text = self.r.chat(
+            "yearly_renewal",
+            locale,
+            name=name,
+            plan=plan.name[locale] if plan else plan_id,
+            until=until,
+            ended=ended,
+            price=plan.yearly_stars if plan else 0,
+        )
+        rows = []
+        if plan is not None:
+            label = self.label(
+                locale, "renew_yearly", plan=plan.name[locale], price=self.stars(plan.yearly_stars)
+            )
+            rows.append([cb(label, PlanCb(plan=plan.id, kind=PlanKind.YEARLY))])
+        rows.append([cb(self.label(locale, "see_plans"), Nav(view=NavView.PLANS))])
+        return text, keyboard(*rows)

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from forever.db.outbox import SqlDeliveryStore
 from forever.db.repositories.journeys import SqlGiftHistory, SqlJourneyCandidates
+from forever.db.repositories.renewals import SqlYearlyMembers
 from forever.db.repositories.upgrades import SqlUpgradeCandidates
 from forever.domain.marketing import MarketingPolicy
 from forever.jobs.delivery import (
@@ -25,12 +26,15 @@ from forever.jobs.sweeps import Sweep, run_all
 from forever.mail.smtp import SmtpConfig, SmtpPool
 from forever.services.journeys import SweepJourneys
 from forever.services.ports import ChatPort
+from forever.services.renewals import TEMPLATE as YEARLY_RENEWAL
+from forever.services.renewals import QueueYearlyReminders
 from forever.services.staff_replies import INBOX_MESSAGE
 from forever.services.upgrades import TEMPLATE as UPGRADE_PROMPT
 from forever.services.upgrades import QueueUpgradePrompts
 from forever.services.winback import winback_start_parameter
 from forever.telegram.bot_port import BotChatPort, build_bot
 from forever.telegram.inbox import prune_update_inbox
+from forever.telegram.renewal_reminders import yearly_renewal_view
 from forever.telegram.routers.staff_replies import inbox_message_view
 from forever.telegram.staff_texts import StaffTexts
 from forever.telegram.upgrade_prompts import upgrade_prompt_view
@@ -77,6 +81,15 @@ def upgrade_sweep(container: Container) -> QueueUpgradePrompts:
     )
 
 
+def yearly_reminder_sweep(container: Container) -> QueueYearlyReminders:
+    return QueueYearlyReminders(
+        uow=container.uow,
+        members=SqlYearlyMembers(container.uow),
+        outbox=container.outbox,
+        catalog=container.catalog,
+    )
+
+
 # --- the delivery worker -----------------------------------------------------------------------
 
 
@@ -115,6 +128,7 @@ def delivery_worker(
         staff_chat_ids=sorted(settings.admin_ids),
         chat_views={
             UPGRADE_PROMPT: upgrade_prompt_view(views),
+            YEARLY_RENEWAL: yearly_renewal_view(views),
             INBOX_MESSAGE: inbox_message_view(StaffTexts(container.renderer)),
         },
         **options,
@@ -190,8 +204,20 @@ def sweeps(container: Container, chat: ChatPort | None = None) -> list[tuple[str
         ("resume_pauses", lifecycle.resume_due_pauses(container)),
         ("email_journeys", journey_sweep(container)),
         ("upgrade_prompts", partial(_upgrade_prompts, container, chat)),
+        ("yearly_reminders", partial(_yearly_reminders, container, chat)),
         ("prune_update_inbox", partial(prune_update_inbox, container)),
     ]
+
+
+async def _yearly_reminders(container: Container, chat: ChatPort | None, now: datetime) -> int:
+    """Queue the yearly members' chat reminders due, then hand them over at once when a bot
+    runs here (else the outbox drain delivers them). Returns how many were delivered now."""
+    await yearly_reminder_sweep(container)(now)
+    if chat is None:
+        return 0
+    await learn_bot_username(container, chat)
+    report = await delivery_worker(container, smtp=None, chat=chat).drain()
+    return report.sent_by_template.get(YEARLY_RENEWAL, 0)
 
 
 async def _upgrade_prompts(container: Container, chat: ChatPort | None, now: datetime) -> int:

@@ -12,7 +12,7 @@ from aiogram.filters import Command
 from aiogram.types import BotSubscriptionUpdated, CallbackQuery, Message, PreCheckoutQuery
 
 from forever.domain.catalog import OfferKind
-from forever.domain.payments import InvoiceKind, Refusal
+from forever.domain.payments import InvoiceKind, Refusal, UpgradeCredit
 from forever.rendering import Renderer
 from forever.services.billing import (
     ChoosePlan,
@@ -34,11 +34,17 @@ log = logging.getLogger(__name__)
 
 
 async def present_invoice(
-    bot: Bot, chat_id: int, views: Views, locale: str, issued: IssuedInvoice
+    bot: Bot,
+    chat_id: int,
+    views: Views,
+    locale: str,
+    issued: IssuedInvoice,
+    credit: UpgradeCredit | None = None,
 ) -> None:
-    """Show an issued (committed) invoice: a Stars subscription link, or a one-off invoice."""
+    """Show an issued (committed) invoice: a Stars subscription link, or a one-off invoice.
+    An upgrade mid-period says first what the days left on the lower tier become."""
     chat = BotChatPort(bot)
-    title, description = views.invoice_texts(locale, issued.plan, issued.kind, issued.offer)
+    title, description = views.invoice_texts(locale, issued.plan, issued.kind, issued.offer, credit)
     if issued.kind is InvoiceKind.SUBSCRIPTION:
         link = await chat.create_invoice_link(
             title=title,
@@ -49,8 +55,14 @@ async def present_invoice(
         )
         offer = issued.offer
         percent = offer.percent if offer is not None and offer.kind is OfferKind.DISCOUNT else 0
-        await send(bot, chat_id, views.plan_link(locale, issued.plan, link, issued.amount, percent))
+        await send(
+            bot,
+            chat_id,
+            views.plan_link(locale, issued.plan, link, issued.amount, percent, credit),
+        )
     else:
+        if credit is not None:
+            await send(bot, chat_id, views.upgrade_credit(locale, issued.plan, credit))
         await chat.send_invoice(
             chat_id,
             title=title,
@@ -98,7 +110,7 @@ async def pick_plan(
         await bot.send_message(query.from_user.id, note)
         return
     assert chosen.issued is not None
-    await present_invoice(bot, query.from_user.id, views, locale, chosen.issued)
+    await present_invoice(bot, query.from_user.id, views, locale, chosen.issued, chosen.credit)
 
 
 async def pre_checkout(
