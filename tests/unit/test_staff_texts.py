@@ -76,6 +76,30 @@ SAMPLE = {
     "customer_id": 4001,
     "customer_language": "Română",
     "broadcast_id": 3,
+    "payments": [
+        SimpleNamespace(
+            created_at=WHEN,
+            plan_id="plus",
+            billing="monthly",
+            amount=300,
+            telegram_charge_id="stx<1>",
+            refunded_at=WHEN,
+        ),
+        SimpleNamespace(
+            created_at=WHEN,
+            plan_id="gold",
+            billing="yearly",
+            amount=3000,
+            telegram_charge_id="stx2",
+            refunded_at=None,
+        ),
+    ],
+    "note": "charged <twice>",
+    "amount": 300,
+    "paid_at": WHEN,
+    "charge_id": "stx<1>",
+    "refunded_at": WHEN,
+    "ended": False,
 }
 
 
