@@ -117,6 +117,11 @@ async def test_refunding_a_members_only_payment_ends_her_access_and_tells_her(
     assert actions.count("refund") == 1
     await staff.send_text("/audit")
     assert "refund" in staff.last_message.text
+    # /stats counts the money as it moved: received and given back, not a conversion.
+    await staff.send_text("/stats")
+    report = staff.messages[-2].text
+    assert "Revenue: 0 ⭐ (300 ⭐ received, 300 ⭐ refunded in 1 refund)" in report
+    assert "converted to paid: 0 of 1" in report
 
 
 async def test_refunding_one_of_several_payments_shortens_the_access(
