@@ -103,3 +103,16 @@ async def test_a_refund_that_fails_to_commit_leaves_the_payment_unrefunded() -> 
     stored = await payments.get(paid.id)
     assert stored is not None and stored.refunded_at is None
     assert world.outbox.rows() == [] and world.audit.actions() == []
+
+
+async def test_an_erased_person_cannot_be_refunded_through_telegram_so_nothing_is_marked() -> None:
+    world = World()
+    tools, payments = refunds(world)
+    person = await world.member(45, "active", plan="plus", billing="monthly")
+    paid = payments.add(person, "c5", NOW)
+    world.store.people[person].telegram_id = None
+    world.store.people[person].erased_at = NOW
+    assert (await tools.propose("c5")).outcome is RefundOutcome.NOT_FOUND
+    done = await tools.refund(staff_id=STAFF, payment_id=paid.id)
+    assert done.outcome is RefundOutcome.NOT_FOUND
+    assert paid.refunded_at is None and world.outbox.rows() == []

@@ -142,8 +142,8 @@ class StaffRefunds:
                 await self.uow.commit()
                 if payment.refunded_at is not None:
                     return RefundProposal(RefundOutcome.ALREADY, person, (payment,), note)
-                if not refundable(payment):
-                    return RefundProposal(RefundOutcome.NONE, person, (), note)
+                if not refundable(payment) or person is None or person.telegram_id is None:
+                    return RefundProposal(RefundOutcome.NOT_FOUND, note=note)
                 return RefundProposal(RefundOutcome.OK, person, (payment,), note)
             try:
                 field, value = parse_who(target)
@@ -181,6 +181,9 @@ class StaffRefunds:
             if payment is None or payment.person_id is None:
                 return Refunded(RefundOutcome.NOT_FOUND)
             person = await self.people.get(payment.person_id)
+            if person is None or person.telegram_id is None:
+                # Erased: Telegram cannot be asked without their user id.
+                return Refunded(RefundOutcome.NOT_FOUND, payment, person)
             if not await self.payments.mark_refunded(payment.id, now):
                 self.audit.record(
                     staff_id, "refund_refused", now, payment=payment.id, reason="already"
@@ -200,16 +203,15 @@ class StaffRefunds:
                 note=note or None,
                 by=staff_id,
             )
-            telegram_id = person.telegram_id if person else None
-            if telegram_id is not None:
-                await queue_refund(
-                    self.outbox,
-                    person_id=person_id,
-                    telegram_id=telegram_id,
-                    charge_id=payment.telegram_charge_id,
-                    reason=STAFF_REASON,
-                    now=now,
-                )
+            telegram_id = person.telegram_id
+            await queue_refund(
+                self.outbox,
+                person_id=person_id,
+                telegram_id=telegram_id,
+                charge_id=payment.telegram_charge_id,
+                reason=STAFF_REASON,
+                now=now,
+            )
             ended, until = await self._take_back_access(payment, telegram_id, now)
             told = can_be_told(person)
             if told:

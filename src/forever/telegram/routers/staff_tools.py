@@ -419,6 +419,9 @@ async def answer_refund(
     if message is None:
         return
     payment = done.payment
+    if done.outcome is RefundOutcome.NOT_FOUND:
+        await message.answer(texts("refund_stale", locale))
+        return
     if done.outcome is not RefundOutcome.OK or payment is None:
         await message.answer(
             texts(
