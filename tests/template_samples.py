@@ -166,6 +166,15 @@ CHAT: dict[str, dict] = {
         "days": 21,
         "until": WHEN,
     },
+    "refund_made": {
+        "name": "Ana <b>",
+        "plan_names": {"en": "Plus", "ro": "Plus", "it": "Plus"},
+        "plan_id": "plus",
+        "amount": 300,
+        "paid_at": WHEN,
+        "ended": False,
+        "until": WHEN,
+    },
     "star_edit_failed_staff": {
         "is_canceled": True,
         "user_id": 42,

@@ -28,7 +28,7 @@ def record_event(
 
 
 @pytest.mark.parametrize(
-    "command", ["/broadcast", "/stats", "/user 1", "/grant 1 plus 3", "/audit"]
+    "command", ["/broadcast", "/stats", "/user 1", "/grant 1 plus 3", "/refund 1", "/audit"]
 )
 async def test_customers_get_the_ordinary_fallback_for_staff_commands(
     tg: FakeBotAPI, running_bot: Runtime, command: str
@@ -55,13 +55,14 @@ async def test_help_lists_the_staff_commands_for_staff_only(
         "/stats: Retention and money numbers",
         "/user: Look up a person",
         "/grant: Give someone access",
+        "/refund: Refund a payment",
         "/audit: Recent staff actions",
     ):
         assert line in text
     customer = tg.add_user(3002, "Eve")
     await customer.send_text("/help")
     assert "/plans" in customer.last_message.text
-    for hint in ("staff", "/broadcast", "/stats", "/user", "/grant", "/audit"):
+    for hint in ("staff", "/broadcast", "/stats", "/user", "/grant", "/refund", "/audit"):
         assert hint not in customer.last_message.text
 
 

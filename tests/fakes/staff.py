@@ -284,3 +284,57 @@ class StaffFakes:
         self.history = FakeEventHistory(self.store)
         self.broadcasts = FakeBroadcasts(self.store)
         self.kick = CountingKick()
+
+
+@dataclass
+class FakePayment:
+    id: int
+    person_id: int | None
+    telegram_charge_id: str
+    plan_id: str
+    billing: str
+    amount: int
+    currency: str
+    is_recurring: bool
+    created_at: datetime
+    refunded_at: datetime | None = None
+
+
+class FakeStaffPayments:
+    """services.refunds.StaffPayments (kept in the store, so a rollback undoes a refund)."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+
+    def _all(self) -> list[FakePayment]:
+        found: list[FakePayment] = self.store.extra.setdefault("payments", [])
+        return found
+
+    def add(self, person_id: int, charge_id: str, at: datetime, **fields: Any) -> FakePayment:
+        values: dict[str, Any] = {
+            "plan_id": "plus",
+            "billing": "monthly",
+            "amount": 300,
+            "currency": "XTR",
+            "is_recurring": False,
+        } | fields
+        payment = FakePayment(len(self._all()) + 1, person_id, charge_id, created_at=at, **values)
+        self._all().append(payment)
+        return payment
+
+    async def by_charge_id(self, charge_id: str) -> FakePayment | None:
+        return next((p for p in self._all() if p.telegram_charge_id == charge_id), None)
+
+    async def get(self, payment_id: int) -> FakePayment | None:
+        return next((p for p in self._all() if p.id == payment_id), None)
+
+    async def of(self, person_id: int, limit: int) -> list[FakePayment]:
+        mine = [p for p in self._all() if p.person_id == person_id]
+        return sorted(mine, key=lambda p: (p.created_at, p.id), reverse=True)[:limit]
+
+    async def mark_refunded(self, payment_id: int, now: datetime) -> bool:
+        payment = await self.get(payment_id)
+        if payment is None or payment.refunded_at is not None:
+            return False
+        payment.refunded_at = now
+        return True

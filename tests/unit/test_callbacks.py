@@ -39,6 +39,8 @@ from forever.telegram.callbacks import (
     PrivacyAction,
     PrivacyCb,
     ReasonCb,
+    RefundAction,
+    RefundCb,
     SegmentCb,
     SegmentPick,
     StopBroadcastCb,
@@ -81,6 +83,7 @@ def longest_instances() -> list[CallbackData]:
         SegmentCb(kind=longest(SegmentPick), value=max([LONGEST_ID, *LOCALES], key=len)),
         StopBroadcastCb(broadcast_id=LONGEST_INT),
         GrantCb(action=longest(GrantAction), nonce=LONGEST_NONCE),
+        RefundCb(action=longest(RefundAction), payment=LONGEST_INT, nonce=LONGEST_NONCE),
     ]
 
 

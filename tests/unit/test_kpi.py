@@ -36,8 +36,10 @@ HISTORY = [
     ev(K.PAYMENT, 70, 15, plan="basic", billing="monthly", amount=150),  # P15 pays...
     ev(K.ACCESS_ENDED, 36, 15, billing="monthly", previous_state="cancel_scheduled"),  # ...left
     ev(K.EMAIL_SENT, 31, 15, template="winback"),
-    # At the start, paying: P1 300, P2 150, P3 500, P6 300, P7 300, P8 150
-    #   -> 6 paid memberships, MRR at the start 1700.
+    ev(K.PAYMENT, 45, 18, plan="plus", billing="monthly", amount=300, charge_id="c18a"),  # P18
+    ev(K.PAYMENT, 35, 20, plan="basic", billing="monthly", amount=150, charge_id="c20a"),  # P20
+    # At the start, paying: P1 300, P2 150, P3 500, P6 300, P7 300, P8 150, P18 300, P20 150
+    #   -> 8 paid memberships, MRR at the start 2150.
     # --- In the period -------------------------------------------------------------------
     # P4's trial ends: NOT paid churn (it was a trial, though cancelled: the old bug).
     ev(K.ACCESS_ENDED, 28, 4, plan="plus", billing="trial", previous_state="cancel_scheduled"),
@@ -97,6 +99,51 @@ HISTORY = [
     ev(K.PAYMENT, 6, 15, plan="basic", billing="one_month", amount=90, offer="comeback_40"),
     # P16 is granted Plus by staff.
     ev(K.GRANTED, 3, 16, plan="plus", days=30, by=1),
+    # --- Refunds (money given back: domain/refunds.py, services/refunds.py) --------------
+    # P18 cancels (too expensive), takes 30% off and pays 210 for a month; staff refund that
+    # payment: not a save. Their first month (c18a, paid 45 days before END) still runs, so
+    # their access ends when that month does: paid churn.
+    ev(K.CANCELED, 25, 18, plan="plus"),
+    ev(K.CANCEL_REASON, 25, 18, reason="too_expensive"),
+    ev(K.OFFER_SHOWN, 25, 18, offer="discount_30", reason="too_expensive"),
+    ev(K.OFFER_ACCEPTED, 25, 18, offer="discount_30"),
+    ev(
+        K.PAYMENT,
+        24,
+        18,
+        plan="plus",
+        billing="one_month",
+        amount=210,
+        offer="discount_30",
+        charge_id="c18b",
+    ),
+    ev(K.REFUNDED, 20, 18, charge_id="c18b", amount=210, plan="plus", reason="staff", by=1),
+    ev(K.ACCESS_ENDED, 15, 18, billing="monthly", previous_state="active"),
+    # P19 signs up, starts a trial, pays 300, and is refunded the next day: access ends, and
+    # it is neither a conversion nor paid churn (every payment of it was given back).
+    ev(K.SIGNED_UP, 24, 19),
+    ev(K.TRIAL_STARTED, 24, 19, plan="plus", days=7),
+    ev(K.ACTIVATED, 20, 19, plan="plus", billing="monthly"),
+    ev(K.PAYMENT, 20, 19, plan="plus", billing="monthly", amount=300, charge_id="c19"),
+    ev(K.REFUNDED, 19, 19, charge_id="c19", amount=300, plan="plus", reason="staff", by=1),
+    ev(K.ACCESS_ENDED, 19, 19, billing="monthly", previous_state="active", reason="refund"),
+    # P20's renewal (150) is refunded the day after: not a renewal; the month it paid for is
+    # taken off, which leaves no access: their paid membership (c20a's) ends: paid churn.
+    ev(K.RENEWED, 5, 20, plan="basic", billing="monthly"),
+    ev(
+        K.PAYMENT,
+        5,
+        20,
+        plan="basic",
+        billing="monthly",
+        amount=150,
+        recurring=True,
+        charge_id="c20b",
+    ),
+    ev(K.REFUNDED, 4, 20, charge_id="c20b", amount=150, plan="basic", reason="staff", by=1),
+    ev(K.ACCESS_ENDED, 4, 20, billing="monthly", previous_state="active", reason="refund"),
+    # A refund of a charge no payment event knows (never counted as received): ignored.
+    ev(K.REFUNDED, 3, None, charge_id="unknown", amount=999, reason="wrong_payer"),
     ev(K.EMAIL_SENT, 20, 9, template="trial_tips"),
     ev(K.EMAIL_SENT, 10, 2, template="cancel_confirmed"),
     ev(K.EMAIL_SENT, 2, 15, template="receipt"),
@@ -109,43 +156,74 @@ HISTORY = [
 
 def test_every_kpi_matches_the_hand_computed_figures() -> None:
     k = compute(HISTORY, START, END)
-    # Sign-ups in the period: P9, P10, P11, P12, P13.
-    assert k.signups == 5
-    # Trial conversion: trials started in the period P9..P13 = 5; paid by the end: P9, P13.
-    assert (k.trials, k.trials_converted, k.trials_running) == (5, 2, 1)  # P10 still trying
-    assert k.trial_conversion == Ratio(2, 5) and k.trial_conversion.value == 2 / 5
+    # Sign-ups in the period: P9, P10, P11, P12, P13, P19.
+    assert k.signups == 6
+    # Trial conversion: trials started in the period P9..P13 and P19 = 6; paid by the end:
+    # P9, P13. P19 paid too, but that payment was refunded: not a conversion.
+    assert (k.trials, k.trials_converted, k.trials_running) == (6, 2, 1)  # P10 still trying
+    assert k.trial_conversion == Ratio(2, 6) and k.trial_conversion.value == 2 / 6
     assert k.in_trial_now == 1
     # Active at the end: basic P2, P13, P15; plus P1, P9, P16 (granted); pro P3, P6.
-    # Not: P4, P11, P12 (trials over), P5 (grant over), P7 (ended), P8 (paused), P10 (trial).
+    # Not: P4, P11, P12 (trials over), P5 (grant over), P7 (ended), P8 (paused), P10 (trial),
+    # P18, P19, P20 (ended).
     assert k.active_by_plan == {"basic": 3, "plus": 3, "pro": 2}
-    # Paid churn: of the 6 paying at the start, P2 and P7 ended. P4's trial and P5's grant
-    # ending are not paid churn.
-    assert (k.churned, k.paying_at_start, k.paid_ended) == (2, 6, 2)
-    assert k.paid_churn.value == 2 / 6
+    # Paid churn: of the 8 paying at the start, P2, P7, P18 and P20 ended. P4's trial and
+    # P5's grant ending are not paid churn, nor P19's membership, all of whose payment was
+    # refunded.
+    assert (k.churned, k.paying_at_start, k.paid_ended) == (4, 8, 4)
+    assert k.paid_churn.value == 4 / 8
     # MRR at the end: P1 210 + P2 150 + P3 500 + P6 600 + P9 300 + P13 125 + P15 90 = 1975;
-    # at the start 1700, so the trend is +275 (+16.2%).
-    assert (k.mrr_stars, k.mrr_start_stars) == (1975, 1700)
-    assert k.mrr_change == Ratio(275, 1700)
+    # at the start 2150 (1700 + P18 300 + P20 150), so the trend is -175 (-8.1%).
+    assert (k.mrr_stars, k.mrr_start_stars) == (1975, 2150)
+    assert k.mrr_change == Ratio(-175, 2150)
     # Net revenue retention: now from those paying at the start: P1 210 + P2 150 + P3 500
-    # + P6 600 = 1460 (P7 ended, P8 paused), of 1700 = 85.9%.
-    assert k.net_revenue_retention == Ratio(1460, 1700)
-    assert round(k.net_revenue_retention.value or 0, 3) == 0.859
-    # Cancellations in the period: P1, P2, P7, P8 and P11 (a trial). P4's was before it.
-    assert (k.cancellations, k.trial_cancellations) == (5, 1)
-    assert k.cancel_reasons == {"too_expensive": 2, "not_using": 2}
-    # Save rate per offer: 30% off shown to P1 and P2, taken by P1; a month's pause shown to
-    # P8 and P11, taken by P8. 2 of 4 overall: too few for a percentage.
-    assert k.offers == {"discount_30": OfferFigures(2, 1), "pause_month": OfferFigures(2, 1)}
-    assert k.save_rate == Ratio(2, 4) and k.save_rate.value is None
-    # Offers accepted: the two saves, and P15's win-back offer.
+    # + P6 600 = 1460 (P7, P18, P20 ended, P8 paused), of 2150 = 67.9%.
+    assert k.net_revenue_retention == Ratio(1460, 2150)
+    assert round(k.net_revenue_retention.value or 0, 3) == 0.679
+    # Cancellations in the period: P1, P2, P7, P8, P11 (a trial) and P18. P4's was before.
+    assert (k.cancellations, k.trial_cancellations) == (6, 1)
+    assert k.cancel_reasons == {"too_expensive": 3, "not_using": 2}
+    # Save rate per offer: 30% off shown to P1, P2 and P18, taken by P1 and P18, but P18's
+    # payment for it was refunded: 1 save of 3. A month's pause shown to P8 and P11, taken
+    # by P8: 1 of 2. Overall 2 of 5: 40%.
+    assert k.offers == {"discount_30": OfferFigures(3, 1), "pause_month": OfferFigures(2, 1)}
+    assert k.save_rate == Ratio(2, 5) and k.save_rate.value == 0.4
+    # Offers accepted: the two saves, and P15's win-back offer (P18's refunded take is not).
     assert k.offers_accepted == {"discount_30": 1, "pause_month": 1, "comeback_40": 1}
     assert (k.pauses, k.resumes) == (1, 0)
-    # Win-back: paid access ended in the period for P2 and P7; P2 paid again 6 days later.
-    # P15 ended before the period (not in the cohort) but came back through an offer.
-    assert (k.access_ended, k.won_back, k.winbacks_by_offer) == (2, 1, 1)
-    assert k.winback_rate.value is None  # 2 people: too few for a percentage
+    # Win-back: paid access ended in the period for P2, P7, P18 and P20; P2 paid again 6 days
+    # later. P15 ended before the period (not in the cohort) but came back through an offer.
+    assert (k.access_ended, k.won_back, k.winbacks_by_offer) == (4, 1, 1)
+    assert k.winback_rate == Ratio(1, 4) and k.winback_rate.value is None  # too few
     # Emails sent in the period: 3 (one to P15 was before it); unsubscribed: P11.
     assert (k.emails_sent, k.unsubscribes) == (3, 1)
+    # Renewals: P1's (15 days before END); P20's was refunded, so it is not one.
+    assert k.renewals == 1
+    # Revenue: received in the period P1 300 + P1 210 + P2 150 + P6 600 + P9 300
+    # + P13 1500 + P15 90 = 3150, plus P18 210 + P19 300 + P20 150 = 3810; refunded
+    # P18 210 + P19 300 + P20 150 = 660 in 3 refunds (the refund of a charge never recorded
+    # as paid is not counted); revenue 3810 - 660 = 3150.
+    assert (k.received_stars, k.refunded_stars, k.refunds) == (3810, 660, 3)
+    assert k.revenue_stars == 3150
+
+
+def test_a_refund_takes_money_and_mrr_back_when_it_happens() -> None:
+    """A period that ended before the refund still counts the payment; the period of the
+    refund has it taken off revenue and MRR."""
+    history = [
+        ev(K.PAYMENT, 40, 1, plan="plus", billing="monthly", amount=300, charge_id="a"),
+        ev(K.PAYMENT, 35, 1, plan="plus", billing="yearly", amount=3000, charge_id="b"),
+        ev(K.REFUNDED, 10, 1, charge_id="b", amount=3000, plan="plus", reason="staff"),
+    ]
+    before = compute(history, START - timedelta(days=30), START)
+    # P1 pays 300 (a) and 3000 (b) in that period: received 3300; MRR their latest, 3000/12.
+    assert (before.received_stars, before.refunded_stars, before.mrr_stars) == (3300, 0, 250)
+    k = compute(history, START, END)
+    # In the period: nothing received, 3000 refunded: revenue -3000. P1 still has the month
+    # paid by (a) (the refund's effect on access is its own ACCESS_ENDED, none here), so
+    # they pay what (a) says: 300 at the end, 250 at the start.
+    assert (k.received_stars, k.refunded_stars, k.revenue_stars) == (0, 3000, -3000)
+    assert (k.mrr_start_stars, k.mrr_stars) == (250, 300)
 
 
 def test_a_rate_needs_five_in_its_denominator() -> None:
@@ -174,9 +252,9 @@ def test_daily_series_for_the_chart() -> None:
     k = compute(HISTORY, START, END)
     assert len(k.series) == 30
     assert k.series[-1].day == END
-    assert sum(p.churned for p in k.series) == 2  # P2 and P7
-    # After the first day: P1, P2, P3, P6, P7, P8 paid (P5's grant too): 7.
-    assert k.series[0].active == 7
+    assert sum(p.churned for p in k.series) == 4  # P2, P7, P18 and P20
+    # After the first day: P1, P2, P3, P6, P7, P8, P18, P20 paid (P5's grant too): 9.
+    assert k.series[0].active == 9
     assert k.series[-1].active == k.active_total
 
 

@@ -76,6 +76,30 @@ SAMPLE = {
     "customer_id": 4001,
     "customer_language": "Română",
     "broadcast_id": 3,
+    "payments": [
+        SimpleNamespace(
+            created_at=WHEN,
+            plan_id="plus",
+            billing="monthly",
+            amount=300,
+            telegram_charge_id="stx<1>",
+            refunded_at=WHEN,
+        ),
+        SimpleNamespace(
+            created_at=WHEN,
+            plan_id="gold",
+            billing="yearly",
+            amount=3000,
+            telegram_charge_id="stx2",
+            refunded_at=None,
+        ),
+    ],
+    "note": "charged <twice>",
+    "amount": 300,
+    "paid_at": WHEN,
+    "charge_id": "stx<1>",
+    "refunded_at": WHEN,
+    "ended": False,
 }
 
 
@@ -109,21 +133,24 @@ def test_stats_show_rates_with_their_counts_and_names_not_keys() -> None:
         offer_names={"discount_30": "30% off", "pause_month": "Pause 1 month"},
     )
     text, _ = parse_html(html)
-    assert "converted to paid: 40.0% (2 of 5); still in their trial: 1" in text
-    assert "MRR: 1975 ⭐ (+275 ⭐, +16.2% since the start: 1700 ⭐)" in text
-    assert "Net revenue retention: 85.9% (1460 ⭐ of 1700 ⭐)" in text
-    assert "Paid churn (paid memberships at the start that ended): 33.3% (2 of 6)" in text
+    assert "converted to paid: 33.3% (2 of 6); still in their trial: 1" in text
+    assert "MRR: 1975 ⭐ (-175 ⭐, -8.1% since the start: 2150 ⭐)" in text
+    assert "Net revenue retention: 67.9% (1460 ⭐ of 2150 ⭐)" in text
+    assert "Paid churn (paid memberships at the start that ended): 50.0% (4 of 8)" in text
     assert (
-        "Cancellations: 5 (1 in a trial); reasons: Not using it enough 2, Too expensive 2" in text
+        "Cancellations: 6 (1 in a trial); reasons: Too expensive 3, Not using it enough 2" in text
     )
-    assert "cancels that saw one): 2 of 4 (too few for a percentage)" in text
-    assert "30% off: 1 of 2 (too few for a percentage)" in text
+    assert "cancels that saw one): 40.0% (2 of 5)" in text
+    assert "30% off: 1 of 3 (too few for a percentage)" in text
     assert "Offers accepted: Pause 1 month 1, 30% off 1, comeback_40 1" in text
     assert (
-        "paid access ending): 1 of 2 (too few for a percentage); through a win-back offer: 1"
+        "paid access ending): 1 of 4 (too few for a percentage); through a win-back offer: 1"
         in text
     )
     assert "Emails sent: 3, unsubscribed: 1" in text
+    # Money as it moved: refunds are taken off revenue, and a refunded renewal is not one.
+    assert "Revenue: 3150 ⭐ (3810 ⭐ received, 660 ⭐ refunded in 3 refunds)" in text
+    assert "Renewals: 1" in text
     assert "too_expensive" not in text and "discount_30" not in text
 
 

@@ -56,6 +56,14 @@ class _Member:
     monthly_stars: float = 0.0  # what they pay per month while paid (their latest payment)
     past_due: bool = False
     before_pause: str = ""
+    # The payments of the current paid membership not refunded (charge id, monthly value),
+    # oldest first; and whether refunds took back every one of them.
+    charges: list[tuple[str | None, float]] = field(default_factory=list)
+    refunded_all: bool = False
+
+    def restart(self) -> None:
+        self.charges = []
+        self.refunded_all = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +104,10 @@ class Kpis:
     cancel_reasons: dict[str, int]
     offers: dict[str, OfferFigures]  # the save offers shown in the cancel flow
     offers_accepted: dict[str, int]  # cancel-flow and win-back offers taken, per offer
+    renewals: int  # recurring charges of Stars subscriptions in the period (not refunded)
+    received_stars: int  # Stars paid in the period (XTR payments)
+    refunded_stars: int  # Stars given back in the period (refunds of recorded payments)
+    refunds: int  # how many payments were given back in the period
     pauses: int
     resumes: int
     access_ended: int  # people whose paid access ended in the period (win-back cohort)
@@ -104,6 +116,11 @@ class Kpis:
     emails_sent: int
     unsubscribes: int
     series: tuple[DayPoint, ...] = ()
+
+    @property
+    def revenue_stars(self) -> int:
+        """Money as it really moved in the period: received minus refunded."""
+        return self.received_stars - self.refunded_stars
 
     @property
     def days(self) -> float:
@@ -157,13 +174,29 @@ def _apply(member: _Member, event: EventRow) -> bool:
     kind = event.kind
     if kind == K.TRIAL_STARTED:
         member.status, member.plan = TRIAL, data.get("plan", member.plan)
+        member.restart()
     elif kind == K.PAYMENT:
+        if member.status != PAID:
+            member.restart()
         member.status, member.plan = PAID, data.get("plan", member.plan)
         member.monthly_stars = _monthly_value(data)
+        member.charges.append((data.get("charge_id"), member.monthly_stars))
+        member.refunded_all = False
         member.past_due = False
     elif kind in (K.ACTIVATED, K.RENEWED, K.WINBACK_RECOVERED):
+        if member.status != PAID:
+            member.restart()
         member.status, member.plan = PAID, data.get("plan", member.plan)
         member.past_due = False
+    elif kind == K.REFUNDED:
+        # The refunded payment no longer pays for the membership: it pays what its latest
+        # payment not refunded says, or nothing (access ends by ACCESS_ENDED, if it does).
+        charge = data.get("charge_id")
+        kept = [c for c in member.charges if c[0] is None or c[0] != charge]
+        if len(kept) < len(member.charges):
+            member.charges = kept
+            member.monthly_stars = kept[-1][1] if kept else 0.0
+            member.refunded_all = not kept
     elif kind == K.RESUMED:
         if member.status == PAUSED:
             member.status = member.before_pause or PAID
@@ -177,6 +210,7 @@ def _apply(member: _Member, event: EventRow) -> bool:
         member.status, member.plan = GRANTED, data.get("plan", member.plan)
         member.monthly_stars = 0.0
         member.past_due = False
+        member.restart()
     elif kind == K.PAYMENT_FAILED:
         member.past_due = member.status == PAID
     elif kind == K.CANCELED:
@@ -187,11 +221,14 @@ def _apply(member: _Member, event: EventRow) -> bool:
             return True
     elif kind == K.ACCESS_ENDED:
         was = member.status
+        refunded_all = member.refunded_all
         member.status, member.past_due = ENDED, False
+        member.restart()
         billing = data.get("billing")
         if was == "" and billing:  # history from before the replay knew this person
             return billing in PAID_BILLINGS
-        return was == PAID
+        # A membership whose every payment was given back was never paid for: not churn.
+        return was == PAID and not refunded_all
     return False
 
 
@@ -203,9 +240,12 @@ def _count(events: Iterable[EventRow], kind: str, key: str) -> Counter[str]:
     return found
 
 
-def _offer_figures(in_period: list[EventRow]) -> dict[str, OfferFigures]:
+def _offer_figures(
+    in_period: list[EventRow], refunded_takes: set[tuple[int, datetime]]
+) -> dict[str, OfferFigures]:
     """Each OFFER_SHOWN is one cancel attempt that saw that offer; it is a save when the same
-    person accepts that offer before being shown another (and before the end)."""
+    person accepts that offer before being shown another (and before the end), unless the
+    payment that took the offer was refunded (`refunded_takes`: person and instant)."""
     shown: Counter[str] = Counter()
     saves: Counter[str] = Counter()
     open_offer: dict[int, str] = {}  # person -> the offer they were last shown, not yet taken
@@ -217,23 +257,65 @@ def _offer_figures(in_period: list[EventRow]) -> dict[str, OfferFigures]:
             shown[offer] += 1
             open_offer[event.person_id] = offer
         elif event.kind == K.OFFER_ACCEPTED and open_offer.get(event.person_id) == offer:
-            saves[offer] += 1
+            if (event.person_id, event.at) not in refunded_takes:
+                saves[offer] += 1
             del open_offer[event.person_id]
     return {o: OfferFigures(n, saves[o]) for o, n in shown.most_common()}
 
 
-def _winbacks(ordered: list[EventRow], endings: dict[int, datetime], end: datetime) -> int:
+def _winbacks(
+    ordered: list[EventRow],
+    endings: dict[int, datetime],
+    end: datetime,
+    refunded_at: set[tuple[int, datetime]],
+) -> int:
     """People in `endings` (person -> when their paid access ended) who paid again within
-    WINBACK_DAYS of that (payments seen by `end`)."""
+    WINBACK_DAYS of that (payments seen by `end`, not refunded)."""
     back: set[int] = set()
     for event in ordered:
         person = event.person_id
         if person is None or person not in endings or event.kind not in (K.PAYMENT, K.ACTIVATED):
             continue
+        if (person, event.at) in refunded_at:
+            continue
         ended = endings[person]
         if ended < event.at <= ended + timedelta(days=WINBACK_DAYS) and event.at <= end:
             back.add(person)
     return len(back)
+
+
+def _refunds(
+    ordered: list[EventRow],
+) -> tuple[set[str], set[tuple[int, datetime]], set[tuple[int, datetime]]]:
+    """What the refunds seen by the end take back: the refunded charge ids (of recorded
+    payments), the (person, instant) of each refunded payment (the ACTIVATED, RENEWED or
+    WINBACK_RECOVERED written with it share that instant), and the (person, instant) of each
+    OFFER_ACCEPTED whose offer was then paid for by a refunded payment."""
+    paid = {
+        str(e.data["charge_id"]) for e in ordered if e.kind == K.PAYMENT and e.data.get("charge_id")
+    }
+    refunded = {
+        str(e.data["charge_id"])
+        for e in ordered
+        if e.kind == K.REFUNDED and str(e.data.get("charge_id")) in paid
+    }
+    moments: set[tuple[int, datetime]] = set()
+    takes: set[tuple[int, datetime]] = set()
+    open_takes: dict[tuple[int, str], datetime] = {}  # (person, offer) -> accepted at
+    for e in ordered:
+        if e.person_id is None:
+            continue
+        offer = str(e.data.get("offer") or "")
+        if e.kind == K.OFFER_ACCEPTED:
+            open_takes[(e.person_id, offer)] = e.at
+        elif e.kind == K.PAYMENT:
+            refunded_payment = str(e.data.get("charge_id")) in refunded
+            if refunded_payment:
+                moments.add((e.person_id, e.at))
+            taken = open_takes.pop((e.person_id, offer), None) if offer else None
+            if taken is not None and refunded_payment:
+                takes.add((e.person_id, taken))
+    return refunded, moments, takes
 
 
 def compute(events: Iterable[EventRow], start: datetime, end: datetime) -> Kpis:
@@ -242,6 +324,11 @@ def compute(events: Iterable[EventRow], start: datetime, end: datetime) -> Kpis:
     `start`, and any after `end` are left out."""
     ordered = sorted((e for e in events if e.at <= end), key=lambda e: e.at)
     in_period = [e for e in ordered if e.at > start]
+    refunded, refunded_at, refunded_takes = _refunds(ordered)
+
+    def kept(e: EventRow) -> bool:  # not taken back by a refund seen by the end
+        return e.person_id is None or (e.person_id, e.at) not in refunded_at
+
     members: dict[int, _Member] = {}
     at_start: dict[int, float] = {}  # person -> monthly value, for those paying at the start
     churned: set[int] = set()
@@ -281,6 +368,7 @@ def compute(events: Iterable[EventRow], start: datetime, end: datetime) -> Kpis:
         e.person_id
         for e in in_period
         if e.kind in (K.PAYMENT, K.ACTIVATED)
+        and kept(e)
         and e.person_id in trial_people
         and e.at >= trial_people[e.person_id]
     }
@@ -289,8 +377,12 @@ def compute(events: Iterable[EventRow], start: datetime, end: datetime) -> Kpis:
         m.plan or "?" for m in members.values() if m.status in ACTIVE
     )
     paying_now = {p: m.monthly_stars for p, m in members.items() if m.status == PAID}
-    accepted = _count(in_period, K.OFFER_ACCEPTED, "offer")
-    by_winback = [e for e in in_period if e.kind == K.WINBACK_RECOVERED]
+    accepted = _count(
+        [e for e in in_period if (e.person_id, e.at) not in refunded_takes],
+        K.OFFER_ACCEPTED,
+        "offer",
+    )
+    by_winback = [e for e in in_period if e.kind == K.WINBACK_RECOVERED and kept(e)]
     accepted.update(str(e.data["offer"]) for e in by_winback if e.data.get("offer"))
     return Kpis(
         start=start,
@@ -310,12 +402,28 @@ def compute(events: Iterable[EventRow], start: datetime, end: datetime) -> Kpis:
         cancellations=sum(1 for e in in_period if e.kind == K.CANCELED),
         trial_cancellations=trial_cancels,
         cancel_reasons=dict(_count(in_period, K.CANCEL_REASON, "reason").most_common()),
-        offers=_offer_figures(in_period),
+        offers=_offer_figures(in_period, refunded_takes),
         offers_accepted=dict(accepted.most_common()),
+        renewals=sum(1 for e in in_period if e.kind == K.RENEWED and kept(e)),
+        received_stars=sum(
+            int(e.data.get("amount") or 0)
+            for e in in_period
+            if e.kind == K.PAYMENT and e.data.get("currency", "XTR") == "XTR"
+        ),
+        refunded_stars=sum(
+            int(e.data.get("amount") or 0)
+            for e in in_period
+            if e.kind == K.REFUNDED and str(e.data.get("charge_id")) in refunded
+        ),
+        refunds=sum(
+            1
+            for e in in_period
+            if e.kind == K.REFUNDED and str(e.data.get("charge_id")) in refunded
+        ),
         pauses=sum(1 for e in in_period if e.kind == K.PAUSED),
         resumes=sum(1 for e in in_period if e.kind == K.RESUMED),
         access_ended=len(first_paid_end),
-        won_back=_winbacks(ordered, first_paid_end, end),
+        won_back=_winbacks(ordered, first_paid_end, end, refunded_at),
         winbacks_by_offer=len(by_winback),
         emails_sent=sum(1 for e in in_period if e.kind == K.EMAIL_SENT),
         unsubscribes=sum(1 for e in in_period if e.kind == K.UNSUBSCRIBED),

@@ -186,6 +186,21 @@ class GrantCb(CallbackData, prefix="grant"):
     nonce: str
 
 
+class RefundAction(StrEnum):
+    PICK = "pick"
+    OK = "ok"
+    NO = "no"
+
+
+class RefundCb(CallbackData, prefix="rf"):
+    """A staff refund (staff_tools): pick a payment from a list, confirm or refuse it.
+    `nonce` ties the tap to the pending /refund (8 hex digits); `payment` is the payment id."""
+
+    action: RefundAction
+    payment: int
+    nonce: str
+
+
 ALL_CALLBACKS: tuple[type[CallbackData], ...] = (
     Nav,
     TrialCb,
@@ -204,4 +219,5 @@ ALL_CALLBACKS: tuple[type[CallbackData], ...] = (
     SegmentCb,
     StopBroadcastCb,
     GrantCb,
+    RefundCb,
 )

@@ -8,10 +8,12 @@ from collections.abc import Awaitable, Callable
 from aiogram import Bot
 
 from forever.db.repositories.broadcasts import SqlBroadcastReplies, SqlBroadcasts
+from forever.db.repositories.refunds import SqlStaffPayments
 from forever.db.repositories.staff import SqlAuditLog, SqlEventHistory, SqlStaffDirectory
 from forever.services.broadcast_sender import BroadcastWorker, SenderConfig
 from forever.services.broadcasts import BroadcastDesk
 from forever.services.ratelimit import RateLimiter
+from forever.services.refunds import StaffRefunds
 from forever.services.staff import StaffTools
 from forever.services.staff_replies import StaffReplies
 from forever.services.stats import StaffStats
@@ -40,6 +42,19 @@ def chat_dependencies(container: Container) -> dict[str, object]:
         "staff_tools": StaffTools(
             uow,
             SqlStaffDirectory(uow),
+            container.people_repo,
+            container.subscriptions,
+            container.events,
+            audit,
+            container.catalog,
+            container.clock,
+            container.outbox,
+            container.delivery_kick,
+        ),
+        "staff_refunds": StaffRefunds(
+            uow,
+            SqlStaffDirectory(uow),
+            SqlStaffPayments(uow),
             container.people_repo,
             container.subscriptions,
             container.events,

@@ -1,4 +1,5 @@
-"""/stats, /user, /grant and /audit for staff. Everyone else never reaches these handlers."""
+"""/stats, /user, /grant, /refund and /audit for staff. Everyone else never reaches these
+handlers."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ from aiogram.types import (
 from forever.domain.catalog import CancelReason, Catalog
 from forever.services import stats
 from forever.services.records import PersonRecord
+from forever.services.refunds import RefundOutcome, RefundProposal, StaffRefunds
 from forever.services.staff import MAX_GRANT_DAYS, StaffTools
 from forever.services.stats import StaffStats
+from forever.telegram.callbacks import RefundAction, RefundCb
 from forever.telegram.labels import Labels
 from forever.telegram.staff_filter import IsStaff
 from forever.telegram.staff_texts import StaffTexts
@@ -94,6 +97,7 @@ async def show_user(
     message: Message,
     command: CommandObject,
     staff_tools: StaffTools,
+    staff_refunds: StaffRefunds,
     staff_texts: StaffTexts,
     catalog: Catalog,
     locale: str,
@@ -118,6 +122,8 @@ async def show_user(
             s=sub,
             events=card.events,
             plan_name=_plan_name(catalog, sub.plan_id if sub else None, locale),
+            payments=await staff_refunds.payments_of(card.person.id),
+            plan_names={p.id: p.name[locale] for p in catalog.plans},
         )
     )
 
@@ -239,6 +245,207 @@ async def answer_grant(
         )
 
 
+def _refund_buttons(
+    texts: StaffTexts, locale: str, proposal: RefundProposal, nonce: str
+) -> InlineKeyboardMarkup:
+    if proposal.outcome is RefundOutcome.CHOOSE:
+        rows = [
+            [
+                InlineKeyboardButton(
+                    text=texts(
+                        "refund_pick_button",
+                        locale,
+                        amount=p.amount,
+                        paid_at=p.created_at,
+                        plan=p.plan_id,
+                    ),
+                    callback_data=RefundCb(
+                        action=RefundAction.PICK, payment=p.id, nonce=nonce
+                    ).pack(),
+                )
+            ]
+            for p in proposal.payments
+        ]
+        return InlineKeyboardMarkup(inline_keyboard=rows)
+    payment = proposal.payments[0]
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=texts("refund_button", locale, amount=payment.amount),
+                    callback_data=RefundCb(
+                        action=RefundAction.OK, payment=payment.id, nonce=nonce
+                    ).pack(),
+                ),
+                InlineKeyboardButton(
+                    text=texts("cancel_button", locale),
+                    callback_data=RefundCb(
+                        action=RefundAction.NO, payment=payment.id, nonce=nonce
+                    ).pack(),
+                ),
+            ]
+        ]
+    )
+
+
+def _refund_text(texts: StaffTexts, catalog: Catalog, locale: str, proposal: RefundProposal) -> str:
+    who = proposal.person
+    return texts(
+        "refund_confirm" if proposal.outcome is RefundOutcome.OK else "refund_choose",
+        locale,
+        name=who.first_name if who else None,
+        telegram_id=who.telegram_id if who else None,
+        payments=proposal.payments,
+        plan_names={p.id: p.name[locale] for p in catalog.plans},
+        note=proposal.note,
+    )
+
+
+async def ask_refund(
+    message: Message,
+    command: CommandObject,
+    staff_refunds: StaffRefunds,
+    staff_texts: StaffTexts,
+    catalog: Catalog,
+    locale: str,
+    state: FSMContext,
+) -> None:
+    texts = staff_texts
+    text = (command.args or "").strip()
+    proposal = await staff_refunds.propose(text)
+    if proposal.outcome is RefundOutcome.USAGE:
+        await message.answer(texts("refund_usage", locale))
+        return
+    if proposal.outcome is RefundOutcome.NOT_FOUND:
+        await message.answer(texts("refund_not_found", locale, who=text.split()[0]))
+        return
+    if proposal.outcome is RefundOutcome.ALREADY:
+        payment = proposal.payments[0]
+        await message.answer(
+            texts(
+                "refund_already",
+                locale,
+                charge_id=payment.telegram_charge_id,
+                refunded_at=payment.refunded_at,
+            )
+        )
+        return
+    if proposal.outcome is RefundOutcome.NONE:
+        who = proposal.person
+        await message.answer(
+            texts(
+                "refund_nothing",
+                locale,
+                name=who.first_name if who else None,
+                telegram_id=who.telegram_id if who else None,
+            )
+        )
+        return
+    nonce = secrets.token_hex(4)
+    await state.update_data(
+        refund={
+            "payments": [p.id for p in proposal.payments],
+            "note": proposal.note,
+            "nonce": nonce,
+        }
+    )
+    await message.answer(
+        _refund_text(texts, catalog, locale, proposal),
+        reply_markup=_refund_buttons(texts, locale, proposal, nonce),
+    )
+
+
+async def answer_refund(
+    query: CallbackQuery,
+    callback_data: RefundCb,
+    staff_refunds: StaffRefunds,
+    staff_texts: StaffTexts,
+    catalog: Catalog,
+    locale: str,
+    state: FSMContext,
+    person: PersonRecord,
+) -> None:
+    texts = staff_texts
+    pending = (await state.get_data()).get("refund")
+    if (
+        not pending
+        or pending.get("nonce") != callback_data.nonce
+        or callback_data.payment not in pending.get("payments", [])
+    ):
+        await query.answer(texts("refund_stale", locale), show_alert=True)
+        return
+    message = query.message if isinstance(query.message, Message) else None
+    note = str(pending.get("note") or "")
+    staff_id = person.telegram_id or 0
+    if callback_data.action is RefundAction.PICK:
+        proposal = await staff_refunds.payment(callback_data.payment)
+        await query.answer()
+        if message is None:
+            return
+        await message.edit_reply_markup(reply_markup=None)
+        if proposal.outcome is not RefundOutcome.OK:
+            payment = proposal.payments[0] if proposal.payments else None
+            await message.answer(
+                texts(
+                    "refund_already",
+                    locale,
+                    charge_id=payment.telegram_charge_id if payment else "",
+                    refunded_at=payment.refunded_at if payment else None,
+                )
+            )
+            return
+        proposal = RefundProposal(RefundOutcome.OK, proposal.person, proposal.payments, note)
+        nonce = secrets.token_hex(4)
+        await state.update_data(
+            refund={"payments": [callback_data.payment], "note": note, "nonce": nonce}
+        )
+        await message.answer(
+            _refund_text(texts, catalog, locale, proposal),
+            reply_markup=_refund_buttons(texts, locale, proposal, nonce),
+        )
+        return
+    # Taken out before applying, so a second tap finds nothing to do.
+    await state.update_data(refund=None)
+    await query.answer()
+    if message is not None:
+        await message.edit_reply_markup(reply_markup=None)
+    if callback_data.action is not RefundAction.OK:
+        if message is not None:
+            await message.answer(texts("refund_cancelled", locale))
+        return
+    done = await staff_refunds.refund(
+        staff_id=staff_id, payment_id=callback_data.payment, note=note
+    )
+    if message is None:
+        return
+    payment = done.payment
+    if done.outcome is RefundOutcome.NOT_FOUND:
+        await message.answer(texts("refund_stale", locale))
+        return
+    if done.outcome is not RefundOutcome.OK or payment is None:
+        await message.answer(
+            texts(
+                "refund_already",
+                locale,
+                charge_id=payment.telegram_charge_id if payment else "",
+                refunded_at=payment.refunded_at if payment else None,
+            )
+        )
+        return
+    await message.answer(
+        texts(
+            "refund_done",
+            locale,
+            name=done.person.first_name if done.person else None,
+            amount=payment.amount,
+            charge_id=payment.telegram_charge_id,
+            ended=done.ended,
+            until=done.until,
+            told=done.told,
+        )
+    )
+
+
 async def show_audit(
     message: Message,
     staff_tools: StaffTools,
@@ -257,6 +464,8 @@ def build_router() -> Router:
     router.message.register(show_stats, Command("stats"))
     router.message.register(show_user, Command("user"))
     router.message.register(ask_grant, Command("grant"))
+    router.message.register(ask_refund, Command("refund"))
     router.message.register(show_audit, Command("audit"))
     router.callback_query.register(answer_grant, GrantAct.filter(F.action.in_({"ok", "no"})))
+    router.callback_query.register(answer_refund, RefundCb.filter())
     return router
