@@ -10,17 +10,56 @@ import argparse
 import asyncio
 import logging
 import sys
+import threading
+import traceback
 from collections.abc import Sequence
 from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 from forever.config import ConfigError, Settings, load_settings
 from forever.domain.catalog import CatalogError
 from forever.domain.clock import parse_instant
-from forever.logs import redact, setup_logging
+from forever.logs import redact, register_secrets, setup_logging
+
+if TYPE_CHECKING:
+    from aiogram import Bot
 
 log = logging.getLogger("forever")
 
 EXIT_CONFIG = 2
+START_RETRY_FIRST_SECONDS = 1.0
+
+
+def _print_redacted_exception(
+    kind: type[BaseException], error: BaseException, tb: TracebackType | None
+) -> None:
+    """sys.excepthook: the traceback of an escaped error, with every secret redacted (an aiohttp
+    error names the Bot API URL, token included)."""
+    text = "".join(traceback.format_exception(kind, error, tb))
+    sys.stderr.write(redact(text))
+    sys.stderr.flush()
+
+
+def _print_redacted_thread_exception(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is not None:
+        _print_redacted_exception(args.exc_type, args.exc_value, args.exc_traceback)
+
+
+def install_redacting_hooks() -> None:
+    sys.excepthook = _print_redacted_exception
+    threading.excepthook = _print_redacted_thread_exception
+
+
+def _loop_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The asyncio loop's handler: what the default one says, redacted, through logging."""
+    message = str(context.get("message") or "unhandled error in the event loop")
+    error = context.get("exception")
+    if isinstance(error, BaseException):
+        details = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        log.error("%s\n%s", redact(message), redact(details.rstrip()))
+    else:
+        log.error("%s", redact(message))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -73,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    install_redacting_hooks()
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
@@ -119,6 +159,7 @@ def _run(settings: Settings) -> int:
     from forever.runtime import Runtime, serve_forever
 
     token = settings.bot_token.get_secret_value() if settings.bot_token else ""
+    register_secrets(token)
     container = build_container(settings)  # validates the catalog before anything starts
     setup_logging(
         settings.log_level,
@@ -129,13 +170,52 @@ def _run(settings: Settings) -> int:
     upgrade_to_head(settings.database_url)
 
     async def _main() -> None:
+        asyncio.get_running_loop().set_exception_handler(_loop_exception_handler)
         runtime = Runtime(container, token)
+        try:
+            await wait_for_telegram(runtime.bot, settings.start_retry_max_seconds)
+        except BaseException:
+            await runtime.bot.session.close()
+            await container.close()
+            raise
         await runtime.start()
         log.info("Forever is running; press Ctrl+C to stop")
         await serve_forever(runtime)
 
     asyncio.run(_main())
     return 0
+
+
+async def wait_for_telegram(
+    bot: Bot, max_delay: float, first_delay: float = START_RETRY_FIRST_SECONDS
+) -> None:
+    """Ask Telegram who the bot is until it answers, retrying (first_delay doubling up to
+    max_delay, each try logged) while it cannot be reached; a refused token (401) is a setting
+    error: ConfigError, one line, exit 2."""
+    from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
+
+    delay = min(first_delay, max_delay)
+    attempt = 1
+    while True:
+        try:
+            me = await bot.get_me()
+        except TelegramUnauthorizedError:
+            raise ConfigError(
+                "BOT_TOKEN: Telegram refused the token (401 Unauthorized); check it with @BotFather"
+            ) from None
+        except (TelegramAPIError, OSError, TimeoutError) as exc:
+            log.warning(
+                "Telegram is not reachable (try %s): %s; next try in %.1f s",
+                attempt,
+                redact(f"{type(exc).__name__}: {exc}"),
+                delay,
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay)
+            attempt += 1
+            continue
+        log.info("Telegram answered: the bot is @%s", me.username)
+        return
 
 
 def _tick(settings: Settings, at: datetime) -> int:

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     # many sends may be in flight at once.
     broadcast_rate: float = Field(28.0, gt=0, le=1000)
     broadcast_concurrency: int = Field(8, ge=1, le=100)
+    # `run` retries an unreachable Telegram at start: 1 s, doubling, at most this long apart.
+    start_retry_max_seconds: float = Field(30.0, gt=0, le=3600)
 
     @field_validator("admin_ids", "support_ids", mode="before")
     @classmethod

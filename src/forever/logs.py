@@ -11,14 +11,32 @@ from datetime import UTC, datetime
 from typing import Any
 
 _TOKEN_RE = re.compile(r"(?<!\d)\d{5,}:[A-Za-z0-9_-]{30,}")
+# A Bot API URL names the token in its path (/bot<token>/method, /file/bot<token>/...),
+# whatever its length or spelling.
+_BOT_URL_RE = re.compile(r"(?<=/bot)[^/\s'\"<>?#]+")
 REDACTED = "[REDACTED]"
+# Secrets of this process (the bot token), registered once at start-up by setup_logging.
+_SECRETS: set[str] = set()
+
+
+def register_secrets(*secrets: str) -> None:
+    _SECRETS.update(s for s in secrets if s)
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    for secret in secrets:
+    """The text with every known secret, bot token and Bot API URL token replaced."""
+    for secret in (*secrets, *_SECRETS):
         if secret:
             text = text.replace(secret, REDACTED)
+    text = _BOT_URL_RE.sub(REDACTED, text)
     return _TOKEN_RE.sub(REDACTED, text)
+
+
+def describe_error(error: BaseException, limit: int = 500) -> str:
+    """An exception as text fit to store or print: its type and message, redacted, cut."""
+    message = str(error)
+    text = f"{type(error).__name__}: {message}" if message else type(error).__name__
+    return redact(text)[:limit]
 
 
 class RedactingFormatter(logging.Formatter):
@@ -66,6 +84,7 @@ def setup_logging(
     secrets: tuple[str, ...] = (),
     context: Mapping[str, Any] | None = None,
 ) -> None:
+    register_secrets(*secrets)
     handler = logging.StreamHandler(sys.stderr)
     if context:
         handler.addFilter(ContextFilter(context))

@@ -48,6 +48,7 @@ from forever.domain.marketing import (
     standing,
 )
 from forever.domain.signing import Signer
+from forever.logs import describe_error, redact
 from forever.mail.message import OutgoingMail, Unsubscribe, bare_address, build_message
 from forever.mail.sender import Handover, hand_over
 from forever.mail.smtp import SmtpPool
@@ -113,6 +114,12 @@ class _Outcome:
     bounced_address: str | None = None
     blocked: bool = False
     gave_up_star_edit: bool = False
+
+    def __post_init__(self) -> None:
+        # Stored in outbox.last_error and shown to staff: never a token (aiohttp errors name
+        # the Bot API URL, token included).
+        if self.error is not None:
+            self.error = redact(self.error)[:500]
 
 
 @dataclass
@@ -380,7 +387,7 @@ class DeliveryWorker:
             self._render(job, now)
         except Exception as exc:  # a template or data error: retrying will not fix it
             log.exception("outbox row %s (%s) cannot be rendered", job.row.id, job.row.template)
-            job.outcome = _Outcome("failed", error=f"render: {exc}"[:500])
+            job.outcome = _Outcome("failed", error=f"render: {redact(str(exc))}"[:500])
             return False
         return True
 
@@ -518,7 +525,7 @@ class DeliveryWorker:
         try:
             result = await self.chat.send_text(int(chat_id), job.chat_html, job.keyboard)
         except Exception as exc:
-            job.outcome = self._retry(job, now, f"{type(exc).__name__}: {exc}")
+            job.outcome = self._retry(job, now, describe_error(exc))
             return
         if result.ok:
             job.outcome = _Outcome("sent")
@@ -553,7 +560,7 @@ class DeliveryWorker:
                 job.outcome = _Outcome("sent")  # an earlier try got through: done
                 return
             temporary, retry_after = temporary_telegram_failure(exc)
-            error = f"{type(exc).__name__}: {exc}"[:500]
+            error = describe_error(exc)
             if isinstance(exc, TelegramForbiddenError):
                 temporary = False
             if temporary and job.row.attempts < STAR_EDIT_MAX_ATTEMPTS:

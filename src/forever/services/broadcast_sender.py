@@ -29,6 +29,7 @@ from typing import Protocol
 from forever.domain.clock import Clock
 from forever.domain.events import EventKind
 from forever.domain.progress import Progress, progress
+from forever.logs import redact
 from forever.services import personalize
 from forever.services.broadcasts import ACTIVE_STATUSES, BroadcastRecord, variants_of
 from forever.services.ports import EventLog, PeopleRepository, UnitOfWork
@@ -483,7 +484,7 @@ class BroadcastWorker:
                 status,
                 item.attempts + (1 if status != "failed" else 0),
                 message_id,
-                error,
+                None if error is None else redact(error)[:500],
             )
         )
         run.counts[status] = run.counts.get(status, 0) + 1
@@ -658,5 +659,5 @@ def build_outgoing(
 
 
 def _describe(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
-    return text[:500]
+    # An aiohttp error names the Bot API URL, token included: redacted before it is stored.
+    return redact(str(error) or type(error).__name__)[:500]

@@ -15,6 +15,7 @@ from forever.db.models import Broadcast, BroadcastDelivery, Person, Subscription
 from forever.db.transactions import SqlUnitOfWork
 from forever.domain.lifecycle import HAS_ACCESS, Billing, State
 from forever.domain.segments import Segment, SegmentKind
+from forever.logs import redact
 from forever.services.broadcast_sender import Claimed, DeliveryResult
 from forever.services.broadcasts import ACTIVE_STATUSES, Content
 
@@ -220,7 +221,7 @@ class SqlBroadcasts:
                     "status": r.status,
                     "attempts": r.attempts,
                     "message_id": r.message_id,
-                    "error": r.error,
+                    "error": None if r.error is None else redact(r.error)[:500],
                     "claimed_by": None,
                     "claimed_until": None,
                     "updated_at": now,
