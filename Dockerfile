@@ -21,8 +21,12 @@ COPY bot.py catalog.toml ./
 COPY message_templates ./message_templates
 ENV PATH="/app/.venv/bin:$PATH" PYTHONUNBUFFERED=1 \
     DATABASE_URL="sqlite+aiosqlite:////app/data/forever.db" \
-    WEB_HOST=0.0.0.0 WEB_PORT=8080
+    WEB_HOST=0.0.0.0 WEB_PORT=8080 \
+    METRICS_HOST=127.0.0.1 METRICS_PORT=9464
 USER forever
+# Only the web server is meant to be published. /metrics listens on METRICS_PORT, inside the
+# container only; to scrape it, set METRICS_HOST=0.0.0.0 and reach it from a private network
+# (docker-compose.yml) or publish it on loopback: -p 127.0.0.1:9464:9464.
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \
     CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)" || exit 1

@@ -108,6 +108,7 @@ def settings(database_url: str) -> Settings:
         mail_from="Forever <hello@forever.test>",
         public_url="https://forever.test",
         web_port=0,
+        metrics_port=0,
         smtp_security="none",
     )
 

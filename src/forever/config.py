@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     public_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8080")
     web_host: str = "127.0.0.1"
     web_port: int = Field(8080, ge=0, le=65535)
+    # Prometheus /metrics: its own listener, loopback unless the operator says otherwise.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(9464, ge=0, le=65535)
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     # Support staff: receive customers' answers to broadcasts and reply to them.
     support_ids: Annotated[frozenset[int], NoDecode] = frozenset()

@@ -25,6 +25,7 @@ from forever.db.leases import acquire_lease, release_lease
 from forever.telegram.bot_port import BotChatPort
 from forever.telegram.commands import register_commands
 from forever.telegram.inbox import UpdateProcessor
+from forever.web.metrics import build_metrics_app
 from forever.web.routes import route_installers
 from forever.web.server import RouteInstaller, build_web_app, start_web
 from forever.web.webhook import install_webhook
@@ -83,6 +84,8 @@ class Runtime:
         self.web_port: int | None = None
         self._routes = list(routes)
         self._web_runner: web.AppRunner | None = None
+        self.metrics_port: int | None = None
+        self._metrics_runner: web.AppRunner | None = None
         self._polling: asyncio.Task[None] | None = None
         self._broadcasts: BroadcastRunner | None = None
         self._recovery: asyncio.Task[None] | None = None
@@ -119,6 +122,10 @@ class Runtime:
         app = build_web_app(self.container, installers)
         self._web_runner, self.web_port = await start_web(app, settings.web_host, settings.web_port)
         log.info("web server on http://%s:%s", settings.web_host, self.web_port)
+        self._metrics_runner, self.metrics_port = await start_web(
+            build_metrics_app(self.container), settings.metrics_host, settings.metrics_port
+        )
+        log.info("metrics on http://%s:%s/metrics", settings.metrics_host, self.metrics_port)
         if scheduler:
             self.scheduler.add_job(
                 self.sweep_once,
@@ -231,6 +238,8 @@ class Runtime:
             await self.outbox.stop()
         if self._web_runner is not None:
             await self._web_runner.cleanup()
+        if self._metrics_runner is not None:
+            await self._metrics_runner.cleanup()
         if graceful:
             try:
                 await asyncio.wait_for(self.updates.drain(), DRAIN_TIMEOUT_SECONDS)

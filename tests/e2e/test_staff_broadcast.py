@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
+from forever.config import Settings
 from forever.db.models import AuditEntry, Broadcast, BroadcastDelivery
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI, FakeUser
 from tests.conftest import STAFF_ID
 from tests.e2e.staff_helpers import add_people, only_job, send_rich, wait_for, wait_for_status
+
+OTHER_STAFF_ID = 900003
+
+
+@pytest.fixture
+def e2e_settings(settings: Settings, tg: FakeBotAPI) -> Settings:
+    """Two owners: Sam (STAFF_ID) and Olga."""
+    tg.add_user(OTHER_STAFF_ID, "Olga", language_code="en", username="olga_staff", started=True)
+    return settings.model_copy(
+        update={
+            "telegram_api_url": tg.base_url,
+            "admin_ids": frozenset({STAFF_ID, OTHER_STAFF_ID}),
+        }
+    )
 
 
 async def test_text_broadcast_to_everyone(tg: FakeBotAPI, running_bot: Runtime) -> None:
@@ -223,3 +239,52 @@ async def test_a_copied_version_per_language_keeps_its_formatting_and_media(
     async with container.sessions() as session:
         [row] = (await session.scalars(select(Broadcast))).all()
     assert set(row.variants or {}) == {"it"}
+
+
+async def test_another_staff_member_confirms_a_draft_only_after_an_audited_takeover(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    container = running_bot.container
+    await add_people(container, tg, [5301, 5302])
+    sam = await start_compose(tg)
+    await sam.send_text("Sam's news")
+    await sam.press("No button")
+    await sam.press("Everyone")
+    send = next(
+        b["callback_data"]
+        for row in sam.last_message.inline_keyboard
+        for b in row
+        if b["text"].startswith("Send to")
+    )
+
+    # Olga presses Confirm on Sam's draft (the same callback data, from her chat).
+    olga = tg.user(OTHER_STAFF_ID)
+    await olga.send_text("/broadcast")
+    own = olga.last_message
+    own.reply_markup["inline_keyboard"][0][0]["callback_data"] = send
+    await olga.press(send, message=own)
+    assert olga.last_message.text == "This draft belongs to Sam; take it over?"
+    async with container.sessions() as session:
+        statuses = (await session.scalars(select(Broadcast.status))).all()
+        audit = (await session.scalars(select(AuditEntry.action))).all()
+    assert list(statuses) == ["draft"] and audit == []  # nothing sent, nothing recorded
+    assert all(tg.user(t).messages == [] for t in (5301, 5302))
+
+    await olga.press("Take over")
+    assert "You took over draft" in olga.last_message.text
+    async with container.sessions() as session:
+        [entry] = (await session.scalars(select(AuditEntry))).all()
+    assert (entry.actor_telegram_id, entry.action) == (OTHER_STAFF_ID, "broadcast_taken_over")
+    assert entry.arguments["previous_owner"] == STAFF_ID
+
+    # Sam's own button no longer sends it: the draft is Olga's now.
+    await sam.press(send)
+    assert sam.last_message.text == "This draft belongs to Olga; take it over?"
+    await olga.press(olga.last_message.button_texts[0])  # "Send to N"
+    job = await only_job(container)
+    await wait_for_status(container, job, {"done"})
+    for telegram_id in (5301, 5302):
+        assert [m.text for m in tg.user(telegram_id).messages] == ["Sam's news"]
+    async with container.sessions() as session:
+        actions = (await session.scalars(select(AuditEntry.action).order_by(AuditEntry.id))).all()
+    assert list(actions) == ["broadcast_taken_over", "broadcast_confirmed"]

@@ -194,6 +194,13 @@ class FakeBroadcasts:
         job.status = to
         return True
 
+    async def change_owner(self, broadcast_id: int, *, from_staff: int, to_staff: int) -> bool:
+        job = self.jobs.get(broadcast_id)
+        if job is None or job.status != "draft" or job.created_by != from_staff:
+            return False
+        job.created_by = to_staff
+        return True
+
     async def add_recipients(self, broadcast_id: int, segment: Segment) -> int:
         people = self._recipients(segment)
         for person in people:

@@ -77,7 +77,12 @@ FAST = SenderConfig(concurrency=4, retry_delay=0.0, flush_interval=0.01, poll_in
 def desk(container: Container) -> BroadcastDesk:
     uow = container.uow
     return BroadcastDesk(
-        uow, SqlBroadcasts(uow), SqlAuditLog(uow), container.clock, container.broadcasting
+        uow,
+        SqlBroadcasts(uow),
+        SqlAuditLog(uow),
+        container.clock,
+        container.broadcasting,
+        people=container.people_repo,
     )
 
 

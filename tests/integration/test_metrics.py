@@ -1,4 +1,5 @@
-"""GET /metrics: Prometheus text with what an operator watches, one registry per instance."""
+"""GET /metrics: Prometheus text with what an operator watches, one registry per instance,
+on its own (loopback) listener only; the public web server does not serve it."""
 
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ import pytest
 from aiogram.exceptions import TelegramRetryAfter, TelegramServerError
 from prometheus_client.parser import text_string_to_metric_families
 
-from forever.app import Container
+from forever.app import Container, build_container
+from forever.config import Settings
 from forever.db.models import OutboxMessage, Person, Subscription
+from forever.domain.clock import ManualClock
 from forever.metrics import Metrics
+from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI
 from forever.telegram.request_metrics import RequestMetrics
-from forever.web.routes import route_installers
-from forever.web.server import build_web_app, start_web
+from forever.web.metrics import GaugeRefresher, build_metrics_app
+from forever.web.server import start_web
 from tests.conftest import TEST_TOKEN
 
 
@@ -30,9 +34,62 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 @pytest.fixture
 async def metrics_url(container: Container) -> AsyncIterator[str]:
-    runner, port = await start_web(build_web_app(container, route_installers()), "127.0.0.1", 0)
+    runner, port = await start_web(build_metrics_app(container), "127.0.0.1", 0)
     yield f"http://127.0.0.1:{port}/metrics"
     await runner.cleanup()
+
+
+async def status_of(url: str) -> int:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status
+
+
+async def test_metrics_only_on_their_own_listener_not_on_the_public_port(
+    settings: Settings, clock: ManualClock
+) -> None:
+    async with FakeBotAPI(TEST_TOKEN) as tg:
+        bot_settings = settings.model_copy(update={"telegram_api_url": tg.base_url})
+        runtime = Runtime(build_container(bot_settings, clock=clock), TEST_TOKEN)
+        await runtime.start(polling=False, scheduler=False, broadcasts=False)
+        try:
+            assert runtime.web_port and runtime.metrics_port
+            assert runtime.metrics_port != runtime.web_port
+            public = f"http://{settings.web_host}:{runtime.web_port}"
+            private = f"http://{settings.metrics_host}:{runtime.metrics_port}"
+            # What the world reaches: the health check, never the metrics.
+            assert await status_of(f"{public}/metrics") == 404
+            assert await status_of(f"{public}/healthz") == 200
+            found = await scrape(f"{private}/metrics")
+            assert ("forever_emails_sent_total", ()) in found
+            # The metrics listener serves metrics and nothing else.
+            assert await status_of(f"{private}/healthz") == 404
+        finally:
+            await runtime.stop()
+
+
+def test_metrics_listener_defaults_to_loopback_9464() -> None:
+    fields = Settings.model_fields
+    assert fields["metrics_host"].default == "127.0.0.1"
+    assert fields["metrics_port"].default == 9464
+
+
+async def test_gauges_are_read_from_the_database_at_most_every_interval(
+    container: Container,
+) -> None:
+    now = [100.0]
+    refresher = GaugeRefresher(container, interval=15.0, monotonic=lambda: now[0])
+    runner, port = await start_web(build_metrics_app(container, refresher), "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{port}/metrics"
+    active = ("forever_active_subscribers", (("state", "active"),))
+    try:
+        assert (await scrape(url))[active] == 0
+        await seed(container)
+        now[0] += 14.0  # scrapes inside the interval do not touch the database
+        assert (await scrape(url))[active] == 0
+        now[0] += 1.0
+        assert (await scrape(url))[active] == 2
+    finally:
+        await runner.cleanup()
 
 
 async def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

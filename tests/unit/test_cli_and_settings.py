@@ -47,6 +47,8 @@ def test_every_command_has_help(command: str) -> None:
         (["migrate"], {"ADMIN_IDS": "abc"}, "ADMIN_IDS: expected comma separated"),
         (["migrate"], {"SUPPORT_IDS": "1,x"}, "SUPPORT_IDS: expected comma separated"),
         (["migrate"], {"SMTP_PORT": "seventy"}, "SMTP_PORT:"),
+        (["migrate"], {"METRICS_PORT": "70000"}, "METRICS_PORT:"),
+        (["migrate"], {"METRICS_PORT": "nine"}, "METRICS_PORT:"),
         (["migrate"], {"DEFAULT_LOCALE": "de"}, "DEFAULT_LOCALE: must be one of en, ro, it"),
         (["migrate"], {"TIMEZONE": "Mars/Olympus"}, "TIMEZONE: unknown time zone"),
         (["run"], {"BOT_TOKEN": TOKEN}, "SECRET_KEY: required"),

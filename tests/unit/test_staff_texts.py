@@ -100,6 +100,7 @@ SAMPLE = {
     "charge_id": "stx<1>",
     "refunded_at": WHEN,
     "ended": False,
+    "owner": "Ana <b>",
 }
 
 

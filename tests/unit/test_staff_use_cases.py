@@ -68,7 +68,9 @@ class World:
         self.kick = CountingKick()
         self.outbox = FakeOutbox(self.store)
         self.delivery_kick = CountingKick(store=self.store)
-        self.desk = BroadcastDesk(self.uow, self.broadcasts, self.audit, self.clock, self.kick)
+        self.desk = BroadcastDesk(
+            self.uow, self.broadcasts, self.audit, self.clock, self.kick, people=self.people
+        )
         self.tools = StaffTools(
             self.uow,
             self.directory,
@@ -216,6 +218,50 @@ async def test_confirm_queues_each_recipient_once_audits_and_wakes_the_sender() 
     assert again.outcome == "already"
     assert len(world.broadcasts.of_job(job.id)) == 2
     assert world.audit.actions() == ["broadcast_confirmed"] and world.kick.kicks == 1
+
+
+async def test_only_the_drafts_maker_confirms_it_another_after_an_audited_takeover() -> None:
+    world = World()
+    await six_members(world)
+    other = 900002
+    world.people.add(telegram_id=STAFF, first_name="Sam")
+    drafted = await world.desk.draft(
+        staff_id=STAFF, content=Content(STAFF, 1, "text"), segment=Segment(SegmentKind.PAYING)
+    )
+    assert drafted.draft is not None
+    draft_id = drafted.draft.id
+
+    # Another staff member's Confirm: told whose it is, and nothing is sent or recorded.
+    refused = await world.desk.confirm(draft_id, staff_id=other, progress_chat_id=other)
+    assert (refused.outcome, refused.owner_id, refused.owner_name) == ("not_yours", STAFF, "Sam")
+    assert world.broadcasts.jobs[draft_id].status == "draft"
+    assert world.broadcasts.of_job(draft_id) == [] and world.kick.kicks == 0
+    assert world.audit.actions() == []
+
+    # Their own draft is not "taken over".
+    assert (await world.desk.take_over(draft_id, staff_id=STAFF)).outcome == "own"
+    assert world.audit.actions() == []
+
+    taken = await world.desk.take_over(draft_id, staff_id=other)
+    assert (taken.outcome, taken.previous_owner, taken.total) == ("taken", STAFF, 2)
+    [entry] = world.audit.entries()
+    assert (entry.actor_telegram_id, entry.action, entry.at) == (
+        other,
+        "broadcast_taken_over",
+        NOW,
+    )
+    assert entry.arguments == {"broadcast": draft_id, "previous_owner": STAFF}
+
+    # Now the maker is the one who may not confirm it; the new owner does.
+    assert (
+        await world.desk.confirm(draft_id, staff_id=STAFF, progress_chat_id=STAFF)
+    ).outcome == "not_yours"
+    queued = await world.desk.confirm(draft_id, staff_id=other, progress_chat_id=other)
+    assert (queued.outcome, queued.total) == ("queued", 2)
+    assert world.audit.actions() == ["broadcast_taken_over", "broadcast_confirmed"]
+    # A confirmed broadcast cannot be taken over any more.
+    assert (await world.desk.take_over(draft_id, staff_id=STAFF)).outcome == "already"
+    assert (await world.desk.take_over(999, staff_id=STAFF)).outcome == "missing"
 
 
 async def test_confirm_is_refused_while_another_job_sends_and_when_nobody_is_left() -> None:

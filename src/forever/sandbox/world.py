@@ -106,6 +106,9 @@ def sandbox_settings(
             "public_url": AnyHttpUrl(f"http://{HOST}:{port}"),
             "web_host": HOST,
             "web_port": port,
+            # Metrics on a free loopback port: a taken 9464 must not stop the sandbox.
+            "metrics_host": HOST,
+            "metrics_port": 0,
             # Only the sandbox's own staff member: real ids don't exist in the stand-in.
             "admin_ids": frozenset({STAFF_ID}),
             "webhook_url": None,

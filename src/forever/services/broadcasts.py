@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from forever.domain.clock import Clock
 from forever.domain.lifecycle import HAS_ACCESS, Billing, State
 from forever.domain.segments import Segment, SegmentKind
-from forever.services.ports import UnitOfWork
+from forever.services.ports import PeopleRepository, UnitOfWork
 from forever.services.records import PersonRecord, SubscriptionRecord
 from forever.services.staff import AuditLog
 
@@ -127,6 +127,11 @@ class BroadcastRepository(Protocol):
         `only_from`; False, and nothing changed, otherwise."""
         ...
 
+    async def change_owner(self, broadcast_id: int, *, from_staff: int, to_staff: int) -> bool:
+        """Atomically hand a draft from `from_staff` to `to_staff`; False, and nothing
+        changed, if it is no longer a draft of `from_staff` (taken or confirmed meanwhile)."""
+        ...
+
     async def add_recipients(self, broadcast_id: int, segment: Segment) -> int:
         """One pending delivery for everyone the segment reaches now; returns how many."""
         ...
@@ -190,10 +195,20 @@ class Draft:
 
 @dataclass(frozen=True, slots=True)
 class ConfirmResult:
-    outcome: str  # queued | already | busy | empty | missing
+    outcome: str  # queued | already | busy | empty | missing | not_yours
     broadcast_id: int = 0
-    total: int = 0  # recipients, once queued
+    total: int = 0  # recipients, once queued (the draft's count when not_yours)
     busy_with: int | None = None  # the job still sending, when busy
+    owner_id: int | None = None  # who made the draft, when not_yours
+    owner_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TakeoverResult:
+    outcome: str  # taken | own | already | missing
+    broadcast_id: int = 0
+    total: int = 0  # the draft's recipients when it was counted
+    previous_owner: int | None = None
 
 
 class BroadcastDesk:
@@ -206,12 +221,15 @@ class BroadcastDesk:
         audit: AuditLog,
         clock: Clock,
         kick: BroadcastKick,
+        *,
+        people: PeopleRepository,
     ) -> None:
         self.uow = uow
         self.broadcasts = broadcasts
         self.audit = audit
         self.clock = clock
         self.kick = kick
+        self.people = people
 
     async def start(self, previous_draft: int = 0) -> Busy | None:
         """Begin composing: refused while a job sends; an unconfirmed earlier draft goes."""
@@ -253,8 +271,11 @@ class BroadcastDesk:
     ) -> ConfirmResult:
         """Turn a draft into a queued job with its recipients, exactly once.
 
-        The status flip is conditional: a second tap (or a second instance handling the same
-        tap) finds no draft and changes nothing. The sender is woken after the commit."""
+        Only the staff member who owns the draft confirms it (who made it, or who took it
+        over: `take_over`); anyone else gets `not_yours`, with the owner's name, and nothing
+        changes. The status flip is conditional: a second tap (or a second instance handling
+        the same tap) finds no draft and changes nothing. The sender is woken after the
+        commit."""
         now = self.clock.now()
         async with self.uow.begin():
             draft = await self.broadcasts.get(draft_id)
@@ -262,6 +283,15 @@ class BroadcastDesk:
                 return ConfirmResult("missing", draft_id)
             if draft.status != "draft":
                 return ConfirmResult("already", draft_id)
+            if draft.created_by != staff_id:
+                owner = await self.people.by_telegram_id(draft.created_by)
+                return ConfirmResult(
+                    "not_yours",
+                    draft_id,
+                    draft.total,
+                    owner_id=draft.created_by,
+                    owner_name=(owner.first_name if owner else "") or str(draft.created_by),
+                )
             busy = await self.broadcasts.active()
             if busy is not None:
                 return ConfirmResult("busy", draft_id, busy_with=busy.id)
@@ -288,6 +318,30 @@ class BroadcastDesk:
             await self.uow.commit()
         self.kick.kick()
         return ConfirmResult("queued", draft_id, recipients)
+
+    async def take_over(self, draft_id: int, *, staff_id: int) -> TakeoverResult:
+        """Make `staff_id` the owner of another staff member's draft, recorded in the audit
+        log; from then on only they may confirm it. Conditional, like confirming: a draft
+        confirmed or taken by someone else meanwhile is not taken."""
+        now = self.clock.now()
+        async with self.uow.begin():
+            draft = await self.broadcasts.get(draft_id)
+            if draft is None:
+                return TakeoverResult("missing", draft_id)
+            if draft.status != "draft":
+                return TakeoverResult("already", draft_id)
+            owner = draft.created_by
+            if owner == staff_id:
+                return TakeoverResult("own", draft_id, draft.total, owner)
+            if not await self.broadcasts.change_owner(
+                draft_id, from_staff=owner, to_staff=staff_id
+            ):
+                return TakeoverResult("already", draft_id)
+            self.audit.record(
+                staff_id, "broadcast_taken_over", now, broadcast=draft_id, previous_owner=owner
+            )
+            await self.uow.commit()
+        return TakeoverResult("taken", draft_id, draft.total, owner)
 
     async def cancel(self, *, staff_id: int, draft_id: int, previous_draft: int = 0) -> bool:
         """Staff cancel composing: the draft (the button's, else the one in progress) is

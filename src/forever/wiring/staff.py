@@ -37,7 +37,12 @@ def chat_dependencies(container: Container) -> dict[str, object]:
         "staff_ids": container.settings.admin_ids,
         "staff_texts": StaffTexts(container.renderer),
         "broadcast_desk": BroadcastDesk(
-            uow, SqlBroadcasts(uow), audit, container.clock, container.broadcasting
+            uow,
+            SqlBroadcasts(uow),
+            audit,
+            container.clock,
+            container.broadcasting,
+            people=container.people_repo,
         ),
         "staff_tools": StaffTools(
             uow,

@@ -124,6 +124,18 @@ class SqlBroadcasts:
         )
         return bool(getattr(result, "rowcount", 0) == 1)
 
+    async def change_owner(self, broadcast_id: int, *, from_staff: int, to_staff: int) -> bool:
+        result = await self._uow.session.execute(
+            update(Broadcast)
+            .where(
+                Broadcast.id == broadcast_id,
+                Broadcast.status == "draft",
+                Broadcast.created_by == from_staff,
+            )
+            .values(created_by=to_staff)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
     async def add_recipients(self, broadcast_id: int, segment: Segment) -> int:
         rows = (await self._uow.session.execute(recipients_query(segment))).all()
         if rows:

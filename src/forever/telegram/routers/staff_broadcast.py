@@ -43,7 +43,7 @@ class Compose(StatesGroup):
 
 
 class Act(CallbackData, prefix="bc"):
-    action: str  # cancel | nobutton | confirm | variant
+    action: str  # cancel | nobutton | confirm | takeover | variant
     draft: int = 0
     lang: str = ""  # variant: the language of the version to add
 
@@ -409,6 +409,22 @@ async def confirm(
             texts("broadcast_busy_short", locale, id=result.busy_with), show_alert=True
         )
         return
+    if result.outcome == "not_yours":
+        # Another staff member's draft: confirming it takes an explicit, audited takeover.
+        await query.answer()
+        if isinstance(query.message, Message):
+            await query.message.answer(
+                texts("broadcast_not_yours", locale, owner=result.owner_name),
+                reply_markup=_keyboard(
+                    [
+                        (
+                            texts("takeover_button", locale),
+                            Act(action="takeover", draft=result.broadcast_id).pack(),
+                        )
+                    ]
+                ),
+            )
+        return
     if result.outcome != "queued":
         await query.answer(texts(f"broadcast_confirm_{result.outcome}", locale), show_alert=True)
         return
@@ -418,6 +434,37 @@ async def confirm(
         await query.message.edit_reply_markup(reply_markup=None)
         await query.message.answer(
             texts("broadcast_queued", locale, id=result.broadcast_id, total=result.total)
+        )
+
+
+async def take_over(
+    query: CallbackQuery,
+    callback_data: Act,
+    broadcast_desk: BroadcastDesk,
+    staff_texts: StaffTexts,
+    locale: str,
+    person: PersonRecord,
+) -> None:
+    texts = staff_texts
+    result = await broadcast_desk.take_over(callback_data.draft, staff_id=person.telegram_id or 0)
+    if result.outcome not in ("taken", "own"):
+        await query.answer(texts(f"broadcast_confirm_{result.outcome}", locale), show_alert=True)
+        return
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+        draft = result.broadcast_id
+        await query.message.answer(
+            texts("broadcast_taken_over", locale, id=draft, total=result.total),
+            reply_markup=_keyboard(
+                [
+                    (
+                        texts("send_button", locale, total=result.total),
+                        Act(action="confirm", draft=draft).pack(),
+                    )
+                ],
+                [(texts("cancel_button", locale), Act(action="cancel", draft=draft).pack())],
+            ),
         )
 
 
@@ -473,5 +520,6 @@ def build_router() -> Router:
     router.callback_query.register(no_button, Compose.button, Act.filter(F.action == "nobutton"))
     router.callback_query.register(pick_segment, Compose.segment, Pick.filter())
     router.callback_query.register(confirm, Act.filter(F.action == "confirm"))
+    router.callback_query.register(take_over, Act.filter(F.action == "takeover"))
     router.callback_query.register(stop, StopBroadcast.filter())
     return router
