@@ -374,6 +374,11 @@ class _Person:
                 return ERASED
         return value
 
+    def mentioned_in(self, value: Any) -> bool:
+        """One of their names or addresses appears anywhere in `value` (as a substring)."""
+        text = json.dumps(value, ensure_ascii=False).lower()
+        return any(needle in text for needle in self.addresses | self.names)
+
     def is_sender(self, body: Any) -> bool:
         """A stored Telegram update that came from (or is about) this Telegram user."""
         if self.telegram_id is None:
@@ -469,16 +474,18 @@ class SqlErasure:
 
     async def _scrub_inbox(self, who: _Person) -> None:
         session = self._uow.session
-        needles = set(who.addresses)
-        if who.telegram_id is not None:
-            needles.add(str(who.telegram_id))
+        needles = set(who.addresses) | set(who.names)
         if not needles:
             return
         rows = await session.scalars(
             select(UpdateInbox).where(_text_contains(UpdateInbox.body, needles))
         )
         for row in rows:
-            if who.is_sender(row.body) or who.scrub(row.body) != row.body:
+            theirs = who.is_sender(row.body) or who.scrub(row.body) != row.body
+            # A processed update is kept only to stop redeliveries: one that merely mentions
+            # a name of theirs (staff answering them, quoting them) loses its body as well.
+            mentions = row.processed_at is not None and who.mentioned_in(row.body)
+            if theirs or mentions:
                 # What is left parses as an update that no handler takes: a pending one is
                 # still finished cleanly, and the update id still stops redeliveries.
                 row.body = {"update_id": row.update_id}
