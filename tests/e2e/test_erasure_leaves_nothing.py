@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import select
 
 from forever.db.inbox import store_update
-from forever.db.models import Base, Consent, OutboxMessage, UpdateInbox
+from forever.db.models import Base, Consent, OutboxMessage, Suppression, UpdateInbox
+from forever.db.repositories.suppressions import suppression_hash
 from forever.domain.clock import ManualClock
 from forever.domain.signing import email_hash
 from forever.runtime import Runtime
@@ -130,3 +131,43 @@ async def test_after_erasure_no_table_holds_the_address_name_or_an_unkeyed_hash(
     await user.press("Start my free trial")
     await user.send_text(ADDRESS)
     assert "already used with this email" in user.last_message.text
+
+
+async def test_legacy_unkeyed_rows_still_count_and_are_rekeyed_when_the_address_is_seen(
+    tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
+) -> None:
+    """Rows from before migration 0004 hold the unkeyed hash: still honoured, and re-keyed
+    (reason and date kept) as soon as a writer meets the address again."""
+    old_erased, old_bounced = "gone@example.com", "Bounced@Example.com"
+    async with running_bot.container.sessions.begin() as session:
+        for address, reason in [(old_erased, "erased"), (old_bounced, "bounced")]:
+            session.add(
+                Suppression(
+                    email_hash=email_hash(address),
+                    reason=reason,
+                    created_at=clock.now() - timedelta(days=400),
+                    legacy=True,
+                )
+            )
+    again = tg.add_user(7302, "Gina")
+    await again.start()
+    await again.press("Start my free trial")
+    await again.send_text(old_erased)
+    assert "already used with this email" in again.last_message.text
+
+    user = tg.add_user(7303, "Bruno", username="bruno_b")
+    await user.start()
+    await user.press("Start my free trial")
+    await user.send_text(old_bounced)
+    await user.send_text("/privacy")
+    await user.press("Delete my data")
+    await user.press("Yes, delete everything")
+    async with running_bot.container.sessions() as session:
+        rows = {
+            row.email_hash: (row.reason, row.legacy)
+            for row in await session.scalars(select(Suppression))
+        }
+        keyed = suppression_hash(session, old_bounced)
+    assert rows[keyed] == ("bounced", False)
+    assert email_hash(old_bounced) not in rows
+    assert rows[email_hash(old_erased)] == ("erased", True)  # not seen again: still legacy
