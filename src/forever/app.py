@@ -14,7 +14,7 @@ from forever.config import Settings
 from forever.db.engine import make_engine, make_session_factory
 from forever.domain.catalog import load_catalog
 from forever.domain.clock import Clock, SystemClock
-from forever.domain.signing import Signer
+from forever.domain.signing import SUPPRESSION_KEY_PURPOSE, Signer, derive_key
 from forever.rendering import Renderer
 from forever.telegram.bot_port import build_bot
 from forever.wiring.container import Container, new_instance_id
@@ -29,11 +29,12 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     catalog = load_catalog(settings.catalog_path)
     renderer = Renderer(default_locale=settings.default_locale, timezone=settings.timezone)
     engine = make_engine(settings.database_url)
-    sessions = make_session_factory(engine)
-    # Without SECRET_KEY (only allowed for sandbox and migrate) links last one process.
+    # Without SECRET_KEY (only allowed for sandbox and migrate) links and the suppression
+    # list's keyed hashes last one process.
     secret = (
         settings.secret_key.get_secret_value() if settings.secret_key else secrets.token_hex(32)
     )
+    sessions = make_session_factory(engine, email_key=derive_key(secret, SUPPRESSION_KEY_PURPOSE))
     return Container(
         settings=settings,
         clock=clock,

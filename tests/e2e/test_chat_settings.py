@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from forever.db.models import Person, Suppression
 from forever.db.repositories.journeys import SqlGiftHistory
+from forever.db.repositories.suppressions import suppression_hash
 from forever.domain.clock import ManualClock
 from forever.domain.events import EventKind
 from forever.domain.signing import email_hash
@@ -89,7 +90,9 @@ async def test_privacy_shows_what_is_kept_and_erases_on_one_tap(
         assert erased is not None
         assert (erased.telegram_id, erased.email, erased.first_name) == (None, None, None)
         hashed = await session.scalar(select(Suppression.email_hash))
-    assert hashed == email_hash("cara@example.com")
+        keyed = suppression_hash(session, "cara@example.com")
+    # Keyed from SECRET_KEY: the plain SHA-256 of a guessed address does not find it.
+    assert hashed == keyed and hashed != email_hash("cara@example.com")
     assert len(await events(running_bot, None, EventKind.ERASED)) == 1
     # Coming back as someone new: no second trial with the erased address.
     await user.start()

@@ -72,6 +72,7 @@ class CustomerStores:
     usage: dict[tuple[int, str, datetime], int] = field(default_factory=dict)
     suppressed: dict[str, str] = field(default_factory=dict)  # email hash -> reason
     dropped_queues: list[int] = field(default_factory=list)
+    scrubbed: list[tuple[int, int | None, tuple[str, ...]]] = field(default_factory=list)
 
 
 def stores(store: FakeStore) -> CustomerStores:
@@ -268,6 +269,16 @@ class FakeErasure:
             if not (r.person_id == person_id and r.status in ("pending", "failed"))
         }
         stores(self.store).dropped_queues.append(person_id)
+
+    async def scrub(
+        self,
+        person_id: int,
+        *,
+        telegram_id: int | None,
+        addresses: Sequence[str],
+        names: Sequence[str],
+    ) -> None:
+        stores(self.store).scrubbed.append((person_id, telegram_id, tuple(addresses)))
 
 
 @dataclass

@@ -33,5 +33,13 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
-def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+# session.info key of the suppression list's HMAC key (db/repositories/suppressions.py).
+EMAIL_KEY = "forever.email_key"
+
+
+def make_session_factory(
+    engine: AsyncEngine, *, email_key: bytes | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """`email_key` keys the suppression list's address hashes (derived from SECRET_KEY)."""
+    info = {EMAIL_KEY: email_key} if email_key else {}
+    return async_sessionmaker(engine, expire_on_commit=False, info=info)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -213,9 +214,11 @@ class Suppression(Base):
     __tablename__ = "suppressions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # HMAC-SHA256 keyed from SECRET_KEY; `legacy` rows (before 0004) hold an unkeyed SHA-256.
     email_hash: Mapped[str] = mapped_column(String(64), unique=True)
     reason: Mapped[str] = mapped_column(String(32))  # bounced | unsubscribed | erased
     created_at: Mapped[datetime]
+    legacy: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class AuditEntry(Base):

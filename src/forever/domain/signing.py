@@ -70,3 +70,23 @@ def email_hash(address: str, secret_key: str = "") -> str:
     """Stable hash of an address for the suppression list (case-insensitive)."""
     normalized = address.strip().lower().encode("utf-8")
     return hashlib.sha256(secret_key.encode("utf-8") + b"\x00" + normalized).hexdigest()
+
+
+SUPPRESSION_KEY_PURPOSE = "forever/suppression-email-hash/v1"
+
+
+def derive_key(secret_key: str, purpose: str) -> bytes:
+    """A key of its own for one purpose, derived from SECRET_KEY (HMAC-SHA256 as the KDF)."""
+    if not secret_key:
+        raise ValueError("a secret key is required")
+    root = hashlib.sha256(secret_key.encode("utf-8")).digest()
+    return hmac.new(root, purpose.encode("utf-8"), hashlib.sha256).digest()
+
+
+def keyed_email_hash(address: str, key: bytes) -> str:
+    """HMAC-SHA256 of the normalized address (case-insensitive, trimmed): what the suppression
+    list keeps. Without the key nobody can test a guessed address against the list."""
+    if not key:
+        raise ValueError("a key is required")
+    normalized = address.strip().lower().encode("utf-8")
+    return hmac.new(key, normalized, hashlib.sha256).hexdigest()

@@ -1,12 +1,15 @@
 """/privacy: what is kept about a person, and erasing it on request.
 
 Erasure blanks the personal columns (the row stays as an anonymous tombstone so events still
-count), stops any Stars renewal, withdraws consent, drops queued messages, and keeps only a
-hash of the address in the suppression list so it is never mailed again.
+count), stops any Stars renewal, withdraws consent, drops queued messages, scrubs every other
+copy of their data (staff audit entries, stored webhook updates, staff's copies of their
+messages), and keeps only a keyed hash of the address in the suppression list so it is never
+mailed again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -37,6 +40,19 @@ class ErasureStore(Protocol):
 
     async def drop_queued(self, person_id: int) -> None:
         """Delete the person's undelivered messages and blank the context of the rest."""
+        ...
+
+    async def scrub(
+        self,
+        person_id: int,
+        *,
+        telegram_id: int | None,
+        addresses: Sequence[str],
+        names: Sequence[str],
+    ) -> None:
+        """Remove every other copy of the person's data: staff audit entries that name them or
+        hold their words, stored webhook updates they sent, staff's copies of their messages,
+        their broadcast deliveries' chat id."""
         ...
 
 
@@ -113,6 +129,12 @@ class Privacy:
             for address in sorted(addresses):
                 await self.erasure.suppress(address, "erased", now)
             await self.erasure.drop_queued(person_id)
+            await self.erasure.scrub(
+                person_id,
+                telegram_id=person.telegram_id,
+                addresses=sorted(addresses),
+                names=[n for n in (person.username, person.first_name) if n],
+            )
             if stop is not None:
                 await queue_stars_edit(
                     self.outbox,

@@ -3,15 +3,19 @@ counters, erasure, and where a person stands (the snapshot). They never commit."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, func, select, update
+from sqlalchemy import ColumnElement, Text, cast, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forever.db import outbox as outbox_sql
 from forever.db.models import (
+    AuditEntry,
+    BroadcastDelivery,
     Consent,
     Invoice,
     OutboxMessage,
@@ -19,11 +23,12 @@ from forever.db.models import (
     Person,
     Subscription,
     Suppression,
+    UpdateInbox,
     UsageCounter,
 )
+from forever.db.repositories import suppressions
 from forever.db.transactions import SqlUnitOfWork
 from forever.db.upsert import insert_ignore
-from forever.domain.signing import email_hash
 from forever.services.accounts import Snapshot, make_snapshot
 from forever.services.consent import CHANNEL, PURPOSE
 from forever.services.usage import month_start
@@ -71,7 +76,7 @@ class SqlNewPeople:
             return True
         erased = await session.scalar(
             select(Suppression.id)
-            .where(Suppression.email_hash == email_hash(email))
+            .where(suppressions.listed(session, email))
             .where(Suppression.reason == "erased")
         )
         return erased is not None
@@ -330,6 +335,75 @@ class SqlUsage:
         return row.value
 
 
+ERASED = "[erased]"
+
+
+def _json_forms(needle: str) -> set[str]:
+    """How a string may be spelled inside stored JSON text (lowercased): as is, and escaped
+    (json.dumps writes non-ASCII as \\uXXXX)."""
+    return {needle.lower(), json.dumps(needle.lower())[1:-1]}
+
+
+def _text_contains(column: Any, needles: Iterable[str]) -> ColumnElement[bool]:
+    """The JSON column, as text, contains one of the needles (a cheap pre-filter; the rows
+    found are checked in Python)."""
+    text = func.lower(cast(column, Text))
+    forms = {form for needle in needles for form in _json_forms(needle)}
+    return or_(*(text.contains(form, autoescape=True) for form in sorted(forms)))
+
+
+@dataclass(frozen=True, slots=True)
+class _Person:
+    """What identifies the person being erased, lowercased."""
+
+    person_id: int
+    telegram_id: int | None
+    addresses: frozenset[str]
+    names: frozenset[str]  # username (with and without @), first name, telegram id
+
+    def scrub(self, value: Any) -> Any:
+        """`value` with every string naming the person replaced (an address anywhere in it,
+        or exactly one of their names)."""
+        if isinstance(value, dict):
+            return {k: self.scrub(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.scrub(v) for v in value]
+        if isinstance(value, str):
+            low = value.strip().lower()
+            if any(a in low for a in self.addresses) or low in self.names:
+                return ERASED
+        return value
+
+    def mentioned_in(self, value: Any) -> bool:
+        """One of their names or addresses appears anywhere in `value` (as a substring)."""
+        text = json.dumps(value, ensure_ascii=False).lower()
+        return any(needle in text for needle in self.addresses | self.names)
+
+    def is_sender(self, body: Any) -> bool:
+        """A stored Telegram update that came from (or is about) this Telegram user."""
+        if self.telegram_id is None:
+            return False
+        if isinstance(body, dict):
+            for key, value in body.items():
+                if (
+                    key in _USER_KEYS
+                    and isinstance(value, dict)
+                    and value.get("id") == self.telegram_id
+                ):
+                    return True
+                if self.is_sender(value):
+                    return True
+        if isinstance(body, list):
+            return any(self.is_sender(v) for v in body)
+        return False
+
+
+# Where a Telegram update names a user or a private chat.
+_USER_KEYS = frozenset(
+    {"from", "chat", "user", "sender_chat", "new_chat_member", "old_chat_member"}
+)
+
+
 class SqlErasure:
     """services.privacy.ErasureStore: what erasing a person touches beyond their rows."""
 
@@ -337,13 +411,7 @@ class SqlErasure:
         self._uow = uow
 
     async def suppress(self, address: str, reason: str, now: datetime) -> bool:
-        return await insert_ignore(
-            self._uow.session,
-            Suppression,
-            email_hash=email_hash(address),
-            reason=reason,
-            created_at=now,
-        )
+        return await suppressions.suppress(self._uow.session, address, reason, now)
 
     async def drop_queued(self, person_id: int) -> None:
         """Delete the person's undelivered messages and blank the context of the rest."""
@@ -355,4 +423,106 @@ class SqlErasure:
         )
         await session.execute(
             update(OutboxMessage).where(OutboxMessage.person_id == person_id).values(context={})
+        )
+
+    async def scrub(
+        self,
+        person_id: int,
+        *,
+        telegram_id: int | None,
+        addresses: Sequence[str],
+        names: Sequence[str],
+    ) -> None:
+        """Remove the copies of the person's data kept outside their own rows: staff audit
+        entries that name them (a /user lookup of their address, their messages to staff and
+        staff's replies), stored webhook updates they sent, staff's copies of their messages
+        in the outbox, and the chat id of their broadcast deliveries."""
+        who = _Person(
+            person_id,
+            telegram_id,
+            frozenset(a.strip().lower() for a in addresses if a.strip()),
+            frozenset(
+                {n.strip().lower() for n in names if n.strip()}
+                | {"@" + n.strip().lower().lstrip("@") for n in names if n.strip()}
+                | ({str(telegram_id)} if telegram_id else set())
+            ),
+        )
+        await self._scrub_audit(who)
+        await self._scrub_inbox(who)
+        await self._scrub_outbox(who)
+        await self._scrub_deliveries(who)
+
+    async def _scrub_audit(self, who: _Person) -> None:
+        session = self._uow.session
+        needles = set(who.addresses) | set(who.names)
+        needles |= {f'"person": {who.person_id}', f'"person":{who.person_id}'}
+        condition = _text_contains(AuditEntry.arguments, needles)
+        if who.telegram_id is not None:
+            condition = or_(condition, AuditEntry.actor_telegram_id == who.telegram_id)
+        for entry in await session.scalars(select(AuditEntry).where(condition)):
+            arguments = dict(entry.arguments or {})
+            if arguments.get("person") == who.person_id:
+                # Their own words (a message to staff, staff's reply to them) go entirely.
+                for key in ("text", "note"):
+                    if key in arguments:
+                        arguments[key] = ERASED
+            arguments = who.scrub(arguments)
+            if arguments != entry.arguments:
+                entry.arguments = arguments
+            if entry.action == "customer_message" and entry.actor_telegram_id == who.telegram_id:
+                entry.actor_telegram_id = 0  # the customer was the actor
+
+    async def _scrub_inbox(self, who: _Person) -> None:
+        session = self._uow.session
+        needles = set(who.addresses) | set(who.names)
+        if not needles:
+            return
+        rows = await session.scalars(
+            select(UpdateInbox).where(_text_contains(UpdateInbox.body, needles))
+        )
+        for row in rows:
+            theirs = who.is_sender(row.body) or who.scrub(row.body) != row.body
+            # A processed update is kept only to stop redeliveries: one that merely mentions
+            # a name of theirs (staff answering them, quoting them) loses its body as well.
+            mentions = row.processed_at is not None and who.mentioned_in(row.body)
+            if theirs or mentions:
+                # What is left parses as an update that no handler takes: a pending one is
+                # still finished cleanly, and the update id still stops redeliveries.
+                row.body = {"update_id": row.update_id}
+
+    async def _scrub_outbox(self, who: _Person) -> None:
+        session = self._uow.session
+        if who.telegram_id is not None:
+            # Staff's copies of the person's messages (services.staff_replies: inbox:<tid>:...).
+            prefix = OutboxMessage.idempotency_key.startswith(
+                f"inbox:{who.telegram_id}:", autoescape=True
+            )
+            await session.execute(
+                delete(OutboxMessage)
+                .where(prefix)
+                .where(OutboxMessage.status.in_(["pending", "failed"]))
+            )
+            await session.execute(update(OutboxMessage).where(prefix).values(context={}))
+        if who.addresses:
+            rows = await session.scalars(
+                select(OutboxMessage).where(_text_contains(OutboxMessage.context, who.addresses))
+            )
+            for row in rows:
+                context = who.scrub(row.context)
+                if context != row.context:
+                    row.context = context
+
+    async def _scrub_deliveries(self, who: _Person) -> None:
+        session = self._uow.session
+        mine = BroadcastDelivery.person_id == who.person_id
+        await session.execute(
+            update(BroadcastDelivery)
+            .where(mine, BroadcastDelivery.status == "pending")
+            .values(status="failed", error="erased")
+        )
+        # A copy being sent right now keeps its chat id until the sender records it.
+        await session.execute(
+            update(BroadcastDelivery)
+            .where(mine, BroadcastDelivery.status != "sending")
+            .values(chat_id=0)
         )
