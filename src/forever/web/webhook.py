@@ -16,6 +16,7 @@ from forever.metrics import Metrics
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
+MAX_UPDATE_ID = 2**63 - 1  # the inbox key is a signed 64-bit BIGINT (PostgreSQL and SQLite)
 
 
 class UpdateIntake(Protocol):
@@ -47,14 +48,20 @@ def install_webhook(
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             return _bad_request(metrics, "body is not JSON")
+        except RecursionError:
+            return _bad_request(metrics, "body is nested too deeply")
         if not isinstance(body, dict):
             return _bad_request(metrics, "body is not a JSON object")
         update_id = body.get("update_id")
-        if not isinstance(update_id, int) or isinstance(update_id, bool) or update_id < 0:
-            return _bad_request(metrics, "update_id missing or not a non-negative integer")
+        if (
+            not isinstance(update_id, int)
+            or isinstance(update_id, bool)
+            or not 0 <= update_id <= MAX_UPDATE_ID
+        ):
+            return _bad_request(metrics, "update_id missing or not a non-negative 64-bit integer")
         try:
             processor.parse(body)
-        except (ValidationError, ValueError, TypeError):
+        except (ValidationError, ValueError, TypeError, RecursionError):
             return _bad_request(metrics, "not a Telegram Update")
         try:
             new = await processor.store(update_id, body)
