@@ -13,8 +13,8 @@ from sqlalchemy import select
 from forever.app import Container
 from forever.db import outbox
 from forever.db.models import Consent, Event, OutboxMessage, Person
-from forever.domain.clock import ManualClock
 from forever.db.repositories.customers import SqlConsents
+from forever.domain.clock import ManualClock
 from forever.services import consent
 from forever.web.email_links import unsubscribe_token
 from forever.web.server import build_web_app
