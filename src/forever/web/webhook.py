@@ -17,6 +17,9 @@ log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 MAX_UPDATE_ID = 2**63 - 1  # the inbox key is a signed 64-bit BIGINT (PostgreSQL and SQLite)
+# A real Update nests about ten levels deep. Far deeper JSON that still parses would fail
+# later, when stored (a RecursionError: 503, retried forever) or processed, so it is refused.
+MAX_NESTING = 64
 
 
 class UpdateIntake(Protocol):
@@ -52,6 +55,8 @@ def install_webhook(
             return _bad_request(metrics, "body is nested too deeply")
         if not isinstance(body, dict):
             return _bad_request(metrics, "body is not a JSON object")
+        if _nesting(body) > MAX_NESTING:
+            return _bad_request(metrics, "body is nested too deeply")
         update_id = body.get("update_id")
         if (
             not isinstance(update_id, int)
@@ -78,6 +83,25 @@ def install_webhook(
         return web.Response(status=200)
 
     app.router.add_post(path, receive)
+
+
+def _nesting(value: object) -> int:
+    """How deeply lists and objects nest (without recursion: the depth is the attack)."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: list[object] = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if depth > MAX_NESTING:
+            break
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _bad_request(metrics: Metrics, reason: str) -> web.Response:
