@@ -14,6 +14,7 @@ from forever.app import Container
 from forever.db import outbox
 from forever.db.models import Consent, Event, OutboxMessage, Person
 from forever.db.repositories.customers import SqlConsents
+from forever.domain.clock import ManualClock
 from forever.services import consent
 from forever.web.email_links import unsubscribe_token
 from forever.web.server import build_web_app
@@ -75,7 +76,7 @@ async def live_consent(container: Container, person_id: int) -> bool:
 async def test_confirm_link_confirms_once(container: Container, client: TestClient) -> None:
     person_id, token = await subscribed_person(container, "ro")
     for _ in range(2):
-        response = await client.get(f"/c/{token}", allow_redirects=False)
+        response = await client.post(f"/c/{token}", data={"token": token}, allow_redirects=False)
         assert response.status == 200
         assert "te-ai abonat" in await response.text()
     assert await live_consent(container, person_id)
@@ -92,7 +93,7 @@ async def test_the_confirm_page_links_back_to_the_bot(
     container.bot_username = "forever_test_bot"
     for language, label in (("en", "Back to the bot"), ("it", "Torna al bot")):
         _, token = await subscribed_person(container, language)
-        body = await (await client.get(f"/c/{token}")).text()
+        body = await (await client.post(f"/c/{token}")).text()
         assert '<a href="https://t.me/forever_test_bot" ' in body and label in body
         async with container.sessions.begin() as session:  # next person, same Telegram id
             person = await session.scalar(select(Person).where(Person.telegram_id == 321))
@@ -104,7 +105,7 @@ async def test_get_shows_a_button_and_changes_nothing(
     container: Container, client: TestClient
 ) -> None:
     person_id, token = await subscribed_person(container)
-    await client.get(f"/c/{token}")
+    await client.post(f"/c/{token}")
     link = unsubscribe_token(container.signer, person_id)
     response = await client.get(f"/u/{link}", allow_redirects=False)
     assert response.status == 200
@@ -118,7 +119,7 @@ async def test_one_click_post_unsubscribes_at_once_and_is_idempotent(
     container: Container, client: TestClient, kind: str
 ) -> None:
     person_id, token = await subscribed_person(container, "it")
-    await client.get(f"/c/{token}")
+    await client.post(f"/c/{token}")
     link = unsubscribe_token(container.signer, person_id)
     for _ in range(2):
         if kind == "urlencoded":
@@ -149,7 +150,7 @@ async def test_bad_or_tampered_tokens_get_a_plain_400(
     container: Container, client: TestClient, method: str
 ) -> None:
     person_id, token = await subscribed_person(container)
-    await client.get(f"/c/{token}")
+    await client.post(f"/c/{token}")
     good = unsubscribe_token(container.signer, person_id)
     other_person = container.signer.sign("unsubscribe", str(person_id + 1))
     body, mac = good.split(".")
@@ -158,6 +159,68 @@ async def test_bad_or_tampered_tokens_get_a_plain_400(
         assert response.status == 400, bad
         assert "not valid" in await response.text()
     for bad in ("nope", good):
-        response = await client.get(f"/c/{bad}", allow_redirects=False)
+        response = await client.request(method, f"/c/{bad}", allow_redirects=False)
         assert response.status == 400
     assert await live_consent(container, person_id)
+
+
+async def consent_events(container: Container) -> list[str]:
+    async with container.sessions() as session:
+        kinds = list(await session.scalars(select(Event.kind)))
+    return [k for k in kinds if k.startswith("consent_confirmed")]
+
+
+@pytest.mark.parametrize(
+    ("language", "button"), [("en", "Yes, confirm"), ("ro", "Da, confirm"), ("it", "Sì, confermo")]
+)
+async def test_opening_the_confirm_link_only_shows_a_button(
+    container: Container, client: TestClient, language: str, button: str
+) -> None:
+    """A mail scanner fetching the link (GET or HEAD) must not opt the person in: only the
+    person pressing the button on the page (a POST) confirms."""
+    person_id, token = await subscribed_person(container, language)
+    for _ in range(2):
+        head = await client.head(f"/c/{token}", allow_redirects=False)
+        assert head.status == 200
+        page = await client.get(f"/c/{token}", allow_redirects=False)
+        assert page.status == 200
+        body = await page.text()
+        assert f'<form method="post" action="/c/{token}">' in body
+        assert f'<input type="hidden" name="token" value="{token}">' in body
+        assert button in body
+        assert not any(w in body for w in ("Thank you", "Mulțumim", "Grazie"))
+    assert not await live_consent(container, person_id)
+    assert await consent_events(container) == []
+    async with container.sessions() as session:
+        person = await session.get(Person, person_id)
+        assert person is not None and person.email_status != "confirmed"
+
+    pressed = await client.post(f"/c/{token}", data={"token": token}, allow_redirects=False)
+    assert pressed.status == 200
+    assert {"en": "Thank you", "ro": "Mulțumim", "it": "Grazie"}[language] in await pressed.text()
+    assert await live_consent(container, person_id)
+    # Opening the link afterwards shows where things stand, with no button.
+    again = await (await client.get(f"/c/{token}")).text()
+    assert "<form" not in again
+    assert any(w in again for w in ("you are subscribed", "te-ai abonat", "sei iscritto"))
+    assert await consent_events(container) == ["consent_confirmed"]
+
+
+@pytest.mark.parametrize(
+    ("language", "words"), [("en", "has expired"), ("ro", "a expirat"), ("it", "è scaduto")]
+)
+async def test_a_confirm_link_expires_after_30_days(
+    container: Container, client: TestClient, clock: ManualClock, language: str, words: str
+) -> None:
+    person_id, token = await subscribed_person(container, language)
+    clock.set(START + timedelta(days=29, hours=23))
+    page = await client.get(f"/c/{token}")
+    assert page.status == 200 and "<form" in await page.text()
+    clock.set(START + timedelta(days=30))
+    for method in ("GET", "POST"):
+        response = await client.request(method, f"/c/{token}", allow_redirects=False)
+        assert response.status == 410
+        body = await response.text()
+        assert words in body and "<form" not in body
+    assert not await live_consent(container, person_id)
+    assert await consent_events(container) == []

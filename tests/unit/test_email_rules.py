@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -68,6 +69,27 @@ def test_header_values_with_line_breaks_are_refused() -> None:
             build_message(**{**base, field: value})
     with pytest.raises(HeaderInjection):
         build_message(**base, unsubscribe=Unsubscribe("https://x/u/1\r\nX: y"))
+
+
+def test_a_nul_byte_in_a_header_is_refused_like_a_line_break() -> None:
+    base: dict[str, Any] = {
+        "mail_from": "Forever <news@example.com>",
+        "to": "ana@example.com",
+        "subject": "Hi",
+        "html": "<html></html>",
+        "text": "hi",
+        "key": "k",
+        "date": datetime(2026, 11, 23, tzinfo=UTC),
+    }
+    for field, value in (
+        ("subject", "Hi\x00Bcc: victim@example.com"),
+        ("to", "ana@example.com\x00"),
+        ("mail_from", "Forever\x00 <news@example.com>"),
+    ):
+        with pytest.raises(HeaderInjection):
+            build_message(**{**base, field: value})
+    with pytest.raises(HeaderInjection):
+        build_message(**base, unsubscribe=Unsubscribe("https://x/u/1\x00"))
 
 
 def test_the_shipped_journeys() -> None:

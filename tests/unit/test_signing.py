@@ -44,3 +44,44 @@ def test_compact_tokens_fit_a_telegram_start_parameter() -> None:
         signer.verify_compact("winback", token[:-1] + ("A" if token[-1] != "A" else "B"))
     with pytest.raises(BadToken):
         signer.verify_compact("winback", "short")
+
+
+def _variants(token: str) -> list[str]:
+    body, mac = token.split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    # the same bytes with different unused low bits in the body's last character
+    last = alphabet.index(body[-1])
+    spare_bits = {2: 15, 3: 3}.get(len(body) % 4, 0)
+    same_bytes = [
+        body[:-1] + alphabet[(last & ~spare_bits) | bits]
+        for bits in range(spare_bits + 1)
+        if (last & ~spare_bits) | bits != last
+    ]
+    return [
+        f"{body}==.{mac}",  # padding
+        f"{body}.{mac}=",
+        f"{body}.{mac}\n",  # trailing characters
+        f"{body}.{mac} ",
+        f"{body}.{mac}.",
+        f" {body}.{mac}",
+        f"{body}.{mac[:4]}!{mac[4:]}",  # characters base64 would silently skip
+        f"{body.replace('-', '+').replace('_', '/')}.{mac.replace('-', '+').replace('_', '/')}",
+        *[f"{variant}.{mac}" for variant in same_bytes],
+    ]
+
+
+def test_a_token_is_accepted_in_its_one_canonical_spelling_only() -> None:
+    signer = Signer("k" * 32)
+    token = signer.sign("confirm", "person:42")  # 9 bytes -> 12 chars, no spare bits
+    token2 = signer.sign("confirm", "person:4217")  # 11 bytes -> 15 chars, 2 spare bits
+    for good in (token, token2):
+        assert signer.verify("confirm", good) in ("person:42", "person:4217")
+        for variant in _variants(good):
+            if variant == good:
+                continue
+            with pytest.raises(BadToken):
+                signer.verify("confirm", variant)
+    compact = signer.sign_compact("winback", "123:discount_30")
+    for variant in (compact + "=", compact + "\n", compact[:3] + "!" + compact[3:]):
+        with pytest.raises(BadToken):
+            signer.verify_compact("winback", variant)

@@ -42,8 +42,8 @@ class OutgoingMail:
 
 
 def check_header(name: str, value: str) -> str:
-    if "\r" in value or "\n" in value:
-        raise HeaderInjection(f"{name}: line breaks are not allowed in a header")
+    if "\r" in value or "\n" in value or "\x00" in value:
+        raise HeaderInjection(f"{name}: line breaks and NUL bytes are not allowed in a header")
     return value
 
 

@@ -11,7 +11,7 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from forever.domain.clock import Clock
@@ -22,6 +22,7 @@ CHANNEL = "email"
 PURPOSE = "marketing"
 CONFIRM_TEMPLATE = "consent_confirm"
 MAX_TOKEN_LENGTH = 64
+CONFIRM_TTL = timedelta(days=30)  # a double opt-in link not used by then no longer confirms
 
 
 def wording_hash(wording: str) -> str:
@@ -175,6 +176,16 @@ class Confirmed:
     person_id: int
     language: str | None  # None when the person is gone
     withdrawn: bool  # a withdrawn consent stays withdrawn: the page says unsubscribed
+    expired: bool = False  # asked CONFIRM_TTL ago and never confirmed: nothing changed
+    confirmed: bool = True  # False only from `look`: still waiting for the button
+
+
+def _expired(consent: ConsentRecord, now: datetime) -> bool:
+    return (
+        consent.confirmed_at is None
+        and consent.withdrawn_at is None
+        and now - consent.asked_at >= CONFIRM_TTL
+    )
 
 
 class Consents:
@@ -196,9 +207,10 @@ class Consents:
         self.events = events
         self.clock = clock
 
-    async def confirm(self, token: str) -> Confirmed | None:
-        """Confirm the consent behind a double opt-in link. Idempotent: a second click
-        changes nothing; a withdrawn consent stays withdrawn. None for an unknown token."""
+    async def look(self, token: str) -> Confirmed | None:
+        """Where the consent behind a double opt-in link stands, changing nothing (opening
+        the link, as a mail scanner does, is not consent: only `confirm` is). None for an
+        unknown token."""
         if not token or len(token) > MAX_TOKEN_LENGTH:
             return None
         now = self.clock.now()
@@ -207,6 +219,34 @@ class Consents:
             if consent is None:
                 return None
             person = await self.people.get(consent.person_id)
+            return Confirmed(
+                consent.person_id,
+                person.language if person is not None else None,
+                consent.withdrawn_at is not None,
+                expired=_expired(consent, now),
+                confirmed=consent.confirmed_at is not None,
+            )
+
+    async def confirm(self, token: str) -> Confirmed | None:
+        """Confirm the consent behind a double opt-in link (the person pressed the button).
+        Idempotent: a second press changes nothing; a withdrawn consent stays withdrawn; a
+        link older than CONFIRM_TTL confirms nothing. None for an unknown token."""
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            return None
+        now = self.clock.now()
+        async with self.uow.begin():
+            consent = await self.consents.by_token(token)
+            if consent is None:
+                return None
+            person = await self.people.get(consent.person_id)
+            if _expired(consent, now):
+                return Confirmed(
+                    consent.person_id,
+                    person.language if person is not None else None,
+                    withdrawn=False,
+                    expired=True,
+                    confirmed=False,
+                )
             if consent.confirmed_at is None and consent.withdrawn_at is None:
                 consent.confirmed_at = now
                 if (

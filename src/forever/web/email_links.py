@@ -2,7 +2,10 @@
 
 GET /u/TOKEN shows a page with one button and changes nothing (mail scanners open links);
 POST /u/TOKEN unsubscribes at once: no login, no cookie, a 200 answer, never a redirect.
-GET /c/TOKEN confirms a marketing consent. A bad or altered token gets a plain 400 page.
+GET (and HEAD) /c/TOKEN shows a page with one button and changes nothing; only its POST
+confirms a marketing consent, so a mail scanner prefetching the link does not opt anyone in.
+A confirm link older than 30 days gets a page saying so (410). A bad or altered token gets a
+plain 400 page.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from aiohttp import web
 
 from forever.domain.signing import BadToken, Signer
 from forever.rendering import Renderer
-from forever.services.consent import Consents
+from forever.services.consent import Confirmed, Consents
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +61,8 @@ class EmailLinks:
     def install(self, app: web.Application) -> None:
         app.router.add_get("/u/{token}", self.unsubscribe_page)
         app.router.add_post("/u/{token}", self.unsubscribe)
-        app.router.add_get("/c/{token}", self.confirm)
+        app.router.add_get("/c/{token}", self.confirm_page)  # HEAD too, equally harmless
+        app.router.add_post("/c/{token}", self.confirm)
 
     def _page(self, name: str, locale: str, status: int = 200, **context: object) -> web.Response:
         html = self.renderer.render(
@@ -112,14 +116,37 @@ class EmailLinks:
         await self.consents.withdraw(person_id, source="email_link")
         return self._page("unsubscribed", locale)
 
-    async def confirm(self, request: web.Request) -> web.Response:
-        confirmed = await self.consents.confirm(request.match_info["token"])
-        if confirmed is None:
-            return self._bad()
+    def _confirm_outcome(self, confirmed: Confirmed) -> web.Response | None:
         locale = self.renderer.locale_for(confirmed.language)
         if confirmed.withdrawn:
             return self._page("unsubscribed", locale)
-        return self._page("consent_confirmed", locale)
+        if confirmed.expired:
+            return self._page("link_expired", locale, status=410)
+        if confirmed.confirmed:
+            return self._page("consent_confirmed", locale)
+        return None
+
+    async def confirm_page(self, request: web.Request) -> web.Response:
+        token = request.match_info["token"]
+        looked = await self.consents.look(token)
+        if looked is None:
+            return self._bad()
+        outcome = self._confirm_outcome(looked)
+        if outcome is not None:
+            return outcome
+        locale = self.renderer.locale_for(looked.language)
+        return self._page("consent_confirm", locale, action=f"/c/{token}", token=token)
+
+    async def confirm(self, request: web.Request) -> web.Response:
+        token = request.match_info["token"]
+        try:
+            await request.post()  # the form's fields; the token in the URL decides
+        except Exception:
+            log.info("confirm POST with an unreadable body", exc_info=True)
+        confirmed = await self.consents.confirm(token)
+        if confirmed is None:
+            return self._bad()
+        return self._confirm_outcome(confirmed) or self._bad()
 
 
 def unsubscribe_token(signer: Signer, person_id: int) -> str:

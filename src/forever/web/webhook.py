@@ -16,6 +16,10 @@ from forever.metrics import Metrics
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
+MAX_UPDATE_ID = 2**63 - 1  # the inbox key is a signed 64-bit BIGINT (PostgreSQL and SQLite)
+# A real Update nests about ten levels deep. Far deeper JSON that still parses would fail
+# later, when stored (a RecursionError: 503, retried forever) or processed, so it is refused.
+MAX_NESTING = 64
 
 
 class UpdateIntake(Protocol):
@@ -47,14 +51,22 @@ def install_webhook(
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             return _bad_request(metrics, "body is not JSON")
+        except RecursionError:
+            return _bad_request(metrics, "body is nested too deeply")
         if not isinstance(body, dict):
             return _bad_request(metrics, "body is not a JSON object")
+        if _nesting(body) > MAX_NESTING:
+            return _bad_request(metrics, "body is nested too deeply")
         update_id = body.get("update_id")
-        if not isinstance(update_id, int) or isinstance(update_id, bool) or update_id < 0:
-            return _bad_request(metrics, "update_id missing or not a non-negative integer")
+        if (
+            not isinstance(update_id, int)
+            or isinstance(update_id, bool)
+            or not 0 <= update_id <= MAX_UPDATE_ID
+        ):
+            return _bad_request(metrics, "update_id missing or not a non-negative 64-bit integer")
         try:
             processor.parse(body)
-        except (ValidationError, ValueError, TypeError):
+        except (ValidationError, ValueError, TypeError, RecursionError):
             return _bad_request(metrics, "not a Telegram Update")
         try:
             new = await processor.store(update_id, body)
@@ -71,6 +83,25 @@ def install_webhook(
         return web.Response(status=200)
 
     app.router.add_post(path, receive)
+
+
+def _nesting(value: object) -> int:
+    """How deeply lists and objects nest (without recursion: the depth is the attack)."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: list[object] = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if depth > MAX_NESTING:
+            break
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _bad_request(metrics: Metrics, reason: str) -> web.Response:

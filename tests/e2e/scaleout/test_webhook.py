@@ -99,6 +99,15 @@ async def test_wrong_or_missing_secret_is_401_and_not_processed(
         b'{"update_id": -1}',
         b'{"update_id": 7, "message": "not a message"}',
         b'{"update_id": 7, "message": {"message_id": 1}}',
+        b"[" * 100_000 + b"]" * 100_000,  # nesting deeper than the recursion limit
+        b'{"update_id": 7, "message": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b'{"update_id": 7, "x": ' + b'{"a": ' * 50_000 + b"1" + b"}" * 50_000 + b"}",
+        # deep, yet shallow enough to parse: it would fail when stored (503) or processed
+        b'{"update_id": 7, "x": ' + b"[" * 500 + b"]" * 500 + b"}",
+        b'{"update_id": 7, "x": ' + b"[" * 940 + b"]" * 940 + b"}",
+        b'{"update_id": 100000000000000000000000}',  # 1e23 overflows a BIGINT
+        b'{"update_id": 9223372036854775808}',  # 2**63
+        b'{"update_id": 1e23}',
     ],
 )
 async def test_malformed_body_is_400_never_500(
