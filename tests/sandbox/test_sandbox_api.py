@@ -63,7 +63,9 @@ async def test_trial_clock_and_inbox_through_the_api(
     assert any(h["name"] == "Subject" for h in detail["headers"])
     confirm = detail["links"][0]["url"]
     assert confirm.startswith(sandbox.url)
-    async with http.get(confirm) as response:
+    async with http.get(confirm) as response:  # opening it shows the button only
+        assert response.status == 200 and "Yes, confirm" in await response.text()
+    async with http.post(confirm) as response:  # the button confirms
         assert response.status == 200
     # Now the welcome email (marketing) may go out.
 
