@@ -32,6 +32,7 @@ from forever.web.webhook import install_webhook
 from forever.wiring import customers
 from forever.wiring.dispatcher import build_dispatcher
 from forever.wiring.email import Delivery, delivery, run_sweeps
+from forever.wiring.sending import build_sending
 from forever.wiring.staff import BroadcastRunner, start_broadcast_worker
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,10 @@ class Runtime:
         routes: Sequence[RouteInstaller[Container]] = (),
     ) -> None:
         self.container = container
-        self.bot: Bot = build_bot(container.settings, token, container.metrics)
+        # Every call of this Bot goes through the send budget (answers at once, bulk paced,
+        # 429s obeyed); the broadcast sender shares the same budget.
+        sending, self._close_sending = build_sending(container)
+        self.bot: Bot = build_bot(container.settings, token, container.metrics, sending=sending)
         self.chat = BotChatPort(self.bot)
         self.dispatcher: Dispatcher = build_dispatcher(container)
         self.updates = UpdateProcessor(
@@ -259,6 +263,8 @@ class Runtime:
         elif self._polling is None:
             await self.dispatcher.fsm.close()
         await self.bot.session.close()
+        with suppress(Exception):  # best effort: a Redis connection closing
+            await self._close_sending()
         await self.container.close()
 
 

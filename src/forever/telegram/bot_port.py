@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramForbiddenError
@@ -19,11 +20,20 @@ from forever.services.ports import Keyboard
 from forever.telegram.request_metrics import RequestMetrics
 
 
-def build_bot(settings: Settings, token: str, metrics: Metrics | None = None) -> Bot:
+def build_bot(
+    settings: Settings,
+    token: str,
+    metrics: Metrics | None = None,
+    *,
+    sending: BaseRequestMiddleware | None = None,
+) -> Bot:
     """The one way a Bot is made (the composition root re-exports it as app.build_bot; the
     Runtime owns the process's Bot and passes it, or a BotChatPort over it, to the rest).
-    With `metrics`, every Bot API call's outcome is counted."""
+    With `metrics`, every Bot API call's outcome is counted; `sending` (telegram/sending.py)
+    goes outermost, so the metrics see each try, 429s included."""
     session = AiohttpSession(api=TelegramAPIServer.from_base(str(settings.telegram_api_url)))
+    if sending is not None:
+        session.middleware(sending)
     if metrics is not None:
         session.middleware(RequestMetrics(metrics))
     return Bot(

@@ -1,16 +1,13 @@
-"""The Telegram side of broadcasts: sending copies through aiogram, the progress message, the
-shared budget on the bot's session, and the background worker running next to the bot."""
+"""The Telegram side of broadcasts: sending copies through aiogram, the progress message, and
+the background worker running next to the bot (the budget is telegram/sending.py's)."""
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from aiogram import Bot
-from aiogram.client.session.middlewares.base import BaseRequestMiddleware
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
@@ -24,39 +21,9 @@ from forever.services.broadcast_sender import (
     RetryAfter,
     SenderConfig,
 )
-from forever.services.ratelimit import RateLimiter
+from forever.services.ratelimit import SendBudget
+from forever.telegram.sending import PERMIT_HELD
 from forever.telegram.staff_texts import StaffTexts
-
-# Set while the broadcast sender makes a call it already holds a permit for.
-_PERMIT_HELD: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "forever_permit_held", default=False
-)
-# Bot API calls that post a message: Telegram's per-bot limit counts these.
-_NOT_MESSAGES = frozenset({"sendChatAction", "sendMessageDraft"})
-
-
-def posts_a_message(api_method: str) -> bool:
-    if api_method in _NOT_MESSAGES:
-        return False
-    return api_method.startswith(("send", "copyMessage", "forwardMessage"))
-
-
-class SharedBudget(BaseRequestMiddleware):
-    """Every message the bot posts (replies to people too, not only broadcasts) takes a permit
-    from the same budget: Telegram's limit is per bot, so a broadcast plus the bot's other
-    messages must stay under it together."""
-
-    def __init__(self, limiter: RateLimiter) -> None:
-        self.limiter = limiter
-
-    async def __call__(self, make_request: Any, bot: Bot, method: Any) -> Any:
-        if _PERMIT_HELD.get() or not posts_a_message(method.__api_method__):
-            return await make_request(bot, method)
-        permit = await self.limiter.acquire()
-        try:
-            return await make_request(bot, method)
-        finally:
-            await permit.done()
 
 
 class StopBroadcast(CallbackData, prefix="bcstop"):
@@ -82,7 +49,7 @@ class TelegramBroadcastTransport:
 
     async def deliver(self, message: Outgoing) -> int:
         keyboard = link_keyboard(message.button_text, message.button_url)
-        held = _PERMIT_HELD.set(self.permits_held)
+        held = PERMIT_HELD.set(self.permits_held)
         try:
             if message.html is not None and message.kind == "text":
                 sent = await self.bot.send_message(
@@ -102,7 +69,7 @@ class TelegramBroadcastTransport:
         except TelegramForbiddenError:
             raise RecipientBlocked from None
         finally:
-            _PERMIT_HELD.reset(held)
+            PERMIT_HELD.reset(held)
 
     async def show_progress(
         self, chat_id: int, message_id: int | None, report: JobReport, *, final: bool
@@ -175,7 +142,7 @@ class Broadcasting:
 
     Also the `BroadcastKick` that confirming a broadcast uses to wake the worker at once."""
 
-    limiter: RateLimiter | None = None
+    limiter: SendBudget | None = None
     config: SenderConfig | None = None
     worker: BroadcastWorker | None = None
 

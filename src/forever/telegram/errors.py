@@ -6,7 +6,7 @@ import logging
 from contextlib import suppress
 
 from aiogram import Router
-from aiogram.exceptions import TelegramForbiddenError
+from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter
 from aiogram.types import ErrorEvent
 
 from forever.domain.clock import Clock
@@ -34,6 +34,15 @@ def errors_router(uow: UnitOfWork, people: PeopleRepository, clock: Clock) -> Ro
                     await people.mark_blocked(person.id, clock.now())
                     await uow.commit()
             log.info("user %s blocked the bot; marked", user.id)
+            return True
+        if isinstance(event.exception, TelegramRetryAfter):
+            # Telegram kept answering 429 after every retry (telegram/sending.py logged each):
+            # a known condition, not a bug; one line, no traceback.
+            log.warning(
+                "update %s: reply not sent, Telegram kept answering 429 (retry after %s s)",
+                update_.update_id,
+                event.exception.retry_after,
+            )
             return True
         log.exception("update %s failed", update_.update_id, exc_info=event.exception)
         if update_.callback_query is not None:

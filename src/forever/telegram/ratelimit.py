@@ -1,7 +1,8 @@
 """The shared send budget kept in Redis: every instance using one prefix shares it.
 
-The same two rules as `services.ratelimit.TokenBucket` (a token bucket and a sliding-window
-cap), kept atomic across instances by Lua scripts. The broadcast sender sees it through the
+The same rules as `services.ratelimit.TokenBucket` (a token bucket, a sliding-window cap,
+answers that skip the bucket, the pause and back-off after a 429), kept atomic across
+instances by Lua scripts. The broadcast sender sees it through the
 `RateLimiter` port; `build_rate_limiter` picks this one or the in-process bucket.
 """
 
@@ -15,20 +16,26 @@ from collections.abc import Awaitable, Callable
 from redis.asyncio import Redis
 
 from forever.services.ratelimit import (
+    BACKOFF_FLOOR,
     IN_FLIGHT_LIMIT,
+    RECOVERY_PER_SECOND,
     WINDOW,
     Permit,
-    RateLimiter,
+    SendBudget,
     Sleep,
     TimeSource,
     TokenBucket,
     default_burst,
     default_window_cap,
+    recovered_share,
 )
 
 # Lua keeps read-check-take atomic across instances. Times are seconds (floats, passed as
-# strings because Redis turns Lua numbers into integers). KEYS: bucket hash, pause key,
-# window sorted set (member: permit id, score: when it stops counting).
+# strings because Redis turns Lua numbers into integers). KEYS: bucket hash (tokens, ts, and
+# the bulk share of the rate after a 429 with the time it was set), pause key, window sorted
+# set (member: permit id, score: when it stops counting). ARGV[7] is '1' for an answer: it
+# waits only while paused (or, while the share is below 1, for room under the full cap) and
+# takes no token.
 _TAKE = """
 local now = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
@@ -36,20 +43,35 @@ local burst = tonumber(ARGV[3])
 local cap = tonumber(ARGV[4])
 local permit = ARGV[5]
 local in_flight_until = tonumber(ARGV[6])
+local answer = ARGV[7] == '1'
+local recovery = tonumber(ARGV[8])
 local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
 if now < paused then
   return tostring(paused - now)
 end
+local data = redis.call('HMGET', KEYS[1], 'tokens', 'ts', 'share', 'since')
+local share = tonumber(data[3]) or 1
+local since = tonumber(data[4]) or now
+if now > since then share = math.min(1, share + (now - since) * recovery) end
 if cap > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-  if redis.call('ZCARD', KEYS[3]) >= cap then
+  local limit = cap
+  if not answer then limit = math.max(1, math.floor(cap * share)) end
+  if (not answer or share < 1) and redis.call('ZCARD', KEYS[3]) >= limit then
     local soonest = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
     local wait = tonumber(soonest[2]) - now
     if wait > 1 then wait = 1 / rate end
     return tostring(wait + 1e-9)
   end
 end
-local data = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+if answer then
+  if cap > 0 then
+    redis.call('ZADD', KEYS[3], in_flight_until, permit)
+    redis.call('EXPIRE', KEYS[3], 3600)
+  end
+  return '0'
+end
+rate = rate * share
 local tokens = tonumber(data[1]) or 0
 local ts = tonumber(data[2]) or now
 if ts < paused then ts = paused end
@@ -72,14 +94,25 @@ redis.call('EXPIRE', KEYS[1], 3600)
 return tostring(wait)
 """
 
+# KEYS: pause key, bucket hash. ARGV: now, seconds, and for a 429 (ARGV[3] == '1') the floor
+# and recovery of the share: it halves once per flood (not when already paused).
 _PAUSE = """
 local now = tonumber(ARGV[1])
 local untl = now + tonumber(ARGV[2])
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if ARGV[3] == '1' then
+  local data = redis.call('HMGET', KEYS[2], 'share', 'since')
+  local share = tonumber(data[1]) or 1
+  local since = tonumber(data[2]) or now
+  if now > since then share = math.min(1, share + (now - since) * tonumber(ARGV[5])) end
+  if now >= current then share = math.max(tonumber(ARGV[4]), share / 2) end
+  redis.call('HSET', KEYS[2], 'share', tostring(share), 'since', tostring(math.max(untl, current)))
+end
 if untl > current then
   redis.call('SET', KEYS[1], tostring(untl), 'EX', math.ceil(tonumber(ARGV[2])) + 60)
 end
-redis.call('HSET', KEYS[2], 'tokens', '0', 'ts', tostring(untl))
+redis.call('HSET', KEYS[2], 'tokens', '0', 'ts', tostring(math.max(untl, current)))
+redis.call('EXPIRE', KEYS[2], 3600)
 return 1
 """
 
@@ -115,34 +148,68 @@ class RedisTokenBucket:
         self._take = redis.register_script(_TAKE)
         self._pause = redis.register_script(_PAUSE)
         self._lock = asyncio.Lock()
+        self._answer_lock = asyncio.Lock()
 
     async def acquire(self) -> Permit:
         # Local waiters queue here so one instance does not hammer Redis with retries.
         permit = uuid.uuid4().hex
         async with self._lock:
-            while True:
-                now = self._clock()
-                wait = float(
-                    await self._take(
-                        keys=[self._bucket_key, self._pause_key, self._window_key],
-                        args=[
-                            repr(now),
-                            repr(self.rate),
-                            repr(self.burst),
-                            str(self.window_cap or 0),
-                            permit,
-                            repr(now + IN_FLIGHT_LIMIT),
-                        ],
-                    )
-                )
-                if wait <= 0:
-                    return _RedisPermit(self, permit)
+            while (wait := await self._try(permit, answer=False)) > 0:
                 await self._sleep(wait)
+        return _RedisPermit(self, permit)
+
+    async def answer(self) -> Permit:
+        permit = uuid.uuid4().hex
+        if not self._answer_lock.locked() and await self._try(permit, answer=True) <= 0:
+            return _RedisPermit(self, permit)
+        async with self._answer_lock:
+            while (wait := await self._try(permit, answer=True)) > 0:
+                await self._sleep(wait)
+        return _RedisPermit(self, permit)
+
+    async def _try(self, permit: str, *, answer: bool) -> float:
+        now = self._clock()
+        return float(
+            await self._take(
+                keys=[self._bucket_key, self._pause_key, self._window_key],
+                args=[
+                    repr(now),
+                    repr(self.rate),
+                    repr(self.burst),
+                    str(self.window_cap or 0),
+                    permit,
+                    repr(now + IN_FLIGHT_LIMIT),
+                    "1" if answer else "0",
+                    repr(RECOVERY_PER_SECOND),
+                ],
+            )
+        )
 
     async def pause(self, seconds: float) -> None:
         await self._pause(
-            keys=[self._pause_key, self._bucket_key], args=[repr(self._clock()), repr(seconds)]
+            keys=[self._pause_key, self._bucket_key],
+            args=[repr(self._clock()), repr(seconds), "0"],
         )
+
+    async def throttled(self, seconds: float) -> None:
+        await self._pause(
+            keys=[self._pause_key, self._bucket_key],
+            args=[
+                repr(self._clock()),
+                repr(seconds),
+                "1",
+                repr(BACKOFF_FLOOR),
+                repr(RECOVERY_PER_SECOND),
+            ],
+        )
+
+    async def current_share(self) -> float:
+        """The share of `rate` bulk may use now, as every instance sees it."""
+        raw = await self.redis.hmget(self._bucket_key, ["share", "since"])
+        if raw[0] is None:
+            return 1.0
+        now = self._clock()
+        return recovered_share(float(raw[0]), float(raw[1] or now), now)
 
     async def _done(self, permit: str) -> None:
         if self.window_cap:
@@ -162,7 +229,7 @@ class _RedisPermit:
 
 def build_rate_limiter(
     rate: float, redis_url: str | None, *, prefix: str = "forever:tg-rate"
-) -> tuple[RateLimiter, Callable[[], Awaitable[None]]]:
+) -> tuple[SendBudget, Callable[[], Awaitable[None]]]:
     """The limiter for these settings, and a function that closes what it opened."""
     burst, cap = default_burst(rate), default_window_cap(rate)
     if not redis_url:

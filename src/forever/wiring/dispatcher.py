@@ -13,6 +13,7 @@ from aiogram.fsm.storage.redis import RedisStorage
 from forever.config import Settings
 from forever.telegram.errors import errors_router
 from forever.telegram.middlewares import PersonMiddleware
+from forever.telegram.sending import AnsweringDispatcher
 from forever.telegram.setup import setup_dispatcher
 from forever.wiring import customers, email, lifecycle, staff
 from forever.wiring.container import Container
@@ -32,7 +33,8 @@ def build_dispatcher(container: Container, storage: BaseStorage | None = None) -
     # With Redis, updates of the same chat are serialised across every instance, not only
     # within this process (several instances behind one webhook).
     isolation = storage.create_isolation() if hasattr(storage, "create_isolation") else None
-    dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
+    # Handlers answer people: what they send skips the bulk budget (telegram/sending.py).
+    dispatcher = AnsweringDispatcher(storage=storage, events_isolation=isolation)
     data: dict[str, object] = {}
     for area in (lifecycle, customers, email, staff):
         data.update(area.chat_dependencies(container))

@@ -12,16 +12,12 @@ from forever.db.repositories.refunds import SqlStaffPayments
 from forever.db.repositories.staff import SqlAuditLog, SqlEventHistory, SqlStaffDirectory
 from forever.services.broadcast_sender import BroadcastWorker, SenderConfig
 from forever.services.broadcasts import BroadcastDesk
-from forever.services.ratelimit import RateLimiter
+from forever.services.ratelimit import SendBudget
 from forever.services.refunds import StaffRefunds
 from forever.services.staff import StaffTools
 from forever.services.staff_replies import StaffReplies
 from forever.services.stats import StaffStats
-from forever.telegram.broadcasts import (
-    BroadcastRunner,
-    SharedBudget,
-    TelegramBroadcastTransport,
-)
+from forever.telegram.broadcasts import BroadcastRunner, TelegramBroadcastTransport
 from forever.telegram.ratelimit import build_rate_limiter
 from forever.telegram.staff_texts import StaffTexts
 from forever.wiring.container import Container
@@ -92,17 +88,16 @@ def inbox_staff_ids(container: Container) -> frozenset[int]:
 
 
 def start_broadcast_worker(container: Container, bot: Bot) -> BroadcastRunner:
-    """Start sending broadcasts from this process (resuming unfinished ones first). Every
-    message the bot posts takes a permit from the same budget as the broadcast's."""
+    """Start sending broadcasts from this process (resuming unfinished ones first), on the
+    budget the bot's session sends with (wiring/sending.py) when there is one."""
     settings = container.settings
     parts = container.broadcasting
-    limiter: RateLimiter | None = parts.limiter
+    limiter: SendBudget | None = parts.limiter
     close: Callable[[], Awaitable[None]] = _nothing
     if limiter is None:
         limiter, close = build_rate_limiter(
             settings.broadcast_rate, settings.redis_url, prefix=f"{settings.redis_prefix}:tg-rate"
         )
-    bot.session.middleware(SharedBudget(limiter))
     worker = BroadcastWorker(
         container.uow,
         SqlBroadcasts(container.uow),
