@@ -81,3 +81,46 @@ async def test_the_window_cap_is_shared_too(redis: tuple[Redis, str]) -> None:
     permit = await waiter
     assert time() - done_at >= 1.0
     await permit.done()
+
+
+async def test_answers_skip_the_budget_and_count_in_the_shared_window(
+    redis: tuple[Redis, str],
+) -> None:
+    client, prefix = redis
+    time = FakeTime()
+    a = RedisTokenBucket(client, 28, 2, window_cap=30, prefix=prefix, clock=time, sleep=time.sleep)
+    b = RedisTokenBucket(client, 28, 2, window_cap=30, prefix=prefix, clock=time, sleep=time.sleep)
+    for permit in [await a.answer() for _ in range(25)]:
+        await permit.done()
+    assert time.sleeps == []
+    stamps = []
+    for _ in range(10):
+        permit = await b.acquire()
+        stamps.append(time())
+        await permit.done()
+    assert max_in_window([1000.0] * 25 + stamps) <= 30
+    assert sum(1 for s in stamps if s < 1001.0) == 5
+
+
+async def test_a_429_on_one_instance_pauses_the_others_answers_and_halves_bulk(
+    redis: tuple[Redis, str],
+) -> None:
+    client, prefix = redis
+    time = FakeTime()
+    a = RedisTokenBucket(client, 20, 2, window_cap=22, prefix=prefix, clock=time, sleep=time.sleep)
+    b = RedisTokenBucket(client, 20, 2, window_cap=22, prefix=prefix, clock=time, sleep=time.sleep)
+    await a.throttled(4)
+    await b.throttled(4)  # the same flood seen twice: one halving
+    before = time()
+    await (await b.answer()).done()
+    assert time() - before == pytest.approx(4)
+    assert await b.current_share() == pytest.approx(0.5)
+    stamps = []
+    for _ in range(20):
+        permit = await a.acquire()
+        stamps.append(time())
+        await permit.done()
+    steady = stamps[2:]
+    assert 10 <= (len(steady) - 1) / (steady[-1] - steady[0]) < 12
+    time.now += 60
+    assert await a.current_share() == 1.0

@@ -94,3 +94,70 @@ async def test_slow_answers_keep_the_window_under_the_cap() -> None:
     permit = await waiter
     assert time() - answered >= 1.0 and time() - started >= 3.0
     await permit.done()
+
+
+# --- answers and back-off (telegram/sending.py sends through these) ---------------------------
+
+
+async def test_answers_go_out_at_once_and_bulk_yields_to_them() -> None:
+    time = FakeTime()
+    bucket = TokenBucket(28, default_burst(28), window_cap=30, clock=time, sleep=time.sleep)
+    answers = [await bucket.answer() for _ in range(25)]
+    assert time.sleeps == []  # no answer waited, though the bucket started empty
+    for permit in answers:
+        await permit.done()
+    # The 25 answers fill most of this second's window: bulk gets the rest, then waits.
+    stamps = await take(bucket, time, 10)
+    assert max_in_window([1000.0] * 25 + stamps) <= 30
+    assert sum(1 for s in stamps if s < 1001.0) == 5
+
+
+async def test_a_429_pauses_answers_too_and_halves_bulk_until_it_recovers() -> None:
+    time = FakeTime()
+    bucket = TokenBucket(20, 2, window_cap=22, clock=time, sleep=time.sleep)
+    await bucket.throttled(3)
+    await bucket.throttled(3)  # a second 429 of the same flood: not a second halving
+    before = time()
+    await (await bucket.answer()).done()
+    assert time() - before == pytest.approx(3)
+    assert bucket.share() == pytest.approx(0.5)
+    stamps = await take(bucket, time, 20)
+    steady = stamps[2:]
+    rate = (len(steady) - 1) / (steady[-1] - steady[0])
+    assert 10 <= rate < 12  # about half of 20, recovering slowly
+    time.now += 60
+    assert bucket.share() == 1.0
+    stamps = await take(bucket, time, 40)
+    steady = stamps[3:]
+    assert (len(steady) - 1) / (steady[-1] - steady[0]) == pytest.approx(20, abs=0.1)
+
+
+async def test_while_backing_off_answers_keep_to_telegrams_window_ahead_of_bulk() -> None:
+    """After a 429 the refused answers must not all come back at once into another 429."""
+    time = FakeTime()
+    bucket = TokenBucket(28, default_burst(28), window_cap=30, clock=time, sleep=time.sleep)
+    await bucket.throttled(1)
+    stamps: list[float] = []
+
+    async def reply() -> None:
+        permit = await bucket.answer()
+        stamps.append(time())
+        await permit.done()
+
+    await asyncio.gather(*(reply() for _ in range(100)))
+    assert len(stamps) == 100
+    assert max_in_window(sorted(stamps)) <= 30
+    assert min(stamps) >= 1001.0  # after the pause
+
+
+async def test_repeated_floods_never_stop_bulk() -> None:
+    time = FakeTime()
+    bucket = TokenBucket(28, 2, clock=time, sleep=time.sleep)
+    for _ in range(10):
+        await bucket.throttled(1)
+        time.now += 1
+    assert bucket.share() == pytest.approx(1 / 16)
+    before = time()
+    await bucket.acquire()
+    await bucket.acquire()
+    assert time() - before < 1.0  # 1.75 per second at the floor

@@ -12,6 +12,8 @@ from .errors import ApiError, too_many_requests
 Clock = Callable[[], float]
 
 _WINDOW = 1.0  # seconds
+# Telegram's published limit for one bot: about 30 messages per second, whatever they are.
+TELEGRAM_MESSAGES_PER_SECOND = 30
 
 
 class FloodControl:
@@ -52,6 +54,50 @@ class FloodControl:
                 raise too_many_requests(max(1, math.ceil(wait)))
         for window, _limit in windows:
             window.append(now)
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyRetry:
+    """A call that came back before the `retry_after` of the 429 its caller was given."""
+
+    method: str
+    caller: str  # "chat <id>" or, for a call without a chat, its method
+    early_by: float  # seconds
+
+
+class RetryAfterWatch:
+    """Remembers every 429 answered (flood control or injected) and flags a caller that comes
+    back before its `retry_after` elapsed. The caller is the chat a call is about (a bot that
+    obeys retries the refused message no sooner), or the method for calls without a chat."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.told = 0  # 429s answered
+        self.early: list[EarlyRetry] = []
+        self._until: dict[str, float] = {}
+
+    @staticmethod
+    def caller(method: str, chat_id: object) -> str:
+        if isinstance(chat_id, int) or (isinstance(chat_id, str) and chat_id.lstrip("-").isdigit()):
+            return f"chat {int(chat_id)}"
+        return method.lower()
+
+    def check(self, method: str, chat_id: object) -> None:
+        """Record an early retry if this caller was told to wait and has not."""
+        who = self.caller(method, chat_id)
+        until = self._until.get(who)
+        if until is None:
+            return
+        now = self.clock()
+        if now < until:
+            self.early.append(EarlyRetry(method, who, until - now))
+        else:
+            del self._until[who]
+
+    def told_to_wait(self, method: str, chat_id: object, retry_after: float) -> None:
+        self.told += 1
+        who = self.caller(method, chat_id)
+        self._until[who] = max(self._until.get(who, 0.0), self.clock() + retry_after)
 
 
 @dataclass

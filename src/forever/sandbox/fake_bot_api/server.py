@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .errors import ApiError, UpdateDropped, UpdateNotHandled
-from .flood import Clock, FaultInjector, FloodControl
+from .flood import TELEGRAM_MESSAGES_PER_SECOND, Clock, FaultInjector, FloodControl, RetryAfterWatch
 from .http_body import Params, Uploads, read_request
 from .methods import BotApiMethods, Options, Stats
 from .spec import ApiSpec, load_spec
@@ -69,6 +69,11 @@ class ApiCall:
 class FakeBotAPI:
     """A strict Telegram Bot API double served over real HTTP.
 
+    `max_per_second=FakeBotAPI.TELEGRAM_LIMIT` enforces Telegram's 30 messages per second for
+    everything the bot posts (replies too), in one global window. Every 429 answered is
+    watched: `retry_after_watch.early` lists callers that came back too soon
+    (`assert_429s_obeyed`).
+
     Usage::
 
         async with FakeBotAPI() as fake:
@@ -76,6 +81,8 @@ class FakeBotAPI:
             alice = fake.add_user(1001, "Alice")
             ...
     """
+
+    TELEGRAM_LIMIT = TELEGRAM_MESSAGES_PER_SECOND
 
     def __init__(
         self,
@@ -122,6 +129,7 @@ class FakeBotAPI:
         self.queue.inline_call = self._webhook_reply_call
         self.stats = Stats()
         self.flood = FloodControl(clock, max_per_second, max_per_chat_per_second)
+        self.retry_after_watch = RetryAfterWatch(clock)
         self.faults = FaultInjector()
         self.methods = BotApiMethods(
             self.state,
@@ -239,6 +247,7 @@ class FakeBotAPI:
         call = ApiCall(name, dict(params), files=sorted(uploads))
         self.calls.append(call)
         self.stats.calls_by_method[name] += 1
+        self.retry_after_watch.check(name, params.get("chat_id"))
         try:
             fault = self.faults.take(name)
             if fault is not None:
@@ -250,6 +259,12 @@ class FakeBotAPI:
                 self.flood.check(chat_id if isinstance(chat_id, int) else None)
             result = await self.methods.call(name, decoded)
         except ApiError as error:
+            if error.status == 429:
+                self.retry_after_watch.told_to_wait(
+                    name,
+                    params.get("chat_id"),
+                    float((error.parameters or {}).get("retry_after", 0)),
+                )
             self._record(call, error, appended=True)
             return error.status, error.to_json()
         call.result = result
@@ -283,6 +298,13 @@ class FakeBotAPI:
     def calls_to(self, method: str) -> list[ApiCall]:
         name = method.lower()
         return [c for c in self.calls if c.method.lower() == name]
+
+    def assert_429s_obeyed(self) -> None:
+        """No caller came back before the `retry_after` of the 429 it was given."""
+        early = self.retry_after_watch.early
+        if early:
+            lines = "\n".join(f"  {e.method} ({e.caller}): {e.early_by:.3f} s early" for e in early)
+            raise AssertionError(f"{len(early)} call(s) ignored a 429's retry_after:\n{lines}")
 
     def assert_no_refused_calls(self, *, ignore_status: Iterable[int] = ()) -> None:
         ignored = set(ignore_status)
