@@ -6,8 +6,9 @@ Telegram does; the bot runs here, polling it. Updates are handled one at a time
 (handle_as_tasks=False), as in the e2e tests, so the latency is the bot's, not queueing.
 
 Figures: handler latency per update (measured around the dispatcher), split into the time
-the handler waited for Telegram's per-bot message budget (`BROADCAST_RATE`, shared by every
-message the bot posts) and the rest, the bot's own work (database, rendering, Bot API calls).
+the handler waited for Telegram's per-bot message budget (`BROADCAST_RATE`; replies skip it
+and wait only after a 429, telegram/sending.py) and the rest, the bot's own work (database,
+rendering, Bot API calls).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from forever.config import load_settings
 from forever.db.migrate import upgrade_to_head
 from forever.domain.clock import ManualClock
 from forever.runtime import Runtime
-from forever.services.ratelimit import Permit, RateLimiter
+from forever.services.ratelimit import Permit, SendBudget
 from forever.telegram.ratelimit import build_rate_limiter
 
 USERS = 200
@@ -43,14 +44,21 @@ _budget_wait: contextvars.ContextVar[list[float] | None] = contextvars.ContextVa
 
 
 class TimedLimiter:
-    """The bot's real limiter, with the time spent waiting for a permit booked to the update."""
+    """The bot's real limiter, with the time spent waiting for a permit booked to the update
+    (replies take `answer` permits since adaptive sending: they wait only after a 429)."""
 
-    def __init__(self, inner: RateLimiter) -> None:
+    def __init__(self, inner: SendBudget) -> None:
         self.inner = inner
 
     async def acquire(self) -> Permit:
+        return await self._timed(self.inner.acquire())
+
+    async def answer(self) -> Permit:
+        return await self._timed(self.inner.answer())
+
+    async def _timed(self, taking: Awaitable[Permit]) -> Permit:
         started = time.perf_counter()
-        permit = await self.inner.acquire()
+        permit = await taking
         waits = _budget_wait.get()
         if waits is not None:
             waits.append(time.perf_counter() - started)
@@ -58,6 +66,9 @@ class TimedLimiter:
 
     async def pause(self, seconds: float) -> None:
         await self.inner.pause(seconds)
+
+    async def throttled(self, seconds: float) -> None:
+        await self.inner.throttled(seconds)
 
 
 def _percentile(values: list[float], share: float) -> float:

@@ -95,9 +95,11 @@ class SqlSnapshots:
             return None
         sub = await session.scalar(select(Subscription).where(Subscription.person_id == person_id))
         if sub is None:
-            sub = Subscription(person_id=person_id, state="none", updated_at=now)
-            session.add(sub)
-            await session.flush()
+            # Never subscribed: read as "none" without writing a row (a read-only /start must
+            # not take SQLite's write lock; the use cases that change it call get_or_create).
+            sub = Subscription(
+                person_id=person_id, state="none", updated_at=now, version=1, auto_renew=False
+            )
         consent = await session.scalar(
             select(Consent)
             .where(Consent.person_id == person_id, Consent.purpose == PURPOSE)
