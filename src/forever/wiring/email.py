@@ -36,10 +36,12 @@ from forever.telegram.bot_port import BotChatPort, build_bot
 from forever.telegram.inbox import prune_update_inbox
 from forever.telegram.renewal_reminders import yearly_renewal_view
 from forever.telegram.routers.staff_replies import inbox_message_view
+from forever.telegram.sending import AdaptiveSending
 from forever.telegram.staff_texts import StaffTexts
 from forever.telegram.upgrade_prompts import upgrade_prompt_view
 from forever.wiring import lifecycle
 from forever.wiring.container import Container
+from forever.wiring.sending import settings_budget
 
 log = logging.getLogger(__name__)
 
@@ -241,9 +243,14 @@ async def run_sweeps(
 async def drain_outbox(container: Container, chat: ChatPort | None = None) -> dict[str, int]:
     """Hand over everything due at the container's instant, through SMTP and the bot."""
     bot = None
+    close_budget = None
     token = container.settings.bot_token
     if chat is None and token is not None:
-        bot = build_bot(container.settings, token.get_secret_value())
+        # `tick` sends within the running instances' budget and obeys 429s as they do.
+        budget, close_budget = settings_budget(container.settings)
+        bot = build_bot(
+            container.settings, token.get_secret_value(), sending=AdaptiveSending(budget)
+        )
         chat = BotChatPort(bot)
     smtp = smtp_pool(container)
     try:
@@ -255,6 +262,8 @@ async def drain_outbox(container: Container, chat: ChatPort | None = None) -> di
             await smtp.close()
         if bot is not None:
             await bot.session.close()
+        if close_budget is not None:
+            await close_budget()
     return {
         "outbox_sent": report.sent,
         "outbox_retried": report.retried,

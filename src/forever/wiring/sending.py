@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from forever.config import Settings
+from forever.services.ratelimit import SendBudget
 from forever.telegram.ratelimit import build_rate_limiter
 from forever.telegram.sending import AdaptiveSending
 from forever.wiring.container import Container
@@ -19,10 +21,7 @@ def build_sending(container: Container) -> tuple[AdaptiveSending, Close]:
     parts = container.broadcasting
     if parts.limiter is not None:
         return AdaptiveSending(parts.limiter), _nothing
-    settings = container.settings
-    budget, close = build_rate_limiter(
-        settings.broadcast_rate, settings.redis_url, prefix=f"{settings.redis_prefix}:tg-rate"
-    )
+    budget, close = settings_budget(container.settings)
     parts.limiter = budget
 
     async def close_budget() -> None:
@@ -31,6 +30,13 @@ def build_sending(container: Container) -> tuple[AdaptiveSending, Close]:
         await close()
 
     return AdaptiveSending(budget), close_budget
+
+
+def settings_budget(settings: Settings) -> tuple[SendBudget, Close]:
+    """The budget every instance with these settings shares (one per bot)."""
+    return build_rate_limiter(
+        settings.broadcast_rate, settings.redis_url, prefix=f"{settings.redis_prefix}:tg-rate"
+    )
 
 
 async def _nothing() -> None:
