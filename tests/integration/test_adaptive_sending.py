@@ -12,6 +12,7 @@ from aiogram.exceptions import TelegramRetryAfter
 
 from forever.sandbox.fake_bot_api import FakeBotAPI
 from forever.services.ratelimit import TokenBucket
+from forever.telegram.bot_port import BotChatPort
 from forever.telegram.sending import AdaptiveSending, answering
 from tests.fake_time import FakeTime
 
@@ -86,3 +87,16 @@ async def test_bulk_waits_for_the_budget_and_answers_do_not(
     # 28 per second, and only 10 fit in the second the 20 answers count in.
     assert time() - started >= 1.0
     fake.assert_no_refused_calls()
+
+
+async def test_the_delivery_workers_chat_send_waits_out_a_429_and_is_delivered(
+    bot: Bot, fake: FakeBotAPI, time: FakeTime
+) -> None:
+    """The outbox's chat channel (and staff alerts) send through BotChatPort, as bulk."""
+    fake.inject_429(1, retry_after=5, methods=["sendMessage"])
+    started = time()
+    sent = await BotChatPort(bot).send_text(CHAT, "your gift is waiting")
+    assert sent.ok
+    assert time() - started >= 5
+    assert [m.text for m in fake.user(CHAT).messages] == ["your gift is waiting"]
+    fake.assert_429s_obeyed()
