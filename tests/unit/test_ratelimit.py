@@ -161,3 +161,12 @@ async def test_repeated_floods_never_stop_bulk() -> None:
     await bucket.acquire()
     await bucket.acquire()
     assert time() - before < 1.0  # 1.75 per second at the floor
+
+
+async def test_answers_alone_do_not_pile_up_in_the_window() -> None:
+    time = FakeTime()
+    bucket = TokenBucket(28, 2, window_cap=30, clock=time, sleep=time.sleep)
+    for _ in range(1000):
+        await (await bucket.answer()).done()
+        time.now += 0.01
+    assert len(bucket._window) <= 150  # about the last 1.25 s of answers

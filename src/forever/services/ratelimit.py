@@ -37,6 +37,7 @@ from typing import Protocol
 TimeSource = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 _EPSILON = 1e-9
+_PRUNE_EVERY = 0.25  # seconds: how often answers alone clear finished permits off the window
 WINDOW = 1.0  # seconds: Telegram counts messages per sliding second
 # A permit whose holder never says done (a crashed process) stops counting after this long.
 IN_FLIGHT_LIMIT = 30.0
@@ -130,6 +131,7 @@ class TokenBucket:
         self._share_since = self._last
         # permit number → when it stops counting (inf while its call is in flight)
         self._window: dict[int, float] = {}
+        self._pruned_at = self._last
         self._numbers = itertools.count()
         # Waiters take their turn in arrival order instead of racing on every refill.
         self._lock = asyncio.Lock()
@@ -179,13 +181,19 @@ class TokenBucket:
                 wait = self._window_wait(now, self.window_cap)
                 if wait > 0:
                     return wait
+            elif now - self._pruned_at >= _PRUNE_EVERY:
+                self._prune(now)  # without bulk traffic, nothing else would
             self._window[number] = math.inf
         return 0.0
 
-    def _window_wait(self, now: float, cap: int) -> float:
+    def _prune(self, now: float) -> None:
+        self._pruned_at = now
         for number, until in list(self._window.items()):
             if until <= now:
                 del self._window[number]
+
+    def _window_wait(self, now: float, cap: int) -> float:
+        self._prune(now)
         if len(self._window) < cap:
             return 0.0
         soonest = min(self._window.values())
