@@ -222,6 +222,9 @@ class _Run:
     progress_id: int | None = None
     halt: asyncio.Event = field(default_factory=asyncio.Event)
     out_of_stars: bool = False
+    # Deliveries waiting for their commit, and the task committing them (group commit).
+    to_commit: list[tuple[DeliveryResult, asyncio.Future[None]]] = field(default_factory=list)
+    committer: asyncio.Task[None] | None = None
 
 
 class BroadcastWorker:
@@ -380,6 +383,8 @@ class BroadcastWorker:
             for task in done:
                 if task.exception() is not None:
                     log.error("broadcast sender crashed", exc_info=task.exception())
+            if run.committer is not None:
+                await asyncio.gather(run.committer, return_exceptions=True)
             # Claimed but never handed to a sender: back to pending.
             while not queue.empty():
                 item = queue.get_nowait()
@@ -475,21 +480,39 @@ class BroadcastWorker:
             return
 
     async def _record_delivery(self, run: _Run, delivery_id: int) -> None:
+        """Return once this delivery is committed (or left to the next batch flush).
+
+        Group commit: deliveries that finish while a commit is running go together in the
+        next one. Each sender still waits for its own row before taking another recipient,
+        so at most one unrecorded delivery per sender can be repeated after a crash, as
+        before, with far fewer transactions at paid speeds."""
         row = next((r for r in run.results if r.delivery_id == delivery_id), None)
         if row is None:  # already taken by a batch flush
             return
-        try:
-            async with self.uow.begin():
-                await self.jobs.record_results([row], self.clock.now())
-                await self.uow.commit()
-        except Exception:
-            log.warning(
-                "could not record delivery %s now; it goes with the next batch", delivery_id
-            )
-            return
-        # A batch flush may have swapped the list meanwhile; rewriting the row is harmless.
-        with contextlib.suppress(ValueError):
-            run.results.remove(row)
+        committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        run.to_commit.append((row, committed))
+        if run.committer is None or run.committer.done():
+            run.committer = asyncio.create_task(self._commit_deliveries(run))
+        await committed
+
+    async def _commit_deliveries(self, run: _Run) -> None:
+        while run.to_commit:
+            batch, run.to_commit = run.to_commit, []
+            # Rows a batch flush took meanwhile are written there; rewriting is harmless.
+            rows = [row for row, _ in batch if any(row is r for r in run.results)]
+            try:
+                if rows:
+                    async with self.uow.begin():
+                        await self.jobs.record_results(rows, self.clock.now())
+                        await self.uow.commit()
+            except Exception:
+                log.warning("could not record %s deliveries now; next batch", len(rows))
+            else:
+                taken = {id(row) for row in rows}
+                run.results[:] = [r for r in run.results if id(r) not in taken]
+            for _, committed in batch:
+                if not committed.done():
+                    committed.set_result(None)
 
     async def _acquire(self, run: _Run) -> Permit | None:
         """Wait for the budget; None if the job was halted meanwhile (nothing was sent)."""
