@@ -20,13 +20,13 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
+from asyncio.subprocess import Process
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import aiohttp
 from sqlalchemy import create_engine, insert
@@ -75,9 +75,9 @@ def _seed(url: str, recipients: int) -> None:
     engine.dispose()
 
 
-async def _read(stream: IO[str], key: str, within: float) -> Any:
+async def _read(stream: asyncio.StreamReader, key: str, within: float) -> Any:
     while True:
-        text = await asyncio.wait_for(asyncio.to_thread(stream.readline), within)
+        text = await asyncio.wait_for(stream.readline(), within)
         if not text:
             raise RuntimeError(f"the fake Bot API process ended before sending {key!r}")
         data = json.loads(text)
@@ -85,12 +85,12 @@ async def _read(stream: IO[str], key: str, within: float) -> Any:
             return data[key]
 
 
-async def _serving(port: int, process: subprocess.Popen[bytes], within: float = 60) -> float:
+async def _serving(port: int, process: Process, within: float = 60) -> float:
     """Poll /healthz until it answers 200; the monotonic time it did."""
     deadline = time.monotonic() + within
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
-            if process.poll() is not None:
+            if process.returncode is not None:
                 raise RuntimeError(f"bot.py run exited with {process.returncode}")
             try:
                 async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
@@ -106,12 +106,15 @@ async def main(recipients: int = RECIPIENTS) -> list[tuple[str, str]]:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         await asyncio.to_thread(_seed, url, recipients)
-        fake = subprocess.Popen(
-            [sys.executable, "-m", "bench.paid_fake_process", str(recipients), str(STARS)],
+        fake = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.paid_fake_process",
+            str(recipients),
+            str(STARS),
             cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"},
         )
         assert fake.stdin is not None and fake.stdout is not None
@@ -120,14 +123,19 @@ async def main(recipients: int = RECIPIENTS) -> list[tuple[str, str]]:
             return await _measure(fake, base_url, url, recipients, Path(tmp))
         finally:
             fake.stdin.close()
-            try:
-                fake.wait(30)
-            except subprocess.TimeoutExpired:
-                fake.kill()
+            await _ended(fake)
+
+
+async def _ended(process: Process, within: float = 30) -> None:
+    try:
+        await asyncio.wait_for(process.wait(), within)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
 
 
 async def _measure(
-    fake: subprocess.Popen[str], base_url: str, url: str, recipients: int, tmp: Path
+    fake: Process, base_url: str, url: str, recipients: int, tmp: Path
 ) -> list[tuple[str, str]]:
     assert fake.stdin is not None and fake.stdout is not None
     web_port = _free_port()
@@ -145,12 +153,14 @@ async def _measure(
     }
     log = (tmp / "bot.log").open("wb")
     started = time.monotonic()
-    bot = subprocess.Popen(
-        [sys.executable, str(ROOT / "bot.py"), "run"],
+    bot = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "bot.py"),
+        "run",
         cwd=tmp,  # no .env of the checkout: only the settings above
         env=env,
         stdout=log,
-        stderr=subprocess.STDOUT,
+        stderr=asyncio.subprocess.STDOUT,
     )
     try:
         healthy = await _serving(web_port, bot)
@@ -158,20 +168,17 @@ async def _measure(
         serving = max(healthy, polled) - started
         await asyncio.sleep(2.0)  # settled: start-up's garbage collected, timers armed
         idle = _memory(bot.pid)
-        fake.stdin.write("go\n")
-        fake.stdin.flush()
+        fake.stdin.write(b"go\n")
+        await fake.stdin.drain()
         result = await _read(fake.stdout, "result", 900)
         await asyncio.sleep(1.0)
         after = _memory(bot.pid)
-        fake.stdin.write("floor\n")
-        fake.stdin.flush()
+        fake.stdin.write(b"floor\n")
+        await fake.stdin.drain()
         floor = await _read(fake.stdout, "floor", 600)
     finally:
         bot.send_signal(signal.SIGTERM)
-        try:
-            bot.wait(30)
-        except subprocess.TimeoutExpired:
-            bot.kill()
+        await _ended(bot)
         log.close()
     rate = result["sustained"]
     ratio = rate / floor["rate"] if floor["rate"] else 0.0
