@@ -126,6 +126,26 @@ async def main(recipients: int = RECIPIENTS) -> list[tuple[str, str]]:
             await _ended(fake)
 
 
+_BARE_AIOGRAM = """
+import json, time
+started = time.monotonic()
+from aiogram import Bot, Dispatcher  # noqa: F401  (what any aiogram bot imports)
+import aiogram.types, aiogram.methods  # noqa: F401
+took = time.monotonic() - started
+rss = next(int(r.split()[1]) for r in open("/proc/self/status") if r.startswith("VmRSS"))
+print(json.dumps({"seconds": took, "rss_kb": rss}))
+"""
+
+
+async def _bare_aiogram() -> dict[str, float]:
+    """The floor of memory and start-up: a Python process that only imports aiogram."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _BARE_AIOGRAM, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await process.communicate()
+    return dict(json.loads(out))
+
+
 async def _ended(process: Process, within: float = 30) -> None:
     try:
         await asyncio.wait_for(process.wait(), within)
@@ -180,6 +200,7 @@ async def _measure(
         bot.send_signal(signal.SIGTERM)
         await _ended(bot)
         log.close()
+    bare = await _bare_aiogram()
     rate = result["sustained"]
     ratio = rate / floor["rate"] if floor["rate"] else 0.0
     return [
@@ -189,7 +210,9 @@ async def _measure(
         ("start-up: launch to serving (/healthz 200 and getUpdates)", f"{serving:.2f} s"),
         ("  of which /healthz 200", f"{healthy - started:.2f} s"),
         ("  of which first getUpdates", f"{polled - started:.2f} s"),
+        ("  floor: a process that only imports aiogram", f"{bare['seconds']:.2f} s"),
         ("resident memory idle (VmRSS)", f"{idle['VmRSS'] / 1024:.1f} MB"),
+        ("  floor: a process that only imports aiogram", f"{bare['rss_kb'] / 1024:.1f} MB"),
         (
             f"resident memory after the {recipients:,} paid broadcast (VmRSS)",
             f"{after['VmRSS'] / 1024:.1f} MB (+{(after['VmRSS'] - idle['VmRSS']) / 1024:.1f})",
