@@ -510,9 +510,12 @@ class BroadcastWorker:
             else:
                 taken = {id(row) for row in rows}
                 run.results[:] = [r for r in run.results if id(r) not in taken]
-            for _, committed in batch:
-                if not committed.done():
-                    committed.set_result(None)
+            finally:
+                # Even if cancelled: a sender waiting for its row must not wait forever (an
+                # unwritten row stays in run.results for the batch flush).
+                for _, committed in batch:
+                    if not committed.done():
+                        committed.set_result(None)
 
     async def _acquire(self, run: _Run) -> Permit | None:
         """Wait for the budget; None if the job was halted meanwhile (nothing was sent)."""
