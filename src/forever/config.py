@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     # many sends may be in flight at once.
     broadcast_rate: float = Field(28.0, gt=0, le=1000)
     broadcast_concurrency: int = Field(8, ge=1, le=100)
+    # Paid broadcasts (allow_paid_broadcast, 0.1 Star per message): Telegram allows up to 1000
+    # messages/s; their own budget, and more sends in flight to reach it.
+    paid_broadcast_rate: float = Field(900.0, gt=0, le=1000)
+    paid_broadcast_concurrency: int = Field(48, ge=1, le=200)
     # `run` retries an unreachable Telegram at start: 1 s, doubling, at most this long apart.
     start_retry_max_seconds: float = Field(30.0, gt=0, le=3600)
 
@@ -175,6 +179,16 @@ class Settings(BaseSettings):
             ok_chars = all(c.isalnum() or c in "_-" for c in secret)
             if not (1 <= len(secret) <= 256 and ok_chars):
                 raise ValueError("WEBHOOK_SECRET: 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return self
+
+    @model_validator(mode="after")
+    def _check_paid_rate(self) -> Settings:
+        # The paid mode exists to be faster; a slower paid budget is a typo, not a choice.
+        if self.paid_broadcast_rate < self.broadcast_rate:
+            raise ValueError(
+                f"PAID_BROADCAST_RATE: at least BROADCAST_RATE ({self.broadcast_rate:g}) and at "
+                "most 1000 (Telegram's limit for paid broadcasts)"
+            )
         return self
 
     # Helpers for the commands that need more than the defaults.

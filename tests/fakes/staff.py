@@ -45,6 +45,7 @@ class FakeBroadcast:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     variants: dict[str, Any] | None = None
+    paid: bool = False
 
 
 @dataclass

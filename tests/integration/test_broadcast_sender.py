@@ -8,13 +8,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from forever.app import Container
 from forever.db.models import BroadcastDelivery, Event, Person, Subscription
 from forever.db.repositories.broadcasts import SqlBroadcasts, recipients_query
 from forever.db.repositories.staff import SqlAuditLog
 from forever.domain.events import EventKind
+from forever.domain.paid_broadcasts import Stars
 from forever.domain.segments import Segment, SegmentKind, parse_segment
 from forever.services.broadcast_sender import (
     BroadcastWorker,
@@ -25,7 +26,7 @@ from forever.services.broadcast_sender import (
     SenderConfig,
 )
 from forever.services.broadcasts import BroadcastDesk, Content, reaches
-from forever.services.ratelimit import TokenBucket
+from forever.services.ratelimit import Permit, TokenBucket
 from tests.conftest import STAFF_ID, START
 from tests.e2e.staff_helpers import wait_for
 
@@ -282,3 +283,94 @@ async def test_segments(container: Container, kind: str, value: str | None, expe
         by_rule = {p.telegram_id for p in people if reaches(segment, p, subscriptions.get(p.id))}
     assert found == expected
     assert by_rule == expected
+
+
+class CountingPermits(CountingBucket):
+    def __init__(self) -> None:
+        super().__init__()
+        self.taken = 0
+
+    async def acquire(self) -> Permit:
+        self.taken += 1
+        return await super().acquire()
+
+
+async def test_a_paid_job_uses_the_paid_budget_sends_paid_and_a_429_pauses_both(
+    container: Container,
+) -> None:
+    ids = [21, 22, 23, 24]
+    async with container.sessions.begin() as session:
+        await session.execute(
+            insert(Person),
+            [{"telegram_id": t, "first_name": f"P{t}", "created_at": START} for t in ids],
+        )
+    drafted = await desk(container).draft(
+        staff_id=STAFF_ID, content=Content(STAFF_ID, 1, "text"), segment=Segment(SegmentKind.ALL)
+    )
+    assert drafted.draft is not None
+    result = await desk(container).confirm(
+        drafted.draft.id,
+        staff_id=STAFF_ID,
+        progress_chat_id=None,
+        paid=True,
+        balance=Stars.whole(1),  # 4 recipients: 0.4, rounded up to 1 ⭐
+    )
+    assert (result.outcome, result.cost) == ("queued", 1)
+    sent: list[Outgoing] = []
+
+    class PaidTransport(ScriptedTransport):
+        async def deliver(self, message: Outgoing) -> int:
+            sent.append(message)
+            return await super().deliver(message)
+
+    transport = PaidTransport(script={22: [RetryAfter(2)]})
+    free, paid = CountingPermits(), CountingPermits()
+    uow = container.uow
+    report = await BroadcastWorker(
+        uow,
+        SqlBroadcasts(uow),
+        container.people_repo,
+        container.events,
+        container.clock,
+        transport,
+        free,
+        FAST,
+        paid_limiter=paid,
+    ).run(drafted.draft.id)
+    assert report is not None and report.status == "done"
+    assert transport.delivered == Counter(dict.fromkeys(ids, 1))
+    assert all(m.paid for m in sent) and len(sent) == 5  # 4 + the one retried after 429
+    assert (free.taken, paid.taken) == (0, 5)
+    assert free.pauses == paid.pauses == [2]
+    assert report.stars_spent == Stars(400_000_000)  # 4 × 0.1
+
+
+async def test_a_paid_confirmation_the_balance_does_not_cover_stays_a_draft(
+    container: Container,
+) -> None:
+    async with container.sessions.begin() as session:
+        await session.execute(
+            insert(Person),
+            [{"telegram_id": t, "first_name": f"P{t}", "created_at": START} for t in range(31, 42)],
+        )
+    drafted = await desk(container).draft(
+        staff_id=STAFF_ID, content=Content(STAFF_ID, 1, "text"), segment=Segment(SegmentKind.ALL)
+    )
+    assert drafted.draft is not None
+    for balance in (None, Stars.of(1, 900_000_000)):  # unknown; 1.9 < 2 (11 × 0.1, rounded up)
+        result = await desk(container).confirm(
+            drafted.draft.id, staff_id=STAFF_ID, progress_chat_id=None, paid=True, balance=balance
+        )
+        assert (result.outcome, result.total, result.cost) == ("balance_low", 11, 2)
+        assert result.balance == balance
+    async with container.sessions() as session:
+        pending = await session.scalar(select(func.count()).select_from(BroadcastDelivery))
+    assert pending == 0
+    result = await desk(container).confirm(
+        drafted.draft.id,
+        staff_id=STAFF_ID,
+        progress_chat_id=None,
+        paid=True,
+        balance=Stars.whole(2),
+    )
+    assert result.outcome == "queued" and result.paid

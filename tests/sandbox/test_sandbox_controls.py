@@ -116,3 +116,14 @@ async def test_a_customer_who_blocks_the_bot_is_marked_when_the_bot_next_writes(
     status, shown = await post(http, f"/sandbox/api/chats/{uid}/block", {"blocked": False})
     assert status == 200 and shown["blocked"] is False
     assert (await post(http, f"/sandbox/api/chats/{uid}/block", {"blocked": "yes"}))[0] == 400
+
+
+async def test_the_bots_star_balance_is_set_for_paid_broadcasts(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    status, balance = await post(http, "/sandbox/api/stars", {"amount": 250})
+    assert status == 200 and balance == {"amount": 250, "nanostar_amount": 0}
+    assert sandbox.runtime is not None
+    answer = await sandbox.runtime.bot.get_my_star_balance()  # what the bot itself reads
+    assert answer.amount == 250
+    assert (await post(http, "/sandbox/api/stars", {"amount": -1}))[0] == 400

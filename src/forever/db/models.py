@@ -257,6 +257,8 @@ class Broadcast(Base):
     # Versions per language besides the default content: {locale: {source_chat_id,
     # source_message_id, kind, personalized_html}}; people of another language get the default.
     variants: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Fast paid mode: every copy goes with allow_paid_broadcast (0.1 Star each, up to 1000/s).
+    paid: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class BroadcastDelivery(Base):

@@ -87,6 +87,8 @@ class World(Protocol):
 
     def set_blocked(self, user_id: int, blocked: bool) -> dict[str, Any]: ...
 
+    def set_star_balance(self, amount: int) -> dict[str, Any]: ...
+
     async def jump_to(self, instant: datetime) -> dict[str, Any]: ...
 
 
@@ -206,6 +208,7 @@ class SandboxApi:
         r.add_get("/sandbox/api/mail/{mail_id}/html", self.mail_html)
         r.add_post("/sandbox/api/mail/{mail_id}/unsubscribe", self.unsubscribe)
         r.add_post("/sandbox/api/clock", self.move_clock)
+        r.add_post("/sandbox/api/stars", self.stars)
 
     # -- page ------------------------------------------------------------------------------
 
@@ -343,6 +346,11 @@ class SandboxApi:
         if not isinstance(blocked, bool):
             raise BadInput("blocked: true or false")
         return web.json_response(self.sandbox.set_blocked(user_id, blocked))
+
+    async def stars(self, request: web.Request) -> web.Response:
+        """Set the bot's Star balance (`amount`, whole Stars): paid broadcasts spend it."""
+        body = await _body(request)
+        return web.json_response(self.sandbox.set_star_balance(_int(body, "amount", high=10**9)))
 
     async def invoice(self, request: web.Request) -> web.Response:
         """What an invoice link (https://t.me/$slug) asks for, to show before paying."""

@@ -384,6 +384,12 @@ class Sandbox:
         self.hub.publish({"type": "customer", "customer": customer.to_json()})
         return customer.to_json()
 
+    def set_star_balance(self, amount: int) -> dict[str, Any]:
+        """The bot's Telegram Stars (getMyStarBalance): what paid broadcasts spend."""
+        self.fake.set_star_balance(amount)
+        whole, nanos = self.fake.star_balance
+        return {"amount": whole, "nanostar_amount": nanos}
+
     def _renewing_subscription(self, user_id: int) -> Subscription | None:
         found = [s for s in self.fake.state.subscriptions if s.user_id == user_id and s.active]
         return max(found, key=lambda s: s.expires_at) if found else None

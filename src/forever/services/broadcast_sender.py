@@ -11,6 +11,11 @@ same promise the email outbox makes.
 429 pauses the shared budget for `retry_after` and retries the same recipient (not counted as
 an attempt); 403 marks the person as having blocked the bot and is never retried; any other
 error is retried `max_attempts` times with a growing delay, then counted as failed.
+
+A paid job (fast paid mode) takes its permits from its own, faster budget and sends every copy
+with allow_paid_broadcast; a 429 still pauses both budgets. If the bot's Star balance runs out
+mid-way, the job stops: the recipient in hand goes back to pending, nobody is lost, and the
+report says why.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Protocol
 
 from forever.domain.clock import Clock
 from forever.domain.events import EventKind
+from forever.domain.paid_broadcasts import Stars, spent
 from forever.domain.progress import Progress, progress
 from forever.logs import redact
 from forever.services import personalize
@@ -113,6 +119,10 @@ class RecipientBlocked(Exception):
     pass
 
 
+class OutOfStars(Exception):
+    """A paid send was refused: the bot's Star balance no longer covers it."""
+
+
 @dataclass(frozen=True, slots=True)
 class Outgoing:
     """One message to one chat, as built from the job."""
@@ -124,11 +134,13 @@ class Outgoing:
     html: str | None = None  # personalised text or caption
     button_text: str | None = None
     button_url: str | None = None
+    paid: bool = False  # send with allow_paid_broadcast (0.1 Star, up to 1000/s)
 
 
 class BroadcastTransport(Protocol):
     async def deliver(self, message: Outgoing) -> int:
-        """Send; return the new message id. Raise RetryAfter, RecipientBlocked or anything."""
+        """Send; return the new message id. Raise RetryAfter, RecipientBlocked, OutOfStars
+        (paid only) or anything."""
         ...
 
     async def show_progress(
@@ -151,10 +163,17 @@ class JobReport:
     progress: Progress
     duration: float
     locale: str = "en"
+    paid: bool = False
+    out_of_stars: bool = False  # stopped because the bot's Star balance ran out
 
     @property
     def done(self) -> int:
         return self.delivered + self.blocked + self.failed
+
+    @property
+    def stars_spent(self) -> Stars | None:
+        """What a paid job took from the bot's balance (Telegram charges delivered copies)."""
+        return spent(self.delivered) if self.paid else None
 
     @property
     def unsent(self) -> int:
@@ -174,6 +193,8 @@ class SenderConfig:
     claim_batch: int = 16
     # A graceful stop waits this long for in-flight sends before giving up on them.
     drain_timeout: float = 10.0
+    # Paid jobs: sends in flight (and claimed at once) to reach their faster budget.
+    paid_concurrency: int = 48
 
 
 @dataclass
@@ -200,6 +221,10 @@ class _Run:
     sent_now: int = 0
     progress_id: int | None = None
     halt: asyncio.Event = field(default_factory=asyncio.Event)
+    out_of_stars: bool = False
+    # Deliveries waiting for their commit, and the task committing them (group commit).
+    to_commit: list[tuple[DeliveryResult, asyncio.Future[None]]] = field(default_factory=list)
+    committer: asyncio.Task[None] | None = None
 
 
 class BroadcastWorker:
@@ -219,6 +244,7 @@ class BroadcastWorker:
         monotonic: TimeSource = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         default_locale: str = "en",
+        paid_limiter: RateLimiter | None = None,
     ) -> None:
         self.uow = uow
         self.jobs = jobs
@@ -227,6 +253,8 @@ class BroadcastWorker:
         self.clock = clock
         self.transport = transport
         self.limiter = limiter
+        # Paid jobs' own budget (Telegram allows them up to 1000/s); None: the shared one.
+        self.paid_limiter = paid_limiter
         self.config = config or SenderConfig()
         self._monotonic = monotonic
         self._sleep = sleep
@@ -328,11 +356,19 @@ class BroadcastWorker:
         await self._show_progress(run, final=False)
         return run
 
+    def _limiter(self, run: _Run) -> RateLimiter:
+        if run.job.paid and self.paid_limiter is not None:
+            return self.paid_limiter
+        return self.limiter
+
+    def _concurrency(self, run: _Run) -> int:
+        paid = run.job.paid and self.paid_limiter is not None
+        return self.config.paid_concurrency if paid else self.config.concurrency
+
     async def _send_all(self, run: _Run) -> None:
-        queue: asyncio.Queue[_Item | None] = asyncio.Queue(maxsize=self.config.concurrency)
-        senders = [
-            asyncio.create_task(self._sender(run, queue)) for _ in range(self.config.concurrency)
-        ]
+        concurrency = self._concurrency(run)
+        queue: asyncio.Queue[_Item | None] = asyncio.Queue(maxsize=concurrency)
+        senders = [asyncio.create_task(self._sender(run, queue)) for _ in range(concurrency)]
         finished = asyncio.Event()
         housekeeper = asyncio.create_task(self._housekeeping(run, finished))
         try:
@@ -347,6 +383,8 @@ class BroadcastWorker:
             for task in done:
                 if task.exception() is not None:
                     log.error("broadcast sender crashed", exc_info=task.exception())
+            if run.committer is not None:
+                await asyncio.gather(run.committer, return_exceptions=True)
             # Claimed but never handed to a sender: back to pending.
             while not queue.empty():
                 item = queue.get_nowait()
@@ -360,8 +398,9 @@ class BroadcastWorker:
                 log.exception("broadcast housekeeping failed")
 
     async def _feed(self, run: _Run, queue: asyncio.Queue[_Item | None]) -> None:
+        batch = max(self.config.claim_batch, self._concurrency(run))
         while not run.halt.is_set():
-            items = await self._claim(run.job.id, self.config.claim_batch)
+            items = await self._claim(run.job.id, batch)
             if not items:
                 return
             for index, item in enumerate(items):
@@ -412,8 +451,17 @@ class BroadcastWorker:
                     await permit.done()
             except RetryAfter as error:
                 log.info("broadcast %s: 429, pausing %ss", job.id, error.seconds)
+                # Telegram told the bot to wait: both budgets, whichever this job uses.
                 await self.limiter.pause(error.seconds)
+                if self.paid_limiter is not None:
+                    await self.paid_limiter.pause(error.seconds)
                 continue
+            except OutOfStars:
+                log.warning("broadcast %s: the bot's Star balance ran out; stopping", job.id)
+                run.out_of_stars = True
+                run.released.append(item.delivery_id)
+                run.halt.set()
+                return
             except RecipientBlocked:
                 self._result(run, item, "blocked", error="blocked the bot")
                 run.blocked_people.append(item.person_id)
@@ -432,27 +480,48 @@ class BroadcastWorker:
             return
 
     async def _record_delivery(self, run: _Run, delivery_id: int) -> None:
+        """Return once this delivery is committed (or left to the next batch flush).
+
+        Group commit: deliveries that finish while a commit is running go together in the
+        next one. Each sender still waits for its own row before taking another recipient,
+        so at most one unrecorded delivery per sender can be repeated after a crash, as
+        before, with far fewer transactions at paid speeds."""
         row = next((r for r in run.results if r.delivery_id == delivery_id), None)
         if row is None:  # already taken by a batch flush
             return
-        try:
-            async with self.uow.begin():
-                await self.jobs.record_results([row], self.clock.now())
-                await self.uow.commit()
-        except Exception:
-            log.warning(
-                "could not record delivery %s now; it goes with the next batch", delivery_id
-            )
-            return
-        # A batch flush may have swapped the list meanwhile; rewriting the row is harmless.
-        with contextlib.suppress(ValueError):
-            run.results.remove(row)
+        committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        run.to_commit.append((row, committed))
+        if run.committer is None or run.committer.done():
+            run.committer = asyncio.create_task(self._commit_deliveries(run))
+        await committed
+
+    async def _commit_deliveries(self, run: _Run) -> None:
+        while run.to_commit:
+            batch, run.to_commit = run.to_commit, []
+            # Rows a batch flush took meanwhile are written there; rewriting is harmless.
+            rows = [row for row, _ in batch if any(row is r for r in run.results)]
+            try:
+                if rows:
+                    async with self.uow.begin():
+                        await self.jobs.record_results(rows, self.clock.now())
+                        await self.uow.commit()
+            except Exception:
+                log.warning("could not record %s deliveries now; next batch", len(rows))
+            else:
+                taken = {id(row) for row in rows}
+                run.results[:] = [r for r in run.results if id(r) not in taken]
+            finally:
+                # Even if cancelled: a sender waiting for its row must not wait forever (an
+                # unwritten row stays in run.results for the batch flush).
+                for _, committed in batch:
+                    if not committed.done():
+                        committed.set_result(None)
 
     async def _acquire(self, run: _Run) -> Permit | None:
         """Wait for the budget; None if the job was halted meanwhile (nothing was sent)."""
         if run.halt.is_set():
             return None
-        take = asyncio.ensure_future(self.limiter.acquire())
+        take = asyncio.ensure_future(self._limiter(run).acquire())
         halted = asyncio.ensure_future(run.halt.wait())
         try:
             await asyncio.wait({take, halted}, return_when=asyncio.FIRST_COMPLETED)
@@ -557,6 +626,8 @@ class BroadcastWorker:
             progress=progress(done, run.job.total, run.sent_now, elapsed),
             duration=elapsed if duration is None else duration,
             locale=run.locale,
+            paid=bool(run.job.paid),
+            out_of_stars=run.out_of_stars,
         )
 
     async def _show_progress(self, run: _Run, *, final: bool, status: str = "running") -> None:
@@ -590,6 +661,8 @@ class BroadcastWorker:
             left = counts.get("pending", 0) + counts.get("sending", 0)
             if job.status == "stopped":
                 status = "stopped"
+            elif run.out_of_stars and left > 0:
+                status = "stopped"  # not resumed by itself: staff top up and send again
             elif left == 0:
                 status = "done"
             else:
@@ -655,6 +728,7 @@ def build_outgoing(
         html=html,
         button_text=job.button_text,
         button_url=job.button_url,
+        paid=bool(job.paid),
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from forever.domain.clock import Clock
 from forever.domain.lifecycle import HAS_ACCESS, Billing, State
+from forever.domain.paid_broadcasts import Stars, affordable, cost
 from forever.domain.segments import Segment, SegmentKind
 from forever.services.ports import PeopleRepository, UnitOfWork
 from forever.services.records import PersonRecord, SubscriptionRecord
@@ -101,6 +102,7 @@ class BroadcastRecord(Protocol):
     started_at: datetime | None
     finished_at: datetime | None
     variants: dict[str, Any] | None
+    paid: bool  # fast paid mode: allow_paid_broadcast on every copy
 
 
 class BroadcastRepository(Protocol):
@@ -195,12 +197,15 @@ class Draft:
 
 @dataclass(frozen=True, slots=True)
 class ConfirmResult:
-    outcome: str  # queued | already | busy | empty | missing | not_yours
+    outcome: str  # queued | already | busy | empty | missing | not_yours | balance_low
     broadcast_id: int = 0
     total: int = 0  # recipients, once queued (the draft's count when not_yours)
     busy_with: int | None = None  # the job still sending, when busy
     owner_id: int | None = None  # who made the draft, when not_yours
     owner_name: str = ""
+    paid: bool = False
+    cost: int = 0  # whole Stars the fast paid mode may take, when paid (or balance_low)
+    balance: Stars | None = None  # the bot's balance, when paid (None: unknown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +272,13 @@ class BroadcastDesk:
         return Draft(total, draft)
 
     async def confirm(
-        self, draft_id: int, *, staff_id: int, progress_chat_id: int | None
+        self,
+        draft_id: int,
+        *,
+        staff_id: int,
+        progress_chat_id: int | None,
+        paid: bool = False,
+        balance: Stars | None = None,
     ) -> ConfirmResult:
         """Turn a draft into a queued job with its recipients, exactly once.
 
@@ -275,7 +286,11 @@ class BroadcastDesk:
         over: `take_over`); anyone else gets `not_yours`, with the owner's name, and nothing
         changes. The status flip is conditional: a second tap (or a second instance handling
         the same tap) finds no draft and changes nothing. The sender is woken after the
-        commit."""
+        commit.
+
+        `paid` asks for the fast paid mode: refused (`balance_low`, still a draft, nothing
+        sent) unless `balance`, the bot's Stars read just before, covers 0.1 Star for every
+        recipient counted now, rounded up."""
         now = self.clock.now()
         async with self.uow.begin():
             draft = await self.broadcasts.get(draft_id)
@@ -302,9 +317,16 @@ class BroadcastDesk:
             )
             if recipients == 0:
                 return ConfirmResult("empty", draft_id)  # rolled back: still a draft
+            price = cost(recipients) if paid else 0
+            if paid and (balance is None or not affordable(balance, recipients)):
+                # Rolled back: still a draft, which staff may send at the free pace instead.
+                return ConfirmResult(
+                    "balance_low", draft_id, recipients, paid=True, cost=price, balance=balance
+                )
             job = await self.broadcasts.get(draft_id)
             assert job is not None
             job.total = recipients
+            job.paid = paid
             if progress_chat_id is not None:
                 job.progress_chat_id = progress_chat_id
             self.audit.record(
@@ -314,10 +336,11 @@ class BroadcastDesk:
                 broadcast=draft_id,
                 segment=job.segment,
                 recipients=recipients,
+                **({"paid": True, "cost_stars": price} if paid else {}),
             )
             await self.uow.commit()
         self.kick.kick()
-        return ConfirmResult("queued", draft_id, recipients)
+        return ConfirmResult("queued", draft_id, recipients, paid=paid, cost=price, balance=balance)
 
     async def take_over(self, draft_id: int, *, staff_id: int) -> TakeoverResult:
         """Make `staff_id` the owner of another staff member's draft, recorded in the audit

@@ -4,6 +4,7 @@ the background worker running next to the bot (the budget is telegram/sending.py
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -12,18 +13,37 @@ from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, Teleg
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
+from forever.domain.paid_broadcasts import Stars
 from forever.domain.progress import duration_text
 from forever.services.broadcast_sender import (
     BroadcastWorker,
     JobReport,
     Outgoing,
+    OutOfStars,
     RecipientBlocked,
     RetryAfter,
     SenderConfig,
 )
-from forever.services.ratelimit import SendBudget
+from forever.services.ratelimit import RateLimiter, SendBudget
 from forever.telegram.sending import PERMIT_HELD
 from forever.telegram.staff_texts import StaffTexts
+
+# Telegram's answer to a paid send the balance does not cover. The Bot API does not document
+# it; BALANCE_TOO_LOW is the code Telegram uses for Stars payments (the fake Bot API answers
+# "Bad Request: BALANCE_TOO_LOW"); the wording is matched too in case the text differs.
+_OUT_OF_STARS = ("balance_too_low", "not enough stars", "insufficient stars")
+
+log = logging.getLogger(__name__)
+
+
+async def star_balance(bot: Bot) -> Stars | None:
+    """The bot's Stars (getMyStarBalance); None if Telegram did not say."""
+    try:
+        amount = await bot.get_my_star_balance()
+    except Exception:
+        log.warning("could not read the bot's Star balance", exc_info=True)
+        return None
+    return Stars.of(amount.amount, amount.nanostar_amount or 0)
 
 
 class StopBroadcast(CallbackData, prefix="bcstop"):
@@ -50,10 +70,14 @@ class TelegramBroadcastTransport:
     async def deliver(self, message: Outgoing) -> int:
         keyboard = link_keyboard(message.button_text, message.button_url)
         held = PERMIT_HELD.set(self.permits_held)
+        paid = True if message.paid else None
         try:
             if message.html is not None and message.kind == "text":
                 sent = await self.bot.send_message(
-                    message.chat_id, message.html, reply_markup=keyboard
+                    message.chat_id,
+                    message.html,
+                    reply_markup=keyboard,
+                    allow_paid_broadcast=paid,
                 )
                 return sent.message_id
             copied = await self.bot.copy_message(
@@ -62,12 +86,17 @@ class TelegramBroadcastTransport:
                 message.message_id,
                 caption=message.html,
                 reply_markup=keyboard,
+                allow_paid_broadcast=paid,
             )
             return copied.message_id
         except TelegramRetryAfter as error:
             raise RetryAfter(error.retry_after) from None
         except TelegramForbiddenError:
             raise RecipientBlocked from None
+        except TelegramBadRequest as error:
+            if message.paid and any(m in error.message.lower() for m in _OUT_OF_STARS):
+                raise OutOfStars(error.message) from None
+            raise
         finally:
             PERMIT_HELD.reset(held)
 
@@ -131,6 +160,8 @@ class TelegramBroadcastTransport:
                 unsent=report.unsent,
                 total=report.total,
                 duration=duration_text(report.duration),
+                spent=report.stars_spent.text() if report.stars_spent is not None else None,
+                out_of_stars=report.out_of_stars,
             ),
         )
 
@@ -143,6 +174,7 @@ class Broadcasting:
     Also the `BroadcastKick` that confirming a broadcast uses to wake the worker at once."""
 
     limiter: SendBudget | None = None
+    paid_limiter: RateLimiter | None = None
     config: SenderConfig | None = None
     worker: BroadcastWorker | None = None
 
@@ -152,15 +184,16 @@ class Broadcasting:
 
 
 class BroadcastRunner:
-    """The worker plus what it opened (a Redis connection for the shared budget)."""
+    """The worker plus what it opened (Redis connections for the shared budgets)."""
 
     def __init__(
-        self, worker: BroadcastWorker, close_limiter: Callable[[], Awaitable[None]]
+        self, worker: BroadcastWorker, *close_limiters: Callable[[], Awaitable[None]]
     ) -> None:
         self.worker = worker
-        self._close_limiter = close_limiter
+        self._close_limiters = close_limiters
 
     async def stop(self, *, graceful: bool = True) -> None:
         await self.worker.stop(graceful=graceful)
-        with contextlib.suppress(Exception):
-            await self._close_limiter()
+        for close in self._close_limiters:
+            with contextlib.suppress(Exception):
+                await close()

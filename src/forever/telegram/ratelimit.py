@@ -228,10 +228,18 @@ class _RedisPermit:
 
 
 def build_rate_limiter(
-    rate: float, redis_url: str | None, *, prefix: str = "forever:tg-rate"
+    rate: float,
+    redis_url: str | None,
+    *,
+    prefix: str = "forever:tg-rate",
+    max_window_cap: int | None = None,
 ) -> tuple[SendBudget, Callable[[], Awaitable[None]]]:
-    """The limiter for these settings, and a function that closes what it opened."""
+    """The limiter for these settings, and a function that closes what it opened.
+
+    `max_window_cap`: a hard limit the window cap may not pass (paid broadcasts: 1000/s)."""
     burst, cap = default_burst(rate), default_window_cap(rate)
+    if max_window_cap is not None:
+        cap = min(cap, max_window_cap)
     if not redis_url:
 
         async def nothing() -> None:

@@ -12,7 +12,7 @@ from forever.db.repositories.refunds import SqlStaffPayments
 from forever.db.repositories.staff import SqlAuditLog, SqlEventHistory, SqlStaffDirectory
 from forever.services.broadcast_sender import BroadcastWorker, SenderConfig
 from forever.services.broadcasts import BroadcastDesk
-from forever.services.ratelimit import SendBudget
+from forever.services.ratelimit import RateLimiter, SendBudget
 from forever.services.refunds import StaffRefunds
 from forever.services.staff import StaffTools
 from forever.services.staff_replies import StaffReplies
@@ -23,6 +23,8 @@ from forever.telegram.staff_texts import StaffTexts
 from forever.wiring.container import Container
 
 __all__ = ["BroadcastRunner", "chat_dependencies", "start_broadcast_worker"]
+
+PAID_LIMIT = 1000  # paid broadcast messages Telegram accepts per second
 
 
 def chat_dependencies(container: Container) -> dict[str, object]:
@@ -98,6 +100,16 @@ def start_broadcast_worker(container: Container, bot: Bot) -> BroadcastRunner:
         limiter, close = build_rate_limiter(
             settings.broadcast_rate, settings.redis_url, prefix=f"{settings.redis_prefix}:tg-rate"
         )
+    # Paid broadcasts: their own budget, never past Telegram's 1000 paid messages a second.
+    paid_limiter: RateLimiter | None = parts.paid_limiter
+    close_paid: Callable[[], Awaitable[None]] = _nothing
+    if paid_limiter is None:
+        paid_limiter, close_paid = build_rate_limiter(
+            settings.paid_broadcast_rate,
+            settings.redis_url,
+            prefix=f"{settings.redis_prefix}:tg-rate-paid",
+            max_window_cap=PAID_LIMIT,
+        )
     worker = BroadcastWorker(
         container.uow,
         SqlBroadcasts(container.uow),
@@ -106,12 +118,17 @@ def start_broadcast_worker(container: Container, bot: Bot) -> BroadcastRunner:
         container.clock,
         TelegramBroadcastTransport(bot, StaffTexts(container.renderer), permits_held=True),
         limiter,
-        parts.config or SenderConfig(concurrency=settings.broadcast_concurrency),
+        parts.config
+        or SenderConfig(
+            concurrency=settings.broadcast_concurrency,
+            paid_concurrency=settings.paid_broadcast_concurrency,
+        ),
         default_locale=settings.default_locale,
+        paid_limiter=paid_limiter,
     )
     parts.worker = worker
     worker.start()
-    return BroadcastRunner(worker, close)
+    return BroadcastRunner(worker, close, close_paid)
 
 
 async def _nothing() -> None:

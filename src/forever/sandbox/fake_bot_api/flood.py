@@ -14,6 +14,7 @@ Clock = Callable[[], float]
 _WINDOW = 1.0  # seconds
 # Telegram's published limit for one bot: about 30 messages per second, whatever they are.
 TELEGRAM_MESSAGES_PER_SECOND = 30
+PAID_PER_SECOND = 1000  # Telegram's limit for messages sent with allow_paid_broadcast
 
 
 class FloodControl:
@@ -22,6 +23,9 @@ class FloodControl:
     Only outgoing messages count (sendMessage, copyMessage, sendPhoto, ...), as the limits
     Telegram publishes are about messages: ~30 per second overall and about one per second
     per chat. Refused attempts do not count towards the window.
+
+    Paid messages (allow_paid_broadcast) ignore the global broadcasting limit and count
+    against their own one instead: 1000 per second, as Telegram documents.
     """
 
     def __init__(
@@ -29,18 +33,24 @@ class FloodControl:
         clock: Clock,
         max_per_second: int | None = None,
         max_per_chat_per_second: int | None = None,
+        max_paid_per_second: int | None = PAID_PER_SECOND,
     ) -> None:
         self.clock = clock
         self.max_per_second = max_per_second
         self.max_per_chat_per_second = max_per_chat_per_second
+        self.max_paid_per_second = max_paid_per_second
         self._global: deque[float] = deque()
+        self._paid: deque[float] = deque()
         self._per_chat: dict[int, deque[float]] = {}
 
-    def check(self, chat_id: int | None) -> None:
+    def check(self, chat_id: int | None, *, paid: bool = False) -> None:
         """Raise ApiError 429 if one more message now would exceed a limit, else count it."""
         now = self.clock()
         windows: list[tuple[deque[float], int]] = []
-        if self.max_per_second is not None:
+        if paid:
+            if self.max_paid_per_second is not None:
+                windows.append((self._paid, self.max_paid_per_second))
+        elif self.max_per_second is not None:
             windows.append((self._global, self.max_per_second))
         if self.max_per_chat_per_second is not None and chat_id is not None:
             windows.append(

@@ -24,6 +24,12 @@ COMMAND_DESCRIPTION_CHARS = (1, 256)
 BOT_DESCRIPTION_MAX = 512
 BOT_SHORT_DESCRIPTION_MAX = 120
 BOT_NAME_MAX = 64
+# Paid broadcasts (allow_paid_broadcast): 0.1 Star per message, taken from the bot's balance.
+NANOS_PER_STAR = 1_000_000_000
+PAID_MESSAGE_NANOS = NANOS_PER_STAR // 10
+# Telegram does not document the answer to a paid send the balance cannot cover; this double
+# answers 400 with BALANCE_TOO_LOW, the code Telegram uses when Stars do not cover a payment.
+BALANCE_TOO_LOW = "BALANCE_TOO_LOW (the bot's Star balance does not cover this paid message)"
 
 _COMMAND = re.compile(r"^[a-z0-9_]{1,32}$")
 _LANGUAGE = re.compile(r"^[a-z]{2}$")

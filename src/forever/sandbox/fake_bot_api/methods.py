@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from . import limits
 from .errors import bad_request, not_implemented
 from .formatting import EMPTY, FormattedText, format_text
+from .limits import NANOS_PER_STAR
 from .state import (
     BotState,
     CallbackAnswer,
@@ -91,6 +92,8 @@ class Stats:
     server_errors: int = 0
     # Bot messages that reached each chat (sends, copies, forwards, invoices).
     deliveries: Counter[int] = field(default_factory=Counter)
+    # Messages sent with allow_paid_broadcast (0.1 Star each).
+    paid_messages: int = 0
 
 
 @dataclass
@@ -756,6 +759,11 @@ class BotApiMethods:
         if payment is None or payment.user_id != user_id or payment.subscription is None:
             raise bad_request("CHARGE_ID_INVALID (no subscription with this charge for the user)")
         return payment.subscription
+
+    @handles("getMyStarBalance")
+    async def get_my_star_balance(self, method: str, params: dict[str, Any]) -> Any:
+        amount, nanos = divmod(self.state.star_nanos, NANOS_PER_STAR)
+        return {"amount": amount, "nanostar_amount": nanos} if nanos else {"amount": amount}
 
     @handles("refundStarPayment")
     async def refund_star_payment(self, method: str, params: dict[str, Any]) -> Any:

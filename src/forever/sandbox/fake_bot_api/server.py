@@ -13,9 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .errors import ApiError, UpdateDropped, UpdateNotHandled
-from .flood import TELEGRAM_MESSAGES_PER_SECOND, Clock, FaultInjector, FloodControl, RetryAfterWatch
+from .errors import ApiError, UpdateDropped, UpdateNotHandled, bad_request
+from .flood import (
+    PAID_PER_SECOND,
+    TELEGRAM_MESSAGES_PER_SECOND,
+    Clock,
+    FaultInjector,
+    FloodControl,
+    RetryAfterWatch,
+)
 from .http_body import Params, Uploads, read_request
+from .limits import BALANCE_TOO_LOW, NANOS_PER_STAR, PAID_MESSAGE_NANOS
 from .methods import BotApiMethods, Options, Stats
 from .spec import ApiSpec, load_spec
 from .state import BotState, FakeEvent, FakeMessage, UserRecord
@@ -92,6 +100,8 @@ class FakeBotAPI:
         bot_username: str = "forever_test_bot",
         max_per_second: int | None = None,
         max_per_chat_per_second: int | None = None,
+        max_paid_per_second: int | None = PAID_PER_SECOND,
+        star_balance: int = 0,
         clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,
         update_timeout: float = 10.0,
@@ -128,8 +138,11 @@ class FakeBotAPI:
         )
         self.queue.inline_call = self._webhook_reply_call
         self.stats = Stats()
-        self.flood = FloodControl(clock, max_per_second, max_per_chat_per_second)
+        self.flood = FloodControl(
+            clock, max_per_second, max_per_chat_per_second, max_paid_per_second
+        )
         self.retry_after_watch = RetryAfterWatch(clock)
+        self.state.star_nanos = star_balance * NANOS_PER_STAR
         self.faults = FaultInjector()
         self.methods = BotApiMethods(
             self.state,
@@ -254,10 +267,24 @@ class FakeBotAPI:
                 raise fault
             decoded = self.validator.decode(spec_method, params, uploads)
             call.params = decoded
+            paid = counts_as_message(name) and bool(decoded.get("allow_paid_broadcast"))
+            if paid and self.state.star_nanos < PAID_MESSAGE_NANOS:
+                raise bad_request(BALANCE_TOO_LOW)
             if counts_as_message(name):
                 chat_id = decoded.get("chat_id")
-                self.flood.check(chat_id if isinstance(chat_id, int) else None)
-            result = await self.methods.call(name, decoded)
+                self.flood.check(chat_id if isinstance(chat_id, int) else None, paid=paid)
+            if paid:
+                # Taken before the call (and given back if it fails), so that concurrent paid
+                # sends cannot spend the same last tenth of a Star twice.
+                self.state.star_nanos -= PAID_MESSAGE_NANOS
+            try:
+                result = await self.methods.call(name, decoded)
+            except ApiError:
+                if paid:
+                    self.state.star_nanos += PAID_MESSAGE_NANOS
+                raise
+            if paid:
+                self.stats.paid_messages += 1
         except ApiError as error:
             if error.status == 429:
                 self.retry_after_watch.told_to_wait(
@@ -312,6 +339,17 @@ class FakeBotAPI:
         if refused:
             lines = "\n".join(f"  {c.method}: {c.status} {c.description}" for c in refused)
             raise AssertionError(f"the fake Bot API refused {len(refused)} call(s):\n{lines}")
+
+    # -- the bot's Stars --------------------------------------------------------------------
+
+    def set_star_balance(self, amount: int, nanostar_amount: int = 0) -> None:
+        """Set what getMyStarBalance answers; each paid message takes 0.1 Star from it."""
+        self.state.star_nanos = amount * NANOS_PER_STAR + nanostar_amount
+
+    @property
+    def star_balance(self) -> tuple[int, int]:
+        """The bot's Stars now: (whole Stars, nanostars)."""
+        return divmod(self.state.star_nanos, NANOS_PER_STAR)
 
     # -- fault injection -------------------------------------------------------------------
 

@@ -309,6 +309,8 @@ class BotState:
         self.short_descriptions: dict[str, str] = {}
         self.names: dict[str, str] = {}
         self.default_menu_button: dict[str, Any] = {"type": "commands"}
+        # The bot's Telegram Stars, in nanostars (getMyStarBalance; paid broadcasts spend it).
+        self.star_nanos = 0
         self._counter = itertools.count(1)
 
     def now(self) -> int:

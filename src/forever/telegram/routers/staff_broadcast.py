@@ -19,13 +19,14 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from forever.domain.catalog import Catalog
 from forever.domain.locales import LOCALES
+from forever.domain.paid_broadcasts import Stars, affordable, cost
 from forever.domain.segments import Segment, SegmentError, SegmentKind, parse_segment
 from forever.rendering import Renderer
 from forever.services import personalize
 from forever.services.broadcast_sender import RecipientBlocked, RetryAfter, build_outgoing
 from forever.services.broadcasts import BroadcastDesk, Content, Variant
 from forever.services.records import PersonRecord
-from forever.telegram.broadcasts import StopBroadcast, TelegramBroadcastTransport
+from forever.telegram.broadcasts import StopBroadcast, TelegramBroadcastTransport, star_balance
 from forever.telegram.staff_filter import IsStaff
 from forever.telegram.staff_texts import StaffTexts
 from forever.telegram.views import LANGUAGE_NAMES
@@ -43,7 +44,7 @@ class Compose(StatesGroup):
 
 
 class Act(CallbackData, prefix="bc"):
-    action: str  # cancel | nobutton | confirm | takeover | variant
+    action: str  # cancel | nobutton | confirm | paid | takeover | variant
     draft: int = 0
     lang: str = ""  # variant: the language of the version to add
 
@@ -368,6 +369,9 @@ async def pick_segment(
             await transport.deliver(
                 build_outgoing(draft, query.message.chat.id, person.first_name, code)
             )
+    # The fast paid mode's price for the people counted, against the bot's balance now.
+    balance = await star_balance(bot)
+    price = cost(total)
     await query.message.answer(
         texts(
             "broadcast_confirm",
@@ -376,6 +380,15 @@ async def pick_segment(
             segment=label,
             languages=_versions(renderer.default_locale, dict(variants)),
             fallback=_language_name(renderer.default_locale),
+        )
+        + "\n\n"
+        + texts(
+            "broadcast_paid_offer",
+            locale,
+            total=total,
+            cost=price,
+            balance=_stars(balance),
+            enough=balance is not None and affordable(balance, total),
         ),
         reply_markup=_keyboard(
             [
@@ -384,9 +397,19 @@ async def pick_segment(
                     Act(action="confirm", draft=draft.id).pack(),
                 )
             ],
+            [
+                (
+                    texts("send_paid_button", locale, cost=price),
+                    Act(action="paid", draft=draft.id).pack(),
+                )
+            ],
             [(texts("cancel_button", locale), Act(action="cancel", draft=draft.id).pack())],
         ),
     )
+
+
+def _stars(amount: Stars | None) -> str | None:
+    return amount.text() if amount is not None else None
 
 
 async def confirm(
@@ -397,13 +420,32 @@ async def confirm(
     staff_texts: StaffTexts,
     locale: str,
     person: PersonRecord,
+    bot: Bot,
 ) -> None:
     texts = staff_texts
+    paid = callback_data.action == "paid"
     result = await broadcast_desk.confirm(
         callback_data.draft,
         staff_id=person.telegram_id or 0,
         progress_chat_id=query.message.chat.id if query.message else None,
+        paid=paid,
+        # Read at the tap: the balance shown with the preview may have changed since.
+        balance=await star_balance(bot) if paid else None,
     )
+    if result.outcome == "balance_low":
+        # Refused before anything was sent; the draft stays, to send for free or later.
+        await query.answer()
+        if isinstance(query.message, Message):
+            await query.message.answer(
+                texts(
+                    "broadcast_paid_refused",
+                    locale,
+                    total=result.total,
+                    cost=result.cost,
+                    balance=_stars(result.balance),
+                )
+            )
+        return
     if result.outcome == "busy" and result.busy_with is not None:
         await query.answer(
             texts("broadcast_busy_short", locale, id=result.busy_with), show_alert=True
@@ -432,9 +474,10 @@ async def confirm(
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.edit_reply_markup(reply_markup=None)
-        await query.message.answer(
-            texts("broadcast_queued", locale, id=result.broadcast_id, total=result.total)
-        )
+        queued = texts("broadcast_queued", locale, id=result.broadcast_id, total=result.total)
+        if result.paid:
+            queued += "\n" + texts("broadcast_paid_queued", locale, cost=result.cost)
+        await query.message.answer(queued)
 
 
 async def take_over(
@@ -519,7 +562,7 @@ def build_router() -> Router:
     router.callback_query.register(cancel, Act.filter(F.action == "cancel"))
     router.callback_query.register(no_button, Compose.button, Act.filter(F.action == "nobutton"))
     router.callback_query.register(pick_segment, Compose.segment, Pick.filter())
-    router.callback_query.register(confirm, Act.filter(F.action == "confirm"))
+    router.callback_query.register(confirm, Act.filter(F.action.in_({"confirm", "paid"})))
     router.callback_query.register(take_over, Act.filter(F.action == "takeover"))
     router.callback_query.register(stop, StopBroadcast.filter())
     return router
