@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from forever.config import ConfigError, load_settings
 from forever.domain.flood import FloodGuard, Verdict
 from tests.fake_time import FakeTime
 
@@ -125,3 +126,31 @@ def test_the_locale_is_remembered_for_the_notice() -> None:
 def test_nonsense_settings_are_refused(rate: float, burst: int) -> None:
     with pytest.raises(ValueError):
         FloodGuard(rate, burst)
+
+
+def test_settings_default_to_five_a_second_with_bursts_of_ten() -> None:
+    settings = load_settings(_env_file=None)
+    assert (settings.flood_rate, settings.flood_burst) == (5.0, 10)
+
+
+def test_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOOD_RATE", "2.5")
+    monkeypatch.setenv("FLOOD_BURST", "4")
+    settings = load_settings(_env_file=None)
+    assert (settings.flood_rate, settings.flood_burst) == (2.5, 4)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        ({"flood_rate": 0}, "FLOOD_RATE:"),
+        ({"flood_rate": "fast"}, "FLOOD_RATE:"),
+        ({"flood_burst": 0}, "FLOOD_BURST:"),
+        ({"flood_burst": 2.5}, "FLOOD_BURST:"),
+        ({"flood_rate": 20, "flood_burst": 10}, "FLOOD_BURST: must be at least FLOOD_RATE"),
+    ],
+)
+def test_bad_flood_settings_are_named(overrides: dict[str, object], needle: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(_env_file=None, **overrides)
+    assert str(error.value).startswith(needle)
