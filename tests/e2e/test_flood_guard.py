@@ -94,8 +94,9 @@ async def test_a_flooder_is_slowed_while_others_are_answered_and_payments_count(
     assert await count(guarded_bot, Payment) == 1
     state = await snap(guarded_bot, flooder.id)
     assert state.membership.state.value == "cancel_scheduled"
-    # Every dropped button press was answered, so no spinner keeps turning.
-    assert unanswered_callbacks(tg) == []
+    # Of the 124 forged presses dropped, the first ten got an answer (a quick tapper's
+    # spinner stops); the rest were left to time out at no cost.
+    assert len(unanswered_callbacks(tg)) == 124 - BURST
 
 
 async def test_dropped_updates_cost_no_database_work(tg: FakeBotAPI, guarded_bot: Runtime) -> None:

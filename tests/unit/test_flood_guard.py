@@ -154,3 +154,19 @@ def test_bad_flood_settings_are_named(overrides: dict[str, object], needle: str)
     with pytest.raises(ConfigError) as error:
         load_settings(_env_file=None, **overrides)
     assert str(error.value).startswith(needle)
+
+
+def test_only_the_first_presses_of_an_episode_are_answered() -> None:
+    time = FakeTime()
+    g = guard(time)
+    admitted(g, ANA, 10)
+    assert not g.claim_answer(ANA), "nothing dropped yet"
+    g.check(ANA)
+    answers = 0
+    for _ in range(100):
+        g.check(ANA)
+        answers += g.claim_answer(ANA)
+    assert answers == 10
+    time.now += 2.0  # a new episode answers again
+    admitted(g, ANA, 11)
+    assert g.claim_answer(ANA)

@@ -39,6 +39,7 @@ class _Bucket:
     last: float  # when `tokens` was last brought up to date (and the user last seen)
     flooding: bool = False  # an episode is under way
     warned: bool = False  # this episode's notice is claimed
+    answers: int = 0  # dropped button presses answered this episode
     locale: str | None = None  # the person's language, once known
 
 
@@ -79,7 +80,9 @@ class FloodGuard:
                 )
             bucket.last = max(bucket.last, now)
             if bucket.tokens >= self.burst - _EPSILON:
-                bucket.flooding = bucket.warned = False  # calm long enough: the episode is over
+                # Calm long enough: the episode is over.
+                bucket.flooding = bucket.warned = False
+                bucket.answers = 0
         self._forget_idle(now)
         if bucket.tokens >= 1 - _EPSILON:
             bucket.tokens = max(bucket.tokens - 1, 0.0)
@@ -95,6 +98,15 @@ class FloodGuard:
         if bucket is None or not bucket.flooding or bucket.warned:
             return False
         bucket.warned = True
+        return True
+
+    def claim_answer(self, user_id: int) -> bool:
+        """True for the first `burst` dropped button presses of an episode: as many as a
+        person tapping quickly makes; a script's hundreds more are left to time out."""
+        bucket = self._buckets.get(user_id)
+        if bucket is None or not bucket.flooding or bucket.answers >= self.burst:
+            return False
+        bucket.answers += 1
         return True
 
     def remember_locale(self, user_id: int, locale: str) -> None:

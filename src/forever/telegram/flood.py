@@ -81,8 +81,9 @@ class FloodGate:
         self.metrics = metrics
         self._notices: set[asyncio.Task[None]] = set()
 
-    def screen(self, update: Update) -> Screened:
-        """Admit the update or drop it; costs no I/O (a notice is sent in the background)."""
+    def screen(self, update: Update, *, free_reply: bool = False) -> Screened:
+        """Admit the update or drop it; costs no I/O (a notice is sent in the background).
+        `free_reply`: a reply costs no request of its own (it rides on the webhook's answer)."""
         user = UserContextMiddleware.resolve_event_context(update).user
         if user is None or user.is_bot or user.id in self.staff_ids or exempt(update):
             return ADMITTED
@@ -97,9 +98,11 @@ class FloodGate:
         if _in_private_chat(update) and self.guard.claim_notice(user.id):
             self._notify(user)
         query = update.callback_query
-        if query is not None:
-            # One Bot API call, no database, no message budget; it ends the spinner of a
-            # person who taps quickly (a forged tap costs the same as a real one).
+        if query is not None and (free_reply or self.guard.claim_answer(user.id)):
+            # Answered without text: no database, no message budget, and the spinner of a
+            # person who taps quickly stops. Polling pays a Bot API call per answer, so only
+            # the first few presses of an episode get one (a script's hundreds would hold up
+            # everyone's replies on the way out); Telegram's client gives up on the rest.
             return Screened(False, AnswerCallbackQuery(callback_query_id=query.id))
         return Screened(False)
 

@@ -67,7 +67,7 @@ class UpdateProcessor:
         reply, when there is one, is the Bot API call to make in the webhook's answer."""
         if self.gate is None or not isinstance(update, Update):
             return True, None
-        screened = self.gate.screen(update)
+        screened = self.gate.screen(update, free_reply=True)
         reply = screened.reply
         if reply is None:
             return screened.admitted, None
