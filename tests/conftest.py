@@ -110,6 +110,10 @@ def settings(database_url: str) -> Settings:
         web_port=0,
         metrics_port=0,
         smtp_security="none",
+        # Scripted users act many times faster than people; the flood guard's own tests
+        # (tests/e2e/test_flood_guard.py) set the defaults back.
+        flood_rate=1000,
+        flood_burst=10000,
     )
 
 

@@ -40,6 +40,7 @@ CHAT: dict[str, dict] = {
     },
     "help": {"business": BUSINESS, "staff_commands": [("stats", "Retention <and> money")]},
     "unknown": {},
+    "flood_notice": {},
     "welcome_back": {"name": "Ana <b>", "business": BUSINESS},
     "email_ask": {"trial_days": 7},
     "email_invalid": {"button": "Skip", "signup": True},

@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     paid_broadcast_concurrency: int = Field(48, ge=1, le=200)
     # `run` retries an unreachable Telegram at start: 1 s, doubling, at most this long apart.
     start_retry_max_seconds: float = Field(30.0, gt=0, le=3600)
+    # Per-user flood guard (in memory, per process): updates a user may send per second on
+    # average, and how many at once; beyond that their updates are dropped before any work.
+    flood_rate: float = Field(5.0, gt=0, le=1000)
+    flood_burst: int = Field(10, ge=1, le=10000)
 
     @field_validator("admin_ids", "support_ids", mode="before")
     @classmethod
@@ -189,6 +193,14 @@ class Settings(BaseSettings):
                 f"PAID_BROADCAST_RATE: at least BROADCAST_RATE ({self.broadcast_rate:g}) and at "
                 "most 1000 (Telegram's limit for paid broadcasts)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _check_flood(self) -> Settings:
+        # Below one second's worth, a user within the rate is still dropped whenever their
+        # updates come in clumps (an album of photos arrives as one update per photo).
+        if self.flood_burst < self.flood_rate:
+            raise ValueError("FLOOD_BURST: must be at least FLOOD_RATE (one second's worth)")
         return self
 
     # Helpers for the commands that need more than the defaults.

@@ -32,6 +32,12 @@ class Metrics:
             r, "forever_errors", "Failures: Bot API errors, failed updates and sweeps", ("where",)
         )
         self.updates = _counter(r, "forever_updates", "Webhook updates by outcome", ("outcome",))
+        self.flood_dropped = _counter(
+            r, "forever_flood_dropped", "Updates the per-user flood guard dropped", ("update",)
+        )
+        self.flood_notices = _counter(
+            r, "forever_flood_notices", "Slow-down notices sent to flooding users", ()
+        )
         self.sweeps = _counter(r, "forever_sweep_runs", "Sweep passes this instance ran", ())
         self.queue_depth = Gauge(
             "forever_queue_depth",

@@ -22,6 +22,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from forever.app import Container, build_bot
 from forever.db.leases import acquire_lease, release_lease
+from forever.telegram import flood
 from forever.telegram.bot_port import BotChatPort
 from forever.telegram.commands import register_commands
 from forever.telegram.inbox import UpdateProcessor
@@ -76,6 +77,18 @@ class Runtime:
         self.bot: Bot = build_bot(container.settings, token, container.metrics, sending=sending)
         self.chat = BotChatPort(self.bot)
         self.dispatcher: Dispatcher = build_dispatcher(container)
+        settings = container.settings
+        # The per-user flood guard asks at the door: the webhook before it stores an update,
+        # or (polling) the dispatcher before its FSM and person middlewares.
+        self.flood = flood.FloodGate(
+            container.flood,
+            bot=self.bot,
+            renderer=container.renderer,
+            staff_ids=settings.admin_ids | settings.support_ids,
+            metrics=container.metrics,
+        )
+        if not self.webhook_mode:
+            flood.install(self.dispatcher, self.flood)
         self.updates = UpdateProcessor(
             sessions=container.sessions,
             clock=container.clock,
@@ -83,6 +96,7 @@ class Runtime:
             holder=container.instance,
             bot=self.bot,
             dispatcher=self.dispatcher,
+            gate=self.flood if self.webhook_mode else None,
         )
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.web_port: int | None = None
@@ -257,6 +271,7 @@ class Runtime:
                     )
         else:
             await self.updates.abort()
+        await self.flood.close()
         if self._dispatcher_started:
             # Its shutdown hooks include closing the FSM storage and its event isolation.
             await self.dispatcher.emit_shutdown(**self._workflow_data())

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from forever.db import inbox
 from forever.domain.clock import Clock
 from forever.metrics import Metrics
+from forever.telegram.flood import FloodGate
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class UpdateProcessor:
         lease: timedelta = DEFAULT_LEASE,
         max_attempts: int = MAX_ATTEMPTS,
         concurrency: int = 64,
+        gate: FloodGate | None = None,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
@@ -52,10 +54,25 @@ class UpdateProcessor:
         self.max_attempts = max_attempts
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
+        # The flood guard, asked before an update is stored (webhook mode; polling asks in
+        # the dispatcher instead, and stored updates were asked when they arrived).
+        self.gate = gate
 
     def parse(self, body: dict[str, Any]) -> Update:
         """Raises pydantic's ValidationError when the body is not a Telegram Update."""
         return Update.model_validate(body, context={"bot": self.bot})
+
+    def flood_check(self, update: object) -> tuple[bool, dict[str, Any] | None]:
+        """(admitted, webhook reply): a dropped update is acknowledged and never stored; the
+        reply, when there is one, is the Bot API call to make in the webhook's answer."""
+        if self.gate is None or not isinstance(update, Update):
+            return True, None
+        screened = self.gate.screen(update, free_reply=True)
+        reply = screened.reply
+        if reply is None:
+            return screened.admitted, None
+        params = reply.model_dump(mode="json", exclude_none=True)
+        return screened.admitted, {"method": reply.__api_method__, **params}
 
     async def store(self, update_id: int, body: dict[str, Any]) -> bool:
         """Persist a received update, claimed by this instance; False for a redelivery."""

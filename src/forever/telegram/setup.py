@@ -15,6 +15,7 @@ from aiogram import BaseMiddleware, Dispatcher, Router
 from forever.domain.catalog import Catalog
 from forever.rendering import Renderer
 from forever.telegram.labels import Labels
+from forever.telegram.middlewares import IgnoreGroupChatter
 from forever.telegram.routers import (
     account,
     common,
@@ -46,6 +47,7 @@ def setup_dispatcher(
     dispatcher["catalog"] = catalog
     dispatcher["views"] = views
     dispatcher["labels"] = labels
+    dispatcher.message.outer_middleware(IgnoreGroupChatter())
     dispatcher.message.outer_middleware(person)
     dispatcher.callback_query.outer_middleware(person)
     dispatcher.include_router(errors)

@@ -1,5 +1,6 @@
 """The Telegram webhook endpoint (our own, not aiogram's stock handler, which answers 200
-before the update is safe): check the secret, validate, store, answer, then process."""
+before the update is safe): check the secret, validate, ask the flood guard, store, answer,
+then process."""
 
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ class UpdateIntake(Protocol):
 
     def parse(self, body: dict[str, Any]) -> object:
         """Raises pydantic's ValidationError (or ValueError/TypeError) for a non-Update."""
+        ...
+
+    def flood_check(self, update: object) -> tuple[bool, dict[str, Any] | None]:
+        """(admitted, reply): the per-user flood guard's verdict on a parsed update; a
+        dropped one is answered 200 (with `reply` as the webhook reply) and not stored."""
         ...
 
     async def store(self, update_id: int, body: dict[str, Any]) -> bool:
@@ -65,9 +71,15 @@ def install_webhook(
         ):
             return _bad_request(metrics, "update_id missing or not a non-negative 64-bit integer")
         try:
-            processor.parse(body)
+            update = processor.parse(body)
         except (ValidationError, ValueError, TypeError, RecursionError):
             return _bad_request(metrics, "not a Telegram Update")
+        admitted, reply = processor.flood_check(update)
+        if not admitted:
+            # Before storing: a flooder's extra updates cost no database work. Telegram
+            # gets its 200, so it does not deliver them again.
+            metrics.updates.labels("flood_dropped").inc()
+            return web.json_response(reply) if reply is not None else web.Response(status=200)
         try:
             new = await processor.store(update_id, body)
         except Exception:

@@ -15,6 +15,7 @@ from forever.db.repositories.core import SqlEventLog, SqlPeople, SqlSubscription
 from forever.db.transactions import SqlUnitOfWork
 from forever.domain.catalog import Catalog
 from forever.domain.clock import Clock
+from forever.domain.flood import FloodGuard
 from forever.domain.signing import Signer
 from forever.jobs.delivery import DeliverySignal
 from forever.metrics import Metrics
@@ -54,6 +55,9 @@ class Container:
     subscriptions: SqlSubscriptions = field(init=False)
     events: SqlEventLog = field(init=False)
     outbox: SqlOutbox = field(init=False)
+    # The per-user flood guard (in memory: per process). Tests may replace it (a fake clock)
+    # before the Runtime is built.
+    flood: FloodGuard = field(init=False)
     # Button labels and the chat views, read once (handlers receive them by name).
     labels: Labels = field(init=False)
     views: Views = field(init=False)
@@ -64,6 +68,7 @@ class Container:
         self.subscriptions = SqlSubscriptions(self.uow)
         self.events = SqlEventLog(self.uow)
         self.outbox = SqlOutbox(self.uow)
+        self.flood = FloodGuard(self.settings.flood_rate, self.settings.flood_burst)
         self.labels = Labels()
         self.views = Views(self.renderer, self.labels, self.catalog)
 

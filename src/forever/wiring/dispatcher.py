@@ -44,7 +44,7 @@ def build_dispatcher(container: Container, storage: BaseStorage | None = None) -
         catalog=container.catalog,
         views=container.views,
         labels=container.labels,
-        person=PersonMiddleware(),
+        person=PersonMiddleware(remember_locale=container.flood.remember_locale),
         errors=errors_router(container.uow, container.people_repo, container.clock),
         data=data,
     )

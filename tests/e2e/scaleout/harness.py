@@ -47,14 +47,23 @@ class WebhookProxy:
         await self._session.close()
 
     async def _forward(self, backend: str, body: bytes, headers: dict[str, str]) -> int:
+        return (await self._exchange(backend, body, headers)).status
+
+    async def _exchange(self, backend: str, body: bytes, headers: dict[str, str]) -> web.Response:
+        """Forward one update; the instance's answer comes back whole (a webhook reply may
+        carry a Bot API call in its body)."""
         try:
             async with self._session.post(
                 backend + WEBHOOK_PATH, data=body, headers=headers
             ) as response:
                 self.forwarded += 1
-                return response.status
+                return web.Response(
+                    status=response.status,
+                    body=await response.read(),
+                    content_type=response.content_type,
+                )
         except aiohttp.ClientConnectionError:
-            return 502
+            return web.Response(status=502)
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -70,9 +79,9 @@ class WebhookProxy:
         for _ in backends:
             backend = backends[self._next % len(backends)]
             self._next += 1
-            status = await self._forward(backend, body, headers)
-            if status != 502:
-                return web.Response(status=status)
+            answer = await self._exchange(backend, body, headers)
+            if answer.status != 502:
+                return answer
         return web.Response(status=502)
 
 
