@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -79,6 +80,14 @@ class SmtpSink:
     @property
     def received(self) -> list[Received]:
         return self.handler.received
+
+    async def wait_for(self, count: int, timeout: float) -> list[Received]:
+        """Until `count` messages have arrived (the sink runs in its own thread); raises
+        TimeoutError after `timeout` seconds. Waits for an outcome, not for time to pass."""
+        async with asyncio.timeout(timeout):
+            while len(self.received) < count:
+                await asyncio.sleep(0.005)
+        return self.received
 
 
 @pytest.fixture(name="smtp_sink")

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     broadcast_concurrency: int = Field(8, ge=1, le=100)
     # `run` retries an unreachable Telegram at start: 1 s, doubling, at most this long apart.
     start_retry_max_seconds: float = Field(30.0, gt=0, le=3600)
+    # The delivery worker wakes when a row is queued (in process; PostgreSQL LISTEN/NOTIFY
+    # across instances) and also drains on this timer, as a fallback.
+    outbox_poll_seconds: float = Field(5.0, gt=0, le=3600)
 
     @field_validator("admin_ids", "support_ids", mode="before")
     @classmethod
