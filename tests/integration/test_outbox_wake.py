@@ -20,7 +20,9 @@ class Boom(Exception):
     pass
 
 
-async def queue(container: Container, key: str, *, later: bool = False, commit: bool = True) -> None:
+async def queue(
+    container: Container, key: str, *, later: bool = False, commit: bool = True
+) -> None:
     now = container.clock.now()
     async with container.uow.begin():
         for n in range(2):  # two rows, one transaction: one wake

@@ -64,6 +64,7 @@ class OutboxListener:
         self.health_check = health_check
         self.connections = 0  # how many times it has (re)connected
         self.listening = asyncio.Event()  # set while a LISTEN is in place
+        self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -76,6 +77,13 @@ class OutboxListener:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def listening_for(self, connections: int = 1) -> None:
+        """Until it listens on its `connections`-th connection (1: the first)."""
+        async with self._changed:
+            await self._changed.wait_for(
+                lambda: self.connections >= connections and self.listening.is_set()
+            )
 
     def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         if payload != self.instance_id:
@@ -117,8 +125,10 @@ class OutboxListener:
         lost = asyncio.Event()
         conn.add_termination_listener(lambda _conn: lost.set())
         await conn.add_listener(NOTIFY_CHANNEL, self._notified)
-        self.connections += 1
-        self.listening.set()
+        async with self._changed:
+            self.connections += 1
+            self.listening.set()
+            self._changed.notify_all()
         if self.connections > 1:
             log.info("listening for queued outbox rows again")
         self._wake()  # rows queued while nobody listened are due now
