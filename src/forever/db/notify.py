@@ -30,16 +30,10 @@ APPLICATION_NAME = "forever-outbox-listener"
 
 
 def connect_arguments(url: str | URL) -> dict[str, Any]:
-    """asyncpg.connect() keywords for a SQLAlchemy `postgresql+asyncpg://` URL."""
-    parsed = make_url(url)
-    return {
-        "host": parsed.host,
-        "port": parsed.port,
-        "user": parsed.username,
-        "password": parsed.password,
-        "database": parsed.database,
-        "server_settings": {"application_name": APPLICATION_NAME},
-    }
+    """asyncpg.connect() keywords for a SQLAlchemy `postgresql+asyncpg://` URL: the same
+    server, credentials and options (such as `?ssl=require`) as the pool's connections."""
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return {"dsn": dsn, "server_settings": {"application_name": APPLICATION_NAME}}
 
 
 class OutboxListener:
@@ -94,7 +88,7 @@ class OutboxListener:
         while True:
             try:
                 conn = await asyncpg.connect(**self._connect)
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            except Exception as exc:  # down, restarting, refusing: the timer drains meanwhile
                 log.warning(
                     "cannot listen for queued outbox rows (%s: %s); retrying in %.1f s",
                     type(exc).__name__,
@@ -106,9 +100,7 @@ class OutboxListener:
                 continue
             try:
                 await self._listen(conn)
-                delay = self.retry_first
-                await asyncio.sleep(delay)  # a connection that keeps dropping: no busy loop
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            except Exception as exc:  # whatever ended it, listen again
                 log.warning(
                     "lost the outbox listener's connection (%s: %s); reconnecting",
                     type(exc).__name__,
@@ -118,6 +110,8 @@ class OutboxListener:
                 self.listening.clear()
                 with contextlib.suppress(Exception):
                     await asyncio.shield(conn.close(timeout=2))
+            delay = self.retry_first
+            await asyncio.sleep(delay)  # a connection that keeps dropping: no busy loop
 
     async def _listen(self, conn: asyncpg.Connection) -> None:
         """Until the connection is lost (asyncpg calls the termination listener) or stops

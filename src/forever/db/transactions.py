@@ -3,6 +3,7 @@ used inside it (through a context variable, so concurrent tasks never share a se
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -12,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from forever.services.ports import ConcurrentChange
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -84,7 +87,10 @@ class SqlUnitOfWork:
         current.committed = True
         hooks, current.after_commit = current.after_commit, []
         for hook in hooks:
-            hook()
+            try:
+                hook()
+            except Exception:  # committed all the same: the caller must not see a failure
+                log.exception("an after-commit hook failed")
 
     def after_commit(self, hook: Callable[[], None]) -> bool:
         """Call `hook` once the open transaction has committed (not at all if it rolls
