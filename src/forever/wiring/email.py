@@ -17,6 +17,7 @@ from forever.db.repositories.renewals import SqlYearlyMembers
 from forever.db.repositories.upgrades import SqlUpgradeCandidates
 from forever.domain.marketing import MarketingPolicy
 from forever.jobs.delivery import (
+    STOP_GRACE_SECONDS,
     DeliveryLoop,
     DeliverySignal,
     DeliveryWorker,
@@ -193,10 +194,12 @@ class Delivery:
     async def drain(self) -> DrainReport:
         return await self.loop.drain_once()
 
-    async def stop(self) -> None:
+    async def stop(self, *, graceful: bool = True) -> None:
+        """`graceful=False` is what a killed process leaves behind: a drain in progress is
+        dropped at once (its claimed rows wait for their lease), not given time to finish."""
         if self.listener is not None:
             await self.listener.stop()
-        await self.loop.stop()
+        await self.loop.stop(STOP_GRACE_SECONDS if graceful else 0.0)
         if self.smtp is not None:
             await self.smtp.close()
 
