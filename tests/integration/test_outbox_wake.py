@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from forever.db.notify import connect_arguments
-from forever.db.outbox import NOTIFY_CHANNEL
+from forever.db.outbox import NOTIFY_CHANNEL, SqlOutbox
 from forever.wiring.container import Container
 from tests.conftest import test_db_kind as db_kind
 
@@ -21,12 +21,17 @@ class Boom(Exception):
 
 
 async def queue(
-    container: Container, key: str, *, later: bool = False, commit: bool = True
+    container: Container,
+    key: str,
+    *,
+    later: bool = False,
+    commit: bool = True,
+    outbox: SqlOutbox | None = None,
 ) -> None:
     now = container.clock.now()
     async with container.uow.begin():
         for n in range(2):  # two rows, one transaction: one wake
-            await container.outbox.enqueue(
+            await (outbox or container.outbox).enqueue(
                 key=f"{key}:{n}",
                 channel="email",
                 person_id=None,
@@ -57,6 +62,11 @@ async def test_a_rollback_or_a_row_for_later_does_not_kick(container: Container)
     assert signal.kicks == 0
 
 
+async def test_a_sweep_that_delivers_itself_queues_quietly(container: Container) -> None:
+    await queue(container, "quiet", outbox=container.outbox.quiet())
+    assert container.delivery_kick.kicks == 0
+
+
 async def test_an_existing_key_queued_again_does_not_kick(container: Container) -> None:
     await queue(container, "same")
     await queue(container, "same")
@@ -71,6 +81,7 @@ async def test_postgres_notifies_the_other_instances_on_commit_only(container: C
         await listener.add_listener(NOTIFY_CHANNEL, lambda *args: heard.put_nowait(args[3]))
         await queue(container, "rolled-back", commit=False)
         await queue(container, "for-later", later=True)
+        await queue(container, "quiet", outbox=container.outbox.quiet())
         await queue(container, "committed")
         payload = await asyncio.wait_for(heard.get(), 5.0)
         assert payload == container.instance  # the queuing instance: others wake, it skips

@@ -238,11 +238,22 @@ class SqlOutbox:
     process (the DeliverySignal), and on PostgreSQL a NOTIFY for the other instances."""
 
     def __init__(
-        self, uow: SqlUnitOfWork, wake: Callable[[], None] | None = None, instance_id: str = ""
+        self,
+        uow: SqlUnitOfWork,
+        wake: Callable[[], None] | None = None,
+        instance_id: str = "",
+        *,
+        notify: bool = True,
     ) -> None:
         self._uow = uow
         self._wake = wake
         self._instance_id = instance_id
+        self._notify = notify
+
+    def quiet(self) -> SqlOutbox:
+        """The same outbox, waking nobody: for a sweep that delivers what it queued itself,
+        right after its commit (a woken worker would race it for the rows)."""
+        return SqlOutbox(self._uow, None, self._instance_id, notify=False)
 
     def _woken(self) -> None:
         if self._wake is not None:
@@ -250,10 +261,10 @@ class SqlOutbox:
 
     async def _due_now(self) -> None:
         """Once per transaction: wake after commit, and NOTIFY (delivered on commit)."""
-        if not self._uow.after_commit(self._woken):
+        if not (self._notify or self._wake) or not self._uow.after_commit(self._woken):
             return
         session = self._uow.session
-        if session.get_bind().dialect.name == "postgresql":
+        if self._notify and session.get_bind().dialect.name == "postgresql":
             await session.execute(
                 text("SELECT pg_notify(:channel, :payload)"),
                 {"channel": NOTIFY_CHANNEL, "payload": self._instance_id},

@@ -72,12 +72,17 @@ def journey_sweep(container: Container) -> SweepJourneys:
     )
 
 
+# The upgrade prompts and yearly reminders are handed over by the sweep itself right after
+# they are queued (see _upgrade_prompts), so they are queued quietly: a worker woken by the
+# commit would race the sweep's own drain for the rows.
+
+
 def upgrade_sweep(container: Container) -> QueueUpgradePrompts:
     return QueueUpgradePrompts(
         uow=container.uow,
         candidates=SqlUpgradeCandidates(container.uow),
         events=container.events,
-        outbox=container.outbox,
+        outbox=container.outbox.quiet(),
         catalog=container.catalog,
     )
 
@@ -86,7 +91,7 @@ def yearly_reminder_sweep(container: Container) -> QueueYearlyReminders:
     return QueueYearlyReminders(
         uow=container.uow,
         members=SqlYearlyMembers(container.uow),
-        outbox=container.outbox,
+        outbox=container.outbox.quiet(),
         catalog=container.catalog,
     )
 
