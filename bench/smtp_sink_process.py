@@ -18,10 +18,23 @@ class _Discard:
         return "250 OK"
 
 
-def _serve(port: int) -> None:
+class _Report(_Discard):
+    """Prints "<recipient> <time.monotonic()>" for each accepted message: the monotonic
+    clock is the machine's, so another process can compare it with its own."""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        at = time.monotonic()
+        for recipient in envelope.rcpt_tos:
+            sys.stdout.write(f"{recipient} {at:.6f}\n")
+        sys.stdout.flush()
+        return "250 OK"
+
+
+def _serve(port: int, report: bool = False) -> None:
     from aiosmtpd.controller import Controller
 
-    controller = Controller(_Discard(), hostname="127.0.0.1", port=port, enable_SMTPUTF8=True)
+    handler = _Report() if report else _Discard()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=True)
     controller.start()
     try:
         sys.stdin.read()  # until the parent closes our stdin
@@ -60,4 +73,4 @@ def smtp_sink() -> Iterator[int]:
 
 if __name__ == "__main__":
     asyncio.set_event_loop(asyncio.new_event_loop())
-    _serve(int(sys.argv[1]))
+    _serve(int(sys.argv[1]), report=sys.argv[2:] == ["report"])

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -34,6 +35,8 @@ class SinkHandler:
     rcpt_replies: dict[str, str] = field(default_factory=dict)
     drop_next_data: int = 0  # drop the connection instead of accepting this many messages
     keep: bool = True
+    # Called (in the sink's thread) after each accepted message.
+    watchers: list[Callable[[], None]] = field(default_factory=list)
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -55,6 +58,8 @@ class SinkHandler:
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed))
         else:
             self.received.append(None)  # type: ignore[arg-type]
+        for watch in list(self.watchers):
+            watch()
         return "250 Message accepted"
 
 
@@ -79,6 +84,24 @@ class SmtpSink:
     @property
     def received(self) -> list[Received]:
         return self.handler.received
+
+    async def arrived(self, count: int) -> list[Received]:
+        """Once `count` messages have arrived (the sink runs in its own thread); bound the
+        wait with asyncio.timeout."""
+        loop = asyncio.get_running_loop()
+        event = asyncio.Event()
+
+        def watch() -> None:
+            loop.call_soon_threadsafe(event.set)
+
+        self.handler.watchers.append(watch)
+        try:
+            while len(self.received) < count:
+                await event.wait()
+                event.clear()
+        finally:
+            self.handler.watchers.remove(watch)
+        return self.received
 
 
 @pytest.fixture(name="smtp_sink")

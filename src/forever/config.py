@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     # average, and how many at once; beyond that their updates are dropped before any work.
     flood_rate: float = Field(5.0, gt=0, le=1000)
     flood_burst: int = Field(10, ge=1, le=10000)
+    # The delivery worker wakes when a row is queued (in process; PostgreSQL LISTEN/NOTIFY
+    # across instances) and also drains on this timer, as a fallback.
+    outbox_poll_seconds: float = Field(5.0, gt=0, le=3600)
 
     @field_validator("admin_ids", "support_ids", mode="before")
     @classmethod

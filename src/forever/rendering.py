@@ -12,8 +12,8 @@ else their language's usual one, else settings TIMEZONE, the same rule as quiet 
 from __future__ import annotations
 
 import copy
-from collections.abc import MutableMapping
-from datetime import datetime, tzinfo
+from collections.abc import Callable, Hashable, MutableMapping, Sequence
+from datetime import date, datetime, tzinfo
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from jinja2 import (
     pass_context,
 )
 from jinja2.runtime import Context
+from markupsafe import Markup, escape
 
 from forever.domain.journeys import zone_or_default
 from forever.domain.locales import LOCALES
@@ -46,6 +47,20 @@ class _Environment(Environment):
         if not d:
             return self.globals
         return super().make_globals(d)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._loaded: dict[str, Template] = {}
+
+    def _load_template(self, name: str, globals: MutableMapping[str, Any] | None) -> Template:
+        """Every `extends`, `import` and `include` loads a template by name: a plain dict
+        first (templates are read once, auto_reload is off), not Jinja's locked LRU cache."""
+        if globals:
+            return super()._load_template(name, globals)
+        found = self._loaded.get(name)
+        if found is None:
+            found = self._loaded[name] = super()._load_template(name, globals)
+        return found
 
 
 def _autoescape(name: str | None) -> bool:
@@ -81,6 +96,9 @@ class Renderer:
         env.filters["local"] = _to_local
         env.filters["zone"] = zone_label
         env.filters["stars"] = lambda n: f"{int(n):,}".replace(",", "\u202f") + " ⭐"
+        env.globals["long_date"] = long_date
+        env.globals["long_datetime"] = long_datetime
+        env.globals["remembered"] = remembered
         return env
 
     def zone_for(self, timezone: str | None, language: str | None = None) -> ZoneInfo:
@@ -107,22 +125,31 @@ class Renderer:
         return self.render(f"chat/{locale}/{template}.j2", locale=locale, **context).strip()
 
     def email(self, template: str, locale: str, /, **context: Any) -> tuple[str, str, str]:
-        """(subject, html, text) for an email template set."""
+        """(subject, html, text) for an email template set: the context is put in the
+        reader's zone once for the three parts."""
         base = f"email/{locale}/{template}"
-        subject = self.render(f"{base}.subject.txt.j2", locale=locale, **context).strip()
-        html = self.render(f"{base}.html.j2", locale=locale, **context)
-        text = self.render(f"{base}.txt.j2", locale=locale, **context).strip() + "\n"
+        context["locale"] = locale
+        self._in_reader_zone(context)
+        subject = self._template(f"{base}.subject.txt.j2").render(context).strip()
+        html = self._template(f"{base}.html.j2").render(context)
+        text = self._template(f"{base}.txt.j2").render(context).strip() + "\n"
         return subject, html, text
 
     def render(self, path: str, /, **context: Any) -> str:
+        self._in_reader_zone(context)
+        return self._template(path).render(context)
+
+    def _in_reader_zone(self, context: dict[str, Any]) -> None:
         zone = context.setdefault("tz", self.zone)
         for name, value in context.items():
             if isinstance(value, datetime) and value.tzinfo is not None:
                 context[name] = value.astimezone(zone)  # shown in the reader's zone
+
+    def _template(self, path: str) -> Template:
         template = self._templates.get(path)
         if template is None:
             template = self._templates[path] = self.env.get_template(path)
-        return template.render(**context)
+        return template
 
     def has(self, path: str) -> bool:
         try:
@@ -130,6 +157,62 @@ class Renderer:
         except TemplateNotFound:
             return False
         return True
+
+
+def long_date(months: Sequence[str]) -> Callable[[date], Markup]:
+    """`{% set date = long_date([...12 month names...]) %}` in a `_format.j2`: "1 December
+    2026". Written as the macro it replaces wrote it (escaped, as Markup)."""
+    names = [escape(m) for m in months]
+
+    def format_date(d: date) -> Markup:
+        # Safe: the names are escaped above, the rest are integers.
+        return Markup(f"{d.day} {names[d.month - 1]} {d.year}")  # noqa: S704
+
+    return format_date
+
+
+def long_datetime(months: Sequence[str], at: str) -> Callable[[datetime], Markup]:
+    """`{% set datetime = long_datetime([...], ", ore ") %}`: "1 dicembre 2026, ore 10:30
+    (Europe/Rome)": the day, `at`, the time of day and the zone it is shown in."""
+    names = [escape(m) for m in months]
+    between = escape(at)
+
+    def format_datetime(d: datetime) -> Markup:
+        zone = escape(zone_label(d))
+        # Safe: every text part is escaped, the rest are integers.
+        return Markup(  # noqa: S704
+            f"{d.day} {names[d.month - 1]} {d.year}{between}{d.hour:02d}:{d.minute:02d} ({zone})"
+        )
+
+    return format_datetime
+
+
+REMEMBERED = 1024  # results kept per macro; cleared when full
+
+
+def remembered(macro: Callable[..., Any]) -> Callable[..., Any]:
+    """A macro whose output depends on its arguments only (a link, a button), rendered once
+    per distinct arguments; the results live on the imported `_format.j2` module, which an
+    import without context builds once (see make_globals). The key holds each argument's
+    type ("a<b" as text and as Markup render differently) and time zone (equal instants in
+    two zones compare equal)."""
+    results: dict[tuple[Hashable, ...], Any] = {}
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            return macro(*args, **kwargs)
+        key = tuple((type(a), a, getattr(a, "tzinfo", None)) for a in args)
+        try:
+            found = results.get(key)
+        except TypeError:  # an unhashable argument
+            return macro(*args)
+        if found is None:
+            if len(results) >= REMEMBERED:
+                results.clear()
+            found = results[key] = macro(*args)
+        return found
+
+    return call
 
 
 @pass_context

@@ -253,7 +253,7 @@ class Runtime:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self.outbox is not None:
-            await self.outbox.stop()
+            await self.outbox.stop(graceful=graceful)
         if self._web_runner is not None:
             await self._web_runner.cleanup()
         if self._metrics_runner is not None:

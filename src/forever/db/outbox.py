@@ -40,6 +40,10 @@ from forever.db.transactions import SqlUnitOfWork
 from forever.db.types import UTCDateTime
 
 CHANNELS = ("email", "chat", "telegram")
+# PostgreSQL NOTIFY channel: "rows are due now", sent in the transaction that queued them so
+# it reaches the other instances' listeners (db/notify.py) when, and only if, it commits.
+# The payload is the queuing instance's id: it wakes its own worker in process.
+NOTIFY_CHANNEL = "forever_outbox"
 # Rows in these states have not been handed over yet and may still be called off.
 WAITING = ("pending", "sending")
 
@@ -228,10 +232,43 @@ _SQLITE_INSERT_MANY = text(
 
 
 class SqlOutbox:
-    """services.ports.Outbox on the open unit of work."""
+    """services.ports.Outbox on the open unit of work.
 
-    def __init__(self, uow: SqlUnitOfWork) -> None:
+    A row due now wakes the delivery worker once the transaction commits: `wake` in this
+    process (the DeliverySignal), and on PostgreSQL a NOTIFY for the other instances."""
+
+    def __init__(
+        self,
+        uow: SqlUnitOfWork,
+        wake: Callable[[], None] | None = None,
+        instance_id: str = "",
+        *,
+        notify: bool = True,
+    ) -> None:
         self._uow = uow
+        self._wake = wake
+        self._instance_id = instance_id
+        self._notify = notify
+
+    def quiet(self) -> SqlOutbox:
+        """The same outbox, waking nobody: for a sweep that delivers what it queued itself,
+        right after its commit (a woken worker would race it for the rows)."""
+        return SqlOutbox(self._uow, None, self._instance_id, notify=False)
+
+    def _woken(self) -> None:
+        if self._wake is not None:
+            self._wake()
+
+    async def _due_now(self) -> None:
+        """Once per transaction: wake after commit, and NOTIFY (delivered on commit)."""
+        if not (self._notify or self._wake) or not self._uow.after_commit(self._woken):
+            return
+        session = self._uow.session
+        if self._notify and session.get_bind().dialect.name == "postgresql":
+            await session.execute(
+                text("SELECT pg_notify(:channel, :payload)"),
+                {"channel": NOTIFY_CHANNEL, "payload": self._instance_id},
+            )
 
     async def enqueue(
         self,
@@ -245,7 +282,7 @@ class SqlOutbox:
         not_before: datetime,
         now: datetime,
     ) -> bool:
-        return await enqueue(
+        new = await enqueue(
             self._uow.session,
             key=key,
             channel=channel,
@@ -256,9 +293,15 @@ class SqlOutbox:
             not_before=not_before,
             now=now,
         )
+        if new and not_before <= now:
+            await self._due_now()
+        return new
 
     async def enqueue_many(self, rows: list[dict[str, Any]], now: datetime) -> int:
-        return await enqueue_many(self._uow.session, rows, now)
+        new = await enqueue_many(self._uow.session, rows, now)
+        if new and any(r["not_before"] <= now for r in rows):
+            await self._due_now()
+        return new
 
     async def cancel_marketing(self, person_id: int) -> int:
         return await cancel_marketing(self._uow.session, person_id)

@@ -3,15 +3,18 @@ used inside it (through a context variable, so concurrent tasks never share a se
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from forever.services.ports import ConcurrentChange
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -19,6 +22,8 @@ class _Open:
     session: AsyncSession
     depth: int = 1
     committed: bool = False
+    # Run once the outermost block has committed (e.g. wake the outbox delivery worker).
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
 class SqlUnitOfWork:
@@ -80,3 +85,21 @@ class SqlUnitOfWork:
         except StaleDataError as exc:
             raise ConcurrentChange(str(exc)) from exc
         current.committed = True
+        hooks, current.after_commit = current.after_commit, []
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:  # committed all the same: the caller must not see a failure
+                log.exception("an after-commit hook failed")
+
+    def after_commit(self, hook: Callable[[], None]) -> bool:
+        """Call `hook` once the open transaction has committed (not at all if it rolls
+        back). The same hook given twice in one transaction runs once: False the second
+        time."""
+        current = self._current.get()
+        if current is None:
+            raise RuntimeError("after_commit outside a unit of work")
+        if hook in current.after_commit:
+            return False
+        current.after_commit.append(hook)
+        return True

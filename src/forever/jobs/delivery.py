@@ -11,8 +11,10 @@ between, the lease runs out and another worker (or this one after a restart) sen
 again: a crash can cause at most one duplicate of each message that was in flight, and never
 a loss. Copies of an email carry the same Message-ID, so mail clients can fold them.
 
-`DeliveryLoop` runs a worker every few seconds and on `kick()` (services.ports.DeliveryKick),
-so an urgent row (a Stars edit after a tap) leaves within about a second.
+`DeliveryLoop` runs a worker when kicked (services.ports.DeliveryKick) and on a timer as a
+fallback. The outbox kicks the signal after each commit that queued a row due now (db/outbox.py),
+and on PostgreSQL other instances' rows arrive by LISTEN/NOTIFY (db/notify.py), so a
+transactional mail or a Stars edit after a tap leaves at once, not at the next timer.
 """
 
 from __future__ import annotations
@@ -688,8 +690,10 @@ class DeliverySignal:
     def __init__(self) -> None:
         self._event = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.kicks = 0  # how many times it was kicked (tests, metrics)
 
     def kick(self) -> None:
+        self.kicks += 1
         loop = self._loop
         if loop is None or loop.is_closed():
             self._event.set()  # remembered: the loop drains as soon as it waits

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-import secrets
 from base64 import b64encode
 from dataclasses import dataclass
 from datetime import datetime
@@ -61,8 +60,11 @@ def bare_address(address: str) -> str:
 def message_id(key: str, domain: str) -> str:
     """Stable per outbox row: a copy sent again after a crash carries the same Message-ID,
     so mail clients can tell it is the same message."""
-    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
-    return f"<{digest}@{domain}>"
+    return f"<{_digest(key)[:32]}@{domain}>"
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 # 42 UTF-8 bytes are 56 base64 characters: with "=?utf-8?b?" and "?=" an encoded word is
@@ -146,8 +148,9 @@ def build_message(
             targets.append(f"<{check_header('List-Unsubscribe', unsubscribe.mailto)}>")
         headers.append("List-Unsubscribe: " + ",\r\n ".join(targets))
         headers.append(f"List-Unsubscribe-Post: {LIST_UNSUBSCRIBE_POST}")
-    # "=_" never occurs in quoted-printable text, so the boundary cannot collide with it.
-    boundary = f"=_forever_{secrets.token_hex(12)}"
+    # "=_" never occurs in quoted-printable text, so the boundary cannot collide with it and
+    # need not be random: taken from the key, a copy sent again is the same bytes.
+    boundary = f"=_forever_{_digest(key)[32:56]}"
     headers.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')
     part_head = (
         'Content-Type: text/{kind}; charset="utf-8"\r\n'

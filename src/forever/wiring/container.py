@@ -47,7 +47,7 @@ class Container:
     instance: str = field(default_factory=new_instance_id)
     # The broadcast sender: tests and benchmarks may set its limiter or config before start.
     broadcasting: Broadcasting = field(default_factory=Broadcasting)
-    # Wakes the outbox delivery worker after a commit that queued an urgent effect.
+    # Wakes the outbox delivery worker after a commit that queued a row due now.
     delivery_kick: DeliverySignal = field(default_factory=DeliverySignal)
     # The unit of work and the shared repositories on it (built from `sessions`).
     uow: SqlUnitOfWork = field(init=False)
@@ -67,7 +67,9 @@ class Container:
         self.people_repo = SqlPeople(self.uow)
         self.subscriptions = SqlSubscriptions(self.uow)
         self.events = SqlEventLog(self.uow)
-        self.outbox = SqlOutbox(self.uow)
+        # A row due now wakes the delivery worker after its commit (in process; NOTIFY on
+        # PostgreSQL for the other instances).
+        self.outbox = SqlOutbox(self.uow, self.delivery_kick.kick, self.instance)
         self.flood = FloodGuard(self.settings.flood_rate, self.settings.flood_burst)
         self.labels = Labels()
         self.views = Views(self.renderer, self.labels, self.catalog)

@@ -10,13 +10,14 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from forever.db.notify import OutboxListener
 from forever.db.outbox import SqlDeliveryStore
 from forever.db.repositories.journeys import SqlGiftHistory, SqlJourneyCandidates
 from forever.db.repositories.renewals import SqlYearlyMembers
 from forever.db.repositories.upgrades import SqlUpgradeCandidates
 from forever.domain.marketing import MarketingPolicy
 from forever.jobs.delivery import (
-    DRAIN_SECONDS,
+    STOP_GRACE_SECONDS,
     DeliveryLoop,
     DeliverySignal,
     DeliveryWorker,
@@ -73,12 +74,17 @@ def journey_sweep(container: Container) -> SweepJourneys:
     )
 
 
+# The upgrade prompts and yearly reminders are handed over by the sweep itself right after
+# they are queued (see _upgrade_prompts), so they are queued quietly: a worker woken by the
+# commit would race the sweep's own drain for the rows.
+
+
 def upgrade_sweep(container: Container) -> QueueUpgradePrompts:
     return QueueUpgradePrompts(
         uow=container.uow,
         candidates=SqlUpgradeCandidates(container.uow),
         events=container.events,
-        outbox=container.outbox,
+        outbox=container.outbox.quiet(),
         catalog=container.catalog,
     )
 
@@ -87,7 +93,7 @@ def yearly_reminder_sweep(container: Container) -> QueueYearlyReminders:
     return QueueYearlyReminders(
         uow=container.uow,
         members=SqlYearlyMembers(container.uow),
-        outbox=container.outbox,
+        outbox=container.outbox.quiet(),
         catalog=container.catalog,
     )
 
@@ -151,10 +157,12 @@ async def learn_bot_username(container: Container, chat: ChatPort | None) -> Non
 
 
 class Delivery:
-    """The running delivery worker of a process: drains every `interval` seconds and when
-    kicked. `signal` (a DeliverySignal, services.ports.DeliveryKick) may be built first and
-    given to the use cases that queue urgent rows; the runtime calls `start()` once the event
-    loop runs and `stop()` at the end."""
+    """The running delivery worker of a process: drains when kicked and every `interval`
+    seconds (OUTBOX_POLL_SECONDS) as a fallback. `signal` (a DeliverySignal,
+    services.ports.DeliveryKick) may be built first: the container's outbox kicks it after
+    each commit that queued a row due now. On PostgreSQL a listener kicks it too when another
+    instance queues one. The runtime calls `start()` once the event loop runs, `stop()` at
+    the end."""
 
     def __init__(
         self,
@@ -162,13 +170,20 @@ class Delivery:
         chat: ChatPort | None,
         *,
         signal: DeliverySignal | None = None,
-        interval: float = DRAIN_SECONDS,
+        interval: float | None = None,
     ) -> None:
         self.container = container
         self.chat = chat
         self.smtp = smtp_pool(container)
         worker = delivery_worker(container, smtp=self.smtp, chat=chat)
-        self.loop = DeliveryLoop(worker, interval, signal)
+        settings = container.settings
+        seconds = interval if interval is not None else settings.outbox_poll_seconds
+        self.loop = DeliveryLoop(worker, seconds, signal)
+        self.listener: OutboxListener | None = None
+        if container.engine.dialect.name == "postgresql":
+            self.listener = OutboxListener(
+                container.engine.url, self.loop.kick, instance_id=container.instance
+            )
 
     @property
     def worker(self) -> DeliveryWorker:
@@ -180,12 +195,18 @@ class Delivery:
     async def start(self) -> None:
         await learn_bot_username(self.container, self.chat)
         self.loop.start()
+        if self.listener is not None:
+            self.listener.start()
 
     async def drain(self) -> DrainReport:
         return await self.loop.drain_once()
 
-    async def stop(self) -> None:
-        await self.loop.stop()
+    async def stop(self, *, graceful: bool = True) -> None:
+        """`graceful=False` is what a killed process leaves behind: a drain in progress is
+        dropped at once (its claimed rows wait for their lease), not given time to finish."""
+        if self.listener is not None:
+            await self.listener.stop()
+        await self.loop.stop(STOP_GRACE_SECONDS if graceful else 0.0)
         if self.smtp is not None:
             await self.smtp.close()
 

@@ -74,12 +74,15 @@ async def test_each_scheduled_email_is_sent_once_across_instances(
 async def test_an_instance_killed_holding_claimed_email_loses_none(
     tg: FakeBotAPI, cluster: Cluster, clock: ManualClock, smtp_sink: SmtpSink
 ) -> None:
-    doomed, *survivors = await start_three(cluster, smtp_sink)
+    # Alone at first: the rows leave as soon as the sweep commits (the commit wakes the
+    # delivery worker, and NOTIFY the other instances'), so the doomed instance must be the
+    # one that claims them.
+    doomed = await cluster.add(scheduler=True, smtp_host="127.0.0.1", smtp_port=smtp_sink.port)
     await sign_up_people(doomed, clock)
-    assert await doomed.sweep_once() is not None
     assert doomed.outbox is not None
 
-    # The doomed instance claims a batch and dies before its SMTP server says yes.
+    # The doomed instance claims the batch its sweep queued and dies before its SMTP server
+    # says yes.
     claimed = asyncio.Event()
 
     async def never_sends(*args: Any, **kwargs: Any) -> None:
@@ -87,11 +90,14 @@ async def test_an_instance_killed_holding_claimed_email_loses_none(
         await asyncio.Event().wait()
 
     doomed.outbox.worker.smtp.send = never_sends  # type: ignore[union-attr, method-assign]
-    draining = asyncio.create_task(doomed.outbox.drain())
+    assert await doomed.sweep_once() is not None
     await claimed.wait()
     held = [r for r in await outbox_rows(doomed) if r.claimed_by == doomed.instance]
     assert len(held) == PEOPLE
-    draining.cancel()
+    survivors = [
+        await cluster.add(scheduler=True, smtp_host="127.0.0.1", smtp_port=smtp_sink.port)
+        for _ in range(2)
+    ]
     await cluster.kill(doomed)
 
     # Until the lease runs out nobody else touches those rows; then they are sent, once.
