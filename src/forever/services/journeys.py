@@ -4,12 +4,17 @@ Who is due is the policy's (domain.marketing: the step's window and eligibility,
 marketing journeys); the repository turns it into one query per step. Rows go into the outbox
 with a key (journey, step, person, occasion), so a second sweep for the same instant, or two
 sweeps at once, queue nothing new. Each partition is its own unit of work.
+
+With `rounds`, a sweep reads only what became due since the last one that finished (the
+moments that passed since, and the people whose facts changed since): the same people as
+reading every window in full, at a cost proportional to the work due.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import math
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
@@ -58,6 +63,30 @@ class JourneyCandidates(Protocol):
     ) -> AsyncIterator[Sequence[Sequence[Any]]]:
         """The not yet queued due people of one step, in partitions (Candidate tuples)."""
         ...
+
+
+class SweepRound(JourneyCandidates, Protocol):
+    """One sweep's view of who is due: `due` as JourneyCandidates, limited to what became due
+    since the last round that finished (everything when there is none)."""
+
+    async def finish(self) -> None:
+        """The sweep queued everything due: the next round starts from this one."""
+        ...
+
+
+class SweepRounds(Protocol):
+    async def start(self, now: datetime, setup: str) -> SweepRound:
+        """Open a round for `now`; `setup` names the windows' configuration (a round after
+        one with another setup reads everything)."""
+        ...
+
+
+def journey_setup(catalog: Catalog) -> str:
+    """A fingerprint of what decides the windows: journeys, their days and triggers, how late
+    a step may still go, the trial's length (the trial-start moment)."""
+    parts = [(j.id, j.trigger.value, j.days, j.marketing) for j in catalog.journeys]
+    text = repr((parts, catalog.email.late_days, catalog.trial.days))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 class BulkOutbox(Protocol):
@@ -215,8 +244,10 @@ class SweepJourneys:
         locale_for: Callable[[str | None], str],
         start_link: StartLink,
         gifts: GiftHistory | None = None,
+        rounds: SweepRounds | None = None,
     ) -> None:
         self.gifts = gifts
+        self.rounds = rounds
         self.uow = uow
         self.candidates = candidates
         self.outbox = outbox
@@ -261,10 +292,15 @@ class SweepJourneys:
         planner = self.planner(now)
         catalog = self.catalog
         queued = 0
+        source: JourneyCandidates = self.candidates
+        round_: SweepRound | None = None
+        if self.rounds is not None:
+            round_ = await self.rounds.start(now, journey_setup(catalog))
+            source = round_
         writing: asyncio.Task[int] | None = None
         try:
             for window in windows(catalog.journeys, catalog.email.late_days, now):
-                parts = self.candidates.due(
+                parts = source.due(
                     window,
                     now=now,
                     usage_metric=catalog.upgrade.usage_metric,
@@ -276,6 +312,8 @@ class SweepJourneys:
                     writing = asyncio.create_task(self._queue(planner, window, part))
             if writing is not None:
                 queued += await writing
+            if round_ is not None:
+                await round_.finish()
         finally:
             if writing is not None and not writing.done():
                 writing.cancel()

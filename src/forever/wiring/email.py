@@ -11,7 +11,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from forever.db.outbox import SqlDeliveryStore
-from forever.db.repositories.journeys import SqlGiftHistory, SqlJourneyCandidates
+from forever.db.repositories.journeys import (
+    SqlGiftHistory,
+    SqlJourneyCandidates,
+    SqlSweepRounds,
+)
 from forever.db.repositories.renewals import SqlYearlyMembers
 from forever.db.repositories.upgrades import SqlUpgradeCandidates
 from forever.domain.marketing import MarketingPolicy
@@ -68,6 +72,7 @@ def journey_sweep(container: Container) -> SweepJourneys:
         locale_for=container.renderer.locale_for,
         start_link=partial(winback_start_parameter, container.signer),
         gifts=SqlGiftHistory(container.sessions),
+        rounds=SqlSweepRounds(container.sessions),
     )
 
 
