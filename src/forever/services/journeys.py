@@ -73,6 +73,10 @@ class SweepRound(JourneyCandidates, Protocol):
         """The sweep queued everything due: the next round starts from this one."""
         ...
 
+    async def close(self) -> None:
+        """Let go of what the round holds (finished or not)."""
+        ...
+
 
 class SweepRounds(Protocol):
     async def start(self, now: datetime, setup: str) -> SweepRound:
@@ -319,6 +323,8 @@ class SweepJourneys:
                 writing.cancel()
                 with contextlib.suppress(BaseException):
                     await writing
+            if round_ is not None:
+                await round_.close()
         if queued:
             log.info("journeys: %d new emails queued", queued)
         return queued

@@ -35,7 +35,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import select as sql_select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from forever.db.functions import utc_day
 from forever.db.models import (
@@ -193,8 +193,8 @@ def candidates(
         )
     stmt = stmt.where(*eligible(window.eligibility))
     if people is not None:
-        # On the starting table's column too, so both databases look the few people up.
-        stmt = stmt.where(driver.in_(list(people)), Person.id.in_(list(people)))
+        # On the starting table's column, so both databases look the few people up there.
+        stmt = stmt.where(driver.in_(list(people)))
     stmt = (
         stmt.where(Person.erased_at.is_(None))
         .where(Person.email.is_not(None))
@@ -230,11 +230,17 @@ async def _stream(
     sessions: async_sessionmaker[AsyncSession], stmt: Select[Any]
 ) -> AsyncIterator[Sequence[Sequence[Any]]]:
     async with sessions() as reader:
-        # Core rows (no ORM entities to load), streamed so memory stays flat.
-        connection = await reader.connection()
-        result = await connection.stream(stmt.execution_options(yield_per=PARTITION))
-        async for part in result.partitions(PARTITION):
+        async for part in _partitions(await reader.connection(), stmt):
             yield part
+
+
+async def _partitions(
+    connection: AsyncConnection, stmt: Select[Any]
+) -> AsyncIterator[Sequence[Sequence[Any]]]:
+    # Core rows (no ORM entities to load), streamed so memory stays flat.
+    result = await connection.stream(stmt.execution_options(yield_per=PARTITION))
+    async for part in result.partitions(PARTITION):
+        yield part
 
 
 class SqlSweepRound:
@@ -254,27 +260,42 @@ class SqlSweepRound:
         self.generation = generation
         self.previous = previous
         self.touched = touched
+        # One reading connection for the round's queries (a checkout, a ping, a transaction
+        # each would cost more than a slice's query).
+        self._reader: AsyncSession | None = None
+
+    async def _read(self, stmt: Select[Any]) -> AsyncIterator[Sequence[Sequence[Any]]]:
+        if self._reader is None:
+            self._reader = self._sessions()
+        async for part in _partitions(await self._reader.connection(), stmt):
+            yield part
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
 
     async def due(
         self, window: Window, *, now: datetime, usage_metric: str, trial_days: int
     ) -> AsyncIterator[Sequence[Sequence[Any]]]:
         query = partial(candidates, now=now, usage_metric=usage_metric, trial_days=trial_days)
         if self.previous is None:
-            async for part in _stream(self._sessions, query(window)):
+            async for part in self._read(query(window)):
                 yield part
             return
         # The slice the clock moved into: the last round read this window up to `high`
         # minus the time since (every step's window moves with the clock).
         low = max(window.low, window.high - (now - self.previous) - OVERLAP)
         if low < window.high:
-            async for part in _stream(self._sessions, query(replace(window, low=low))):
+            async for part in self._read(query(replace(window, low=low))):
                 yield part
         for start in range(0, len(self.touched), TOUCHED_CHUNK):
             chunk = self.touched[start : start + TOUCHED_CHUNK]
-            async for part in _stream(self._sessions, query(window, people=chunk)):
+            async for part in self._read(query(window, people=chunk)):
                 yield part
 
     async def finish(self) -> None:
+        await self.close()
         async with self._sessions() as session, session.begin():
             await session.execute(delete(JourneyTouch).where(JourneyTouch.claim == self.generation))
             # Only the newest round moves the mark: an older one finishing late must not
