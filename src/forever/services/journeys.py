@@ -29,6 +29,7 @@ from forever.services.ports import UnitOfWork
 log = logging.getLogger(__name__)
 
 ONE_DAY = timedelta(days=1)
+WRITE_BATCH = 2000  # candidates per unit of work
 
 # The signed /start parameter of a win-back link: (person id, offer id or "none", valid until).
 StartLink = Callable[[int, str, datetime], str]
@@ -233,9 +234,10 @@ class JourneyPlanner:
 class SweepJourneys:
     """Queue every journey email due at `now`; returns how many new rows were queued.
 
-    Each partition is built and written (its own unit of work) by a task while the next one is
-    fetched, so the database's read, its insert and our Python work overlap; at most one
-    partition is being written at a time, in order."""
+    Partitions are gathered up to WRITE_BATCH candidates; each batch is built and written (its
+    own unit of work) by a task while the next one is fetched, so the database's read, its
+    insert and our Python work overlap; at most one batch is being written at a time, in
+    order."""
 
     def __init__(
         self,
@@ -270,27 +272,38 @@ class SweepJourneys:
         )
 
     async def _queue(
-        self, planner: JourneyPlanner, window: Window, part: Sequence[Sequence[Any]]
+        self, planner: JourneyPlanner, batch: Sequence[tuple[Window, Sequence[Sequence[Any]]]]
     ) -> int:
-        gifted = await self._gifted(planner.now, window, part)
-        rows = planner.rows_for(window, part, gifted)
+        gifted = await self._gifted(planner.now, batch)
+        # By key: a round may find one person twice (the slice and the people who changed).
+        rows = {
+            row["key"]: row
+            for window, part in batch
+            for row in planner.rows_for(window, part, gifted)
+        }
         async with self.uow.begin():
-            queued = await self.outbox.enqueue_many(rows, planner.now)
+            queued = await self.outbox.enqueue_many(list(rows.values()), planner.now)
             await self.uow.commit()
         return queued
 
     async def _gifted(
-        self, now: datetime, window: Window, part: Sequence[Sequence[Any]]
+        self, now: datetime, batch: Sequence[tuple[Window, Sequence[Sequence[Any]]]]
     ) -> set[int]:
-        """People in this partition who took a gift within the period (offer journeys only)."""
-        journey = window.journey
-        if self.gifts is None or journey.trigger not in OFFER_TRIGGERS or not journey.offers:
+        """People in these partitions who took a gift within the period (offer journeys
+        only), in one query."""
+        if self.gifts is None:
             return set()
+        ids = [
+            row[0]
+            for window, part in batch
+            if window.journey.trigger in OFFER_TRIGGERS and window.journey.offers
+            for row in part
+        ]
         limited = [o.id for o in self.catalog.offers.values() if o.limited]
-        if not limited:
+        if not ids or not limited:
             return set()
         since = offer_window_start(self.catalog, now)
-        return await self.gifts.gifted([row[0] for row in part], limited, since)
+        return await self.gifts.gifted(ids, limited, since)
 
     async def __call__(self, now: datetime) -> int:
         planner = self.planner(now)
@@ -302,6 +315,10 @@ class SweepJourneys:
             round_ = await self.rounds.start(now, journey_setup(catalog))
             source = round_
         writing: asyncio.Task[int] | None = None
+        # Partitions wait here until there are WRITE_BATCH candidates (or the sweep ends):
+        # a steady sweep's few rows from every step go in one unit of work, not one each.
+        pending: list[tuple[Window, Sequence[Sequence[Any]]]] = []
+        size = 0
         try:
             for window in windows(catalog.journeys, catalog.email.late_days, now):
                 parts = source.due(
@@ -311,11 +328,18 @@ class SweepJourneys:
                     trial_days=catalog.trial.days,
                 )
                 async for part in parts:
-                    if writing is not None:
-                        queued += await writing
-                    writing = asyncio.create_task(self._queue(planner, window, part))
+                    pending.append((window, part))
+                    size += len(part)
+                    if size >= WRITE_BATCH:
+                        if writing is not None:
+                            queued += await writing
+                        writing = asyncio.create_task(self._queue(planner, pending))
+                        pending, size = [], 0
             if writing is not None:
                 queued += await writing
+                writing = None
+            if pending:
+                queued += await self._queue(planner, pending)
             if round_ is not None:
                 await round_.finish()
         finally:

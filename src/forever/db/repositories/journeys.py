@@ -55,7 +55,7 @@ from forever.domain.marketing import Eligibility, Window
 PARTITION = 2000
 # The slice a round reads reaches this far behind the last round's: a visit or a sign-up
 # written with a moment a little before a commit that lands after the last round's read.
-OVERLAP = timedelta(minutes=5)
+OVERLAP = timedelta(minutes=2)
 # More people changed than this since the last round: it reads every window in full.
 MAX_TOUCHED = 20_000
 TOUCHED_CHUNK = 500
