@@ -59,6 +59,8 @@ OVERLAP = timedelta(minutes=2)
 # More people changed than this since the last round: it reads every window in full.
 MAX_TOUCHED = 20_000
 TOUCHED_CHUNK = 500
+# A slice up to this wide is read at once (a scheduler's few minutes); wider ones stream.
+SMALL_SLICE = timedelta(hours=1)
 SWEEP_NAME = "journeys"
 USAGE_WINDOW = timedelta(days=30)
 CONSENT_CHANNEL = "email"
@@ -264,11 +266,20 @@ class SqlSweepRound:
         # each would cost more than a slice's query).
         self._reader: AsyncSession | None = None
 
-    async def _read(self, stmt: Select[Any]) -> AsyncIterator[Sequence[Sequence[Any]]]:
+    async def _read(
+        self, stmt: Select[Any], *, small: bool = False
+    ) -> AsyncIterator[Sequence[Sequence[Any]]]:
         if self._reader is None:
             self._reader = self._sessions()
-        async for part in _partitions(await self._reader.connection(), stmt):
-            yield part
+        connection = await self._reader.connection()
+        if not small:
+            async for part in _partitions(connection, stmt):
+                yield part
+            return
+        # A few rows: one round trip, where a server-side cursor costs three.
+        rows = (await connection.execute(stmt)).all()
+        for start in range(0, len(rows), PARTITION):
+            yield rows[start : start + PARTITION]
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -287,11 +298,12 @@ class SqlSweepRound:
         # minus the time since (every step's window moves with the clock).
         low = max(window.low, window.high - (now - self.previous) - OVERLAP)
         if low < window.high:
-            async for part in self._read(query(replace(window, low=low))):
+            small = window.high - low <= SMALL_SLICE
+            async for part in self._read(query(replace(window, low=low)), small=small):
                 yield part
         for start in range(0, len(self.touched), TOUCHED_CHUNK):
             chunk = self.touched[start : start + TOUCHED_CHUNK]
-            async for part in self._read(query(window, people=chunk)):
+            async for part in self._read(query(window, people=chunk), small=True):
                 yield part
 
     async def finish(self) -> None:
