@@ -309,3 +309,30 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime]
+
+
+class JourneyTouch(Base):
+    """A person whose journey facts changed since the last journey sweep (database triggers
+    write these: a new person, an email address or its status, erasure, a subscription's
+    state, billing or end, consent, a failed payment, a deleted journey mail). The sweep reads
+    its windows only for the instants that passed since the last sweep, plus these people in
+    full; `claim` is the sweep round that took the row."""
+
+    __tablename__ = "journey_touches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(Integer)
+    claim: Mapped[int | None] = mapped_column(Integer)
+
+
+class SweepMark(Base):
+    """Where an incremental sweep stands: `swept_at`, the instant of the last sweep that
+    finished (None: none did, or one is running or failed: the next reads everything), for
+    the configuration `fingerprint`; `generation` numbers the rounds."""
+
+    __tablename__ = "sweep_marks"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    swept_at: Mapped[datetime | None]
+    fingerprint: Mapped[str] = mapped_column(String(64), default="")

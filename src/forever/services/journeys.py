@@ -4,12 +4,17 @@ Who is due is the policy's (domain.marketing: the step's window and eligibility,
 marketing journeys); the repository turns it into one query per step. Rows go into the outbox
 with a key (journey, step, person, occasion), so a second sweep for the same instant, or two
 sweeps at once, queue nothing new. Each partition is its own unit of work.
+
+With `rounds`, a sweep reads only what became due since the last one that finished (the
+moments that passed since, and the people whose facts changed since): the same people as
+reading every window in full, at a cost proportional to the work due.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import math
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
@@ -24,6 +29,7 @@ from forever.services.ports import UnitOfWork
 log = logging.getLogger(__name__)
 
 ONE_DAY = timedelta(days=1)
+WRITE_BATCH = 2000  # candidates per unit of work
 
 # The signed /start parameter of a win-back link: (person id, offer id or "none", valid until).
 StartLink = Callable[[int, str, datetime], str]
@@ -58,6 +64,34 @@ class JourneyCandidates(Protocol):
     ) -> AsyncIterator[Sequence[Sequence[Any]]]:
         """The not yet queued due people of one step, in partitions (Candidate tuples)."""
         ...
+
+
+class SweepRound(JourneyCandidates, Protocol):
+    """One sweep's view of who is due: `due` as JourneyCandidates, limited to what became due
+    since the last round that finished (everything when there is none)."""
+
+    async def finish(self) -> None:
+        """The sweep queued everything due: the next round starts from this one."""
+        ...
+
+    async def close(self) -> None:
+        """Let go of what the round holds (finished or not)."""
+        ...
+
+
+class SweepRounds(Protocol):
+    async def start(self, now: datetime, setup: str) -> SweepRound:
+        """Open a round for `now`; `setup` names the windows' configuration (a round after
+        one with another setup reads everything)."""
+        ...
+
+
+def journey_setup(catalog: Catalog) -> str:
+    """A fingerprint of what decides the windows: journeys, their days and triggers, how late
+    a step may still go, the trial's length (the trial-start moment)."""
+    parts = [(j.id, j.trigger.value, j.days, j.marketing) for j in catalog.journeys]
+    text = repr((parts, catalog.email.late_days, catalog.trial.days))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 class BulkOutbox(Protocol):
@@ -200,9 +234,10 @@ class JourneyPlanner:
 class SweepJourneys:
     """Queue every journey email due at `now`; returns how many new rows were queued.
 
-    Each partition is built and written (its own unit of work) by a task while the next one is
-    fetched, so the database's read, its insert and our Python work overlap; at most one
-    partition is being written at a time, in order."""
+    Partitions are gathered up to WRITE_BATCH candidates; each batch is built and written (its
+    own unit of work) by a task while the next one is fetched, so the database's read, its
+    insert and our Python work overlap; at most one batch is being written at a time, in
+    order."""
 
     def __init__(
         self,
@@ -215,8 +250,10 @@ class SweepJourneys:
         locale_for: Callable[[str | None], str],
         start_link: StartLink,
         gifts: GiftHistory | None = None,
+        rounds: SweepRounds | None = None,
     ) -> None:
         self.gifts = gifts
+        self.rounds = rounds
         self.uow = uow
         self.candidates = candidates
         self.outbox = outbox
@@ -235,52 +272,83 @@ class SweepJourneys:
         )
 
     async def _queue(
-        self, planner: JourneyPlanner, window: Window, part: Sequence[Sequence[Any]]
+        self, planner: JourneyPlanner, batch: Sequence[tuple[Window, Sequence[Sequence[Any]]]]
     ) -> int:
-        gifted = await self._gifted(planner.now, window, part)
-        rows = planner.rows_for(window, part, gifted)
+        gifted = await self._gifted(planner.now, batch)
+        # By key: a round may find one person twice (the slice and the people who changed).
+        rows = {
+            row["key"]: row
+            for window, part in batch
+            for row in planner.rows_for(window, part, gifted)
+        }
         async with self.uow.begin():
-            queued = await self.outbox.enqueue_many(rows, planner.now)
+            queued = await self.outbox.enqueue_many(list(rows.values()), planner.now)
             await self.uow.commit()
         return queued
 
     async def _gifted(
-        self, now: datetime, window: Window, part: Sequence[Sequence[Any]]
+        self, now: datetime, batch: Sequence[tuple[Window, Sequence[Sequence[Any]]]]
     ) -> set[int]:
-        """People in this partition who took a gift within the period (offer journeys only)."""
-        journey = window.journey
-        if self.gifts is None or journey.trigger not in OFFER_TRIGGERS or not journey.offers:
+        """People in these partitions who took a gift within the period (offer journeys
+        only), in one query."""
+        if self.gifts is None:
             return set()
+        ids = [
+            row[0]
+            for window, part in batch
+            if window.journey.trigger in OFFER_TRIGGERS and window.journey.offers
+            for row in part
+        ]
         limited = [o.id for o in self.catalog.offers.values() if o.limited]
-        if not limited:
+        if not ids or not limited:
             return set()
         since = offer_window_start(self.catalog, now)
-        return await self.gifts.gifted([row[0] for row in part], limited, since)
+        return await self.gifts.gifted(ids, limited, since)
 
     async def __call__(self, now: datetime) -> int:
         planner = self.planner(now)
         catalog = self.catalog
         queued = 0
+        source: JourneyCandidates = self.candidates
+        round_: SweepRound | None = None
+        if self.rounds is not None:
+            round_ = await self.rounds.start(now, journey_setup(catalog))
+            source = round_
         writing: asyncio.Task[int] | None = None
+        # Partitions wait here until there are WRITE_BATCH candidates (or the sweep ends):
+        # a steady sweep's few rows from every step go in one unit of work, not one each.
+        pending: list[tuple[Window, Sequence[Sequence[Any]]]] = []
+        size = 0
         try:
             for window in windows(catalog.journeys, catalog.email.late_days, now):
-                parts = self.candidates.due(
+                parts = source.due(
                     window,
                     now=now,
                     usage_metric=catalog.upgrade.usage_metric,
                     trial_days=catalog.trial.days,
                 )
                 async for part in parts:
-                    if writing is not None:
-                        queued += await writing
-                    writing = asyncio.create_task(self._queue(planner, window, part))
+                    pending.append((window, part))
+                    size += len(part)
+                    if size >= WRITE_BATCH:
+                        if writing is not None:
+                            queued += await writing
+                        writing = asyncio.create_task(self._queue(planner, pending))
+                        pending, size = [], 0
             if writing is not None:
                 queued += await writing
+                writing = None
+            if pending:
+                queued += await self._queue(planner, pending)
+            if round_ is not None:
+                await round_.finish()
         finally:
             if writing is not None and not writing.done():
                 writing.cancel()
                 with contextlib.suppress(BaseException):
                     await writing
+            if round_ is not None:
+                await round_.close()
         if queued:
             log.info("journeys: %d new emails queued", queued)
         return queued

@@ -12,7 +12,11 @@ from zoneinfo import ZoneInfo
 
 from forever.db.notify import OutboxListener
 from forever.db.outbox import SqlDeliveryStore
-from forever.db.repositories.journeys import SqlGiftHistory, SqlJourneyCandidates
+from forever.db.repositories.journeys import (
+    SqlGiftHistory,
+    SqlJourneyCandidates,
+    SqlSweepRounds,
+)
 from forever.db.repositories.renewals import SqlYearlyMembers
 from forever.db.repositories.upgrades import SqlUpgradeCandidates
 from forever.domain.marketing import MarketingPolicy
@@ -71,6 +75,7 @@ def journey_sweep(container: Container) -> SweepJourneys:
         locale_for=container.renderer.locale_for,
         start_link=partial(winback_start_parameter, container.signer),
         gifts=SqlGiftHistory(container.sessions),
+        rounds=SqlSweepRounds(container.sessions),
     )
 
 

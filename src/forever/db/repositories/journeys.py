@@ -1,26 +1,67 @@
 """Who is due for a journey step: the policy's window and eligibility as one indexed query.
 
 Set-based: for each step one query selects only the people whose trigger moment falls in the
-step's window, through indexed columns; the already-queued test is one key probe per person,
-so a repeated or steady-state sweep costs only the read.
+step's window, through indexed columns; the already-queued test is one key probe per person.
+
+Incremental (`SqlSweepRounds`): a window is `late_days` wide, so reading it in full every five
+minutes reads three days of people who were queued long ago. A round reads instead only the
+slice of each window that the clock moved into since the last round that finished (plus a
+small overlap), and the whole window for the people whose facts changed since, which the
+database's triggers note in `journey_touches` (db/journey_touches.py). Anyone the full query
+finds is in one of the two: their moment entered the window since (the slice), or it was
+already inside at the last round, which then found them unless they were not due at that
+time, and what changed since is noted. The first round (after the migration, after a failed
+round, or after the journeys' configuration changed) reads every window in full.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, Select, String, cast, exists, func, literal
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    Select,
+    String,
+    cast,
+    delete,
+    exists,
+    func,
+    literal,
+    update,
+)
 from sqlalchemy import select as sql_select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from forever.db.functions import utc_day
-from forever.db.models import Consent, Event, OutboxMessage, Person, Subscription, UsageCounter
+from forever.db.models import (
+    Consent,
+    Event,
+    JourneyTouch,
+    OutboxMessage,
+    Person,
+    Subscription,
+    SweepMark,
+    UsageCounter,
+)
+from forever.db.upsert import insert_ignore
 from forever.domain.catalog import Trigger
 from forever.domain.marketing import Eligibility, Window
 
 PARTITION = 2000
+# The slice a round reads reaches this far behind the last round's: a visit or a sign-up
+# written with a moment a little before a commit that lands after the last round's read.
+OVERLAP = timedelta(minutes=2)
+# More people changed than this since the last round: it reads every window in full.
+MAX_TOUCHED = 20_000
+TOUCHED_CHUNK = 500
+# A slice up to this wide is read at once (a scheduler's few minutes); wider ones stream.
+SMALL_SLICE = timedelta(hours=1)
+SWEEP_NAME = "journeys"
 USAGE_WINDOW = timedelta(days=30)
 CONSENT_CHANNEL = "email"
 CONSENT_PURPOSE = "marketing"
@@ -100,8 +141,16 @@ def _usage(metric: str, now: datetime) -> ScalarSelect[Any]:
     )
 
 
-def candidates(window: Window, *, now: datetime, usage_metric: str, trial_days: int) -> Select[Any]:
-    """The due people for one step who are not queued for it yet, with what the mail needs."""
+def candidates(
+    window: Window,
+    *,
+    now: datetime,
+    usage_metric: str,
+    trial_days: int,
+    people: Sequence[int] | None = None,
+) -> Select[Any]:
+    """The due people for one step who are not queued for it yet, with what the mail needs
+    (only among `people` when given)."""
     journey, low, high = window.journey, window.low, window.high
     sub = Subscription
     columns = [
@@ -115,7 +164,9 @@ def candidates(window: Window, *, now: datetime, usage_metric: str, trial_days: 
     ]
     trigger = journey.trigger
     anchor: Any
+    driver: Any = Person.id  # the person column of the table the query starts from
     if trigger is Trigger.PAYMENT_FAILED:
+        driver = Event.person_id
         anchor = Event.at
         stmt = (
             sql_select(*columns, anchor.label("anchor"))
@@ -135,6 +186,7 @@ def candidates(window: Window, *, now: datetime, usage_metric: str, trial_days: 
     else:  # anchored on the end of the period
         shift = timedelta(days=trial_days) if trigger is Trigger.TRIAL_START else timedelta(0)
         anchor = sub.period_end
+        driver = sub.person_id
         stmt = (
             sql_select(*columns, anchor.label("anchor"))
             .select_from(sub)
@@ -142,6 +194,9 @@ def candidates(window: Window, *, now: datetime, usage_metric: str, trial_days: 
             .where(anchor > low + shift, anchor <= high + shift)
         )
     stmt = stmt.where(*eligible(window.eligibility))
+    if people is not None:
+        # On the starting table's column, so both databases look the few people up there.
+        stmt = stmt.where(driver.in_(list(people)))
     stmt = (
         stmt.where(Person.erased_at.is_(None))
         .where(Person.email.is_not(None))
@@ -169,9 +224,146 @@ class SqlJourneyCandidates:
         self, window: Window, *, now: datetime, usage_metric: str, trial_days: int
     ) -> AsyncIterator[Sequence[Sequence[Any]]]:
         stmt = candidates(window, now=now, usage_metric=usage_metric, trial_days=trial_days)
-        async with self._sessions() as reader:
-            # Core rows (no ORM entities to load), streamed so memory stays flat.
-            connection = await reader.connection()
-            result = await connection.stream(stmt.execution_options(yield_per=PARTITION))
-            async for part in result.partitions(PARTITION):
+        async for part in _stream(self._sessions, stmt):
+            yield part
+
+
+async def _stream(
+    sessions: async_sessionmaker[AsyncSession], stmt: Select[Any]
+) -> AsyncIterator[Sequence[Sequence[Any]]]:
+    async with sessions() as reader:
+        async for part in _partitions(await reader.connection(), stmt):
+            yield part
+
+
+async def _partitions(
+    connection: AsyncConnection, stmt: Select[Any]
+) -> AsyncIterator[Sequence[Sequence[Any]]]:
+    # Core rows (no ORM entities to load), streamed so memory stays flat.
+    result = await connection.stream(stmt.execution_options(yield_per=PARTITION))
+    async for part in result.partitions(PARTITION):
+        yield part
+
+
+class SqlSweepRound:
+    """services.journeys.SweepRound: what became due since `previous` (None: everything)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        now: datetime,
+        generation: int,
+        previous: datetime | None,
+        touched: Sequence[int],
+    ) -> None:
+        self._sessions = sessions
+        self.now = now
+        self.generation = generation
+        self.previous = previous
+        self.touched = touched
+        # One reading connection for the round's queries (a checkout, a ping, a transaction
+        # each would cost more than a slice's query).
+        self._reader: AsyncSession | None = None
+
+    async def _read(
+        self, stmt: Select[Any], *, small: bool = False
+    ) -> AsyncIterator[Sequence[Sequence[Any]]]:
+        if self._reader is None:
+            self._reader = self._sessions()
+        connection = await self._reader.connection()
+        if not small:
+            async for part in _partitions(connection, stmt):
                 yield part
+            return
+        # A few rows: one round trip, where a server-side cursor costs three.
+        rows = (await connection.execute(stmt)).all()
+        for start in range(0, len(rows), PARTITION):
+            yield rows[start : start + PARTITION]
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
+
+    async def due(
+        self, window: Window, *, now: datetime, usage_metric: str, trial_days: int
+    ) -> AsyncIterator[Sequence[Sequence[Any]]]:
+        query = partial(candidates, now=now, usage_metric=usage_metric, trial_days=trial_days)
+        if self.previous is None:
+            async for part in self._read(query(window)):
+                yield part
+            return
+        # The slice the clock moved into: the last round read this window up to `high`
+        # minus the time since (every step's window moves with the clock).
+        low = max(window.low, window.high - (now - self.previous) - OVERLAP)
+        if low < window.high:
+            small = window.high - low <= SMALL_SLICE
+            async for part in self._read(query(replace(window, low=low)), small=small):
+                yield part
+        for start in range(0, len(self.touched), TOUCHED_CHUNK):
+            chunk = self.touched[start : start + TOUCHED_CHUNK]
+            async for part in self._read(query(window, people=chunk), small=True):
+                yield part
+
+    async def finish(self) -> None:
+        await self.close()
+        async with self._sessions() as session, session.begin():
+            await session.execute(delete(JourneyTouch).where(JourneyTouch.claim == self.generation))
+            # Only the newest round moves the mark: an older one finishing late must not
+            # cover for a newer one that may yet fail.
+            await session.execute(
+                update(SweepMark)
+                .where(SweepMark.name == SWEEP_NAME, SweepMark.generation == self.generation)
+                .values(swept_at=self.now)
+            )
+
+
+class SqlSweepRounds:
+    """services.journeys.SweepRounds over `sweep_marks` and `journey_touches`."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def start(self, now: datetime, setup: str) -> SqlSweepRound:
+        async with self._sessions() as session, session.begin():
+            # Writing first takes the lock (SQLite's database, PostgreSQL's row), so two
+            # rounds starting at once get different generations.
+            bump = (
+                update(SweepMark)
+                .where(SweepMark.name == SWEEP_NAME)
+                .values(generation=SweepMark.generation + 1)
+                .returning(SweepMark.generation, SweepMark.swept_at, SweepMark.fingerprint)
+            )
+            row = (await session.execute(bump)).one_or_none()
+            if row is None:
+                await insert_ignore(
+                    session, SweepMark, name=SWEEP_NAME, generation=0, fingerprint=""
+                )
+                row = (await session.execute(bump)).one()
+            generation, previous, fingerprint = row
+            # Until this round finishes, the next one reads everything (this one may fail).
+            await session.execute(
+                update(SweepMark)
+                .where(SweepMark.name == SWEEP_NAME)
+                .values(swept_at=None, fingerprint=setup)
+            )
+            # Take every note, also those of a round that failed or is still running: from
+            # here on, this round reads them.
+            await session.execute(update(JourneyTouch).values(claim=generation))
+            if fingerprint != setup or previous is None or previous > now:
+                previous = None
+            touched: list[int] = []
+            if previous is not None:
+                found = await session.scalars(
+                    sql_select(JourneyTouch.person_id)
+                    .where(JourneyTouch.claim == generation)
+                    .distinct()
+                    .limit(MAX_TOUCHED + 1)
+                )
+                touched = sorted(found)
+                if len(touched) > MAX_TOUCHED:
+                    previous, touched = None, []
+        return SqlSweepRound(
+            self._sessions, now=now, generation=generation, previous=previous, touched=touched
+        )
