@@ -6,8 +6,8 @@ db/journey_touches.py). The backfill an existing database needs is none per pers
 row in `sweep_marks`, the first sweep after this migration reads every window in full (the
 old query, which also leaves out everyone already queued), and from then on only what is due.
 
-Revision ID: 0005_sweep
-Revises: 0004_keyed_suppr
+Revision ID: 0006_sweep
+Revises: 0005_paid
 Create Date: 2026-11-30 16:30:00
 """
 
@@ -18,8 +18,8 @@ from alembic import op
 
 from forever.db import journey_touches
 
-revision: str = "0005_sweep"
-down_revision: str | Sequence[str] | None = "0004_keyed_suppr"
+revision: str = "0006_sweep"
+down_revision: str | Sequence[str] | None = "0005_paid"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
