@@ -135,6 +135,12 @@ CHAT: dict[str, dict] = {
     "payment_failed": {"plan": "Plus", "until": WHEN},
     "star_edit_failed": {"is_canceled": True},
     "refund_failed": {"charge_id": "charge<1>"},
+    "access_invite": {"chats": ["Club channel", "Community"], "plan_name": "Plus"},
+    "access_removed": {"chat_name": "Club channel", "reason": "ended"},
+    "access_declined": {
+        "chat_name": {"en": "Club channel", "ro": "Canalul clubului", "it": "Canale del club"},
+        "business": "Forever Yoga Club",
+    },
     "payment_refunded_after_cancel": {"plan": "Plus", "amount": 300, "until": WHEN},
     "payment_kept_after_cancel": {"plan": "Plus", "amount": 300, "until": WHEN},
     "payment_refunded_replaced": {"plan": "Basic", "amount": 150, "until": WHEN},
