@@ -1,0 +1,181 @@
+"""Membership access end to end (issue 17): the real bot against the fake Bot API with a
+channel and a group, join requests, expiry, the reconcile and the start-up check."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from forever.app import build_container
+from forever.config import ConfigError, Settings
+from forever.db.models import OutboxMessage
+from forever.domain.clock import ManualClock
+from forever.runtime import Runtime
+from forever.sandbox.fake_bot_api import FakeBotAPI, FakeUser
+from forever.sandbox.fake_bot_api.groups import add_group, groups, join
+from tests.conftest import ROOT, TEST_TOKEN
+from tests.e2e.test_chat_payments import trial_user
+
+CLUB = -1001000000001
+PRO_ROOM = -1001000000002
+
+CHATS = f"""
+[access]
+grace_hours = 0
+pause_removes = true
+
+[[chats]]
+key = "club"
+chat_id = {CLUB}
+kind = "channel"
+name = {{ en = "Club channel", ro = "Canalul clubului", it = "Canale del club" }}
+
+[[chats]]
+key = "pro_room"
+chat_id = {PRO_ROOM}
+kind = "group"
+name = {{ en = "Pro room", ro = "Camera Pro", it = "Stanza Pro" }}
+"""
+
+
+def catalog_with_chats(tmp_path: Path) -> Path:
+    text = (ROOT / "catalog.toml").read_text(encoding="utf-8")
+    text = text.replace('id = "basic"\n', 'id = "basic"\nchats = ["club"]\n', 1)
+    text = text.replace('id = "plus"\n', 'id = "plus"\nchats = ["club"]\n', 1)
+    text = text.replace('id = "pro"\n', 'id = "pro"\nchats = ["club", "pro_room"]\n', 1)
+    path = tmp_path / "catalog.toml"
+    path.write_text(text + CHATS, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def access_settings(e2e_settings: Settings, tmp_path: Path) -> Settings:
+    return e2e_settings.model_copy(update={"catalog_path": str(catalog_with_chats(tmp_path))})
+
+
+@pytest.fixture
+async def access_bot(
+    access_settings: Settings, clock: ManualClock, tg: FakeBotAPI
+) -> AsyncIterator[Runtime]:
+    add_group(tg.state, CLUB, "Club channel", kind="channel")
+    add_group(tg.state, PRO_ROOM, "Pro room")
+    runtime = Runtime(build_container(access_settings, clock=clock), TEST_TOKEN)
+    await runtime.start(scheduler=False, handle_as_tasks=False)
+    await tg.wait_until_polled()
+    yield runtime
+    await runtime.stop()
+    tg.assert_no_refused_calls()
+
+
+async def settle(tg: FakeBotAPI, bot: Runtime) -> None:
+    """Let the outbox hand over what is due, and the bot take in what that caused."""
+    assert bot.outbox is not None
+    for _ in range(200):  # the runtime's own delivery loop may hold a row: wait for it
+        await bot.outbox.drain()
+        await tg.settle()
+        async with bot.container.sessions() as session:
+            busy = await session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(
+                    OutboxMessage.status.in_(("pending", "sending")),
+                    OutboxMessage.not_before <= bot.container.clock.now(),
+                )
+            )
+        if not busy:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the outbox did not settle")
+
+
+def status(tg: FakeBotAPI, chat_id: int, user: FakeUser) -> str:
+    return groups(tg.state)[chat_id].status(user.id)
+
+
+def join_links(user: FakeUser) -> dict[str, str]:
+    for message in reversed(user.messages):
+        found = {b.text: b.target for row in message.buttons for b in row}
+        if found and all(t and t.startswith("https://t.me/+") for t in found.values()):
+            return {k: v for k, v in found.items() if v}
+    raise AssertionError("no invite message")
+
+
+async def test_trial_join_approved_then_expiry_removes_and_tells(
+    tg: FakeBotAPI, access_bot: Runtime, clock: ManualClock
+) -> None:
+    ana = await trial_user(tg, 7101)
+    await settle(tg, access_bot)
+    links = join_links(ana)
+    assert list(links) == ["Club channel"]  # a Plus trial opens the club, not the Pro room
+    await join(tg, ana.id, links["Club channel"])
+    await settle(tg, access_bot)
+    assert status(tg, CLUB, ana) == "member"
+    assert tg.calls_to("approveChatJoinRequest")
+
+    clock.advance(timedelta(days=8))
+    await access_bot.sweep_once()
+    await settle(tg, access_bot)
+    assert status(tg, CLUB, ana) == "left"  # removed, and free to come back (not banned)
+    assert "membership has ended" in (ana.last_message.text or "")
+    # Running the sweep again removes nobody twice.
+    bans = len(tg.calls_to("banChatMember"))
+    await access_bot.sweep_once()
+    await settle(tg, access_bot)
+    assert len(tg.calls_to("banChatMember")) == bans
+
+
+async def test_a_shared_link_is_useless_to_a_non_member(
+    tg: FakeBotAPI, access_bot: Runtime
+) -> None:
+    ana = await trial_user(tg, 7201)
+    await settle(tg, access_bot)
+    link = join_links(ana)["Club channel"]
+    stranger = tg.add_user(7202, "Stranger", language_code="it")
+    await join(tg, stranger.id, link)
+    await settle(tg, access_bot)
+    assert status(tg, CLUB, stranger) == "left"
+    assert tg.calls_to("declineChatJoinRequest")
+    assert "Canale del club" in (stranger.last_message.text or "")  # told in Italian, privately
+
+
+async def test_reconcile_removes_a_stray_but_never_an_administrator(
+    tg: FakeBotAPI, access_bot: Runtime
+) -> None:
+    club = groups(tg.state)[CLUB]
+    stray = tg.add_user(7301, "Stray")
+    admin = tg.add_user(7302, "Admin")
+    link = next(iter(club.links), None)
+    assert link is None  # nobody was invited yet
+    from forever.sandbox.fake_bot_api.groups import _changed
+
+    _changed(tg.methods, club, stray.id, "member")
+    club.rights[admin.id] = {"can_invite_users": True}
+    _changed(tg.methods, club, admin.id, "administrator")
+    await tg.settle()
+    results = await access_bot.sweep_once()
+    assert results is not None and results["chat_access"] == 1
+    await settle(tg, access_bot)
+    assert status(tg, CLUB, stray) == "left"
+    assert status(tg, CLUB, admin) == "administrator"
+
+
+async def test_start_refused_with_one_line_per_chat_problem(
+    access_settings: Settings, clock: ManualClock, tg: FakeBotAPI
+) -> None:
+    add_group(tg.state, CLUB, "Club channel", kind="channel", can_restrict_members=False)
+    add_group(tg.state, PRO_ROOM, "Pro room", bot_admin=False)
+    runtime = Runtime(build_container(access_settings, clock=clock), TEST_TOKEN)
+    with pytest.raises(ConfigError) as refused:
+        await runtime.start(scheduler=False, handle_as_tasks=False)
+    await runtime.container.close()
+    lines = str(refused.value).splitlines()
+    assert lines[1] == (
+        f"catalog chat 'club' ({CLUB}): the bot's administrator rights lack can_restrict_members"
+    )
+    assert lines[2].startswith(f"catalog chat 'pro_room' ({PRO_ROOM}): the bot is member")
+    assert len(lines) == 3
