@@ -19,7 +19,7 @@ from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI, FakeUser
 from forever.sandbox.fake_bot_api.groups import add_group, groups, join
 from tests.conftest import ROOT, TEST_TOKEN
-from tests.e2e.test_chat_payments import trial_user
+from tests.e2e.test_chat_payments import subscribe_monthly, trial_user
 
 CLUB = -1001000000001
 PRO_ROOM = -1001000000002
@@ -179,3 +179,43 @@ async def test_start_refused_with_one_line_per_chat_problem(
     )
     assert lines[2].startswith(f"catalog chat 'pro_room' ({PRO_ROOM}): the bot is member")
     assert len(lines) == 3
+
+
+async def test_the_whole_walk_trial_expiry_pay_upgrade_cancel(
+    tg: FakeBotAPI, access_bot: Runtime, clock: ManualClock
+) -> None:
+    ana = await trial_user(tg, 7401)
+    await settle(tg, access_bot)
+    await join(tg, ana.id, join_links(ana)["Club channel"])
+    await settle(tg, access_bot)
+    assert status(tg, CLUB, ana) == "member"
+
+    clock.advance(timedelta(days=8))  # the trial ends
+    await access_bot.sweep_once()
+    await settle(tg, access_bot)
+    assert status(tg, CLUB, ana) == "left"
+
+    _, paid = await subscribe_monthly(ana)  # pays for Plus: invited again, approved again
+    assert paid.accepted
+    await settle(tg, access_bot)
+    await join(tg, ana.id, join_links(ana)["Club channel"])
+    await settle(tg, access_bot)
+    assert status(tg, CLUB, ana) == "member"
+
+    await subscribe_monthly(ana, "Pro · 600 ⭐ / month")  # the upgrade adds the Pro room only
+    await settle(tg, access_bot)
+    assert list(join_links(ana)) == ["Pro room"]
+    await join(tg, ana.id, join_links(ana)["Pro room"])
+    await settle(tg, access_bot)
+    assert status(tg, PRO_ROOM, ana) == "member"
+
+    await ana.send_text("/cancel")
+    await ana.press("Yes, cancel")
+    await settle(tg, access_bot)
+    assert status(tg, CLUB, ana) == "member"  # access lasts until the paid period ends
+    clock.advance(timedelta(days=60))
+    await access_bot.sweep_once()
+    await settle(tg, access_bot)
+    assert status(tg, CLUB, ana) == "left" and status(tg, PRO_ROOM, ana) == "left"
+    texts = [m.text or "" for m in ana.messages[-2:]]
+    assert all("membership has ended" in t for t in texts)
