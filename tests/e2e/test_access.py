@@ -18,7 +18,7 @@ from forever.domain.clock import ManualClock
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI, FakeUser
 from forever.sandbox.fake_bot_api.groups import add_group, groups, join
-from tests.conftest import ROOT, TEST_TOKEN
+from tests.conftest import ROOT, STAFF_ID, TEST_TOKEN
 from tests.e2e.test_chat_payments import subscribe_monthly, trial_user
 
 CLUB = -1001000000001
@@ -219,3 +219,31 @@ async def test_the_whole_walk_trial_expiry_pay_upgrade_cancel(
     assert status(tg, CLUB, ana) == "left" and status(tg, PRO_ROOM, ana) == "left"
     texts = [m.text or "" for m in ana.messages[-2:]]
     assert all("membership has ended" in t for t in texts)
+
+
+async def test_staff_see_a_persons_chats_resend_the_invite_and_count_members(
+    tg: FakeBotAPI, access_bot: Runtime
+) -> None:
+    ana = await trial_user(tg, 7501)
+    await settle(tg, access_bot)
+    await join(tg, ana.id, join_links(ana)["Club channel"])
+    await settle(tg, access_bot)
+    sam = tg.user(STAFF_ID)
+
+    await sam.send_text("/access 7501")
+    card = sam.last_message
+    assert "Club channel: access given" in (card.text or "")
+    assert "in the chat: yes" in (card.text or "")
+    assert "Pro room: no access" in (card.text or "")
+    invites = len([m for m in ana.messages if m.buttons])
+    await sam.press("Send the invite again", message=card)
+    await settle(tg, access_bot)
+    assert len([m for m in ana.messages if m.buttons]) == invites + 1
+
+    await sam.send_text("/stats")
+    assert "Club channel: 1" in (sam.last_message.text or "")
+    assert "Pro room: 0" in (sam.last_message.text or "")
+
+    await sam.send_text("/audit")
+    log = sam.last_message.text or ""
+    assert "chat_join_approved" in log and "access_resend" in log and "access_lookup" in log

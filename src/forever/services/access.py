@@ -19,8 +19,11 @@ from typing import Protocol
 
 from forever.domain import access
 from forever.domain.catalog import AccessChat, Catalog
+from forever.domain.clock import Clock
 from forever.domain.events import EventKind
 from forever.services.ports import DeliveryKick, EventLog, Outbox, UnitOfWork
+from forever.services.records import PersonRecord
+from forever.services.staff import AuditLog, StaffDirectory, parse_who
 
 # Outbox templates (channel "telegram": Bot API effects run by jobs/access_effects.py).
 INVITE = "access_invite"  # the message with one join button per chat
@@ -30,6 +33,8 @@ REMOVE = "access_remove"
 # Chat messages (message_templates/chat/<locale>/).
 REMOVED_NOTE = "access_removed"
 DECLINED_NOTE = "access_declined"
+# The audit log's actor for what the bot did by itself (removals, join answers).
+BOT_ACTOR = 0
 
 
 class GrantRecord(Protocol):
@@ -84,6 +89,10 @@ class AccessStore(Protocol):
 
     async def member_counts(self) -> dict[int, int]: ...
 
+    async def presence_of(self, user_id: int) -> dict[int, str]:
+        """chat id -> the status the bot last saw for this user."""
+        ...
+
 
 @dataclass
 class SyncReport:
@@ -108,6 +117,7 @@ class SyncAccess:
         catalog: Catalog,
         staff_ids: Collection[int],
         kick: DeliveryKick | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self.uow = uow
         self.store = store
@@ -116,6 +126,7 @@ class SyncAccess:
         self.catalog = catalog
         self.staff_ids = frozenset(staff_ids)
         self.kick = kick
+        self.audit = audit
 
     @property
     def enabled(self) -> bool:
@@ -296,6 +307,16 @@ class SyncAccess:
             self.events.record(
                 EventKind.CHAT_REMOVAL_QUEUED, now, person_id, chat=chat_id, reason=reason
             )
+            if self.audit is not None:
+                self.audit.record(
+                    BOT_ACTOR,
+                    "chat_removal",
+                    now,
+                    chat=chat_id,
+                    user_id=user_id,
+                    person_id=person_id,
+                    reason=reason,
+                )
 
 
 class PeopleByTelegram(Protocol):
@@ -315,6 +336,7 @@ class AnswerJoinRequest:
         outbox: Outbox,
         catalog: Catalog,
         kick: DeliveryKick | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self.uow = uow
         self.store = store
@@ -322,6 +344,7 @@ class AnswerJoinRequest:
         self.outbox = outbox
         self.catalog = catalog
         self.kick = kick
+        self.audit = audit
 
     async def __call__(
         self, chat_id: int, user_id: int, requested_at: int, now: datetime, language: str | None
@@ -369,6 +392,15 @@ class AnswerJoinRequest:
                     chat=chat_id,
                     user_id=None if person_id else user_id,
                 )
+                if self.audit is not None:
+                    self.audit.record(
+                        BOT_ACTOR,
+                        "chat_join_approved" if approve else "chat_join_declined",
+                        now,
+                        chat=chat_id,
+                        user_id=user_id,
+                        person_id=person_id,
+                    )
             await self.uow.commit()
         if self.kick is not None:
             self.kick.kick()
@@ -414,3 +446,100 @@ class AccessReport:
             if chat is not None:
                 out.append((chat, grant))
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class ChatLine:
+    chat: AccessChat
+    grant: str | None  # granted | removed | None (never given)
+    since: datetime | None
+    seen: str | None  # the status the bot last saw in the chat
+
+
+@dataclass(frozen=True, slots=True)
+class AccessCard:
+    person: PersonRecord
+    lines: tuple[ChatLine, ...]
+
+    @property
+    def can_resend(self) -> bool:
+        return any(line.grant == "granted" for line in self.lines)
+
+
+class StaffAccess:
+    """`/access <person>`: their chats, and re-sending the invite (both audited)."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWork,
+        store: AccessStore,
+        directory: StaffDirectory,
+        audit: AuditLog,
+        outbox: Outbox,
+        catalog: Catalog,
+        clock: Clock,
+        kick: DeliveryKick | None = None,
+    ) -> None:
+        self.uow = uow
+        self.store = store
+        self.directory = directory
+        self.audit = audit
+        self.outbox = outbox
+        self.catalog = catalog
+        self.clock = clock
+        self.kick = kick
+
+    async def card(self, *, staff_id: int, who: str) -> AccessCard | None:
+        """None if nobody matches; ValueError if `who` is no id, @name or email."""
+        field_name, value = parse_who(who)
+        now = self.clock.now()
+        async with self.uow.begin():
+            person = await self.directory.find_person(field_name, value)
+            card = None
+            if person is not None:
+                grants = {g.chat_id: g for g in await self.store.grants([person.id])}
+                seen = (
+                    await self.store.presence_of(person.telegram_id)
+                    if person.telegram_id is not None
+                    else {}
+                )
+                lines = []
+                for chat in self.catalog.chats:
+                    grant = grants.get(chat.chat_id)
+                    lines.append(
+                        ChatLine(
+                            chat,
+                            grant.status if grant else None,
+                            (grant.removed_at or grant.granted_at) if grant else None,
+                            seen.get(chat.chat_id),
+                        )
+                    )
+                card = AccessCard(person, tuple(lines))
+            self.audit.record(staff_id, "access_lookup", now, query=who)
+            await self.uow.commit()
+        return card
+
+    async def resend(self, *, staff_id: int, person_id: int) -> int:
+        """Queue the invite again for every chat the person holds; how many chats."""
+        now = self.clock.now()
+        async with self.uow.begin():
+            grants = [g for g in await self.store.grants([person_id]) if g.status == "granted"]
+            chats = [g.chat_id for g in grants if self.catalog.chat_by_id(g.chat_id)]
+            telegram_id = next((g.telegram_id for g in grants if g.telegram_id), None)
+            if chats and telegram_id is not None:
+                await self.outbox.enqueue(
+                    key=f"access-resend:{person_id}:{now.isoformat()}",
+                    channel="telegram",
+                    person_id=person_id,
+                    template=INVITE,
+                    context={"user_id": telegram_id, "chats": chats, "plan_id": ""},
+                    marketing=False,
+                    not_before=now,
+                    now=now,
+                )
+            self.audit.record(staff_id, "access_resend", now, person_id=person_id, chats=chats)
+            await self.uow.commit()
+        if chats and self.kick is not None:
+            self.kick.kick()
+        return len(chats) if telegram_id is not None else 0

@@ -12,9 +12,16 @@ from aiogram import BaseMiddleware, Dispatcher
 from aiogram.types import TelegramObject
 
 from forever.db.repositories.access import SqlAccessStore, SqlInviteLinks
+from forever.db.repositories.staff import SqlAuditLog, SqlStaffDirectory
 from forever.jobs.access_effects import AccessEffects
 from forever.jobs.delivery import TelegramEffect
-from forever.services.access import AccessReport, AnswerJoinRequest, SyncAccess, TrackMember
+from forever.services.access import (
+    AccessReport,
+    AnswerJoinRequest,
+    StaffAccess,
+    SyncAccess,
+    TrackMember,
+)
 from forever.services.ports import ChatPort
 from forever.telegram.access_port import BotAccessPort
 from forever.telegram.bot_port import BotChatPort
@@ -30,6 +37,7 @@ def store(container: Container) -> SqlAccessStore:
 
 def sync_access(container: Container) -> SyncAccess:
     return SyncAccess(
+        audit=SqlAuditLog(container.uow),
         uow=container.uow,
         store=store(container),
         events=container.events,
@@ -50,6 +58,7 @@ def chat_dependencies(container: Container) -> dict[str, object]:
             outbox=container.outbox,
             catalog=container.catalog,
             kick=container.delivery_kick,
+            audit=SqlAuditLog(container.uow),
         ),
         "track_member": TrackMember(
             uow=container.uow, store=store(container), catalog=container.catalog
@@ -58,6 +67,16 @@ def chat_dependencies(container: Container) -> dict[str, object]:
             uow=container.uow, store=store(container), catalog=container.catalog
         ),
         "access_clock": container.clock,
+        "staff_access": StaffAccess(
+            uow=container.uow,
+            store=store(container),
+            directory=SqlStaffDirectory(container.uow),
+            audit=SqlAuditLog(container.uow),
+            outbox=container.outbox,
+            catalog=container.catalog,
+            clock=container.clock,
+            kick=container.delivery_kick,
+        ),
     }
 
 

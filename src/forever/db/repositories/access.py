@@ -98,6 +98,12 @@ class SqlAccessStore:
         )
         return {r[0]: r[1] for r in rows}
 
+    async def presence_of(self, user_id: int) -> dict[int, str]:
+        rows = await self._uow.session.execute(
+            select(AccessMember.chat_id, AccessMember.status).where(AccessMember.user_id == user_id)
+        )
+        return {r[0]: r[1] for r in rows}
+
 
 class SqlInviteLinks:
     """The cached join-request link of each chat (jobs.access_effects.LinkCache)."""
