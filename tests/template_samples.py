@@ -159,6 +159,11 @@ CHAT: dict[str, dict] = {
     "access_counts": {
         "rows": [({"name": {"en": "Club", "ro": "Clubul", "it": "Club"}}, 12)],
     },
+    "access_rights_lost_staff": {
+        "chat_name": "Club <b>",
+        "chat_id": -1001,
+        "error": "Telegram server says - Bad Request: not enough rights",
+    },
     "access_invite": {"chats": ["Club channel", "Community"], "plan_name": "Plus"},
     "access_removed": {"chat_name": "Club channel", "reason": "ended"},
     "access_declined": {

@@ -17,7 +17,7 @@ from forever.db.models import OutboxMessage
 from forever.domain.clock import ManualClock
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI, FakeUser
-from forever.sandbox.fake_bot_api.groups import add_group, groups, join
+from forever.sandbox.fake_bot_api.groups import add_group, groups, join, leave
 from tests.conftest import ROOT, STAFF_ID, TEST_TOKEN
 from tests.e2e.test_chat_payments import subscribe_monthly, trial_user
 
@@ -247,3 +247,76 @@ async def test_staff_see_a_persons_chats_resend_the_invite_and_count_members(
     await sam.send_text("/audit")
     log = sam.last_message.text or ""
     assert "chat_join_approved" in log and "access_resend" in log and "access_lookup" in log
+
+
+def forget_refused(tg: FakeBotAPI, *statuses: int) -> None:
+    """The refusals a test caused on purpose (and asserted) are not bot mistakes."""
+    tg.calls[:] = [c for c in tg.calls if c.ok or c.status not in statuses]
+
+
+async def test_a_demoted_bot_alerts_staff_loses_nothing_and_retries_once_fixed(
+    tg: FakeBotAPI, access_bot: Runtime, clock: ManualClock
+) -> None:
+    ana = await trial_user(tg, 7601)
+    await settle(tg, access_bot)
+    await join(tg, ana.id, join_links(ana)["Club channel"])
+    await settle(tg, access_bot)
+    club = groups(tg.state)[CLUB]
+    club.rights[int(tg.bot_user["id"])]["can_restrict_members"] = False  # demoted
+
+    clock.advance(timedelta(days=8))
+    await access_bot.sweep_once()
+    await settle(tg, access_bot)
+    assert status(tg, CLUB, ana) == "member"  # not removed yet...
+    alert = tg.user(STAFF_ID).last_message.text or ""
+    assert "The bot cannot manage Club channel" in alert and "not enough rights" in alert
+
+    club.rights[int(tg.bot_user["id"])]["can_restrict_members"] = True  # fixed
+    clock.advance(timedelta(minutes=5))
+    await settle(tg, access_bot)
+    assert status(tg, CLUB, ana) == "left"  # ...removed as soon as the rights are back
+    refused = [c for c in tg.refused if c.method == "banChatMember"]
+    assert refused and all(c.description and "not enough rights" in c.description for c in refused)
+    forget_refused(tg, 400)
+
+
+async def test_429_while_removing_many_paced_all_removed_nobody_twice(
+    tg: FakeBotAPI, access_bot: Runtime, clock: ManualClock
+) -> None:
+    members = []
+    for n in range(12):
+        user = await trial_user(tg, 7700 + n)
+        members.append(user)
+    await settle(tg, access_bot)
+    for user in members:
+        await join(tg, user.id, join_links(user)["Club channel"])
+    await settle(tg, access_bot)
+    assert all(status(tg, CLUB, u) == "member" for u in members)
+
+    tg.inject_429(5, retry_after=3, methods=["banChatMember"])
+    clock.advance(timedelta(days=8))
+    await access_bot.sweep_once()
+    await settle(tg, access_bot)
+    clock.advance(timedelta(seconds=5))  # past Telegram's retry_after
+    await settle(tg, access_bot)
+    assert all(status(tg, CLUB, u) == "left" for u in members)
+    banned = [c.params["user_id"] for c in tg.calls_to("banChatMember") if c.ok]
+    assert sorted(banned) == sorted(u.id for u in members)  # each once
+    assert len([c for c in tg.refused if c.status == 429]) == 5
+    forget_refused(tg, 429)
+
+
+async def test_a_member_who_left_by_themselves_is_not_banned_but_told(
+    tg: FakeBotAPI, access_bot: Runtime, clock: ManualClock
+) -> None:
+    ana = await trial_user(tg, 7801)
+    await settle(tg, access_bot)
+    await join(tg, ana.id, join_links(ana)["Club channel"])
+    await settle(tg, access_bot)
+    leave(tg, ana.id, CLUB)
+    await tg.settle()
+    clock.advance(timedelta(days=8))
+    await access_bot.sweep_once()
+    await settle(tg, access_bot)
+    assert not tg.calls_to("banChatMember")
+    assert "membership has ended" in (ana.last_message.text or "")

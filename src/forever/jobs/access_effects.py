@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 
 # Telegram's answers that mean "already done" for a join request.
 _ALREADY = ("HIDE_REQUESTER_MISSING", "USER_ALREADY_PARTICIPANT")
+# Answers that mean the bot lost its rights in a chat (demoted, removed): staff must fix it.
+_NO_RIGHTS = ("not enough rights", "CHAT_ADMIN_REQUIRED", "bot is not a member", "chat not found")
+RIGHTS_LOST_STAFF = "access_rights_lost_staff"  # message_templates/chat/<locale>/
+ALERT_EVERY = timedelta(hours=1)  # one alert per chat per hour while the effects keep failing
 
 
 class AccessPort(Protocol):
@@ -56,7 +60,10 @@ class AccessEffects:
         links: LinkCache,
         renderer: Renderer,
         catalog: Catalog,
+        staff_chat_ids: tuple[int, ...] = (),
     ) -> None:
+        self.staff_chat_ids = staff_chat_ids
+        self._alerted: dict[int, datetime] = {}
         self.port = port
         self.chat = chat
         self.links = links
@@ -65,6 +72,40 @@ class AccessEffects:
         self._links: dict[int, str] = {}
 
     async def __call__(
+        self, template: str, context: dict[str, Any], language: str | None, now: datetime
+    ) -> None:
+        """Raises on failure (the delivery worker retries); a bot without its rights in a chat
+        alerts staff first. Nothing is lost: the row waits until the rights are back."""
+        try:
+            await self._run(template, context, language, now)
+        except Exception as exc:
+            if any(marker in str(exc) for marker in _NO_RIGHTS):
+                chat_ids = [int(c) for c in context.get("chats") or [context.get("chat_id")] if c]
+                for chat_id in chat_ids:
+                    await self._alert(chat_id, str(exc), now)
+            raise
+
+    async def _alert(self, chat_id: int, error: str, now: datetime) -> None:
+        last = self._alerted.get(chat_id)
+        if last is not None and now - last < ALERT_EVERY:
+            return
+        self._alerted[chat_id] = now
+        chat = self.catalog.chat_by_id(chat_id)
+        locale = self.renderer.locale_for(None)
+        html = self.renderer.chat(
+            RIGHTS_LOST_STAFF,
+            locale,
+            chat_name=chat.name[locale] if chat else str(chat_id),
+            chat_id=chat_id,
+            error=error[:200],
+        )
+        for staff_chat in self.staff_chat_ids:
+            try:
+                await self.chat.send_text(staff_chat, html)
+            except Exception:  # an alert must not hide the failure it reports
+                log.exception("access: alerting staff %s failed", staff_chat)
+
+    async def _run(
         self, template: str, context: dict[str, Any], language: str | None, now: datetime
     ) -> None:
         user_id = int(context["user_id"])

@@ -94,6 +94,7 @@ def effects(container: Container, chat: ChatPort | None) -> dict[str, TelegramEf
         links=SqlInviteLinks(container.uow),
         renderer=container.renderer,
         catalog=container.catalog,
+        staff_chat_ids=tuple(sorted(container.settings.admin_ids)),
     )
     return dict.fromkeys(AccessEffects.templates, runner)
 
