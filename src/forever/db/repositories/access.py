@@ -40,11 +40,10 @@ class SqlAccessStore:
         return [Holder(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
     async def grants(self, person_ids: Collection[int] | None) -> Sequence[AccessGrant]:
+        # Removed grants too: a second grant reuses the row (one per person and chat).
         query = select(AccessGrant)
         if person_ids is not None:
             query = query.where(AccessGrant.person_id.in_(list(person_ids)))
-        else:
-            query = query.where(AccessGrant.status == "granted")
         return list(await self._uow.session.scalars(query.order_by(AccessGrant.id)))
 
     async def grant_of(self, chat_id: int, telegram_id: int) -> AccessGrant | None:
