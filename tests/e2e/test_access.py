@@ -17,7 +17,7 @@ from forever.db.models import OutboxMessage
 from forever.domain.clock import ManualClock
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI, FakeUser
-from forever.sandbox.fake_bot_api.groups import add_group, groups, join, leave
+from forever.sandbox.fake_bot_api.groups import JoinRefused, add_group, groups, join, leave
 from tests.conftest import ROOT, STAFF_ID, TEST_TOKEN
 from tests.e2e.test_chat_payments import subscribe_monthly, trial_user
 
@@ -51,6 +51,16 @@ def catalog_with_chats(tmp_path: Path) -> Path:
     path = tmp_path / "catalog.toml"
     path.write_text(text + CHATS, encoding="utf-8")
     return path
+
+
+@pytest.fixture
+async def tg(clock: ManualClock) -> AsyncIterator[FakeBotAPI]:
+    """Telegram's clock is the test's: one-time links expire by it."""
+    async with FakeBotAPI(
+        TEST_TOKEN, update_timeout=10.0, wall_clock=lambda: clock.now().timestamp()
+    ) as fake:
+        fake.add_user(STAFF_ID, "Sam", language_code="en", username="sam_staff", started=True)
+        yield fake
 
 
 @pytest.fixture
@@ -320,3 +330,50 @@ async def test_a_member_who_left_by_themselves_is_not_banned_but_told(
     await settle(tg, access_bot)
     assert not tg.calls_to("banChatMember")
     assert "membership has ended" in (ana.last_message.text or "")
+
+
+async def test_the_bot_asks_for_member_and_join_request_updates(
+    tg: FakeBotAPI, access_bot: Runtime
+) -> None:
+    allowed = tg.calls_to("getUpdates")[0].params["allowed_updates"]
+    assert "chat_member" in allowed and "chat_join_request" in allowed
+
+
+async def test_one_time_links_let_one_person_in_until_they_expire(
+    e2e_settings: Settings, tmp_path: Path, clock: ManualClock, tg: FakeBotAPI
+) -> None:
+    path = catalog_with_chats(tmp_path)
+    text = path.read_text(encoding="utf-8").replace(
+        'kind = "group"\n', 'kind = "group"\njoin = "one_time"\nlink_hours = 2\n'
+    )
+    path.write_text(text, encoding="utf-8")
+    add_group(tg.state, CLUB, "Club channel", kind="channel")
+    add_group(tg.state, PRO_ROOM, "Pro room")
+    settings = e2e_settings.model_copy(update={"catalog_path": str(path)})
+    bot = Runtime(build_container(settings, clock=clock), TEST_TOKEN)
+    await bot.start(scheduler=False, handle_as_tasks=False)
+    await tg.wait_until_polled()
+    try:
+        ana = await trial_user(tg, 7901)
+        await subscribe_monthly(ana, "Pro · 600 ⭐ / month")
+        await settle(tg, bot)
+        link = join_links(ana)["Pro room"]
+        call = next(c for c in tg.calls_to("createChatInviteLink") if "member_limit" in c.params)
+        assert int(call.params["member_limit"]) == 1
+        stranger = tg.add_user(7902, "Stranger")
+        clock.advance(timedelta(hours=3))
+        with pytest.raises(JoinRefused, match="expired"):
+            await join(tg, stranger.id, link)
+        await tg.user(STAFF_ID).send_text("/access 7901")
+        await tg.user(STAFF_ID).press("Send the invite again")
+        await settle(tg, bot)
+        fresh = join_links(ana)["Pro room"]
+        assert fresh != link
+        await join(tg, ana.id, fresh)
+        await settle(tg, bot)
+        assert status(tg, PRO_ROOM, ana) == "member"
+        with pytest.raises(JoinRefused, match="used up"):
+            await join(tg, stranger.id, fresh)
+    finally:
+        await bot.stop()
+    tg.assert_no_refused_calls()
