@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import bad_request
 from .methods import BotApiMethods, handles
@@ -21,9 +21,20 @@ from .spec import load_spec
 from .state import BotState, FakeEvent
 
 if TYPE_CHECKING:
-    from .server import FakeBotAPI
-    from .updates import PendingUpdate
+    from .updates import Outcome, PendingUpdate, UpdateQueue
 
+
+class _Telegram(Protocol):
+    """What joining needs of the stand-in (server.FakeBotAPI)."""
+
+    state: BotState
+    queue: UpdateQueue
+    methods: BotApiMethods
+
+    async def wait_handled(self, update: PendingUpdate, within: float | None = None) -> Outcome: ...
+
+
+INVITE_LINK_PREFIX = "https://t.me/+"
 PRESENT = frozenset({"member", "restricted", "administrator", "creator"})
 CONTACT_SECONDS = 5 * 60  # a bot may write to a join requester for a while (user_chat_id)
 
@@ -225,7 +236,7 @@ async def create_chat_invite_link(self: BotApiMethods, method: str, params: dict
     if expire is not None and expire <= self.state.now():
         raise bad_request("EXPIRE_DATE_INVALID")
     link = InviteLink(
-        link=f"https://t.me/+{secrets.token_urlsafe(12)}",
+        link=f"{INVITE_LINK_PREFIX}{secrets.token_urlsafe(12)}",
         creator=dict(self.state.bot_user),
         creates_join_request=join_request,
         name=name,
@@ -307,7 +318,7 @@ class JoinRefused(Exception):
     """What the Telegram app shows instead of joining (an expired or used-up link, a ban)."""
 
 
-async def join(fake: FakeBotAPI, user_id: int, link: str) -> PendingUpdate | None:
+async def join(fake: _Telegram, user_id: int, link: str) -> PendingUpdate | None:
     """The user opens an invite link: a join request (returned, after the bot handled it) or
     joining at once (a chat_member update). Raises JoinRefused as the app would."""
     state = fake.state
@@ -341,7 +352,7 @@ async def join(fake: FakeBotAPI, user_id: int, link: str) -> PendingUpdate | Non
     return None
 
 
-def leave(fake: FakeBotAPI, user_id: int, chat_id: int) -> None:
+def leave(fake: _Telegram, user_id: int, chat_id: int) -> None:
     group = groups(fake.state)[chat_id]
     if group.status(user_id) in PRESENT:
         _changed(fake.methods, group, user_id, "left")
