@@ -377,3 +377,13 @@ async def test_one_time_links_let_one_person_in_until_they_expire(
     finally:
         await bot.stop()
     tg.assert_no_refused_calls()
+
+
+async def test_a_staff_grant_opens_the_chats_at_once(tg: FakeBotAPI, access_bot: Runtime) -> None:
+    bob = tg.add_user(7951, "Bob", started=True)
+    await bob.start()
+    sam = tg.user(STAFF_ID)
+    await sam.send_text("/grant 7951 pro 30")
+    await sam.press("Grant")
+    await settle(tg, access_bot)  # no sweep: the staff update itself carried it
+    assert list(join_links(bob)) == ["Club channel", "Pro room"]

@@ -82,5 +82,19 @@ class FakeAccessStore:
                 counts[chat] = counts.get(chat, 0) + 1
         return counts
 
+    async def changed_since(
+        self, event_id: int | None, kinds: Collection[str]
+    ) -> tuple[int | None, set[int]]:
+        events = self.store.events
+        newest = events[-1].id if events else None
+        if event_id is None:
+            return newest, set()
+        people = {
+            e.person_id
+            for e in events
+            if e.id > event_id and e.kind in kinds and e.person_id is not None
+        }
+        return newest, people
+
     async def presence_of(self, user_id: int) -> dict[int, str]:
         return {chat: s for (chat, user), s in self._members.items() if user == user_id}

@@ -91,6 +91,13 @@ class AccessStore(Protocol):
 
     async def member_counts(self) -> dict[int, int]: ...
 
+    async def changed_since(
+        self, event_id: int | None, kinds: Collection[str]
+    ) -> tuple[int | None, set[int]]:
+        """(the newest event id, the people with an event of `kinds` after `event_id`);
+        with `event_id` None only the newest id (where to start watching)."""
+        ...
+
     async def presence_of(self, user_id: int) -> dict[int, str]:
         """chat id -> the status the bot last saw for this user."""
         ...
@@ -106,6 +113,24 @@ class SyncReport:
     @property
     def total(self) -> int:
         return self.invited + self.removals + self.strays
+
+
+# Events after which someone's chats may have to change (followed right after each update).
+MEMBERSHIP_EVENTS = frozenset(
+    {
+        EventKind.TRIAL_STARTED,
+        EventKind.ACTIVATED,
+        EventKind.RENEWED,
+        EventKind.PLAN_CHANGED,
+        EventKind.CANCELED,
+        EventKind.PAUSED,
+        EventKind.RESUMED,
+        EventKind.ACCESS_ENDED,
+        EventKind.GRANTED,
+        EventKind.REFUNDED,
+        EventKind.ERASED,
+    }
+)
 
 
 class SyncAccess:
@@ -129,6 +154,7 @@ class SyncAccess:
         self.staff_ids = frozenset(staff_ids)
         self.kick = kick
         self.audit = audit
+        self._watermark: int | None = None  # the newest event this process has followed
 
     @property
     def enabled(self) -> bool:
@@ -140,6 +166,22 @@ class SyncAccess:
             return 0
         report = await self.run(now, None, reconcile=True)
         return report.total
+
+    async def after_update(self, person_id: int | None, now: datetime) -> SyncReport:
+        """After an update: the person who sent it, and anyone whose membership an event
+        since the last update changed (a staff refund or grant, say). An event committed out
+        of order may be missed here; the sweep catches it."""
+        if not self.enabled:
+            return SyncReport()
+        async with self.uow.begin():
+            newest, people = await self.store.changed_since(
+                self._watermark, [k.value for k in MEMBERSHIP_EVENTS]
+            )
+        if newest is not None and (self._watermark is None or newest > self._watermark):
+            self._watermark = newest
+        if person_id is not None:
+            people.add(person_id)
+        return await self.for_people(people, now)
 
     async def for_people(self, person_ids: Collection[int], now: datetime) -> SyncReport:
         if not self.enabled or not person_ids:

@@ -100,8 +100,9 @@ def effects(container: Container, chat: ChatPort | None) -> dict[str, TelegramEf
 
 
 class SyncAfterUpdate(BaseMiddleware):
-    """After a person's own update (a trial started, a payment, a cancel, a plan change),
-    their chats follow at once; the sweep catches changes made by staff or the clock."""
+    """After an update, the chats follow at once: the sender's (a trial started, a payment,
+    a cancel, a plan change) and anyone's a staff action changed (a refund, a grant). The
+    sweep catches what the clock changes."""
 
     def __init__(self, sync: SyncAccess, container: Container) -> None:
         self.sync = sync
@@ -115,11 +116,10 @@ class SyncAfterUpdate(BaseMiddleware):
     ) -> Any:
         result = await handler(event, data)
         person = data.get("person")
-        if person is not None and self.sync.enabled:
-            try:
-                await self.sync.for_people([person.id], self.container.clock.now())
-            except Exception:  # the sweep catches up; the person's own update stands
-                log.exception("access sync for person %s failed", person.id)
+        try:
+            await self.sync.after_update(person.id if person else None, self.container.clock.now())
+        except Exception:  # the sweep catches up; the update itself stands
+            log.exception("access sync after an update failed")
         return result
 
 

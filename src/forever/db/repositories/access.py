@@ -9,7 +9,14 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from forever.db.models import AccessGrant, AccessLink, AccessMember, Person, Subscription
+from forever.db.models import (
+    AccessGrant,
+    AccessLink,
+    AccessMember,
+    Event,
+    Person,
+    Subscription,
+)
 from forever.db.transactions import SqlUnitOfWork
 from forever.services.access import Holder, Presence
 
@@ -96,6 +103,22 @@ class SqlAccessStore:
             .group_by(AccessMember.chat_id)
         )
         return {r[0]: r[1] for r in rows}
+
+    async def changed_since(
+        self, event_id: int | None, kinds: Collection[str]
+    ) -> tuple[int | None, set[int]]:
+        session = self._uow.session
+        if event_id is None:
+            return await session.scalar(select(func.max(Event.id))), set()
+        rows = (
+            await session.execute(
+                select(Event.id, Event.person_id).where(
+                    Event.id > event_id, Event.kind.in_(list(kinds))
+                )
+            )
+        ).all()
+        newest = await session.scalar(select(func.max(Event.id)))
+        return newest, {r[1] for r in rows if r[1] is not None}
 
     async def presence_of(self, user_id: int) -> dict[int, str]:
         rows = await self._uow.session.execute(
