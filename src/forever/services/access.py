@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from forever.domain import access
 from forever.domain.catalog import AccessChat, Catalog
@@ -197,16 +197,30 @@ class SyncAccess:
             grants: dict[tuple[int, int], GrantRecord] = {
                 (g.person_id, g.chat_id): g for g in await self.store.grants(person_ids)
             }
+            # Outbox rows are queued after the decisions: each insert would otherwise flush
+            # the unit of work, scanning every loaded grant again (quadratic in members).
+            out: list[dict[str, Any]] = []
             for holder in holders.values():
-                await self._open(holder, grants, now, report)
+                await self._open(holder, grants, now, report, out)
             for grant in grants.values():
-                await self._close(grant, holders.get(grant.person_id), now, report)
+                await self._close(grant, holders.get(grant.person_id), now, report, out)
             if reconcile:
-                await self._reconcile(grants, now, report)
+                await self._reconcile(grants, now, report, out)
+            await self._enqueue_all(out, now)
             await self.uow.commit()
         if report.total and self.kick is not None:
             self.kick.kick()
         return report
+
+    async def _enqueue_all(self, rows: list[dict[str, Any]], now: datetime) -> None:
+        """One statement for the lot when the outbox can (the SQL one can): a first sweep
+        over thousands of members queues thousands of rows."""
+        many = getattr(self.outbox, "enqueue_many", None)
+        if many is not None and len(rows) > 1:
+            await many([{k: v for k, v in r.items() if k != "now"} for r in rows], now)
+            return
+        for row in rows:
+            await self.outbox.enqueue(**row)
 
     async def _open(
         self,
@@ -214,6 +228,7 @@ class SyncAccess:
         grants: dict[tuple[int, int], GrantRecord],
         now: datetime,
         report: SyncReport,
+        out: list[dict[str, Any]],
     ) -> None:
         opened: list[tuple[AccessChat, GrantRecord]] = []
         for chat in access.chats_given(self.catalog, holder.state, holder.plan_id):
@@ -240,25 +255,32 @@ class SyncAccess:
                 EventKind.CHAT_ACCESS_GIVEN, now, holder.person_id, chat=chat.chat_id
             )
         rounds = "-".join(f"{g.chat_id}.{g.round}" for _, g in opened)
-        await self.outbox.enqueue(
-            key=f"access-invite:{holder.person_id}:{rounds}"[:200],
-            channel="telegram",
-            person_id=holder.person_id,
-            template=INVITE,
-            context={
-                "user_id": holder.telegram_id,
-                "chats": [chat.chat_id for chat, _ in opened],
-                "plan_id": holder.plan_id or "",
-            },
-            marketing=False,
-            not_before=now,
-            now=now,
+        out.append(
+            dict(
+                key=f"access-invite:{holder.person_id}:{rounds}"[:200],
+                channel="telegram",
+                person_id=holder.person_id,
+                template=INVITE,
+                context={
+                    "user_id": holder.telegram_id,
+                    "chats": [chat.chat_id for chat, _ in opened],
+                    "plan_id": holder.plan_id or "",
+                },
+                marketing=False,
+                not_before=now,
+                now=now,
+            )
         )
         report.invited += 1
         report.people.add(holder.person_id)
 
     async def _close(
-        self, grant: GrantRecord, holder: Holder | None, now: datetime, report: SyncReport
+        self,
+        grant: GrantRecord,
+        holder: Holder | None,
+        now: datetime,
+        report: SyncReport,
+        out: list[dict[str, Any]],
     ) -> None:
         if grant.status != "granted":
             return
@@ -277,7 +299,8 @@ class SyncAccess:
         reason = access.removal_reason(state, plan_id, self.catalog)
         if grant.telegram_id is None or grant.telegram_id in self.staff_ids:
             return
-        await self._queue_removal(
+        self._queue_removal(
+            out,
             grant.chat_id,
             grant.telegram_id,
             person_id=grant.person_id,
@@ -291,7 +314,11 @@ class SyncAccess:
         report.people.add(grant.person_id)
 
     async def _reconcile(
-        self, grants: dict[tuple[int, int], GrantRecord], now: datetime, report: SyncReport
+        self,
+        grants: dict[tuple[int, int], GrantRecord],
+        now: datetime,
+        report: SyncReport,
+        out: list[dict[str, Any]],
     ) -> None:
         entitled = {
             (g.chat_id, g.telegram_id)
@@ -305,7 +332,8 @@ class SyncAccess:
             if (seen.chat_id, seen.user_id) in entitled:
                 continue
             await self.store.set_member(seen.chat_id, seen.user_id, "removing", now)
-            await self._queue_removal(
+            self._queue_removal(
+                out,
                 seen.chat_id,
                 seen.user_id,
                 person_id=None,
@@ -317,8 +345,9 @@ class SyncAccess:
             )
             report.strays += 1
 
-    async def _queue_removal(
+    def _queue_removal(
         self,
+        out: list[dict[str, Any]],
         chat_id: int,
         user_id: int,
         *,
@@ -330,37 +359,39 @@ class SyncAccess:
         language: str | None,
     ) -> None:
         # No person on the effect: an erased person still leaves the chat.
-        queued = await self.outbox.enqueue(
-            key=key[:200],
-            channel="telegram",
-            person_id=None,
-            template=REMOVE,
-            context={
-                "user_id": user_id,
-                "chat_id": chat_id,
-                "reason": reason,
-                "person_id": person_id,
-                "tell": tell,
-                "language": language,
-            },
-            marketing=False,
-            not_before=now,
-            now=now,
-        )
-        if queued:
-            self.events.record(
-                EventKind.CHAT_REMOVAL_QUEUED, now, person_id, chat=chat_id, reason=reason
+        # Keys are new by construction: a grant's round removes once; a stray key has `now`.
+        out.append(
+            dict(
+                key=key[:200],
+                channel="telegram",
+                person_id=None,
+                template=REMOVE,
+                context={
+                    "user_id": user_id,
+                    "chat_id": chat_id,
+                    "reason": reason,
+                    "person_id": person_id,
+                    "tell": tell,
+                    "language": language,
+                },
+                marketing=False,
+                not_before=now,
+                now=now,
             )
-            if self.audit is not None:
-                self.audit.record(
-                    BOT_ACTOR,
-                    "chat_removal",
-                    now,
-                    chat=chat_id,
-                    user_id=user_id,
-                    person_id=person_id,
-                    reason=reason,
-                )
+        )
+        self.events.record(
+            EventKind.CHAT_REMOVAL_QUEUED, now, person_id, chat=chat_id, reason=reason
+        )
+        if self.audit is not None:
+            self.audit.record(
+                BOT_ACTOR,
+                "chat_removal",
+                now,
+                chat=chat_id,
+                user_id=user_id,
+                person_id=person_id,
+                reason=reason,
+            )
 
 
 class PeopleByTelegram(Protocol):
