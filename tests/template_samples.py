@@ -136,6 +136,41 @@ CHAT: dict[str, dict] = {
     "payment_failed": {"plan": "Plus", "until": WHEN},
     "star_edit_failed": {"is_canceled": True},
     "refund_failed": {"charge_id": "charge<1>"},
+    "access_staff_card": {
+        "card": {"person": {"first_name": "Ana <b>", "username": "ana", "telegram_id": 42}},
+        "lines": [
+            {
+                "chat": {"name": {"en": "Club", "ro": "Clubul", "it": "Club"}},
+                "grant": "granted",
+                "since": WHEN,
+                "seen": "member",
+            },
+            {
+                "chat": {"name": {"en": "Pro room", "ro": "Camera Pro", "it": "Stanza Pro"}},
+                "grant": None,
+                "since": None,
+                "seen": None,
+            },
+        ],
+    },
+    "access_staff_usage": {},
+    "access_staff_not_found": {"who": "@nobody<"},
+    "access_staff_resend_button": {},
+    "access_staff_resent": {"count": 2},
+    "access_counts": {
+        "rows": [({"name": {"en": "Club", "ro": "Clubul", "it": "Club"}}, 12)],
+    },
+    "access_rights_lost_staff": {
+        "chat_name": "Club <b>",
+        "chat_id": -1001,
+        "error": "Telegram server says - Bad Request: not enough rights",
+    },
+    "access_invite": {"chats": ["Club channel", "Community"], "plan_name": "Plus"},
+    "access_removed": {"chat_name": "Club channel", "reason": "ended"},
+    "access_declined": {
+        "chat_name": {"en": "Club channel", "ro": "Canalul clubului", "it": "Canale del club"},
+        "business": "Forever Yoga Club",
+    },
     "payment_refunded_after_cancel": {"plan": "Plus", "amount": 300, "until": WHEN},
     "payment_kept_after_cancel": {"plan": "Plus", "amount": 300, "until": WHEN},
     "payment_refunded_replaced": {"plan": "Basic", "amount": 150, "until": WHEN},

@@ -21,8 +21,10 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from forever.app import Container, build_bot
+from forever.config import ConfigError
 from forever.db.leases import acquire_lease, release_lease
 from forever.telegram import flood
+from forever.telegram.access_port import check_chat_rights
 from forever.telegram.bot_port import BotChatPort
 from forever.telegram.commands import register_commands
 from forever.telegram.inbox import UpdateProcessor
@@ -130,6 +132,7 @@ class Runtime:
         """Serve. In webhook mode (WEBHOOK_URL set) `polling` is ignored; the recovery pass
         over stored updates runs every `inbox_recovery_seconds` (None: only when called)."""
         settings = self.container.settings
+        await self.check_chats()
         installers: list[RouteInstaller[Container]] = [
             *route_installers(),
             customers.install_email_routes,
@@ -189,6 +192,14 @@ class Runtime:
                     polling_timeout=25,
                 )
             )
+
+    async def check_chats(self) -> None:
+        """Refuse to start when the bot may not manage a catalog chat (membership access):
+        ConfigError, one line per problem."""
+        problems = await check_chat_rights(self.bot, self.container.catalog)
+        if problems:
+            await self.bot.session.close()
+            raise ConfigError("the bot cannot manage the catalog's chats:\n" + "\n".join(problems))
 
     def _install_webhook(self, app: web.Application, container: Container) -> None:
         settings = container.settings

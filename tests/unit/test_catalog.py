@@ -11,6 +11,7 @@ from forever.domain.catalog import (
     load_catalog,
     parse_catalog,
 )
+from tests.conftest import ROOT
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog.toml"
 TEXT = CATALOG.read_text(encoding="utf-8")
@@ -149,3 +150,24 @@ def test_a_late_charge_after_cancel_is_refunded_or_kept_and_nothing_else() -> No
     # Left out: refunded.
     gone = TEXT.replace('late_charge_after_cancel = "refund"', "")
     assert parse_catalog(gone).late_charge_after_cancel is LateCharge.REFUND
+
+
+def test_access_chats_are_checked_with_file_line_and_field() -> None:
+    from forever.domain.catalog import CatalogError, JoinMode, parse_catalog
+
+    base = (ROOT / "catalog.toml").read_text(encoding="utf-8")
+    chats = (
+        '\n[[chats]]\nkey = "club"\nchat_id = -1001\nkind = "channel"\n'
+        'name = { en = "Club", ro = "Club", it = "Club" }\njoin = "one_time"\n'
+    )
+    good = base.replace('id = "pro"\n', 'id = "pro"\nchats = ["club"]\n', 1) + chats
+    catalog = parse_catalog(good)
+    assert [c.key for c in catalog.chats_of("pro")] == ["club"]
+    assert catalog.chats[0].join is JoinMode.ONE_TIME and catalog.access.grace_hours == 0
+    unknown = base.replace('id = "pro"\n', 'id = "pro"\nchats = ["vip"]\n', 1) + chats
+    with pytest.raises(CatalogError, match=r"plans\[2\]\.chats: unknown chat 'vip'"):
+        parse_catalog(unknown)
+    with pytest.raises(CatalogError, match=r"chats\[0\]\.kind: must be \"channel\" or \"group\""):
+        parse_catalog(base + chats.replace('"channel"', '"forum"'))
+    with pytest.raises(CatalogError, match=r"chats\[0\]\.chat_id: a channel or supergroup id"):
+        parse_catalog(base + chats.replace("-1001", "1001"))

@@ -336,3 +336,46 @@ class SweepMark(Base):
     generation: Mapped[int] = mapped_column(Integer, default=0)
     swept_at: Mapped[datetime | None]
     fingerprint: Mapped[str] = mapped_column(String(64), default="")
+
+
+class AccessGrant(Base):
+    """A chat a person's membership opened (issue 17): `granted` while it gives the chat,
+    `removed` once they were taken out. `lost_at`: when the membership stopped giving it (the
+    grace period counts from here). `round` grows with each new grant, so outbox keys of a
+    second grant differ from the first's. The Telegram id is kept here: an erased person's
+    is blanked on `people`, yet they still have to leave the chats."""
+
+    __tablename__ = "access_grants"
+    __table_args__ = (UniqueConstraint("person_id", "chat_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    telegram_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    status: Mapped[str] = mapped_column(String(16), default="granted")  # granted | removed
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    granted_at: Mapped[datetime]
+    lost_at: Mapped[datetime | None]
+    removed_at: Mapped[datetime | None]
+
+
+class AccessMember(Base):
+    """Who the bot saw in each chat (chat_member updates): member, administrator, creator,
+    restricted, left, kicked; `removing` while a removal is queued."""
+
+    __tablename__ = "access_members"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime]
+
+
+class AccessLink(Base):
+    """The one join-request invite link per chat, made once and reused."""
+
+    __tablename__ = "access_links"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    invite_link: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]

@@ -43,6 +43,8 @@ class Plan:
     yearly_stars: int
     features: dict[str, tuple[str, ...]]
     usage_limit: int | None = None
+    # Keys of the [[chats]] this plan opens (membership access, issue 17).
+    chats: tuple[str, ...] = ()
 
     @property
     def yearly_saving_stars(self) -> int:
@@ -52,6 +54,36 @@ class Plan:
     def yearly_saving_percent(self) -> int:
         full = self.monthly_stars * 12
         return round(100 * self.yearly_saving_stars / full) if full else 0
+
+
+class ChatKind(StrEnum):
+    CHANNEL = "channel"
+    GROUP = "group"
+
+
+class JoinMode(StrEnum):
+    REQUEST = "request"  # one shared link that creates join requests; the bot approves members
+    ONE_TIME = "one_time"  # a link per person: member_limit 1, expiring
+
+
+@dataclass(frozen=True, slots=True)
+class AccessChat:
+    """A private channel or group a membership opens (`[[chats]]`)."""
+
+    key: str
+    chat_id: int
+    kind: ChatKind
+    name: Localized
+    join: JoinMode = JoinMode.REQUEST
+    link_hours: int = 24  # one-time links expire after this many hours
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRules:
+    """`[access]`: when access to the chats ends."""
+
+    grace_hours: int = 0  # removal this long after the membership's access ended
+    pause_removes: bool = True  # a paused membership leaves the chats (and rejoins on resume)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +198,21 @@ class Catalog:
     # A discount or a win-back offer goes to a person at most once in this many days.
     offer_once_per_days: int = 180
     late_charge_after_cancel: LateCharge = LateCharge.REFUND
+    chats: tuple[AccessChat, ...] = ()
+    access: AccessRules = field(default_factory=AccessRules)
+
+    def chat(self, key: str) -> AccessChat | None:
+        return next((c for c in self.chats if c.key == key), None)
+
+    def chat_by_id(self, chat_id: int) -> AccessChat | None:
+        return next((c for c in self.chats if c.chat_id == chat_id), None)
+
+    def chats_of(self, plan_id: str | None) -> tuple[AccessChat, ...]:
+        """The chats a plan opens, in catalog order."""
+        plan = self.plan(plan_id) if plan_id else None
+        if plan is None:
+            return ()
+        return tuple(c for c in self.chats if c.key in plan.chats)
 
     def plan(self, plan_id: str) -> Plan | None:
         return next((p for p in self.plans if p.id == plan_id), None)
@@ -243,9 +290,10 @@ def _build(data: dict[str, Any]) -> Catalog:
     plans_raw = data.get("plans")
     if not isinstance(plans_raw, list) or not plans_raw:
         raise _Problem(("plans",), "at least one [[plans]] table is required")
+    chats = _chats(data)
     plans: list[Plan] = []
     for index, raw in enumerate(plans_raw):
-        plans.append(_plan(raw, ("plans", index)))
+        plans.append(_plan(raw, ("plans", index), {c.key for c in chats}))
     seen: set[str] = set()
     for index, plan in enumerate(plans):
         if plan.id in seen:
@@ -337,6 +385,73 @@ def _build(data: dict[str, Any]) -> Catalog:
         raw=data,
         offer_once_per_days=once_per_days,
         late_charge_after_cancel=late_charge,
+        chats=chats,
+        access=_access_rules(data),
+    )
+
+
+_CHAT_KEY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+def _chats(data: dict[str, Any]) -> tuple[AccessChat, ...]:
+    raw_list = data.get("chats", [])
+    if not isinstance(raw_list, list):
+        raise _Problem(("chats",), "use [[chats]] tables")
+    chats: list[AccessChat] = []
+    for index, raw in enumerate(raw_list):
+        path: tuple[str | int, ...] = ("chats", index)
+        if not isinstance(raw, dict):
+            raise _Problem(path, "must be a table")
+        key = _str(raw, (*path, "key"))
+        if not _CHAT_KEY.match(key):
+            raise _Problem((*path, "key"), "lowercase letters, digits and _, at most 32 characters")
+        chat_id = _int(raw, (*path, "chat_id"))
+        if chat_id >= 0:
+            raise _Problem(
+                (*path, "chat_id"),
+                "a channel or supergroup id is negative (e.g. -1001234567890); "
+                "forward a post to @userinfobot or read it from the chat's link",
+            )
+        kind_text = _str(raw, (*path, "kind"))
+        try:
+            kind = ChatKind(kind_text)
+        except ValueError:
+            raise _Problem(
+                (*path, "kind"), f'must be "channel" or "group", got {kind_text!r}'
+            ) from None
+        join_text = _str(raw, (*path, "join"), default=JoinMode.REQUEST.value)
+        try:
+            join = JoinMode(join_text)
+        except ValueError:
+            raise _Problem(
+                (*path, "join"), f'must be "request" or "one_time", got {join_text!r}'
+            ) from None
+        chats.append(
+            AccessChat(
+                key=key,
+                chat_id=chat_id,
+                kind=kind,
+                name=_localized(raw, (*path, "name"), max_len=32),
+                join=join,
+                link_hours=_int(raw, (*path, "link_hours"), default=24, low=1, high=24 * 30),
+            )
+        )
+    for index, chat in enumerate(chats):
+        if any(c.key == chat.key for c in chats[:index]):
+            raise _Problem(("chats", index, "key"), f"duplicate chat key {chat.key!r}")
+        if any(c.chat_id == chat.chat_id for c in chats[:index]):
+            raise _Problem(("chats", index, "chat_id"), f"chat {chat.chat_id} is listed twice")
+    return tuple(chats)
+
+
+def _access_rules(data: dict[str, Any]) -> AccessRules:
+    raw = _table(data, ("access",), required=False)
+    pause_removes = raw.get("pause_removes", True)
+    if not isinstance(pause_removes, bool):
+        raise _Problem(("access", "pause_removes"), "true or false")
+    return AccessRules(
+        grace_hours=_int(raw, ("access", "grace_hours"), default=0, low=0, high=24 * 90),
+        pause_removes=pause_removes,
     )
 
 
@@ -361,7 +476,7 @@ def _offer_list(
 _PLAN_ID = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
 
 
-def _plan(raw: Any, path: tuple[str | int, ...]) -> Plan:
+def _plan(raw: Any, path: tuple[str | int, ...], chat_keys: set[str]) -> Plan:
     if not isinstance(raw, dict):
         raise _Problem(path, "must be a table")
     plan_id = _str(raw, (*path, "id"))
@@ -381,6 +496,15 @@ def _plan(raw: Any, path: tuple[str | int, ...]) -> Plan:
     limit = raw.get("usage_limit")
     if limit is not None:
         limit = _int(raw, (*path, "usage_limit"), low=1, high=10**9)
+    chats = raw.get("chats", [])
+    if not isinstance(chats, list) or not all(isinstance(c, str) for c in chats):
+        raise _Problem((*path, "chats"), 'a list of chat keys from [[chats]], e.g. ["club"]')
+    for key in chats:
+        if key not in chat_keys:
+            known = ", ".join(sorted(chat_keys)) or "none defined in [[chats]]"
+            raise _Problem((*path, "chats"), f"unknown chat {key!r}; known chats: {known}")
+    if len(set(chats)) != len(chats):
+        raise _Problem((*path, "chats"), "each chat at most once")
     return Plan(
         id=plan_id,
         tier=_int(raw, (*path, "tier"), low=1, high=100),
@@ -390,6 +514,7 @@ def _plan(raw: Any, path: tuple[str | int, ...]) -> Plan:
         yearly_stars=yearly,
         features=features,
         usage_limit=limit,
+        chats=tuple(chats),
     )
 
 

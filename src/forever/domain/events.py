@@ -43,3 +43,10 @@ class EventKind(StrEnum):
     # for staff; None when the payment decision gave it back: domain.payments.RefundReason).
     # Written when the refund is decided, with the outbox row that asks Telegram for it.
     REFUNDED = "refunded"
+    # Membership access (issue 17): chat (id), plus reason for removals (ended | paused |
+    # plan | stray) and for declines (no_access | unknown).
+    CHAT_ACCESS_GIVEN = "chat_access_given"
+    CHAT_REMOVAL_QUEUED = "chat_removal_queued"
+    CHAT_JOIN_APPROVED = "chat_join_approved"
+    CHAT_JOIN_DECLINED = "chat_join_declined"
+    CHAT_MEMBER_CHANGED = "chat_member_changed"  # status

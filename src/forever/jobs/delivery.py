@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -82,6 +82,9 @@ ACCOUNT_START = "account"
 
 # A chat template whose message carries buttons: (locale, context) -> (html, keyboard).
 ChatView = Callable[[str, dict[str, Any]], tuple[str, Keyboard | None]]
+# A Bot API effect of channel "telegram" beyond the Stars ones (membership access):
+# (template, context, the person's language or None, now); raises to be retried.
+TelegramEffect = Callable[[str, dict[str, Any], str | None, datetime], Awaitable[None]]
 
 
 @dataclass
@@ -184,7 +187,9 @@ class DeliveryWorker:
         lease: timedelta = LEASE,
         bot_username: str | Callable[[], str | None] | None = None,
         metrics: Metrics | None = None,
+        effects: Mapping[str, TelegramEffect] | None = None,
     ) -> None:
+        self.effects = dict(effects or {})
         self.store = store
         self.clock = clock
         self.renderer = renderer
@@ -543,6 +548,10 @@ class DeliveryWorker:
         assert self.chat is not None
         context = job.context
         template = job.row.template
+        effect = self.effects.get(template)
+        if effect is not None:
+            await self._run_effect(job, effect, now)
+            return
         try:
             if template == STAR_EDIT:
                 await self.chat.cancel_star_subscription(
@@ -577,6 +586,25 @@ class DeliveryWorker:
             job.outcome = _Outcome(
                 "failed", error=f"gave up: {error}"[:500], gave_up_star_edit=True
             )
+            return
+        job.outcome = _Outcome("sent")
+
+    async def _run_effect(self, job: _Job, effect: TelegramEffect, now: datetime) -> None:
+        """A membership access effect: temporary failures (429, 5xx, network, and a bot
+        not yet allowed in a chat: fixed by the business, then retried) are tried again."""
+        language = job.person.language if job.person is not None else None
+        try:
+            await effect(job.row.template, job.context, language, now)
+        except Exception as exc:
+            temporary, retry_after = temporary_telegram_failure(exc)
+            error = describe_error(exc)
+            if temporary and retry_after is not None:
+                job.outcome = _Outcome(
+                    "pending", not_before=now + timedelta(seconds=retry_after), error=error
+                )
+                return
+            log.warning("%s for %s failed: %s", job.row.template, job.row.id, error)
+            job.outcome = self._retry(job, now, error)
             return
         job.outcome = _Outcome("sent")
 

@@ -24,11 +24,19 @@ from forever.app import Container, build_container
 from forever.config import SANDBOX_TOKEN, Settings, SmtpSecurity
 from forever.db.migrate import upgrade_engine
 from forever.db.models import Person
+from forever.domain.catalog import ChatKind
 from forever.runtime import Runtime
 from forever.sandbox.api import SandboxApi
 from forever.sandbox.clock import SandboxClock
 from forever.sandbox.errors import SandboxError
 from forever.sandbox.fake_bot_api import FakeBotAPI, FakeEvent, FakeMessage, FakeUser
+from forever.sandbox.fake_bot_api.groups import (
+    INVITE_LINK_PREFIX,
+    JoinRefused,
+    add_group,
+    groups,
+    join,
+)
 from forever.sandbox.fake_bot_api.state import Subscription
 from forever.sandbox.hub import EventHub
 from forever.sandbox.mail_catcher import CaughtMail, MailCatcher
@@ -117,6 +125,9 @@ def sandbox_settings(
     )
 
 
+JOIN_ANSWER_POLLS = 40  # × 50 ms: how long a join waits for the bot's answer
+
+
 class Sandbox:
     """Everything `bot.py sandbox` runs, in one event loop. Build it with `Sandbox.start`."""
 
@@ -200,6 +211,12 @@ class Sandbox:
         )
         self.customers[STAFF_ID] = Customer(staff, "sam@staff.sandbox.test", staff=True)
         self.container = build_container(settings, clock=self.clock)
+        # Membership access: the catalog's chats exist in the sandbox's Telegram, owned by
+        # the staff member, with the bot an administrator that may invite and ban.
+        for chat in self.container.catalog.chats:
+            kind = "channel" if chat.kind is ChatKind.CHANNEL else "supergroup"
+            group = add_group(self.fake.state, chat.chat_id, chat.name["en"], kind=kind)
+            group.statuses[STAFF_ID] = "creator"
         await upgrade_engine(self.container.engine)
         await self._restore_customers()
         # The page's routes go on the bot's own web server, next to the product's.
@@ -315,7 +332,29 @@ class Sandbox:
             return {"answer": text, "alert": alert}
         if button.get("pay") or _is_invoice_link(button.get("url")):
             return await self._pay(user, message if button.get("pay") else button["url"])
+        url = button.get("url") or ""
+        if url.startswith(INVITE_LINK_PREFIX):
+            return await self._join(user, url)
         raise SandboxError("this button opens a link; the page opens it for you")
+
+    async def _join(self, user: FakeUser, link: str) -> dict[str, Any]:
+        """An invite to one of the catalog's chats: the join request is answered by the bot."""
+        try:
+            await join(self.fake, user.id, link)
+        except JoinRefused as exc:
+            raise SandboxError(str(exc)) from None
+        await self.hand_over()
+        for group in groups(self.fake.state).values():
+            if link in group.links:
+                # The answer may be with the outbox worker already: wait for it, briefly.
+                for _ in range(JOIN_ANSWER_POLLS):
+                    if user.id not in group.requests:
+                        break
+                    await asyncio.sleep(0.05)
+                inside = group.status(user.id) in ("member", "administrator", "creator")
+                verb = "joined" if inside else "was not let into"
+                return {"answer": f"{user.first_name} {verb} {group.title}", "alert": False}
+        return {"answer": None, "alert": False}
 
     async def pay(
         self, user_id: int, *, message_id: int | None, link: str | None

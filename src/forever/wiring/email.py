@@ -44,7 +44,7 @@ from forever.telegram.routers.staff_replies import inbox_message_view
 from forever.telegram.sending import AdaptiveSending
 from forever.telegram.staff_texts import StaffTexts
 from forever.telegram.upgrade_prompts import upgrade_prompt_view
-from forever.wiring import lifecycle
+from forever.wiring import access, lifecycle
 from forever.wiring.container import Container
 from forever.wiring.sending import settings_budget
 
@@ -144,6 +144,7 @@ def delivery_worker(
             YEARLY_RENEWAL: yearly_renewal_view(views),
             INBOX_MESSAGE: inbox_message_view(StaffTexts(container.renderer)),
         },
+        effects=access.effects(container, chat),
         **options,
     )
 
@@ -234,6 +235,7 @@ def sweeps(container: Container, chat: ChatPort | None = None) -> list[tuple[str
         ("upgrade_prompts", partial(_upgrade_prompts, container, chat)),
         ("yearly_reminders", partial(_yearly_reminders, container, chat)),
         ("prune_update_inbox", partial(prune_update_inbox, container)),
+        ("chat_access", access.sweep(container)),
     ]
 
 

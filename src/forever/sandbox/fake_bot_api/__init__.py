@@ -4,6 +4,7 @@ aiogram talks to it exactly as to api.telegram.org; tests (and the sandbox page)
 through :class:`FakeUser`. See ``server.FakeBotAPI`` for the entry point.
 """
 
+from . import groups as groups  # registers the channel and group methods
 from .errors import ApiError, FakeBotAPIError, UpdateDropped, UpdateNotHandled
 from .server import DEFAULT_TOKEN, ApiCall, FakeBotAPI
 from .state import Button, CallbackAnswer, FakeEvent, FakeMessage, Media

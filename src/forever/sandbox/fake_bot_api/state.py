@@ -348,7 +348,8 @@ class BotState:
         chat = self.resolve_chat(chat_id)
         if chat.user.blocked:
             raise forbidden("bot was blocked by the user")
-        if not chat.user.started:
+        # A join requester may be written to for a while (ChatJoinRequest.user_chat_id).
+        if not chat.user.started and getattr(chat.user, "contact_until", 0) < self.now():
             raise forbidden("bot can't initiate conversation with a user")
         return chat
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .errors import FakeBotAPIError
+from .groups import INVITE_LINK_PREFIX, join
 from .methods import BotApiMethods, PreCheckout
 from .state import (
     BotState,
@@ -191,6 +192,9 @@ class FakeUser:
             return await self.pay(target)
         if "url" in button and _INVOICE_LINK.match(button["url"]):
             return await self.pay(button["url"])
+        if "url" in button and button["url"].startswith(INVITE_LINK_PREFIX):
+            await join(self.fake, self.id, button["url"])  # a channel's or group's invite
+            return None
         kind = next(k for k in button if k not in ("text", "style", "icon_custom_emoji_id"))
         raise FakeBotAPIError(f"pressing a {kind} button ({button['text']!r}) sends no update")
 

@@ -513,6 +513,13 @@ async function pressButton(message, button, row, column, element) {
   }
   if (button.kind === "pay") return openPay({ message_id: message.id }, message.invoice, element);
   if (button.kind === "invoice_link") return payLink(button.url, element);
+  if (button.kind === "url" && /^https:\/\/t\.me\/\+/.test(button.url)) {
+    // An invite to one of the club's chats: the customer asks to join, the bot answers.
+    const result = await act(element, () =>
+      api("POST", `/sandbox/api/chats/${chatId}/press`, { message_id: message.id, row, column }));
+    if (result && result.answer) toast(result.answer, "answer");
+    return;
+  }
   if (button.kind === "url") return openUrl(button.url, element);
   toast("This kind of button does nothing in the sandbox.", "error");
 }

@@ -18,7 +18,9 @@ from aiogram.types import (
 )
 
 from forever.domain.catalog import CancelReason, Catalog
+from forever.rendering import Renderer
 from forever.services import stats
+from forever.services.access import AccessReport
 from forever.services.records import PersonRecord
 from forever.services.refunds import RefundOutcome, RefundProposal, StaffRefunds
 from forever.services.staff import MAX_GRANT_DAYS, StaffTools
@@ -67,6 +69,8 @@ async def show_stats(
     labels: Labels,
     locale: str,
     person: PersonRecord,
+    access_report: AccessReport,
+    renderer: Renderer,
 ) -> None:
     texts = staff_texts
     argument = (command.args or "").strip()
@@ -91,6 +95,9 @@ async def show_stats(
         churn_label=texts("chart_churn", locale),
     )
     await message.answer_photo(BufferedInputFile(png, filename=f"stats-{days}d.png"))
+    if catalog.chats:  # membership access: who is in each chat now
+        rows = await access_report.member_counts()
+        await message.answer(renderer.chat("access_counts", locale, rows=rows))
 
 
 async def show_user(

@@ -1,0 +1,159 @@
+"""Membership access: grants, who is in each chat, cached invite links (services.access)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from forever.db.models import (
+    AccessGrant,
+    AccessLink,
+    AccessMember,
+    Event,
+    Person,
+    Subscription,
+)
+from forever.db.transactions import SqlUnitOfWork
+from forever.services.access import Holder, Presence
+
+
+def _postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+class SqlAccessStore:
+    """services.access.AccessStore."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    async def holders(self, person_ids: Collection[int] | None) -> Sequence[Holder]:
+        query = select(
+            Person.id, Person.telegram_id, Subscription.state, Subscription.plan_id, Person.language
+        ).join(Subscription, Subscription.person_id == Person.id)
+        if person_ids is not None:
+            query = query.where(Person.id.in_(list(person_ids)))
+        else:
+            # Everyone whose membership may open a chat, and everyone holding a grant.
+            granted = select(AccessGrant.person_id).where(AccessGrant.status == "granted")
+            query = query.where(
+                or_(Subscription.state.notin_(("none", "expired")), Person.id.in_(granted))
+            )
+        rows = await self._uow.session.execute(query)
+        return [Holder(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    async def grants(self, person_ids: Collection[int] | None) -> Sequence[AccessGrant]:
+        # Removed grants too: a second grant reuses the row (one per person and chat).
+        query = select(AccessGrant)
+        if person_ids is not None:
+            query = query.where(AccessGrant.person_id.in_(list(person_ids)))
+        return list(await self._uow.session.scalars(query.order_by(AccessGrant.id)))
+
+    async def grant_of(self, chat_id: int, telegram_id: int) -> AccessGrant | None:
+        return await self._uow.session.scalar(
+            select(AccessGrant)
+            .where(AccessGrant.chat_id == chat_id, AccessGrant.telegram_id == telegram_id)
+            .order_by(AccessGrant.status.asc(), AccessGrant.id.desc())  # 'granted' first
+            .limit(1)
+        )
+
+    def add_grant(
+        self, *, person_id: int, chat_id: int, telegram_id: int | None, now: datetime
+    ) -> AccessGrant:
+        grant = AccessGrant(
+            person_id=person_id,
+            chat_id=chat_id,
+            telegram_id=telegram_id,
+            status="granted",
+            round=1,
+            granted_at=now,
+        )
+        self._uow.session.add(grant)
+        return grant
+
+    async def present(self, chat_ids: Collection[int]) -> Sequence[Presence]:
+        rows = await self._uow.session.execute(
+            select(AccessMember.chat_id, AccessMember.user_id, AccessMember.status).where(
+                AccessMember.chat_id.in_(list(chat_ids)),
+                AccessMember.status.in_(("member", "restricted")),
+            )
+        )
+        return [Presence(r[0], r[1], r[2]) for r in rows]
+
+    async def set_member(self, chat_id: int, user_id: int, status: str, now: datetime) -> None:
+        session = self._uow.session
+        values = {"chat_id": chat_id, "user_id": user_id, "status": status, "updated_at": now}
+        keys = ["chat_id", "user_id"]
+        changes = {"status": status, "updated_at": now}
+        if _postgres(session):
+            pg = postgresql.insert(AccessMember).values(**values)
+            await session.execute(pg.on_conflict_do_update(index_elements=keys, set_=changes))
+        else:
+            lite = sqlite.insert(AccessMember).values(**values)
+            await session.execute(lite.on_conflict_do_update(index_elements=keys, set_=changes))
+
+    async def member_counts(self) -> dict[int, int]:
+        rows = await self._uow.session.execute(
+            select(AccessMember.chat_id, func.count())
+            .where(AccessMember.status.in_(("member", "restricted")))
+            .group_by(AccessMember.chat_id)
+        )
+        return {r[0]: r[1] for r in rows}
+
+    async def changed_since(
+        self, event_id: int | None, kinds: Collection[str]
+    ) -> tuple[int | None, set[int]]:
+        session = self._uow.session
+        if event_id is None:
+            return await session.scalar(select(func.max(Event.id))), set()
+        rows = (
+            await session.execute(
+                select(Event.id, Event.person_id).where(
+                    Event.id > event_id, Event.kind.in_(list(kinds))
+                )
+            )
+        ).all()
+        newest = await session.scalar(select(func.max(Event.id)))
+        return newest, {r[1] for r in rows if r[1] is not None}
+
+    async def presence_of(self, user_id: int) -> dict[int, str]:
+        rows = await self._uow.session.execute(
+            select(AccessMember.chat_id, AccessMember.status).where(AccessMember.user_id == user_id)
+        )
+        return {r[0]: r[1] for r in rows}
+
+
+class SqlInviteLinks:
+    """The cached join-request link of each chat (jobs.access_effects.LinkCache)."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    async def get(self, chat_id: int) -> str | None:
+        async with self._uow.begin():
+            return await self._uow.session.scalar(
+                select(AccessLink.invite_link).where(AccessLink.chat_id == chat_id)
+            )
+
+    async def put(self, chat_id: int, link: str, now: datetime) -> str:
+        """Keeps the first link stored (two workers racing make one each; both work)."""
+        async with self._uow.begin():
+            session = self._uow.session
+            values = {"chat_id": chat_id, "invite_link": link, "created_at": now}
+            if _postgres(session):
+                await session.execute(
+                    postgresql.insert(AccessLink).values(**values).on_conflict_do_nothing()
+                )
+            else:
+                await session.execute(
+                    sqlite.insert(AccessLink).values(**values).on_conflict_do_nothing()
+                )
+            await self._uow.commit()
+            stored = await self._uow.session.scalar(
+                select(AccessLink.invite_link).where(AccessLink.chat_id == chat_id)
+            )
+        return stored or link

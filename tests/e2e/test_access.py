@@ -1,0 +1,389 @@
+"""Membership access end to end (issue 17): the real bot against the fake Bot API with a
+channel and a group, join requests, expiry, the reconcile and the start-up check."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from forever.app import build_container
+from forever.config import ConfigError, Settings
+from forever.db.models import OutboxMessage
+from forever.domain.clock import ManualClock
+from forever.runtime import Runtime
+from forever.sandbox.fake_bot_api import FakeBotAPI, FakeUser
+from forever.sandbox.fake_bot_api.groups import JoinRefused, add_group, groups, join, leave
+from tests.conftest import ROOT, STAFF_ID, TEST_TOKEN
+from tests.e2e.test_chat_payments import subscribe_monthly, trial_user
+
+CLUB = -1001000000001
+PRO_ROOM = -1001000000002
+
+CHATS = f"""
+[access]
+grace_hours = 0
+pause_removes = true
+
+[[chats]]
+key = "club"
+chat_id = {CLUB}
+kind = "channel"
+name = {{ en = "Club channel", ro = "Canalul clubului", it = "Canale del club" }}
+
+[[chats]]
+key = "pro_room"
+chat_id = {PRO_ROOM}
+kind = "group"
+name = {{ en = "Pro room", ro = "Camera Pro", it = "Stanza Pro" }}
+"""
+
+
+def catalog_with_chats(tmp_path: Path) -> Path:
+    text = (ROOT / "catalog.toml").read_text(encoding="utf-8")
+    text = text.replace('id = "basic"\n', 'id = "basic"\nchats = ["club"]\n', 1)
+    text = text.replace('id = "plus"\n', 'id = "plus"\nchats = ["club"]\n', 1)
+    text = text.replace('id = "pro"\n', 'id = "pro"\nchats = ["club", "pro_room"]\n', 1)
+    path = tmp_path / "catalog.toml"
+    path.write_text(text + CHATS, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+async def tg(clock: ManualClock) -> AsyncIterator[FakeBotAPI]:
+    """Telegram's clock is the test's: one-time links expire by it."""
+    async with FakeBotAPI(
+        TEST_TOKEN, update_timeout=10.0, wall_clock=lambda: clock.now().timestamp()
+    ) as fake:
+        fake.add_user(STAFF_ID, "Sam", language_code="en", username="sam_staff", started=True)
+        yield fake
+
+
+@pytest.fixture
+def access_settings(e2e_settings: Settings, tmp_path: Path) -> Settings:
+    return e2e_settings.model_copy(update={"catalog_path": str(catalog_with_chats(tmp_path))})
+
+
+@pytest.fixture
+async def access_bot(
+    access_settings: Settings, clock: ManualClock, tg: FakeBotAPI
+) -> AsyncIterator[Runtime]:
+    add_group(tg.state, CLUB, "Club channel", kind="channel")
+    add_group(tg.state, PRO_ROOM, "Pro room")
+    runtime = Runtime(build_container(access_settings, clock=clock), TEST_TOKEN)
+    await runtime.start(scheduler=False, handle_as_tasks=False)
+    await tg.wait_until_polled()
+    yield runtime
+    await runtime.stop()
+    tg.assert_no_refused_calls()
+
+
+async def settle(tg: FakeBotAPI, bot: Runtime) -> None:
+    """Let the outbox hand over what is due, and the bot take in what that caused."""
+    assert bot.outbox is not None
+    for _ in range(200):  # the runtime's own delivery loop may hold a row: wait for it
+        await bot.outbox.drain()
+        await tg.settle()
+        async with bot.container.sessions() as session:
+            busy = await session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(
+                    OutboxMessage.status.in_(("pending", "sending")),
+                    OutboxMessage.not_before <= bot.container.clock.now(),
+                )
+            )
+        if not busy:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the outbox did not settle")
+
+
+def status(tg: FakeBotAPI, chat_id: int, user: FakeUser) -> str:
+    return groups(tg.state)[chat_id].status(user.id)
+
+
+def join_links(user: FakeUser) -> dict[str, str]:
+    for message in reversed(user.messages):
+        found = {b.text: b.target for row in message.buttons for b in row}
+        if found and all(t and t.startswith("https://t.me/+") for t in found.values()):
+            return {k: v for k, v in found.items() if v}
+    raise AssertionError("no invite message")
+
+
+async def test_trial_join_approved_then_expiry_removes_and_tells(
+    tg: FakeBotAPI, access_bot: Runtime, clock: ManualClock
+) -> None:
+    ana = await trial_user(tg, 7101)
+    await settle(tg, access_bot)
+    links = join_links(ana)
+    assert list(links) == ["Club channel"]  # a Plus trial opens the club, not the Pro room
+    await join(tg, ana.id, links["Club channel"])
+    await settle(tg, access_bot)
+    assert status(tg, CLUB, ana) == "member"
+    assert tg.calls_to("approveChatJoinRequest")
+
+    clock.advance(timedelta(days=8))
+    await access_bot.sweep_once()
+    await settle(tg, access_bot)
+    assert status(tg, CLUB, ana) == "left"  # removed, and free to come back (not banned)
+    assert "membership has ended" in (ana.last_message.text or "")
+    # Running the sweep again removes nobody twice.
+    bans = len(tg.calls_to("banChatMember"))
+    await access_bot.sweep_once()
+    await settle(tg, access_bot)
+    assert len(tg.calls_to("banChatMember")) == bans
+
+
+async def test_a_shared_link_is_useless_to_a_non_member(
+    tg: FakeBotAPI, access_bot: Runtime
+) -> None:
+    ana = await trial_user(tg, 7201)
+    await settle(tg, access_bot)
+    link = join_links(ana)["Club channel"]
+    stranger = tg.add_user(7202, "Stranger", language_code="it")
+    await join(tg, stranger.id, link)
+    await settle(tg, access_bot)
+    assert status(tg, CLUB, stranger) == "left"
+    assert tg.calls_to("declineChatJoinRequest")
+    assert "Canale del club" in (stranger.last_message.text or "")  # told in Italian, privately
+
+
+async def test_reconcile_removes_a_stray_but_never_an_administrator(
+    tg: FakeBotAPI, access_bot: Runtime
+) -> None:
+    club = groups(tg.state)[CLUB]
+    stray = tg.add_user(7301, "Stray")
+    admin = tg.add_user(7302, "Admin")
+    link = next(iter(club.links), None)
+    assert link is None  # nobody was invited yet
+    from forever.sandbox.fake_bot_api.groups import _changed
+
+    _changed(tg.methods, club, stray.id, "member")
+    club.rights[admin.id] = {"can_invite_users": True}
+    _changed(tg.methods, club, admin.id, "administrator")
+    await tg.settle()
+    results = await access_bot.sweep_once()
+    assert results is not None and results["chat_access"] == 1
+    await settle(tg, access_bot)
+    assert status(tg, CLUB, stray) == "left"
+    assert status(tg, CLUB, admin) == "administrator"
+
+
+async def test_start_refused_with_one_line_per_chat_problem(
+    access_settings: Settings, clock: ManualClock, tg: FakeBotAPI
+) -> None:
+    add_group(tg.state, CLUB, "Club channel", kind="channel", can_restrict_members=False)
+    add_group(tg.state, PRO_ROOM, "Pro room", bot_admin=False)
+    runtime = Runtime(build_container(access_settings, clock=clock), TEST_TOKEN)
+    with pytest.raises(ConfigError) as refused:
+        await runtime.start(scheduler=False, handle_as_tasks=False)
+    await runtime.container.close()
+    lines = str(refused.value).splitlines()
+    assert lines[1] == (
+        f"catalog chat 'club' ({CLUB}): the bot's administrator rights lack can_restrict_members"
+    )
+    assert lines[2].startswith(f"catalog chat 'pro_room' ({PRO_ROOM}): the bot is member")
+    assert len(lines) == 3
+
+
+async def test_the_whole_walk_trial_expiry_pay_upgrade_cancel(
+    tg: FakeBotAPI, access_bot: Runtime, clock: ManualClock
+) -> None:
+    ana = await trial_user(tg, 7401)
+    await settle(tg, access_bot)
+    await join(tg, ana.id, join_links(ana)["Club channel"])
+    await settle(tg, access_bot)
+    assert status(tg, CLUB, ana) == "member"
+
+    clock.advance(timedelta(days=8))  # the trial ends
+    await access_bot.sweep_once()
+    await settle(tg, access_bot)
+    assert status(tg, CLUB, ana) == "left"
+
+    _, paid = await subscribe_monthly(ana)  # pays for Plus: invited again, approved again
+    assert paid.accepted
+    await settle(tg, access_bot)
+    await join(tg, ana.id, join_links(ana)["Club channel"])
+    await settle(tg, access_bot)
+    assert status(tg, CLUB, ana) == "member"
+
+    await subscribe_monthly(ana, "Pro · 600 ⭐ / month")  # the upgrade adds the Pro room only
+    await settle(tg, access_bot)
+    assert list(join_links(ana)) == ["Pro room"]
+    await join(tg, ana.id, join_links(ana)["Pro room"])
+    await settle(tg, access_bot)
+    assert status(tg, PRO_ROOM, ana) == "member"
+
+    await ana.send_text("/cancel")
+    await ana.press("Yes, cancel")
+    await settle(tg, access_bot)
+    assert status(tg, CLUB, ana) == "member"  # access lasts until the paid period ends
+    clock.advance(timedelta(days=60))
+    await access_bot.sweep_once()
+    await settle(tg, access_bot)
+    assert status(tg, CLUB, ana) == "left" and status(tg, PRO_ROOM, ana) == "left"
+    texts = [m.text or "" for m in ana.messages[-2:]]
+    assert all("membership has ended" in t for t in texts)
+
+
+async def test_staff_see_a_persons_chats_resend_the_invite_and_count_members(
+    tg: FakeBotAPI, access_bot: Runtime
+) -> None:
+    ana = await trial_user(tg, 7501)
+    await settle(tg, access_bot)
+    await join(tg, ana.id, join_links(ana)["Club channel"])
+    await settle(tg, access_bot)
+    sam = tg.user(STAFF_ID)
+
+    await sam.send_text("/access 7501")
+    card = sam.last_message
+    assert "Club channel: access given" in (card.text or "")
+    assert "in the chat: yes" in (card.text or "")
+    assert "Pro room: no access" in (card.text or "")
+    invites = len([m for m in ana.messages if m.buttons])
+    await sam.press("Send the invite again", message=card)
+    await settle(tg, access_bot)
+    assert len([m for m in ana.messages if m.buttons]) == invites + 1
+
+    await sam.send_text("/stats")
+    assert "Club channel: 1" in (sam.last_message.text or "")
+    assert "Pro room: 0" in (sam.last_message.text or "")
+
+    await sam.send_text("/audit")
+    log = sam.last_message.text or ""
+    assert "chat_join_approved" in log and "access_resend" in log and "access_lookup" in log
+
+
+def forget_refused(tg: FakeBotAPI, *statuses: int) -> None:
+    """The refusals a test caused on purpose (and asserted) are not bot mistakes."""
+    tg.calls[:] = [c for c in tg.calls if c.ok or c.status not in statuses]
+
+
+async def test_a_demoted_bot_alerts_staff_loses_nothing_and_retries_once_fixed(
+    tg: FakeBotAPI, access_bot: Runtime, clock: ManualClock
+) -> None:
+    ana = await trial_user(tg, 7601)
+    await settle(tg, access_bot)
+    await join(tg, ana.id, join_links(ana)["Club channel"])
+    await settle(tg, access_bot)
+    club = groups(tg.state)[CLUB]
+    club.rights[int(tg.bot_user["id"])]["can_restrict_members"] = False  # demoted
+
+    clock.advance(timedelta(days=8))
+    await access_bot.sweep_once()
+    await settle(tg, access_bot)
+    assert status(tg, CLUB, ana) == "member"  # not removed yet...
+    alert = tg.user(STAFF_ID).last_message.text or ""
+    assert "The bot cannot manage Club channel" in alert and "not enough rights" in alert
+
+    club.rights[int(tg.bot_user["id"])]["can_restrict_members"] = True  # fixed
+    clock.advance(timedelta(minutes=5))
+    await settle(tg, access_bot)
+    assert status(tg, CLUB, ana) == "left"  # ...removed as soon as the rights are back
+    refused = [c for c in tg.refused if c.method == "banChatMember"]
+    assert refused and all(c.description and "not enough rights" in c.description for c in refused)
+    forget_refused(tg, 400)
+
+
+async def test_429_while_removing_many_paced_all_removed_nobody_twice(
+    tg: FakeBotAPI, access_bot: Runtime, clock: ManualClock
+) -> None:
+    members = []
+    for n in range(12):
+        user = await trial_user(tg, 7700 + n)
+        members.append(user)
+    await settle(tg, access_bot)
+    for user in members:
+        await join(tg, user.id, join_links(user)["Club channel"])
+    await settle(tg, access_bot)
+    assert all(status(tg, CLUB, u) == "member" for u in members)
+
+    tg.inject_429(5, retry_after=3, methods=["banChatMember"])
+    clock.advance(timedelta(days=8))
+    await access_bot.sweep_once()
+    await settle(tg, access_bot)
+    clock.advance(timedelta(seconds=5))  # past Telegram's retry_after
+    await settle(tg, access_bot)
+    assert all(status(tg, CLUB, u) == "left" for u in members)
+    banned = [c.params["user_id"] for c in tg.calls_to("banChatMember") if c.ok]
+    assert sorted(banned) == sorted(u.id for u in members)  # each once
+    assert len([c for c in tg.refused if c.status == 429]) == 5
+    forget_refused(tg, 429)
+
+
+async def test_a_member_who_left_by_themselves_is_not_banned_but_told(
+    tg: FakeBotAPI, access_bot: Runtime, clock: ManualClock
+) -> None:
+    ana = await trial_user(tg, 7801)
+    await settle(tg, access_bot)
+    await join(tg, ana.id, join_links(ana)["Club channel"])
+    await settle(tg, access_bot)
+    leave(tg, ana.id, CLUB)
+    await tg.settle()
+    clock.advance(timedelta(days=8))
+    await access_bot.sweep_once()
+    await settle(tg, access_bot)
+    assert not tg.calls_to("banChatMember")
+    assert "membership has ended" in (ana.last_message.text or "")
+
+
+async def test_the_bot_asks_for_member_and_join_request_updates(
+    tg: FakeBotAPI, access_bot: Runtime
+) -> None:
+    allowed = tg.calls_to("getUpdates")[0].params["allowed_updates"]
+    assert "chat_member" in allowed and "chat_join_request" in allowed
+
+
+async def test_one_time_links_let_one_person_in_until_they_expire(
+    e2e_settings: Settings, tmp_path: Path, clock: ManualClock, tg: FakeBotAPI
+) -> None:
+    path = catalog_with_chats(tmp_path)
+    text = path.read_text(encoding="utf-8").replace(
+        'kind = "group"\n', 'kind = "group"\njoin = "one_time"\nlink_hours = 2\n'
+    )
+    path.write_text(text, encoding="utf-8")
+    add_group(tg.state, CLUB, "Club channel", kind="channel")
+    add_group(tg.state, PRO_ROOM, "Pro room")
+    settings = e2e_settings.model_copy(update={"catalog_path": str(path)})
+    bot = Runtime(build_container(settings, clock=clock), TEST_TOKEN)
+    await bot.start(scheduler=False, handle_as_tasks=False)
+    await tg.wait_until_polled()
+    try:
+        ana = await trial_user(tg, 7901)
+        await subscribe_monthly(ana, "Pro · 600 ⭐ / month")
+        await settle(tg, bot)
+        link = join_links(ana)["Pro room"]
+        call = next(c for c in tg.calls_to("createChatInviteLink") if "member_limit" in c.params)
+        assert int(call.params["member_limit"]) == 1
+        stranger = tg.add_user(7902, "Stranger")
+        clock.advance(timedelta(hours=3))
+        with pytest.raises(JoinRefused, match="expired"):
+            await join(tg, stranger.id, link)
+        await tg.user(STAFF_ID).send_text("/access 7901")
+        await tg.user(STAFF_ID).press("Send the invite again")
+        await settle(tg, bot)
+        fresh = join_links(ana)["Pro room"]
+        assert fresh != link
+        await join(tg, ana.id, fresh)
+        await settle(tg, bot)
+        assert status(tg, PRO_ROOM, ana) == "member"
+        with pytest.raises(JoinRefused, match="used up"):
+            await join(tg, stranger.id, fresh)
+    finally:
+        await bot.stop()
+    tg.assert_no_refused_calls()
+
+
+async def test_a_staff_grant_opens_the_chats_at_once(tg: FakeBotAPI, access_bot: Runtime) -> None:
+    bob = tg.add_user(7951, "Bob", started=True)
+    await bob.start()
+    sam = tg.user(STAFF_ID)
+    await sam.send_text("/grant 7951 pro 30")
+    await sam.press("Grant")
+    await settle(tg, access_bot)  # no sweep: the staff update itself carried it
+    assert list(join_links(bob)) == ["Club channel", "Pro room"]
