@@ -130,7 +130,11 @@ class Verdict:
     winner: str | None
     arms: tuple[ArmStats, ...]
     control: str | None
-    note: str = ""  # why, in a few words (for staff)
+    # why: stopped | needs_two_arms | min_sample | beats_all | within_margin |
+    # no_clear_difference (staff texts say it in words)
+    note: str = ""
+    min_sample: int = 0
+    margin: float = 0.0
 
 
 def arm_stats(arm: ArmData, control: ArmData | None, *, with_stars: bool) -> ArmStats:
@@ -178,19 +182,17 @@ def decide(
     control = next((a for a in arms if a.holdout), arms[0] if arms else None)
     table = tuple(arm_stats(a, control, with_stars=with_stars) for a in arms)
     control_id = control.id if control else None
+
+    def out(decision: Decision, winner: str | None, note: str) -> Verdict:
+        return Verdict(decision, winner, table, control_id, note, min_sample, margin)
+
     if stopped:
-        return Verdict(Decision.STOPPED, None, table, control_id, "stopped by staff")
+        return out(Decision.STOPPED, None, "stopped")
     if len(arms) < 2:
-        return Verdict(Decision.RUNNING, None, table, control_id, "needs two arms")
+        return out(Decision.RUNNING, None, "needs_two_arms")
     short = [a.id for a in arms if a.measured < min_sample]
     if short:
-        return Verdict(
-            Decision.RUNNING,
-            None,
-            table,
-            control_id,
-            f"waiting for {min_sample} measured people per arm",
-        )
+        return out(Decision.RUNNING, None, "min_sample")
     pairs = len(arms) * (len(arms) - 1) // 2
     level = alpha / pairs  # Bonferroni over every pair
     beats: dict[str, int] = {a.id: 0 for a in arms}
@@ -208,13 +210,7 @@ def decide(
                 within = False
     best = [arm_id for arm_id, count in beats.items() if count == len(arms) - 1]
     if best:
-        return Verdict(Decision.WINNER, best[0], table, control_id, "beats every other arm")
+        return out(Decision.WINNER, best[0], "beats_all")
     if within:
-        return Verdict(
-            Decision.NO_DIFFERENCE,
-            None,
-            table,
-            control_id,
-            f"every difference within {margin:.0%}",
-        )
-    return Verdict(Decision.RUNNING, None, table, control_id, "no clear difference yet")
+        return out(Decision.NO_DIFFERENCE, None, "within_margin")
+    return out(Decision.RUNNING, None, "no_clear_difference")

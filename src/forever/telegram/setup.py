@@ -22,6 +22,7 @@ from forever.telegram.routers import (
     settings,
     signup,
     staff_broadcast,
+    staff_experiments,
     staff_replies,
     staff_tools,
 )
@@ -52,6 +53,7 @@ def setup_dispatcher(
     # Feature routers go before `common`, whose fallback catches whatever is left.
     dispatcher.include_router(staff_broadcast.build_router())
     dispatcher.include_router(staff_tools.build_router())
+    dispatcher.include_router(staff_experiments.build_router())
     dispatcher.include_router(signup.build_router())
     dispatcher.include_router(plans.build_router())
     dispatcher.include_router(account.build_router())

@@ -14,7 +14,7 @@ from forever.config import Settings
 from forever.telegram.errors import errors_router
 from forever.telegram.middlewares import PersonMiddleware
 from forever.telegram.setup import setup_dispatcher
-from forever.wiring import customers, email, lifecycle, staff
+from forever.wiring import customers, email, experiments, lifecycle, staff
 from forever.wiring.container import Container
 
 
@@ -34,7 +34,7 @@ def build_dispatcher(container: Container, storage: BaseStorage | None = None) -
     isolation = storage.create_isolation() if hasattr(storage, "create_isolation") else None
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
     data: dict[str, object] = {}
-    for area in (lifecycle, customers, email, staff):
+    for area in (lifecycle, customers, email, staff, experiments):
         data.update(area.chat_dependencies(container))
     setup_dispatcher(
         dispatcher,

@@ -1,0 +1,96 @@
+"""What counts as success on each experiment surface, read from a person's events after their
+first exposure. An outcome is known (the person is "measured") only once its window has
+passed, so a fresh exposure never counts as a failure.
+
+- cancel_offer: still keeping the membership 30 days after the cancel: the last word in the
+  window is a payment, an undone cancel or an accepted offer (a pause counts), not a new
+  cancel or the end of access.
+- winback_offer: paying again within 30 days.
+- trial_length: converted to paid within 60 days of the trial's start.
+- plan_price: converted within 90 days, and the Stars received (less refunds) in them.
+- upgrade_prompt: moved to a higher plan within 14 days.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from forever.domain.events import EventKind
+from forever.domain.experiments import Surface
+
+WINDOW_DAYS = {
+    Surface.CANCEL_OFFER: 30,
+    Surface.WINBACK_OFFER: 30,
+    Surface.TRIAL_LENGTH: 60,
+    Surface.PLAN_PRICE: 90,
+    Surface.UPGRADE_PROMPT: 14,
+}
+
+_KEEPS = frozenset({EventKind.PAYMENT, EventKind.CANCEL_UNDONE, EventKind.OFFER_ACCEPTED})
+_LOSES = frozenset({EventKind.CANCELED, EventKind.ACCESS_ENDED})
+
+
+@dataclass(frozen=True, slots=True)
+class Happened:
+    """One event of the person, as outcomes need it."""
+
+    kind: str
+    at: datetime
+    data: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    measured: bool
+    converted: bool
+    stars: int = 0
+
+
+def window(surface: Surface) -> timedelta:
+    return timedelta(days=WINDOW_DAYS[surface])
+
+
+def outcome(
+    surface: Surface,
+    exposed_at: datetime,
+    events: Iterable[Happened],
+    now: datetime,
+    *,
+    tiers: dict[str, int] | None = None,
+) -> Outcome:
+    """The outcome of one exposed person; `tiers` (plan id -> tier) tells an upgrade."""
+    end = exposed_at + window(surface)
+    if now < end:
+        return Outcome(measured=False, converted=False)
+    inside = sorted((e for e in events if exposed_at < e.at <= end), key=lambda e: e.at)
+    if surface is Surface.CANCEL_OFFER:
+        kept = False
+        for e in inside:
+            if e.kind in _KEEPS:
+                kept = True
+            elif e.kind in _LOSES:
+                kept = False
+        return Outcome(True, kept)
+    if surface is Surface.UPGRADE_PROMPT:
+        ranks = tiers or {}
+        up = any(
+            e.kind == EventKind.PLAN_CHANGED
+            and ranks.get(str(e.data.get("to_plan")), 0)
+            > ranks.get(str(e.data.get("from_plan")), 0)
+            for e in inside
+        )
+        return Outcome(True, up)
+    paid = [e for e in inside if e.kind == EventKind.PAYMENT]
+    if surface is Surface.PLAN_PRICE:
+        received = sum(_stars(e) for e in paid) - sum(
+            _stars(e) for e in inside if e.kind == EventKind.REFUNDED
+        )
+        return Outcome(True, bool(paid), max(0, received))
+    return Outcome(True, bool(paid))
+
+
+def _stars(e: Happened) -> int:
+    amount = e.data.get("amount")
+    return amount if isinstance(amount, int) and e.data.get("currency", "XTR") == "XTR" else 0
