@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import io
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from forever.domain.catalog import Catalog
+from forever.domain.catalog import Catalog, Journey, OfferKind
 from forever.domain.clock import Clock
 from forever.domain.experiment_outcomes import Happened, outcome, window
 from forever.domain.experiment_stats import ArmData, Verdict, decide
@@ -185,6 +185,65 @@ class ExperimentChooser:
             if winner is not None and eligible(winner):
                 return Choice(experiment, winner, promoted=True)
         return None
+
+
+class JourneyArms:
+    """The win-back surface for the journey sweep (services.journeys.WinbackArms): the offer a
+    win-back email's link carries is the person's arm; the link is signed with it, so the
+    chat shows the very same offer when it is opened."""
+
+    def __init__(self, chooser: ExperimentChooser) -> None:
+        self.chooser = chooser
+
+    async def offers(
+        self,
+        journey: Journey,
+        rows: Sequence[JourneyRow],
+        now: datetime,
+        gifted: Collection[int],
+    ) -> dict[int, str | None]:
+        catalog = self.chooser.catalog
+        if not any(e.surface is Surface.WINBACK_OFFER for e in catalog.experiments):
+            return {}
+        out: dict[int, str | None] = {}
+        for row in rows:
+
+            def eligible(v: Variant, row: JourneyRow = row) -> bool:
+                offer = catalog.offers.get(v.offer or "")
+                if offer is None:
+                    return True
+                if offer.kind is OfferKind.LOWER_TIER and not (
+                    row.plan_id and catalog.next_tier_down(row.plan_id)
+                ):
+                    return False
+                return not (offer.limited and row.id in gifted)
+
+            choice = await self.chooser.choose(
+                Surface.WINBACK_OFFER,
+                row.id,
+                now=now,
+                reason=row.cancel_reason,
+                plan=row.plan_id,
+                language=row.language,
+                eligible=eligible,
+            )
+            if choice is not None:
+                out[row.id] = choice.variant.offer
+        return out
+
+
+class JourneyRow(Protocol):
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def language(self) -> str | None: ...
+
+    @property
+    def plan_id(self) -> str | None: ...
+
+    @property
+    def cancel_reason(self) -> str | None: ...
 
 
 # --- staff: results, stop and promote ----------------------------------------------------

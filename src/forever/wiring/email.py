@@ -24,6 +24,7 @@ from forever.jobs.delivery import (
 )
 from forever.jobs.sweeps import Sweep, run_all
 from forever.mail.smtp import SmtpConfig, SmtpPool
+from forever.services.experiments import JourneyArms
 from forever.services.journeys import SweepJourneys
 from forever.services.ports import ChatPort
 from forever.services.renewals import TEMPLATE as YEARLY_RENEWAL
@@ -40,6 +41,7 @@ from forever.telegram.staff_texts import StaffTexts
 from forever.telegram.upgrade_prompts import upgrade_prompt_view
 from forever.wiring import lifecycle
 from forever.wiring.container import Container
+from forever.wiring.experiments import experiment_chooser
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,7 @@ def journey_sweep(container: Container) -> SweepJourneys:
         locale_for=container.renderer.locale_for,
         start_link=partial(winback_start_parameter, container.signer),
         gifts=SqlGiftHistory(container.sessions),
+        arms=JourneyArms(experiment_chooser(container)),
     )
 
 
