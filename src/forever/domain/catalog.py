@@ -352,7 +352,7 @@ def _build(data: dict[str, Any]) -> Catalog:
         raw=data,
         offer_once_per_days=once_per_days,
         late_charge_after_cancel=late_charge,
-        experiments=_experiments(data, offers, plans),
+        experiments=_experiments(data, offers, plans, trial_days=days),
     )
 
 
@@ -531,7 +531,7 @@ _PAYLOAD = {
 
 
 def _experiments(
-    data: dict[str, Any], offers: dict[str, Offer], plans: list[Plan]
+    data: dict[str, Any], offers: dict[str, Offer], plans: list[Plan], *, trial_days: int
 ) -> tuple[Experiment, ...]:
     raw_list = data.get("experiments", [])
     if not isinstance(raw_list, list):
@@ -540,6 +540,14 @@ def _experiments(
     for index, raw in enumerate(raw_list):
         path: tuple[str | int, ...] = ("experiments", index)
         experiment = _experiment(raw, path, offers, {p.id for p in plans})
+        for number, variant in enumerate(experiment.variants):
+            if variant.trial_days is not None and variant.trial_days < trial_days:
+                # The days promised before a trial starts are the catalog's: an arm may give
+                # more, never fewer.
+                raise _Problem(
+                    (*path, "variants", number, "trial_days"),
+                    f"at least the [trial] days ({trial_days}): an arm may only lengthen it",
+                )
         if any(e.id == experiment.id for e in experiments):
             raise _Problem((*path, "id"), f"duplicate experiment id {experiment.id!r}")
         experiments.append(experiment)

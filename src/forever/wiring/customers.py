@@ -34,6 +34,7 @@ from forever.services.usage import RecordUsage
 from forever.web.email_links import EmailLinks
 from forever.wiring import lifecycle
 from forever.wiring.container import Container
+from forever.wiring.experiments import experiment_chooser
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,7 @@ def build(container: Container) -> CustomerUseCases:
             c.clock,
             c.signer,
             offer_history=SqlLifecycleRecords(uow),
+            experiments=experiment_chooser(c),
         ),
         invoicing=invoicing,
         choose_plan=ChoosePlan(uow, snapshots, invoicing, catalog, c.clock),
