@@ -118,8 +118,16 @@ class ExperimentChooser:
         who: dict[str, Any] = {"reason": reason, "plan": plan, "language": language}
         ok = eligible or (lambda _v: True)
         if not record:
+            # What is not known here (None) does not narrow: the arm was recorded only for
+            # someone in the audience.
+            known = {k: v for k, v in who.items() if v is not None}
             for experiment in self.catalog.experiments:
-                if experiment.surface is surface and experiment.audience.matches(**who):
+                status = statuses.get(experiment.id, experiment.status)
+                if (
+                    experiment.surface is surface
+                    and status is ExperimentStatus.RUNNING
+                    and _loosely(experiment, known)
+                ):
                     seen = await self.store.assignment(experiment.id, person_id)
                     variant = experiment.variant(seen.variant_id) if seen else None
                     if variant is not None:
@@ -232,6 +240,45 @@ class JourneyArms:
         return out
 
 
+class PersonalPrices:
+    """The plan_price surface: a person's monthly price of each plan under a running price
+    experiment (the holdout: the catalog's). With `record`, showing the prices is the exposure;
+    without, only prices already shown count (the invoice charges what was seen)."""
+
+    def __init__(self, uow: UnitOfWork, chooser: ExperimentChooser, clock: Clock) -> None:
+        self.uow = uow
+        self.chooser = chooser
+        self.clock = clock
+
+    async def __call__(self, person_id: int, language: str | None) -> dict[str, int]:
+        if not any(e.surface is Surface.PLAN_PRICE for e in self.chooser.catalog.experiments):
+            return {}
+        async with self.uow.begin():
+            found = await self.monthly(person_id, language, record=True)
+            await self.uow.commit()
+        return found
+
+    async def monthly(
+        self, person_id: int, language: str | None, *, record: bool, plan_id: str | None = None
+    ) -> dict[str, int]:
+        """In the caller's unit of work: plan id -> the arm's monthly Stars."""
+        out: dict[str, int] = {}
+        for plan in self.chooser.catalog.plans:
+            if plan_id is not None and plan.id != plan_id:
+                continue
+            choice = await self.chooser.choose(
+                Surface.PLAN_PRICE,
+                person_id,
+                now=self.clock.now(),
+                plan=plan.id,
+                language=language,
+                record=record,
+            )
+            if choice is not None and choice.variant.monthly_stars is not None:
+                out[plan.id] = choice.variant.monthly_stars
+        return out
+
+
 class JourneyRow(Protocol):
     @property
     def id(self) -> int: ...
@@ -244,6 +291,18 @@ class JourneyRow(Protocol):
 
     @property
     def cancel_reason(self) -> str | None: ...
+
+
+def _loosely(experiment: Experiment, known: dict[str, Any]) -> bool:
+    audience = experiment.audience
+    return all(
+        not allowed or known.get(name) is None or known[name] in allowed
+        for name, allowed in (
+            ("reason", audience.reasons),
+            ("plan", audience.plans),
+            ("language", audience.languages),
+        )
+    )
 
 
 # --- staff: results, stop and promote ----------------------------------------------------

@@ -6,7 +6,7 @@ import secrets
 
 from forever.db.repositories.experiments import SqlExperimentStore
 from forever.db.repositories.staff import SqlAuditLog
-from forever.services.experiments import ExperimentChooser, ExperimentDesk
+from forever.services.experiments import ExperimentChooser, ExperimentDesk, PersonalPrices
 from forever.telegram.experiment_texts import ExperimentTexts
 from forever.wiring.container import Container
 
@@ -24,6 +24,10 @@ def experiment_chooser(container: Container) -> ExperimentChooser:
     )
 
 
+def personal_prices(container: Container) -> PersonalPrices:
+    return PersonalPrices(container.uow, experiment_chooser(container), container.clock)
+
+
 def experiment_desk(container: Container) -> ExperimentDesk:
     return ExperimentDesk(
         container.uow,
@@ -39,4 +43,5 @@ def chat_dependencies(container: Container) -> dict[str, object]:
     return {
         "experiment_desk": experiment_desk(container),
         "experiment_texts": ExperimentTexts(container.renderer),
+        "personal_prices": personal_prices(container),
     }
