@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from forever.domain.catalog import CatalogError, parse_catalog
+from forever.domain.experiment_outcomes import Happened, outcome
 from forever.domain.experiment_stats import (
     ArmData,
     Decision,
@@ -273,3 +275,57 @@ def test_no_difference_when_the_intervals_are_tight() -> None:
     assert verdict.decision is Decision.NO_DIFFERENCE
     a = verdict.arms[1]
     assert a.diff is not None and a.diff_ci is not None and a.diff_ci[0] < a.diff < a.diff_ci[1]
+
+
+# --- outcomes per surface, from events ----------------------------------------------------
+
+T0 = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def _h(kind: str, days: float, **data: object) -> Happened:
+    return Happened(kind, T0 + timedelta(days=days), dict(data))
+
+
+def test_outcomes_wait_for_their_window() -> None:
+    paid = [_h("payment", 3, amount=300)]
+    assert not outcome(Surface.WINBACK_OFFER, T0, paid, T0 + timedelta(days=29)).measured
+    assert outcome(Surface.WINBACK_OFFER, T0, paid, T0 + timedelta(days=30)).converted
+
+
+def test_cancel_offer_success_is_still_a_member_at_day_30() -> None:
+    later = T0 + timedelta(days=40)
+    saved = [_h("offer_accepted", 0.1), _h("payment", 20, amount=210)]
+    lost = [_h("access_ended", 20)]
+    undone_then_left = [_h("cancel_undone", 1), _h("canceled", 10), _h("access_ended", 25)]
+    came_back = [_h("access_ended", 5), _h("payment", 12, amount=300)]
+    assert outcome(Surface.CANCEL_OFFER, T0, saved, later).converted
+    assert not outcome(Surface.CANCEL_OFFER, T0, lost, later).converted
+    assert not outcome(Surface.CANCEL_OFFER, T0, undone_then_left, later).converted
+    assert outcome(Surface.CANCEL_OFFER, T0, came_back, later).converted
+    # After the window: not counted.
+    assert not outcome(Surface.CANCEL_OFFER, T0, [_h("payment", 31)], later).converted
+
+
+def test_price_outcome_counts_stars_received_less_refunds() -> None:
+    events = [
+        _h("payment", 1, amount=250, currency="XTR"),
+        _h("payment", 31, amount=250, currency="XTR"),
+        _h("refunded", 32, amount=250, currency="XTR"),
+        _h("payment", 95, amount=250, currency="XTR"),  # after the 90 days
+    ]
+    got = outcome(Surface.PLAN_PRICE, T0, events, T0 + timedelta(days=100))
+    assert got.converted and got.stars == 250
+
+
+def test_upgrade_outcome_is_a_higher_plan_within_14_days() -> None:
+    tiers = {"basic": 1, "plus": 2, "pro": 3}
+    later = T0 + timedelta(days=20)
+    up = [_h("plan_changed", 3, from_plan="plus", to_plan="pro")]
+    down = [_h("plan_changed", 3, from_plan="plus", to_plan="basic")]
+    trial_buys_pro = [_h("activated", 5, plan="pro", billing="monthly")]
+    trial_buys_plus = [_h("activated", 5, plan="plus", billing="monthly")]
+    assert outcome(Surface.UPGRADE_PROMPT, T0, up, later, tiers=tiers).converted
+    assert not outcome(Surface.UPGRADE_PROMPT, T0, down, later, tiers=tiers).converted
+    for bought, upgraded in ((trial_buys_pro, True), (trial_buys_plus, False)):
+        got = outcome(Surface.UPGRADE_PROMPT, T0, bought, later, tiers=tiers, from_plan="plus")
+        assert got.converted is upgraded

@@ -59,8 +59,11 @@ def outcome(
     now: datetime,
     *,
     tiers: dict[str, int] | None = None,
+    from_plan: str | None = None,
 ) -> Outcome:
-    """The outcome of one exposed person; `tiers` (plan id -> tier) tells an upgrade."""
+    """The outcome of one exposed person; `tiers` (plan id -> tier) tells an upgrade from
+    `from_plan` (the plan at exposure): a plan change upwards, or a trial member buying a
+    higher plan than the trial's."""
     end = exposed_at + window(surface)
     if now < end:
         return Outcome(measured=False, converted=False)
@@ -75,10 +78,16 @@ def outcome(
         return Outcome(True, kept)
     if surface is Surface.UPGRADE_PROMPT:
         ranks = tiers or {}
+
+        def higher(plan: object, than: object) -> bool:
+            return ranks.get(str(plan), 0) > ranks.get(str(than), 0)
+
         up = any(
-            e.kind == EventKind.PLAN_CHANGED
-            and ranks.get(str(e.data.get("to_plan")), 0)
-            > ranks.get(str(e.data.get("from_plan")), 0)
+            (
+                e.kind == EventKind.PLAN_CHANGED
+                and higher(e.data.get("to_plan"), e.data.get("from_plan"))
+            )
+            or (e.kind == EventKind.ACTIVATED and higher(e.data.get("plan"), from_plan))
             for e in inside
         )
         return Outcome(True, up)

@@ -135,7 +135,7 @@ class ExperimentChooser:
         else:
             running = running_for(self.catalog.experiments, surface, statuses=statuses, **who)
             if running is not None:
-                return await self._expose(running, person_id, now, ok)
+                return await self._expose(running, person_id, now, ok, plan)
         return self._promoted(surface, overrides, who, ok)
 
     async def _expose(
@@ -144,6 +144,7 @@ class ExperimentChooser:
         person_id: int,
         now: datetime,
         eligible: Callable[[Variant], bool],
+        plan: str | None = None,
     ) -> Choice | None:
         seen = await self.store.assignment(experiment.id, person_id)
         if seen is not None:
@@ -170,6 +171,7 @@ class ExperimentChooser:
                 variant=variant.id,
                 surface=experiment.surface.value,
                 holdout=variant.holdout,
+                plan=plan,  # the plan they were on (an upgrade is counted from it)
             )
         return Choice(experiment, variant)
 
@@ -434,8 +436,19 @@ def evaluate(
     for row in rows:
         if row.variant_id not in tally:
             continue  # an arm since removed from the catalog
+        mine = by_person[row.person_id]
+        exposure = next(
+            (e for e in mine if e.kind == EXPOSED and e.data.get("experiment") == experiment.id),
+            None,
+        )
+        from_plan = exposure.data.get("plan") if exposure is not None else None
         got = outcome(
-            experiment.surface, row.exposed_at, by_person[row.person_id], now, tiers=tiers
+            experiment.surface,
+            row.exposed_at,
+            mine,
+            now,
+            tiers=tiers,
+            from_plan=from_plan if isinstance(from_plan, str) else None,
         )
         counts = tally[row.variant_id]
         counts[0] += 1

@@ -76,6 +76,7 @@ def journey_sweep(container: Container) -> SweepJourneys:
 
 def upgrade_sweep(container: Container) -> QueueUpgradePrompts:
     return QueueUpgradePrompts(
+        experiments=experiment_chooser(container),
         uow=container.uow,
         candidates=SqlUpgradeCandidates(container.uow),
         events=container.events,
