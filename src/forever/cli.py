@@ -103,6 +103,14 @@ def _parser() -> argparse.ArgumentParser:
     usage.add_argument("telegram_id", type=int, help="the customer's Telegram user id")
     usage.add_argument("--amount", type=int, default=1, help="how much to add (default 1)")
     usage.add_argument("--metric", help="counter name (default: catalog upgrade.usage_metric)")
+    report = sub.add_parser(
+        "report",
+        help="print figures for scripts (experiments)",
+        description="Print every catalog experiment with its arms, their rates and "
+        "intervals, and the call (running, winner, no_difference, stopped).",
+    )
+    report.add_argument("what", choices=["experiments"], help="what to report")
+    report.add_argument("--json", action="store_true", help="one JSON document (the contract)")
     sub.add_parser(
         "migrate",
         help="bring the database schema up to date",
@@ -129,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.amount < 1:
                 raise ConfigError("--amount: at least 1")
             return _usage(settings, args.telegram_id, args.amount, args.metric)
+        if args.command == "report":
+            return _report(settings, as_json=args.json)
         if args.command == "run":
             settings.require_for_run()
             return _run(settings)
@@ -229,6 +239,38 @@ def _tick(settings: Settings, at: datetime) -> int:
     upgrade_to_head(settings.database_url)
     results = asyncio.run(tick(container, at))
     log.info("tick at %s: %s", at.isoformat(), results)
+    return 0
+
+
+def _report(settings: Settings, *, as_json: bool) -> int:
+    import json
+
+    from forever.app import build_container
+    from forever.services.experiments import report
+    from forever.wiring.experiments import experiment_desk
+
+    setup_logging(settings.log_level, settings.log_format.value)
+    container = build_container(settings)
+
+    async def _main() -> dict[str, Any]:
+        try:
+            return await report(experiment_desk(container))
+        finally:
+            await container.close()
+
+    found = asyncio.run(_main())
+    if as_json:
+        print(json.dumps(found, ensure_ascii=False))
+        return 0
+    for e in found["experiments"]:
+        print(f"{e['id']} ({e['surface']}, {e['status']}): {e['decision']} {e['winner'] or ''}")
+        for a in e["variants"]:
+            rate = "–" if a["rate"] is None else f"{a['rate']:.1%}"
+            low, high = a["ci"]
+            print(
+                f"  {a['id']}: {a['exposed']} exposed, {a['converted']}/{a['measured']} "
+                f"measured succeeded, {rate} (95% {low:.1%}–{high:.1%})"
+            )
     return 0
 
 

@@ -541,3 +541,36 @@ def as_table(result: Result) -> dict[str, Any]:
             for a in v.arms
         ],
     }
+
+
+async def report(desk: ExperimentDesk) -> dict[str, Any]:
+    """`bot.py report experiments --json`: every catalog experiment, its call and its arms."""
+    out = []
+    for summary in await desk.summaries():
+        result = await desk.results(summary.experiment.id)
+        assert result is not None
+        v = result.verdict
+        out.append(
+            {
+                "id": summary.experiment.id,
+                "surface": summary.experiment.surface.value,
+                "status": result.status.value,
+                "decision": v.decision.value,
+                "winner": v.winner,
+                "promoted": result.promoted,
+                "variants": [
+                    {
+                        "id": a.id,
+                        "holdout": a.holdout,
+                        "exposed": a.exposed,
+                        "measured": a.measured,
+                        "converted": a.converted,
+                        "rate": a.rate,
+                        "ci": [a.ci[0], a.ci[1]],
+                        "stars_per_exposed": a.stars_per_exposed,
+                    }
+                    for a in v.arms
+                ],
+            }
+        )
+    return {"experiments": out}
