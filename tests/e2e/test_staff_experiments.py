@@ -95,3 +95,25 @@ async def test_each_member_sees_their_arm_and_staff_promote_the_winner(
     assert expected_text("lower_tier") in later.last_message.html
     async with container.sessions() as session:
         assert len((await session.scalars(select(ExperimentAssignment))).all()) == 6
+
+
+async def test_experiments_is_for_staff_only_and_in_their_help(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    customer = tg.add_user(5500, "Eve")
+    await customer.send_text("hello?")
+    ordinary = customer.last_message.text
+    await customer.send_text(f"/experiments promote {EXPERIMENT} discount")
+    assert customer.last_message.text == ordinary
+    await customer.send_text("/help")
+    assert "/experiments" not in customer.last_message.text
+    async with running_bot.container.sessions() as session:
+        assert (await session.scalars(select(AuditEntry))).all() == []
+        assert await session.get(ExperimentOverride, EXPERIMENT) is None
+    staff = tg.user(STAFF_ID)
+    await staff.send_text("/help")
+    assert "/experiments: Offer and price experiments" in staff.last_message.text
+    await staff.send_text("/experiments nothing_here")
+    assert "There is no experiment “nothing_here” in the catalog." in staff.last_message.text
+    await staff.send_text("/experiments promote too many words here")
+    assert "Use /experiments" in staff.last_message.text
