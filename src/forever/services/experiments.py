@@ -113,6 +113,8 @@ class ExperimentChooser:
         person, and where every arm could be given to them (`eligible`), assigns them and
         records it the first time. Without it, only what was shown before: the recorded arm,
         or a promoted winner. None: today's default applies."""
+        if not any(e.surface is surface for e in self.catalog.experiments):
+            return None  # nothing on this surface: no query at all
         overrides = {o.experiment_id: o for o in await self.store.overrides()}
         statuses = {k: ExperimentStatus(o.status) for k, o in overrides.items()}
         who: dict[str, Any] = {"reason": reason, "plan": plan, "language": language}
