@@ -246,7 +246,7 @@ def _report(settings: Settings, *, as_json: bool) -> int:
     import json
 
     from forever.app import build_container
-    from forever.services.experiments import report
+    from forever.services.experiment_results import report
     from forever.wiring.experiments import experiment_desk
 
     setup_logging(settings.log_level, settings.log_format.value)

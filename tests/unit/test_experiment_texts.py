@@ -11,7 +11,7 @@ from forever.domain.experiment_stats import ArmData, decide
 from forever.domain.experiments import HOLDOUT, ExperimentStatus
 from forever.rendering import Renderer
 from forever.sandbox.fake_bot_api.html_entities import parse_html
-from forever.services.experiments import Result, as_table
+from forever.services.experiment_results import Result, as_table
 from forever.telegram.experiment_texts import ExperimentTexts
 from tests.unit.test_experiments import BASE
 

@@ -15,12 +15,8 @@ from forever.domain.events import EventKind
 from forever.domain.experiment_stats import Decision
 from forever.domain.experiments import HOLDOUT, ExperimentStatus, assign
 from forever.domain.signing import EXPERIMENT_KEY_PURPOSE, derive_key
-from forever.services.experiments import (
-    EXPOSED,
-    ChangeRefused,
-    ExperimentChooser,
-    ExperimentDesk,
-)
+from forever.services.experiment_results import ChangeRefused, ExperimentDesk
+from forever.services.experiments import EXPOSED, ExperimentChooser
 from forever.services.retention import Retention
 from tests.fakes.experiments import FakeExperimentStore
 from tests.fakes.lifecycle import CATALOG_PATH, LifecycleWorld

@@ -6,7 +6,8 @@ import secrets
 
 from forever.db.repositories.experiments import SqlExperimentStore
 from forever.db.repositories.staff import SqlAuditLog
-from forever.services.experiments import ExperimentChooser, ExperimentDesk, PersonalPrices
+from forever.services.experiment_results import ExperimentDesk
+from forever.services.experiments import ExperimentChooser, PersonalPrices
 from forever.telegram.experiment_texts import ExperimentTexts
 from forever.wiring.container import Container
 

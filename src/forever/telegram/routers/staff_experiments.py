@@ -7,8 +7,8 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, Message
 
-from forever.services import experiments
-from forever.services.experiments import ChangeRefused, ExperimentDesk, Result
+from forever.services import experiment_results as experiments
+from forever.services.experiment_results import ChangeRefused, ExperimentDesk, Result
 from forever.services.records import PersonRecord
 from forever.telegram.experiment_texts import ExperimentTexts
 from forever.telegram.staff_filter import IsStaff
