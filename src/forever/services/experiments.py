@@ -1,6 +1,6 @@
 """Experiments at run time: which arm a person is in on a surface (recorded at first exposure,
-inside the caller's transaction, with an `experiment_exposed` event), and staff's view of the
-results: the table, the call, stop and promote.
+inside the caller's transaction, with an `experiment_exposed` event), and the surfaces that
+are sweeps or views (win-back emails, plan prices). Staff's view: experiment_results.py.
 
 The arm is the keyed hash's (domain/experiments.py); the recorded row wins over the hash, so a
 person keeps the arm they saw even if the catalog's weights change later.
