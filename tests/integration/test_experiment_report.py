@@ -88,3 +88,90 @@ def test_report_experiments_json(
         assert v["stars_per_exposed"] is None  # only price experiments count Stars
     assert main(["report", "experiments"]) == 0
     assert "too_expensive_offer (cancel_offer, running): winner discount" in capsys.readouterr().out
+
+
+PRICE_EXPERIMENT = """
+[[experiments]]
+id = "plus_price"
+surface = "plan_price"
+holdout = 0.5
+audience = { plans = ["plus"] }
+variants = [{ id = "cheaper", monthly_stars = 250 }]
+"""
+# Measured per arm (price): shown, paid, of them left again within 90 days.
+PRICE_SEEDED = {"holdout": (300, 150, 30, 6), "cheaper": (250, 150, 45, 3)}
+
+
+async def _seed_prices(settings: Settings) -> None:
+    container = build_container(settings)
+    exposed_at = datetime.now(UTC) - timedelta(days=120)
+    try:
+        async with container.sessions.begin() as session:
+            for arm, (stars, shown, paid, left) in PRICE_SEEDED.items():
+                for n in range(shown):
+                    person = Person(first_name=f"{arm}{n}", created_at=exposed_at)
+                    session.add(person)
+                    await session.flush()
+                    session.add(
+                        ExperimentAssignment(
+                            experiment_id="plus_price",
+                            person_id=person.id,
+                            variant_id=arm,
+                            holdout=arm == "holdout",
+                            surface="plan_price",
+                            exposed_at=exposed_at,
+                        )
+                    )
+                    if n < paid:
+                        session.add(
+                            Event(
+                                person_id=person.id,
+                                kind=EventKind.PAYMENT,
+                                at=exposed_at + timedelta(days=1),
+                                data={"amount": stars, "currency": "XTR"},
+                            )
+                        )
+                    if n < left:
+                        session.add(
+                            Event(
+                                person_id=person.id,
+                                kind=EventKind.ACCESS_ENDED,
+                                at=exposed_at + timedelta(days=31),
+                                data={},
+                            )
+                        )
+    finally:
+        await container.close()
+
+
+def test_report_whatif_json(
+    settings: Settings,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text((ROOT / "catalog.toml").read_text("utf-8") + PRICE_EXPERIMENT, "utf-8")
+    asyncio.run(_seed_prices(settings.model_copy(update={"catalog_path": str(catalog)})))
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("CATALOG_PATH", str(catalog))
+    assert main(["report", "whatif", "--plan", "plus", "--price", "250", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert (found["plan_id"], found["price"], found["today_price"]) == ("plus", 250, 300)
+    assert found["monthly_new"] == pytest.approx(300 / 120 * 30, rel=0.01)
+    at, today = found["at_price"], found["today"]
+    assert at["conversion"]["value"] == pytest.approx(0.30)
+    assert at["paid_churn_90d"]["value"] == pytest.approx(3 / 45)
+    assert today["conversion"]["value"] == pytest.approx(0.20)
+    assert at["conversion"]["low"] < 0.30 < at["conversion"]["high"]
+    assert at["revenue_12m"]["low"] < at["revenue_12m"]["value"] < at["revenue_12m"]["high"]
+    # A price nobody was shown: no estimate, and how many people it needs.
+    assert main(["report", "whatif", "--plan", "plus", "--price", "275", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["at_price"] is None and found["needed_at_price"] == 100
+    assert main(["report", "whatif", "--plan", "plus", "--price", "275"]) == 0
+    assert "at 275 Stars: not enough data; 100 more measured people" in capsys.readouterr().out
+    assert main(["report", "whatif", "--plan", "gold", "--price", "5"]) == 1
+    assert main(["report", "whatif", "--plan", "plus"]) == 2

@@ -46,6 +46,7 @@ class Outcome:
     measured: bool
     converted: bool
     stars: int = 0
+    churned: bool = False  # plan_price: paid, then the paid access ended within the window
 
 
 def window(surface: Surface) -> timedelta:
@@ -96,7 +97,11 @@ def outcome(
         received = sum(_stars(e) for e in paid) - sum(
             _stars(e) for e in inside if e.kind == EventKind.REFUNDED
         )
-        return Outcome(True, bool(paid), max(0, received))
+        # Paid churn: their paid access ended again within the window, after paying.
+        churned = bool(paid) and any(
+            e.kind == EventKind.ACCESS_ENDED and e.at > paid[0].at for e in inside
+        )
+        return Outcome(True, bool(paid), max(0, received), churned)
     return Outcome(True, bool(paid))
 
 

@@ -17,6 +17,7 @@ from forever.domain.clock import Clock
 from forever.domain.experiment_outcomes import Happened, outcome, window
 from forever.domain.experiment_stats import ArmData, Verdict, decide
 from forever.domain.experiments import Experiment, ExperimentStatus, Surface
+from forever.domain.whatif import PricePoint, WhatIf, what_if
 from forever.services.experiments import EXPOSED, AssignmentRecord, ExperimentStore
 from forever.services.ports import UnitOfWork
 from forever.services.staff import AuditLog
@@ -97,6 +98,36 @@ class ExperimentDesk:
         verdict = evaluate(self.catalog, experiment, status, rows, happened, now)
         return Result(experiment, status, promoted, verdict, window(experiment.surface).days)
 
+    async def what_if(
+        self, plan_id: str, price: int, *, staff_id: int | None = None
+    ) -> WhatIf | None:
+        """What-if pricing for a plan (domain/whatif.py), from its price experiments only;
+        None for an unknown plan."""
+        plan = self.catalog.plan(plan_id)
+        if plan is None:
+            return None
+        now = self.clock.now()
+        experiments = [
+            e
+            for e in self.catalog.experiments
+            if e.surface is Surface.PLAN_PRICE and plan_id in e.audience.plans
+        ]
+        points: list[PricePoint] = []
+        exposed, first = 0, now
+        async with self.uow.begin():
+            for experiment in experiments:
+                rows = await self.store.assignments(experiment.id)
+                since = min((r.exposed_at for r in rows), default=now)
+                happened = await self.store.events_of(sorted({r.person_id for r in rows}), since)
+                points += _price_points(experiment, plan.monthly_stars, rows, happened, now)
+                exposed += len(rows)
+                first = min(first, since)
+            if staff_id is not None:
+                self.audit.record(staff_id, "whatif", now, plan=plan_id, price=price)
+            await self.uow.commit()
+        days = max((now - first).total_seconds() / 86400, 1.0)
+        return what_if(plan_id, price, plan.monthly_stars, points, exposed / days * 30)
+
     async def stop(self, experiment_id: str, *, staff_id: int) -> Result:
         return await self._conclude(experiment_id, staff_id, ExperimentStatus.STOPPED, None)
 
@@ -128,6 +159,31 @@ class ExperimentDesk:
         found = await self.results(experiment.id)
         assert found is not None
         return found
+
+
+def _price_points(
+    experiment: Experiment,
+    catalog_price: int,
+    rows: Sequence[AssignmentRecord],
+    happened: Sequence[tuple[int, Happened]],
+    now: datetime,
+) -> list[PricePoint]:
+    """Per arm of a price experiment: the price shown (the holdout's is the catalog's) and
+    what became of the measured people."""
+    by_person: dict[int, list[Happened]] = defaultdict(list)
+    for person_id, event in happened:
+        by_person[person_id].append(event)
+    counts: dict[str, list[int]] = {v.id: [0, 0, 0] for v in experiment.arms()}
+    for row in rows:
+        if row.variant_id not in counts:
+            continue
+        got = outcome(Surface.PLAN_PRICE, row.exposed_at, by_person[row.person_id], now)
+        if got.measured:
+            tally = counts[row.variant_id]
+            tally[0] += 1
+            tally[1] += got.converted
+            tally[2] += got.churned
+    return [PricePoint(v.monthly_stars or catalog_price, *counts[v.id]) for v in experiment.arms()]
 
 
 def evaluate(
