@@ -72,3 +72,33 @@ async def test_the_price_seen_is_the_price_charged(tg: FakeBotAPI, running_bot: 
         assert len(exposed) == 1
         arms.add(row.variant_id)
     assert arms == {"cheaper", "holdout"}
+
+
+async def test_staff_ask_what_if_in_chat(
+    tg: FakeBotAPI, running_bot: Runtime, e2e_settings: Settings
+) -> None:
+    from sqlalchemy import select as sql_select
+
+    from forever.db.models import AuditEntry
+    from tests.conftest import STAFF_ID
+    from tests.integration.test_experiment_report import _seed_prices
+
+    await _seed_prices(e2e_settings)
+    staff = tg.user(STAFF_ID)
+    await staff.send_text("/whatif plus 250")
+    report, chart = staff.messages[-2:]
+    assert "What if plus cost 250 ⭐ a month?" in report.text
+    assert "conversion 30.0%" in report.text and "Today, 300 ⭐:\n  conversion 20.0%" in report.text
+    assert chart.media is not None and chart.media.file.data[:8] == b"\x89PNG\r\n\x1a\n"
+    await staff.send_text("/whatif plus 275")
+    assert "275 ⭐: not enough data yet: 100 more people" in staff.messages[-2].text
+    await staff.send_text("/whatif gold 5")
+    assert "There is no plan “gold” in the catalog." in staff.last_message.text
+    await staff.send_text("/whatif plus")
+    assert "Use /whatif PLAN PRICE" in staff.last_message.text
+    async with running_bot.container.sessions() as session:
+        actions = (await session.scalars(sql_select(AuditEntry.action))).all()
+    assert actions == ["whatif", "whatif"]  # an unknown plan is not looked up
+    customer = tg.add_user(5600, "Eve")
+    await customer.send_text("/whatif plus 250")
+    assert "What if" not in (customer.last_message.text or "")

@@ -3,12 +3,15 @@ the table says what the numbers are."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pytest
 
 from forever.config import LOCALES
 from forever.domain.catalog import parse_catalog
 from forever.domain.experiment_stats import ArmData, decide
 from forever.domain.experiments import HOLDOUT, ExperimentStatus
+from forever.domain.whatif import PricePoint, what_if
 from forever.rendering import Renderer
 from forever.sandbox.fake_bot_api.html_entities import parse_html
 from forever.services.experiment_results import Result, as_table
@@ -58,6 +61,11 @@ SAMPLE = {
     "note": "within_margin",
     "min_sample": 100,
     "margin": 0.02,
+    "w": asdict(
+        what_if("plus", 250, 300, [PricePoint(300, 200, 40, 8), PricePoint(250, 20, 6, 1)], 90.0)
+    ),
+    "plan": "plus <b>",
+    "price": 250,
 }
 
 
@@ -86,3 +94,10 @@ def test_the_table_gives_rates_intervals_differences_and_stars() -> None:
     assert "vs holdout: +14.6 points" in text
     assert "⭐ per person: 41.5" in text
     assert "Winner: cheaper" in text
+
+
+def test_whatif_says_what_it_cannot_estimate() -> None:
+    text, _ = parse_html(texts("whatif_report", "en", w=SAMPLE["w"]))
+    assert "What if plus cost 250 ⭐ a month?" in text
+    assert "250 ⭐: not enough data yet: 80 more people with a known outcome" in text
+    assert "Today, 300 ⭐:\n  conversion 20.0% (15.0–26.1%)" in text

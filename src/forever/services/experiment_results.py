@@ -342,3 +342,32 @@ async def report(desk: ExperimentDesk) -> dict[str, Any]:
             }
         )
     return {"experiments": out}
+
+
+def _draw_whatif(found: WhatIf, title: str, label: str) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    shown = [(str(e.stars), e.revenue_12m) for e in (found.today, found.at_price) if e is not None]
+    figure = Figure(figsize=(6, 4), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    values = [r.value for _, r in shown]
+    below = [r.value - r.low for _, r in shown]
+    above = [r.high - r.value for _, r in shown]
+    axes.bar([n for n, _ in shown], values, color="#2a6f97", yerr=[below, above], capsize=6)
+    axes.set_ylabel(label)
+    axes.set_ylim(bottom=0)
+    axes.set_title(title)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+async def whatif_chart_png(found: WhatIf, *, title: str, label: str) -> bytes | None:
+    """12-month revenue at today's price and at the asked one, with their ranges; None when
+    neither can be estimated."""
+    if found.today is None and found.at_price is None:
+        return None
+    return await asyncio.to_thread(_draw_whatif, found, title, label)

@@ -3,6 +3,8 @@ Everyone else never reaches these handlers."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, Message
@@ -76,8 +78,37 @@ async def _show(message: Message, result: Result, texts: ExperimentTexts, locale
     )
 
 
+async def whatif_command(
+    message: Message,
+    command: CommandObject,
+    experiment_desk: ExperimentDesk,
+    experiment_texts: ExperimentTexts,
+    locale: str,
+    person: PersonRecord,
+) -> None:
+    texts = experiment_texts
+    words = (command.args or "").split()
+    if len(words) != 2 or not words[1].isdigit() or not 1 <= int(words[1]) <= 100000:
+        await message.answer(texts("whatif_usage", locale))
+        return
+    plan_id, price = words[0], int(words[1])
+    found = await experiment_desk.what_if(plan_id, price, staff_id=person.telegram_id or 0)
+    if found is None:
+        await message.answer(texts("whatif_unknown_plan", locale, plan=plan_id))
+        return
+    await message.answer(texts("whatif_report", locale, w=asdict(found)))
+    png = await experiments.whatif_chart_png(
+        found,
+        title=texts("chart_whatif_title", locale, plan=plan_id, price=price),
+        label=texts("chart_revenue", locale),
+    )
+    if png is not None:
+        await message.answer_photo(BufferedInputFile(png, filename=f"whatif-{plan_id}.png"))
+
+
 def build_router() -> Router:
     router = Router(name="staff_experiments")
     router.message.filter(IsStaff())
     router.message.register(experiments_command, Command("experiments"))
+    router.message.register(whatif_command, Command("whatif"))
     return router
