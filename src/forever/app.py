@@ -14,7 +14,12 @@ from forever.config import Settings
 from forever.db.engine import make_engine, make_session_factory
 from forever.domain.catalog import load_catalog
 from forever.domain.clock import Clock, SystemClock
-from forever.domain.signing import SUPPRESSION_KEY_PURPOSE, Signer, derive_key
+from forever.domain.signing import (
+    EXPERIMENT_KEY_PURPOSE,
+    SUPPRESSION_KEY_PURPOSE,
+    Signer,
+    derive_key,
+)
 from forever.rendering import Renderer
 from forever.telegram.bot_port import build_bot
 from forever.wiring.container import Container, new_instance_id
@@ -43,4 +48,5 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         engine=engine,
         sessions=sessions,
         signer=Signer(secret),
+        experiment_key=derive_key(secret, EXPERIMENT_KEY_PURPOSE),
     )

@@ -103,6 +103,16 @@ def _parser() -> argparse.ArgumentParser:
     usage.add_argument("telegram_id", type=int, help="the customer's Telegram user id")
     usage.add_argument("--amount", type=int, default=1, help="how much to add (default 1)")
     usage.add_argument("--metric", help="counter name (default: catalog upgrade.usage_metric)")
+    report = sub.add_parser(
+        "report",
+        help="print figures for scripts (experiments)",
+        description="Print every catalog experiment with its arms, their rates and "
+        "intervals, and the call (running, winner, no_difference, stopped).",
+    )
+    report.add_argument("what", choices=["experiments", "whatif"], help="what to report")
+    report.add_argument("--json", action="store_true", help="one JSON document (the contract)")
+    report.add_argument("--plan", help="whatif: the plan id")
+    report.add_argument("--price", type=int, help="whatif: the monthly price in Stars")
     sub.add_parser(
         "migrate",
         help="bring the database schema up to date",
@@ -129,6 +139,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.amount < 1:
                 raise ConfigError("--amount: at least 1")
             return _usage(settings, args.telegram_id, args.amount, args.metric)
+        if args.command == "report" and args.what == "whatif":
+            if not args.plan or args.price is None or args.price < 1:
+                raise ConfigError("report whatif: needs --plan ID and --price STARS (at least 1)")
+            return _whatif(settings, args.plan, args.price, as_json=args.json)
+        if args.command == "report":
+            return _report(settings, as_json=args.json)
         if args.command == "run":
             settings.require_for_run()
             return _run(settings)
@@ -229,6 +245,78 @@ def _tick(settings: Settings, at: datetime) -> int:
     upgrade_to_head(settings.database_url)
     results = asyncio.run(tick(container, at))
     log.info("tick at %s: %s", at.isoformat(), results)
+    return 0
+
+
+def _report(settings: Settings, *, as_json: bool) -> int:
+    import json
+
+    from forever.app import build_container
+    from forever.services.experiment_results import report
+    from forever.wiring.experiments import experiment_desk
+
+    setup_logging(settings.log_level, settings.log_format.value)
+    container = build_container(settings)
+
+    async def _main() -> dict[str, Any]:
+        try:
+            return await report(experiment_desk(container))
+        finally:
+            await container.close()
+
+    found = asyncio.run(_main())
+    if as_json:
+        print(json.dumps(found, ensure_ascii=False))
+        return 0
+    for e in found["experiments"]:
+        print(f"{e['id']} ({e['surface']}, {e['status']}): {e['decision']} {e['winner'] or ''}")
+        for a in e["variants"]:
+            rate = "–" if a["rate"] is None else f"{a['rate']:.1%}"
+            low, high = a["ci"]
+            print(
+                f"  {a['id']}: {a['exposed']} exposed, {a['converted']}/{a['measured']} "
+                f"measured succeeded, {rate} (95% {low:.1%}–{high:.1%})"
+            )
+    return 0
+
+
+def _whatif(settings: Settings, plan_id: str, price: int, *, as_json: bool) -> int:
+    import json
+    from dataclasses import asdict
+
+    from forever.app import build_container
+    from forever.wiring.experiments import experiment_desk
+
+    setup_logging(settings.log_level, settings.log_format.value)
+    container = build_container(settings)
+
+    async def _main() -> Any:
+        try:
+            return await experiment_desk(container).what_if(plan_id, price)
+        finally:
+            await container.close()
+
+    found = asyncio.run(_main())
+    if found is None:
+        print(f"no plan {plan_id!r} in the catalog", file=sys.stderr)
+        return 1
+    if as_json:
+        print(json.dumps(asdict(found), ensure_ascii=False))
+        return 0
+    for label, e, needed in (
+        (f"at {found.price} Stars", found.at_price, found.needed_at_price),
+        (f"today ({found.today_price} Stars)", found.today, found.needed_today),
+    ):
+        if e is None:
+            print(f"{label}: not enough data; {needed} more measured people shown this price")
+            continue
+        print(
+            f"{label}: conversion {e.conversion.value:.1%} "
+            f"({e.conversion.low:.1%}-{e.conversion.high:.1%}), paid churn in 90 days "
+            f"{e.paid_churn_90d.value:.1%}, MRR after 12 months {e.mrr_12m.value:.0f} "
+            f"({e.mrr_12m.low:.0f}-{e.mrr_12m.high:.0f}), 12-month revenue "
+            f"{e.revenue_12m.value:.0f} ({e.revenue_12m.low:.0f}-{e.revenue_12m.high:.0f})"
+        )
     return 0
 
 

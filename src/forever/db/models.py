@@ -379,3 +379,37 @@ class AccessLink(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     invite_link: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime]
+
+
+class ExperimentAssignment(Base):
+    """Who saw which arm of an experiment, recorded at the first exposure (with an
+    `experiment_exposed` event in the same transaction). One row per experiment and person:
+    the arm never changes for them, whatever happens to the weights later."""
+
+    __tablename__ = "experiment_assignments"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    experiment_id: Mapped[str] = mapped_column(String(48))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    variant_id: Mapped[str] = mapped_column(String(32))
+    holdout: Mapped[bool] = mapped_column(Boolean, default=False)
+    surface: Mapped[str] = mapped_column(String(24))
+    exposed_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("experiment_id", "person_id"),
+        Index("ix_experiment_assignments_experiment_exposed", "experiment_id", "exposed_at"),
+    )
+
+
+class ExperimentOverride(Base):
+    """Staff's word on a catalog experiment: stopped, or concluded with a promoted winner
+    (which then is everyone's default on that surface and audience)."""
+
+    __tablename__ = "experiment_overrides"
+
+    experiment_id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # stopped | concluded
+    winner_variant_id: Mapped[str | None] = mapped_column(String(32))
+    by_telegram_id: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime]

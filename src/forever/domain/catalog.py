@@ -12,6 +12,16 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from forever.domain.experiments import (
+    HOLDOUT,
+    Audience,
+    Experiment,
+    ExperimentStatus,
+    Surface,
+    Variant,
+    overlapping,
+)
+
 LOCALES = ("en", "ro", "it")
 
 
@@ -214,6 +224,12 @@ class Catalog:
             return ()
         return tuple(c for c in self.chats if c.key in plan.chats)
 
+    # Offer and price experiments (`[[experiments]]`), in the file's order.
+    experiments: tuple[Experiment, ...] = ()
+
+    def experiment(self, experiment_id: str) -> Experiment | None:
+        return next((e for e in self.experiments if e.id == experiment_id), None)
+
     def plan(self, plan_id: str) -> Plan | None:
         return next((p for p in self.plans if p.id == plan_id), None)
 
@@ -387,6 +403,7 @@ def _build(data: dict[str, Any]) -> Catalog:
         late_charge_after_cancel=late_charge,
         chats=chats,
         access=_access_rules(data),
+        experiments=_experiments(data, offers, plans, trial_days=days),
     )
 
 
@@ -623,6 +640,156 @@ def _journey(raw: Any, path: tuple[str | int, ...], offers: dict[str, Offer]) ->
         offers=offer_map,
         offer_valid_days=_int(raw, (*path, "offer_valid_days"), default=14, low=1, high=365),
     )
+
+
+# --- experiments ([[experiments]]) -----------------------------------------------------------
+
+_EXPERIMENT_ID = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+_VARIANT_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+# The one payload field each surface's variants carry.
+_PAYLOAD = {
+    Surface.CANCEL_OFFER: "offer",
+    Surface.WINBACK_OFFER: "offer",
+    Surface.TRIAL_LENGTH: "trial_days",
+    Surface.PLAN_PRICE: "monthly_stars",
+    Surface.UPGRADE_PROMPT: "prompt",
+}
+
+
+def _experiments(
+    data: dict[str, Any], offers: dict[str, Offer], plans: list[Plan], *, trial_days: int
+) -> tuple[Experiment, ...]:
+    raw_list = data.get("experiments", [])
+    if not isinstance(raw_list, list):
+        raise _Problem(("experiments",), "use [[experiments]] tables")
+    experiments: list[Experiment] = []
+    for index, raw in enumerate(raw_list):
+        path: tuple[str | int, ...] = ("experiments", index)
+        experiment = _experiment(raw, path, offers, {p.id for p in plans})
+        for number, variant in enumerate(experiment.variants):
+            if variant.trial_days is not None and variant.trial_days < trial_days:
+                # The days promised before a trial starts are the catalog's: an arm may give
+                # more, never fewer.
+                raise _Problem(
+                    (*path, "variants", number, "trial_days"),
+                    f"at least the [trial] days ({trial_days}): an arm may only lengthen it",
+                )
+        if any(e.id == experiment.id for e in experiments):
+            raise _Problem((*path, "id"), f"duplicate experiment id {experiment.id!r}")
+        experiments.append(experiment)
+        clash = overlapping(experiments)
+        if clash is not None:
+            raise _Problem(
+                path,
+                f"overlaps running experiment {clash[0].id!r} on surface {experiment.surface}: "
+                "a person would be in both; narrow the audience or stop one",
+            )
+    return tuple(experiments)
+
+
+def _experiment(
+    raw: Any, path: tuple[str | int, ...], offers: dict[str, Offer], plan_ids: set[str]
+) -> Experiment:
+    if not isinstance(raw, dict):
+        raise _Problem(path, "must be a table")
+    experiment_id = _str(raw, (*path, "id"))
+    if not _EXPERIMENT_ID.match(experiment_id):
+        raise _Problem((*path, "id"), "lowercase letters, digits and _, at most 48 characters")
+    surface_text = _str(raw, (*path, "surface"))
+    try:
+        surface = Surface(surface_text)
+    except ValueError:
+        allowed = ", ".join(s.value for s in Surface)
+        raise _Problem(
+            (*path, "surface"), f"unknown surface {surface_text!r}; use one of {allowed}"
+        ) from None
+    status_text = _str(raw, (*path, "status"), default=ExperimentStatus.RUNNING.value)
+    try:
+        status = ExperimentStatus(status_text)
+    except ValueError:
+        allowed = ", ".join(s.value for s in ExperimentStatus)
+        raise _Problem((*path, "status"), f"use one of {allowed}") from None
+    holdout = raw.get("holdout", 0.0)
+    if isinstance(holdout, bool) or not isinstance(holdout, int | float) or not 0 <= holdout < 1:
+        raise _Problem((*path, "holdout"), f"a share from 0 to below 1, got {holdout!r}")
+    audience = _audience(raw, (*path, "audience"), plan_ids)
+    if surface is Surface.PLAN_PRICE and len(audience.plans) != 1:
+        raise _Problem((*path, "audience", "plans"), "a price experiment names exactly one plan")
+    variants_raw = raw.get("variants")
+    if not isinstance(variants_raw, list) or not variants_raw:
+        raise _Problem((*path, "variants"), "at least one variant, e.g. [{ id = ..., ... }]")
+    variants: list[Variant] = []
+    for number, item in enumerate(variants_raw):
+        variant = _variant(item, (*path, "variants", number), surface, offers)
+        if variant.id in {v.id for v in variants}:
+            raise _Problem((*path, "variants", number, "id"), f"duplicate variant {variant.id!r}")
+        variants.append(variant)
+    if holdout == 0 and len(variants) < 2:
+        raise _Problem((*path, "variants"), "two variants, or one and a holdout share")
+    return Experiment(
+        id=experiment_id,
+        surface=surface,
+        variants=tuple(variants),
+        holdout_share=float(holdout),
+        audience=audience,
+        status=status,
+    )
+
+
+def _audience(raw: dict[str, Any], path: tuple[str | int, ...], plan_ids: set[str]) -> Audience:
+    table = raw.get("audience", {})
+    if not isinstance(table, dict):
+        raise _Problem(path, "a table: { reasons = [...], plans = [...], languages = [...] }")
+    allowed = {
+        "reasons": {r.value for r in CancelReason},
+        "plans": plan_ids,
+        "languages": set(LOCALES),
+    }
+    found: dict[str, frozenset[str]] = {}
+    for name, values in table.items():
+        if name not in allowed:
+            raise _Problem((*path, name), "use reasons, plans or languages")
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise _Problem((*path, name), "a list of ids")
+        unknown = sorted(set(values) - allowed[name])
+        if unknown:
+            known = ", ".join(sorted(allowed[name]))
+            raise _Problem((*path, name), f"unknown {unknown[0]!r}; use {known}")
+        found[name] = frozenset(values)
+    return Audience(**found)
+
+
+def _variant(
+    raw: Any, path: tuple[str | int, ...], surface: Surface, offers: dict[str, Offer]
+) -> Variant:
+    if not isinstance(raw, dict):
+        raise _Problem(path, "must be a table")
+    variant_id = _str(raw, (*path, "id"))
+    if not _VARIANT_ID.match(variant_id) or variant_id == HOLDOUT:
+        raise _Problem(
+            (*path, "id"), 'lowercase letters, digits and _ (and not "holdout", which is implicit)'
+        )
+    weight = _int(raw, (*path, "weight"), default=1, low=1, high=1000)
+    wanted = _PAYLOAD[surface]
+    for name in set(_PAYLOAD.values()) - {wanted}:
+        if name in raw:
+            raise _Problem((*path, name), f"a {surface} variant carries {wanted}, not {name}")
+    if surface in (Surface.CANCEL_OFFER, Surface.WINBACK_OFFER):
+        offer_id = _str(raw, (*path, "offer"))
+        if offer_id != "none" and offer_id not in offers:
+            known = ", ".join(sorted(offers)) or "none defined in [offers]"
+            raise _Problem((*path, "offer"), f"unknown offer {offer_id!r}; known offers: {known}")
+        kind = offers[offer_id].kind if offer_id != "none" else None
+        if surface is Surface.WINBACK_OFFER and kind in (OfferKind.PAUSE, OfferKind.LONGER_TRIAL):
+            raise _Problem((*path, "offer"), "a pause or a longer trial cannot win someone back")
+        return Variant(variant_id, weight, offer=None if offer_id == "none" else offer_id)
+    if surface is Surface.TRIAL_LENGTH:
+        days = _int(raw, (*path, "trial_days"), low=1, high=90)
+        return Variant(variant_id, weight, trial_days=days)
+    if surface is Surface.PLAN_PRICE:
+        stars = _int(raw, (*path, "monthly_stars"), low=1, high=10000)
+        return Variant(variant_id, weight, monthly_stars=stars)
+    return Variant(variant_id, weight, prompt=_localized(raw, (*path, "prompt"), max_len=500))
 
 
 # --- small typed getters -------------------------------------------------------------------

@@ -68,3 +68,17 @@ def winback_offer(
     if offer.limited and any((o := catalog.offers.get(u)) is not None and o.limited for u in used):
         return None
     return offer
+
+
+def offer_available(
+    catalog: Catalog, offer_id: str | None, m: Membership, used: Collection[str] = ()
+) -> bool:
+    """Whether an experiment arm's save offer could be made to this membership: "no offer"
+    always can; an offer must fit and, if a gift, not follow another gift within the period."""
+    if offer_id is None:
+        return True
+    offer = catalog.offers.get(offer_id)
+    if offer is None or not fits(catalog, offer, m):
+        return False
+    gifted = any((o := catalog.offers.get(u)) is not None and o.limited for u in used)
+    return not (offer.limited and gifted)

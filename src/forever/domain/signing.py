@@ -83,6 +83,8 @@ def email_hash(address: str, secret_key: str = "") -> str:
 
 
 SUPPRESSION_KEY_PURPOSE = "forever/suppression-email-hash/v1"
+# The key of the experiment assignment hash (domain/experiments.py): who sees which variant.
+EXPERIMENT_KEY_PURPOSE = "forever/experiment-assignment/v1"
 
 
 def derive_key(secret_key: str, purpose: str) -> bytes:

@@ -152,12 +152,26 @@ class IssuedInvoice:
     offer: Offer | None = None
 
 
+class PriceArms(Protocol):
+    """A plan_price experiment's prices already shown to a person (services/experiments.py)."""
+
+    async def monthly(
+        self, person_id: int, language: str | None, *, record: bool, plan_id: str | None = None
+    ) -> dict[str, int]: ...
+
+
 class Invoicing:
     """Issuing invoices: the row is committed before Telegram sees its payload."""
 
     def __init__(
-        self, uow: UnitOfWork, invoices: InvoiceRepository, clock: Clock, signer: Signer
+        self,
+        uow: UnitOfWork,
+        invoices: InvoiceRepository,
+        clock: Clock,
+        signer: Signer,
+        prices: PriceArms | None = None,
     ) -> None:
+        self.prices = prices
         self.uow = uow
         self.invoices = invoices
         self.clock = clock
@@ -167,8 +181,14 @@ class Invoicing:
         self, person_id: int, plan: Plan, kind: InvoiceKind, offer: Offer | None = None
     ) -> IssuedInvoice:
         now = self.clock.now()
-        amount = price(plan, kind, offer)
         async with self.uow.begin():
+            if self.prices is not None and kind is InvoiceKind.SUBSCRIPTION:
+                # A price experiment's arm, if this person was shown one: the price seen is
+                # the price charged (a discount offer then applies to it).
+                shown = await self.prices.monthly(person_id, None, record=False, plan_id=plan.id)
+                if plan.id in shown:
+                    plan = replace(plan, monthly_stars=shown[plan.id])
+            amount = price(plan, kind, offer)
             invoice = await self.invoices.add(
                 person_id=person_id,
                 plan_id=plan.id,

@@ -17,7 +17,7 @@ import contextlib
 import hashlib
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
@@ -94,6 +94,16 @@ def journey_setup(catalog: Catalog) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+class WinbackArms(Protocol):
+    """A win-back offer experiment's arms (services/experiments.py): person id -> the offer
+    id their arm carries (None: no offer), for those it holds; records first exposures in the
+    open transaction."""
+
+    async def offers(
+        self, journey: Journey, rows: Sequence[Candidate], now: datetime, gifted: Collection[int]
+    ) -> Mapping[int, str | None]: ...
+
+
 class BulkOutbox(Protocol):
     async def enqueue_many(self, rows: list[dict[str, Any]], now: datetime) -> int:
         """Queue rows (keyword arguments of Outbox.enqueue); keys already queued are
@@ -137,9 +147,16 @@ class JourneyPlanner:
         return found
 
     def _offer(
-        self, journey: Journey, row: Candidate, locale: str, gifted: Collection[int] = ()
+        self,
+        journey: Journey,
+        row: Candidate,
+        locale: str,
+        gifted: Collection[int] = (),
+        arms: Mapping[int, str | None] | None = None,
     ) -> dict[str, Any]:
         offer_id = journey.offer_id_for(row.cancel_reason)
+        if arms is not None and row.id in arms:
+            offer_id = arms[row.id]  # an experiment's arm (the holdout: none)
         offer = self.catalog.offers.get(offer_id) if offer_id else None
         out: dict[str, Any] = {
             "offer_kind": None,
@@ -186,7 +203,11 @@ class JourneyPlanner:
         return found
 
     def rows_for(
-        self, window: Window, found: Iterable[Sequence[Any]], gifted: Collection[int] = ()
+        self,
+        window: Window,
+        found: Iterable[Sequence[Any]],
+        gifted: Collection[int] = (),
+        arms: Mapping[int, str | None] | None = None,
     ) -> list[dict[str, Any]]:
         """Outbox rows for candidates (see `Candidate`)."""
         journey, step = window.journey, window.index
@@ -216,7 +237,7 @@ class JourneyPlanner:
                 "usage": int(row.usage or 0),
             }
             if with_offer:
-                context.update(self._offer(journey, row, locale, gifted))
+                context.update(self._offer(journey, row, locale, gifted, arms))
             out.append(
                 {
                     "key": row.key,
@@ -251,9 +272,11 @@ class SweepJourneys:
         start_link: StartLink,
         gifts: GiftHistory | None = None,
         rounds: SweepRounds | None = None,
+        arms: WinbackArms | None = None,
     ) -> None:
         self.gifts = gifts
         self.rounds = rounds
+        self.arms = arms
         self.uow = uow
         self.candidates = candidates
         self.outbox = outbox
@@ -275,13 +298,17 @@ class SweepJourneys:
         self, planner: JourneyPlanner, batch: Sequence[tuple[Window, Sequence[Sequence[Any]]]]
     ) -> int:
         gifted = await self._gifted(planner.now, batch)
-        # By key: a round may find one person twice (the slice and the people who changed).
-        rows = {
-            row["key"]: row
-            for window, part in batch
-            for row in planner.rows_for(window, part, gifted)
-        }
         async with self.uow.begin():
+            # By key: a round may find one person twice (the slice and the people who changed).
+            rows: dict[str, Any] = {}
+            for window, part in batch:
+                arms = None
+                if self.arms is not None and window.journey.trigger is Trigger.ACCESS_ENDED:
+                    # Chosen (and first exposures recorded) with the rows that carry them.
+                    found = [Candidate._make(row) for row in part]
+                    arms = await self.arms.offers(window.journey, found, planner.now, gifted)
+                for row in planner.rows_for(window, part, gifted, arms):
+                    rows[row["key"]] = row
             queued = await self.outbox.enqueue_many(list(rows.values()), planner.now)
             await self.uow.commit()
         return queued

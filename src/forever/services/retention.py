@@ -32,10 +32,12 @@ from forever.domain.account import (
 from forever.domain.catalog import CancelReason, Catalog, Offer, OfferKind
 from forever.domain.clock import Clock
 from forever.domain.events import EventKind
+from forever.domain.experiments import Surface
 from forever.domain.lifecycle import Billing, Membership, State
-from forever.domain.offers import match_offer, offer_window_start
+from forever.domain.offers import match_offer, offer_available, offer_window_start
 from forever.domain.retention import TelegramChange, may_give_reason, telegram_change
 from forever.services.accounts import AccountReads, make_snapshot, renewal_stars
+from forever.services.experiments import Choice, ExperimentChooser
 from forever.services.memberships import apply_membership, to_membership
 from forever.services.ports import (
     ConcurrentChange,
@@ -130,8 +132,10 @@ class Retention:
         catalog: Catalog,
         clock: Clock,
         kick: DeliveryKick,
+        experiments: ExperimentChooser | None = None,
     ) -> None:
         self.uow = uow
+        self.experiments = experiments
         self.people = people
         self.subscriptions = subscriptions
         self.events = events
@@ -296,10 +300,20 @@ class Retention:
             used = await self.records.offers_made(
                 c.person.id, offer_window_start(self.catalog, c.now)
             )
-            offer = match_offer(self.catalog, reason, c.m, used)
+            offer, choice = await self._save_offer(c, reason, used, exposure=True)
             if offer is not None:
+                arm = (
+                    {"experiment": choice.experiment.id, "variant": choice.variant.id}
+                    if choice
+                    else {}
+                )
                 self.events.record(
-                    EventKind.OFFER_SHOWN, c.now, c.person.id, offer=offer.id, reason=reason.value
+                    EventKind.OFFER_SHOWN,
+                    c.now,
+                    c.person.id,
+                    offer=offer.id,
+                    reason=reason.value,
+                    **arm,
                 )
             return await self._result(c, Status.DONE, offer=offer)
 
@@ -356,12 +370,38 @@ class Retention:
         used = await self.records.offers_made(
             c.person.id, offer_window_start(self.catalog, c.now), before=c.sub.canceled_at
         )
-        offer = match_offer(self.catalog, reason, c.m, used)
+        offer, _ = await self._save_offer(c, reason, used, exposure=False)
         if offer is None or offer.id != offer_id:
             return None
         if await self.records.offer_accepted_since(c.person.id, c.sub.canceled_at):
             return None
         return offer
+
+    async def _save_offer(
+        self, c: _Step, reason: CancelReason, used: Sequence[str], *, exposure: bool
+    ) -> tuple[Offer | None, Choice | None]:
+        """The offer after this reason: the catalog's, unless a cancel_offer experiment holds
+        the person; then their arm's (the holdout: none). `exposure` records a first
+        exposure; without it, the arm already shown (accepting what was offered)."""
+        default = match_offer(self.catalog, reason, c.m, used)
+        if self.experiments is None:
+            return default, None
+        choice = await self.experiments.choose(
+            Surface.CANCEL_OFFER,
+            c.person.id,
+            now=c.now,
+            reason=reason.value,
+            plan=c.m.plan_id,
+            language=c.person.language,
+            eligible=lambda v: offer_available(self.catalog, v.offer, c.m, used),
+            record=exposure,
+        )
+        if choice is None:
+            return default, None
+        arm_offer = self.catalog.offers.get(choice.variant.offer or "")
+        if arm_offer is not None and not offer_available(self.catalog, arm_offer.id, c.m, used):
+            arm_offer = None  # e.g. a gift taken since: nothing rather than another offer
+        return arm_offer, choice
 
     # --- pause and resume ----------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from email_validator import EmailNotValidError, validate_email
 from forever.domain import lifecycle
 from forever.domain.clock import Clock
 from forever.domain.events import EventKind
+from forever.domain.experiments import Surface
 from forever.domain.lifecycle import State
 from forever.domain.offers import offer_window_start
 from forever.domain.payments import InvoiceKind
@@ -26,6 +27,7 @@ from forever.services.consent import (
     ask_marketing_consent,
     end_for_new_address,
 )
+from forever.services.experiments import ExperimentChooser
 from forever.services.memberships import apply_membership, to_membership
 from forever.services.ports import (
     EventLog,
@@ -108,8 +110,10 @@ class Signup:
         clock: Clock,
         signer: Signer,
         offer_history: OfferHistory | None = None,
+        experiments: ExperimentChooser | None = None,
     ) -> None:
         self.offer_history = offer_history
+        self.experiments = experiments
         self.uow = uow
         self.people = people
         self.subscriptions = subscriptions
@@ -272,12 +276,25 @@ class Signup:
         if not trial_allowed(person, m.state):
             return False
         trial = self.catalog().trial
+        days = await self._trial_days(person, trial.plan_id, trial.days, now)
         apply_membership(
-            sub, lifecycle.start_trial(m, plan_id=trial.plan_id, now=now, days=trial.days), now
+            sub, lifecycle.start_trial(m, plan_id=trial.plan_id, now=now, days=days), now
         )
         sub.started_at = sub.started_at or now
         person.trial_used_at = now
-        self.events.record(
-            EventKind.TRIAL_STARTED, now, person.id, plan=trial.plan_id, days=trial.days
-        )
+        self.events.record(EventKind.TRIAL_STARTED, now, person.id, plan=trial.plan_id, days=days)
         return True
+
+    async def _trial_days(
+        self, person: PersonRecord, plan_id: str, default: int, now: datetime
+    ) -> int:
+        """The catalog's trial, or a trial_length experiment's arm (exposed as it starts; the
+        catalog lets arms only lengthen it, so the days promised before it are kept)."""
+        if self.experiments is None:
+            return default
+        choice = await self.experiments.choose(
+            Surface.TRIAL_LENGTH, person.id, now=now, plan=plan_id, language=person.language
+        )
+        if choice is None or choice.variant.trial_days is None:
+            return default
+        return choice.variant.trial_days

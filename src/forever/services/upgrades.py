@@ -14,8 +14,10 @@ from typing import NamedTuple, Protocol
 
 from forever.domain.catalog import Catalog
 from forever.domain.events import EventKind
+from forever.domain.experiments import Surface
 from forever.domain.lifecycle import Billing, Membership, State
 from forever.domain.upgrades import PromptFacts, upgrade_rule
+from forever.services.experiments import ExperimentChooser
 from forever.services.ports import EventLog, Outbox, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -74,7 +76,9 @@ class QueueUpgradePrompts:
         outbox: Outbox,
         catalog: Catalog,
         page_size: int = PAGE,
+        experiments: ExperimentChooser | None = None,
     ) -> None:
+        self.experiments = experiments
         self.uow = uow
         self.candidates = candidates
         self.events = events
@@ -131,6 +135,15 @@ class QueueUpgradePrompts:
         rule = upgrade_rule(facts, catalog.upgrade, now)
         if rule is None:
             return 0
+        context: dict[str, object] = {}
+        if self.experiments is not None:
+            # An upgrade_prompt experiment's arm: its text opens the prompt (the holdout and
+            # everyone outside get the usual one). Exposed as the prompt is queued.
+            choice = await self.experiments.choose(
+                Surface.UPGRADE_PROMPT, c.person_id, now=now, plan=c.plan_id, language=c.language
+            )
+            if choice is not None and choice.variant.prompt:
+                context["prompt_texts"] = dict(choice.variant.prompt)
         new = await self.outbox.enqueue(
             key=prompt_key(c.person_id, now, catalog.upgrade.cap_days),
             channel="chat",
@@ -143,6 +156,7 @@ class QueueUpgradePrompts:
                 "usage": c.usage,
                 # Not at night in the person's zone: the worker defers it to the morning.
                 "quiet_hours": True,
+                **context,
             },
             marketing=False,
             not_before=now,

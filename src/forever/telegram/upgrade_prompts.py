@@ -5,6 +5,7 @@ worker renders it through this view so the message carries the "Upgrade to ..." 
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +36,10 @@ def upgrade_prompt_view(
             str(context["rule"]),
             int(context.get("usage") or 0),
         )
+        texts = context.get("prompt_texts")
+        if isinstance(texts, dict) and texts.get(locale):
+            # An experiment arm's opening line (staff-written catalog text, shown as text).
+            text = f"{html.escape(str(texts[locale]))}\n\n{text}"
         return text, as_keyboard(markup)
 
     return render

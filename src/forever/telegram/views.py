@@ -5,6 +5,8 @@ Each view returns (html, keyboard); routers send them, the upgrade sweep too.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -146,11 +148,16 @@ class Views:
 
     # -- plans ------------------------------------------------------------------------------
 
-    def plans(self, locale: str, snap: Snapshot) -> View:
+    def plans(self, locale: str, snap: Snapshot, prices: Mapping[str, int] | None = None) -> View:
+        """`prices`: a plan_price experiment's monthly prices for this person (plan id ->
+        Stars); the invoice charges the same."""
         current = snap.membership.plan_id if snap.membership.has_access else None
         rows = []
         items = []
-        for plan in self.catalog.plans_by_tier():
+        for listed in self.catalog.plans_by_tier():
+            plan = replace(
+                listed, monthly_stars=(prices or {}).get(listed.id, listed.monthly_stars)
+            )
             items.append(self._plan_context(plan, locale) | {"current": plan.id == current})
             rows.append(
                 [

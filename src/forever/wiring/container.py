@@ -40,6 +40,8 @@ class Container:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     signer: Signer
+    # Keys the experiment assignment hash (derived from SECRET_KEY; see domain/experiments.py).
+    experiment_key: bytes = b""
     # Learnt from Telegram at start (getMe): win-back links open the bot by its username.
     bot_username: str | None = None
     metrics: Metrics = field(default_factory=Metrics)

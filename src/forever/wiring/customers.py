@@ -34,6 +34,7 @@ from forever.services.usage import RecordUsage
 from forever.web.email_links import EmailLinks
 from forever.wiring import lifecycle
 from forever.wiring.container import Container
+from forever.wiring.experiments import experiment_chooser, personal_prices
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,7 @@ def build(container: Container) -> CustomerUseCases:
     def catalog() -> Catalog:
         return c.catalog  # the one in force now
 
-    invoicing = Invoicing(uow, invoices, c.clock, c.signer)
+    invoicing = Invoicing(uow, invoices, c.clock, c.signer, prices=personal_prices(c))
     mark_blocked = MarkBlocked(uow, people, c.clock)
     return CustomerUseCases(
         identify_person=IdentifyPerson(
@@ -89,6 +90,7 @@ def build(container: Container) -> CustomerUseCases:
             c.clock,
             c.signer,
             offer_history=SqlLifecycleRecords(uow),
+            experiments=experiment_chooser(c),
         ),
         invoicing=invoicing,
         choose_plan=ChoosePlan(uow, snapshots, invoicing, catalog, c.clock),

@@ -15,7 +15,7 @@ from forever.telegram.errors import errors_router
 from forever.telegram.middlewares import PersonMiddleware
 from forever.telegram.sending import AnsweringDispatcher
 from forever.telegram.setup import setup_dispatcher
-from forever.wiring import access, customers, email, lifecycle, staff
+from forever.wiring import access, customers, email, experiments, lifecycle, staff
 from forever.wiring.container import Container
 
 
@@ -36,7 +36,7 @@ def build_dispatcher(container: Container, storage: BaseStorage | None = None) -
     # Handlers answer people: what they send skips the bulk budget (telegram/sending.py).
     dispatcher = AnsweringDispatcher(storage=storage, events_isolation=isolation)
     data: dict[str, object] = {}
-    for area in (lifecycle, customers, email, staff, access):
+    for area in (lifecycle, customers, email, staff, access, experiments):
         data.update(area.chat_dependencies(container))
     setup_dispatcher(
         dispatcher,

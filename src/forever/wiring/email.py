@@ -29,6 +29,7 @@ from forever.jobs.delivery import (
 )
 from forever.jobs.sweeps import Sweep, run_all
 from forever.mail.smtp import SmtpConfig, SmtpPool
+from forever.services.experiments import JourneyArms
 from forever.services.journeys import SweepJourneys
 from forever.services.ports import ChatPort
 from forever.services.renewals import TEMPLATE as YEARLY_RENEWAL
@@ -46,6 +47,7 @@ from forever.telegram.staff_texts import StaffTexts
 from forever.telegram.upgrade_prompts import upgrade_prompt_view
 from forever.wiring import access, lifecycle
 from forever.wiring.container import Container
+from forever.wiring.experiments import experiment_chooser
 from forever.wiring.sending import settings_budget
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,7 @@ def journey_sweep(container: Container) -> SweepJourneys:
         start_link=partial(winback_start_parameter, container.signer),
         gifts=SqlGiftHistory(container.sessions),
         rounds=SqlSweepRounds(container.sessions),
+        arms=JourneyArms(experiment_chooser(container)),
     )
 
 
@@ -86,6 +89,7 @@ def journey_sweep(container: Container) -> SweepJourneys:
 
 def upgrade_sweep(container: Container) -> QueueUpgradePrompts:
     return QueueUpgradePrompts(
+        experiments=experiment_chooser(container),
         uow=container.uow,
         candidates=SqlUpgradeCandidates(container.uow),
         events=container.events,

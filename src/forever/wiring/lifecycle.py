@@ -7,6 +7,7 @@ from forever.services.accounts import AccountReader, MarkBlocked
 from forever.services.memberships import ExpireDueMemberships
 from forever.services.retention import ResumeDuePauses, Retention
 from forever.wiring.container import Container
+from forever.wiring.experiments import experiment_chooser
 
 
 def account_reader(container: Container) -> AccountReader:
@@ -31,6 +32,7 @@ def retention(container: Container) -> Retention:
         catalog=container.catalog,
         clock=container.clock,
         kick=container.delivery_kick,
+        experiments=experiment_chooser(container),
     )
 
 

@@ -24,6 +24,7 @@ from forever.services.billing import (
     RecordPayment,
     TelegramSubscriptionUpdate,
 )
+from forever.services.experiments import PersonalPrices
 from forever.services.people import Customer, ReadSnapshot
 from forever.telegram.bot_port import BotChatPort
 from forever.telegram.callbacks import Nav, PlanCb
@@ -73,18 +74,30 @@ async def present_invoice(
 
 
 async def plans_command(
-    message: Message, person: Customer, read_snapshot: ReadSnapshot, views: Views, bot: Bot
+    message: Message,
+    person: Customer,
+    read_snapshot: ReadSnapshot,
+    views: Views,
+    bot: Bot,
+    personal_prices: PersonalPrices,
 ) -> None:
     snap = await read_snapshot(person.id)
-    await send(bot, message.chat.id, views.plans(snap.language, snap))
+    prices = await personal_prices(person.id, snap.language)
+    await send(bot, message.chat.id, views.plans(snap.language, snap, prices))
 
 
 async def plans_button(
-    query: CallbackQuery, person: Customer, read_snapshot: ReadSnapshot, views: Views, bot: Bot
+    query: CallbackQuery,
+    person: Customer,
+    read_snapshot: ReadSnapshot,
+    views: Views,
+    bot: Bot,
+    personal_prices: PersonalPrices,
 ) -> None:
     await query.answer()
     snap = await read_snapshot(person.id)
-    await send(bot, query.from_user.id, views.plans(snap.language, snap))
+    prices = await personal_prices(person.id, snap.language)
+    await send(bot, query.from_user.id, views.plans(snap.language, snap, prices))
 
 
 async def pick_plan(

@@ -1,0 +1,114 @@
+"""/experiments for staff: the list, one experiment's table and chart, stop and promote.
+Everyone else never reaches these handlers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import BufferedInputFile, Message
+
+from forever.services import experiment_results as experiments
+from forever.services.experiment_results import ChangeRefused, ExperimentDesk, Result
+from forever.services.records import PersonRecord
+from forever.telegram.experiment_texts import ExperimentTexts
+from forever.telegram.staff_filter import IsStaff
+
+
+async def experiments_command(
+    message: Message,
+    command: CommandObject,
+    experiment_desk: ExperimentDesk,
+    experiment_texts: ExperimentTexts,
+    locale: str,
+    person: PersonRecord,
+) -> None:
+    texts = experiment_texts
+    staff_id = person.telegram_id or 0
+    words = (command.args or "").split()
+    if not words:
+        found = await experiment_desk.summaries(staff_id=staff_id)
+        if not found:
+            await message.answer(texts("experiments_none", locale))
+            return
+        items = [
+            {
+                "id": s.experiment.id,
+                "surface": s.experiment.surface.value,
+                "status": s.status.value,
+                "winner": s.winner,
+                "exposed": s.exposed,
+            }
+            for s in found
+        ]
+        await message.answer(texts("experiments_list", locale, items=items))
+        return
+    try:
+        if words[0] == "stop" and len(words) == 2:
+            result = await experiment_desk.stop(words[1], staff_id=staff_id)
+            await message.answer(texts("experiment_stopped", locale, id=words[1]))
+        elif words[0] == "promote" and len(words) == 3:
+            result = await experiment_desk.promote(words[1], words[2], staff_id=staff_id)
+            await message.answer(texts("experiment_promoted", locale, id=words[1], arm=words[2]))
+        elif len(words) == 1:
+            found_one = await experiment_desk.results(words[0], staff_id=staff_id)
+            if found_one is None:
+                await message.answer(texts("experiment_unknown", locale, id=words[0]))
+                return
+            result = found_one
+        else:
+            await message.answer(texts("experiments_usage", locale))
+            return
+    except ChangeRefused as refused:
+        await message.answer(texts("experiment_refused", locale, reason=str(refused)))
+        return
+    await _show(message, result, texts, locale)
+
+
+async def _show(message: Message, result: Result, texts: ExperimentTexts, locale: str) -> None:
+    await message.answer(texts("experiment_table", locale, r=experiments.as_table(result)))
+    png = await experiments.chart_png(
+        result,
+        title=texts("chart_title", locale, id=result.experiment.id),
+        rate_label=texts("chart_rate", locale),
+    )
+    await message.answer_photo(
+        BufferedInputFile(png, filename=f"experiment-{result.experiment.id}.png")
+    )
+
+
+async def whatif_command(
+    message: Message,
+    command: CommandObject,
+    experiment_desk: ExperimentDesk,
+    experiment_texts: ExperimentTexts,
+    locale: str,
+    person: PersonRecord,
+) -> None:
+    texts = experiment_texts
+    words = (command.args or "").split()
+    if len(words) != 2 or not words[1].isdigit() or not 1 <= int(words[1]) <= 100000:
+        await message.answer(texts("whatif_usage", locale))
+        return
+    plan_id, price = words[0], int(words[1])
+    found = await experiment_desk.what_if(plan_id, price, staff_id=person.telegram_id or 0)
+    if found is None:
+        await message.answer(texts("whatif_unknown_plan", locale, plan=plan_id))
+        return
+    await message.answer(texts("whatif_report", locale, w=asdict(found)))
+    png = await experiments.whatif_chart_png(
+        found,
+        title=texts("chart_whatif_title", locale, plan=plan_id, price=price),
+        label=texts("chart_revenue", locale),
+    )
+    if png is not None:
+        await message.answer_photo(BufferedInputFile(png, filename=f"whatif-{plan_id}.png"))
+
+
+def build_router() -> Router:
+    router = Router(name="staff_experiments")
+    router.message.filter(IsStaff())
+    router.message.register(experiments_command, Command("experiments"))
+    router.message.register(whatif_command, Command("whatif"))
+    return router
