@@ -735,6 +735,11 @@ class DeliverySignal:
         else:
             loop.call_soon_threadsafe(self._event.set)
 
+    @property
+    def pending(self) -> bool:
+        """Kicked, and the loop has not taken the kick yet."""
+        return self._event.is_set()
+
     async def wait(self) -> None:
         """Until kicked (the kick is consumed); the caller bounds the wait."""
         self._loop = asyncio.get_running_loop()
@@ -784,6 +789,14 @@ class DeliveryLoop:
                     await self.signal.wait()
             self._idle.clear()
             await self.drain_once()
+
+    async def settled(self, timeout: float = 5.0) -> None:
+        """Until every kick so far is handled and the loop waits again, or `timeout`: the
+        sandbox answers its page only once what an action queued has been handed over."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self._task is not None and (self.signal.pending or not self._idle.is_set()):
+                    await asyncio.sleep(0.01)
 
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """Let a drain in progress finish (its rows are handed over and recorded), then end.

@@ -480,6 +480,9 @@ class Sandbox:
         """Send what the last action queued (a confirmation email, say) at once, so it is in
         the inbox when the page hears back, instead of at the outbox worker's next round."""
         assert self.container is not None and self.runtime is not None
+        if self.runtime.outbox is not None:
+            # The commit that queued it may have woken the delivery worker already.
+            await self.runtime.outbox.loop.settled()
         await drain_outbox(self.container, self.runtime.chat)
 
     async def run_due_work(self) -> dict[str, int]:
