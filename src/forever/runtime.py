@@ -30,8 +30,10 @@ from forever.web.routes import route_installers
 from forever.web.server import RouteInstaller, build_web_app, start_web
 from forever.web.webhook import install_webhook
 from forever.wiring import customers
+from forever.wiring.container import new_instance_id
 from forever.wiring.dispatcher import build_dispatcher
 from forever.wiring.email import Delivery, delivery, run_sweeps
+from forever.wiring.instance import InstanceName
 from forever.wiring.staff import BroadcastRunner, start_broadcast_worker
 
 log = logging.getLogger(__name__)
@@ -91,6 +93,8 @@ class Runtime:
         self._recovery: asyncio.Task[None] | None = None
         self._dispatcher_started = False
         self.outbox: Delivery | None = None
+        self._name: InstanceName | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
 
     @property
     def instance(self) -> str:
@@ -112,6 +116,7 @@ class Runtime:
         """Serve. In webhook mode (WEBHOOK_URL set) `polling` is ignored; the recovery pass
         over stored updates runs every `inbox_recovery_seconds` (None: only when called)."""
         settings = self.container.settings
+        await self._own_instance_name()
         installers: list[RouteInstaller[Container]] = [
             *route_installers(),
             customers.install_email_routes,
@@ -171,6 +176,27 @@ class Runtime:
                     polling_timeout=25,
                 )
             )
+
+    async def _own_instance_name(self) -> None:
+        """Own this instance's name (one live process per name), then take back at once what
+        a killed predecessor of the same name left in flight."""
+        container = self.container
+        name = InstanceName(container.sessions, container.clock, container.instance)
+        if not await name.claim():
+            fallback = new_instance_id()
+            log.error(
+                "instance name %s is in use by another running process (give each instance "
+                "its own INSTANCE_ID); this process runs as %s",
+                container.instance,
+                fallback,
+            )
+            container.instance = self.updates.holder = fallback
+            name = InstanceName(container.sessions, container.clock, fallback)
+            await name.claim()
+        else:
+            await name.reclaim()
+        self._name = name
+        self._heartbeat = asyncio.create_task(name.keep(), name="instance-name")
 
     def _install_webhook(self, app: web.Application, container: Container) -> None:
         settings = container.settings
@@ -258,6 +284,12 @@ class Runtime:
             await self.dispatcher.emit_shutdown(**self._workflow_data())
         elif self._polling is None:
             await self.dispatcher.fsm.close()
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._heartbeat
+        if graceful and self._name is not None:
+            await self._name.release()
         await self.bot.session.close()
         await self.container.close()
 

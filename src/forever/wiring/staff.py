@@ -113,6 +113,7 @@ def start_broadcast_worker(container: Container, bot: Bot) -> BroadcastRunner:
         limiter,
         parts.config or SenderConfig(concurrency=settings.broadcast_concurrency),
         default_locale=settings.default_locale,
+        holder=container.instance,
     )
     parts.worker = worker
     worker.start()
