@@ -129,3 +129,73 @@ async def poll_until(check: Callable[[], Awaitable[bool]], within: float) -> Non
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met in time")
         await asyncio.sleep(0.2)
+
+
+class Forker:
+    """`bot.py run` processes forked from one that has done the imports (forker.py)."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.env = {**env, "PYTHONPATH": str(ROOT)}
+        self.cwd = cwd
+        self.lines: list[dict[str, Any]] = []
+        self._process: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.e2e.faults.forker",
+            env=self.env,
+            cwd=self.cwd,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        self._reader = asyncio.create_task(self._read())
+        assert await self._line() == "ready"
+
+    async def _line(self) -> str:
+        assert self._process is not None and self._process.stdout is not None
+        return (await asyncio.wait_for(self._process.stdout.readline(), 120)).decode().strip()
+
+    async def _read(self) -> None:
+        assert self._process is not None and self._process.stderr is not None
+        async for raw in self._process.stderr:
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                line = {"message": raw.decode(errors="replace"), "level": "RAW"}
+            line["at"] = time.monotonic()
+            self.lines.append(line)
+
+    async def spawn(self) -> int:
+        assert self._process is not None and self._process.stdin is not None
+        self._process.stdin.write(b"spawn\n")
+        await self._process.stdin.drain()
+        return int(await self._line())
+
+    async def kill(self, pid: int, sig: signal.Signals = signal.SIGKILL) -> None:
+        with_suppress_lookup(pid, sig)
+        while True:  # reaped by the forker at once
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            await asyncio.sleep(0.01)
+
+    async def close(self) -> None:
+        if self._process is None:
+            return
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        await asyncio.wait_for(self._process.wait(), 30)
+        if self._reader is not None:
+            await self._reader
+
+    def messages(self, level: str | None = None) -> list[str]:
+        return [
+            str(line.get("message", ""))
+            for line in self.lines
+            if level is None or line.get("level") == level
+        ]
