@@ -1,5 +1,5 @@
 """kill -9 twenty times during a 1,000-email campaign: afterwards every email reached the SMTP
-server (0 lost) and duplicates stay within the kills. Counted by Message-ID at a real aiosmtpd
+server (0 lost) and duplicates stay within the emails in flight at each kill. Counted by Message-ID at a real aiosmtpd
 sink (one stable Message-ID per outbox row)."""
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ pytestmark = pytest.mark.slow
 
 EMAILS = 1000
 KILLS = 20
+IN_FLIGHT = 2 * 4  # email senders: two per SMTP connection, four connections
 
 
 async def queue_campaign(container: Container) -> None:
@@ -70,10 +71,7 @@ async def queue_campaign(container: Container) -> None:
 async def unsent(container: Container) -> int:
     async with container.sessions() as session:
         return int(
-            await session.scalar(
-                select(func.count()).where(OutboxMessage.status != "sent")
-            )
-            or 0
+            await session.scalar(select(func.count()).where(OutboxMessage.status != "sent")) or 0
         )
 
 
@@ -129,5 +127,8 @@ async def test_twenty_kills_during_a_campaign_lose_no_email(
         f"{len(copies)} distinct, lost {lost}, duplicates {duplicates}, {elapsed:.1f}s"
     )
     assert lost == 0
-    assert duplicates <= KILLS
+    # Each email is written as sent right after the server's 250, so a kill can repeat only
+    # the emails in flight at that instant: at most one per SMTP sender (two per connection).
+    # (Before that write, a kill repeated the whole batch sent so far: ~15 per kill.)
+    assert duplicates <= KILLS * IN_FLIGHT
     assert not [line for line in forker.lines if line.get("level") == "RAW"]
