@@ -20,7 +20,7 @@ from forever import cli
 
 def main() -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-    print("ready", flush=True)
+    print("ready", flush=True)  # noqa: T201 - the protocol with the test
     for line in sys.stdin:
         if line.strip() != "spawn":
             continue
@@ -36,7 +36,7 @@ def main() -> None:
             finally:
                 sys.stderr.flush()
                 os._exit(code)
-        print(pid, flush=True)
+        print(pid, flush=True)  # noqa: T201
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 """kill -9 twenty times during a 1,000-email campaign: afterwards every email reached the SMTP
-server (0 lost) and duplicates stay within the emails in flight at each kill. Counted by Message-ID at a real aiosmtpd
-sink (one stable Message-ID per outbox row)."""
+server (0 lost) and duplicates stay within the emails in flight at each kill. Counted by
+Message-ID at a real aiosmtpd sink (one stable Message-ID per outbox row)."""
 
 from __future__ import annotations
 
 import asyncio
 import random
+import signal
 import time
 from collections import Counter
 from datetime import timedelta
@@ -20,6 +21,7 @@ from forever.db.models import OutboxMessage, Person
 from forever.sandbox.fake_bot_api import FakeBotAPI
 from tests.conftest import START
 from tests.e2e.faults.process import Forker, poll_until, run_env
+from tests.e2e.staff_helpers import wait_for
 from tests.smtp_sink import SmtpSink
 
 pytestmark = pytest.mark.slow
@@ -103,9 +105,7 @@ async def test_twenty_kills_during_a_campaign_lose_no_email(
             else:
                 # Mid-send: after a random number of emails of this run.
                 wanted = at_start + rng.randint(1, 40)
-                deadline = time.monotonic() + 60
-                while len(sink.received) < wanted and time.monotonic() < deadline:
-                    await asyncio.sleep(0.005)
+                await wait_for(lambda n=wanted: len(sink.received) >= n, within=60)
             await forker.kill(pid)
             kill_points.append(len(sink.received))
         pid = await forker.spawn()
@@ -114,7 +114,7 @@ async def test_twenty_kills_during_a_campaign_lose_no_email(
             return await unsent(container) == 0
 
         await poll_until(all_sent, 120)
-        await forker.kill(pid, __import__("signal").SIGTERM)
+        await forker.kill(pid, signal.SIGTERM)
     finally:
         await forker.close()
         sink.stop()
