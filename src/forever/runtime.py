@@ -19,9 +19,11 @@ from urllib.parse import urlsplit
 from aiogram import Bot, Dispatcher
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.exc import DBAPIError
 
 from forever.app import Container, build_bot
 from forever.db.leases import acquire_lease, release_lease
+from forever.logs import describe_error
 from forever.telegram.bot_port import BotChatPort
 from forever.telegram.commands import register_commands
 from forever.telegram.inbox import UpdateProcessor
@@ -218,16 +220,23 @@ class Runtime:
         }
 
     async def sweep_once(self) -> dict[str, int] | None:
-        """Run the sweeps if this instance holds the sweeps lease; None when another does."""
+        """Run the sweeps if this instance holds the sweeps lease; None when another does, or
+        when the database cannot be reached (logged in one line and counted; each sweep is its
+        own transaction, so nothing is half-done, and the next run does what is due)."""
         now = self.container.clock.now()
-        async with self.container.sessions.begin() as session:
-            leader = await acquire_lease(
-                session, SWEEP_LEASE, holder=self.instance, ttl=SWEEP_LEASE_TTL, now=now
-            )
-        if not leader:
-            log.debug("sweeps: another instance holds the lease")
+        try:
+            async with self.container.sessions.begin() as session:
+                leader = await acquire_lease(
+                    session, SWEEP_LEASE, holder=self.instance, ttl=SWEEP_LEASE_TTL, now=now
+                )
+            if not leader:
+                log.debug("sweeps: another instance holds the lease")
+                return None
+            results = await run_sweeps(self.container, now, self.chat)
+        except (OSError, TimeoutError, DBAPIError) as error:
+            log.error("sweeps skipped, the database is unreachable: %s", describe_error(error))
+            self.container.metrics.errors.labels("sweeps").inc()
             return None
-        results = await run_sweeps(self.container, now, self.chat)
         self.container.metrics.sweeps.inc()
         for name, count in results.items():
             if count < 0:
