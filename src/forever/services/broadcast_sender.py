@@ -420,7 +420,7 @@ class BroadcastWorker:
                 try:
                     message_id = await self.transport.deliver(outgoing)
                 finally:
-                    await permit.done()
+                    await _settle(permit)
             except RetryAfter as error:
                 log.info("broadcast %s: 429, pausing %ss", job.id, error.seconds)
                 await self.limiter.pause(error.seconds)
@@ -675,6 +675,15 @@ def build_outgoing(
         button_text=job.button_text,
         button_url=job.button_url,
     )
+
+
+async def _settle(permit: Permit) -> None:
+    """Give the permit back. A failure here (the budget's store away) must not count as a
+    failed send: the message may have gone out, and retrying it would send it twice."""
+    try:
+        await permit.done()
+    except Exception as error:
+        log.warning("could not return a send permit: %s", _describe(error))
 
 
 def _describe(error: BaseException) -> str:

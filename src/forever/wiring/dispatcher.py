@@ -13,6 +13,7 @@ from aiogram.fsm.storage.redis import RedisStorage
 from forever.config import Settings
 from forever.telegram.errors import errors_router
 from forever.telegram.middlewares import PersonMiddleware
+from forever.telegram.ratelimit import resilient_redis_options
 from forever.telegram.setup import setup_dispatcher
 from forever.wiring import customers, email, lifecycle, staff
 from forever.wiring.container import Container
@@ -22,6 +23,8 @@ def build_storage(settings: Settings) -> BaseStorage:
     if settings.redis_url:
         return RedisStorage.from_url(
             settings.redis_url,
+            # A Redis restart costs a retry, not a failed update.
+            connection_kwargs=resilient_redis_options(),
             key_builder=DefaultKeyBuilder(prefix=f"{settings.redis_prefix}:fsm", with_bot_id=True),
         )
     return MemoryStorage()
