@@ -100,20 +100,23 @@ async def test_a_sender_that_lost_its_job_lease_stops(
     transport = ScriptedTransport(gate=asyncio.Event())
     stalled = sender(container, transport, "host-a:8080", drain_timeout=0.2)
     running = asyncio.create_task(stalled.run(job))
-    await wait_for(lambda: sum(transport.calls.values()) >= 4)
-    # Its renewals did not get through for a lease's length; another instance took the job.
-    clock.advance(LEASE_TTL + timedelta(seconds=1))
-    async with container.uow.begin():
-        assert await SqlBroadcasts(container.uow).take_lease(
-            job, holder="host-b:8080", ttl=LEASE_TTL, now=clock.now()
-        )
-        await container.uow.commit()
-    clock.advance(LEASE_RENEW)
-    run = stalled._current
-    assert run is not None
-    await wait_for(run.halt.is_set)
-    transport.gate.set()
-    report = await asyncio.wait_for(running, 10)
+    try:
+        await wait_for(lambda: sum(transport.calls.values()) >= 4)
+        # Its renewals did not get through for a lease's length and another instance took
+        # the job (written directly: the stalled sender must not renew in between).
+        async with container.sessions.begin() as session:
+            await session.execute(
+                update(Lease)
+                .where(Lease.name == f"broadcast:{job}")
+                .values(holder="host-b:8080", expires_at=clock.now() + LEASE_TTL * 2)
+            )
+        clock.advance(LEASE_RENEW)  # its next renewal is due, and fails
+        run = stalled._current
+        assert run is not None
+        await wait_for(run.halt.is_set)
+    finally:
+        transport.gate.set()
+        report = await asyncio.wait_for(running, 10)
     assert report is not None and report.status == "interrupted"
     assert sum(transport.calls.values()) <= FAST.concurrency  # nothing new after the loss
 
