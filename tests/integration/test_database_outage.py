@@ -18,10 +18,11 @@ from forever.config import Settings
 from forever.db.models import OutboxMessage, Person, Subscription
 from forever.domain.clock import ManualClock
 from forever.runtime import Runtime
-from tests.conftest import START, TEST_TOKEN, test_db_kind
+from tests.conftest import START, TEST_TOKEN
+from tests.conftest import test_db_kind as db_kind
 from tests.tcp_proxy import TcpProxy
 
-pytestmark = pytest.mark.skipif(test_db_kind() != "postgres", reason="PostgreSQL only")
+pytestmark = pytest.mark.skipif(db_kind() != "postgres", reason="PostgreSQL only")
 
 MEMBERS = 30
 
