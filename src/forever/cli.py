@@ -235,13 +235,16 @@ async def wait_for_telegram(
 
 
 def _tick(settings: Settings, at: datetime) -> int:
-    from forever.app import build_container
+    from forever.app import build_container, new_instance_id
     from forever.db.migrate import upgrade_to_head
     from forever.domain.clock import ManualClock
     from forever.wiring.email import tick
 
     setup_logging(settings.log_level, settings.log_format.value)
     container = build_container(settings, clock=ManualClock(at))
+    # A one-off run: a name of its own, so that `run` restarting on this host (same default
+    # name) never takes back rows this tick is sending.
+    container.instance = new_instance_id()
     upgrade_to_head(settings.database_url)
     results = asyncio.run(tick(container, at))
     log.info("tick at %s: %s", at.isoformat(), results)

@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     # The delivery worker wakes when a row is queued (in process; PostgreSQL LISTEN/NOTIFY
     # across instances) and also drains on this timer, as a fallback.
     outbox_poll_seconds: float = Field(5.0, gt=0, le=3600)
+    # Names this instance in leases and claims. Stable across restarts (default: host name and
+    # WEB_PORT), so a restarted instance takes back at once the broadcast and the emails it was
+    # sending; must differ between instances running at the same time.
+    instance_id: str | None = Field(None, min_length=1, max_length=40, pattern=r"^[\w.:@-]+$")
 
     @field_validator("admin_ids", "support_ids", mode="before")
     @classmethod
@@ -125,6 +129,11 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @field_validator("instance_id", mode="before")
+    @classmethod
+    def _blank_instance_id(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("redis_prefix")
     @classmethod

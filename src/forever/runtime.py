@@ -19,12 +19,14 @@ from urllib.parse import urlsplit
 from aiogram import Bot, Dispatcher
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.exc import DBAPIError
 
 from forever.app import Container, build_bot
 from forever.config import ConfigError
 from forever.db.leases import acquire_lease, release_lease
 from forever.telegram import flood
 from forever.telegram.access_port import check_chat_rights
+from forever.logs import describe_error
 from forever.telegram.bot_port import BotChatPort
 from forever.telegram.commands import register_commands
 from forever.telegram.inbox import UpdateProcessor
@@ -33,9 +35,11 @@ from forever.web.routes import route_installers
 from forever.web.server import RouteInstaller, build_web_app, start_web
 from forever.web.webhook import install_webhook
 from forever.wiring import customers
+from forever.wiring.container import new_instance_id
 from forever.wiring.dispatcher import build_dispatcher
 from forever.wiring.email import Delivery, delivery, run_sweeps
 from forever.wiring.sending import build_sending
+from forever.wiring.instance import InstanceName
 from forever.wiring.staff import BroadcastRunner, start_broadcast_worker
 
 log = logging.getLogger(__name__)
@@ -111,6 +115,8 @@ class Runtime:
         self._recovery: asyncio.Task[None] | None = None
         self._dispatcher_started = False
         self.outbox: Delivery | None = None
+        self._name: InstanceName | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
 
     @property
     def instance(self) -> str:
@@ -133,6 +139,7 @@ class Runtime:
         over stored updates runs every `inbox_recovery_seconds` (None: only when called)."""
         settings = self.container.settings
         await self.check_chats()
+        await self._own_instance_name()
         installers: list[RouteInstaller[Container]] = [
             *route_installers(),
             customers.install_email_routes,
@@ -201,6 +208,27 @@ class Runtime:
             await self.bot.session.close()
             raise ConfigError("the bot cannot manage the catalog's chats:\n" + "\n".join(problems))
 
+    async def _own_instance_name(self) -> None:
+        """Own this instance's name (one live process per name), then take back at once what
+        a killed predecessor of the same name left in flight."""
+        container = self.container
+        name = InstanceName(container.sessions, container.clock, container.instance)
+        if not await name.claim():
+            fallback = new_instance_id()
+            log.error(
+                "instance name %s is in use by another running process (give each instance "
+                "its own INSTANCE_ID); this process runs as %s",
+                container.instance,
+                fallback,
+            )
+            container.instance = self.updates.holder = fallback
+            name = InstanceName(container.sessions, container.clock, fallback)
+            await name.claim()
+        else:
+            await name.reclaim()
+        self._name = name
+        self._heartbeat = asyncio.create_task(name.keep(), name="instance-name")
+
     def _install_webhook(self, app: web.Application, container: Container) -> None:
         settings = container.settings
         assert settings.webhook_url is not None and settings.webhook_secret is not None
@@ -221,16 +249,23 @@ class Runtime:
         }
 
     async def sweep_once(self) -> dict[str, int] | None:
-        """Run the sweeps if this instance holds the sweeps lease; None when another does."""
+        """Run the sweeps if this instance holds the sweeps lease; None when another does, or
+        when the database cannot be reached (logged in one line and counted; each sweep is its
+        own transaction, so nothing is half-done, and the next run does what is due)."""
         now = self.container.clock.now()
-        async with self.container.sessions.begin() as session:
-            leader = await acquire_lease(
-                session, SWEEP_LEASE, holder=self.instance, ttl=SWEEP_LEASE_TTL, now=now
-            )
-        if not leader:
-            log.debug("sweeps: another instance holds the lease")
+        try:
+            async with self.container.sessions.begin() as session:
+                leader = await acquire_lease(
+                    session, SWEEP_LEASE, holder=self.instance, ttl=SWEEP_LEASE_TTL, now=now
+                )
+            if not leader:
+                log.debug("sweeps: another instance holds the lease")
+                return None
+            results = await run_sweeps(self.container, now, self.chat)
+        except (OSError, TimeoutError, DBAPIError) as error:
+            log.error("sweeps skipped, the database is unreachable: %s", describe_error(error))
+            self.container.metrics.errors.labels("sweeps").inc()
             return None
-        results = await run_sweeps(self.container, now, self.chat)
         self.container.metrics.sweeps.inc()
         for name, count in results.items():
             if count < 0:
@@ -288,6 +323,12 @@ class Runtime:
             await self.dispatcher.emit_shutdown(**self._workflow_data())
         elif self._polling is None:
             await self.dispatcher.fsm.close()
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._heartbeat
+        if graceful and self._name is not None:
+            await self._name.release()
         await self.bot.session.close()
         with suppress(Exception):  # best effort: a Redis connection closing
             await self._close_sending()

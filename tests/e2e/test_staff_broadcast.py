@@ -288,3 +288,41 @@ async def test_another_staff_member_confirms_a_draft_only_after_an_audited_takeo
     async with container.sessions() as session:
         actions = (await session.scalars(select(AuditEntry.action).order_by(AuditEntry.id))).all()
     assert list(actions) == ["broadcast_taken_over", "broadcast_confirmed"]
+
+
+async def test_another_staff_member_cancels_a_draft_only_after_an_audited_takeover(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    container = running_bot.container
+    await add_people(container, tg, [5401, 5402])
+    sam = await start_compose(tg)
+    await sam.send_text("Sam's other news")
+    await sam.press("No button")
+    await sam.press("Everyone")
+    cancel = next(
+        b["callback_data"]
+        for row in sam.last_message.inline_keyboard
+        for b in row
+        if b["text"] == "Cancel"
+    )
+
+    # Olga presses Cancel on Sam's draft (the same callback data, from her chat).
+    olga = tg.user(OTHER_STAFF_ID)
+    await olga.send_text("/broadcast")
+    own = olga.last_message
+    own.reply_markup["inline_keyboard"][0][0]["callback_data"] = cancel
+    await olga.press(cancel, message=own)
+    assert olga.last_message.text == "This draft belongs to Sam; take it over?"
+    async with container.sessions() as session:
+        statuses = (await session.scalars(select(Broadcast.status))).all()
+        audit = (await session.scalars(select(AuditEntry.action))).all()
+    assert list(statuses) == ["draft"] and audit == []  # still Sam's draft, nothing recorded
+
+    await olga.press("Take over")
+    await olga.press("Cancel")
+    async with container.sessions() as session:
+        statuses = (await session.scalars(select(Broadcast.status))).all()
+        actions = (await session.scalars(select(AuditEntry.action).order_by(AuditEntry.id))).all()
+    assert list(statuses) == ["stopped"]
+    assert list(actions) == ["broadcast_taken_over", "broadcast_cancelled"]
+    assert all(tg.user(t).messages == [] for t in (5401, 5402))

@@ -301,7 +301,8 @@ async def test_a_crash_between_send_and_mark_resends_once_and_loses_nothing(
     async def crash(*args: object, **kwargs: object) -> None:
         raise Killed("killed after sending, before marking")
 
-    monkeypatch.setattr(sender, "_record", crash)
+    # Killed right after the handover, before the immediate `sent` write.
+    monkeypatch.setattr(sender, "_record_sent_now", crash)
     with pytest.raises(Killed):
         await sender.drain()
     assert len(smtp_sink.received) == 1

@@ -314,6 +314,34 @@ async def test_start_reports_progress_of_the_running_job_or_drops_the_old_draft(
     assert busy is not None and (busy.broadcast_id, busy.done, busy.total) == (again.draft.id, 2, 6)
 
 
+async def test_only_the_drafts_owner_cancels_it_another_after_an_audited_takeover() -> None:
+    world = World()
+    await six_members(world)
+    other = 900002
+    world.people.add(telegram_id=STAFF, first_name="Sam")
+    drafted = await world.desk.draft(
+        staff_id=STAFF, content=Content(STAFF, 1, "text"), segment=Segment(SegmentKind.PAYING)
+    )
+    assert drafted.draft is not None
+    draft_id = drafted.draft.id
+
+    # Another staff member's Cancel: told whose it is; the draft stays, nothing is recorded.
+    refused = await world.desk.cancel(staff_id=other, draft_id=draft_id)
+    assert (refused.outcome, refused.owner_id, refused.owner_name) == ("not_yours", STAFF, "Sam")
+    assert not refused
+    assert world.broadcasts.jobs[draft_id].status == "draft"
+    assert world.audit.actions() == []
+
+    # After an audited takeover the new owner cancels it, and the maker no longer may.
+    assert (await world.desk.take_over(draft_id, staff_id=other)).outcome == "taken"
+    assert (await world.desk.cancel(staff_id=STAFF, draft_id=draft_id)).outcome == "not_yours"
+    assert world.broadcasts.jobs[draft_id].status == "draft"
+    cancelled = await world.desk.cancel(staff_id=other, draft_id=draft_id)
+    assert cancelled.outcome == "cancelled" and cancelled
+    assert world.broadcasts.jobs[draft_id].status != "draft"
+    assert world.audit.actions() == ["broadcast_taken_over", "broadcast_cancelled"]
+
+
 async def test_stop_and_cancel_are_audited_once() -> None:
     world = World()
     await six_members(world)

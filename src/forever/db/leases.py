@@ -41,3 +41,22 @@ async def lease_holder(session: AsyncSession, name: str, *, now: datetime) -> st
     if lease is None or lease.expires_at <= now:
         return None
     return lease.holder
+
+
+async def take_over_lease(
+    session: AsyncSession,
+    name: str,
+    *,
+    from_holder: str,
+    holder: str,
+    ttl: timedelta,
+    now: datetime,
+) -> bool:
+    """Take the lease from `from_holder` (known dead) before it expires; False if it changed
+    hands meanwhile."""
+    result = await session.execute(
+        update(Lease)
+        .where(Lease.name == name, Lease.holder == from_holder)
+        .values(holder=holder, expires_at=now + ttl)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)

@@ -138,6 +138,7 @@ class _Job:
     chat_html: str | None = None
     keyboard: Keyboard | None = None
     standing: str | None = None  # domain.marketing.Standing at send time, for the template
+    recorded: bool = False  # its `sent` already written, right after the handover
 
 
 _STATUS = {
@@ -493,6 +494,7 @@ class DeliveryWorker:
                     await self._call_telegram(job, now)
                 else:
                     await self._send_chat(job, now)
+                    await self._record_sent_now(job, now)
 
         # Emails are rendered by the workers that send them, so building one message
         # overlaps with the SMTP round trips of the others.
@@ -505,11 +507,26 @@ class DeliveryWorker:
                 job = queue.get_nowait()
                 if self._render_or_fail(job, now):
                     await self._send_email(job, now)
+                    await self._record_sent_now(job, now)
 
         workers = min(len(emails), 2 * (self.smtp.size if self.smtp else 1))
         await asyncio.gather(
             *(email_worker() for _ in range(workers)), *(send_chat(j) for j in chats)
         )
+
+    async def _record_sent_now(self, job: _Job, now: datetime) -> None:
+        """Write a handed-over message as sent at once rather than with its batch: after a
+        crash only the messages in flight can go twice, not the batch sent so far."""
+        if job.outcome is None or job.outcome.status != "sent":
+            return
+        try:
+            await self.store.record(
+                sent=[job.row], others=[], bounces=[], blocked=[], follow_ups=[], now=now
+            )
+        except Exception as error:  # the batch's record writes it again
+            log.warning("could not record outbox row %s now: %s", job.row.id, describe_error(error))
+            return
+        job.recorded = True
 
     async def _send_email(self, job: _Job, now: datetime) -> None:
         assert self.smtp is not None and job.message is not None and job.address is not None
@@ -669,7 +686,8 @@ class DeliveryWorker:
             else:
                 setattr(report, outcome.status, getattr(report, outcome.status) + 1)
             if outcome.status == "sent":
-                sent.append(job.row)
+                if not job.recorded:
+                    sent.append(job.row)
                 template = job.row.template
                 report.sent_by_template[template] = report.sent_by_template.get(template, 0) + 1
                 continue
@@ -704,7 +722,15 @@ class DeliveryWorker:
             now=now,
         )
         if self.metrics is not None:
-            self.metrics.emails_sent.inc(sum(1 for r in sent if r.channel == "email"))
+            self.metrics.emails_sent.inc(
+                sum(
+                    1
+                    for j in jobs
+                    if j.outcome is not None
+                    and j.outcome.status == "sent"
+                    and j.row.channel == "email"
+                )
+            )
         if report.retried or report.failed or report.suppressed:
             log.info("outbox batch: %s", report)
         return report
@@ -790,13 +816,14 @@ class DeliveryLoop:
             self._idle.clear()
             await self.drain_once()
 
-    async def settled(self, timeout: float = 5.0) -> None:
-        """Until every kick so far is handled and the loop waits again, or `timeout`: the
-        sandbox answers its page only once what an action queued has been handed over."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                while self._task is not None and (self.signal.pending or not self._idle.is_set()):
-                    await asyncio.sleep(0.01)
+    async def settled(self) -> None:
+        """Until every kick so far is handled and the loop waits again (the caller bounds the
+        wait): the sandbox answers its page only once what an action queued was handed over."""
+        while self._task is not None and not self._task.done():
+            await asyncio.sleep(0)  # a pending kick wakes the loop first
+            await self._idle.wait()
+            if not self.signal.pending:
+                return
 
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """Let a drain in progress finish (its rows are handed over and recorded), then end.

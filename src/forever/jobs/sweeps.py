@@ -7,6 +7,10 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
+from sqlalchemy.exc import DBAPIError
+
+from forever.logs import describe_error
+
 log = logging.getLogger(__name__)
 
 # One sweep: does the work due at an instant, returns how many things it did.
@@ -20,6 +24,10 @@ async def run_all(sweeps: Sequence[tuple[str, Sweep]], now: datetime) -> dict[st
     for name, sweep in sweeps:
         try:
             results[name] = await sweep(now)
+        except (OSError, TimeoutError, DBAPIError) as error:
+            # A dependency away (the database, SMTP): one line, not a traceback per sweep.
+            log.error("sweep %s failed: %s", name, describe_error(error))
+            results[name] = -1
         except Exception:
             log.exception("sweep %s failed", name)
             results[name] = -1

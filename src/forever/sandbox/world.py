@@ -8,6 +8,7 @@ through the methods here: add customers, type, press, pay, move the clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import tempfile
@@ -53,6 +54,8 @@ STAFF_NAME = "Sam"
 FIRST_CUSTOMER_ID = 1001
 BOT_USERNAME = "forever_sandbox_bot"
 SANDBOX_MAIL_FROM = "Forever Sandbox <hello@sandbox.forever.local>"
+# How long an action waits for the delivery worker it woke before answering the page.
+HAND_OVER_SECONDS = 5.0
 # The clock moves in steps, running the scheduled work after each one as the real scheduler
 # would. Steps shorter than the 11 quiet night hours guarantee a daytime run every day, so
 # deferred emails go out; longer moves take longer steps to stay quick (a step costs ~0.1 s).
@@ -482,7 +485,9 @@ class Sandbox:
         assert self.container is not None and self.runtime is not None
         if self.runtime.outbox is not None:
             # The commit that queued it may have woken the delivery worker already.
-            await self.runtime.outbox.loop.settled()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(HAND_OVER_SECONDS):
+                    await self.runtime.outbox.loop.settled()
         await drain_outbox(self.container, self.runtime.chat)
 
     async def run_due_work(self) -> dict[str, int]:

@@ -43,7 +43,12 @@ from forever.services.ratelimit import Permit, RateLimiter, Sleep, TimeSource
 
 log = logging.getLogger(__name__)
 
-LEASE_TTL = timedelta(seconds=60)
+# One instance sends a job, holding this lease and renewing it every LEASE_RENEW. Short, so
+# that after a crash the job resumes within seconds (at once when the restarted instance keeps
+# its name, as it takes back its own lease); a sender that misses its renewals long enough to
+# lose the lease stops, so two instances never send one job for longer than that.
+LEASE_TTL = timedelta(seconds=10)
+LEASE_RENEW = timedelta(seconds=2)
 
 
 # --- the outside world, as the sender sees it --------------------------------------------
@@ -245,6 +250,7 @@ class BroadcastWorker:
         sleep: Sleep = asyncio.sleep,
         default_locale: str = "en",
         paid_limiter: RateLimiter | None = None,
+        holder: str | None = None,
     ) -> None:
         self.uow = uow
         self.jobs = jobs
@@ -260,11 +266,14 @@ class BroadcastWorker:
         self._sleep = sleep
         # The language of progress and report messages when the staff member is unknown.
         self._default_locale = default_locale
-        self.worker_id = f"bc-{uuid.uuid4().hex[:12]}"
+        # Names this worker in job leases and claims: the instance's name, so that the same
+        # instance restarted takes back its job lease at once.
+        self.worker_id = holder or f"bc-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._current: _Run | None = None
+        self._killed = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -279,6 +288,7 @@ class BroadcastWorker:
 
         `graceful=False` is a killed process: everything stops where it is."""
         if not graceful and self._task is not None:
+            self._killed = True  # a dead process releases nothing: its job lease lapses
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -333,7 +343,8 @@ class BroadcastWorker:
                 await self._flush(run)
             return await self._finish(run)
         finally:
-            await self._release_lease(job_id)
+            if not self._killed:
+                await self._release_lease(job_id)
 
     async def _begin(self, job_id: int) -> _Run | None:
         now = self.clock.now()
@@ -448,7 +459,7 @@ class BroadcastWorker:
                 try:
                     message_id = await self.transport.deliver(outgoing)
                 finally:
-                    await permit.done()
+                    await _settle(permit)
             except RetryAfter as error:
                 log.info("broadcast %s: 429, pausing %ss", job.id, error.seconds)
                 # Telegram told the bot to wait: both budgets, whichever this job uses.
@@ -567,15 +578,23 @@ class BroadcastWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(finished.wait(), self.config.flush_interval)
             await self._flush(run)
-            if self._monotonic() - last_lease >= LEASE_TTL.total_seconds() / 4:
-                # Also while nothing is sent (a long 429 pause), so no one else takes over.
-                last_lease = self._monotonic()
-                await self._take_lease(run.job.id)
-            if await self._stop_requested(run.job.id):
-                run.halt.set()
-            if self._monotonic() - last_progress >= self.config.progress_interval:
-                last_progress = self._monotonic()
-                await self._show_progress(run, final=False)
+            try:
+                if self._monotonic() - last_lease >= LEASE_RENEW.total_seconds():
+                    # Also while nothing is sent (a long 429 pause), so no one else takes over.
+                    last_lease = self._monotonic()
+                    if not await self._take_lease(run.job.id):
+                        # Renewals failed long enough for another instance to take the job:
+                        # stop at once, so only the sends in flight now may go twice.
+                        log.warning("broadcast %s: job lease lost; stopping here", run.job.id)
+                        run.halt.set()
+                if await self._stop_requested(run.job.id):
+                    run.halt.set()
+                if self._monotonic() - last_progress >= self.config.progress_interval:
+                    last_progress = self._monotonic()
+                    await self._show_progress(run, final=False)
+            except Exception as error:
+                # The database away for a while: keep sending what is claimed, retry later.
+                log.warning("broadcast %s: housekeeping failed: %s", run.job.id, _describe(error))
 
     async def _flush(self, run: _Run) -> None:
         results, run.results = run.results, []
@@ -730,6 +749,15 @@ def build_outgoing(
         button_url=job.button_url,
         paid=bool(job.paid),
     )
+
+
+async def _settle(permit: Permit) -> None:
+    """Give the permit back. A failure here (the budget's store away) must not count as a
+    failed send: the message may have gone out, and retrying it would send it twice."""
+    try:
+        await permit.done()
+    except Exception as error:
+        log.warning("could not return a send permit: %s", _describe(error))
 
 
 def _describe(error: BaseException) -> str:

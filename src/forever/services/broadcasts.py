@@ -216,6 +216,17 @@ class TakeoverResult:
     previous_owner: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class CancelResult:
+    outcome: str  # cancelled | already (no longer a draft) | not_yours | nothing (no draft)
+    broadcast_id: int = 0
+    owner_id: int | None = None  # who owns the draft, when not_yours
+    owner_name: str = ""
+
+    def __bool__(self) -> bool:
+        return self.outcome == "cancelled"
+
+
 class BroadcastDesk:
     """The staff steps of a broadcast, one transaction each."""
 
@@ -366,17 +377,30 @@ class BroadcastDesk:
             await self.uow.commit()
         return TakeoverResult("taken", draft_id, draft.total, owner)
 
-    async def cancel(self, *, staff_id: int, draft_id: int, previous_draft: int = 0) -> bool:
+    async def cancel(
+        self, *, staff_id: int, draft_id: int, previous_draft: int = 0
+    ) -> CancelResult:
         """Staff cancel composing: the draft (the button's, else the one in progress) is
-        dropped; False if there was one and it is no longer a draft (already sent)."""
+        dropped. Like confirming, only its owner may (who made it or took it over); anyone
+        else gets `not_yours` and nothing changes. `already`: it is no longer a draft."""
         now = self.clock.now()
+        target = draft_id or previous_draft
         async with self.uow.begin():
-            dropped = False
-            if draft_id or previous_draft:
-                dropped = await self._discard(draft_id or previous_draft)
+            outcome = "nothing"
+            if target:
+                draft = await self.broadcasts.get(target)
+                if draft is not None and draft.status == "draft" and draft.created_by != staff_id:
+                    owner = await self.people.by_telegram_id(draft.created_by)
+                    return CancelResult(
+                        "not_yours",
+                        target,
+                        owner_id=draft.created_by,
+                        owner_name=(owner.first_name if owner else "") or str(draft.created_by),
+                    )
+                outcome = "cancelled" if await self._discard(target) else "already"
             self.audit.record(staff_id, "broadcast_cancelled", now, draft=draft_id or None)
             await self.uow.commit()
-        return dropped
+        return CancelResult(outcome, target)
 
     async def stop(self, broadcast_id: int, *, staff_id: int) -> bool:
         """Ask the sender to stop; pending recipients stay unsent. False if it had ended."""

@@ -9,11 +9,17 @@ instances by Lua scripts. The broadcast sender sees it through the
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from forever.services.ratelimit import (
     BACKOFF_FLOOR,
@@ -29,6 +35,11 @@ from forever.services.ratelimit import (
     default_window_cap,
     recovered_share,
 )
+
+log = logging.getLogger(__name__)
+
+# While Redis is unreachable (a restart), how often to try again.
+REDIS_RETRY_SECONDS = 0.5
 
 # Lua keeps read-check-take atomic across instances. Times are seconds (floats, passed as
 # strings because Redis turns Lua numbers into integers). KEYS: bucket hash (tokens, ts, and
@@ -168,40 +179,63 @@ class RedisTokenBucket:
         return _RedisPermit(self, permit)
 
     async def _try(self, permit: str, *, answer: bool) -> float:
-        now = self._clock()
-        return float(
-            await self._take(
-                keys=[self._bucket_key, self._pause_key, self._window_key],
+        down_since: float | None = None
+        while True:
+            now = self._clock()
+            try:
+                wait = float(
+                    await self._take(
+                        keys=[self._bucket_key, self._pause_key, self._window_key],
+                        args=[
+                            repr(now),
+                            repr(self.rate),
+                            repr(self.burst),
+                            str(self.window_cap or 0),
+                            permit,
+                            repr(now + IN_FLIGHT_LIMIT),
+                            "1" if answer else "0",
+                            repr(RECOVERY_PER_SECOND),
+                        ],
+                    )
+                )
+            except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+                # Redis restarting: nothing is sent without a permit; retry, say so once.
+                if down_since is None:
+                    down_since = now
+                    log.warning("send budget: Redis unreachable (%s); retrying", error)
+                await self._sleep(REDIS_RETRY_SECONDS)
+                continue
+            if down_since is not None:
+                log.info("send budget: Redis is back after %.1f s", now - down_since)
+            return wait
+
+    async def pause(self, seconds: float) -> None:
+        try:
+            await self._pause(
+                keys=[self._pause_key, self._bucket_key],
+                args=[repr(self._clock()), repr(seconds), "0"],
+            )
+        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+            # Without Redis this instance still waits (the caller retries after the pause).
+            log.warning("send budget: could not share a %s s pause: %s", seconds, error)
+            await self._sleep(seconds)
+
+    async def throttled(self, seconds: float) -> None:
+        try:
+            await self._pause(
+                keys=[self._pause_key, self._bucket_key],
                 args=[
-                    repr(now),
-                    repr(self.rate),
-                    repr(self.burst),
-                    str(self.window_cap or 0),
-                    permit,
-                    repr(now + IN_FLIGHT_LIMIT),
-                    "1" if answer else "0",
+                    repr(self._clock()),
+                    repr(seconds),
+                    "1",
+                    repr(BACKOFF_FLOOR),
                     repr(RECOVERY_PER_SECOND),
                 ],
             )
-        )
-
-    async def pause(self, seconds: float) -> None:
-        await self._pause(
-            keys=[self._pause_key, self._bucket_key],
-            args=[repr(self._clock()), repr(seconds), "0"],
-        )
-
-    async def throttled(self, seconds: float) -> None:
-        await self._pause(
-            keys=[self._pause_key, self._bucket_key],
-            args=[
-                repr(self._clock()),
-                repr(seconds),
-                "1",
-                repr(BACKOFF_FLOOR),
-                repr(RECOVERY_PER_SECOND),
-            ],
-        )
+        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+            # Without Redis this instance still waits (the caller retries after the pause).
+            log.warning("send budget: could not share a %s s pause: %s", seconds, error)
+            await self._sleep(seconds)
 
     async def current_share(self) -> float:
         """The share of `rate` bulk may use now, as every instance sees it."""
@@ -212,8 +246,13 @@ class RedisTokenBucket:
         return recovered_share(float(raw[0]), float(raw[1] or now), now)
 
     async def _done(self, permit: str) -> None:
-        if self.window_cap:
+        if not self.window_cap:
+            return
+        try:
             await self.redis.zadd(self._window_key, {permit: self._clock() + WINDOW}, xx=True)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+            # The message went out; a permit not marked done lapses by itself (IN_FLIGHT_LIMIT).
+            log.warning("send budget: could not mark a permit done: %s", error)
 
 
 class _RedisPermit:
@@ -225,6 +264,34 @@ class _RedisPermit:
 
     async def done(self) -> None:
         await self._bucket._done(self._permit)
+
+
+class _LoggedRetry(Retry):
+    """redis-py's retry, saying in the log when Redis cannot be reached and it retries."""
+
+    async def call_with_retry(
+        self,
+        do: Callable[[], Awaitable[Any]],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+    ) -> Any:
+        async def logged(error: Exception, *count: int) -> None:
+            log.warning("Redis unreachable (%s); retrying", error)
+            await fail(error, *count)
+
+        return await super().call_with_retry(do, logged, is_retryable, with_failure_count)
+
+
+def resilient_redis_options() -> dict[str, Any]:
+    """Redis client options that survive a Redis restart: a command on a connection the
+    restart closed is retried on a new one (with backoff, a few seconds in all), and idle
+    connections are checked before use."""
+    return {
+        "retry": _LoggedRetry(ExponentialBackoff(cap=1.0, base=0.05), retries=8),
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError, OSError],
+        "health_check_interval": 15,
+    }
 
 
 def build_rate_limiter(
@@ -246,6 +313,6 @@ def build_rate_limiter(
             return None
 
         return TokenBucket(rate, burst, window_cap=cap), nothing
-    client = Redis.from_url(redis_url)
+    client = Redis.from_url(redis_url, **resilient_redis_options())
     limiter = RedisTokenBucket(client, rate, burst, window_cap=cap, prefix=prefix)
     return limiter, client.aclose

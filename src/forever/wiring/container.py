@@ -26,7 +26,19 @@ from forever.telegram.views import Views
 
 
 def new_instance_id() -> str:
-    return f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(3)}"
+    """A name no other process has: for a process that must not reuse its predecessor's."""
+    return f"{socket.gethostname()[:30]}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def stable_instance_id(settings: Settings) -> str:
+    """INSTANCE_ID, else the host name and the web port: the same after a restart (so the
+    restarted process takes back its own claims at once), different for two instances on one
+    host (they cannot share a port). A port chosen by the system (0) names nothing stable."""
+    if settings.instance_id:
+        return settings.instance_id
+    if settings.web_port:
+        return f"{socket.gethostname()[:40]}:{settings.web_port}"
+    return new_instance_id()
 
 
 @dataclass
@@ -45,8 +57,9 @@ class Container:
     # Learnt from Telegram at start (getMe): win-back links open the bot by its username.
     bot_username: str | None = None
     metrics: Metrics = field(default_factory=Metrics)
-    # Names this process in leases and claims (outbox, update inbox, broadcasts).
-    instance: str = field(default_factory=new_instance_id)
+    # Names this instance in leases and claims (outbox, update inbox, broadcasts); empty:
+    # stable_instance_id(settings). The runtime makes sure one live process has it.
+    instance: str = ""
     # The broadcast sender: tests and benchmarks may set its limiter or config before start.
     broadcasting: Broadcasting = field(default_factory=Broadcasting)
     # Wakes the outbox delivery worker after a commit that queued a row due now.
@@ -65,6 +78,7 @@ class Container:
     views: Views = field(init=False)
 
     def __post_init__(self) -> None:
+        self.instance = self.instance or stable_instance_id(self.settings)
         self.uow = SqlUnitOfWork(self.sessions)
         self.people_repo = SqlPeople(self.uow)
         self.subscriptions = SqlSubscriptions(self.uow)

@@ -14,6 +14,7 @@ from forever.config import Settings
 from forever.telegram.errors import errors_router
 from forever.telegram.middlewares import PersonMiddleware
 from forever.telegram.sending import AnsweringDispatcher
+from forever.telegram.ratelimit import resilient_redis_options
 from forever.telegram.setup import setup_dispatcher
 from forever.wiring import access, customers, email, experiments, lifecycle, staff
 from forever.wiring.container import Container
@@ -23,6 +24,8 @@ def build_storage(settings: Settings) -> BaseStorage:
     if settings.redis_url:
         return RedisStorage.from_url(
             settings.redis_url,
+            # A Redis restart costs a retry, not a failed update.
+            connection_kwargs=resilient_redis_options(),
             key_builder=DefaultKeyBuilder(prefix=f"{settings.redis_prefix}:fsm", with_bot_id=True),
         )
     return MemoryStorage()

@@ -125,6 +125,7 @@ def start_broadcast_worker(container: Container, bot: Bot) -> BroadcastRunner:
         ),
         default_locale=settings.default_locale,
         paid_limiter=paid_limiter,
+        holder=container.instance,
     )
     parts.worker = worker
     worker.start()

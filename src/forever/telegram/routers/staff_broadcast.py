@@ -520,15 +520,30 @@ async def cancel(
     locale: str,
     person: PersonRecord,
 ) -> None:
-    dropped = await broadcast_desk.cancel(
+    result = await broadcast_desk.cancel(
         staff_id=person.telegram_id or 0,
         draft_id=callback_data.draft,
         previous_draft=await _state_draft(state),
     )
-    await state.clear()
     await query.answer()
+    if result.outcome == "not_yours":
+        # Another staff member's draft: dropping it, like sending it, takes a takeover.
+        if isinstance(query.message, Message):
+            await query.message.answer(
+                staff_texts("broadcast_not_yours", locale, owner=result.owner_name),
+                reply_markup=_keyboard(
+                    [
+                        (
+                            staff_texts("takeover_button", locale),
+                            Act(action="takeover", draft=result.broadcast_id).pack(),
+                        )
+                    ]
+                ),
+            )
+        return
+    await state.clear()
     if isinstance(query.message, Message):
-        if not dropped and callback_data.draft:
+        if not result and callback_data.draft:
             await query.message.answer(staff_texts("broadcast_confirm_already", locale))
             return
         await query.message.answer(staff_texts("broadcast_cancelled", locale))
