@@ -24,9 +24,9 @@ from sqlalchemy.exc import DBAPIError
 from forever.app import Container, build_bot
 from forever.config import ConfigError
 from forever.db.leases import acquire_lease, release_lease
+from forever.logs import describe_error
 from forever.telegram import flood
 from forever.telegram.access_port import check_chat_rights
-from forever.logs import describe_error
 from forever.telegram.bot_port import BotChatPort
 from forever.telegram.commands import register_commands
 from forever.telegram.inbox import UpdateProcessor
@@ -38,8 +38,8 @@ from forever.wiring import customers
 from forever.wiring.container import new_instance_id
 from forever.wiring.dispatcher import build_dispatcher
 from forever.wiring.email import Delivery, delivery, run_sweeps
-from forever.wiring.sending import build_sending
 from forever.wiring.instance import InstanceName
+from forever.wiring.sending import build_sending
 from forever.wiring.staff import BroadcastRunner, start_broadcast_worker
 
 log = logging.getLogger(__name__)

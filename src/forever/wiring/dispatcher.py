@@ -13,8 +13,8 @@ from aiogram.fsm.storage.redis import RedisStorage
 from forever.config import Settings
 from forever.telegram.errors import errors_router
 from forever.telegram.middlewares import PersonMiddleware
-from forever.telegram.sending import AnsweringDispatcher
 from forever.telegram.ratelimit import resilient_redis_options
+from forever.telegram.sending import AnsweringDispatcher
 from forever.telegram.setup import setup_dispatcher
 from forever.wiring import access, customers, email, experiments, lifecycle, staff
 from forever.wiring.container import Container
