@@ -94,7 +94,8 @@ async def test_the_listener_reconnects_after_its_connection_is_cut(
         try:
             cut = await admin.fetchval(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                " WHERE application_name = $1 AND datname = current_database()"
+                " AND pid <> pg_backend_pid()",
                 APPLICATION_NAME,
             )
         finally:
