@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench._bot_settings import TOKEN, bench_settings
 from forever.app import build_container
-from forever.config import load_settings
 from forever.db.migrate import upgrade_to_head
 from forever.domain.clock import ManualClock
 from forever.runtime import Runtime
@@ -34,7 +34,6 @@ from forever.services.ratelimit import Permit, SendBudget
 from forever.telegram.ratelimit import build_rate_limiter
 
 USERS = 200
-TOKEN = "123456789:BENCH-token-for-the-fake-botapi-xyz"
 ROOT = Path(__file__).resolve().parents[1]
 
 # Seconds the current update's handler spent waiting for budget permits.
@@ -125,17 +124,9 @@ async def main() -> list[tuple[str, str]]:
         await asyncio.to_thread(upgrade_to_head, url)
         proc, base_url = await _telegram_process(USERS)
         try:
-            settings = load_settings(
-                _env_file=None,
-                database_url=url,
-                bot_token=TOKEN,
-                secret_key="bench-secret-key-0123456789abcdef",
-                catalog_path=str(ROOT / "catalog.toml"),
-                telegram_api_url=base_url,
-                public_url="https://forever.test",
-                web_port=0,
-                smtp_security="none",
-                log_level="WARNING",
+            settings = bench_settings(
+                url,
+                base_url,
             )
             clock = ManualClock(datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
             container = build_container(settings, clock=clock)

@@ -32,16 +32,15 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench._bot_settings import TOKEN, bench_settings
 from bench.smtp_sink_process import free_port
 from forever.app import build_container
-from forever.config import load_settings
 from forever.db.migrate import upgrade_to_head
 from forever.db.outbox import SqlOutbox
 from forever.domain.clock import ManualClock
 from forever.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[1]
-TOKEN = "123456789:BENCH-token-for-the-fake-botapi-xyz"
 CUSTOMERS = int(os.environ.get("FOREVER_BENCH_CONFIRM_CUSTOMERS", "120"))
 DATABASES = os.environ.get("FOREVER_BENCH_CONFIRM_DATABASES", "sqlite,postgres").split(",")
 PG_ADMIN_URL = os.environ.get(
@@ -136,21 +135,12 @@ async def _run(kind: str, *, wake: bool = True) -> dict[str, Any]:
         assert users.stdout is not None
         base_url = (await asyncio.wait_for(users.stdout.readline(), 60)).decode().strip()
         async with _database(kind) as url:
-            settings = load_settings(
-                _env_file=None,
-                database_url=url,
-                bot_token=TOKEN,
-                secret_key="bench-secret-key-0123456789abcdef",
-                catalog_path=str(ROOT / "catalog.toml"),
-                telegram_api_url=base_url,
-                public_url="https://forever.test",
-                web_port=0,
-                metrics_port=0,
+            settings = bench_settings(
+                url,
+                base_url,
                 smtp_host="127.0.0.1",
                 smtp_port=port,
-                smtp_security="none",
                 mail_from="Forever <hello@forever.test>",
-                log_level="WARNING",
             )
             clock = ManualClock(datetime(2026, 11, 30, 10, 0, tzinfo=UTC))
             container = build_container(settings, clock=clock)

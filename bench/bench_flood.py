@@ -20,12 +20,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench._bot_settings import TOKEN, bench_settings
 from forever.app import build_container
-from forever.config import load_settings
 from forever.db.migrate import upgrade_to_head
 from forever.runtime import Runtime
 
-TOKEN = "123456789:BENCH-token-for-the-fake-botapi-xyz"
 ROOT = Path(__file__).resolve().parents[1]
 FLOOD = 600
 GOAL_P99 = 1.0  # seconds (issue 14)
@@ -56,18 +55,9 @@ async def _scenario(flood: int, rate: float, burst: int) -> dict[str, Any]:
             base_url = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode().strip()
             if not base_url.startswith("http"):
                 raise RuntimeError(f"the fake Bot API process did not start: {base_url!r}")
-            settings = load_settings(
-                _env_file=None,
-                database_url=url,
-                bot_token=TOKEN,
-                secret_key="bench-secret-key-0123456789abcdef",
-                catalog_path=str(ROOT / "catalog.toml"),
-                telegram_api_url=base_url,
-                public_url="https://forever.test",
-                web_port=0,
-                metrics_port=0,
-                smtp_security="none",
-                log_level="WARNING",
+            settings = bench_settings(
+                url,
+                base_url,
                 flood_rate=rate,
                 flood_burst=burst,
             )

@@ -32,8 +32,8 @@ from aiogram.enums import ParseMode
 from aiogram.filters import CommandStart
 from aiogram.types import Message
 
+from bench._bot_settings import TOKEN, bench_settings
 from forever.app import build_container
-from forever.config import load_settings
 from forever.db.migrate import upgrade_to_head
 from forever.domain.clock import ManualClock
 from forever.runtime import Runtime
@@ -42,7 +42,6 @@ USERS = 200
 # Bare and Forever take turns this many times and their samples are pooled, so a load spike
 # on a shared machine does not land on one of them only.
 ROUNDS = 2
-TOKEN = "123456789:BENCH-token-for-the-fake-botapi-xyz"
 ROOT = Path(__file__).resolve().parents[1]
 
 Stop = Callable[[], Awaitable[None]]
@@ -112,18 +111,9 @@ async def _start_forever(base_url: str, tmp: str) -> Stop:
     """Forever as `bot.py run` runs it (polling, updates handled as tasks), on SQLite."""
     url = f"sqlite+aiosqlite:///{tmp}/bench.db"
     await asyncio.to_thread(upgrade_to_head, url)
-    settings = load_settings(
-        _env_file=None,
-        database_url=url,
-        bot_token=TOKEN,
-        secret_key="bench-secret-key-0123456789abcdef",
-        catalog_path=str(ROOT / "catalog.toml"),
-        telegram_api_url=base_url,
-        public_url="https://forever.test",
-        web_port=0,
-        metrics_port=0,
-        smtp_security="none",
-        log_level="WARNING",
+    settings = bench_settings(
+        url,
+        base_url,
     )
     clock = ManualClock(datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
     runtime = Runtime(build_container(settings, clock=clock), TOKEN)
