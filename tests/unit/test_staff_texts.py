@@ -47,6 +47,8 @@ SAMPLE = {
     "reason_names": {"too_expensive": "Too expensive"},
     "offer_names": {"discount_30": "30% off"},
     "months": 1,
+    "console_url": "https://forever.test/console/login/abc",
+    "minutes": 10,
     "p": SimpleNamespace(
         first_name="Ana <i>",
         username="ana",

@@ -66,6 +66,9 @@ class Person(Base):
     # Conversation step for free-text input (e.g. "email"); survives restarts.
     awaiting: Mapped[str | None] = mapped_column(String(32))
 
+    # The owner console's people list, filtered by language, newest first.
+    __table_args__ = (Index("ix_people_language_id", "language", "id"),)
+
 
 class Consent(Base):
     """Consent is a record, not a flag: what was asked, how, when, and its withdrawal."""
@@ -112,6 +115,8 @@ class Subscription(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+    # The owner console's people list, filtered by membership state and plan.
+    __table_args__ = (Index("ix_subscriptions_state_plan_person", "state", "plan_id", "person_id"),)
 
 
 class Invoice(Base):
@@ -413,3 +418,26 @@ class ExperimentOverride(Base):
     winner_variant_id: Mapped[str | None] = mapped_column(String(32))
     by_telegram_id: Mapped[int] = mapped_column(BigInteger)
     at: Mapped[datetime]
+
+
+class ConsoleLink(Base):
+    """A one-time sign-in link of the owner console: only the token's SHA-256 is kept."""
+
+    __tablename__ = "console_links"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    telegram_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class ConsoleSession(Base):
+    """A signed-in console session (the cookie's token, hashed)."""
+
+    __tablename__ = "console_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    telegram_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]

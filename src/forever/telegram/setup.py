@@ -24,6 +24,7 @@ from forever.telegram.routers import (
     signup,
     staff_access,
     staff_broadcast,
+    staff_console,
     staff_experiments,
     staff_replies,
     staff_tools,
@@ -56,6 +57,7 @@ def setup_dispatcher(
     # Feature routers go before `common`, whose fallback catches whatever is left.
     dispatcher.include_router(staff_broadcast.build_router())
     dispatcher.include_router(staff_tools.build_router())
+    dispatcher.include_router(staff_console.build_router())
     dispatcher.include_router(staff_access.build_router())
     dispatcher.include_router(staff_experiments.build_router())
     dispatcher.include_router(signup.build_router())

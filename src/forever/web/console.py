@@ -1,0 +1,152 @@
+"""The owner console on the web server, under /console: server-rendered pages, no script.
+
+Sign-in: GET /console/login/TOKEN shows one button and changes nothing (link previews and
+scanners open links); its POST uses the one-time link and sets the session cookie. Every
+other page needs a live session; every POST also needs the session's CSRF token in the form
+field `csrf`, and actions beyond reading need the role that allows them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from forever.domain import console
+from forever.rendering import Renderer
+from forever.services.console import ConsoleAuth, Staff
+
+log = logging.getLogger(__name__)
+
+COOKIE = "forever_console"
+MAX_TOKEN = 100
+HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",  # the sign-in link's token never leaves in a Referer
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+
+Handler = Callable[[web.Request, Staff], Awaitable[web.StreamResponse]]
+
+
+class ConsoleWeb:
+    """The console's routes. Feature pages add themselves with `page()` / `action()`."""
+
+    def __init__(
+        self,
+        auth: ConsoleAuth,
+        renderer: Renderer,
+        *,
+        business_name: str,
+        secure_cookie: bool,
+        bot_url: Callable[[], str] = lambda: "",
+    ) -> None:
+        self.auth = auth
+        self.renderer = renderer
+        self.business_name = business_name
+        self.secure_cookie = secure_cookie
+        self.bot_url = bot_url
+        self._app: web.Application | None = None
+
+    def install(self, app: web.Application) -> None:
+        self._app = app
+        app.router.add_get("/console/login/{token}", self.login_page)
+        app.router.add_post("/console/login/{token}", self.login)
+        app.router.add_post("/console/logout", self.action(self.logout))
+
+    # --- pages -------------------------------------------------------------------------
+
+    def page_response(
+        self, name: str, status: int = 200, staff: Staff | None = None, **context: Any
+    ) -> web.Response:
+        html = self.renderer.render(
+            f"console/{name}.html.j2",
+            business=self.business_name,
+            staff=staff,
+            bot_url=self.bot_url(),
+            **context,
+        )
+        return web.Response(
+            text=html, status=status, content_type="text/html", charset="utf-8", headers=HEADERS
+        )
+
+    def _signed_out(self, status: int = 401) -> web.Response:
+        return self.page_response("signed_out", status=status)
+
+    async def staff_of(self, request: web.Request) -> Staff | None:
+        token = request.cookies.get(COOKIE, "")
+        if not token or len(token) > MAX_TOKEN:
+            return None
+        return await self.auth.who(token)
+
+    def page(self, handler: Handler, action: str = console.READ) -> Callable[..., Any]:
+        """A GET page: a live session with the right to `action`."""
+
+        async def run(request: web.Request) -> web.StreamResponse:
+            staff = await self.staff_of(request)
+            if staff is None:
+                return self._signed_out()
+            if not staff.may(action):
+                return self.page_response("forbidden", status=403, staff=staff)
+            return await handler(request, staff)
+
+        return run
+
+    def action(self, handler: Handler, action: str = console.READ) -> Callable[..., Any]:
+        """A POST: a live session, its CSRF token in the form, and the right to `action`."""
+
+        async def run(request: web.Request) -> web.StreamResponse:
+            staff = await self.staff_of(request)
+            if staff is None:
+                return self._signed_out()
+            try:
+                form = await request.post()
+            except Exception:
+                log.info("console POST with an unreadable body", exc_info=True)
+                return self.page_response("forbidden", status=400, staff=staff)
+            sent = form.get("csrf")
+            if not isinstance(sent, str) or not console.csrf_ok(staff.session_token, sent):
+                return self.page_response("bad_csrf", status=403, staff=staff)
+            if not staff.may(action):
+                return self.page_response("forbidden", status=403, staff=staff)
+            return await handler(request, staff)
+
+        return run
+
+    # --- sign-in -----------------------------------------------------------------------
+
+    async def login_page(self, request: web.Request) -> web.Response:
+        token = request.match_info["token"]
+        if len(token) > MAX_TOKEN:
+            return self.page_response("bad_link", status=400)
+        return self.page_response("login", action=f"/console/login/{token}")
+
+    async def login(self, request: web.Request) -> web.StreamResponse:
+        token = request.match_info["token"]
+        staff = None if len(token) > MAX_TOKEN else await self.auth.sign_in(token)
+        if staff is None:
+            return self.page_response("bad_link", status=400)
+        response = web.Response(status=303, headers={**HEADERS, "Location": "/console"})
+        response.set_cookie(
+            COOKIE,
+            staff.session_token,
+            path="/console",
+            httponly=True,
+            samesite="Lax",
+            secure=self.secure_cookie,
+            max_age=int(console.ABSOLUTE_TIMEOUT.total_seconds()),
+        )
+        return response
+
+    async def logout(self, request: web.Request, staff: Staff) -> web.StreamResponse:
+        await self.auth.sign_out(staff)
+        response = self.page_response("signed_out", status=200, logged_out=True)
+        response.del_cookie(COOKIE, path="/console")
+        return response

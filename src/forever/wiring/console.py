@@ -1,0 +1,64 @@
+"""Wiring of the owner console: its use cases, its web pages and the /console command."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from forever.db.repositories.console import SqlConsoleStore
+from forever.db.repositories.staff import SqlAuditLog, SqlEventHistory
+from forever.services.console import ConsoleAuth, ConsoleDashboard
+from forever.web.console import ConsoleWeb
+from forever.web.console_dashboard import DashboardPages
+from forever.wiring.container import Container
+
+
+def auth(container: Container) -> ConsoleAuth:
+    settings = container.settings
+    return ConsoleAuth(
+        container.uow,
+        SqlConsoleStore(container.uow),
+        SqlAuditLog(container.uow),
+        container.clock,
+        owners=settings.admin_ids,
+        support=settings.support_ids,
+    )
+
+
+def base_url(container: Container) -> str:
+    return str(container.settings.public_url).rstrip("/")
+
+
+def chat_dependencies(container: Container) -> dict[str, object]:
+    settings = container.settings
+    return {
+        "console_auth": auth(container),
+        "console_base_url": base_url(container),
+        "console_staff_ids": settings.admin_ids | settings.support_ids,
+    }
+
+
+class _Names:
+    def __init__(self, container: Container) -> None:
+        self._container = container
+
+    @property
+    def plans(self) -> dict[str, str]:
+        catalog = self._container.catalog  # the one in force now
+        locale = self._container.settings.default_locale
+        return {p.id: p.name.get(locale, p.id) for p in catalog.plans}
+
+
+def install_routes(app: web.Application, container: Container) -> None:
+    """The console's pages under /console on the bot's web server."""
+    uow = container.uow
+    pages = ConsoleWeb(
+        auth(container),
+        container.renderer,
+        business_name=container.catalog.business_name,
+        secure_cookie=base_url(container).startswith("https://"),
+        bot_url=lambda: f"https://t.me/{container.bot_username}" if container.bot_username else "",
+    )
+    pages.install(app)
+    DashboardPages(
+        pages, ConsoleDashboard(uow, SqlEventHistory(uow), container.clock), _Names(container)
+    ).install(app)
