@@ -122,7 +122,9 @@ def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     writer.writerow(header)
     for row in rows:
         # A cell starting with = + - @ would be a formula in a spreadsheet: quote it out.
-        writer.writerow([f"'{v}" if isinstance(v, str) and v[:1] in "=+-@" else v for v in row])
+        writer.writerow(
+            [f"'{v}" if isinstance(v, str) and v and v[0] in "=+-@" else v for v in row]
+        )
     return out.getvalue()
 
 
