@@ -5,10 +5,17 @@ from __future__ import annotations
 from aiohttp import web
 
 from forever.db.repositories.console import SqlConsoleStore
+from forever.db.repositories.console_people import SqlConsolePeople
 from forever.db.repositories.staff import SqlAuditLog, SqlEventHistory
 from forever.services.console import ConsoleAuth, ConsoleDashboard
+from forever.services.console_people import ConsolePeople
+from forever.services.refunds import StaffRefunds
+from forever.services.staff import StaffTools
 from forever.web.console import ConsoleWeb
 from forever.web.console_dashboard import DashboardPages
+from forever.web.console_people import PeoplePages
+from forever.wiring import customers
+from forever.wiring import staff as staff_area
 from forever.wiring.container import Container
 
 
@@ -62,3 +69,25 @@ def install_routes(app: web.Application, container: Container) -> None:
     DashboardPages(
         pages, ConsoleDashboard(uow, SqlEventHistory(uow), container.clock), _Names(container)
     ).install(app)
+    PeoplePages(pages, people(container), lambda: [p.id for p in container.catalog.plans]).install(
+        app
+    )
+
+
+def people(container: Container) -> ConsolePeople:
+    """The people use cases, on the staff area's own grant and refund (same rules, same
+    audit entries as /grant and /refund) and the customers' erasure."""
+    staff_uses = staff_area.chat_dependencies(container)
+    tools = staff_uses["staff_tools"]
+    refunds = staff_uses["staff_refunds"]
+    assert isinstance(tools, StaffTools) and isinstance(refunds, StaffRefunds)
+    uow = container.uow
+    return ConsolePeople(
+        uow,
+        SqlConsolePeople(uow),
+        SqlAuditLog(uow),
+        container.clock,
+        tools,
+        refunds,
+        customers.build(container).privacy,
+    )
