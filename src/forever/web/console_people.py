@@ -27,7 +27,8 @@ from forever.web.console import ConsoleWeb
 MAX_ID = 2**62
 
 
-def _int(raw: object) -> int | None:
+def parse_id(raw: object) -> int | None:
+    """A positive whole number from a form or a URL; None when it is not one."""
     if not isinstance(raw, str):
         return None
     raw = raw.strip()
@@ -73,7 +74,7 @@ class PeoplePages:
         errors: dict[str, str] = {}
         before = None
         if q.get("before"):
-            before = _int(q.get("before"))
+            before = parse_id(q.get("before"))
             if before is None:
                 errors["before"] = "Not a page of this list: start again from the first page."
         try:
@@ -129,7 +130,7 @@ class PeoplePages:
         )
 
     async def person(self, request: web.Request, staff: Staff) -> web.StreamResponse:
-        return await self._person_page(staff, _int(request.match_info["id"]))
+        return await self._person_page(staff, parse_id(request.match_info["id"]))
 
     def _confirm(self, staff: Staff, person_id: int, what: str, **fields: Any) -> web.Response:
         return self.web.page_response(
@@ -137,10 +138,10 @@ class PeoplePages:
         )
 
     async def grant(self, request: web.Request, staff: Staff) -> web.StreamResponse:
-        person_id = _int(request.match_info["id"])
+        person_id = parse_id(request.match_info["id"])
         form = await request.post()
         plan = str(form.get("plan", ""))
-        days = _int(form.get("days"))
+        days = parse_id(form.get("days"))
         errors: dict[str, str] = {}
         if plan not in self.plans():
             errors["plan"] = "Pick a plan from the list."
@@ -161,9 +162,9 @@ class PeoplePages:
         return await self._person_page(staff, person_id, notice=notice)
 
     async def refund(self, request: web.Request, staff: Staff) -> web.StreamResponse:
-        person_id = _int(request.match_info["id"])
+        person_id = parse_id(request.match_info["id"])
         form = await request.post()
-        payment_id = _int(form.get("payment"))
+        payment_id = parse_id(form.get("payment"))
         if person_id is None:
             return self.web.page_response("not_found", 404, staff)
         page = await self.people.page(staff_id=staff.telegram_id, person_id=person_id)
@@ -183,7 +184,7 @@ class PeoplePages:
         return await self._person_page(staff, person_id, notice=notice)
 
     async def erase(self, request: web.Request, staff: Staff) -> web.StreamResponse:
-        person_id = _int(request.match_info["id"])
+        person_id = parse_id(request.match_info["id"])
         form = await request.post()
         if person_id is None:
             return self.web.page_response("not_found", 404, staff)

@@ -5,14 +5,17 @@ from __future__ import annotations
 from aiohttp import web
 
 from forever.db.repositories.console import SqlConsoleStore
-from forever.db.repositories.console_people import SqlConsolePeople
+from forever.db.repositories.console_people import SqlAuditIndex, SqlConsolePeople
 from forever.db.repositories.staff import SqlAuditLog, SqlEventHistory
 from forever.services.console import ConsoleAuth, ConsoleDashboard
+from forever.services.console_inbox import ConsoleAudit, ConsoleInbox
 from forever.services.console_people import ConsolePeople
 from forever.services.refunds import StaffRefunds
 from forever.services.staff import StaffTools
+from forever.services.staff_replies import StaffReplies
 from forever.web.console import ConsoleWeb
 from forever.web.console_dashboard import DashboardPages
+from forever.web.console_inbox import InboxPages
 from forever.web.console_people import PeoplePages
 from forever.wiring import customers
 from forever.wiring import staff as staff_area
@@ -72,6 +75,13 @@ def install_routes(app: web.Application, container: Container) -> None:
     PeoplePages(pages, people(container), lambda: [p.id for p in container.catalog.plans]).install(
         app
     )
+    replies = staff_area.chat_dependencies(container)["staff_replies"]
+    assert isinstance(replies, StaffReplies)
+    InboxPages(
+        pages,
+        ConsoleAudit(uow, SqlAuditIndex(uow)),
+        ConsoleInbox(uow, SqlAuditIndex(uow), replies, container.signer),
+    ).install(app)
 
 
 def people(container: Container) -> ConsolePeople:

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from forever.db.models import Event, OutboxMessage, Payment, Person, Subscription
+from forever.db.models import AuditEntry, Event, OutboxMessage, Payment, Person, Subscription
 from forever.db.repositories.broadcasts import recipients_query
 from forever.db.transactions import SqlUnitOfWork
 from forever.domain.segments import Segment, SegmentKind
@@ -145,3 +145,35 @@ class SqlConsolePeople:
         ]
         items.sort(key=lambda i: i.at, reverse=True)
         return items[:limit]
+
+
+class SqlAuditIndex:
+    """services.console_inbox.AuditIndex."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    async def page(
+        self, actor: int | None, action: str, before: int | None, limit: int
+    ) -> Sequence[AuditEntry]:
+        query = select(AuditEntry)
+        if actor is not None:
+            query = query.where(AuditEntry.actor_telegram_id == actor)
+        if action:
+            query = query.where(AuditEntry.action == action)
+        if before is not None:
+            query = query.where(AuditEntry.id < before)
+        rows = await self._uow.session.scalars(query.order_by(AuditEntry.id.desc()).limit(limit))
+        return rows.all()
+
+    async def actions(self) -> Sequence[str]:
+        return (await self._uow.session.scalars(select(AuditEntry.action).distinct())).all()
+
+    async def latest_of(self, actions: Sequence[str], limit: int) -> Sequence[AuditEntry]:
+        rows = await self._uow.session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action.in_(actions))
+            .order_by(AuditEntry.id.desc())
+            .limit(limit)
+        )
+        return rows.all()
