@@ -43,6 +43,7 @@ from forever.sandbox.hub import EventHub
 from forever.sandbox.mail_catcher import CaughtMail, MailCatcher
 from forever.sandbox.views import mail_summary, message_view
 from forever.telegram.bot_port import BotChatPort
+from forever.wiring import console
 from forever.wiring import customers as customer_wiring
 from forever.wiring.email import drain_outbox, run_due_work
 
@@ -244,6 +245,12 @@ class Sandbox:
 
     def _install_page(self, app: web.Application, container: Container) -> None:
         SandboxApi(self).install(app)
+
+        async def console_as_sam(request: web.Request) -> web.Response:
+            return await console.signed_in(container, STAFF_ID)
+
+        # The owner console, signed in as Sam at once (the sandbox's staff persona).
+        app.router.add_get("/sandbox/console", console_as_sam)
 
     @property
     def settings(self) -> Settings:

@@ -133,20 +133,25 @@ class ConsoleWeb:
         staff = None if len(token) > MAX_TOKEN else await self.auth.sign_in(token)
         if staff is None:
             return self.page_response("bad_link", status=400)
-        response = web.Response(status=303, headers={**HEADERS, "Location": "/console"})
-        response.set_cookie(
-            COOKIE,
-            staff.session_token,
-            path="/console",
-            httponly=True,
-            samesite="Lax",
-            secure=self.secure_cookie,
-            max_age=int(console.ABSOLUTE_TIMEOUT.total_seconds()),
-        )
-        return response
+        return session_response(staff, secure=self.secure_cookie)
 
     async def logout(self, request: web.Request, staff: Staff) -> web.StreamResponse:
         await self.auth.sign_out(staff)
         response = self.page_response("signed_out", status=200, logged_out=True)
         response.del_cookie(COOKIE, path="/console")
         return response
+
+
+def session_response(staff: Staff, *, secure: bool) -> web.Response:
+    """A redirect to the dashboard that sets the session cookie."""
+    response = web.Response(status=303, headers={**HEADERS, "Location": "/console"})
+    response.set_cookie(
+        COOKIE,
+        staff.session_token,
+        path="/console",
+        httponly=True,
+        samesite="Lax",
+        secure=secure,
+        max_age=int(console.ABSOLUTE_TIMEOUT.total_seconds()),
+    )
+    return response
