@@ -18,12 +18,13 @@ from tests.conftest import STAFF_ID
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
+HAVE_CHROMIUM = CHROMIUM.exists()
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 @pytest.fixture
 async def page() -> AsyncIterator[Page]:
-    if not CHROMIUM.exists():
+    if not HAVE_CHROMIUM:
         pytest.fail("chromium is missing: run `make browser` (Debian's chromium package)")
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
