@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -67,7 +68,12 @@ class Person(Base):
     awaiting: Mapped[str | None] = mapped_column(String(32))
 
     # The owner console's people list, filtered by language, newest first.
-    __table_args__ = (Index("ix_people_language_id", "language", "id"),)
+    # Its search by @username and by email (without regard to case, as /user looks up).
+    __table_args__ = (
+        Index("ix_people_language_id", "language", "id"),
+        Index("ix_people_lower_username", text("lower(username)")),
+        Index("ix_people_lower_email", text("lower(email)")),
+    )
 
 
 class Consent(Base):

@@ -39,6 +39,8 @@ def upgrade() -> None:
     )
     # The console's people list: filters by language and by membership, newest first.
     op.create_index("ix_people_language_id", "people", ["language", "id"], unique=False)
+    op.create_index("ix_people_lower_username", "people", [sa.text("lower(username)")])
+    op.create_index("ix_people_lower_email", "people", [sa.text("lower(email)")])
     op.create_index(
         "ix_subscriptions_state_plan_person", "subscriptions", ["state", "plan_id", "person_id"]
     )
@@ -48,6 +50,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_audit_log_action_id", table_name="audit_log")
     op.drop_index("ix_subscriptions_state_plan_person", table_name="subscriptions")
+    op.drop_index("ix_people_lower_email", table_name="people")
+    op.drop_index("ix_people_lower_username", table_name="people")
     op.drop_index("ix_people_language_id", table_name="people")
     op.drop_index(op.f("ix_console_sessions_telegram_id"), table_name="console_sessions")
     op.drop_table("console_sessions")
