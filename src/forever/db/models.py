@@ -73,6 +73,8 @@ class Person(Base):
         Index("ix_people_language_id", "language", "id"),
         Index("ix_people_lower_username", text("lower(username)")),
         Index("ix_people_lower_email", text("lower(email)")),
+        # And ix_people_lower_first_name, by the first name's start: created by 0011_console
+        # only (text_pattern_ops on PostgreSQL, which metadata cannot say per dialect here).
     )
 
 

@@ -64,8 +64,10 @@ class SqlConsolePeople:
             elif field == "email":
                 query = query.where(func.lower(Person.email) == str(value).lower())
             else:
-                escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                query = query.where(Person.first_name.ilike(f"{escaped}%", escape="\\"))
+                # lower(first_name) LIKE 'prefix%': on PostgreSQL the text_pattern_ops index of
+                # 0011_console serves it.
+                escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                query = query.where(func.lower(Person.first_name).like(f"{escaped}%", escape="\\"))
         if before is not None:
             query = query.where(Person.id < before)
         rows: Any = await self._uow.session.execute(query.order_by(Person.id.desc()).limit(limit))

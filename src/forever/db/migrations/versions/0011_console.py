@@ -41,6 +41,14 @@ def upgrade() -> None:
     op.create_index("ix_people_language_id", "people", ["language", "id"], unique=False)
     op.create_index("ix_people_lower_username", "people", [sa.text("lower(username)")])
     op.create_index("ix_people_lower_email", "people", [sa.text("lower(email)")])
+    # The search by the start of a first name: LIKE 'prefix%' needs text_pattern_ops on
+    # PostgreSQL (any collation); SQLite gets a plain index on the same expression.
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "CREATE INDEX ix_people_lower_first_name ON people (lower(first_name) text_pattern_ops)"
+        )
+    else:
+        op.create_index("ix_people_lower_first_name", "people", [sa.text("lower(first_name)")])
     op.create_index(
         "ix_subscriptions_state_plan_person", "subscriptions", ["state", "plan_id", "person_id"]
     )
@@ -50,6 +58,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_audit_log_action_id", table_name="audit_log")
     op.drop_index("ix_subscriptions_state_plan_person", table_name="subscriptions")
+    op.drop_index("ix_people_lower_first_name", table_name="people")
     op.drop_index("ix_people_lower_email", table_name="people")
     op.drop_index("ix_people_lower_username", table_name="people")
     op.drop_index("ix_people_language_id", table_name="people")
