@@ -47,4 +47,22 @@ async def test_customers_get_the_fallback_for_console(tg: FakeBotAPI, running_bo
     await user.send_text("/console")
     assert user.last_message.text == ordinary
     async with running_bot.container.sessions() as session:
-        assert (await session.scalars(select(AuditEntry))).all() == []
+        # Staff commands leave no trace; "hello?" went to the console's inbox.
+        staff_actions = select(AuditEntry).where(AuditEntry.action != "customer_unknown")
+        assert (await session.scalars(staff_actions)).all() == []
+
+
+async def test_texts_the_bot_did_not_understand_reach_the_inbox(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    user = tg.add_user(3002, "Ana")
+    await user.send_text("/start")
+    await user.send_text("Can I pay by card?")
+    await user.send_text("/nosuchcommand")
+    async with running_bot.container.sessions() as session:
+        kept = (
+            await session.scalars(select(AuditEntry).where(AuditEntry.action == "customer_unknown"))
+        ).all()
+    assert [(e.actor_telegram_id, e.arguments["text"]) for e in kept] == [
+        (3002, "Can I pay by card?")
+    ]

@@ -245,9 +245,6 @@ class AuditEntry(Base):
     arguments: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     at: Mapped[datetime] = mapped_column(index=True)
 
-    # The owner console's audit page and inbox: entries of one action, newest first.
-    __table_args__ = (Index("ix_audit_log_action_id", "action", "id"),)
-
 
 class Broadcast(Base):
     """A staff broadcast: a persisted job that survives restarts."""

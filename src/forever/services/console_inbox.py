@@ -14,13 +14,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from forever.domain.clock import Clock
 from forever.domain.signing import Signer
 from forever.services.ports import UnitOfWork
-from forever.services.staff import AuditRecord
+from forever.services.staff import AuditLog, AuditRecord
 from forever.services.staff_replies import MAX_TEXT, SIGNING_PURPOSE, Answered, StaffReplies
 
 AUDIT_PAGE = 50
-INBOX_ACTIONS = ("customer_message", "staff_reply")
+# Customers' answers to broadcasts, texts the bot did not understand, staff's answers.
+CUSTOMER_ACTIONS = ("customer_message", "customer_unknown")
+INBOX_ACTIONS = (*CUSTOMER_ACTIONS, "staff_reply")
 INBOX_WINDOW = 1000  # the latest inbox entries read to build the threads
 
 
@@ -58,7 +61,7 @@ class Thread:
     @property
     def waiting(self) -> bool:
         """The customer wrote last: nobody answered yet."""
-        return self.messages[-1].action == "customer_message"
+        return self.messages[-1].action in CUSTOMER_ACTIONS
 
 
 class ConsoleAudit:
@@ -122,3 +125,23 @@ def new_nonce() -> int:
     """A form's id for an answer: large and random, apart from chat message ids (which
     count up from 1)."""
     return 10**15 + secrets.randbelow(10**15)
+
+
+class KeepUnknown:
+    """A customer's text the bot did not understand goes to the inbox (as an audit entry
+    `customer_unknown`, like the answers to broadcasts), so staff can answer it."""
+
+    def __init__(self, uow: UnitOfWork, audit: AuditLog, clock: Clock) -> None:
+        self.uow = uow
+        self.audit = audit
+        self.clock = clock
+
+    async def __call__(self, *, person_id: int, telegram_id: int, text: str) -> None:
+        text = text.strip()[:MAX_TEXT]
+        if not text:
+            return
+        async with self.uow.begin():
+            self.audit.record(
+                telegram_id, "customer_unknown", self.clock.now(), person=person_id, text=text
+            )
+            await self.uow.commit()

@@ -8,7 +8,7 @@ from forever.db.repositories.console import SqlConsoleStore
 from forever.db.repositories.console_people import SqlAuditIndex, SqlConsolePeople
 from forever.db.repositories.staff import SqlAuditLog, SqlEventHistory
 from forever.services.console import ConsoleAuth, ConsoleDashboard
-from forever.services.console_inbox import ConsoleAudit, ConsoleInbox
+from forever.services.console_inbox import ConsoleAudit, ConsoleInbox, KeepUnknown
 from forever.services.console_people import ConsolePeople
 from forever.services.refunds import StaffRefunds
 from forever.services.staff import StaffTools
@@ -44,6 +44,7 @@ def chat_dependencies(container: Container) -> dict[str, object]:
         "console_auth": auth(container),
         "console_base_url": base_url(container),
         "console_staff_ids": settings.admin_ids | settings.support_ids,
+        "keep_unknown": KeepUnknown(container.uow, SqlAuditLog(container.uow), container.clock),
     }
 
 

@@ -10,6 +10,7 @@ from aiogram.types import CallbackQuery, Message
 
 from forever.domain.catalog import Catalog
 from forever.rendering import Renderer
+from forever.services.console_inbox import KeepUnknown
 from forever.services.people import Customer
 from forever.telegram.commands import staff_commands
 
@@ -48,7 +49,18 @@ async def help_(
     )
 
 
-async def unknown(message: Message, locale: str, renderer: Renderer) -> None:
+async def unknown(
+    message: Message,
+    locale: str,
+    renderer: Renderer,
+    person: Customer | None = None,
+    keep_unknown: KeepUnknown | None = None,
+) -> None:
+    # The owner console's inbox keeps customers' texts the bot did not understand (not
+    # unknown /commands: those are no message to anyone).
+    text = message.text or ""
+    if keep_unknown and person and person.telegram_id and text and not text.startswith("/"):
+        await keep_unknown(person_id=person.id, telegram_id=person.telegram_id, text=text)
     await message.answer(renderer.chat("unknown", locale))
 
 

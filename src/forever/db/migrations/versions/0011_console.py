@@ -52,11 +52,9 @@ def upgrade() -> None:
     op.create_index(
         "ix_subscriptions_state_plan_person", "subscriptions", ["state", "plan_id", "person_id"]
     )
-    op.create_index("ix_audit_log_action_id", "audit_log", ["action", "id"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_audit_log_action_id", table_name="audit_log")
     op.drop_index("ix_subscriptions_state_plan_person", table_name="subscriptions")
     op.drop_index("ix_people_lower_first_name", table_name="people")
     op.drop_index("ix_people_lower_email", table_name="people")
