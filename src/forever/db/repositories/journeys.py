@@ -71,7 +71,7 @@ SMALL_SLICE = timedelta(hours=1)
 SWEEP_NAME = "journeys"
 # A round that reads a window in full queues it in the database (INSERT ... SELECT), one
 # statement per this much of the window (each its own transaction), ...
-DIRECT_CHUNK = timedelta(hours=6)
+DIRECT_CHUNK = timedelta(hours=24)
 # ... when the people's (time zone, language) pairs, which decide the quiet hours, are few.
 MAX_ZONE_PAIRS = 300
 USAGE_WINDOW = timedelta(days=30)
