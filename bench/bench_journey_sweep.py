@@ -375,7 +375,8 @@ async def _one(kind: str, n: int, tmp: Path) -> list[tuple[str, str]]:
     return [
         (
             f"{label}: steady sweep, 5 min apart ({STEADY} sweeps)",
-            f"median {median * 1000:.0f} ms, worst {worst * 1000:.0f} ms, min {times[0] * 1000:.0f} ms"
+            f"median {median * 1000:.0f} ms, worst {worst * 1000:.0f} ms, "
+            f"min {times[0] * 1000:.0f} ms"
             f" (CPU of this process: median {cpu_median * 1000:.0f} ms) "
             f"({', '.join(f'{t.queued}' for t in steady)} new); goal <= 100 ms: "
             f"{verdict(worst <= 0.1)}; old full scan {full.seconds:.2f} s ({full.queued} new): "

@@ -131,7 +131,9 @@ class FakeBulkOutbox(FakeOutbox):
         return new
 
     async def enqueue_from(self, statement: Any, now: datetime) -> int:
-        raise AssertionError("the fakes have no database to queue in (SweepJourneys without rounds)")
+        raise AssertionError(
+            "the fakes have no database to queue in (SweepJourneys without rounds)"
+        )
 
 
 class FakeUpgradeCandidates:

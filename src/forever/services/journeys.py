@@ -139,6 +139,11 @@ class BulkOutbox(Protocol):
         skipped. Returns how many were new."""
         ...
 
+    async def enqueue_from(self, statement: Any, now: datetime) -> int:
+        """Run a statement that queues rows itself (SweepRound.direct); returns how many
+        were new."""
+        ...
+
 
 class JourneyPlanner:
     """Turns due people into outbox rows with personal content."""

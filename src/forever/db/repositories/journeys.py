@@ -38,8 +38,8 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy import select as sql_select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from forever.db.functions import floor_days, json_obj, utc_day, utc_iso
@@ -299,7 +299,6 @@ def queue_statement(
         (c.period_end.is_(None), json_obj(*fields, None)),
         else_=json_obj(*fields, until),
     )
-    outbox = OutboxMessage.__table__
     rows = sql_select(
         c.key,
         _text("email"),
@@ -326,7 +325,7 @@ def queue_statement(
     ]
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (
-        insert(outbox)
+        insert(OutboxMessage)
         .from_select(columns, rows)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
     )
