@@ -218,16 +218,17 @@ class Timed(NamedTuple):
     queued: int
     peak_mb: float  # the process's peak RSS above what it had before the sweep
     load: str
+    cpu: float = 0.0  # this process's CPU seconds (the machine is shared: wall time varies)
 
 
 async def _timed(sweep: Callable[[datetime], Awaitable[int]], at: datetime) -> Timed:
     gc.collect()
     _reset_peak_memory()
     before = _memory_mb("VmRSS")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     queued = await sweep(at)
-    seconds = time.perf_counter() - started
-    return Timed(seconds, queued, max(0.0, _memory_mb("VmHWM") - before), _load())
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return Timed(seconds, queued, max(0.0, _memory_mb("VmHWM") - before), _load(), cpu)
 
 
 async def _touch(container: Container, n: int, count: int, at: datetime) -> None:
@@ -361,6 +362,7 @@ async def _one(kind: str, n: int, tmp: Path) -> list[tuple[str, str]]:
     migrated, after = r["migrated"], r["after"]
     times = sorted(t.seconds for t in steady)
     median, worst = times[len(times) // 2], times[-1]
+    cpu_median = sorted(t.cpu for t in steady)[len(steady) // 2]
     peak = max(t.peak_mb for t in [cold, again, *steady, touched, migrated, after])
     label = f"{kind}, {n:,} people"
 
@@ -373,7 +375,9 @@ async def _one(kind: str, n: int, tmp: Path) -> list[tuple[str, str]]:
     return [
         (
             f"{label}: steady sweep, 5 min apart ({STEADY} sweeps)",
-            f"median {median * 1000:.0f} ms, worst {worst * 1000:.0f} ms "
+            f"median {median * 1000:.0f} ms, worst {worst * 1000:.0f} ms, "
+            f"min {times[0] * 1000:.0f} ms"
+            f" (CPU of this process: median {cpu_median * 1000:.0f} ms) "
             f"({', '.join(f'{t.queued}' for t in steady)} new); goal <= 100 ms: "
             f"{verdict(worst <= 0.1)}; old full scan {full.seconds:.2f} s ({full.queued} new): "
             f"{full.seconds / median:.0f} x the new median; {steady[-1].load}",
@@ -384,7 +388,8 @@ async def _one(kind: str, n: int, tmp: Path) -> list[tuple[str, str]]:
         ),
         (
             f"{label}: cold first sweep, 3 days of backlog to queue",
-            f"{cold.seconds:.2f} s ({cold.queued:,} new); goal <= 10 s: "
+            f"{cold.seconds:.2f} s, CPU of this process {cold.cpu:.2f} s ({cold.queued:,} new);"
+            " goal <= 10 s: "
             f"{verdict(cold.seconds <= 10)}; {cold.load}",
         ),
         (

@@ -130,6 +130,11 @@ class FakeBulkOutbox(FakeOutbox):
             new += await self.enqueue(now=now, **row)
         return new
 
+    async def enqueue_from(self, statement: Any, now: datetime) -> int:
+        raise AssertionError(
+            "the fakes have no database to queue in (SweepJourneys without rounds)"
+        )
+
 
 class FakeUpgradeCandidates:
     """services.upgrades.UpgradeCandidates: keyset pages in person id order."""

@@ -17,7 +17,16 @@ from sqlalchemy import select, text, update
 
 from forever.app import Container
 from forever.db import journey_touches
-from forever.db.models import Consent, Event, OutboxMessage, Person, Subscription, SweepMark
+from forever.db.models import (
+    Consent,
+    Event,
+    OutboxMessage,
+    Person,
+    Subscription,
+    SweepMark,
+    UsageCounter,
+)
+from forever.db.outbox import from_json
 from forever.db.repositories.journeys import SWEEP_NAME, candidates
 from forever.domain.marketing import windows
 from forever.services.journeys import journey_setup
@@ -291,3 +300,82 @@ async def test_every_trigger_exists_at_head(container: Container) -> None:
                 text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
             )
         assert set(journey_touches.NAMES) <= set(found)
+
+
+async def outbox_rows(container: Container) -> dict[str, tuple[object, ...]]:
+    """Every queued row as the delivery worker reads it, by key."""
+    async with container.sessions() as session:
+        rows = await session.scalars(select(OutboxMessage))
+        return {
+            row.idempotency_key: (
+                row.channel,
+                row.person_id,
+                row.template,
+                from_json(row.context),
+                row.marketing,
+                row.status,
+                row.not_before,
+                row.attempts,
+                row.created_at,
+            )
+            for row in rows
+        }
+
+
+async def test_the_first_sweep_queues_in_the_database_what_the_planner_would(
+    container: Container,
+) -> None:
+    """The first round queues the steps without an offer by INSERT ... SELECT: each row must
+    be the one the Python planner builds (context, quiet hours, plan names, day counts)."""
+    rng = random.Random(21)
+    now = START + timedelta(hours=3, minutes=17, seconds=5, microseconds=123_456)
+    container.clock.set(now)  # type: ignore[attr-defined]
+    people = [await add_person(container, rng, now, n) for n in range(1, 151)]
+    async with container.sessions.begin() as session:
+        for pid in people:
+            person = await session.get(Person, pid)
+            assert person is not None
+            person.timezone = rng.choice((None, "Europe/Rome", "America/New_York", "Asia/Tokyo"))
+            person.language = rng.choice(("en", "ro", "it", "it-IT", "de"))
+            # Moments a whole number of days from `now` (a boundary of the day counts).
+            if rng.random() < 0.3:
+                person.last_seen_at = now - DAY * 15 + timedelta(microseconds=rng.choice((0, 1)))
+            if rng.random() < 0.3:
+                session.add(
+                    UsageCounter(
+                        person_id=pid,
+                        metric=container.catalog.upgrade.usage_metric,
+                        period_start=now - DAY * rng.uniform(0, 20),
+                        value=rng.randrange(1, 9),
+                        updated_at=now,
+                    )
+                )
+        subs = await session.scalars(select(Subscription))
+        for sub in subs:
+            sub.plan_id = rng.choice(("basic", "plus", "pro", "retired"))
+            if rng.random() < 0.3 and sub.period_end is not None:
+                sub.period_end = now + DAY * 3 - timedelta(microseconds=rng.choice((0, 1)))
+    sweep = journey_sweep(container)
+    in_database = 0
+    enqueue_from = sweep.outbox.enqueue_from
+
+    async def counted(statement: object, at: datetime) -> int:
+        nonlocal in_database
+        new = await enqueue_from(statement, at)
+        in_database += new
+        return new
+
+    sweep.outbox.enqueue_from = counted  # type: ignore[method-assign]
+    assert await sweep(now) > 50
+    assert in_database > 50  # most of it queued by the database
+    direct = await outbox_rows(container)
+    contexts = [row[3] for row in direct.values()]
+    assert any(c["days_left"] for c in contexts) and any(c["days_since"] for c in contexts)
+    assert any(c["usage"] for c in contexts) and any(c["access_until"] for c in contexts)
+    assert len({row[6] for row in direct.values()}) > 1  # quiet hours differ by zone
+    async with container.sessions.begin() as session:
+        await session.execute(text("DELETE FROM outbox"))
+    planned = journey_sweep(container)
+    planned.rounds = None  # every row planned in Python
+    assert await planned(now) == len(direct)
+    assert await outbox_rows(container) == direct

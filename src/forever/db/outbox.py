@@ -303,6 +303,14 @@ class SqlOutbox:
             await self._due_now()
         return new
 
+    async def enqueue_from(self, statement: Any, now: datetime) -> int:
+        """Run an INSERT ... SELECT into the outbox (ON CONFLICT DO NOTHING on the key)."""
+        result = await self._uow.session.execute(statement)
+        new = int(cast(CursorResult[Any], result).rowcount or 0)
+        if new:
+            await self._due_now()  # some may wait for quiet hours: a wake costs one claim
+        return new
+
     async def cancel_marketing(self, person_id: int) -> int:
         return await cancel_marketing(self._uow.session, person_id)
 

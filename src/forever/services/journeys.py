@@ -18,6 +18,7 @@ import hashlib
 import logging
 import math
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
@@ -66,9 +67,37 @@ class JourneyCandidates(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class DirectQueue:
+    """What a round needs to queue a step's mail in the database itself (INSERT ... SELECT)
+    with the context `JourneyPlanner.rows_for` would build: for steps without an offer."""
+
+    template: str
+    marketing: bool
+    shared: Mapping[str, Any]  # the context values every row of the step has
+    days_left: bool  # a step before the moment: the days left until it
+    plans: tuple[str, ...]  # the catalog's plan ids
+    locale_for: Callable[[str | None], str]
+    plan_name: Callable[[str | None, str], str]  # (plan id, locale)
+    not_before: Callable[[str | None, str | None], datetime]  # (time zone, language)
+
+
 class SweepRound(JourneyCandidates, Protocol):
     """One sweep's view of who is due: `due` as JourneyCandidates, limited to what became due
     since the last round that finished (everything when there is none)."""
+
+    async def direct(
+        self,
+        window: Window,
+        queue: DirectQueue,
+        *,
+        now: datetime,
+        usage_metric: str,
+        trial_days: int,
+    ) -> Sequence[Any] | None:
+        """Statements that queue the step's due people in the database, each its own unit of
+        work (`BulkOutbox.enqueue_from`); None: read them with `due` instead."""
+        ...
 
     async def finish(self) -> None:
         """The sweep queued everything due: the next round starts from this one."""
@@ -108,6 +137,11 @@ class BulkOutbox(Protocol):
     async def enqueue_many(self, rows: list[dict[str, Any]], now: datetime) -> int:
         """Queue rows (keyword arguments of Outbox.enqueue); keys already queued are
         skipped. Returns how many were new."""
+        ...
+
+    async def enqueue_from(self, statement: Any, now: datetime) -> int:
+        """Run a statement that queues rows itself (SweepRound.direct); returns how many
+        were new."""
         ...
 
 
@@ -192,6 +226,30 @@ class JourneyPlanner:
         if anchor.tzinfo is None:  # defensive: a labelled column that lost its type
             anchor = anchor.replace(tzinfo=self.now.tzinfo)
         return anchor
+
+    def direct(self, window: Window) -> DirectQueue | None:
+        """The step as the database can queue it by itself (None: a step with an offer,
+        whose start link is signed here)."""
+        journey = window.journey
+        if journey.trigger in (Trigger.TRIAL_EXPIRED, Trigger.ACCESS_ENDED):
+            return None
+        return DirectQueue(
+            template=journey.template,
+            marketing=journey.marketing,
+            shared={
+                "journey": journey.id,
+                "trigger": journey.trigger.value,
+                "step": window.index + 1,
+                "steps": len(journey.days),
+                "trial_days": self.catalog.trial.days,
+                "usage_metric": self.catalog.upgrade.usage_metric,
+            },
+            days_left=journey.days[window.index] < 0,
+            plans=tuple(plan.id for plan in self.catalog.plans),
+            locale_for=self._locale,
+            plan_name=self._plan_name,
+            not_before=self._not_before,
+        )
 
     def _not_before(self, timezone: str | None, language: str | None) -> datetime:
         """When quiet hours let a mail go at `now` for this zone and language."""
@@ -348,6 +406,29 @@ class SweepJourneys:
         size = 0
         try:
             for window in windows(catalog.journeys, catalog.email.late_days, now):
+                direct = planner.direct(window) if round_ is not None else None
+                statements = None
+                if round_ is not None and direct is not None:
+                    statements = await round_.direct(
+                        window,
+                        direct,
+                        now=now,
+                        usage_metric=catalog.upgrade.usage_metric,
+                        trial_days=catalog.trial.days,
+                    )
+                if statements is not None:
+                    # In order, and never alongside a batch still being written.
+                    if writing is not None:
+                        queued += await writing
+                        writing = None
+                    if pending:
+                        queued += await self._queue(planner, pending)
+                        pending, size = [], 0
+                    for statement in statements:
+                        async with self.uow.begin():
+                            queued += await self.outbox.enqueue_from(statement, now)
+                            await self.uow.commit()
+                    continue
                 parts = source.due(
                     window,
                     now=now,

@@ -23,21 +23,26 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
+    Integer,
     ScalarSelect,
     Select,
     String,
+    case,
     cast,
     delete,
     exists,
     func,
     literal,
+    true,
     update,
 )
 from sqlalchemy import select as sql_select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from forever.db.functions import utc_day
+from forever.db.functions import floor_days, json_obj, utc_day, utc_iso
 from forever.db.models import (
     Consent,
     Event,
@@ -48,9 +53,11 @@ from forever.db.models import (
     SweepMark,
     UsageCounter,
 )
+from forever.db.types import UTCDateTime
 from forever.db.upsert import insert_ignore
 from forever.domain.catalog import Trigger
 from forever.domain.marketing import Eligibility, Window
+from forever.services.journeys import DirectQueue
 
 PARTITION = 2000
 # The slice a round reads reaches this far behind the last round's: a visit or a sign-up
@@ -62,6 +69,11 @@ TOUCHED_CHUNK = 500
 # A slice up to this wide is read at once (a scheduler's few minutes); wider ones stream.
 SMALL_SLICE = timedelta(hours=1)
 SWEEP_NAME = "journeys"
+# A round that reads a window in full queues it in the database (INSERT ... SELECT), one
+# statement per this much of the window (each its own transaction), ...
+DIRECT_CHUNK = timedelta(hours=24)
+# ... when the people's (time zone, language) pairs, which decide the quiet hours, are few.
+MAX_ZONE_PAIRS = 300
 USAGE_WINDOW = timedelta(days=30)
 CONSENT_CHANNEL = "email"
 CONSENT_PURPOSE = "marketing"
@@ -213,6 +225,112 @@ def candidates(
     return stmt
 
 
+def _text(value: str) -> ColumnElement[str]:
+    # Typed, so that PostgreSQL knows each json_build_object argument's type.
+    return cast(literal(value), String)
+
+
+def queue_statement(
+    window: Window,
+    queue: DirectQueue,
+    pairs: Sequence[tuple[str | None, str | None]],
+    dialect: str,
+    *,
+    now: datetime,
+    usage_metric: str,
+    trial_days: int,
+) -> Any:
+    """INSERT ... SELECT of the step's due people into the outbox, with the context that
+    services.journeys.JourneyPlanner.rows_for builds (the same keys and values)."""
+    found = candidates(window, now=now, usage_metric=usage_metric, trial_days=trial_days)
+    due = found.subquery("due")
+    c = due.c
+    languages = sorted({language for _, language in pairs if language is not None})
+    # The plan's name in the person's locale, by (plan, language).
+    default_locale = queue.locale_for(None)
+    names: list[tuple[ColumnElement[bool], str]] = []
+    for plan in queue.plans:
+        for language in languages:
+            name = queue.plan_name(plan, queue.locale_for(language))
+            names.append(((c.plan_id == plan) & (c.language == language), name))
+        # A language none of the people had when the pairs were read.
+        names.append((c.plan_id == plan, queue.plan_name(plan, default_locale)))
+    plan_name: ColumnElement[Any] = case(*names, else_="") if names else literal("")
+    # When quiet hours let the mail go, by (time zone, language).
+    stamp = UTCDateTime()
+    send_times = [
+        (
+            (c.timezone.is_(None) if tz is None else c.timezone == tz)
+            & (c.language.is_(None) if language is None else c.language == language),
+            literal(queue.not_before(tz, language), stamp),
+        )
+        for tz, language in pairs
+    ]
+    fallback = literal(queue.not_before(None, None), stamp)
+    not_before: ColumnElement[Any] = case(*send_times, else_=fallback) if send_times else fallback
+    instant = literal(now, stamp)
+    days = floor_days(instant, c.anchor)
+    days_left: ColumnElement[Any] = (
+        case((days < 0, -days), else_=0) if queue.days_left else literal(0, Integer)
+    )
+    fields: list[Any] = []
+    for key, value in queue.shared.items():
+        typed = _text(value) if isinstance(value, str) else cast(literal(value), Integer)
+        fields += [_text(key), typed]
+    fields += [
+        _text("plan_name"),
+        cast(plan_name, String),
+        _text("plan_id"),
+        func.coalesce(c.plan_id, ""),
+        _text("cancel_reason"),
+        func.coalesce(c.cancel_reason, ""),
+        _text("days_left"),
+        cast(days_left, Integer),
+        _text("days_since"),
+        cast(case((days > 0, days), else_=0), Integer),
+        _text("usage"),
+        cast(func.coalesce(c.usage, 0), Integer),
+        _text("access_until"),
+    ]
+    # The end of the period as the outbox's tagged datetime (no end: null); the CASE is
+    # outside so SQLite keeps the inner object JSON.
+    until = json_obj(_text("$datetime"), utc_iso(c.period_end))
+    context = case(
+        (c.period_end.is_(None), json_obj(*fields, None)),
+        else_=json_obj(*fields, until),
+    )
+    rows = sql_select(
+        c.key,
+        _text("email"),
+        c.id,
+        _text(queue.template),
+        context,
+        literal(queue.marketing, Boolean),
+        _text("pending"),
+        not_before,
+        literal(0, Integer),
+        instant,
+    ).where(true())  # `WHERE true`: SQLite must not read ON CONFLICT as the SELECT's join
+    columns = [
+        "idempotency_key",
+        "channel",
+        "person_id",
+        "template",
+        "context",
+        "marketing",
+        "status",
+        "not_before",
+        "attempts",
+        "created_at",
+    ]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(OutboxMessage)
+        .from_select(columns, rows)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    )
+
+
 class SqlJourneyCandidates:
     """services.journeys.JourneyCandidates: streams each step's due people in partitions,
     as plain tuples, on a session of its own (reads only)."""
@@ -265,6 +383,8 @@ class SqlSweepRound:
         # One reading connection for the round's queries (a checkout, a ping, a transaction
         # each would cost more than a slice's query).
         self._reader: AsyncSession | None = None
+        self._pairs: list[tuple[str | None, str | None]] | None = None
+        self._dialect = ""
 
     async def _read(
         self, stmt: Select[Any], *, small: bool = False
@@ -305,6 +425,53 @@ class SqlSweepRound:
             chunk = self.touched[start : start + TOUCHED_CHUNK]
             async for part in self._read(query(window, people=chunk), small=True):
                 yield part
+
+    async def _zone_pairs(self) -> list[tuple[str | None, str | None]] | None:
+        """The people's distinct (time zone, language) pairs; None when there are too many
+        to spell out in a statement."""
+        if self._pairs is None:
+            if self._reader is None:
+                self._reader = self._sessions()
+            connection = await self._reader.connection()
+            self._dialect = connection.dialect.name
+            found = await connection.execute(
+                sql_select(Person.timezone, Person.language).distinct().limit(MAX_ZONE_PAIRS + 1)
+            )
+            self._pairs = [(tz, language) for tz, language in found]
+        return self._pairs if len(self._pairs) <= MAX_ZONE_PAIRS else None
+
+    async def direct(
+        self,
+        window: Window,
+        queue: DirectQueue,
+        *,
+        now: datetime,
+        usage_metric: str,
+        trial_days: int,
+    ) -> Sequence[Any] | None:
+        if self.previous is not None:
+            return None  # a slice and a few people: cheaper read and planned in Python
+        pairs = await self._zone_pairs()
+        if pairs is None:
+            return None
+        out = []
+        low = window.low
+        while low < window.high:
+            high = min(window.high, low + DIRECT_CHUNK)
+            chunk = replace(window, low=low, high=high)
+            out.append(
+                queue_statement(
+                    chunk,
+                    queue,
+                    pairs,
+                    self._dialect,
+                    now=now,
+                    usage_metric=usage_metric,
+                    trial_days=trial_days,
+                )
+            )
+            low = high
+        return out
 
     async def finish(self) -> None:
         await self.close()
