@@ -160,8 +160,21 @@ class PriceArms(Protocol):
     ) -> dict[str, int]: ...
 
 
+class KeptPrices(Protocol):
+    """Stable prices: what a person last paid in full for a plan and billing."""
+
+    async def paid(self, person_id: int, plan_id: str, billing: str) -> int | None:
+        """Stars of the person's latest payment for this plan and billing (`invoices.billing`)
+        that was not refunded and carried no offer; None if there is none."""
+        ...
+
+
 class Invoicing:
-    """Issuing invoices: the row is committed before Telegram sees its payload."""
+    """Issuing invoices: the row is committed before Telegram sees its payload.
+
+    Stable prices: a member who has paid for a plan before is charged what they paid (a
+    catalog price change applies to new members), unless staff migrated them
+    (`KeptPrices` then answers None)."""
 
     def __init__(
         self,
@@ -170,8 +183,10 @@ class Invoicing:
         clock: Clock,
         signer: Signer,
         prices: PriceArms | None = None,
+        kept: KeptPrices | None = None,
     ) -> None:
         self.prices = prices
+        self.kept = kept
         self.uow = uow
         self.invoices = invoices
         self.clock = clock
@@ -182,7 +197,14 @@ class Invoicing:
     ) -> IssuedInvoice:
         now = self.clock.now()
         async with self.uow.begin():
-            if self.prices is not None and kind is InvoiceKind.SUBSCRIPTION:
+            kept = None
+            if self.kept is not None and kind in (InvoiceKind.SUBSCRIPTION, InvoiceKind.YEARLY):
+                kept = await self.kept.paid(person_id, plan.id, kind.value)
+            if kept is not None:
+                # The price this member was sold (a discount offer then applies to it).
+                field = "yearly_stars" if kind is InvoiceKind.YEARLY else "monthly_stars"
+                plan = replace(plan, **{field: kept})
+            elif self.prices is not None and kind is InvoiceKind.SUBSCRIPTION:
                 # A price experiment's arm, if this person was shown one: the price seen is
                 # the price charged (a discount offer then applies to it).
                 shown = await self.prices.monthly(person_id, None, record=False, plan_id=plan.id)
@@ -215,14 +237,31 @@ class Invoicing:
         description: str,
         offer: Offer | None = None,
     ) -> str:
+        link, _ = await self.priced_subscription_link(
+            chat, person_id, plan, title=title, description=description, offer=offer
+        )
+        return link
+
+    async def priced_subscription_link(
+        self,
+        chat: InvoicePort,
+        person_id: int,
+        plan: Plan,
+        *,
+        title: str,
+        description: str,
+        offer: Offer | None = None,
+    ) -> tuple[str, int]:
+        """The link and the Stars it charges (to name that price on its button)."""
         issued = await self.issue(person_id, plan, InvoiceKind.SUBSCRIPTION, offer)
-        return await chat.create_invoice_link(
+        link = await chat.create_invoice_link(
             title=title,
             description=description,
             payload=issued.payload,
             amount=issued.amount,
             subscription=True,
         )
+        return link, issued.amount
 
     async def send_one_off(
         self,

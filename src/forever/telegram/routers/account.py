@@ -19,7 +19,7 @@ from markupsafe import Markup
 
 from forever.domain.account import AccountAction, Snapshot, Status
 from forever.domain.catalog import CancelReason, Catalog, Offer, OfferKind, Plan
-from forever.domain.payments import InvoiceKind, price
+from forever.domain.payments import InvoiceKind
 from forever.rendering import Renderer
 from forever.services.accounts import AccountReader
 from forever.services.ports import ChatPort
@@ -45,6 +45,17 @@ class Invoices(Protocol):
         description: str,
         offer: Offer | None = None,
     ) -> str: ...
+
+    async def priced_subscription_link(
+        self,
+        chat: ChatPort,
+        person_id: int,
+        plan: Plan,
+        *,
+        title: str,
+        description: str,
+        offer: Offer | None = None,
+    ) -> tuple[str, int]: ...
 
     async def send_one_off(
         self,
@@ -178,12 +189,11 @@ async def _resumed(
     plan = catalog.plan(m.plan_id or "")
     if result.needs_new_link and plan is not None:
         title, description = views.invoice_texts(locale, plan, InvoiceKind.SUBSCRIPTION)
-        link = await invoices.subscription_link(
+        # The button names what the link charges: the price this member keeps.
+        link, amount = await invoices.priced_subscription_link(
             chat_of(bot), snap.person_id, plan, title=title, description=description
         )
-        markup = keyboard(
-            [url(views.label(locale, "renew", price=views.stars(plan.monthly_stars)), link)]
-        )
+        markup = keyboard([url(views.label(locale, "renew", price=views.stars(amount)), link)])
     text = renderer.chat(
         "resumed",
         locale,
@@ -305,10 +315,9 @@ async def _offer_taken(
         assert plan is not None
         offer = taken if discount else None
         title, description = views.invoice_texts(locale, plan, InvoiceKind.SUBSCRIPTION, offer)
-        link = await invoices.subscription_link(
+        link, amount = await invoices.priced_subscription_link(
             chat_of(bot), snap.person_id, plan, title=title, description=description, offer=taken
         )
-        amount = price(plan, InvoiceKind.SUBSCRIPTION, offer)
         percent = taken.percent if discount else 0
         await send(bot, chat_id, views.plan_link(locale, plan, link, amount, percent))
 
