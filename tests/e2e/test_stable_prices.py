@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from forever.db.models import Payment, Person
+from forever.db.models import AuditEntry, Event, Payment, Person
+from forever.domain.payments import InvoiceKind
+from forever.wiring import customers
 from forever.domain.clock import ManualClock
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI
-from tests.conftest import START
+from tests.conftest import STAFF_ID, START
 from tests.e2e.chat_helpers import snap
+from tests.e2e.test_access import settle
 from tests.e2e.test_chat_cancel import paying_user
 from tests.e2e.test_chat_payments import subscribe_monthly, trial_user
 
@@ -56,3 +59,59 @@ async def test_a_new_member_pays_the_catalog_price(tg: FakeBotAPI, running_bot: 
     newcomer = await trial_user(tg, 4803)
     _, paid = await subscribe_monthly(newcomer, "Plus · 300 ⭐ / month")
     assert paid.accepted and paid.total_amount == 300
+
+
+async def issue_plus(bot: Runtime, telegram_id: int) -> int:
+    """What a new Plus subscription link would charge this member now."""
+    container = bot.container
+    async with container.sessions() as session:
+        person_id = await session.scalar(select(Person.id).where(Person.telegram_id == telegram_id))
+    plan = container.catalog.plan("plus")
+    assert person_id is not None and plan is not None
+    issued = await customers.build(container).invoicing.issue(
+        person_id, plan, InvoiceKind.SUBSCRIPTION
+    )
+    return issued.amount
+
+
+async def test_staff_migrate_a_plans_members_with_notice_in_their_language(
+    tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
+) -> None:
+    english, _ = await paying_user(tg, 4811)
+    romanian, _ = await paying_user(tg, 4812, "ro", "Plus · 300 ⭐ / lună")
+    await paying_user(tg, 4813)  # pays today's price: not moved, not told
+    await sold_at(running_bot, 4811, 250)
+    await sold_at(running_bot, 4812, 250)
+    before = (len(english.messages), len(romanian.messages))
+
+    staff = tg.user(STAFF_ID)
+    await staff.send_text("/migrateprice plus")
+    preview = staff.last_message.text
+    assert "2 members of plus keep an older price:\n• 2 monthly" in preview
+    assert "2 monthly: 250 ⭐ → 300 ⭐" in preview
+    assert "applies from 2026-12-23" in preview
+    await settle(tg, running_bot)
+    assert (len(english.messages), len(romanian.messages)) == before  # a preview tells nobody
+
+    await staff.send_text("/migrateprice plus confirm")
+    assert "Done: 2 members of plus are being told" in staff.last_message.text
+    await staff.send_text("/migrateprice plus confirm")  # a second tap moves nobody again
+    assert "Nobody to move on plus" in staff.last_message.text
+    await settle(tg, running_bot)
+    told_en = english.messages[before[0] :]
+    told_ro = romanian.messages[before[1] :]
+    assert len(told_en) == 1 and len(told_ro) == 1  # one notice each
+    assert "from 23 December 2026, the month costs 300 ⭐ instead of the 250 ⭐" in told_en[0].text
+    assert "de pe 23 decembrie 2026, luna costă 300 ⭐ în loc de 250 ⭐" in told_ro[0].text
+
+    # Until the stated date they keep their price; from it, the catalog's.
+    clock.advance(timedelta(days=29))
+    assert await issue_plus(running_bot, 4811) == 250
+    clock.advance(timedelta(days=1))
+    assert await issue_plus(running_bot, 4811) == 300
+    assert await issue_plus(running_bot, 4812) == 300
+    async with running_bot.container.sessions() as session:
+        actions = (await session.scalars(select(AuditEntry.action))).all()
+        moved = (await session.scalars(select(Event).where(Event.kind == "price_migrated"))).all()
+    assert actions == ["price_migration_preview", "price_migration", "price_migration"]
+    assert sorted(e.data["old"] for e in moved) == [250, 250]

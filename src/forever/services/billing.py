@@ -163,9 +163,10 @@ class PriceArms(Protocol):
 class KeptPrices(Protocol):
     """Stable prices: what a person last paid in full for a plan and billing."""
 
-    async def paid(self, person_id: int, plan_id: str, billing: str) -> int | None:
+    async def paid(self, person_id: int, plan_id: str, billing: str, now: datetime) -> int | None:
         """Stars of the person's latest payment for this plan and billing (`invoices.billing`)
-        that was not refunded and carried no offer; None if there is none."""
+        that was not refunded and carried no offer; None if there is none, or if staff moved
+        them to the catalog price since (services/price_migration.py) and it is in force."""
         ...
 
 
@@ -199,7 +200,7 @@ class Invoicing:
         async with self.uow.begin():
             kept = None
             if self.kept is not None and kind in (InvoiceKind.SUBSCRIPTION, InvoiceKind.YEARLY):
-                kept = await self.kept.paid(person_id, plan.id, kind.value)
+                kept = await self.kept.paid(person_id, plan.id, kind.value, now)
             if kept is not None:
                 # The price this member was sold (a discount offer then applies to it).
                 field = "yearly_stars" if kind is InvoiceKind.YEARLY else "monthly_stars"
