@@ -7,11 +7,11 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from forever.db.models import AuditEntry, Event, Payment, Person
-from forever.domain.payments import InvoiceKind
-from forever.wiring import customers
 from forever.domain.clock import ManualClock
+from forever.domain.payments import InvoiceKind
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI
+from forever.wiring import customers
 from tests.conftest import STAFF_ID, START
 from tests.e2e.chat_helpers import snap
 from tests.e2e.test_access import settle

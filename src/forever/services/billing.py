@@ -203,8 +203,10 @@ class Invoicing:
                 kept = await self.kept.paid(person_id, plan.id, kind.value, now)
             if kept is not None:
                 # The price this member was sold (a discount offer then applies to it).
-                field = "yearly_stars" if kind is InvoiceKind.YEARLY else "monthly_stars"
-                plan = replace(plan, **{field: kept})
+                if kind is InvoiceKind.YEARLY:
+                    plan = replace(plan, yearly_stars=kept)
+                else:
+                    plan = replace(plan, monthly_stars=kept)
             elif self.prices is not None and kind is InvoiceKind.SUBSCRIPTION:
                 # A price experiment's arm, if this person was shown one: the price seen is
                 # the price charged (a discount offer then applies to it).
