@@ -115,3 +115,19 @@ async def test_staff_migrate_a_plans_members_with_notice_in_their_language(
         moved = (await session.scalars(select(Event).where(Event.kind == "price_migrated"))).all()
     assert actions == ["price_migration_preview", "price_migration", "price_migration"]
     assert sorted(e.data["old"] for e in moved) == [250, 250]
+
+
+async def test_an_upgrade_credits_the_days_left_at_the_price_paid(
+    tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
+) -> None:
+    user = await trial_user(tg, 4821)
+    await subscribe_monthly(user)
+    await sold_at(running_bot, 4821, 250)  # Plus was sold at 250, the catalog now says 300
+    clock.advance(timedelta(days=2))
+    _, pro = await subscribe_monthly(user, "Pro · 600 ⭐ / month")
+    assert pro.accepted
+    # 28 days left at 250 per 30 days are worth 233 ⭐: 11 days of Pro (not 280 ⭐ and 14).
+    told = " ".join(m.text for m in user.messages[-4:])
+    assert "28 days left on Plus (worth 233 ⭐) become 11 extra days on Pro" in told
+    state = await snap(running_bot, 4821)
+    assert state.membership.period_end == START + timedelta(days=2 + 30 + 11)

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from forever.domain.catalog import Catalog, Offer, Plan
 from forever.domain.clock import Clock
-from forever.domain.lifecycle import Membership
+from forever.domain.lifecycle import Billing, Membership
 from forever.domain.payments import (
     CURRENCY,
     INVOICE_LIFETIME,
@@ -170,6 +170,31 @@ class KeptPrices(Protocol):
         ...
 
 
+async def kept_price(
+    kept: KeptPrices | None, person_id: int, plan: Plan, kind: InvoiceKind, now: datetime
+) -> int | None:
+    if kept is None or kind not in (InvoiceKind.SUBSCRIPTION, InvoiceKind.YEARLY):
+        return None
+    return await kept.paid(person_id, plan.id, kind.value, now)
+
+
+def with_price(plan: Plan, kind: InvoiceKind, stars: int) -> Plan:
+    if kind is InvoiceKind.YEARLY:
+        return replace(plan, yearly_stars=stars)
+    return replace(plan, monthly_stars=stars)
+
+
+async def as_held(
+    kept: KeptPrices | None, person_id: int, plan: Plan | None, m: Membership, now: datetime
+) -> Plan | None:
+    """The plan a member holds, at the price they were sold it (for an upgrade's credit)."""
+    if plan is None:
+        return None
+    held = InvoiceKind.YEARLY if m.billing is Billing.YEARLY else InvoiceKind.SUBSCRIPTION
+    stars = await kept_price(kept, person_id, plan, held, now)
+    return plan if stars is None else with_price(plan, held, stars)
+
+
 class Invoicing:
     """Issuing invoices: the row is committed before Telegram sees its payload.
 
@@ -198,15 +223,10 @@ class Invoicing:
     ) -> IssuedInvoice:
         now = self.clock.now()
         async with self.uow.begin():
-            kept = None
-            if self.kept is not None and kind in (InvoiceKind.SUBSCRIPTION, InvoiceKind.YEARLY):
-                kept = await self.kept.paid(person_id, plan.id, kind.value, now)
+            kept = await kept_price(self.kept, person_id, plan, kind, now)
             if kept is not None:
                 # The price this member was sold (a discount offer then applies to it).
-                if kind is InvoiceKind.YEARLY:
-                    plan = replace(plan, yearly_stars=kept)
-                else:
-                    plan = replace(plan, monthly_stars=kept)
+                plan = with_price(plan, kind, kept)
             elif self.prices is not None and kind is InvoiceKind.SUBSCRIPTION:
                 # A price experiment's arm, if this person was shown one: the price seen is
                 # the price charged (a discount offer then applies to it).
@@ -342,10 +362,16 @@ class ChoosePlan:
             return PlanChosen(PlanChoice.ALREADY_SUBSCRIBED, snap, plan)
         issued = await self.invoicing.issue(person_id, plan, kind)
         catalog = self.catalog()
-        current = catalog.plan(snap.membership.plan_id or "")
-        credit = upgrade_credit(
-            snap.membership, current, plan, kind, self.clock.now(), amount=issued.amount
-        )
+        now = self.clock.now()
+        async with self.uow.begin():
+            current = await as_held(
+                self.invoicing.kept,
+                person_id,
+                catalog.plan(snap.membership.plan_id or ""),
+                snap.membership,
+                now,
+            )
+        credit = upgrade_credit(snap.membership, current, plan, kind, now, amount=issued.amount)
         return PlanChosen(PlanChoice.ISSUED, snap, plan, issued, credit)
 
 
@@ -471,7 +497,9 @@ class RecordPayment:
         outbox: Outbox,
         kick: DeliveryKick,
         staff_chat_ids: Iterable[int] = (),
+        kept: KeptPrices | None = None,
     ) -> None:
+        self.kept = kept  # an upgrade's credit values the held days at the price paid
         self.uow = uow
         self.invoices = invoices
         self.payments = payments
@@ -528,9 +556,12 @@ class RecordPayment:
         sub = await self.subscriptions.get_or_create(invoice.person_id, now)
         credit = None
         if invoice.paid_at is None and plan is not None:  # a purchase: maybe an upgrade
+            held = to_membership(sub)
             credit = upgrade_credit(
-                to_membership(sub),
-                catalog.plan(sub.plan_id or ""),
+                held,
+                await as_held(
+                    self.kept, invoice.person_id, catalog.plan(sub.plan_id or ""), held, now
+                ),
                 plan,
                 InvoiceKind(invoice.billing),
                 now,

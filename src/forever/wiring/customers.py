@@ -111,6 +111,7 @@ def build(container: Container) -> CustomerUseCases:
             c.outbox,
             c.delivery_kick,
             staff_chat_ids=sorted(c.settings.admin_ids),
+            kept=SqlKeptPrices(uow),
         ),
         privacy=Privacy(
             uow,
