@@ -131,3 +131,19 @@ async def test_an_upgrade_credits_the_days_left_at_the_price_paid(
     assert "28 days left on Plus (worth 233 ⭐) become 11 extra days on Pro" in told
     state = await snap(running_bot, 4821)
     assert state.membership.period_end == START + timedelta(days=2 + 30 + 11)
+
+
+async def test_a_cancel_offer_names_and_charges_the_members_own_price(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    user, _ = await paying_user(tg, 4831)
+    await sold_at(running_bot, 4831, 250)
+    await user.send_text("/cancel")
+    await user.press("Yes, cancel")
+    await user.press("Too expensive")
+    assert "175 ⭐ every 30 days instead of 250 ⭐" in user.last_message.text
+    await user.press("Take 30% off, renewing")
+    link_message = user.last_message
+    assert "175 ⭐ every 30 days (30% off the regular 250 ⭐" in link_message.text
+    paid = await user.press(link_message.button_texts[0])
+    assert paid.accepted and paid.total_amount == 175

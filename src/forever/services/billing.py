@@ -218,6 +218,24 @@ class Invoicing:
         self.clock = clock
         self.signer = signer
 
+    async def monthly_price(self, person_id: int, plan: Plan) -> int:
+        """What a Stars subscription link for `plan` would charge this person before any offer
+        (their kept price, else the price experiment arm they were shown, else the catalog's)."""
+        async with self.uow.begin():
+            stars = await self._monthly(person_id, plan, self.clock.now())
+            await self.uow.commit()
+        return stars
+
+    async def _monthly(self, person_id: int, plan: Plan, now: datetime) -> int:
+        kept = await kept_price(self.kept, person_id, plan, InvoiceKind.SUBSCRIPTION, now)
+        if kept is not None:
+            return kept
+        if self.prices is not None:
+            shown = await self.prices.monthly(person_id, None, record=False, plan_id=plan.id)
+            if plan.id in shown:
+                return shown[plan.id]
+        return plan.monthly_stars
+
     async def issue(
         self, person_id: int, plan: Plan, kind: InvoiceKind, offer: Offer | None = None
     ) -> IssuedInvoice:

@@ -10,6 +10,7 @@ invoice that answers the tap comes from `invoicing`.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Protocol
 
 from aiogram import Bot, F, Router
@@ -56,6 +57,8 @@ class Invoices(Protocol):
         description: str,
         offer: Offer | None = None,
     ) -> tuple[str, int]: ...
+
+    async def monthly_price(self, person_id: int, plan: Plan) -> int: ...
 
     async def send_one_off(
         self,
@@ -235,6 +238,7 @@ async def reason(
     views: Views,
     renderer: Renderer,
     bot: Bot,
+    invoicing: Invoices,
 ) -> None:
     given: CancelReason | None = None
     if callback_data.reason != "skip":
@@ -253,7 +257,15 @@ async def reason(
     thanks = renderer.chat("reason_thanks", snap.language, skipped=given is None)
     await bot.send_message(query.from_user.id, thanks)
     if result.offer is not None:
-        await send(bot, query.from_user.id, views.offer(snap, result.offer))
+        # The prices the offer names are the ones its link will charge this person.
+        prices = {}
+        for plan in (
+            views.catalog.plan(snap.membership.plan_id or ""),
+            views.catalog.next_tier_down(snap.membership.plan_id or ""),
+        ):
+            if plan is not None:
+                prices[plan.id] = await invoicing.monthly_price(snap.person_id, plan)
+        await send(bot, query.from_user.id, views.offer(snap, result.offer, prices))
 
 
 async def offer(
@@ -319,6 +331,8 @@ async def _offer_taken(
             chat_of(bot), snap.person_id, plan, title=title, description=description, offer=taken
         )
         percent = taken.percent if discount else 0
+        # "N% off the regular M": M is this person's own price, not the catalog's.
+        plan = replace(plan, monthly_stars=await invoices.monthly_price(snap.person_id, plan))
         await send(bot, chat_id, views.plan_link(locale, plan, link, amount, percent))
 
 
