@@ -12,6 +12,7 @@ from forever.domain.payments import InvoiceKind
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI
 from forever.wiring import customers
+from forever.wiring.experiments import experiment_desk
 from tests.conftest import STAFF_ID, START
 from tests.e2e.chat_helpers import snap
 from tests.e2e.test_access import settle
@@ -147,3 +148,18 @@ async def test_a_cancel_offer_names_and_charges_the_members_own_price(
     assert "175 ⭐ every 30 days (30% off the regular 250 ⭐" in link_message.text
     paid = await user.press(link_message.button_texts[0])
     assert paid.accepted and paid.total_amount == 175
+
+
+async def test_whatif_reads_the_prices_charged_from_the_payments(
+    tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
+) -> None:
+    await paying_user(tg, 4841)
+    await paying_user(tg, 4842)
+    await sold_at(running_bot, 4842, 250)
+    clock.advance(timedelta(days=91))  # both paid once: their paid access ended in 90 days
+    found = await experiment_desk(running_bot.container).what_if("plus", 250)
+    assert found is not None and found.at_price is None  # no experiment: no conversion
+    by_price = {h.stars: h for h in found.history}
+    assert (by_price[250].measured, by_price[250].churned) == (1, 1)
+    assert (by_price[300].measured, by_price[300].churned) == (1, 1)
+    assert by_price[300].paid_churn_90d is None and by_price[300].needed == 99

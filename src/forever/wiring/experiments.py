@@ -38,6 +38,7 @@ def experiment_desk(container: Container) -> ExperimentDesk:
         SqlAuditLog(container.uow),
         container.catalog,
         container.clock,
+        history=SqlKeptPrices(container.uow),
     )
 
 

@@ -19,7 +19,8 @@ def _aware(at: datetime) -> datetime:
 
 
 class SqlKeptPrices:
-    """services.billing.KeptPrices and services.price_migration.PriceHolders."""
+    """services.billing.KeptPrices, services.price_migration.PriceHolders and
+    services.experiment_results.PaymentHistory."""
 
     def __init__(self, uow: SqlUnitOfWork) -> None:
         self._uow = uow
@@ -84,3 +85,18 @@ class SqlKeptPrices:
             if kept is not None:
                 out.append(Holder(person_id, billing, kept))
         return out
+
+    async def monthly_payments(self, plan_id: str) -> list[tuple[int, int, datetime]]:
+        """services.experiment_results.PaymentHistory."""
+        rows = await self._uow.session.execute(
+            select(Payment.person_id, Payment.amount, Payment.created_at)
+            .join(Invoice, Invoice.id == Payment.invoice_id)
+            .where(
+                Payment.plan_id == plan_id,
+                Payment.billing == "monthly",
+                Payment.refunded_at.is_(None),
+                Payment.person_id.is_not(None),
+                Invoice.offer_id.is_(None),
+            )
+        )
+        return [(p, a, _aware(at)) for p, a, at in rows.all() if p is not None]
