@@ -109,7 +109,8 @@ class ExperimentDesk:
     async def what_if(
         self, plan_id: str, price: int, *, staff_id: int | None = None
     ) -> WhatIf | None:
-        """What-if pricing for a plan (domain/whatif.py), from its price experiments only;
+        """What-if pricing for a plan (domain/whatif.py), from its price experiments (and, for paid
+        churn only, the prices charged in the past);
         None for an unknown plan."""
         plan = self.catalog.plan(plan_id)
         if plan is None:
