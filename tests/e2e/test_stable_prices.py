@@ -11,7 +11,9 @@ from forever.domain.clock import ManualClock
 from forever.domain.payments import InvoiceKind
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI
+from forever.services.winback import winback_start_parameter
 from forever.wiring import customers
+from forever.wiring.email import run_sweeps
 from forever.wiring.experiments import experiment_desk
 from tests.conftest import STAFF_ID, START
 from tests.e2e.chat_helpers import snap
@@ -163,3 +165,23 @@ async def test_whatif_reads_the_prices_charged_from_the_payments(
     assert (by_price[250].measured, by_price[250].churned) == (1, 1)
     assert (by_price[300].measured, by_price[300].churned) == (1, 1)
     assert by_price[300].paid_churn_90d is None and by_price[300].needed == 99
+
+
+async def test_a_winback_offer_names_and_charges_the_former_members_own_price(
+    tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
+) -> None:
+    user, _ = await paying_user(tg, 4851)
+    await sold_at(running_bot, 4851, 250)
+    await user.send_text("/cancel")
+    await user.press("Yes, cancel")
+    clock.advance(timedelta(days=40))
+    await run_sweeps(running_bot.container, clock.now(), running_bot.chat)
+    state = await snap(running_bot, 4851)
+    parameter = winback_start_parameter(
+        running_bot.container.signer, state.person_id, "discount_30", clock.now() + timedelta(14)
+    )
+    await user.start(parameter)
+    assert "175 ⭐ every 30 days instead of 250 ⭐" in user.messages[-2].text
+    assert "30% off the regular 250 ⭐" in user.last_message.text
+    paid = await user.press(user.last_message.button_texts[0])
+    assert paid.accepted and paid.total_amount == 175
