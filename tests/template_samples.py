@@ -63,6 +63,14 @@ CHAT: dict[str, dict] = {
         "credit": _CREDIT,
     },
     "upgrade_credit": {"credit": _CREDIT},
+    "price_change": {
+        "plan_id": "plus",
+        "plan_names": {"en": "Plus", "ro": "Plus", "it": "Plus"},
+        "billing": "monthly",
+        "old": 250,
+        "new": 300,
+        "starts": WHEN,
+    },
     "yearly_renewal": {
         "name": "Ana <b>",
         "plan": "Plus",

@@ -4,6 +4,7 @@ the table says what the numbers are."""
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import UTC, datetime
 
 import pytest
 
@@ -66,6 +67,15 @@ SAMPLE = {
     ),
     "plan": "plus <b>",
     "price": 250,
+    "p": {
+        "plan": "plus",
+        "members": 3,
+        "effective_at": datetime(2026, 12, 31, tzinfo=UTC),
+        "rows": [
+            {"billing": "monthly", "old": 250, "new": 300, "members": 2},
+            {"billing": "yearly", "old": 2500, "new": 3000, "members": 1},
+        ],
+    },
 }
 
 
@@ -101,3 +111,10 @@ def test_whatif_says_what_it_cannot_estimate() -> None:
     assert "What if plus cost 250 ⭐ a month?" in text
     assert "250 ⭐: not enough data yet: 80 more people with a known outcome" in text
     assert "Today, 300 ⭐:\n  conversion 20.0% (15.0–26.1%)" in text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_price_migration_preview_names_members_prices_and_date(locale: str) -> None:
+    text, _ = parse_html(texts("migrate_preview", locale, p=SAMPLE["p"]))
+    assert "2026-12-31" in text and "/migrateprice plus confirm" in text
+    assert "250 ⭐ → 300 ⭐" in text and "2500 ⭐ → 3000 ⭐" in text

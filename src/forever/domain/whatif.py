@@ -17,16 +17,25 @@ to everyone), c the conversion and P the price:
 Their intervals take the ends of the two rate intervals together (low conversion with high
 churn, and the reverse): wider than exact, never narrower. A price change applies to new
 members only, so these are the new members' figures.
+
+Without a price experiment, the prices charged in the past are observations too, but only of
+paid churn: payments do not show who saw a price and did not pay, so no conversion (and so no
+MRR) is estimated from them. Each member counts once, at the price of their first full-price
+monthly payment for the plan, once 90 days have passed since it; they churned if their last
+payment's 30 days ended within those 90 days (`history_points`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from forever.domain.experiment_stats import wilson
 
 MIN_MEASURED = 100  # people with a known outcome at a price before it is estimated
+WINDOW = timedelta(days=90)
+PAID_PERIOD = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +66,17 @@ class PriceEstimate:
 
 
 @dataclass(frozen=True, slots=True)
+class ChurnPoint:
+    """Paid churn among members whose first payment was at one price (payment history)."""
+
+    stars: int
+    measured: int
+    churned: int
+    paid_churn_90d: Range | None  # None below MIN_MEASURED
+    needed: int  # more measured members before it is estimated (0: none)
+
+
+@dataclass(frozen=True, slots=True)
 class WhatIf:
     plan_id: str
     price: int
@@ -67,6 +87,8 @@ class WhatIf:
     # When an estimate is missing: how many more measured people each price needs (0: none).
     needed_at_price: int
     needed_today: int
+    # Prices charged in the past (no experiment needed): paid churn only, by first price.
+    history: tuple[ChurnPoint, ...] = ()
 
 
 def _monthly_churn(churn_90d: float) -> float:
@@ -137,3 +159,34 @@ def what_if(
         needed_at_price=max(0, MIN_MEASURED - at.measured),
         needed_today=max(0, MIN_MEASURED - now.measured),
     )
+
+
+def history_points(
+    payments: Sequence[tuple[int, int, datetime]], now: datetime
+) -> tuple[ChurnPoint, ...]:
+    """From full-price monthly payments (person, Stars, when) for one plan: per first price,
+    the members measured (90 days past their first payment) and those whose paid access ended
+    within the 90 days, with a 95% Wilson interval once MIN_MEASURED are measured."""
+    first: dict[int, tuple[datetime, int]] = {}
+    last: dict[int, datetime] = {}
+    for person, stars, at in sorted(payments, key=lambda p: (p[2], p[0])):
+        first.setdefault(person, (at, stars))
+        last[person] = at
+    measured: dict[int, int] = {}
+    churned: dict[int, int] = {}
+    for person, (start, stars) in first.items():
+        if start + WINDOW > now:
+            continue  # outcome not known yet
+        measured[stars] = measured.get(stars, 0) + 1
+        if last[person] + PAID_PERIOD < start + WINDOW:
+            churned[stars] = churned.get(stars, 0) + 1
+    seen = sorted({stars for _, stars in first.values()})
+    out = []
+    for stars in seen:
+        n, k = measured.get(stars, 0), churned.get(stars, 0)
+        rate = None
+        if n >= MIN_MEASURED:
+            low, high = wilson(k, n)
+            rate = Range(k / n, low, high)
+        out.append(ChurnPoint(stars, n, k, rate, max(0, MIN_MEASURED - n)))
+    return tuple(out)

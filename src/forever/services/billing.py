@@ -16,7 +16,7 @@ from typing import Protocol
 
 from forever.domain.catalog import Catalog, Offer, Plan
 from forever.domain.clock import Clock
-from forever.domain.lifecycle import Membership
+from forever.domain.lifecycle import Billing, Membership
 from forever.domain.payments import (
     CURRENCY,
     INVOICE_LIFETIME,
@@ -160,8 +160,47 @@ class PriceArms(Protocol):
     ) -> dict[str, int]: ...
 
 
+class KeptPrices(Protocol):
+    """Stable prices: what a person last paid in full for a plan and billing."""
+
+    async def paid(self, person_id: int, plan_id: str, billing: str, now: datetime) -> int | None:
+        """Stars of the person's latest payment for this plan and billing (`invoices.billing`)
+        that was not refunded and carried no offer; None if there is none, or if staff moved
+        them to the catalog price since (services/price_migration.py) and it is in force."""
+        ...
+
+
+async def kept_price(
+    kept: KeptPrices | None, person_id: int, plan: Plan, kind: InvoiceKind, now: datetime
+) -> int | None:
+    if kept is None or kind not in (InvoiceKind.SUBSCRIPTION, InvoiceKind.YEARLY):
+        return None
+    return await kept.paid(person_id, plan.id, kind.value, now)
+
+
+def with_price(plan: Plan, kind: InvoiceKind, stars: int) -> Plan:
+    if kind is InvoiceKind.YEARLY:
+        return replace(plan, yearly_stars=stars)
+    return replace(plan, monthly_stars=stars)
+
+
+async def as_held(
+    kept: KeptPrices | None, person_id: int, plan: Plan | None, m: Membership, now: datetime
+) -> Plan | None:
+    """The plan a member holds, at the price they were sold it (for an upgrade's credit)."""
+    if plan is None:
+        return None
+    held = InvoiceKind.YEARLY if m.billing is Billing.YEARLY else InvoiceKind.SUBSCRIPTION
+    stars = await kept_price(kept, person_id, plan, held, now)
+    return plan if stars is None else with_price(plan, held, stars)
+
+
 class Invoicing:
-    """Issuing invoices: the row is committed before Telegram sees its payload."""
+    """Issuing invoices: the row is committed before Telegram sees its payload.
+
+    Stable prices: a member who has paid for a plan before is charged what they paid (a
+    catalog price change applies to new members), unless staff migrated them
+    (`KeptPrices` then answers None)."""
 
     def __init__(
         self,
@@ -170,19 +209,43 @@ class Invoicing:
         clock: Clock,
         signer: Signer,
         prices: PriceArms | None = None,
+        kept: KeptPrices | None = None,
     ) -> None:
         self.prices = prices
+        self.kept = kept
         self.uow = uow
         self.invoices = invoices
         self.clock = clock
         self.signer = signer
+
+    async def monthly_price(self, person_id: int, plan: Plan) -> int:
+        """What a Stars subscription link for `plan` would charge this person before any offer
+        (their kept price, else the price experiment arm they were shown, else the catalog's)."""
+        async with self.uow.begin():
+            stars = await self._monthly(person_id, plan, self.clock.now())
+            await self.uow.commit()
+        return stars
+
+    async def _monthly(self, person_id: int, plan: Plan, now: datetime) -> int:
+        kept = await kept_price(self.kept, person_id, plan, InvoiceKind.SUBSCRIPTION, now)
+        if kept is not None:
+            return kept
+        if self.prices is not None:
+            shown = await self.prices.monthly(person_id, None, record=False, plan_id=plan.id)
+            if plan.id in shown:
+                return shown[plan.id]
+        return plan.monthly_stars
 
     async def issue(
         self, person_id: int, plan: Plan, kind: InvoiceKind, offer: Offer | None = None
     ) -> IssuedInvoice:
         now = self.clock.now()
         async with self.uow.begin():
-            if self.prices is not None and kind is InvoiceKind.SUBSCRIPTION:
+            kept = await kept_price(self.kept, person_id, plan, kind, now)
+            if kept is not None:
+                # The price this member was sold (a discount offer then applies to it).
+                plan = with_price(plan, kind, kept)
+            elif self.prices is not None and kind is InvoiceKind.SUBSCRIPTION:
                 # A price experiment's arm, if this person was shown one: the price seen is
                 # the price charged (a discount offer then applies to it).
                 shown = await self.prices.monthly(person_id, None, record=False, plan_id=plan.id)
@@ -215,14 +278,31 @@ class Invoicing:
         description: str,
         offer: Offer | None = None,
     ) -> str:
+        link, _ = await self.priced_subscription_link(
+            chat, person_id, plan, title=title, description=description, offer=offer
+        )
+        return link
+
+    async def priced_subscription_link(
+        self,
+        chat: InvoicePort,
+        person_id: int,
+        plan: Plan,
+        *,
+        title: str,
+        description: str,
+        offer: Offer | None = None,
+    ) -> tuple[str, int]:
+        """The link and the Stars it charges (to name that price on its button)."""
         issued = await self.issue(person_id, plan, InvoiceKind.SUBSCRIPTION, offer)
-        return await chat.create_invoice_link(
+        link = await chat.create_invoice_link(
             title=title,
             description=description,
             payload=issued.payload,
             amount=issued.amount,
             subscription=True,
         )
+        return link, issued.amount
 
     async def send_one_off(
         self,
@@ -300,10 +380,16 @@ class ChoosePlan:
             return PlanChosen(PlanChoice.ALREADY_SUBSCRIBED, snap, plan)
         issued = await self.invoicing.issue(person_id, plan, kind)
         catalog = self.catalog()
-        current = catalog.plan(snap.membership.plan_id or "")
-        credit = upgrade_credit(
-            snap.membership, current, plan, kind, self.clock.now(), amount=issued.amount
-        )
+        now = self.clock.now()
+        async with self.uow.begin():
+            current = await as_held(
+                self.invoicing.kept,
+                person_id,
+                catalog.plan(snap.membership.plan_id or ""),
+                snap.membership,
+                now,
+            )
+        credit = upgrade_credit(snap.membership, current, plan, kind, now, amount=issued.amount)
         return PlanChosen(PlanChoice.ISSUED, snap, plan, issued, credit)
 
 
@@ -429,7 +515,9 @@ class RecordPayment:
         outbox: Outbox,
         kick: DeliveryKick,
         staff_chat_ids: Iterable[int] = (),
+        kept: KeptPrices | None = None,
     ) -> None:
+        self.kept = kept  # an upgrade's credit values the held days at the price paid
         self.uow = uow
         self.invoices = invoices
         self.payments = payments
@@ -486,9 +574,12 @@ class RecordPayment:
         sub = await self.subscriptions.get_or_create(invoice.person_id, now)
         credit = None
         if invoice.paid_at is None and plan is not None:  # a purchase: maybe an upgrade
+            held = to_membership(sub)
             credit = upgrade_credit(
-                to_membership(sub),
-                catalog.plan(sub.plan_id or ""),
+                held,
+                await as_held(
+                    self.kept, invoice.person_id, catalog.plan(sub.plan_id or ""), held, now
+                ),
                 plan,
                 InvoiceKind(invoice.billing),
                 now,

@@ -8,16 +8,16 @@ import asyncio
 import io
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from forever.domain.catalog import Catalog
 from forever.domain.clock import Clock
 from forever.domain.experiment_outcomes import Happened, outcome, window
 from forever.domain.experiment_stats import ArmData, Verdict, decide
 from forever.domain.experiments import Experiment, ExperimentStatus, Surface
-from forever.domain.whatif import PricePoint, WhatIf, what_if
+from forever.domain.whatif import PricePoint, WhatIf, history_points, what_if
 from forever.services.experiments import EXPOSED, AssignmentRecord, ExperimentStore
 from forever.services.ports import UnitOfWork
 from forever.services.staff import AuditLog
@@ -44,6 +44,12 @@ class ChangeRefused(Exception):
     """Staff asked for something the experiment's state does not allow (the text says what)."""
 
 
+class PaymentHistory(Protocol):
+    async def monthly_payments(self, plan_id: str) -> list[tuple[int, int, datetime]]:
+        """(person, Stars, when) of each unrefunded full-price monthly payment for the plan."""
+        ...
+
+
 class ExperimentDesk:
     """/experiments: list, results, stop, promote. Every call leaves an audit entry."""
 
@@ -54,7 +60,9 @@ class ExperimentDesk:
         audit: AuditLog,
         catalog: Catalog,
         clock: Clock,
+        history: PaymentHistory | None = None,
     ) -> None:
+        self.history = history
         self.uow = uow
         self.store = store
         self.audit = audit
@@ -101,7 +109,8 @@ class ExperimentDesk:
     async def what_if(
         self, plan_id: str, price: int, *, staff_id: int | None = None
     ) -> WhatIf | None:
-        """What-if pricing for a plan (domain/whatif.py), from its price experiments only;
+        """What-if pricing for a plan (domain/whatif.py), from its price experiments (and, for paid
+        churn only, the prices charged in the past);
         None for an unknown plan."""
         plan = self.catalog.plan(plan_id)
         if plan is None:
@@ -122,11 +131,13 @@ class ExperimentDesk:
                 points += _price_points(experiment, plan.monthly_stars, rows, happened, now)
                 exposed += len(rows)
                 first = min(first, since)
+            paid = await self.history.monthly_payments(plan_id) if self.history else []
             if staff_id is not None:
                 self.audit.record(staff_id, "whatif", now, plan=plan_id, price=price)
             await self.uow.commit()
         days = max((now - first).total_seconds() / 86400, 1.0)
-        return what_if(plan_id, price, plan.monthly_stars, points, exposed / days * 30)
+        found = what_if(plan_id, price, plan.monthly_stars, points, exposed / days * 30)
+        return replace(found, history=history_points(paid, now))
 
     async def stop(self, experiment_id: str, *, staff_id: int) -> Result:
         return await self._conclude(experiment_id, staff_id, ExperimentStatus.STOPPED, None)

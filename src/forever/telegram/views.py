@@ -358,11 +358,18 @@ class Views:
         rows.append([cb(self.label(locale, "skip_reason"), ReasonCb(reason=SKIP_REASON, v=v))])
         return self.r.chat("reason_ask", locale), keyboard(*rows)
 
-    def offer(self, snap: Snapshot, offer: Offer) -> View:
+    def offer(self, snap: Snapshot, offer: Offer, prices: Mapping[str, int] | None = None) -> View:
+        """`prices`: plan id -> the monthly price this person would be charged (kept or
+        shown), when it is not the catalog's."""
         locale = snap.language
         m = snap.membership
         plan = self.catalog.plan(m.plan_id or "")
         lower = self.catalog.next_tier_down(m.plan_id or "")
+        prices = prices or {}
+        if plan is not None and plan.id in prices:
+            plan = replace(plan, monthly_stars=prices[plan.id])
+        if lower is not None and lower.id in prices:
+            lower = replace(lower, monthly_stars=prices[lower.id])
         ctx = {
             "kind": offer.kind.value,
             "months": offer.months,

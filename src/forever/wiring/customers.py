@@ -17,6 +17,7 @@ from forever.db.repositories.customers import (
     SqlUsage,
 )
 from forever.db.repositories.lifecycle import SqlLifecycleRecords
+from forever.db.repositories.prices import SqlKeptPrices
 from forever.domain.catalog import Catalog
 from forever.services.accounts import MarkBlocked
 from forever.services.billing import (
@@ -67,7 +68,9 @@ def build(container: Container) -> CustomerUseCases:
     def catalog() -> Catalog:
         return c.catalog  # the one in force now
 
-    invoicing = Invoicing(uow, invoices, c.clock, c.signer, prices=personal_prices(c))
+    invoicing = Invoicing(
+        uow, invoices, c.clock, c.signer, prices=personal_prices(c), kept=SqlKeptPrices(uow)
+    )
     mark_blocked = MarkBlocked(uow, people, c.clock)
     return CustomerUseCases(
         identify_person=IdentifyPerson(
@@ -108,6 +111,7 @@ def build(container: Container) -> CustomerUseCases:
             c.outbox,
             c.delivery_kick,
             staff_chat_ids=sorted(c.settings.admin_ids),
+            kept=SqlKeptPrices(uow),
         ),
         privacy=Privacy(
             uow,

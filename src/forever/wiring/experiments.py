@@ -5,9 +5,11 @@ from __future__ import annotations
 import secrets
 
 from forever.db.repositories.experiments import SqlExperimentStore
+from forever.db.repositories.prices import SqlKeptPrices
 from forever.db.repositories.staff import SqlAuditLog
 from forever.services.experiment_results import ExperimentDesk
 from forever.services.experiments import ExperimentChooser, PersonalPrices
+from forever.services.price_migration import PriceMigration
 from forever.telegram.experiment_texts import ExperimentTexts
 from forever.wiring.container import Container
 
@@ -36,6 +38,19 @@ def experiment_desk(container: Container) -> ExperimentDesk:
         SqlAuditLog(container.uow),
         container.catalog,
         container.clock,
+        history=SqlKeptPrices(container.uow),
+    )
+
+
+def price_migration(container: Container) -> PriceMigration:
+    return PriceMigration(
+        container.uow,
+        SqlKeptPrices(container.uow),
+        container.events,
+        container.outbox,
+        SqlAuditLog(container.uow),
+        container.catalog,
+        container.clock,
     )
 
 
@@ -45,4 +60,5 @@ def chat_dependencies(container: Container) -> dict[str, object]:
         "experiment_desk": experiment_desk(container),
         "experiment_texts": ExperimentTexts(container.renderer),
         "personal_prices": personal_prices(container),
+        "price_migration": price_migration(container),
     }

@@ -10,6 +10,7 @@ invoice that answers the tap comes from `invoicing`.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Protocol
 
 from aiogram import Bot, F, Router
@@ -19,7 +20,7 @@ from markupsafe import Markup
 
 from forever.domain.account import AccountAction, Snapshot, Status
 from forever.domain.catalog import CancelReason, Catalog, Offer, OfferKind, Plan
-from forever.domain.payments import InvoiceKind, price
+from forever.domain.payments import InvoiceKind
 from forever.rendering import Renderer
 from forever.services.accounts import AccountReader
 from forever.services.ports import ChatPort
@@ -45,6 +46,19 @@ class Invoices(Protocol):
         description: str,
         offer: Offer | None = None,
     ) -> str: ...
+
+    async def priced_subscription_link(
+        self,
+        chat: ChatPort,
+        person_id: int,
+        plan: Plan,
+        *,
+        title: str,
+        description: str,
+        offer: Offer | None = None,
+    ) -> tuple[str, int]: ...
+
+    async def monthly_price(self, person_id: int, plan: Plan) -> int: ...
 
     async def send_one_off(
         self,
@@ -178,12 +192,11 @@ async def _resumed(
     plan = catalog.plan(m.plan_id or "")
     if result.needs_new_link and plan is not None:
         title, description = views.invoice_texts(locale, plan, InvoiceKind.SUBSCRIPTION)
-        link = await invoices.subscription_link(
+        # The button names what the link charges: the price this member keeps.
+        link, amount = await invoices.priced_subscription_link(
             chat_of(bot), snap.person_id, plan, title=title, description=description
         )
-        markup = keyboard(
-            [url(views.label(locale, "renew", price=views.stars(plan.monthly_stars)), link)]
-        )
+        markup = keyboard([url(views.label(locale, "renew", price=views.stars(amount)), link)])
     text = renderer.chat(
         "resumed",
         locale,
@@ -225,6 +238,7 @@ async def reason(
     views: Views,
     renderer: Renderer,
     bot: Bot,
+    invoicing: Invoices,
 ) -> None:
     given: CancelReason | None = None
     if callback_data.reason != "skip":
@@ -243,7 +257,15 @@ async def reason(
     thanks = renderer.chat("reason_thanks", snap.language, skipped=given is None)
     await bot.send_message(query.from_user.id, thanks)
     if result.offer is not None:
-        await send(bot, query.from_user.id, views.offer(snap, result.offer))
+        # The prices the offer names are the ones its link will charge this person.
+        prices = {}
+        for plan in (
+            views.catalog.plan(snap.membership.plan_id or ""),
+            views.catalog.next_tier_down(snap.membership.plan_id or ""),
+        ):
+            if plan is not None:
+                prices[plan.id] = await invoicing.monthly_price(snap.person_id, plan)
+        await send(bot, query.from_user.id, views.offer(snap, result.offer, prices))
 
 
 async def offer(
@@ -305,11 +327,12 @@ async def _offer_taken(
         assert plan is not None
         offer = taken if discount else None
         title, description = views.invoice_texts(locale, plan, InvoiceKind.SUBSCRIPTION, offer)
-        link = await invoices.subscription_link(
+        link, amount = await invoices.priced_subscription_link(
             chat_of(bot), snap.person_id, plan, title=title, description=description, offer=taken
         )
-        amount = price(plan, InvoiceKind.SUBSCRIPTION, offer)
         percent = taken.percent if discount else 0
+        # "N% off the regular M": M is this person's own price, not the catalog's.
+        plan = replace(plan, monthly_stars=await invoices.monthly_price(snap.person_id, plan))
         await send(bot, chat_id, views.plan_link(locale, plan, link, amount, percent))
 
 

@@ -10,7 +10,6 @@ from markupsafe import Markup
 
 from forever.domain.catalog import Catalog
 from forever.domain.lifecycle import State
-from forever.domain.payments import InvoiceKind, price
 from forever.rendering import Renderer
 from forever.services.accounts import Status
 from forever.services.people import Customer
@@ -55,8 +54,10 @@ async def start(
                 kind=offer.kind.value,
                 percent=offer.percent,
                 plan=plan.name[locale],
-                price=price(plan, InvoiceKind.SUBSCRIPTION, offer),
-                regular=plan.monthly_stars,
+                # What the invoice charges, and the price this person would pay without the
+                # offer (their kept price, if they were a member before).
+                price=started.invoice.amount,
+                regular=started.invoice.plan.monthly_stars,
             )
         )
         await present_invoice(bot, chat_id, views, locale, started.invoice)

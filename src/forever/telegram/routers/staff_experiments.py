@@ -11,6 +11,7 @@ from aiogram.types import BufferedInputFile, Message
 
 from forever.services import experiment_results as experiments
 from forever.services.experiment_results import ChangeRefused, ExperimentDesk, Result
+from forever.services.price_migration import Preview, PriceMigration
 from forever.services.records import PersonRecord
 from forever.telegram.experiment_texts import ExperimentTexts
 from forever.telegram.staff_filter import IsStaff
@@ -106,9 +107,49 @@ async def whatif_command(
         await message.answer_photo(BufferedInputFile(png, filename=f"whatif-{plan_id}.png"))
 
 
+async def migrate_price_command(
+    message: Message,
+    command: CommandObject,
+    price_migration: PriceMigration,
+    experiment_texts: ExperimentTexts,
+    locale: str,
+    person: PersonRecord,
+) -> None:
+    """`/migrateprice PLAN` previews; `/migrateprice PLAN confirm` moves the plan's members to
+    the catalog price, each told in their language before it applies."""
+    texts = experiment_texts
+    staff_id = person.telegram_id or 0
+    words = (command.args or "").split()
+    if len(words) not in (1, 2) or (len(words) == 2 and words[1] != "confirm"):
+        await message.answer(texts("migrate_usage", locale))
+        return
+    confirm = len(words) == 2
+    run = price_migration.migrate if confirm else price_migration.preview
+    found = await run(words[0], staff_id=staff_id)
+    if found is None:
+        await message.answer(texts("whatif_unknown_plan", locale, plan=words[0]))
+        return
+    name = "migrate_done" if confirm else "migrate_preview"
+    await message.answer(texts(name, locale, p=_preview(found)))
+
+
+def _preview(p: Preview) -> dict[str, object]:
+    return {
+        "plan": p.plan_id,
+        "members": p.members,
+        "effective_at": p.effective_at,
+        "rows": [
+            {"billing": billing, "old": old, "new": p.new[billing], "members": n}
+            for billing, counts in sorted(p.moving.items())
+            for old, n in sorted(counts.items())
+        ],
+    }
+
+
 def build_router() -> Router:
     router = Router(name="staff_experiments")
     router.message.filter(IsStaff())
     router.message.register(experiments_command, Command("experiments"))
     router.message.register(whatif_command, Command("whatif"))
+    router.message.register(migrate_price_command, Command("migrateprice"))
     return router

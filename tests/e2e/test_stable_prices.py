@@ -1,0 +1,187 @@
+"""Stable prices (issue 18): a member keeps the price they were sold; the button names it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from forever.db.models import AuditEntry, Event, Payment, Person
+from forever.domain.clock import ManualClock
+from forever.domain.payments import InvoiceKind
+from forever.runtime import Runtime
+from forever.sandbox.fake_bot_api import FakeBotAPI
+from forever.services.winback import winback_start_parameter
+from forever.wiring import customers
+from forever.wiring.email import run_sweeps
+from forever.wiring.experiments import experiment_desk
+from tests.conftest import STAFF_ID, START
+from tests.e2e.chat_helpers import snap
+from tests.e2e.test_access import settle
+from tests.e2e.test_chat_cancel import paying_user
+from tests.e2e.test_chat_payments import subscribe_monthly, trial_user
+
+
+async def sold_at(bot: Runtime, telegram_id: int, stars: int) -> None:
+    """As if the catalog said `stars` for Plus when this member bought it (it says 300 now)."""
+    async with bot.container.sessions() as session, session.begin():
+        person_id = (
+            await session.execute(
+                Person.__table__.select().where(Person.telegram_id == telegram_id)
+            )
+        ).first()[0]
+        await session.execute(
+            update(Payment).where(Payment.person_id == person_id).values(amount=stars)
+        )
+
+
+async def test_a_catalog_price_change_leaves_an_existing_members_price_alone(
+    tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
+) -> None:
+    user, _ = await paying_user(tg, 4801)
+    await sold_at(running_bot, 4801, 250)  # the catalog has since gone up to 300
+    await user.send_text("/cancel")
+    await user.press("Yes, cancel")
+    await user.press("Not using it enough")
+    await user.press("Pause 1 month")
+    clock.advance(timedelta(days=10))
+    await user.send_text("/account")
+    await user.press("Resume now")
+    # The button names the price the member pays, and the link charges exactly that.
+    assert user.last_message.button_texts == ["Renew · 250 ⭐ / month"]
+    paid = await user.press("Renew · 250 ⭐ / month")
+    assert paid.accepted and paid.total_amount == 250
+    assert (await snap(running_bot, 4801)).membership.period_end == START + timedelta(days=70)
+    renewal = await tg.renew_subscription(user, paid.charge_id)
+    assert renewal.accepted and renewal.total_amount == 250
+
+
+async def test_a_new_member_pays_the_catalog_price(tg: FakeBotAPI, running_bot: Runtime) -> None:
+    await paying_user(tg, 4802)
+    await sold_at(running_bot, 4802, 250)  # someone else's old price changes nothing here
+    newcomer = await trial_user(tg, 4803)
+    _, paid = await subscribe_monthly(newcomer, "Plus · 300 ⭐ / month")
+    assert paid.accepted and paid.total_amount == 300
+
+
+async def issue_plus(bot: Runtime, telegram_id: int) -> int:
+    """What a new Plus subscription link would charge this member now."""
+    container = bot.container
+    async with container.sessions() as session:
+        person_id = await session.scalar(select(Person.id).where(Person.telegram_id == telegram_id))
+    plan = container.catalog.plan("plus")
+    assert person_id is not None and plan is not None
+    issued = await customers.build(container).invoicing.issue(
+        person_id, plan, InvoiceKind.SUBSCRIPTION
+    )
+    return issued.amount
+
+
+async def test_staff_migrate_a_plans_members_with_notice_in_their_language(
+    tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
+) -> None:
+    english, _ = await paying_user(tg, 4811)
+    romanian, _ = await paying_user(tg, 4812, "ro", "Plus · 300 ⭐ / lună")
+    await paying_user(tg, 4813)  # pays today's price: not moved, not told
+    await sold_at(running_bot, 4811, 250)
+    await sold_at(running_bot, 4812, 250)
+    before = (len(english.messages), len(romanian.messages))
+
+    staff = tg.user(STAFF_ID)
+    await staff.send_text("/migrateprice plus")
+    preview = staff.last_message.text
+    assert "2 members of plus keep an older price:\n• 2 monthly" in preview
+    assert "2 monthly: 250 ⭐ → 300 ⭐" in preview
+    assert "applies from 2026-12-23" in preview
+    await settle(tg, running_bot)
+    assert (len(english.messages), len(romanian.messages)) == before  # a preview tells nobody
+
+    await staff.send_text("/migrateprice plus confirm")
+    assert "Done: 2 members of plus are being told" in staff.last_message.text
+    await staff.send_text("/migrateprice plus confirm")  # a second tap moves nobody again
+    assert "Nobody to move on plus" in staff.last_message.text
+    await settle(tg, running_bot)
+    told_en = english.messages[before[0] :]
+    told_ro = romanian.messages[before[1] :]
+    assert len(told_en) == 1 and len(told_ro) == 1  # one notice each
+    assert "from 23 December 2026, the month costs 300 ⭐ instead of the 250 ⭐" in told_en[0].text
+    assert "de pe 23 decembrie 2026, luna costă 300 ⭐ în loc de 250 ⭐" in told_ro[0].text
+
+    # Until the stated date they keep their price; from it, the catalog's.
+    clock.advance(timedelta(days=29))
+    assert await issue_plus(running_bot, 4811) == 250
+    clock.advance(timedelta(days=1))
+    assert await issue_plus(running_bot, 4811) == 300
+    assert await issue_plus(running_bot, 4812) == 300
+    async with running_bot.container.sessions() as session:
+        actions = (await session.scalars(select(AuditEntry.action))).all()
+        moved = (await session.scalars(select(Event).where(Event.kind == "price_migrated"))).all()
+    assert actions == ["price_migration_preview", "price_migration", "price_migration"]
+    assert sorted(e.data["old"] for e in moved) == [250, 250]
+
+
+async def test_an_upgrade_credits_the_days_left_at_the_price_paid(
+    tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
+) -> None:
+    user = await trial_user(tg, 4821)
+    await subscribe_monthly(user)
+    await sold_at(running_bot, 4821, 250)  # Plus was sold at 250, the catalog now says 300
+    clock.advance(timedelta(days=2))
+    _, pro = await subscribe_monthly(user, "Pro · 600 ⭐ / month")
+    assert pro.accepted
+    # 28 days left at 250 per 30 days are worth 233 ⭐: 11 days of Pro (not 280 ⭐ and 14).
+    told = " ".join(m.text for m in user.messages[-4:])
+    assert "28 days left on Plus (worth 233 ⭐) become 11 extra days on Pro" in told
+    state = await snap(running_bot, 4821)
+    assert state.membership.period_end == START + timedelta(days=2 + 30 + 11)
+
+
+async def test_a_cancel_offer_names_and_charges_the_members_own_price(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    user, _ = await paying_user(tg, 4831)
+    await sold_at(running_bot, 4831, 250)
+    await user.send_text("/cancel")
+    await user.press("Yes, cancel")
+    await user.press("Too expensive")
+    assert "175 ⭐ every 30 days instead of 250 ⭐" in user.last_message.text
+    await user.press("Take 30% off, renewing")
+    link_message = user.last_message
+    assert "175 ⭐ every 30 days (30% off the regular 250 ⭐" in link_message.text
+    paid = await user.press(link_message.button_texts[0])
+    assert paid.accepted and paid.total_amount == 175
+
+
+async def test_whatif_reads_the_prices_charged_from_the_payments(
+    tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
+) -> None:
+    await paying_user(tg, 4841)
+    await paying_user(tg, 4842)
+    await sold_at(running_bot, 4842, 250)
+    clock.advance(timedelta(days=91))  # both paid once: their paid access ended in 90 days
+    found = await experiment_desk(running_bot.container).what_if("plus", 250)
+    assert found is not None and found.at_price is None  # no experiment: no conversion
+    by_price = {h.stars: h for h in found.history}
+    assert (by_price[250].measured, by_price[250].churned) == (1, 1)
+    assert (by_price[300].measured, by_price[300].churned) == (1, 1)
+    assert by_price[300].paid_churn_90d is None and by_price[300].needed == 99
+
+
+async def test_a_winback_offer_names_and_charges_the_former_members_own_price(
+    tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
+) -> None:
+    user, _ = await paying_user(tg, 4851)
+    await sold_at(running_bot, 4851, 250)
+    await user.send_text("/cancel")
+    await user.press("Yes, cancel")
+    clock.advance(timedelta(days=40))
+    await run_sweeps(running_bot.container, clock.now(), running_bot.chat)
+    state = await snap(running_bot, 4851)
+    parameter = winback_start_parameter(
+        running_bot.container.signer, state.person_id, "discount_30", clock.now() + timedelta(14)
+    )
+    await user.start(parameter)
+    assert "175 ⭐ every 30 days instead of 250 ⭐" in user.messages[-2].text
+    assert "30% off the regular 250 ⭐" in user.last_message.text
+    paid = await user.press(user.last_message.button_texts[0])
+    assert paid.accepted and paid.total_amount == 175
