@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from aiohttp import web
+
 from forever.db.repositories.core import SqlPeople
 from forever.db.repositories.economy import SqlCreditStore
 from forever.services.credits import CreditLedger
+from forever.web.usage_api import UsageApi
 from forever.wiring.container import Container
 
 
@@ -15,3 +18,9 @@ def credit_ledger(container: Container) -> CreditLedger:
         store=SqlCreditStore(container.uow),
         clock=container.clock,
     )
+
+
+def install_usage_routes(app: web.Application, container: Container) -> None:
+    """POST /api/usage on the web server (off while USAGE_API_KEY is unset)."""
+    key = container.settings.usage_api_key
+    UsageApi(credit_ledger(container), key.get_secret_value() if key else None).install(app)
