@@ -103,6 +103,15 @@ def _parser() -> argparse.ArgumentParser:
     usage.add_argument("telegram_id", type=int, help="the customer's Telegram user id")
     usage.add_argument("--amount", type=int, default=1, help="how much to add (default 1)")
     usage.add_argument("--metric", help="counter name (default: catalog upgrade.usage_metric)")
+    usage.add_argument(
+        "--credits",
+        metavar="N",
+        help="spend N pay-per-use credits instead (all or nothing; needs --request-id); "
+        "prints the balance left, exit 1 when the balance is too small",
+    )
+    usage.add_argument(
+        "--request-id", help="your id for this spend: repeating it never spends twice"
+    )
     report = sub.add_parser(
         "report",
         help="print figures for scripts (experiments)",
@@ -135,6 +144,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _tick(settings, at)
         if args.command == "migrate":
             return _migrate(settings)
+        if args.command == "usage" and args.credits is not None:
+            from forever.domain.economy import AmountError, parse_amount
+            from forever.services.credits import check_request_id
+
+            try:
+                credits = parse_amount(args.credits)
+                request_id = check_request_id(args.request_id)
+            except AmountError as exc:
+                raise ConfigError(f"--credits: {exc}") from None
+            except ValueError as exc:
+                raise ConfigError(f"--request-id: {exc}") from None
+            return _spend_credits(settings, args.telegram_id, credits, request_id)
         if args.command == "usage":
             if args.amount < 1:
                 raise ConfigError("--amount: at least 1")
@@ -320,6 +341,31 @@ def _whatif(settings: Settings, plan_id: str, price: int, *, as_json: bool) -> i
             f"({e.mrr_12m.low:.0f}-{e.mrr_12m.high:.0f}), 12-month revenue "
             f"{e.revenue_12m.value:.0f} ({e.revenue_12m.low:.0f}-{e.revenue_12m.high:.0f})"
         )
+    return 0
+
+
+def _spend_credits(settings: Settings, telegram_id: int, credits: int, request_id: str) -> int:
+    from forever.app import build_container
+    from forever.services.credits import Outcome, Result
+    from forever.wiring.economy import credit_ledger
+
+    setup_logging(settings.log_level, settings.log_format.value)
+    container = build_container(settings)
+
+    async def _main() -> Result:
+        try:
+            return await credit_ledger(container).use(telegram_id, credits, request_id)
+        finally:
+            await container.close()
+
+    result = asyncio.run(_main())
+    if result.outcome is Outcome.UNKNOWN_PERSON:
+        print(f"no customer with Telegram id {telegram_id}", file=sys.stderr)
+        return 1
+    if result.outcome is Outcome.INSUFFICIENT:
+        print(f"not enough credits: the balance is {result.balance}", file=sys.stderr)
+        return 1
+    print(result.balance)
     return 0
 
 

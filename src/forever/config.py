@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     timezone: str = "UTC"
     webhook_url: AnyHttpUrl | None = None
     webhook_secret: SecretStr | None = None
+    # POST /api/usage (issue 19): the key the business's systems send; unset = endpoint off.
+    usage_api_key: SecretStr | None = None
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.TEXT
     # Broadcasts: messages per second over all instances (Telegram allows about 30) and how

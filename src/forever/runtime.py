@@ -34,7 +34,7 @@ from forever.web.metrics import build_metrics_app
 from forever.web.routes import route_installers
 from forever.web.server import RouteInstaller, build_web_app, start_web
 from forever.web.webhook import install_webhook
-from forever.wiring import console, customers
+from forever.wiring import console, customers, economy
 from forever.wiring.container import new_instance_id
 from forever.wiring.dispatcher import build_dispatcher
 from forever.wiring.email import Delivery, delivery, run_sweeps
@@ -144,6 +144,7 @@ class Runtime:
             *route_installers(),
             customers.install_email_routes,
             console.install_routes,
+            economy.install_usage_routes,
             *self._routes,
         ]
         if settings.webhook_url is not None and settings.webhook_secret is not None:

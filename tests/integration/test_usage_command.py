@@ -52,3 +52,37 @@ def test_usage_command_adds_to_the_counter(
     assert "no customer" in capsys.readouterr().err
     assert main(["usage", "7001", "--amount", "0"]) == 2
     assert asyncio.run(_counter(settings)) == ("classes", 4)
+
+
+async def _buy_credits(settings: Settings, credits: int) -> None:
+    from forever.wiring.economy import credit_ledger
+
+    container = build_container(settings)
+    try:
+        await credit_ledger(container).buy(7001, credits, charge_id="cli-1", pack_id="p")
+    finally:
+        await container.close()
+
+
+def test_usage_command_spends_credits_once_per_request_id(
+    settings: Settings,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    asyncio.run(_add_person(settings))
+    asyncio.run(_buy_credits(settings, 10))
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("CATALOG_PATH", str(ROOT / "catalog.toml"))
+    assert main(["usage", "7001", "--credits", "4", "--request-id", "job-1"]) == 0
+    assert capsys.readouterr().out.strip() == "6"
+    assert main(["usage", "7001", "--credits", "4", "--request-id", "job-1"]) == 0
+    assert capsys.readouterr().out.strip() == "6"  # the same request counts once
+    assert main(["usage", "7001", "--credits", "7", "--request-id", "job-2"]) == 1
+    assert "balance is 6" in capsys.readouterr().err
+    for bad, message in [("-2", "at least 1"), ("ten", "whole number"), ("99999999", "at most")]:
+        assert main(["usage", "7001", "--credits", bad, "--request-id", "x"]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["usage", "7001", "--credits", "1"]) == 2
+    assert "--request-id" in capsys.readouterr().err

@@ -449,3 +449,43 @@ class ConsoleSession(Base):
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
+
+
+class AddonPurchase(Base):
+    """A one-off Stars purchase of a catalog add-on (issue 19). One row per Telegram charge:
+    the same successful payment delivered twice grants the add-on once. A refund ends it."""
+
+    __tablename__ = "addon_purchases"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    addon_id: Mapped[str] = mapped_column(String(32))
+    stars: Mapped[int] = mapped_column(Integer)
+    quantity: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    telegram_payment_charge_id: Mapped[str] = mapped_column(String(255), unique=True)
+    purchased_at: Mapped[datetime]
+    ends_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    refunded_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    __table_args__ = (Index("ix_addon_purchases_person", "person_id", "purchased_at"),)
+
+
+class CreditEntry(Base):
+    """One line of a person's credit ledger (issue 19): a pack bought (+), usage (-) or a
+    refunded pack (-, with the part already spent as `shortfall`). `balance_after` never goes
+    below zero; `idempotency_key` (the charge id, or the usage request id) makes repeats count
+    once."""
+
+    __tablename__ = "credit_entries"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(Integer)
+    balance_after: Mapped[int] = mapped_column(Integer)
+    shortfall: Mapped[int] = mapped_column(Integer, default=0)
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+    note: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_credit_entries_person", "person_id", "id"),)

@@ -12,6 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from forever.domain.economy import AddOn, CreditPack
 from forever.domain.experiments import (
     HOLDOUT,
     Audience,
@@ -227,6 +228,16 @@ class Catalog:
     # Offer and price experiments (`[[experiments]]`), in the file's order.
     experiments: tuple[Experiment, ...] = ()
 
+    # Add-ons and credit packs bought with Stars (`[[addons]]`, `[[credit_packs]]`, issue 19).
+    addons: tuple[AddOn, ...] = ()
+    credit_packs: tuple[CreditPack, ...] = ()
+
+    def addon(self, addon_id: str) -> AddOn | None:
+        return next((a for a in self.addons if a.id == addon_id), None)
+
+    def credit_pack(self, pack_id: str) -> CreditPack | None:
+        return next((p for p in self.credit_packs if p.id == pack_id), None)
+
     def experiment(self, experiment_id: str) -> Experiment | None:
         return next((e for e in self.experiments if e.id == experiment_id), None)
 
@@ -404,6 +415,8 @@ def _build(data: dict[str, Any]) -> Catalog:
         chats=chats,
         access=_access_rules(data),
         experiments=_experiments(data, offers, plans, trial_days=days),
+        addons=_addons(data, seen, {c.key for c in chats}),
+        credit_packs=_credit_packs(data),
     )
 
 
@@ -459,6 +472,86 @@ def _chats(data: dict[str, Any]) -> tuple[AccessChat, ...]:
         if any(c.chat_id == chat.chat_id for c in chats[:index]):
             raise _Problem(("chats", index, "chat_id"), f"chat {chat.chat_id} is listed twice")
     return tuple(chats)
+
+
+# --- add-ons and credit packs ([[addons]], [[credit_packs]], issue 19) ----------------------
+
+_ECONOMY_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+def _economy_list(data: dict[str, Any], name: str) -> list[Any]:
+    raw_list = data.get(name, [])
+    if not isinstance(raw_list, list):
+        raise _Problem((name,), f"use [[{name}]] tables")
+    return raw_list
+
+
+def _economy_id(raw: Any, path: tuple[str | int, ...], seen: set[str]) -> str:
+    if not isinstance(raw, dict):
+        raise _Problem(path, "must be a table")
+    item_id = _str(raw, (*path, "id"))
+    if not _ECONOMY_ID.match(item_id):
+        raise _Problem((*path, "id"), "lowercase letters, digits and _, at most 32 characters")
+    if item_id in seen:
+        raise _Problem((*path, "id"), f"duplicate id {item_id!r}")
+    seen.add(item_id)
+    return item_id
+
+
+def _key_list(
+    raw: dict[str, Any], path: tuple[str | int, ...], known: set[str], what: str
+) -> tuple[str, ...]:
+    value = raw.get(str(path[-1]), [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _Problem(path, f'a list of {what} ids, e.g. ["plus"]')
+    for item in value:
+        if item not in known:
+            names = ", ".join(sorted(known)) or "none"
+            raise _Problem(path, f"unknown {what} {item!r} (known: {names})")
+    return tuple(value)
+
+
+def _addons(data: dict[str, Any], plan_ids: set[str], chat_keys: set[str]) -> tuple[AddOn, ...]:
+    addons: list[AddOn] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(_economy_list(data, "addons")):
+        path: tuple[str | int, ...] = ("addons", index)
+        addon_id = _economy_id(raw, path, seen)
+        has_days, has_quantity = "days" in raw, "quantity" in raw
+        if has_days == has_quantity:
+            raise _Problem(path, "give either days (a duration) or quantity (units), not both")
+        addons.append(
+            AddOn(
+                id=addon_id,
+                name=_localized(raw, (*path, "name"), max_len=32),
+                description=_localized(raw, (*path, "description"), max_len=255),
+                stars=_int(raw, (*path, "stars"), low=1, high=10000),
+                plans=_key_list(raw, (*path, "plans"), plan_ids, "plan"),
+                days=_int(raw, (*path, "days"), low=1, high=3660) if has_days else None,
+                quantity=(
+                    _int(raw, (*path, "quantity"), low=1, high=100000) if has_quantity else None
+                ),
+                chats=_key_list(raw, (*path, "chats"), chat_keys, "chat"),
+            )
+        )
+    return tuple(addons)
+
+
+def _credit_packs(data: dict[str, Any]) -> tuple[CreditPack, ...]:
+    packs: list[CreditPack] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(_economy_list(data, "credit_packs")):
+        path: tuple[str | int, ...] = ("credit_packs", index)
+        pack_id = _economy_id(raw, path, seen)
+        packs.append(
+            CreditPack(
+                id=pack_id,
+                name=_localized(raw, (*path, "name"), max_len=32),
+                credits=_int(raw, (*path, "credits"), low=1, high=1_000_000),
+                stars=_int(raw, (*path, "stars"), low=1, high=10000),
+            )
+        )
+    return tuple(packs)
 
 
 def _access_rules(data: dict[str, Any]) -> AccessRules:

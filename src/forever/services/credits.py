@@ -1,0 +1,130 @@
+"""Pay-per-use credits (issue 19): packs bought add credits, usage spends them, a refunded
+pack takes back what is left. The balance never goes negative; every entry carries an
+idempotency key (the Telegram charge id, or the caller's request id) so a repeat counts once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from forever.domain.clock import Clock
+from forever.domain.economy import debit, parse_amount
+from forever.services.ports import PeopleRepository, UnitOfWork
+
+
+class EntryKind(StrEnum):
+    PURCHASE = "purchase"
+    USAGE = "usage"
+    REFUND = "refund"
+
+
+class CreditStore(Protocol):
+    async def lock_person(self, telegram_id: int) -> None:
+        """Serialize ledger writes for one person (first statement of the transaction)."""
+        ...
+
+    async def entry(self, idempotency_key: str) -> Any: ...
+
+    async def balance(self, person_id: int) -> int: ...
+
+    async def add(
+        self,
+        *,
+        person_id: int,
+        kind: str,
+        amount: int,
+        balance_after: int,
+        shortfall: int,
+        idempotency_key: str,
+        note: str | None,
+        at: datetime,
+    ) -> Any: ...
+
+
+class Outcome(StrEnum):
+    DONE = "done"
+    REPEATED = "repeated"  # the same key was seen before: nothing new was written
+    INSUFFICIENT = "insufficient"
+    UNKNOWN_PERSON = "unknown_person"
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    outcome: Outcome
+    balance: int = 0
+    shortfall: int = 0
+
+
+_MAX_KEY = 128
+
+
+def check_request_id(raw: object) -> str:
+    """A caller's request id: 1..128 printable characters, no spaces."""
+    if not isinstance(raw, str) or not raw or len(raw) > _MAX_KEY:
+        raise ValueError(f"request id must be 1 to {_MAX_KEY} characters")
+    if not raw.isprintable() or any(ch.isspace() for ch in raw):
+        raise ValueError("request id must be printable and without spaces")
+    return raw
+
+
+class CreditLedger:
+    def __init__(
+        self, uow: UnitOfWork, people: PeopleRepository, store: CreditStore, clock: Clock
+    ) -> None:
+        self.uow = uow
+        self.people = people
+        self.store = store
+        self.clock = clock
+
+    async def _apply(
+        self, telegram_id: int, kind: EntryKind, amount: int, key: str, note: str | None
+    ) -> Result:
+        async with self.uow.begin():
+            await self.store.lock_person(telegram_id)
+            person = await self.people.by_telegram_id(telegram_id)
+            if person is None:
+                return Result(Outcome.UNKNOWN_PERSON)
+            seen = await self.store.entry(key)
+            if seen is not None:
+                return Result(Outcome.REPEATED, seen.balance_after, seen.shortfall)
+            balance = await self.store.balance(person.id)
+            if kind is EntryKind.PURCHASE:
+                after, taken, shortfall = balance + amount, amount, 0
+            else:
+                step = debit(balance, amount, partial=kind is EntryKind.REFUND)
+                if step is None:
+                    return Result(Outcome.INSUFFICIENT, balance)
+                after, taken, shortfall = step.balance_after, -step.taken, step.shortfall
+            await self.store.add(
+                person_id=person.id,
+                kind=kind.value,
+                amount=taken,
+                balance_after=after,
+                shortfall=shortfall,
+                idempotency_key=key,
+                note=note,
+                at=self.clock.now(),
+            )
+            await self.uow.commit()
+        return Result(Outcome.DONE, after, shortfall)
+
+    async def buy(self, telegram_id: int, credits: int, charge_id: str, pack_id: str) -> Result:
+        return await self._apply(
+            telegram_id, EntryKind.PURCHASE, credits, f"buy:{charge_id}", pack_id
+        )
+
+    async def use(self, telegram_id: int, amount: object, request_id: object) -> Result:
+        """Spend credits, all or nothing. Raises ValueError (AmountError) for a bad amount or
+        request id, with a message meant for the caller."""
+        value = parse_amount(amount)
+        key = check_request_id(request_id)
+        return await self._apply(telegram_id, EntryKind.USAGE, value, f"use:{key}", None)
+
+    async def refund(self, telegram_id: int, credits: int, charge_id: str) -> Result:
+        """Take back a refunded pack's credits; what was already spent is the shortfall."""
+        return await self._apply(
+            telegram_id, EntryKind.REFUND, credits, f"refund:{charge_id}", None
+        )
