@@ -1,0 +1,60 @@
+"""CPU time the bot's process spends per update, Forever against the bare aiogram bot, on the
+same customers and fake Bot API as `bench_send` (the fake and the customers run in their own
+process, so this process's CPU time is the bot's alone). Unlike wall-clock latency it does not
+depend on the machine's load, so it is the figure to follow when the machine is busy.
+
+    .venv/bin/python -m bench.profile_send            # CPU ms per update, bare and Forever
+    .venv/bin/python -m bench.profile_send --profile  # and Forever's top functions (cProfile)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import os
+import pstats
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bench.bench_send import Stop, _run, _start_bare, _start_forever
+
+UPDATE_KEYS = ("first_contact_burst", "returning_burst", "one_at_a_time")
+
+
+async def _cpu_per_update(
+    start: Callable[[str, str], Awaitable[Stop]], profiler: cProfile.Profile | None = None
+) -> tuple[float, int]:
+    before = time.process_time()
+    if profiler is not None:
+        profiler.enable()
+    result: dict[str, Any] = await _run(start)
+    if profiler is not None:
+        profiler.disable()
+    spent = time.process_time() - before
+    updates = sum(sum(1 for v in result[k] if v is not None) for k in UPDATE_KEYS)
+    return 1000 * spent / max(updates, 1), updates
+
+
+async def main(profile: bool = False) -> list[tuple[str, str]]:
+    bare, n_bare = await _cpu_per_update(_start_bare)
+    profiler = cProfile.Profile() if profile else None
+    forever, n_forever = await _cpu_per_update(_start_forever, profiler)
+    if profiler is not None:
+        stats = pstats.Stats(profiler, stream=sys.stderr)
+        stats.sort_stats("tottime").print_stats(30)
+        stats.sort_stats("cumulative").print_stats(40)
+    return [
+        ("load average (1, 5, 15 min)", " ".join(f"{x:.2f}" for x in os.getloadavg())),
+        ("updates answered, bare / Forever", f"{n_bare} / {n_forever}"),
+        ("bare bot CPU per update (start-up included)", f"{bare:.2f} ms"),
+        ("Forever CPU per update (start-up included)", f"{forever:.2f} ms"),
+        ("Forever ÷ bare", f"{forever / bare:.1f}"),
+    ]
+
+
+if __name__ == "__main__":
+    rows = asyncio.run(main("--profile" in sys.argv[1:]))
+    for figure, value in rows:
+        print(f"- {figure}: {value}")
