@@ -18,6 +18,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
 from bench.bench_send import Stop, _run, _start_bare, _start_forever
 
 UPDATE_KEYS = ("first_contact_burst", "returning_burst", "one_at_a_time")
@@ -51,7 +54,16 @@ async def _cpu_per_update(
 async def main(profile: bool = False) -> list[tuple[str, str]]:
     bare, n_bare = await _cpu_per_update(_start_bare)
     profiler = cProfile.Profile() if profile else None
-    forever, n_forever = await _cpu_per_update(_start_forever, profiler)
+    statements = [0]
+
+    def count(*_args: Any) -> None:
+        statements[0] += 1
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        forever, n_forever = await _cpu_per_update(_start_forever, profiler)
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
     if profiler is not None:
         stats = pstats.Stats(profiler, stream=sys.stderr)
         stats.sort_stats("tottime").print_stats(30)
@@ -62,6 +74,10 @@ async def main(profile: bool = False) -> list[tuple[str, str]]:
         ("bare bot CPU per update", f"{bare:.2f} ms"),
         ("Forever CPU per update", f"{forever:.2f} ms"),
         ("Forever ÷ bare", f"{forever / bare:.1f}"),
+        (
+            "Forever SQL statements per update (start-up included)",
+            f"{statements[0] / max(n_forever, 1):.1f}",
+        ),
     ]
 
 
