@@ -22,6 +22,7 @@ from forever.sandbox.fake_bot_api import FakeBotAPI
 from tests.conftest import START
 from tests.e2e.faults.process import Forker, poll_until, run_env
 from tests.e2e.staff_helpers import wait_for
+from tests.processes import START_WITHIN
 from tests.smtp_sink import SmtpSink
 
 pytestmark = pytest.mark.slow
@@ -104,7 +105,7 @@ async def test_twenty_kills_during_a_campaign_lose_no_email(
             else:
                 # Mid-send: after a random number of emails of this run.
                 wanted = at_start + rng.randint(1, 40)
-                await wait_for(lambda n=wanted: len(sink.received) >= n, within=60)
+                await wait_for(lambda n=wanted: len(sink.received) >= n, within=START_WITHIN)
             await forker.kill(pid)
             kill_points.append(len(sink.received))
         pid = await forker.spawn()
@@ -112,7 +113,7 @@ async def test_twenty_kills_during_a_campaign_lose_no_email(
         async def all_sent() -> bool:
             return await unsent(container) == 0
 
-        await poll_until(all_sent, 120)
+        await poll_until(all_sent, START_WITHIN)
         await forker.kill(pid, signal.SIGTERM)
     finally:
         await forker.close()
