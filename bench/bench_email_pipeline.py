@@ -18,7 +18,7 @@ from forever.db.migrate import upgrade_to_head
 from forever.db.models import Person
 from forever.domain.clock import ManualClock
 from forever.mail.message import OutgoingMail, build_message
-from forever.mail.smtp import SmtpConfig, SmtpPool
+from forever.mail.smtp import OnAccepted, SmtpConfig, SmtpPool
 from forever.wiring.email import delivery_worker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,8 +36,10 @@ class _Capture:
     def __init__(self) -> None:
         self.mails: list[OutgoingMail] = []
 
-    async def send(self, mail: OutgoingMail) -> None:
+    async def send(self, mail: OutgoingMail, on_accepted: OnAccepted | None = None) -> None:
         self.mails.append(mail)
+        if on_accepted is not None:
+            await on_accepted()
 
     async def close(self) -> None:
         return None

@@ -210,11 +210,12 @@ def _run(settings: Settings) -> int:
         asyncio.get_running_loop().set_exception_handler(_loop_exception_handler)
         runtime = Runtime(container, token)
         try:
-            await wait_for_telegram(runtime.bot, settings.start_retry_max_seconds)
+            username = await wait_for_telegram(runtime.bot, settings.start_retry_max_seconds)
         except BaseException:
             await runtime.bot.session.close()
             await container.close()
             raise
+        container.bot_username = container.bot_username or username
         await runtime.start()
         log.info("Forever is running; press Ctrl+C to stop")
         await serve_forever(runtime)
@@ -225,10 +226,10 @@ def _run(settings: Settings) -> int:
 
 async def wait_for_telegram(
     bot: Bot, max_delay: float, first_delay: float = START_RETRY_FIRST_SECONDS
-) -> None:
+) -> str | None:
     """Ask Telegram who the bot is until it answers, retrying (first_delay doubling up to
     max_delay, each try logged) while it cannot be reached; a refused token (401) is a setting
-    error: ConfigError, one line, exit 2."""
+    error: ConfigError, one line, exit 2. Returns the bot's username."""
     from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 
     delay = min(first_delay, max_delay)
@@ -252,7 +253,7 @@ async def wait_for_telegram(
             attempt += 1
             continue
         log.info("Telegram answered: the bot is @%s", me.username)
-        return
+        return me.username
 
 
 def _tick(settings: Settings, at: datetime) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import socket
 import sys
 import traceback
@@ -39,6 +38,7 @@ from forever.wiring.email import delivery_worker
 from tests.conftest import ROOT, START, TEST_TOKEN
 from tests.integration.people import add_person
 from tests.integration.test_broadcast_sender import FAST, CountingBucket, seed
+from tests.processes import START_WITHIN, reap, spawn
 
 TOKEN_SECRET = TEST_TOKEN.split(":", 1)[1]  # the part that matters
 
@@ -184,7 +184,7 @@ class RunProcess:
 
     @classmethod
     async def start(cls, env: dict[str, str], cwd: Path) -> RunProcess:
-        process = await asyncio.create_subprocess_exec(
+        process = await spawn(
             sys.executable,
             str(ROOT / "bot.py"),
             "run",
@@ -202,7 +202,7 @@ class RunProcess:
             self._changed.set()
         self.stdout = (await self.process.stdout.read()).decode()
 
-    async def wait_for(self, text: str, count: int = 1, within: float = 60) -> None:
+    async def wait_for(self, text: str, count: int = 1, within: float = START_WITHIN) -> None:
         async def seen() -> None:
             while sum(text in line for line in self.lines) < count:
                 if self._reader.done():
@@ -214,9 +214,7 @@ class RunProcess:
         await asyncio.wait_for(seen(), within)
 
     async def finish(self) -> int:
-        if self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(self.process.wait(), 30)
+        code = await reap(self.process)
         await self._reader
         return code
 
@@ -278,7 +276,10 @@ async def test_run_with_a_refused_token_ends_with_one_line(
     async with FakeBotAPI(other) as fake:
         assert fake.base_url is not None
         run = await RunProcess.start(run_env(database_url, fake.base_url), tmp_path)
-        code = await asyncio.wait_for(run.process.wait(), 60)
+        try:
+            code = await asyncio.wait_for(run.process.wait(), START_WITHIN)
+        finally:
+            await reap(run.process)
         await run._reader
     assert code == cli.EXIT_CONFIG
     errors = [line for line in run.lines if "401" in line or "error" in line.lower()]

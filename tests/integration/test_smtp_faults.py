@@ -4,9 +4,10 @@ a loss), and a 5xx answer to DATA (failed for good, never retried)."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -18,8 +19,10 @@ from forever.app import Container
 from forever.config import SmtpSecurity
 from forever.db.models import OutboxMessage
 from forever.domain.clock import ManualClock
+from forever.mail.message import build_message
 from forever.mail.smtp import SmtpConfig, SmtpPool
 from forever.wiring.email import delivery_worker
+from tests.conftest import START
 from tests.integration.people import add_person
 from tests.integration.test_outbox_sender import RecordingChat, queue
 from tests.smtp_sink import SinkHandler, SmtpSink
@@ -106,3 +109,36 @@ async def test_a_5xx_to_data_fails_the_message_and_is_never_retried(
         row = await session.scalar(select(OutboxMessage))
     assert row is not None and row.status == "failed"
     assert row.last_error is not None and row.last_error.startswith("554")
+
+
+async def test_no_second_mail_ends_its_data_before_the_first_is_marked_sent(
+    sink: SmtpSink, pool: SmtpPool
+) -> None:
+    """The pool's point of no return: while one accepted mail is being marked sent (a slow
+    commit here), the other connection may prepare its mail but not end its DATA, so a crash
+    at that instant repeats one mail, not one per connection."""
+    grew: list[int] = []
+
+    def marker() -> Callable[[], Awaitable[None]]:
+        async def mark() -> None:
+            before = len(sink.received)
+            await asyncio.sleep(0.05)  # a slow commit of the "sent" mark
+            grew.append(len(sink.received) - before)
+
+        return mark
+
+    mails = [
+        build_message(
+            mail_from="Forever <hello@forever.test>",
+            to=f"g{i}@example.com",
+            subject="gate",
+            html="<p>gate</p>",
+            text="gate",
+            key=f"gate:{i}",
+            date=START,
+        )
+        for i in range(6)
+    ]
+    await asyncio.gather(*(pool.send(m, marker()) for m in mails))
+    assert len(sink.received) == 6
+    assert grew == [0] * 6

@@ -12,10 +12,14 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+# How long a SQLite statement waits for another connection's write lock before it fails with
+# "database is locked" (the caller then fails cleanly and tries again later).
+SQLITE_BUSY_SECONDS = 30.0
+
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS}, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -9,7 +9,10 @@ Delivery is at-least-once. A row is claimed (`sending`, `claimed_until` = now + 
 committed before anything is sent; the outcome is written after. If the process dies in
 between, the lease runs out and another worker (or this one after a restart) sends the row
 again: a crash can cause at most one duplicate of each message that was in flight, and never
-a loss. Copies of an email carry the same Message-ID, so mail clients can fold them.
+a loss. For email it is tighter: each mail is marked sent in its own commit right after the
+server's 250, and the SMTP pool lets no other mail end its DATA until then, so a crash repeats
+at most one email per process. Copies of an email carry the same Message-ID, so mail clients
+can fold them.
 
 `DeliveryLoop` runs a worker when kicked (services.ports.DeliveryKick) and on a timer as a
 fallback. The outbox kicks the signal after each commit that queued a row due now (db/outbox.py),
@@ -507,7 +510,6 @@ class DeliveryWorker:
                 job = queue.get_nowait()
                 if self._render_or_fail(job, now):
                     await self._send_email(job, now)
-                    await self._record_sent_now(job, now)
 
         workers = min(len(emails), 2 * (self.smtp.size if self.smtp else 1))
         await asyncio.gather(
@@ -516,7 +518,8 @@ class DeliveryWorker:
 
     async def _record_sent_now(self, job: _Job, now: datetime) -> None:
         """Write a handed-over message as sent at once rather than with its batch: after a
-        crash only the messages in flight can go twice, not the batch sent so far."""
+        crash only the message just accepted (email) or in flight (chat) can go twice, not
+        the batch sent so far."""
         if job.outcome is None or job.outcome.status != "sent":
             return
         try:
@@ -530,7 +533,14 @@ class DeliveryWorker:
 
     async def _send_email(self, job: _Job, now: datetime) -> None:
         assert self.smtp is not None and job.message is not None and job.address is not None
-        result = await hand_over(self.smtp, job.message)
+
+        async def accepted() -> None:
+            # Committed before the pool lets another mail end its DATA: a crash repeats at
+            # most this one mail of the process.
+            job.outcome = _Outcome("sent")
+            await self._record_sent_now(job, now)
+
+        result = await hand_over(self.smtp, job.message, accepted)
         if result.handover is Handover.SENT:
             job.outcome = _Outcome("sent")
         elif result.handover is Handover.BOUNCED:

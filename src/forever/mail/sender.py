@@ -15,7 +15,7 @@ from enum import StrEnum
 import aiosmtplib
 
 from forever.mail.message import HeaderInjection, OutgoingMail
-from forever.mail.smtp import SmtpPool, SmtpSecurityError
+from forever.mail.smtp import OnAccepted, SmtpPool, SmtpSecurityError
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,13 @@ class MailResult:
 SENT = MailResult(Handover.SENT)
 
 
-async def hand_over(pool: SmtpPool, mail: OutgoingMail) -> MailResult:
+async def hand_over(
+    pool: SmtpPool, mail: OutgoingMail, on_accepted: OnAccepted | None = None
+) -> MailResult:
+    """`on_accepted` runs once the server accepted the mail, before any other mail of the
+    pool may be accepted (SmtpPool.send): the place to mark it sent."""
     try:
-        await pool.send(mail)
+        await pool.send(mail, on_accepted)
     except aiosmtplib.SMTPRecipientsRefused as exc:
         codes = [r.code for r in exc.recipients]
         detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)[:500]

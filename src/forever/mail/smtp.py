@@ -3,18 +3,27 @@
 Connections are opened on first use and kept; one idle for a while is checked with NOOP
 before use (servers close idle sessions) and replaced if it is gone. A failure during a send
 discards that connection; the caller decides whether to retry the message.
+
+The point of no return of a mail is the end of its DATA (the lone "." line): once the server
+has it, the mail is delivered whatever happens to us. Everything before (MAIL FROM, RCPT TO,
+the message body) overlaps freely across the connections, but the pool lets only one mail at
+a time past that point, and keeps the next one waiting until the caller's `on_accepted` (the
+durable "sent" mark) has returned. So a crash at any instant can repeat at most one mail of
+this process: the one accepted but not yet marked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import aiosmtplib
+from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
 from forever.config import Settings, SmtpSecurity
 from forever.mail.message import OutgoingMail
@@ -22,6 +31,12 @@ from forever.mail.message import OutgoingMail
 log = logging.getLogger(__name__)
 
 IDLE_CHECK_SECONDS = 30.0
+START_INPUT = 354
+COMPLETED = 250
+
+# Called once the server has accepted a mail, while no other mail of the pool may end its
+# DATA; it must not raise.
+OnAccepted = Callable[[], Awaitable[None]]
 
 
 class SmtpSecurityError(aiosmtplib.SMTPException):
@@ -121,6 +136,8 @@ class SmtpPool:
         self._all = [_Connection(config) for _ in range(config.pool_size)]
         for connection in self._all:
             self._idle.put_nowait(connection)
+        # Only one mail at a time past the end of DATA until its sender has marked it sent.
+        self._final = asyncio.Lock()
 
     @property
     def size(self) -> int:
@@ -141,10 +158,56 @@ class SmtpPool:
         finally:
             self._idle.put_nowait(conn)
 
-    async def send(self, mail: OutgoingMail) -> None:
-        options = ["SMTPUTF8"] if mail.smtputf8 else None
+    async def send(self, mail: OutgoingMail, on_accepted: OnAccepted | None = None) -> None:
+        """One mail transaction. Raises what aiosmtplib raises (SMTPRecipientsRefused,
+        SMTPDataError, ...); returns once the server accepted the mail and `on_accepted` ran."""
         async with self.connection() as client:
-            await client.sendmail(mail.sender, [mail.recipient], mail.data, mail_options=options)
+            await self._transact(client, mail, on_accepted)
+
+    async def _transact(
+        self, client: aiosmtplib.SMTP, mail: OutgoingMail, on_accepted: OnAccepted | None
+    ) -> None:
+        if client.is_ehlo_or_helo_needed:  # the extensions below are known after EHLO
+            try:
+                await client.ehlo()
+            except aiosmtplib.SMTPHeloError:
+                await client.helo()
+        options = ["SMTPUTF8"] if mail.smtputf8 else []
+        encoding = "utf-8" if mail.smtputf8 else "ascii"
+        if mail.smtputf8 and not client.supports_extension("smtputf8"):
+            raise aiosmtplib.SMTPNotSupported("SMTPUTF8 is not supported by this server")
+        data = normalize_message_line_endings(mail.data)
+        if not data.endswith(b"\r\n"):
+            data += b"\r\n"
+        if client.supports_extension("size"):
+            options.insert(0, f"size={len(data)}")
+        try:
+            await client.mail(mail.sender, options=options, encoding=encoding)
+            try:
+                await client.rcpt(mail.recipient, encoding=encoding)
+            except aiosmtplib.SMTPRecipientRefused as refused:
+                raise aiosmtplib.SMTPRecipientsRefused([refused]) from None
+            start = await client.execute_command(b"DATA")
+            if start.code != START_INPUT:
+                raise aiosmtplib.SMTPDataError(start.code, start.message)
+            protocol = client.protocol
+            if protocol is None:
+                raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+            protocol.write(PERIOD_REGEX.sub(b"..", data))  # all but the final "."
+            async with self._final:
+                done = await client.execute_command(b".")
+                if done.code != COMPLETED:
+                    raise aiosmtplib.SMTPDataError(done.code, done.message)
+                if on_accepted is not None:
+                    try:
+                        await on_accepted()
+                    except Exception:  # the mail is gone: never report it as failed
+                        log.exception("after the SMTP server accepted a mail")
+        except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+            # Reset the envelope for the connection's next mail.
+            with contextlib.suppress(ConnectionError, aiosmtplib.SMTPException):
+                await client.rset()
+            raise
 
     async def close(self) -> None:
         for connection in self._all:

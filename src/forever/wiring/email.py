@@ -4,7 +4,10 @@ receive by name."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -28,6 +31,7 @@ from forever.jobs.delivery import (
     DrainReport,
 )
 from forever.jobs.sweeps import Sweep, run_all
+from forever.logs import describe_error
 from forever.mail.smtp import SmtpConfig, SmtpPool
 from forever.services.experiments import JourneyArms
 from forever.services.journeys import SweepJourneys
@@ -153,17 +157,45 @@ def delivery_worker(
     )
 
 
-async def learn_bot_username(container: Container, chat: ChatPort | None) -> None:
-    """Win-back links open the bot by its username: ask Telegram once."""
+USERNAME_RETRY_FIRST_SECONDS = 2.0
+USERNAME_RETRY_MAX_SECONDS = 300.0
+
+
+async def learn_bot_username(
+    container: Container, chat: ChatPort | None, *, next_try: float | None = None
+) -> bool:
+    """Win-back links open the bot by its username: ask Telegram once. True when it is
+    known. A failure is one warning line (the error, redacted; no traceback): Telegram being
+    unreachable is an outage to report, not a bug."""
     bot = getattr(chat, "bot", None)
     if bot is None or container.bot_username:
-        return
+        return bot is not None
     try:
         me = await bot.get_me()
-    except Exception:
-        log.warning("could not ask Telegram for the bot's username", exc_info=True)
-        return
+    except Exception as exc:
+        later = f"; next try in {next_try:.0f} s" if next_try is not None else ""
+        log.warning(
+            "could not ask Telegram for the bot's username: %s%s", describe_error(exc), later
+        )
+        return False
     container.bot_username = me.username
+    return True
+
+
+async def keep_learning_bot_username(
+    container: Container,
+    chat: ChatPort | None,
+    *,
+    first_delay: float = USERNAME_RETRY_FIRST_SECONDS,
+    max_delay: float = USERNAME_RETRY_MAX_SECONDS,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
+    """Ask until Telegram answers: the delay doubles from `first_delay` up to `max_delay`,
+    one log line per try."""
+    delay = min(first_delay, max_delay)
+    while not await learn_bot_username(container, chat, next_try=delay):
+        await sleep(delay)
+        delay = min(delay * 2, max_delay)
 
 
 class Delivery:
@@ -190,6 +222,7 @@ class Delivery:
         seconds = interval if interval is not None else settings.outbox_poll_seconds
         self.loop = DeliveryLoop(worker, seconds, signal)
         self.listener: OutboxListener | None = None
+        self._learning: asyncio.Task[None] | None = None
         if container.engine.dialect.name == "postgresql":
             self.listener = OutboxListener(
                 container.engine.url, self.loop.kick, instance_id=container.instance
@@ -203,7 +236,16 @@ class Delivery:
         self.loop.kick()
 
     async def start(self) -> None:
-        await learn_bot_username(self.container, self.chat)
+        if not await learn_bot_username(
+            self.container, self.chat, next_try=USERNAME_RETRY_FIRST_SECONDS
+        ):
+            # Mails go on meanwhile (their bot links are blank until it is known).
+            self._learning = asyncio.create_task(
+                keep_learning_bot_username(
+                    self.container, self.chat, first_delay=USERNAME_RETRY_FIRST_SECONDS
+                ),
+                name="learn-bot-username",
+            )
         self.loop.start()
         if self.listener is not None:
             self.listener.start()
@@ -214,6 +256,11 @@ class Delivery:
     async def stop(self, *, graceful: bool = True) -> None:
         """`graceful=False` is what a killed process leaves behind: a drain in progress is
         dropped at once (its claimed rows wait for their lease), not given time to finish."""
+        learning, self._learning = self._learning, None
+        if learning is not None:
+            learning.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await learning
         if self.listener is not None:
             await self.listener.stop()
         await self.loop.stop(STOP_GRACE_SECONDS if graceful else 0.0)

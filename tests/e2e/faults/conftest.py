@@ -1,19 +1,7 @@
-"""The process-kill fault runs: on SQLite only for now.
+"""The process-kill fault runs, on SQLite and PostgreSQL.
 
-On PostgreSQL both tests pass when this folder runs alone, but in the full suite the forked
-`bot.py run` processes stopped sending (timeouts) on 2026-11-30, cause not found yet. Until
-it is, CI runs them on SQLite (the `make test` pass); the PostgreSQL fault tests that do not
-fork (tests/integration/test_database_outage.py, test_redis_restart.py) still run there.
+Every `bot.py run` they start (tests/processes.py) is in a process group of its own that dies
+with the test process and is killed whole at teardown: a failed run leaves no bot behind to
+claim the rows of the next test's database (the cause of the PostgreSQL full-suite timeouts
+of 2026-11-30, when these runs were skipped there).
 """
-
-from __future__ import annotations
-
-import pytest
-
-from tests.conftest import test_db_kind
-
-
-@pytest.fixture(autouse=True)
-def _sqlite_only() -> None:
-    if test_db_kind() == "postgres":
-        pytest.skip("kill -9 fault runs: SQLite only until the PostgreSQL full-suite hang is found")

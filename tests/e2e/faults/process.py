@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import ROOT, STAFF_ID, TEST_TOKEN
+from tests.processes import START_WITHIN, kill_group, spawn
 
 
 def free_port() -> int:
@@ -58,7 +59,7 @@ class BotProcess:
         assert self._process is None or self._process.returncode is not None
         self._ready = asyncio.Event()
         self.starts += 1
-        self._process = await asyncio.create_subprocess_exec(
+        self._process = await spawn(
             sys.executable,
             str(ROOT / "bot.py"),
             "run",
@@ -71,7 +72,7 @@ class BotProcess:
         if wait:
             await self.wait_ready()
 
-    async def wait_ready(self, within: float = 60.0) -> None:
+    async def wait_ready(self, within: float = START_WITHIN) -> None:
         await asyncio.wait_for(self._ready.wait(), within)
 
     async def _read(self, process: asyncio.subprocess.Process) -> None:
@@ -94,7 +95,7 @@ class BotProcess:
     async def kill(self) -> None:
         """kill -9: nothing is flushed, released or said goodbye to."""
         assert self._process is not None
-        with_suppress_lookup(self._process.pid, signal.SIGKILL)
+        kill_group(self._process.pid)
         await self._process.wait()
         if self._reader is not None:
             await self._reader
@@ -104,7 +105,10 @@ class BotProcess:
         if self._process is None or self._process.returncode is not None:
             return 0 if self._process is None else int(self._process.returncode or 0)
         self._process.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(self._process.wait(), 40)
+        try:
+            code = await asyncio.wait_for(self._process.wait(), 40)
+        finally:
+            kill_group(self._process.pid)
         if self._reader is not None:
             await self._reader
         return code
@@ -142,7 +146,7 @@ class Forker:
         self._reader: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._process = await asyncio.create_subprocess_exec(
+        self._process = await spawn(
             sys.executable,
             "-m",
             "tests.e2e.faults.forker",
@@ -157,7 +161,8 @@ class Forker:
 
     async def _line(self) -> str:
         assert self._process is not None and self._process.stdout is not None
-        return (await asyncio.wait_for(self._process.stdout.readline(), 120)).decode().strip()
+        line = await asyncio.wait_for(self._process.stdout.readline(), START_WITHIN)
+        return line.decode().strip()
 
     async def _read(self) -> None:
         assert self._process is not None and self._process.stderr is not None
@@ -185,11 +190,17 @@ class Forker:
             await asyncio.sleep(0.01)
 
     async def close(self) -> None:
+        """Ends the forker and every child it forked (they share its process group, and die
+        with it), whatever state the test left them in."""
         if self._process is None:
             return
         if self._process.stdin is not None:
             self._process.stdin.close()
-        await asyncio.wait_for(self._process.wait(), 30)
+        try:
+            await asyncio.wait_for(self._process.wait(), 30)
+        finally:
+            kill_group(self._process.pid)
+            await self._process.wait()
         if self._reader is not None:
             await self._reader
 

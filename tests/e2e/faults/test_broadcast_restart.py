@@ -18,6 +18,7 @@ from forever.services.broadcast_sender import LEASE_TTL
 from tests.conftest import STAFF_ID, START
 from tests.e2e.faults.process import BotProcess, poll_until, run_env
 from tests.e2e.staff_helpers import wait_for
+from tests.processes import START_WITHIN
 
 pytestmark = pytest.mark.slow
 
@@ -121,13 +122,13 @@ async def test_a_killed_instance_restarted_resumes_its_broadcast_within_seconds(
         before = len(copies_at)
         assert before < len(ids), "killed mid-way"
         await bot.start(wait=False)
-        await wait_for(lambda: len(copies_at) > before, within=30)
+        await wait_for(lambda: len(copies_at) > before, within=START_WITHIN)
         resumed_after = copies_at[before] - killed_at
 
         async def done() -> bool:
             return await job_status(database_url, job_id) == "done"
 
-        await poll_until(done, 60)
+        await poll_until(done, START_WITHIN)
         assert await bot.stop() == 0
     finally:
         if bot.running:

@@ -63,6 +63,9 @@ async def test_each_scheduled_email_is_sent_once_across_instances(
         sweeps = await asyncio.gather(*(r.sweep_once() for r in instances))
         assert sum(1 for s in sweeps if s is not None) == 1
         await asyncio.gather(*(r.outbox.drain() for r in instances if r.outbox))
+    # The sweep's commit also kicked each instance's own delivery loop: let those drains end.
+    loops = [r.outbox.loop.settled() for r in instances if r.outbox]
+    await asyncio.wait_for(asyncio.gather(*loops), 30)
     got = recipients(smtp_sink)
     assert len(got) == PEOPLE
     assert set(got.values()) == {1}, "no address got a second copy"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import socket
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from forever.sandbox.fake_bot_api import FakeBotAPI
 from forever.sandbox.fake_bot_api.state import FakeEvent
 from tests.conftest import ROOT, TEST_TOKEN
 from tests.e2e.scaleout.harness import WEBHOOK_SECRET
+from tests.processes import START_WITHIN, reap, spawn
 
 
 def free_port() -> int:
@@ -45,7 +45,7 @@ async def test_run_in_webhook_mode(tg: FakeBotAPI, database_url: str, tmp_path: 
         "WEBHOOK_SECRET": WEBHOOK_SECRET,
         "LOG_FORMAT": "json",
     }
-    process = await asyncio.create_subprocess_exec(
+    process = await spawn(
         sys.executable,
         str(ROOT / "bot.py"),
         "run",
@@ -66,7 +66,7 @@ async def test_run_in_webhook_mode(tg: FakeBotAPI, database_url: str, tmp_path: 
 
     reader = asyncio.create_task(read_logs())
     try:
-        await asyncio.wait_for(ready.wait(), 60)
+        await asyncio.wait_for(ready.wait(), START_WITHIN)
         assert tg.queue.webhook is not None
         assert tg.queue.webhook.url == env["WEBHOOK_URL"]
         assert tg.queue.webhook.secret_token == WEBHOOK_SECRET
@@ -83,9 +83,7 @@ async def test_run_in_webhook_mode(tg: FakeBotAPI, database_url: str, tmp_path: 
         await asyncio.wait_for(answered, 20)
         assert "Welcome" in user.last_message.text
     finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(process.wait(), 30)
+        code = await reap(process)
         await reader
     assert code == 0
     instances = {line.get("instance") for line in lines}
