@@ -234,3 +234,48 @@ async def test_the_payment_screen_of_an_offer_names_its_price_in_each_language(
         assert amount == 175, language
         assert "175 ⭐" in description, (language, description)
         assert "300" not in description and "250" not in description, description
+
+
+async def left_long_ago(tg: FakeBotAPI, bot: Runtime, clock: ManualClock, telegram_id: int):
+    """A Plus member sold at 250 (the catalog now says 300) who cancelled on day 0: their
+    paid access ends on day 30."""
+    user, _ = await paying_user(tg, telegram_id)
+    await sold_at(bot, telegram_id, 250)
+    await user.send_text("/cancel")
+    await user.press("Yes, cancel")
+    return user
+
+
+async def test_a_former_member_keeps_their_price_for_90_days_after_access_ended(
+    tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
+) -> None:
+    early = await left_long_ago(tg, running_bot, clock, 4871)
+    late = await left_long_ago(tg, running_bot, clock, 4872)
+    ended = START + timedelta(days=30)
+    clock.advance(ended + timedelta(days=89) - clock.now())
+    await run_sweeps(running_bot.container, clock.now(), running_bot.chat)
+    assert (await snap(running_bot, 4871)).membership.state.value == "expired"
+
+    # Day 89 after paid access ended: still their own price, for an offer and for a plain
+    # re-subscription.
+    assert await issue_plus(running_bot, 4871) == 250
+    state = await snap(running_bot, 4871)
+    parameter = winback_start_parameter(
+        running_bot.container.signer, state.person_id, "discount_30", clock.now() + timedelta(14)
+    )
+    await early.start(parameter)
+    assert "30% off the regular 250 ⭐" in early.last_message.text
+    paid = await early.press(early.last_message.button_texts[0])
+    assert paid.accepted and paid.total_amount == 175
+
+    # Day 91: a new member again, at the catalog price; an offer applies to that.
+    clock.advance(timedelta(days=2))
+    assert await issue_plus(running_bot, 4872) == 300
+    state = await snap(running_bot, 4872)
+    parameter = winback_start_parameter(
+        running_bot.container.signer, state.person_id, "discount_30", clock.now() + timedelta(14)
+    )
+    await late.start(parameter)
+    assert "30% off the regular 300 ⭐" in late.last_message.text
+    paid = await late.press(late.last_message.button_texts[0])
+    assert paid.accepted and paid.total_amount == 210

@@ -170,8 +170,9 @@ class KeptPrices(Protocol):
 
     async def paid(self, person_id: int, plan_id: str, billing: str, now: datetime) -> int | None:
         """Stars of the person's latest payment for this plan and billing (`invoices.billing`)
-        that was not refunded and carried no offer; None if there is none, or if staff moved
-        them to the catalog price since (services/price_migration.py) and it is in force."""
+        that was not refunded and carried no offer; None if there is none, if staff moved
+        them to the catalog price since (services/price_migration.py) and it is in force, or
+        if their paid access ended more than 90 days ago (back as a new member)."""
         ...
 
 
