@@ -259,6 +259,8 @@ async def test_a_former_member_keeps_their_price_for_90_days_after_access_ended(
     # Day 89 after paid access ended: still their own price, for an offer and for a plain
     # re-subscription.
     assert await issue_plus(running_bot, 4871) == 250
+    await early.send_text("/plans")  # the list names the price the link will charge
+    assert "Plus · 250 ⭐ / month" in early.last_message.button_texts
     state = await snap(running_bot, 4871)
     parameter = winback_start_parameter(
         running_bot.container.signer, state.person_id, "discount_30", clock.now() + timedelta(14)
@@ -271,6 +273,8 @@ async def test_a_former_member_keeps_their_price_for_90_days_after_access_ended(
     # Day 91: a new member again, at the catalog price; an offer applies to that.
     clock.advance(timedelta(days=2))
     assert await issue_plus(running_bot, 4872) == 300
+    await late.send_text("/plans")
+    assert "Plus · 300 ⭐ / month" in late.last_message.button_texts
     state = await snap(running_bot, 4872)
     parameter = winback_start_parameter(
         running_bot.container.signer, state.person_id, "discount_30", clock.now() + timedelta(14)
