@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -185,3 +186,100 @@ async def test_a_winback_offer_names_and_charges_the_former_members_own_price(
     assert "30% off the regular 250 ⭐" in user.last_message.text
     paid = await user.press(user.last_message.button_texts[0])
     assert paid.accepted and paid.total_amount == 175
+
+
+def last_invoice(tg: FakeBotAPI) -> tuple[str, int]:
+    """The description Telegram's payment screen shows, and the Stars the invoice charges."""
+    params = tg.calls_to("createInvoiceLink")[-1].params
+    prices = params["prices"]
+    if isinstance(prices, str):
+        prices = json.loads(prices)
+    return params["description"], sum(int(p["amount"]) for p in prices)
+
+
+async def test_the_payment_screen_names_the_kept_price_it_charges(
+    tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
+) -> None:
+    """A price seen is the price charged: the invoice's own description, too."""
+    user, _ = await paying_user(tg, 4861)
+    await sold_at(running_bot, 4861, 250)  # the catalog now says 300
+    await user.send_text("/cancel")
+    await user.press("Yes, cancel")
+    await user.press("Not using it enough")
+    await user.press("Pause 1 month")
+    clock.advance(timedelta(days=10))
+    await user.send_text("/account")
+    await user.press("Resume now")
+    description, amount = last_invoice(tg)
+    assert amount == 250
+    assert "250 ⭐" in description and "300" not in description
+
+
+async def test_the_payment_screen_of_an_offer_names_its_price_in_each_language(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    cases = [
+        (4862, "en", "Plus · 300 ⭐ / month", "Yes, cancel", "Too expensive"),
+        (4863, "ro", "Plus · 300 ⭐ / lună", "Da, anulează", "Prea scump"),
+        (4864, "it", "Plus · 300 ⭐ / mese", "Sì, annulla", "Troppo caro"),
+    ]
+    for telegram_id, language, plus, confirm, too_expensive in cases:
+        user, _ = await paying_user(tg, telegram_id, language, plus)
+        await sold_at(running_bot, telegram_id, 250)  # the catalog now says 300
+        await user.send_text("/cancel")
+        await user.press(confirm)
+        await user.press(too_expensive)
+        await user.press(user.last_message.button_texts[0])  # 30% off, renewing
+        description, amount = last_invoice(tg)
+        assert amount == 175, language
+        assert "175 ⭐" in description, (language, description)
+        assert "300" not in description and "250" not in description, description
+
+
+async def left_long_ago(tg: FakeBotAPI, bot: Runtime, clock: ManualClock, telegram_id: int):
+    """A Plus member sold at 250 (the catalog now says 300) who cancelled on day 0: their
+    paid access ends on day 30."""
+    user, _ = await paying_user(tg, telegram_id)
+    await sold_at(bot, telegram_id, 250)
+    await user.send_text("/cancel")
+    await user.press("Yes, cancel")
+    return user
+
+
+async def test_a_former_member_keeps_their_price_for_90_days_after_access_ended(
+    tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
+) -> None:
+    early = await left_long_ago(tg, running_bot, clock, 4871)
+    late = await left_long_ago(tg, running_bot, clock, 4872)
+    ended = START + timedelta(days=30)
+    clock.advance(ended + timedelta(days=89) - clock.now())
+    await run_sweeps(running_bot.container, clock.now(), running_bot.chat)
+    assert (await snap(running_bot, 4871)).membership.state.value == "expired"
+
+    # Day 89 after paid access ended: still their own price, for an offer and for a plain
+    # re-subscription.
+    assert await issue_plus(running_bot, 4871) == 250
+    await early.send_text("/plans")  # the list names the price the link will charge
+    assert "Plus · 250 ⭐ / month" in early.last_message.button_texts
+    state = await snap(running_bot, 4871)
+    parameter = winback_start_parameter(
+        running_bot.container.signer, state.person_id, "discount_30", clock.now() + timedelta(14)
+    )
+    await early.start(parameter)
+    assert "30% off the regular 250 ⭐" in early.last_message.text
+    paid = await early.press(early.last_message.button_texts[0])
+    assert paid.accepted and paid.total_amount == 175
+
+    # Day 91: a new member again, at the catalog price; an offer applies to that.
+    clock.advance(timedelta(days=2))
+    assert await issue_plus(running_bot, 4872) == 300
+    await late.send_text("/plans")
+    assert "Plus · 300 ⭐ / month" in late.last_message.button_texts
+    state = await snap(running_bot, 4872)
+    parameter = winback_start_parameter(
+        running_bot.container.signer, state.person_id, "discount_30", clock.now() + timedelta(14)
+    )
+    await late.start(parameter)
+    assert "30% off the regular 300 ⭐" in late.last_message.text
+    paid = await late.press(late.last_message.button_texts[0])
+    assert paid.accepted and paid.total_amount == 210

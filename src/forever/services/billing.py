@@ -152,6 +152,11 @@ class IssuedInvoice:
     offer: Offer | None = None
 
 
+InvoiceTexts = Callable[["IssuedInvoice"], tuple[str, str]]
+"""The payment screen's title and description for an invoice as issued (its amount is the
+price charged: the only price they may name)."""
+
+
 class PriceArms(Protocol):
     """A plan_price experiment's prices already shown to a person (services/experiments.py)."""
 
@@ -165,8 +170,9 @@ class KeptPrices(Protocol):
 
     async def paid(self, person_id: int, plan_id: str, billing: str, now: datetime) -> int | None:
         """Stars of the person's latest payment for this plan and billing (`invoices.billing`)
-        that was not refunded and carried no offer; None if there is none, or if staff moved
-        them to the catalog price since (services/price_migration.py) and it is in force."""
+        that was not refunded and carried no offer; None if there is none, if staff moved
+        them to the catalog price since (services/price_migration.py) and it is in force, or
+        if their paid access ended more than 90 days ago (back as a new member)."""
         ...
 
 
@@ -274,12 +280,11 @@ class Invoicing:
         person_id: int,
         plan: Plan,
         *,
-        title: str,
-        description: str,
+        texts: InvoiceTexts,
         offer: Offer | None = None,
     ) -> str:
         link, _ = await self.priced_subscription_link(
-            chat, person_id, plan, title=title, description=description, offer=offer
+            chat, person_id, plan, texts=texts, offer=offer
         )
         return link
 
@@ -289,12 +294,14 @@ class Invoicing:
         person_id: int,
         plan: Plan,
         *,
-        title: str,
-        description: str,
+        texts: InvoiceTexts,
         offer: Offer | None = None,
     ) -> tuple[str, int]:
-        """The link and the Stars it charges (to name that price on its button)."""
+        """The link and the Stars it charges (to name that price on its button). `texts`
+        gives the payment screen's title and description for the invoice as issued, so they
+        name the price it charges (a kept or migrated price, not the catalog's)."""
         issued = await self.issue(person_id, plan, InvoiceKind.SUBSCRIPTION, offer)
+        title, description = texts(issued)
         link = await chat.create_invoice_link(
             title=title,
             description=description,
@@ -312,11 +319,11 @@ class Invoicing:
         plan: Plan,
         kind: InvoiceKind,
         *,
-        title: str,
-        description: str,
+        texts: InvoiceTexts,
         offer: Offer | None = None,
     ) -> bool:
         issued = await self.issue(person_id, plan, kind, offer)
+        title, description = texts(issued)
         sent = await chat.send_invoice(
             chat_id,
             title=title,

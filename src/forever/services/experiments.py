@@ -239,21 +239,45 @@ class JourneyArms:
         return out
 
 
+class KeptMonthly(Protocol):
+    """services.billing.KeptPrices: the price a person keeps for a plan, if any."""
+
+    async def paid(
+        self, person_id: int, plan_id: str, billing: str, now: datetime
+    ) -> int | None: ...
+
+
 class PersonalPrices:
     """The plan_price surface: a person's monthly price of each plan under a running price
     experiment (the holdout: the catalog's). With `record`, showing the prices is the exposure;
     without, only prices already shown count (the invoice charges what was seen)."""
 
-    def __init__(self, uow: UnitOfWork, chooser: ExperimentChooser, clock: Clock) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        chooser: ExperimentChooser,
+        clock: Clock,
+        kept: KeptMonthly | None = None,
+    ) -> None:
         self.uow = uow
         self.chooser = chooser
         self.clock = clock
+        self.kept = kept
 
     async def __call__(self, person_id: int, language: str | None) -> dict[str, int]:
-        if not any(e.surface is Surface.PLAN_PRICE for e in self.chooser.catalog.experiments):
+        """The monthly prices /plans names for this person: the price they keep (stable
+        prices: while a member, and 90 days after paid access ended), else the arm shown."""
+        testing = any(e.surface is Surface.PLAN_PRICE for e in self.chooser.catalog.experiments)
+        if not testing and self.kept is None:
             return {}
         async with self.uow.begin():
-            found = await self.monthly(person_id, language, record=True)
+            found = await self.monthly(person_id, language, record=True) if testing else {}
+            if self.kept is not None:
+                now = self.clock.now()
+                for plan in self.chooser.catalog.plans:
+                    stars = await self.kept.paid(person_id, plan.id, "monthly", now)
+                    if stars is not None:
+                        found[plan.id] = stars  # what the invoice will charge
             await self.uow.commit()
         return found
 

@@ -5,7 +5,7 @@ Each view returns (html, keyboard); routers send them, the upgrade sweep too.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +22,7 @@ from forever.domain.payments import InvoiceKind, UpgradeCredit, price
 from forever.domain.timezones import zone_choices
 from forever.rendering import Renderer
 from forever.services.accounts import Snapshot
+from forever.services.billing import IssuedInvoice
 from forever.telegram.callbacks import (
     NO_OFFER,
     SKIP_REASON,
@@ -249,18 +250,33 @@ class Views:
         kind: InvoiceKind,
         offer: Offer | None = None,
         credit: UpgradeCredit | None = None,
+        *,
+        amount: int,
     ) -> tuple[str, str]:
+        """The title and description of Telegram's payment screen. `amount` is the Stars the
+        invoice charges (a kept, migrated or experiment price, after any offer): the only
+        price these texts may name."""
         ctx = {
             "plan": plan.name[locale],
             "kind": kind.value,
             "business": self.catalog.business_name,
             "percent": offer.percent if offer and offer.kind is OfferKind.DISCOUNT else 0,
-            "price": price(plan, kind, offer),
+            "price": amount,
             "credit": self.credit_context(locale, plan, credit),
         }
         title = self.r.chat("invoice_title", locale, **ctx)[:32]
         description = self.r.chat("invoice_description", locale, **ctx)[:255]
         return title, description
+
+    def texts_for(self, locale: str) -> Callable[[IssuedInvoice], tuple[str, str]]:
+        """invoice_texts for an invoice as issued: its plan, offer and the amount it charges."""
+
+        def texts(issued: IssuedInvoice) -> tuple[str, str]:
+            return self.invoice_texts(
+                locale, issued.plan, issued.kind, issued.offer, amount=issued.amount
+            )
+
+        return texts
 
     def payment_done(
         self, locale: str, plan_id: str, until: datetime | None, renewed: bool, renews: bool

@@ -28,7 +28,12 @@ def experiment_chooser(container: Container) -> ExperimentChooser:
 
 
 def personal_prices(container: Container) -> PersonalPrices:
-    return PersonalPrices(container.uow, experiment_chooser(container), container.clock)
+    return PersonalPrices(
+        container.uow,
+        experiment_chooser(container),
+        container.clock,
+        kept=SqlKeptPrices(container.uow),
+    )
 
 
 def experiment_desk(container: Container) -> ExperimentDesk:

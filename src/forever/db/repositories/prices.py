@@ -3,7 +3,7 @@ migrations of a plan's members to the catalog price (`price_migrated` events).""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -12,6 +12,10 @@ from forever.db.transactions import SqlUnitOfWork
 from forever.services.price_migration import BILLINGS, EVENT, Holder
 
 MEMBER_STATES = ("active", "cancel_scheduled", "past_due", "paused")
+# A former member keeps their price for win-back offers and re-subscribing this long after
+# their paid access ended; later, they come back as a new member at the catalog price.
+KEPT_AFTER_LEAVING = timedelta(days=90)
+PERIODS = {"monthly": timedelta(days=30), "yearly": timedelta(days=365)}
 
 
 def _aware(at: datetime) -> datetime:
@@ -55,11 +59,31 @@ class SqlKeptPrices:
             e for e in rows if e.data.get("plan") == plan_id and e.data.get("billing") == billing
         ]
 
+    async def _access_ended(self, person_id: int, paid_at: datetime, billing: str) -> datetime:
+        """When this person's paid access ended, or a time in the future while their
+        membership is live (active, paused, cancelled but paid until, in grace). A trial is
+        not a live membership: its end is not paid access."""
+        row = (
+            await self._uow.session.execute(
+                select(Subscription.state, Subscription.period_end).where(
+                    Subscription.person_id == person_id
+                )
+            )
+        ).first()
+        if row is not None and row[0] in ("active", "paused", "past_due"):
+            return datetime.max.replace(tzinfo=UTC)
+        if row is not None and row[0] in ("cancel_scheduled", "expired") and row[1] is not None:
+            return _aware(row[1])  # the end of the period paid for (or of its grace)
+        # No membership row that says: the period the last payment bought.
+        return paid_at + PERIODS.get(billing, timedelta(0))
+
     async def paid(self, person_id: int, plan_id: str, billing: str, now: datetime) -> int | None:
         last = await self._last_payment(person_id, plan_id, billing)
         if last is None:
             return None
         amount, paid_at = last
+        if now - await self._access_ended(person_id, paid_at, billing) > KEPT_AFTER_LEAVING:
+            return None  # left long ago: back as a new member, at the catalog price
         found = await self._migrations(person_id, plan_id, billing)
         if found:
             effective = datetime.fromisoformat(str(found[0].data["effective_at"]))

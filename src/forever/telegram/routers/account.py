@@ -23,6 +23,7 @@ from forever.domain.catalog import CancelReason, Catalog, Offer, OfferKind, Plan
 from forever.domain.payments import InvoiceKind
 from forever.rendering import Renderer
 from forever.services.accounts import AccountReader
+from forever.services.billing import InvoiceTexts
 from forever.services.ports import ChatPort
 from forever.services.records import PersonRecord
 from forever.services.retention import Accepted, Result, Retention
@@ -42,8 +43,7 @@ class Invoices(Protocol):
         person_id: int,
         plan: Plan,
         *,
-        title: str,
-        description: str,
+        texts: InvoiceTexts,
         offer: Offer | None = None,
     ) -> str: ...
 
@@ -53,8 +53,7 @@ class Invoices(Protocol):
         person_id: int,
         plan: Plan,
         *,
-        title: str,
-        description: str,
+        texts: InvoiceTexts,
         offer: Offer | None = None,
     ) -> tuple[str, int]: ...
 
@@ -68,8 +67,7 @@ class Invoices(Protocol):
         plan: Plan,
         kind: InvoiceKind,
         *,
-        title: str,
-        description: str,
+        texts: InvoiceTexts,
         offer: Offer | None = None,
     ) -> bool: ...
 
@@ -191,10 +189,10 @@ async def _resumed(
     markup = None
     plan = catalog.plan(m.plan_id or "")
     if result.needs_new_link and plan is not None:
-        title, description = views.invoice_texts(locale, plan, InvoiceKind.SUBSCRIPTION)
-        # The button names what the link charges: the price this member keeps.
+        # The payment screen and the button name what the link charges: the price this
+        # member keeps.
         link, amount = await invoices.priced_subscription_link(
-            chat_of(bot), snap.person_id, plan, title=title, description=description
+            chat_of(bot), snap.person_id, plan, texts=views.texts_for(locale)
         )
         markup = keyboard([url(views.label(locale, "renew", price=views.stars(amount)), link)])
     text = renderer.chat(
@@ -325,10 +323,8 @@ async def _offer_taken(
         plan_id = m.plan_id if discount else accepted.lower_plan_id
         plan = catalog.plan(plan_id or "")
         assert plan is not None
-        offer = taken if discount else None
-        title, description = views.invoice_texts(locale, plan, InvoiceKind.SUBSCRIPTION, offer)
         link, amount = await invoices.priced_subscription_link(
-            chat_of(bot), snap.person_id, plan, title=title, description=description, offer=taken
+            chat_of(bot), snap.person_id, plan, texts=views.texts_for(locale), offer=taken
         )
         percent = taken.percent if discount else 0
         # "N% off the regular M": M is this person's own price, not the catalog's.

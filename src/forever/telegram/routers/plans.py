@@ -45,7 +45,9 @@ async def present_invoice(
     """Show an issued (committed) invoice: a Stars subscription link, or a one-off invoice.
     An upgrade mid-period says first what the days left on the lower tier become."""
     chat = BotChatPort(bot)
-    title, description = views.invoice_texts(locale, issued.plan, issued.kind, issued.offer, credit)
+    title, description = views.invoice_texts(
+        locale, issued.plan, issued.kind, issued.offer, credit, amount=issued.amount
+    )
     if issued.kind is InvoiceKind.SUBSCRIPTION:
         link = await chat.create_invoice_link(
             title=title,
@@ -236,7 +238,9 @@ async def subscription_update(
             markup = None
             issued = updated.pay_again
             if issued is not None:
-                title, description = views.invoice_texts(locale, issued.plan, issued.kind)
+                title, description = views.invoice_texts(
+                    locale, issued.plan, issued.kind, amount=issued.amount
+                )
                 link = await BotChatPort(bot).create_invoice_link(
                     title=title,
                     description=description,
@@ -244,7 +248,7 @@ async def subscription_update(
                     amount=issued.amount,
                     subscription=True,
                 )
-                price = views.stars(issued.plan.monthly_stars)
+                price = views.stars(issued.amount)
                 markup = keyboard([url(views.label(locale, "pay_now", price=price), link)])
             text = renderer.chat(
                 "payment_failed",
