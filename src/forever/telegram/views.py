@@ -299,6 +299,8 @@ class Views:
             [cb(self.label(locale, action.value), _account_button_data(action, v))]
             for action in account_actions(snap, self.catalog)
         ]
+        if self.catalog.addons or self.catalog.credit_packs:
+            rows.append([cb(self.label(locale, "shop"), Nav(view=NavView.SHOP))])
         rows.append([cb(self.label(locale, "language"), Nav(view=NavView.LANGUAGE))])
         return text, keyboard(*rows)
 

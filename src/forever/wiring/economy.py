@@ -5,10 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from forever.db.repositories.core import SqlPeople
-from forever.db.repositories.economy import SqlCreditStore
+from forever.db.repositories.economy import SqlAddonStore, SqlCreditStore
 from forever.services.credits import CreditLedger
+from forever.services.shop import Shop
 from forever.web.usage_api import UsageApi
 from forever.wiring.container import Container
+from forever.wiring.lifecycle import account_reader
 
 
 def credit_ledger(container: Container) -> CreditLedger:
@@ -18,6 +20,29 @@ def credit_ledger(container: Container) -> CreditLedger:
         store=SqlCreditStore(container.uow),
         clock=container.clock,
     )
+
+
+def shop(container: Container) -> Shop:
+    reader = account_reader(container)
+
+    async def plan_of(person_id: int) -> str | None:
+        membership = (await reader.current(person_id)).membership
+        return membership.plan_id if membership.has_access else None
+
+    return Shop(
+        uow=container.uow,
+        people=SqlPeople(container.uow),
+        addons=SqlAddonStore(container.uow),
+        ledger=credit_ledger(container),
+        catalog=container.catalog,
+        plan_of=plan_of,
+        clock=container.clock,
+        lock=SqlCreditStore(container.uow).lock_person,
+    )
+
+
+def chat_dependencies(container: Container) -> dict[str, object]:
+    return {"shop": shop(container)}
 
 
 def install_usage_routes(app: web.Application, container: Container) -> None:

@@ -1,0 +1,206 @@
+"""Buying a credit pack or an add-on with Stars in chat (issue 19).
+
+An invoice's payload names the item (`shop:c:<pack id>` or `shop:a:<add-on id>`); the price,
+who may buy it and what it grants come from the catalog when the person pays, never from the
+payload. The pre-checkout check refuses an item that is gone, not allowed for the person's plan,
+or whose price changed; a successful payment grants once per Telegram charge id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from forever.domain.catalog import Catalog
+from forever.domain.clock import Clock
+from forever.domain.economy import AddOn, CreditPack
+from forever.services.credits import CreditLedger, Outcome
+from forever.services.ports import PeopleRepository, UnitOfWork
+
+PAYLOAD_PREFIX = "shop:"
+
+
+class ItemKind(StrEnum):
+    CREDITS = "c"
+    ADDON = "a"
+
+
+def payload_of(kind: ItemKind, item_id: str) -> str:
+    return f"{PAYLOAD_PREFIX}{kind.value}:{item_id}"
+
+
+def read_payload(payload: str) -> tuple[ItemKind, str] | None:
+    """(kind, item id) of a shop payload, or None for anything else."""
+    if not payload.startswith(PAYLOAD_PREFIX) or len(payload) > 128:
+        return None
+    kind, _, item_id = payload[len(PAYLOAD_PREFIX) :].partition(":")
+    if kind not in {k.value for k in ItemKind} or not item_id:
+        return None
+    return ItemKind(kind), item_id
+
+
+class AddonStore(Protocol):
+    async def by_charge(self, charge_id: str) -> Any: ...
+
+    async def add(
+        self,
+        *,
+        person_id: int,
+        addon_id: str,
+        stars: int,
+        quantity: int | None,
+        charge_id: str,
+        at: datetime,
+        ends_at: datetime | None,
+    ) -> Any: ...
+
+
+class PlanOf(Protocol):
+    async def __call__(self, person_id: int) -> str | None:
+        """The plan the person has access through now, or None."""
+        ...
+
+
+class ShopRefusal(StrEnum):
+    UNKNOWN = "unknown"  # not a shop payload, or the item is gone from the catalog
+    NOT_ALLOWED = "not_allowed"  # the person's plan may not buy it
+    WRONG_AMOUNT = "wrong_amount"  # the price changed since the invoice, or another currency
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    packs: tuple[CreditPack, ...]
+    addons: tuple[AddOn, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    kind: ItemKind
+    id: str
+    stars: int
+    pack: CreditPack | None = None
+    addon: AddOn | None = None
+
+    def name(self, locale: str) -> str:
+        names = self.pack.name if self.pack is not None else self.addon.name  # type: ignore[union-attr]
+        return names.get(locale) or names["en"]
+
+
+class GrantOutcome(StrEnum):
+    CREDITS = "credits"
+    ADDON = "addon"
+    DUPLICATE = "duplicate"
+    UNKNOWN = "unknown"  # the payment names nothing we sell (staff should refund it)
+
+
+@dataclass(frozen=True, slots=True)
+class Granted:
+    outcome: GrantOutcome
+    item: Item | None = None
+    balance: int = 0
+    ends_at: datetime | None = None
+
+
+class Shop:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        people: PeopleRepository,
+        addons: AddonStore,
+        ledger: CreditLedger,
+        catalog: Catalog,
+        plan_of: PlanOf,
+        clock: Clock,
+        lock: Any,
+    ) -> None:
+        self.uow = uow
+        self.people = people
+        self.addons = addons
+        self.ledger = ledger
+        self.catalog = catalog
+        self.plan_of = plan_of
+        self.clock = clock
+        self.lock = lock  # CreditStore.lock_person: one purchase per person at a time
+
+    async def offer(self, person_id: int) -> Offer:
+        plan = await self.plan_of(person_id)
+        return Offer(
+            packs=self.catalog.credit_packs,
+            addons=tuple(a for a in self.catalog.addons if a.available_to(plan)),
+        )
+
+    def item(self, kind: ItemKind, item_id: str) -> Item | None:
+        if kind is ItemKind.CREDITS:
+            pack = self.catalog.credit_pack(item_id)
+            return None if pack is None else Item(kind, pack.id, pack.stars, pack=pack)
+        addon = self.catalog.addon(item_id)
+        return None if addon is None else Item(kind, addon.id, addon.stars, addon=addon)
+
+    async def choose(self, person_id: int, kind: ItemKind, item_id: str) -> Item | None:
+        """The item a button asks for, if it exists and the person may buy it now."""
+        item = self.item(kind, item_id)
+        if item is None or not await self._allowed(person_id, item):
+            return None
+        return item
+
+    async def _allowed(self, person_id: int, item: Item) -> bool:
+        if item.addon is None:
+            return True
+        return item.addon.available_to(await self.plan_of(person_id))
+
+    async def check(
+        self, telegram_id: int, payload: str, currency: str, amount: int
+    ) -> ShopRefusal | None:
+        parsed = read_payload(payload)
+        item = self.item(*parsed) if parsed else None
+        if item is None:
+            return ShopRefusal.UNKNOWN
+        if currency != "XTR" or amount != item.stars:
+            return ShopRefusal.WRONG_AMOUNT
+        async with self.uow.begin():
+            person = await self.people.by_telegram_id(telegram_id)
+            person_id = person.id if person is not None else None
+        if person_id is None:
+            return ShopRefusal.UNKNOWN
+        if not await self._allowed(person_id, item):
+            return ShopRefusal.NOT_ALLOWED
+        return None
+
+    async def paid(self, telegram_id: int, payload: str, charge_id: str, amount: int) -> Granted:
+        """Grant what a successful payment bought, once per charge id. The payment already
+        passed the pre-checkout check; it is granted as paid even if the catalog changed."""
+        parsed = read_payload(payload)
+        item = self.item(*parsed) if parsed else None
+        if item is None:
+            return Granted(GrantOutcome.UNKNOWN)
+        if item.pack is not None:
+            result = await self.ledger.buy(telegram_id, item.pack.credits, charge_id, item.id)
+            if result.outcome is Outcome.REPEATED:
+                return Granted(GrantOutcome.DUPLICATE, item)
+            if result.outcome is not Outcome.DONE:
+                return Granted(GrantOutcome.UNKNOWN, item)
+            return Granted(GrantOutcome.CREDITS, item, balance=result.balance)
+        addon = item.addon
+        assert addon is not None
+        now = self.clock.now()
+        ends_at = now + timedelta(days=addon.days) if addon.days else None
+        async with self.uow.begin():
+            await self.lock(telegram_id)
+            person = await self.people.by_telegram_id(telegram_id)
+            if person is None:
+                return Granted(GrantOutcome.UNKNOWN, item)
+            if await self.addons.by_charge(charge_id) is not None:
+                return Granted(GrantOutcome.DUPLICATE, item)
+            await self.addons.add(
+                person_id=person.id,
+                addon_id=addon.id,
+                stars=amount,
+                quantity=addon.quantity,
+                charge_id=charge_id,
+                at=now,
+                ends_at=ends_at,
+            )
+            await self.uow.commit()
+        return Granted(GrantOutcome.ADDON, item, ends_at=ends_at)
