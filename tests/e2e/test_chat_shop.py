@@ -11,6 +11,7 @@ from forever.db.models import AddonPurchase, CreditEntry
 from forever.domain.economy import AddOn
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI, FakeUser
+from forever.wiring.economy import credit_ledger
 from tests.conftest import START
 from tests.e2e.chat_helpers import count
 from tests.e2e.test_chat_payments import trial_user
@@ -143,3 +144,25 @@ async def test_stale_and_forged_buttons_get_a_clear_message(
     answer = await user.press("sh:q:credits_100", message=message)
     assert answer is not None and "not available" in (answer.text or "")
     assert not tg.calls_to("sendInvoice")
+
+
+async def test_account_shows_balance_history_and_add_ons(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    user = await trial_user(tg, 4106)
+    await user.send_text("/account")
+    assert "Credits" not in user.last_message.text  # nothing bought yet: no wallet lines
+    await user.send_text("/shop")
+    await user.press("100 credits · 50 ⭐")
+    assert (await user.pay(user.last_message)).accepted
+    await user.send_text("/shop")
+    await user.press("Coaching call · 150 ⭐")
+    assert (await user.pay(user.last_message)).accepted
+    used = await credit_ledger(running_bot.container).use(4106, 30, "job-1")
+    assert used.balance == 70
+    await user.send_text("/account")
+    text = user.last_message.text
+    assert "Credits: 70" in text
+    assert "used -30" in text and "bought +100" in text
+    assert text.index("used -30") < text.index("bought +100")  # newest first
+    assert "Add-ons" in text and "Coaching call × 1" in text

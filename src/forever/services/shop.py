@@ -8,8 +8,9 @@ or whose price changed; a successful payment grants once per Telegram charge id.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -55,6 +56,28 @@ class AddonStore(Protocol):
         at: datetime,
         ends_at: datetime | None,
     ) -> Any: ...
+
+
+class WalletReads(Protocol):
+    async def balance(self, person_id: int) -> int: ...
+
+    async def history(self, person_id: int, limit: int = 10) -> Sequence[Any]: ...
+
+    async def of_person(self, person_id: int) -> Sequence[Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Wallet:
+    """What /account shows of the economy: the credit balance, the last ledger entries
+    (newest first: kind, signed amount, shortfall, when) and the add-ons in force."""
+
+    balance: int
+    entries: tuple[dict[str, Any], ...]
+    addons: tuple[dict[str, Any], ...]
+
+    @property
+    def empty(self) -> bool:
+        return not self.balance and not self.entries and not self.addons
 
 
 class PlanOf(Protocol):
@@ -114,6 +137,7 @@ class Shop:
         plan_of: PlanOf,
         clock: Clock,
         lock: Any,
+        wallet_reads: WalletReads | None = None,
     ) -> None:
         self.uow = uow
         self.people = people
@@ -123,6 +147,7 @@ class Shop:
         self.plan_of = plan_of
         self.clock = clock
         self.lock = lock  # CreditStore.lock_person: one purchase per person at a time
+        self.wallet_reads = wallet_reads
 
     async def offer(self, person_id: int) -> Offer:
         plan = await self.plan_of(person_id)
@@ -204,3 +229,33 @@ class Shop:
             )
             await self.uow.commit()
         return Granted(GrantOutcome.ADDON, item, ends_at=ends_at)
+
+    async def wallet(self, person_id: int, locale: str, last: int = 5) -> Wallet:
+        reads = self.wallet_reads
+        if reads is None:
+            return Wallet(0, (), ())
+        now = self.clock.now()
+        async with self.uow.begin():
+            balance = await reads.balance(person_id)
+            history = await reads.history(person_id, last)
+            bought = await reads.of_person(person_id)
+        entries = tuple(
+            {"kind": e.kind, "amount": e.amount, "shortfall": e.shortfall, "at": e.created_at}
+            for e in history
+        )
+        addons = []
+        for row in bought:
+            ends = _aware(row.ends_at)
+            if row.refunded_at is not None or (ends is not None and ends <= now):
+                continue
+            addon = self.catalog.addon(row.addon_id)
+            name = (addon.name.get(locale) or addon.name["en"]) if addon else row.addon_id
+            addons.append({"name": name, "until": ends, "quantity": row.quantity})
+        return Wallet(balance, entries, tuple(addons))
+
+
+def _aware(at: datetime | None) -> datetime | None:
+    """SQLite gives naive datetimes back; they were stored in UTC."""
+    if at is None or at.tzinfo is not None:
+        return at
+    return at.replace(tzinfo=UTC)

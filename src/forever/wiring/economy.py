@@ -38,7 +38,18 @@ def shop(container: Container) -> Shop:
         plan_of=plan_of,
         clock=container.clock,
         lock=SqlCreditStore(container.uow).lock_person,
+        wallet_reads=_WalletReads(container),
     )
+
+
+class _WalletReads:
+    """The credit store's balance and history with the add-on store's purchases."""
+
+    def __init__(self, container: Container) -> None:
+        credits = SqlCreditStore(container.uow)
+        self.balance = credits.balance
+        self.history = credits.history
+        self.of_person = SqlAddonStore(container.uow).of_person
 
 
 def chat_dependencies(container: Container) -> dict[str, object]:
