@@ -7,14 +7,17 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 
-from forever.db.models import AddonPurchase, CreditEntry
+from sqlalchemy import select
+
+from forever.db.models import AddonPurchase, AuditEntry, CreditEntry
 from forever.domain.economy import AddOn
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI, FakeUser
 from forever.wiring.economy import credit_ledger
-from tests.conftest import START
+from tests.conftest import STAFF_ID, START
 from tests.e2e.chat_helpers import count
 from tests.e2e.test_chat_payments import trial_user
+from tests.e2e.test_staff_refunds import refunds_soon
 
 
 async def plain_user(tg: FakeBotAPI, user_id: int, language: str = "en") -> FakeUser:
@@ -166,3 +169,40 @@ async def test_account_shows_balance_history_and_add_ons(
     assert "used -30" in text and "bought +100" in text
     assert text.index("used -30") < text.index("bought +100")  # newest first
     assert "Add-ons" in text and "Coaching call × 1" in text
+
+
+async def test_staff_refund_takes_back_unspent_credits_and_ends_an_add_on(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    user = await trial_user(tg, 4107)
+    await user.send_text("/shop")
+    await user.press("100 credits · 50 ⭐")
+    pack = await user.pay(user.last_message)
+    await user.send_text("/shop")
+    await user.press("Coaching call · 150 ⭐")
+    coaching = await user.pay(user.last_message)
+    assert pack.accepted and coaching.accepted
+    await credit_ledger(running_bot.container).use(4107, 30, "job-1")
+
+    staff = tg.user(STAFF_ID)
+    await staff.send_text(f"/refund {pack.charge_id} asked by email")
+    assert staff.last_message.text == (
+        f"Refunded {pack.charge_id} (credits_100): Telegram is asked to return the Stars. "
+        "Credits taken back: 70 of 100; 30 were already spent (shortfall)."
+    )
+    await staff.send_text(f"/refund {coaching.charge_id}")
+    assert "The add-on has ended." in staff.last_message.text
+    await staff.send_text(f"/refund {coaching.charge_id}")
+    assert staff.last_message.text.startswith("Already refunded")
+    await staff.send_text(f"/refund {pack.charge_id}")
+    assert staff.last_message.text.startswith("Already refunded")
+
+    assert (4107, pack.charge_id) in await refunds_soon(tg, (4107, pack.charge_id))
+    assert (4107, coaching.charge_id) in await refunds_soon(tg, (4107, coaching.charge_id))
+    async with running_bot.container.sessions() as session:
+        audit = list(await session.scalars(select(AuditEntry).where(AuditEntry.action == "refund")))
+    assert [a.arguments["note"] for a in audit] == ["asked by email", ""]
+    await user.send_text("/account")
+    text = user.last_message.text
+    assert "Credits: 0" in text and "refunded -70 (30 already spent)" in text
+    assert "Add-ons" not in text  # the coaching call ended with its refund

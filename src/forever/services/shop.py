@@ -18,7 +18,9 @@ from forever.domain.catalog import Catalog
 from forever.domain.clock import Clock
 from forever.domain.economy import AddOn, CreditPack
 from forever.services.credits import CreditLedger, Outcome
-from forever.services.ports import PeopleRepository, UnitOfWork
+from forever.services.ports import DeliveryKick, Outbox, PeopleRepository, UnitOfWork
+from forever.services.staff import AuditLog
+from forever.services.stars import queue_refund
 
 PAYLOAD_PREFIX = "shop:"
 
@@ -65,6 +67,8 @@ class WalletReads(Protocol):
 
     async def of_person(self, person_id: int) -> Sequence[Any]: ...
 
+    async def entry(self, idempotency_key: str) -> Any: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Wallet:
@@ -78,6 +82,33 @@ class Wallet:
     @property
     def empty(self) -> bool:
         return not self.balance and not self.entries and not self.addons
+
+
+@dataclass(frozen=True, slots=True)
+class ShopRefundParts:
+    """What a staff refund needs: the audit log, the outbox (refundStarPayment) and its kick,
+    and a way to mark an add-on purchase refunded (True when this call did)."""
+
+    audit: AuditLog
+    outbox: Outbox
+    kick: DeliveryKick
+    end_addon: Any  # async (charge_id, now) -> bool
+
+
+class RefundDone(StrEnum):
+    OK = "ok"
+    ALREADY = "already"
+
+
+@dataclass(frozen=True, slots=True)
+class ShopRefunded:
+    outcome: RefundDone
+    charge_id: str
+    item: str  # the pack's or add-on's id
+    stars: int = 0
+    credits: int = 0  # a pack: the credits it gave
+    taken: int = 0  # of those, taken back (unspent)
+    shortfall: int = 0  # already spent: staff see it
 
 
 class PlanOf(Protocol):
@@ -138,6 +169,7 @@ class Shop:
         clock: Clock,
         lock: Any,
         wallet_reads: WalletReads | None = None,
+        refunds: ShopRefundParts | None = None,
     ) -> None:
         self.uow = uow
         self.people = people
@@ -148,6 +180,7 @@ class Shop:
         self.clock = clock
         self.lock = lock  # CreditStore.lock_person: one purchase per person at a time
         self.wallet_reads = wallet_reads
+        self.refunds = refunds
 
     async def offer(self, person_id: int) -> Offer:
         plan = await self.plan_of(person_id)
@@ -252,6 +285,66 @@ class Shop:
             name = (addon.name.get(locale) or addon.name["en"]) if addon else row.addon_id
             addons.append({"name": name, "until": ends, "quantity": row.quantity})
         return Wallet(balance, entries, tuple(addons))
+
+    async def staff_refund(self, *, staff_id: int, text: str) -> ShopRefunded | None:
+        """`/refund <charge id> [reason]` for a shop purchase: Telegram is asked for the Stars
+        back (refundStarPayment, once per charge), an add-on ends now, a pack's unspent credits
+        are taken back (what was spent is the shortfall), and the audit log keeps the reason.
+        None when the charge id is not a shop purchase (the plans' refund path handles it)."""
+        parts = text.strip().split(maxsplit=1)
+        if not parts or self.refunds is None or self.wallet_reads is None:
+            return None
+        charge_id, note = parts[0], (parts[1].strip() if len(parts) > 1 else "")[:200]
+        parts_ = self.refunds
+        now = self.clock.now()
+        async with self.uow.begin():
+            row = await self.addons.by_charge(charge_id)
+            bought: Any = (
+                None if row is not None else await self.wallet_reads.entry(f"buy:{charge_id}")
+            )
+            if row is None and bought is None:
+                return None
+            person = await self.people.get(row.person_id if row is not None else bought.person_id)
+            if person is None or person.telegram_id is None:
+                return None
+            telegram_id = person.telegram_id
+            if row is not None:
+                if not await parts_.end_addon(charge_id, now):
+                    return ShopRefunded(RefundDone.ALREADY, charge_id, row.addon_id, row.stars)
+            elif await self.wallet_reads.entry(f"refund:{charge_id}") is not None:
+                return ShopRefunded(RefundDone.ALREADY, charge_id, bought.note or "")
+            await queue_refund(
+                parts_.outbox,
+                person_id=person.id,
+                telegram_id=telegram_id,
+                charge_id=charge_id,
+                reason="staff",
+                now=now,
+            )
+            item = row.addon_id if row is not None else (bought.note or "")
+            parts_.audit.record(
+                staff_id,
+                "refund",
+                now,
+                person=person.id,
+                charge_id=charge_id,
+                item=item,
+                note=note,
+            )
+            await self.uow.commit()
+        parts_.kick.kick()
+        if row is not None:
+            return ShopRefunded(RefundDone.OK, charge_id, item, row.stars)
+        # After the Stars refund is queued: a retry finds no refund entry and completes this.
+        result = await self.ledger.refund(telegram_id, bought.amount, charge_id)
+        return ShopRefunded(
+            RefundDone.OK,
+            charge_id,
+            item,
+            credits=bought.amount,
+            taken=bought.amount - result.shortfall,
+            shortfall=result.shortfall,
+        )
 
 
 def _aware(at: datetime | None) -> datetime | None:

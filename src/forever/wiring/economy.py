@@ -6,8 +6,9 @@ from aiohttp import web
 
 from forever.db.repositories.core import SqlPeople
 from forever.db.repositories.economy import SqlAddonStore, SqlCreditStore
+from forever.db.repositories.staff import SqlAuditLog
 from forever.services.credits import CreditLedger
-from forever.services.shop import Shop
+from forever.services.shop import Shop, ShopRefundParts
 from forever.web.usage_api import UsageApi
 from forever.wiring.container import Container
 from forever.wiring.lifecycle import account_reader
@@ -39,6 +40,12 @@ def shop(container: Container) -> Shop:
         clock=container.clock,
         lock=SqlCreditStore(container.uow).lock_person,
         wallet_reads=_WalletReads(container),
+        refunds=ShopRefundParts(
+            audit=SqlAuditLog(container.uow),
+            outbox=container.outbox,
+            kick=container.delivery_kick,
+            end_addon=SqlAddonStore(container.uow).end,
+        ),
     )
 
 
@@ -49,6 +56,7 @@ class _WalletReads:
         credits = SqlCreditStore(container.uow)
         self.balance = credits.balance
         self.history = credits.history
+        self.entry = credits.entry
         self.of_person = SqlAddonStore(container.uow).of_person
 
 

@@ -124,3 +124,17 @@ class SqlAddonStore:
                 .order_by(AddonPurchase.purchased_at.desc(), AddonPurchase.id.desc())
             )
         ).all()
+
+    async def end(self, charge_id: str, now: datetime) -> bool:
+        """Mark a purchase refunded and ended now, unless it already was (of two at once, one
+        wins); True when this call did."""
+        result = await self._uow.session.execute(
+            update(AddonPurchase)
+            .where(
+                AddonPurchase.telegram_payment_charge_id == charge_id,
+                AddonPurchase.refunded_at.is_(None),
+            )
+            .values(refunded_at=now, ends_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
