@@ -94,6 +94,24 @@ CHAT: dict[str, dict] = {
         "credit": _CREDIT,
     },
     "precheckout_refused": {"reason": "stale"},
+    "shop": {
+        "packs": [{"name": "100 credits", "credits": 100, "stars": 50}],
+        "addons": [{"name": "Coaching call", "description": "One call.", "stars": 150}],
+    },
+    "shop_unavailable": {},
+    "shop_refused": {"reason": "not_allowed"},
+    "shop_paid": {"credits": None, "balance": 0, "name": "Coaching call", "until": WHEN},
+    "shop_bad_button": {},
+    "account_wallet": {
+        "wallet": {
+            "balance": 40,
+            "entries": [
+                {"kind": "usage", "amount": -10, "shortfall": 0, "at": WHEN},
+                {"kind": "refund", "amount": -50, "shortfall": 10, "at": WHEN},
+            ],
+            "addons": [{"name": "Coaching call", "until": None, "quantity": 1}],
+        }
+    },
     "payment_done": {"plan": "Plus", "until": WHEN, "renewed": False, "renews": True},
     "payment_unknown": {},
     "already_subscribed": {"plan": "Plus"},

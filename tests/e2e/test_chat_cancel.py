@@ -310,6 +310,7 @@ async def test_account_buttons_lead_to_language_and_plans(
     assert user.last_message.button_texts == [
         "Passa a un piano superiore",
         "Annulla l'abbonamento",
+        "Negozio: crediti e extra",
         "Lingua",
     ]
     await user.press("Lingua")

@@ -11,6 +11,7 @@ from forever.config import LOCALES
 from forever.domain.kpi import compute
 from forever.rendering import Renderer
 from forever.sandbox.fake_bot_api.html_entities import parse_html
+from forever.services.shop import RefundDone, ShopRefunded
 from forever.telegram.staff_texts import StaffTexts
 from tests.unit.test_kpi import END, HISTORY, START
 
@@ -19,6 +20,7 @@ WHEN = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 KPIS = compute(HISTORY, START, END)  # the hand-computed history of test_kpi.py
 
 SAMPLE = {
+    "shop_refund": ShopRefunded(RefundDone.OK, "ch_1", "credits_100", 50, 100, 70, 30),
     "id": 7,
     "done": 40,
     "total": 100,

@@ -28,6 +28,7 @@ class NavView(StrEnum):
     LANGUAGE = "language"
     PRIVACY = "privacy"
     TIMEZONE = "tz"
+    SHOP = "shop"
 
 
 class Nav(CallbackData, prefix="nav"):
@@ -45,6 +46,14 @@ class TrialCb(CallbackData, prefix="tr"):
 
 class ConsentCb(CallbackData, prefix="mk"):
     yes: bool
+
+
+class ShopCb(CallbackData, prefix="sh"):
+    """A shop item (issue 19): kind `c` (credit pack) or `a` (add-on), and its catalog id;
+    both are data, checked by the handler."""
+
+    kind: str
+    item: str
 
 
 class PlanKind(StrEnum):

@@ -21,6 +21,7 @@ from forever.telegram.routers import (
     common,
     plans,
     settings,
+    shop,
     signup,
     staff_access,
     staff_broadcast,
@@ -61,6 +62,7 @@ def setup_dispatcher(
     dispatcher.include_router(staff_access.build_router())
     dispatcher.include_router(staff_experiments.build_router())
     dispatcher.include_router(signup.build_router())
+    dispatcher.include_router(shop.build_router())  # before plans: its payloads
     dispatcher.include_router(plans.build_router())
     dispatcher.include_router(account.build_router())
     dispatcher.include_router(settings.build_router())

@@ -23,6 +23,7 @@ from forever.domain.timezones import zone_choices
 from forever.rendering import Renderer
 from forever.services.accounts import Snapshot
 from forever.services.billing import IssuedInvoice
+from forever.services.shop import Wallet
 from forever.telegram.callbacks import (
     NO_OFFER,
     SKIP_REASON,
@@ -292,7 +293,9 @@ class Views:
 
     # -- account ----------------------------------------------------------------------------
 
-    def account(self, snap: Snapshot, *, note: str | None = None) -> View:
+    def account(
+        self, snap: Snapshot, *, note: str | None = None, wallet: Wallet | None = None
+    ) -> View:
         locale = snap.language
         m = snap.membership
         v = snap.version
@@ -311,10 +314,15 @@ class Views:
             email=snap.email,
             trial_available=not snap.trial_used and m.state is State.NONE,
         )
+        if wallet is not None and not wallet.empty:
+            # Credits and add-ons (issue 19), below the membership.
+            text += "\n\n" + self.r.chat("account_wallet", locale, wallet=wallet)
         rows = [
             [cb(self.label(locale, action.value), _account_button_data(action, v))]
             for action in account_actions(snap, self.catalog)
         ]
+        if self.catalog.addons or self.catalog.credit_packs:
+            rows.append([cb(self.label(locale, "shop"), Nav(view=NavView.SHOP))])
         rows.append([cb(self.label(locale, "language"), Nav(view=NavView.LANGUAGE))])
         return text, keyboard(*rows)
 

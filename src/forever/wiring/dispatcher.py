@@ -16,7 +16,16 @@ from forever.telegram.middlewares import PersonMiddleware
 from forever.telegram.ratelimit import resilient_redis_options
 from forever.telegram.sending import AnsweringDispatcher
 from forever.telegram.setup import setup_dispatcher
-from forever.wiring import access, console, customers, email, experiments, lifecycle, staff
+from forever.wiring import (
+    access,
+    console,
+    customers,
+    economy,
+    email,
+    experiments,
+    lifecycle,
+    staff,
+)
 from forever.wiring.container import Container
 
 
@@ -39,7 +48,7 @@ def build_dispatcher(container: Container, storage: BaseStorage | None = None) -
     # Handlers answer people: what they send skips the bulk budget (telegram/sending.py).
     dispatcher = AnsweringDispatcher(storage=storage, events_isolation=isolation)
     data: dict[str, object] = {}
-    for area in (lifecycle, customers, email, staff, access, experiments, console):
+    for area in (lifecycle, customers, email, staff, access, experiments, console, economy):
         data.update(area.chat_dependencies(container))
     setup_dispatcher(
         dispatcher,

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from forever.db.models import CreditEntry, Person
+from forever.db.models import AddonPurchase, CreditEntry, Person
 from forever.db.transactions import SqlUnitOfWork
 
 
@@ -79,3 +79,62 @@ class SqlCreditStore:
                 .limit(limit)
             )
         ).all()
+
+
+class SqlAddonStore:
+    """Add-on purchases (services.shop.AddonStore): one row per Telegram charge id."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    async def by_charge(self, charge_id: str) -> AddonPurchase | None:
+        return await self._uow.session.scalar(
+            select(AddonPurchase).where(AddonPurchase.telegram_payment_charge_id == charge_id)
+        )
+
+    async def add(
+        self,
+        *,
+        person_id: int,
+        addon_id: str,
+        stars: int,
+        quantity: int | None,
+        charge_id: str,
+        at: datetime,
+        ends_at: datetime | None,
+    ) -> AddonPurchase:
+        row = AddonPurchase(
+            person_id=person_id,
+            addon_id=addon_id,
+            stars=stars,
+            quantity=quantity,
+            telegram_payment_charge_id=charge_id,
+            purchased_at=at,
+            ends_at=ends_at,
+        )
+        self._uow.session.add(row)
+        await self._uow.session.flush()
+        return row
+
+    async def of_person(self, person_id: int) -> Sequence[AddonPurchase]:
+        return (
+            await self._uow.session.scalars(
+                select(AddonPurchase)
+                .where(AddonPurchase.person_id == person_id)
+                .order_by(AddonPurchase.purchased_at.desc(), AddonPurchase.id.desc())
+            )
+        ).all()
+
+    async def end(self, charge_id: str, now: datetime) -> bool:
+        """Mark a purchase refunded and ended now, unless it already was (of two at once, one
+        wins); True when this call did."""
+        result = await self._uow.session.execute(
+            update(AddonPurchase)
+            .where(
+                AddonPurchase.telegram_payment_charge_id == charge_id,
+                AddonPurchase.refunded_at.is_(None),
+            )
+            .values(refunded_at=now, ends_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))

@@ -27,6 +27,7 @@ from forever.services.billing import InvoiceTexts
 from forever.services.ports import ChatPort
 from forever.services.records import PersonRecord
 from forever.services.retention import Accepted, Result, Retention
+from forever.services.shop import Shop
 from forever.telegram.callbacks import AccountCb, CancelCb, Nav, OfferCb, PauseCb, ReasonCb
 from forever.telegram.routers.helpers import chat_of, send
 from forever.telegram.views import Views, keyboard, url
@@ -84,10 +85,16 @@ async def _show_current(
 
 
 async def account_command(
-    message: Message, person: PersonRecord, account_reader: AccountReader, views: Views, bot: Bot
+    message: Message,
+    person: PersonRecord,
+    account_reader: AccountReader,
+    views: Views,
+    bot: Bot,
+    shop: Shop | None = None,
 ) -> None:
     snap = await account_reader.current(person.id)
-    await send(bot, message.chat.id, views.account(snap))
+    wallet = await shop.wallet(person.id, snap.language) if shop is not None else None
+    await send(bot, message.chat.id, views.account(snap, wallet=wallet))
 
 
 async def account_button(
@@ -96,10 +103,12 @@ async def account_button(
     account_reader: AccountReader,
     views: Views,
     bot: Bot,
+    shop: Shop | None = None,
 ) -> None:
     await query.answer()
     snap = await account_reader.current(person.id)
-    await send(bot, query.from_user.id, views.account(snap))
+    wallet = await shop.wallet(person.id, snap.language) if shop is not None else None
+    await send(bot, query.from_user.id, views.account(snap, wallet=wallet))
 
 
 async def cancel_command(

@@ -23,6 +23,7 @@ from forever.services import stats
 from forever.services.access import AccessReport
 from forever.services.records import PersonRecord
 from forever.services.refunds import RefundOutcome, RefundProposal, StaffRefunds
+from forever.services.shop import Shop
 from forever.services.staff import MAX_GRANT_DAYS, StaffTools
 from forever.services.stats import StaffStats
 from forever.telegram.callbacks import RefundAction, RefundCb
@@ -316,9 +317,16 @@ async def ask_refund(
     catalog: Catalog,
     locale: str,
     state: FSMContext,
+    person: PersonRecord,
+    shop: Shop | None = None,
 ) -> None:
     texts = staff_texts
     text = (command.args or "").strip()
+    # A credit pack or an add-on bought in /shop (issue 19): refunded at once by charge id.
+    done = await shop.staff_refund(staff_id=person.telegram_id or 0, text=text) if shop else None
+    if done is not None:
+        await message.answer(texts(f"refund_shop_{done.outcome.value}", locale, shop_refund=done))
+        return
     proposal = await staff_refunds.propose(text)
     if proposal.outcome is RefundOutcome.USAGE:
         await message.answer(texts("refund_usage", locale))
