@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from aiohttp import web
 
 from forever.db.repositories.console import SqlConsoleStore
+from forever.db.repositories.console_broadcasts import SqlConsoleBroadcasts
 from forever.db.repositories.console_people import SqlAuditIndex, SqlConsolePeople
 from forever.db.repositories.staff import SqlAuditLog, SqlEventHistory
+from forever.services.broadcasts import BroadcastDesk
 from forever.services.console import ConsoleAuth, ConsoleDashboard
+from forever.services.console_broadcasts import ConsoleBroadcasts
 from forever.services.console_inbox import ConsoleAudit, ConsoleInbox, KeepUnknown
 from forever.services.console_people import ConsolePeople
 from forever.services.refunds import StaffRefunds
 from forever.services.staff import StaffTools
 from forever.services.staff_replies import StaffReplies
 from forever.web.console import ConsoleWeb, session_response
+from forever.web.console_broadcasts import BroadcastPages
 from forever.web.console_dashboard import DashboardPages
 from forever.web.console_inbox import InboxPages
 from forever.web.console_people import PeoplePages
@@ -83,6 +89,25 @@ def install_routes(app: web.Application, container: Container) -> None:
         ConsoleAudit(uow, SqlAuditIndex(uow)),
         ConsoleInbox(uow, SqlAuditIndex(uow), replies, container.signer),
     ).install(app)
+    BroadcastPages(
+        pages, broadcasts(container), lambda: [p.id for p in container.catalog.plans]
+    ).install(app)
+
+
+def broadcasts(container: Container) -> ConsoleBroadcasts:
+    """The console's broadcasts, on the staff area's own BroadcastDesk (the one /broadcast
+    in chat uses): same drafts, confirmation, sender and audit entries."""
+    desk = staff_area.chat_dependencies(container)["broadcast_desk"]
+    assert isinstance(desk, BroadcastDesk)
+    uow = container.uow
+    return ConsoleBroadcasts(
+        uow, SqlConsoleBroadcasts(uow), desk, SqlAuditLog(uow), container.clock
+    )
+
+
+async def send_due_broadcasts(container: Container, now: datetime) -> int:
+    """The sweep that queues the console's scheduled broadcasts whose time has come."""
+    return await broadcasts(container).send_due(now)
 
 
 def people(container: Container) -> ConsolePeople:
