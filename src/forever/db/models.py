@@ -449,3 +449,17 @@ class ConsoleSession(Base):
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
+
+
+class CatalogVersion(Base):
+    """A version of the catalog saved from the owner console: the whole catalog.toml text,
+    who saved it, when, and what changed from the version before."""
+
+    __tablename__ = "catalog_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_by: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    toml: Mapped[str] = mapped_column(Text)
+    changes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    note: Mapped[str] = mapped_column(String(200), default="")

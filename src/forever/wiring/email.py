@@ -233,6 +233,7 @@ def delivery(
 def sweeps(container: Container, chat: ChatPort | None = None) -> list[tuple[str, Sweep]]:
     """Ordered: state changes first, then what they cause (messages to send)."""
     return [
+        ("console_catalog", partial(console.follow_catalog, container)),
         ("expire_memberships", lifecycle.expire_due_memberships(container)),
         ("resume_pauses", lifecycle.resume_due_pauses(container)),
         ("email_journeys", journey_sweep(container)),
