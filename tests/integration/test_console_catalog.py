@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from forever.app import Container
 from forever.db.models import AuditEntry, CatalogVersion, Payment
-from forever.domain.catalog import parse_catalog
+from forever.domain.catalog import load_catalog, parse_catalog
 from forever.domain.payments import InvoiceKind
 from forever.services.billing import IncomingPayment
 from forever.web.server import build_web_app
@@ -178,3 +178,18 @@ async def test_support_staff_cannot_edit_the_catalog(
         assert not list(
             await db.scalars(select(AuditEntry).where(AuditEntry.action == "catalog_saved"))
         )
+
+
+async def test_another_instance_follows_the_newest_version(
+    client: TestClient, container: Container
+) -> None:
+    owner = await sign_in(client, container)
+    form = await form_of(owner)
+    await owner.post("/console/catalog", {**form, "pro.yearly_stars": "5900"})
+    # Another instance (or this one after a restart) starts from the file...
+    console.put_in_force(container, load_catalog(container.settings.catalog_path))
+    assert container.catalog.plan("pro").yearly_stars == 6000  # type: ignore[union-attr]
+    # ...and puts the console's newest version in force on its next look.
+    assert await console.follow_catalog(container, container.clock.now()) == 1
+    assert container.catalog.plan("pro").yearly_stars == 5900  # type: ignore[union-attr]
+    assert await console.follow_catalog(container, container.clock.now()) == 0
