@@ -194,3 +194,20 @@ async def test_support_staff_and_forged_posts_are_refused(
     )
     assert status == 403
     assert await jobs(container) == []
+
+
+async def test_a_scheduled_broadcast_can_be_cancelled_before_its_time(
+    client: TestClient, container: Container, clock: ManualClock
+) -> None:
+    owner = await sign_in(client, container)
+    await owner.get("/console/broadcasts")
+    at = START + timedelta(hours=1)
+    form = {"segment": "all", "text": "Soon", "when": "later", "send_at": at.isoformat()}
+    status, page = await owner.post("/console/broadcasts", form)
+    assert status == 200 and "Cancel #1" in page
+    status, page = await owner.post("/console/broadcasts/cancel", {"broadcast": "1"})
+    assert status == 200 and "Cancelled: it will not be sent." in page
+    clock.set(at + timedelta(minutes=5))
+    assert (await run_sweeps(container, clock.now()))["scheduled_broadcasts"] == 0
+    assert [j.status for j in await jobs(container)] == ["stopped"]
+    assert await deliveries(container) == 0

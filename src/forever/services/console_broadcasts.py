@@ -142,6 +142,12 @@ class ConsoleBroadcasts:
         done = await self.desk.confirm(draft_id, staff_id=staff_id, progress_chat_id=None)
         return Composed(done.outcome, draft_id, done.total)
 
+    async def cancel(self, *, staff_id: int, broadcast_id: int) -> str:
+        """Drop a scheduled broadcast before its time (its author only, as in chat):
+        cancelled | already (sent or dropped meanwhile) | not_yours | nothing."""
+        done = await self.desk.cancel(staff_id=staff_id, draft_id=broadcast_id)
+        return done.outcome
+
     async def send_due(self, now: datetime) -> int:
         """The sweep: confirm every scheduled draft whose time has come; how many queued.
         One still waiting for a running job stays a draft and goes at a later sweep."""

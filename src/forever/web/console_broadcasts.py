@@ -18,6 +18,7 @@ from forever.services.console import Staff
 from forever.services.console_broadcasts import ConsoleBroadcasts, telegram_html
 from forever.services.personalize import MAX_LENGTH, TemplateRefused
 from forever.web.console import ConsoleWeb
+from forever.web.console_people import parse_id
 
 MAX_BUTTON = 64
 MAX_URL = 512
@@ -55,6 +56,7 @@ class BroadcastPages:
         app.router.add_get("/console/broadcasts", w.page(self.page, console.BROADCAST))
         app.router.add_get("/console/broadcasts/count", w.page(self.count_page, console.BROADCAST))
         app.router.add_post("/console/broadcasts", w.action(self.send, console.BROADCAST))
+        app.router.add_post("/console/broadcasts/cancel", w.action(self.cancel, console.BROADCAST))
 
     async def _render(self, staff: Staff, status: int = 200, **context: Any) -> web.StreamResponse:
         form: dict[str, str] = dict(context.pop("form", {}) or {})
@@ -86,6 +88,17 @@ class BroadcastPages:
         except SegmentError as error:
             return web.json_response({"error": str(error)}, status=400)
         return web.json_response({"count": await self.broadcasts.count(segment)})
+
+    async def cancel(self, request: web.Request, staff: Staff) -> web.StreamResponse:
+        posted = await request.post()
+        broadcast_id = parse_id(posted.get("broadcast"))
+        if broadcast_id is None:
+            return await self._render(staff, 400, notice=CANCEL_NOTICES["nothing"])
+        outcome = await self.broadcasts.cancel(
+            staff_id=staff.telegram_id, broadcast_id=broadcast_id
+        )
+        status = 200 if outcome == "cancelled" else 409
+        return await self._render(staff, status, notice=CANCEL_NOTICES[outcome])
 
     async def send(self, request: web.Request, staff: Staff) -> web.StreamResponse:
         posted = await request.post()
@@ -160,6 +173,14 @@ class BroadcastPages:
         return await self._render(
             staff, status, form={"segment": form.get("segment", "all")}, notice=notice
         )
+
+
+CANCEL_NOTICES = {
+    "cancelled": "Cancelled: it will not be sent.",
+    "already": "Not cancelled: it was already sent or cancelled.",
+    "not_yours": "Not cancelled: only who scheduled it may cancel it.",
+    "nothing": "Nothing to cancel.",
+}
 
 
 def parse_time(raw: str) -> datetime | None:
