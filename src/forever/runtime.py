@@ -45,6 +45,7 @@ from forever.wiring.staff import BroadcastRunner, start_broadcast_worker
 log = logging.getLogger(__name__)
 
 SWEEP_MINUTES = 5
+CATALOG_FOLLOW_SECONDS = 30
 SWEEP_LEASE = "sweeps"
 # Long enough to survive one missed run; short enough that a dead leader is replaced soon.
 SWEEP_LEASE_TTL = timedelta(minutes=SWEEP_MINUTES * 2)
@@ -138,6 +139,7 @@ class Runtime:
         """Serve. In webhook mode (WEBHOOK_URL set) `polling` is ignored; the recovery pass
         over stored updates runs every `inbox_recovery_seconds` (None: only when called)."""
         settings = self.container.settings
+        await self.follow_catalog()  # the console's newest catalog version, if any
         await self.check_chats()
         await self._own_instance_name()
         installers: list[RouteInstaller[Container]] = [
@@ -162,6 +164,15 @@ class Runtime:
                 "interval",
                 minutes=SWEEP_MINUTES,
                 id="sweeps",
+                max_instances=1,
+                coalesce=True,
+            )
+            # Every instance (not only the sweeping one) follows the console's catalog edits.
+            self.scheduler.add_job(
+                self.follow_catalog,
+                "interval",
+                seconds=CATALOG_FOLLOW_SECONDS,
+                id="catalog",
                 max_instances=1,
                 coalesce=True,
             )
@@ -249,6 +260,15 @@ class Runtime:
             "bots": [self.bot],
             "dispatcher": self.dispatcher,
         }
+
+    async def follow_catalog(self) -> None:
+        """Put the newest catalog version saved from the console in force here; the file's
+        catalog stays if there is none, or if the database cannot be reached now."""
+        try:
+            if await console.follow_catalog(self.container, self.container.clock.now()):
+                log.info("catalog: the console's newest version is in force")
+        except (OSError, TimeoutError, DBAPIError) as error:
+            log.warning("catalog: could not read the console's versions: %s", describe_error(error))
 
     async def sweep_once(self) -> dict[str, int] | None:
         """Run the sweeps if this instance holds the sweeps lease; None when another does, or

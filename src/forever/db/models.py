@@ -489,3 +489,17 @@ class CreditEntry(Base):
     created_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_credit_entries_person", "person_id", "id"),)
+
+
+class CatalogVersion(Base):
+    """A version of the catalog saved from the owner console: the whole catalog.toml text,
+    who saved it, when, and what changed from the version before."""
+
+    __tablename__ = "catalog_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_by: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    toml: Mapped[str] = mapped_column(Text)
+    changes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    note: Mapped[str] = mapped_column(String(200), default="")

@@ -20,7 +20,7 @@ OWNER = "owner"
 SUPPORT = "support"
 
 # What each role may do. Owners may do everything.
-READ, INBOX, GRANT, REFUND, ERASE, CATALOG, TEXTS = (
+READ, INBOX, GRANT, REFUND, ERASE, CATALOG, TEXTS, BROADCAST = (
     "read",
     "inbox",
     "grant",
@@ -28,9 +28,10 @@ READ, INBOX, GRANT, REFUND, ERASE, CATALOG, TEXTS = (
     "erase",
     "catalog",
     "texts",
+    "broadcast",
 )
 ALLOWED: dict[str, frozenset[str]] = {
-    OWNER: frozenset({READ, INBOX, GRANT, REFUND, ERASE, CATALOG, TEXTS}),
+    OWNER: frozenset({READ, INBOX, GRANT, REFUND, ERASE, CATALOG, TEXTS, BROADCAST}),
     SUPPORT: frozenset({READ, INBOX, GRANT}),
 }
 

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+from datetime import datetime
+
 from aiohttp import web
 
 from forever.db.repositories.console import SqlConsoleStore
+from forever.db.repositories.console_broadcasts import SqlConsoleBroadcasts
+from forever.db.repositories.console_catalog import SqlCatalogVersions
 from forever.db.repositories.console_people import SqlAuditIndex, SqlConsolePeople
 from forever.db.repositories.staff import SqlAuditLog, SqlEventHistory
+from forever.domain.catalog import Catalog
+from forever.services.broadcasts import BroadcastDesk
 from forever.services.console import ConsoleAuth, ConsoleDashboard
+from forever.services.console_broadcasts import ConsoleBroadcasts
+from forever.services.console_catalog import ConsoleCatalog
 from forever.services.console_inbox import ConsoleAudit, ConsoleInbox, KeepUnknown
 from forever.services.console_people import ConsolePeople
 from forever.services.refunds import StaffRefunds
 from forever.services.staff import StaffTools
 from forever.services.staff_replies import StaffReplies
 from forever.web.console import ConsoleWeb, session_response
+from forever.web.console_broadcasts import BroadcastPages
+from forever.web.console_catalog import CatalogPages
 from forever.web.console_dashboard import DashboardPages
 from forever.web.console_inbox import InboxPages
 from forever.web.console_people import PeoplePages
@@ -83,6 +94,51 @@ def install_routes(app: web.Application, container: Container) -> None:
         ConsoleAudit(uow, SqlAuditIndex(uow)),
         ConsoleInbox(uow, SqlAuditIndex(uow), replies, container.signer),
     ).install(app)
+    BroadcastPages(
+        pages, broadcasts(container), lambda: [p.id for p in container.catalog.plans]
+    ).install(app)
+    CatalogPages(pages, catalog_editor(container)).install(app)
+
+
+def put_in_force(container: Container, new: Catalog) -> None:
+    """Make `new` the catalog everywhere in this process, without a restart: every use case
+    and view was given the container's one Catalog object, so its fields are replaced in
+    place (it is frozen for the code that reads it, not for this one writer)."""
+    for f in fields(Catalog):
+        object.__setattr__(container.catalog, f.name, getattr(new, f.name))
+
+
+def catalog_editor(container: Container) -> ConsoleCatalog:
+    uow = container.uow
+    return ConsoleCatalog(
+        uow,
+        SqlCatalogVersions(uow),
+        SqlAuditLog(uow),
+        container.clock,
+        lambda: container.catalog,
+        lambda new: put_in_force(container, new),
+    )
+
+
+async def follow_catalog(container: Container, now: datetime) -> int:
+    """The sweep that puts the newest saved catalog version in force here (1 if it did)."""
+    return int(await catalog_editor(container).refresh())
+
+
+def broadcasts(container: Container) -> ConsoleBroadcasts:
+    """The console's broadcasts, on the staff area's own BroadcastDesk (the one /broadcast
+    in chat uses): same drafts, confirmation, sender and audit entries."""
+    desk = staff_area.chat_dependencies(container)["broadcast_desk"]
+    assert isinstance(desk, BroadcastDesk)
+    uow = container.uow
+    return ConsoleBroadcasts(
+        uow, SqlConsoleBroadcasts(uow), desk, SqlAuditLog(uow), container.clock
+    )
+
+
+async def send_due_broadcasts(container: Container, now: datetime) -> int:
+    """The sweep that queues the console's scheduled broadcasts whose time has come."""
+    return await broadcasts(container).send_due(now)
 
 
 def people(container: Container) -> ConsolePeople:

@@ -49,7 +49,7 @@ from forever.telegram.routers.staff_replies import inbox_message_view
 from forever.telegram.sending import AdaptiveSending
 from forever.telegram.staff_texts import StaffTexts
 from forever.telegram.upgrade_prompts import upgrade_prompt_view
-from forever.wiring import access, lifecycle
+from forever.wiring import access, console, lifecycle
 from forever.wiring.container import Container
 from forever.wiring.experiments import experiment_chooser
 from forever.wiring.sending import settings_budget
@@ -280,6 +280,7 @@ def delivery(
 def sweeps(container: Container, chat: ChatPort | None = None) -> list[tuple[str, Sweep]]:
     """Ordered: state changes first, then what they cause (messages to send)."""
     return [
+        ("console_catalog", partial(console.follow_catalog, container)),
         ("expire_memberships", lifecycle.expire_due_memberships(container)),
         ("resume_pauses", lifecycle.resume_due_pauses(container)),
         ("email_journeys", journey_sweep(container)),
@@ -287,6 +288,7 @@ def sweeps(container: Container, chat: ChatPort | None = None) -> list[tuple[str
         ("yearly_reminders", partial(_yearly_reminders, container, chat)),
         ("prune_update_inbox", partial(prune_update_inbox, container)),
         ("chat_access", access.sweep(container)),
+        ("scheduled_broadcasts", partial(console.send_due_broadcasts, container)),
     ]
 
 

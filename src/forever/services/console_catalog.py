@@ -1,0 +1,200 @@
+"""The console's catalog editor (owners only): plan names and prices edited in forms,
+checked by the same parser as catalog.toml, saved as versions (who, when, what changed),
+put in force at once, rolled back to any earlier version, exported as catalog.toml.
+
+A price applies to what is sold from then on: invoices already issued keep their amount,
+and a Stars subscription renews at the price Telegram fixed when it began.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from forever.domain.catalog import LOCALES, Catalog, CatalogError, parse_catalog
+from forever.domain.catalog_toml import dumps
+from forever.domain.clock import Clock
+from forever.services.ports import UnitOfWork
+from forever.services.staff import AuditLog
+
+PLAN_FIELDS = ("monthly_stars", "yearly_stars", *(f"name_{loc}" for loc in LOCALES))
+MAX_STARS = 100_000  # more than Telegram accepts for one payment; the parser decides the rest
+MAX_NAME = 64
+
+
+@dataclass(frozen=True, slots=True)
+class VersionLine:
+    id: int
+    created_by: int
+    created_at: datetime
+    changes: list[Any]
+    note: str
+
+
+class CatalogVersions(Protocol):
+    async def add(
+        self, *, staff_id: int, now: datetime, toml: str, changes: list[Any], note: str
+    ) -> int: ...
+
+    async def text_of(self, version_id: int) -> str | None: ...
+
+    async def latest(self) -> tuple[int, str] | None: ...
+
+    async def lines(self, limit: int) -> list[VersionLine]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    ok: bool
+    version_id: int = 0
+    changes: tuple[tuple[str, Any, Any], ...] = ()
+    errors: dict[str, str] | None = None
+
+
+def plan_form(catalog: Catalog) -> dict[str, str]:
+    """The form's values for the catalog in force: `PLAN.FIELD` -> text."""
+    form: dict[str, str] = {}
+    for plan in catalog.plans:
+        form[f"{plan.id}.monthly_stars"] = str(plan.monthly_stars)
+        form[f"{plan.id}.yearly_stars"] = str(plan.yearly_stars)
+        for loc in LOCALES:
+            form[f"{plan.id}.name_{loc}"] = plan.name.get(loc, "")
+    return form
+
+
+def _changed(before: Any, after: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    if isinstance(before, dict) and isinstance(after, dict):
+        out: list[tuple[str, Any, Any]] = []
+        for key in list(before) + [k for k in after if k not in before]:
+            out += _changed(before.get(key), after.get(key), f"{path}.{key}" if path else key)
+        return out
+    if (
+        isinstance(before, list)
+        and isinstance(after, list)
+        and len(before) == len(after)
+        and all(isinstance(v, dict) for v in before + after)
+    ):
+        out = []
+        for i, (b, a) in enumerate(zip(before, after, strict=True)):
+            label = str(b.get("id", i)) if isinstance(b, dict) else str(i)
+            out += _changed(b, a, f"{path}[{label}]")
+        return out
+    return [] if before == after else [(path, before, after)]
+
+
+class ConsoleCatalog:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        versions: CatalogVersions,
+        audit: AuditLog,
+        clock: Clock,
+        current: Callable[[], Catalog],
+        put_in_force: Callable[[Catalog], None],
+    ) -> None:
+        self.uow = uow
+        self.versions = versions
+        self.audit = audit
+        self.clock = clock
+        self.current = current
+        self.put_in_force = put_in_force
+
+    def export(self) -> str:
+        return dumps(self.current().raw)
+
+    async def history(self, limit: int = 30) -> list[VersionLine]:
+        async with self.uow.begin():
+            return await self.versions.lines(limit)
+
+    async def edit_plans(self, *, staff_id: int, form: dict[str, str]) -> Saved:
+        """Check the form, then the whole catalog as the file would be; save and apply, or
+        change nothing and say what is wrong, per field."""
+        catalog = self.current()
+        raw = copy.deepcopy(catalog.raw)
+        errors: dict[str, str] = {}
+        plans = raw.get("plans", [])
+        for index, plan in enumerate(plans):
+            pid = str(plan.get("id"))
+            for name in ("monthly_stars", "yearly_stars"):
+                key = f"{pid}.{name}"
+                text = form.get(key, "").strip()
+                if not text.isdigit() or not 0 < int(text) <= MAX_STARS:
+                    errors[key] = f"A whole number of Stars from 1 to {MAX_STARS}."
+                    continue
+                plans[index][name] = int(text)
+            names = dict(plan.get("name") or {})
+            for loc in LOCALES:
+                key = f"{pid}.name_{loc}"
+                text = form.get(key, "").strip()
+                if not text:
+                    errors[key] = "A name is needed in every language."
+                elif len(text) > MAX_NAME:
+                    errors[key] = f"At most {MAX_NAME} characters."
+                else:
+                    names[loc] = text
+            plans[index]["name"] = names
+        if errors:
+            return Saved(False, errors=errors)
+        return await self._save(staff_id, raw, catalog.raw, note="plans edited")
+
+    async def rollback(self, *, staff_id: int, version_id: int) -> Saved:
+        async with self.uow.begin():
+            text = await self.versions.text_of(version_id)
+        if text is None:
+            return Saved(False, errors={"version": "No such version."})
+        try:
+            target = parse_catalog(text, source=f"version {version_id}")
+        except CatalogError as error:
+            return Saved(False, errors={"version": str(error)})
+        return await self._save(
+            staff_id, target.raw, self.current().raw, note=f"rollback to version {version_id}"
+        )
+
+    async def _save(
+        self, staff_id: int, raw: dict[str, Any], before: dict[str, Any], *, note: str
+    ) -> Saved:
+        text = dumps(raw)
+        try:
+            catalog = parse_catalog(text, source="the edited catalog")
+        except CatalogError as error:
+            message = str(error).split(": ", 1)[-1]
+            return Saved(False, errors={"catalog": message})
+        changes = _changed(before, raw)
+        if not changes:
+            return Saved(False, errors={"catalog": "Nothing changed."})
+        now = self.clock.now()
+        async with self.uow.begin():
+            version_id = await self.versions.add(
+                staff_id=staff_id,
+                now=now,
+                toml=text,
+                changes=[list(c) for c in changes],
+                note=note,
+            )
+            self.audit.record(
+                staff_id,
+                "catalog_saved",
+                now,
+                version=version_id,
+                note=note,
+                changes=[f"{p}: {b!r} -> {a!r}" for p, b, a in changes][:20],
+            )
+            await self.uow.commit()
+        self.put_in_force(catalog)
+        return Saved(True, version_id, tuple(changes))
+
+    async def refresh(self) -> bool:
+        """Put the newest saved version in force if it differs from the catalog in use (at
+        start and on each sweep, so every instance follows the console's edits)."""
+        async with self.uow.begin():
+            latest = await self.versions.latest()
+        if latest is None:
+            return False
+        catalog = parse_catalog(latest[1], source=f"version {latest[0]}")
+        if catalog.raw == self.current().raw:
+            return False
+        self.put_in_force(catalog)
+        return True

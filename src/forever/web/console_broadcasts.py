@@ -1,0 +1,191 @@
+"""The console's broadcasts (owners only): GET /console/broadcasts (the composer, the live
+count of the chosen segment and the history with progress), POST /console/broadcasts (send
+now or at a time), GET /console/broadcasts/count?segment=... (the count alone)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from forever.domain import console
+from forever.domain.locales import LOCALES
+from forever.domain.segments import Segment, SegmentError, SegmentKind, parse_segment
+from forever.services.console import Staff
+from forever.services.console_broadcasts import ConsoleBroadcasts, telegram_html
+from forever.services.personalize import MAX_LENGTH, TemplateRefused
+from forever.web.console import ConsoleWeb
+from forever.web.console_people import parse_id
+
+MAX_BUTTON = 64
+MAX_URL = 512
+NOTICES = {
+    "queued": "Queued: sending to {total} people now.",
+    "scheduled": "Scheduled: it goes to about {total} people at its time.",
+    "empty": "Nobody is in this segment now: nothing was sent.",
+    "busy": "Another broadcast is still sending (#{id}): try again when it ends.",
+    "already": "This broadcast was already sent.",
+}
+
+
+def segment_choices(plans: list[str]) -> list[tuple[str, str]]:
+    choices = [(k.value, k.value) for k in SegmentKind if k.value not in ("plan", "language")]
+    choices += [(f"plan:{p}", f"plan {p}") for p in plans]
+    choices += [(f"language:{loc}", f"language {loc}") for loc in LOCALES]
+    return choices
+
+
+def parse_choice(raw: str, plans: list[str]) -> Segment:
+    kind, _, value = raw.strip().partition(":")
+    return parse_segment(kind, value or None, plans=frozenset(plans), locales=frozenset(LOCALES))
+
+
+class BroadcastPages:
+    def __init__(
+        self, web_: ConsoleWeb, broadcasts: ConsoleBroadcasts, plans: Callable[[], list[str]]
+    ) -> None:
+        self.web = web_
+        self.broadcasts = broadcasts
+        self.plans = plans
+
+    def install(self, app: web.Application) -> None:
+        w = self.web
+        app.router.add_get("/console/broadcasts", w.page(self.page, console.BROADCAST))
+        app.router.add_get("/console/broadcasts/count", w.page(self.count_page, console.BROADCAST))
+        app.router.add_post("/console/broadcasts", w.action(self.send, console.BROADCAST))
+        app.router.add_post("/console/broadcasts/cancel", w.action(self.cancel, console.BROADCAST))
+
+    async def _render(self, staff: Staff, status: int = 200, **context: Any) -> web.StreamResponse:
+        form: dict[str, str] = dict(context.pop("form", {}) or {})
+        form.setdefault("segment", "all")
+        count: int | None = None
+        with contextlib.suppress(SegmentError):  # a bad choice: the form says why
+            count = await self.broadcasts.count(parse_choice(form["segment"], self.plans()))
+        context.setdefault("errors", {})
+        context.setdefault("notice", "")
+        return self.web.page_response(
+            "broadcasts",
+            status,
+            staff,
+            form=form,
+            count=count,
+            segments=segment_choices(self.plans()),
+            locales=LOCALES,
+            history=await self.broadcasts.history(),
+            max_text=MAX_LENGTH,
+            **context,
+        )
+
+    async def page(self, request: web.Request, staff: Staff) -> web.StreamResponse:
+        return await self._render(staff, form={"segment": request.query.get("segment", "all")})
+
+    async def count_page(self, request: web.Request, staff: Staff) -> web.StreamResponse:
+        try:
+            segment = parse_choice(request.query.get("segment", ""), self.plans())
+        except SegmentError as error:
+            return web.json_response({"error": str(error)}, status=400)
+        return web.json_response({"count": await self.broadcasts.count(segment)})
+
+    async def cancel(self, request: web.Request, staff: Staff) -> web.StreamResponse:
+        posted = await request.post()
+        broadcast_id = parse_id(posted.get("broadcast"))
+        if broadcast_id is None:
+            return await self._render(staff, 400, notice=CANCEL_NOTICES["nothing"])
+        outcome = await self.broadcasts.cancel(
+            staff_id=staff.telegram_id, broadcast_id=broadcast_id
+        )
+        status = 200 if outcome == "cancelled" else 409
+        return await self._render(staff, status, notice=CANCEL_NOTICES[outcome])
+
+    async def send(self, request: web.Request, staff: Staff) -> web.StreamResponse:
+        posted = await request.post()
+        form = {k: str(v) for k, v in posted.items() if k != "csrf" and isinstance(v, str)}
+        errors: dict[str, str] = {}
+        now = self.broadcasts.clock.now()
+
+        def text_of(field: str, required: bool) -> str | None:
+            raw = form.get(field, "").strip()
+            if not raw:
+                if required:
+                    errors[field] = "Write the message first."
+                return None
+            try:
+                body = telegram_html(raw)
+            except TemplateRefused as error:
+                errors[field] = f"Not a valid text: {error}."
+                return None
+            if len(body) > MAX_LENGTH:
+                errors[field] = f"At most {MAX_LENGTH} characters ({len(body)} now)."
+                return None
+            return body
+
+        text = text_of("text", required=True)
+        per_locale = {}
+        for locale in LOCALES:
+            body = text_of(f"text_{locale}", required=False)
+            if body is not None:
+                per_locale[locale] = body
+        button_text = form.get("button_text", "").strip() or None
+        button_url = form.get("button_url", "").strip() or None
+        if button_text and len(button_text) > MAX_BUTTON:
+            errors["button_text"] = f"At most {MAX_BUTTON} characters."
+        if bool(button_text) != bool(button_url):
+            field = "button_url" if button_text else "button_text"
+            errors[field] = "A button needs both a label and a link."
+        if button_url and (
+            not button_url.startswith(("https://", "http://", "tg://"))
+            or len(button_url) > MAX_URL
+            or any(c.isspace() for c in button_url)
+        ):
+            errors["button_url"] = "A link starting with https://, without spaces."
+        segment = None
+        try:
+            segment = parse_choice(form.get("segment", ""), self.plans())
+        except SegmentError as error:
+            errors["segment"] = f"Choose a segment from the list ({error})."
+        send_at = None
+        if form.get("when") == "later":
+            send_at = parse_time(form.get("send_at", ""))
+            if send_at is None:
+                errors["send_at"] = "A date and time in UTC, such as 2026-12-24T09:00."
+            elif send_at <= now:
+                errors["send_at"] = "This time has passed: choose a later one."
+        elif form.get("when", "now") != "now":
+            errors["when"] = "Choose now or later."
+        if errors or text is None or segment is None:
+            return await self._render(staff, 400, form=form, errors=errors)
+        done = await self.broadcasts.compose(
+            staff_id=staff.telegram_id,
+            text_html=text,
+            per_locale=per_locale,
+            button_text=button_text,
+            button_url=button_url,
+            segment=segment,
+            send_at=send_at,
+        )
+        notice = NOTICES.get(done.outcome, done.outcome).format(
+            total=done.total, id=done.broadcast_id
+        )
+        status = 200 if done.outcome in ("queued", "scheduled") else 409
+        return await self._render(
+            staff, status, form={"segment": form.get("segment", "all")}, notice=notice
+        )
+
+
+CANCEL_NOTICES = {
+    "cancelled": "Cancelled: it will not be sent.",
+    "already": "Not cancelled: it was already sent or cancelled.",
+    "not_yours": "Not cancelled: only who scheduled it may cancel it.",
+    "nothing": "Nothing to cancel.",
+}
+
+
+def parse_time(raw: str) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)

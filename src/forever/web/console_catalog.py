@@ -1,0 +1,86 @@
+"""The console's catalog editor (owners only): GET /console/catalog (plans in a form, the
+versions), POST /console/catalog (save), POST /console/catalog/rollback, and
+GET /console/catalog.toml (the catalog in force, as a file)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from forever.domain import console
+from forever.domain.catalog import LOCALES
+from forever.services.console import Staff
+from forever.services.console_catalog import PLAN_FIELDS, ConsoleCatalog, plan_form
+from forever.web.console import HEADERS, ConsoleWeb
+from forever.web.console_people import parse_id
+
+
+class CatalogPages:
+    def __init__(self, web_: ConsoleWeb, editor: ConsoleCatalog) -> None:
+        self.web = web_
+        self.editor = editor
+
+    def install(self, app: web.Application) -> None:
+        w = self.web
+        app.router.add_get("/console/catalog", w.page(self.page, console.CATALOG))
+        app.router.add_get("/console/catalog.toml", w.page(self.export, console.CATALOG))
+        app.router.add_post("/console/catalog", w.action(self.save, console.CATALOG))
+        app.router.add_post("/console/catalog/rollback", w.action(self.rollback, console.CATALOG))
+
+    async def _render(
+        self,
+        staff: Staff,
+        status: int = 200,
+        form: dict[str, str] | None = None,
+        errors: dict[str, str] | None = None,
+        notice: str = "",
+    ) -> web.StreamResponse:
+        catalog = self.editor.current()
+        return self.web.page_response(
+            "catalog",
+            status,
+            staff,
+            plans=[p.id for p in catalog.plans],
+            locales=LOCALES,
+            form=form if form is not None else plan_form(catalog),
+            errors=errors or {},
+            notice=notice,
+            versions=await self.editor.history(),
+        )
+
+    async def page(self, request: web.Request, staff: Staff) -> web.StreamResponse:
+        return await self._render(staff)
+
+    async def export(self, request: web.Request, staff: Staff) -> web.StreamResponse:
+        return web.Response(
+            text=self.editor.export(),
+            content_type="application/toml",
+            charset="utf-8",
+            headers={**HEADERS, "Content-Disposition": 'attachment; filename="catalog.toml"'},
+        )
+
+    async def save(self, request: web.Request, staff: Staff) -> web.StreamResponse:
+        posted = await request.post()
+        plans = [p.id for p in self.editor.current().plans]
+        form = {
+            f"{pid}.{name}": str(posted.get(f"{pid}.{name}", ""))
+            for pid in plans
+            for name in PLAN_FIELDS
+        }
+        saved = await self.editor.edit_plans(staff_id=staff.telegram_id, form=form)
+        if not saved.ok:
+            return await self._render(staff, 400, form=form, errors=saved.errors)
+        return await self._render(
+            staff, notice=f"Saved as version {saved.version_id}: in force now, for new sales."
+        )
+
+    async def rollback(self, request: web.Request, staff: Staff) -> web.StreamResponse:
+        posted = await request.post()
+        version = parse_id(posted.get("version"))
+        if version is None:
+            return await self._render(staff, 400, errors={"version": "Choose a version."})
+        saved = await self.editor.rollback(staff_id=staff.telegram_id, version_id=version)
+        if not saved.ok:
+            return await self._render(staff, 400, errors=saved.errors)
+        return await self._render(
+            staff, notice=f"Back to version {version}, saved as version {saved.version_id}."
+        )

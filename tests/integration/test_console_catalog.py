@@ -1,0 +1,195 @@
+"""The console's catalog editor: plan prices and names in forms, checked like catalog.toml,
+saved as versions (who, when, what changed), in force at once, rolled back, exported. A new
+price is for new sales only; support staff cannot edit."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
+
+from forever.app import Container
+from forever.db.models import AuditEntry, CatalogVersion, Payment
+from forever.domain.catalog import load_catalog, parse_catalog
+from forever.domain.payments import InvoiceKind
+from forever.services.billing import IncomingPayment
+from forever.web.server import build_web_app
+from forever.wiring import console, customers
+from tests.conftest import STAFF_ID, START
+from tests.integration.console_helpers import Signed, sign_in
+from tests.integration.test_journeys import person_with
+
+SUPPORT_ID = 900002
+
+
+@pytest.fixture
+async def client(container: Container) -> AsyncIterator[TestClient]:
+    container.settings = container.settings.model_copy(
+        update={"support_ids": frozenset({SUPPORT_ID})}
+    )
+    app = build_web_app(container, [console.install_routes])
+    async with TestClient(TestServer(app)) as c:
+        yield c
+
+
+async def form_of(owner: Signed) -> dict[str, str]:
+    status, page = await owner.get("/console/catalog")
+    assert status == 200
+    return {
+        name: value
+        for name, value in re.findall(
+            r'<input id="f-[^"]+" name="([^"]+)"[^>]*value="([^"]*)"', page
+        )
+    }
+
+
+async def versions(container: Container) -> list[CatalogVersion]:
+    async with container.sessions() as db:
+        return list(await db.scalars(select(CatalogVersion).order_by(CatalogVersion.id)))
+
+
+def payment(telegram_id: int, amount: int, payload: str, charge: str, recurring: bool):
+    return IncomingPayment(
+        payer_telegram_id=telegram_id,
+        currency="XTR",
+        amount=amount,
+        payload=payload,
+        charge_id=charge,
+        provider_charge_id=None,
+        is_recurring=recurring,
+        is_first_recurring=False,
+        subscription_expires_at=None,
+    )
+
+
+async def test_a_new_price_is_for_the_next_new_member_not_an_existing_one(
+    client: TestClient, container: Container
+) -> None:
+    uses = customers.build(container)
+    container.clock.set(START)  # type: ignore[attr-defined]
+    ana = await person_with(container, telegram_id=71, name="Ana")
+    basic = container.catalog.plan("basic")
+    assert basic is not None and basic.monthly_stars == 150
+    before = await uses.invoicing.issue(ana, basic, InvoiceKind.SUBSCRIPTION)
+    await uses.record_payment(payment(71, before.amount, before.payload, "st-1", False))
+
+    owner = await sign_in(client, container)
+    form = await form_of(owner)
+    assert form["basic.monthly_stars"] == "150" and form["basic.name_it"] == "Base"
+    status, page = await owner.post(
+        "/console/catalog", {**form, "basic.monthly_stars": "180", "basic.name_en": "Starter"}
+    )
+    assert status == 200, page
+    assert "Saved as version 1" in page
+
+    # In force at once, without a restart: the bot's next new member is asked 180.
+    plan = container.catalog.plan("basic")
+    assert plan is not None and plan.monthly_stars == 180 and plan.name["en"] == "Starter"
+    bo = await person_with(container, telegram_id=72, name="Bo", email="bo@example.com")
+    issued = await uses.invoicing.issue(bo, plan, InvoiceKind.SUBSCRIPTION)
+    assert issued.amount == 180
+    # Ana's Stars subscription renews at the price it began with, and is recorded as such.
+    container.clock.set(START + timedelta(days=30))  # type: ignore[attr-defined]
+    await uses.record_payment(payment(71, 150, before.payload, "st-2", True))
+    async with container.sessions() as db:
+        amounts = list(await db.scalars(select(Payment.amount).order_by(Payment.id)))
+    assert amounts == [150, 150]
+
+    (version,) = await versions(container)
+    assert version.created_by == STAFF_ID
+    assert ["plans[basic].monthly_stars", 150, 180] in version.changes
+    assert ["plans[basic].name.en", "Basic", "Starter"] in version.changes
+    # The export is the catalog in force, valid as catalog.toml.
+    owner = await sign_in(client, container)  # the first session idled out meanwhile
+    response = await client.get("/console/catalog.toml", headers=owner.headers)
+    text = await response.text()
+    assert response.status == 200 and "attachment" in response.headers["Content-Disposition"]
+    assert parse_catalog(text).plan("basic").monthly_stars == 180  # type: ignore[union-attr]
+    assert tomllib.loads(text)["plans"][0]["name"]["en"] == "Starter"
+
+
+async def test_rollback_puts_an_earlier_version_back_in_force(
+    client: TestClient, container: Container
+) -> None:
+    owner = await sign_in(client, container)
+    form = await form_of(owner)
+    await owner.post("/console/catalog", {**form, "plus.monthly_stars": "320"})
+    await owner.post("/console/catalog", {**form, "plus.monthly_stars": "350"})
+    assert container.catalog.plan("plus").monthly_stars == 350  # type: ignore[union-attr]
+    status, page = await owner.post("/console/catalog/rollback", {"version": "1"})
+    assert status == 200 and "Back to version 1, saved as version 3" in page
+    assert container.catalog.plan("plus").monthly_stars == 320  # type: ignore[union-attr]
+    assert [v.note for v in await versions(container)][-1] == "rollback to version 1"
+    status, page = await owner.post("/console/catalog/rollback", {"version": "99"})
+    assert status == 400 and "No such version." in page
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"basic.monthly_stars": "cheap"}, "basic.monthly_stars", "A whole number of Stars"),
+        ({"basic.monthly_stars": "0"}, "basic.monthly_stars", "A whole number of Stars"),
+        ({"pro.name_ro": "  "}, "pro.name_ro", "A name is needed"),
+        ({"plus.name_en": "x" * 65}, "plus.name_en", "At most 64 characters"),
+    ],
+)
+async def test_bad_input_gets_a_message_next_to_the_field_and_changes_nothing(
+    client: TestClient, container: Container, change: dict[str, str], field: str, message: str
+) -> None:
+    owner = await sign_in(client, container)
+    form = await form_of(owner)
+    before = container.catalog.raw
+    status, page = await owner.post("/console/catalog", {**form, **change})
+    assert status == 400
+    assert message in page.split(f'id="e-{field}" class="error">', 1)[1].split("</span>")[0]
+    assert f'aria-describedby="e-{field}"' in page
+    assert container.catalog.raw == before
+    assert await versions(container) == []
+
+
+async def test_the_catalog_rules_refuse_what_the_file_would_refuse(
+    client: TestClient, container: Container
+) -> None:
+    owner = await sign_in(client, container)
+    form = await form_of(owner)
+    # Unchanged: nothing to save.
+    status, page = await owner.post("/console/catalog", form)
+    assert status == 400 and "Nothing changed." in page
+    assert await versions(container) == []
+
+
+async def test_support_staff_cannot_edit_the_catalog(
+    client: TestClient, container: Container
+) -> None:
+    support = await sign_in(client, container, SUPPORT_ID)
+    status, _ = await support.get("/console/catalog")
+    assert status == 403
+    status, _ = await support.post("/console/catalog", {"basic.monthly_stars": "1"})
+    assert status == 403
+    response = await client.get("/console/catalog.toml", headers=support.headers)
+    assert response.status == 403
+    assert container.catalog.plan("basic").monthly_stars == 150  # type: ignore[union-attr]
+    async with container.sessions() as db:
+        assert not list(
+            await db.scalars(select(AuditEntry).where(AuditEntry.action == "catalog_saved"))
+        )
+
+
+async def test_another_instance_follows_the_newest_version(
+    client: TestClient, container: Container
+) -> None:
+    owner = await sign_in(client, container)
+    form = await form_of(owner)
+    await owner.post("/console/catalog", {**form, "pro.yearly_stars": "5900"})
+    # Another instance (or this one after a restart) starts from the file...
+    console.put_in_force(container, load_catalog(container.settings.catalog_path))
+    assert container.catalog.plan("pro").yearly_stars == 6000  # type: ignore[union-attr]
+    # ...and puts the console's newest version in force on its next look.
+    assert await console.follow_catalog(container, container.clock.now()) == 1
+    assert container.catalog.plan("pro").yearly_stars == 5900  # type: ignore[union-attr]
+    assert await console.follow_catalog(container, container.clock.now()) == 0
