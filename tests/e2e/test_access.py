@@ -387,3 +387,38 @@ async def test_a_staff_grant_opens_the_chats_at_once(tg: FakeBotAPI, access_bot:
     await sam.press("Grant")
     await settle(tg, access_bot)  # no sweep: the staff update itself carried it
     assert list(join_links(bob)) == ["Club channel", "Pro room"]
+
+
+async def test_a_downgrade_keeps_the_old_plans_chat_until_its_paid_period_ends(
+    tg: FakeBotAPI, access_bot: Runtime, clock: ManualClock
+) -> None:
+    bo = await trial_user(tg, 7901)
+    await settle(tg, access_bot)
+    await join(tg, bo.id, join_links(bo)["Club channel"])
+    _, paid = await subscribe_monthly(bo, "Pro · 600 ⭐ / month")
+    assert paid.accepted
+    await settle(tg, access_bot)
+    await join(tg, bo.id, join_links(bo)["Pro room"])
+    await settle(tg, access_bot)
+    assert status(tg, PRO_ROOM, bo) == "member"
+
+    clock.advance(timedelta(days=10))
+    _, paid = await subscribe_monthly(bo, "Basic · 150 ⭐ / month")  # Basic opens the club only
+    assert paid.accepted
+    await settle(tg, access_bot)
+    await access_bot.sweep_once()
+    await settle(tg, access_bot)
+    assert status(tg, PRO_ROOM, bo) == "member"  # Pro was paid for 20 more days
+
+    clock.advance(timedelta(days=19))
+    await access_bot.sweep_once()
+    await settle(tg, access_bot)
+    assert status(tg, PRO_ROOM, bo) == "member"
+    assert not tg.calls_to("banChatMember")
+
+    clock.advance(timedelta(days=1, hours=1))  # the Pro period is over
+    await access_bot.sweep_once()
+    await settle(tg, access_bot)
+    assert status(tg, PRO_ROOM, bo) == "left"
+    assert status(tg, CLUB, bo) == "member"  # Basic still opens the club
+    assert "does not include <b>Pro room</b>" in (bo.messages[-1].html or bo.messages[-1].text)

@@ -291,12 +291,20 @@ class SyncAccess:
         given = {c.chat_id for c in access.chats_given(self.catalog, state, plan_id)}
         if grant.chat_id in given:
             return
+        reason = access.removal_reason(state, plan_id, self.catalog)
         if grant.lost_at is None:
             grant.lost_at = now
+            if reason == access.RemovalReason.PLAN:
+                # A downgrade: the old plan's chats stay until its paid period would have
+                # ended (lost_at is then when access to this chat ends).
+                paid_until = await self._old_plan_paid_until(grant.person_id)
+                if paid_until is not None and paid_until > now:
+                    grant.lost_at = paid_until
+        elif reason != access.RemovalReason.PLAN and grant.lost_at > now:
+            grant.lost_at = now  # the whole membership ended before the old period did
         if not access.removal_due(grant.lost_at, now, self.catalog):
             return
         grant.status, grant.removed_at = "removed", now
-        reason = access.removal_reason(state, plan_id, self.catalog)
         if grant.telegram_id is None or grant.telegram_id in self.staff_ids:
             return
         self._queue_removal(
@@ -312,6 +320,13 @@ class SyncAccess:
         )
         report.removals += 1
         report.people.add(grant.person_id)
+
+    async def _old_plan_paid_until(self, person_id: int) -> datetime | None:
+        find = getattr(self.store, "old_plan_paid_until", None)
+        if find is None:
+            return None
+        found: datetime | None = await find(person_id)
+        return found
 
     async def _reconcile(
         self,

@@ -18,6 +18,7 @@ from forever.db.models import (
     Subscription,
 )
 from forever.db.transactions import SqlUnitOfWork
+from forever.domain.events import EventKind
 from forever.services.access import Holder, Presence
 
 
@@ -119,6 +120,19 @@ class SqlAccessStore:
         ).all()
         newest = await session.scalar(select(func.max(Event.id)))
         return newest, {r[1] for r in rows if r[1] is not None}
+
+    async def old_plan_paid_until(self, person_id: int) -> datetime | None:
+        """When the plan held before the latest plan change would have ended."""
+        data = await self._uow.session.scalar(
+            select(Event.data)
+            .where(Event.person_id == person_id, Event.kind == EventKind.PLAN_CHANGED.value)
+            .order_by(Event.id.desc())
+            .limit(1)
+        )
+        text = (data or {}).get("from_period_end")
+        if not isinstance(text, str):
+            return None
+        return datetime.fromisoformat(text)
 
     async def presence_of(self, user_id: int) -> dict[int, str]:
         rows = await self._uow.session.execute(
