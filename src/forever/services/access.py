@@ -305,12 +305,16 @@ class SyncAccess:
         if not access.removal_due(grant.lost_at, now, self.catalog):
             return
         grant.status, grant.removed_at = "removed", now
-        if grant.telegram_id is None or grant.telegram_id in self.staff_ids:
+        telegram_id = grant.telegram_id
+        if holder is None or holder.telegram_id is None:
+            # An erased person: the queued removal carries the id it needs; the grant keeps none.
+            grant.telegram_id = None
+        if telegram_id is None or telegram_id in self.staff_ids:
             return
         self._queue_removal(
             out,
             grant.chat_id,
-            grant.telegram_id,
+            telegram_id,
             person_id=grant.person_id,
             key=f"access-remove:{grant.id}:{grant.round}",
             reason=reason,

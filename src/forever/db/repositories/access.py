@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -87,6 +87,18 @@ class SqlAccessStore:
 
     async def set_member(self, chat_id: int, user_id: int, status: str, now: datetime) -> None:
         session = self._uow.session
+        if status in ("left", "kicked"):
+            granted = await session.scalar(
+                select(AccessGrant.id).where(AccessGrant.telegram_id == user_id).limit(1)
+            )
+            if granted is None:
+                # Gone, and nobody we know (never given access, or erased): keep no trace.
+                await session.execute(
+                    delete(AccessMember).where(
+                        AccessMember.chat_id == chat_id, AccessMember.user_id == user_id
+                    )
+                )
+                return
         values = {"chat_id": chat_id, "user_id": user_id, "status": status, "updated_at": now}
         keys = ["chat_id", "user_id"]
         changes = {"status": status, "updated_at": now}
