@@ -17,7 +17,6 @@ from sqlalchemy import select
 
 from forever.app import build_container
 from forever.config import Settings
-
 from forever.db.inbox import store_update
 from forever.db.models import Base, Consent, OutboxMessage, Suppression, UpdateInbox
 from forever.db.repositories.suppressions import suppression_hash
@@ -27,9 +26,9 @@ from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI
 from forever.sandbox.fake_bot_api.groups import add_group, groups, join
 from tests.conftest import STAFF_ID, TEST_TOKEN
+from tests.e2e.staff_helpers import only_job, wait_for, wait_for_status
 from tests.e2e.test_access import CLUB, PRO_ROOM, catalog_with_chats, join_links, settle
 from tests.e2e.test_chat_payments import trial_user
-from tests.e2e.staff_helpers import only_job, wait_for, wait_for_status
 
 ADDRESS = "Zeferina.Private@example.com"
 FIRST_NAME = "Zeferina"
