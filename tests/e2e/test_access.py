@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from forever.app import build_container
 from forever.config import ConfigError, Settings
-from forever.db.models import OutboxMessage
+from forever.db.models import AuditEntry, OutboxMessage
 from forever.domain.clock import ManualClock
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI, FakeUser
@@ -172,6 +172,17 @@ async def test_reconcile_removes_a_stray_but_never_an_administrator(
     await settle(tg, access_bot)
     assert status(tg, CLUB, stray) == "left"
     assert status(tg, CLUB, admin) == "administrator"
+    # Staff are told what the reconcile did, and it is in the audit log.
+    report = tg.user(STAFF_ID).last_message.text or ""
+    assert "Access check: 1 person in the chats without access" in report
+    assert f"Club channel ({CLUB}): 1" in report
+    async with access_bot.container.sessions() as session:
+        actions = [
+            (e.action, e.arguments)
+            for e in await session.scalars(select(AuditEntry).order_by(AuditEntry.id))
+        ]
+    assert ("chat_reconcile", {"removed": {str(CLUB): 1}}) in actions
+    assert any(a == "chat_removal" and args["reason"] == "stray" for a, args in actions)
 
 
 async def test_start_refused_with_one_line_per_chat_problem(

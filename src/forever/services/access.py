@@ -30,6 +30,7 @@ INVITE = "access_invite"  # the message with one join button per chat
 APPROVE = "access_approve"
 DECLINE = "access_decline"
 REMOVE = "access_remove"
+RECONCILE_REPORT = "access_reconcile_staff"  # staff are told what the reconcile removed
 # Chat messages (message_templates/chat/<locale>/).
 REMOVED_NOTE = "access_removed"
 DECLINED_NOTE = "access_declined"
@@ -345,6 +346,7 @@ class SyncAccess:
             if g.status == "granted" and g.telegram_id is not None
         }
         chat_ids = [c.chat_id for c in self.catalog.chats]
+        found: dict[int, int] = {}  # chat id -> strays queued for removal
         for seen in await self.store.present(chat_ids):
             if seen.status not in access.PRESENT or seen.user_id in self.staff_ids:
                 continue
@@ -363,6 +365,24 @@ class SyncAccess:
                 language=None,
             )
             report.strays += 1
+            found[seen.chat_id] = found.get(seen.chat_id, 0) + 1
+        if not found or not self.staff_ids:
+            return
+        counts = {str(chat_id): n for chat_id, n in sorted(found.items())}
+        out.append(
+            dict(
+                key=f"access-reconcile:{now.isoformat()}"[:200],
+                channel="telegram",
+                person_id=None,
+                template=RECONCILE_REPORT,
+                context={"user_id": 0, "counts": counts},
+                marketing=False,
+                not_before=now,
+                now=now,
+            )
+        )
+        if self.audit is not None:
+            self.audit.record(BOT_ACTOR, "chat_reconcile", now, removed=counts)
 
     def _queue_removal(
         self,
