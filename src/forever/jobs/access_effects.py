@@ -40,6 +40,8 @@ class AccessPort(Protocol):
 
     async def remove(self, chat_id: int, user_id: int) -> None: ...
 
+    async def unban(self, chat_id: int, user_id: int) -> None: ...
+
 
 class LinkCache(Protocol):
     async def get(self, chat_id: int) -> str | None: ...
@@ -188,6 +190,10 @@ class AccessEffects:
             return
         if status in access.PRESENT:
             await self.port.remove(chat_id, user_id)
+        elif status == "kicked":
+            # Banned by an earlier try whose unban failed (a 429, say): unban only, so a new
+            # link lets them back; banning again would be a second removal.
+            await self.port.unban(chat_id, user_id)
         chat = self.catalog.chat_by_id(chat_id)
         if not context.get("tell") or chat is None:
             return
