@@ -444,7 +444,8 @@ async def test_a_downgrade_keeps_the_old_plans_chat_until_its_paid_period_ends(
     assert "does not include <b>Pro room</b>" in (bo.messages[-1].html or bo.messages[-1].text)
 
 
-# 5,000 as in the issue takes about 2 minutes here (load 3); the suite runs 300.
+# The suite runs 300; FOREVER_ACCESS_BULK=5000 (the issue's size) still fails: the fake Bot API
+# gives up after 10 s on the 10,000 chat_member updates the bans cause (the bot is slower).
 BULK_MEMBERS = int(os.environ.get("FOREVER_ACCESS_BULK", "300"))
 
 
@@ -478,11 +479,6 @@ async def bulk_bot(
     await runtime.stop()
 
 
-@pytest.mark.xfail(
-    reason="open: under 429s a few bans are sent twice (5 of 300 members here); the cause "
-    "(two delivery workers on one row, or a retried call) is not found yet",
-    strict=False,
-)
 async def test_429_while_removing_5000_expired_members_paced_all_removed_nobody_twice(
     tg: FakeBotAPI, bulk_bot: Runtime, clock: ManualClock
 ) -> None:

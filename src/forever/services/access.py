@@ -110,6 +110,8 @@ class SyncReport:
     removals: int = 0  # removals queued (access ended)
     strays: int = 0  # removals queued by the reconcile
     people: set[int] = field(default_factory=set)
+    # (chat id, Telegram id) of the removals queued in this pass: the reconcile skips them
+    removing: set[tuple[int, int]] = field(default_factory=set)
 
     @property
     def total(self) -> int:
@@ -325,6 +327,7 @@ class SyncAccess:
         )
         report.removals += 1
         report.people.add(grant.person_id)
+        report.removing.add((grant.chat_id, telegram_id))
 
     async def _old_plan_paid_until(self, person_id: int) -> datetime | None:
         find = getattr(self.store, "old_plan_paid_until", None)
@@ -346,12 +349,13 @@ class SyncAccess:
             if g.status == "granted" and g.telegram_id is not None
         }
         chat_ids = [c.chat_id for c in self.catalog.chats]
+        skip = entitled | report.removing
         found: dict[int, int] = {}  # chat id -> strays queued for removal
         for seen in await self.store.present(chat_ids):
             if seen.status not in access.PRESENT or seen.user_id in self.staff_ids:
                 continue
-            if (seen.chat_id, seen.user_id) in entitled:
-                continue
+            if (seen.chat_id, seen.user_id) in skip:
+                continue  # given access, or just queued for removal as their access ended
             await self.store.set_member(seen.chat_id, seen.user_id, "removing", now)
             self._queue_removal(
                 out,
