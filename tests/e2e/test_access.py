@@ -545,3 +545,37 @@ async def test_429_while_removing_5000_expired_members_paced_all_removed_nobody_
     assert len([c for c in tg.refused if c.status == 429]) == 40
     assert wall < 45
     forget_refused(tg, 429)
+
+
+async def test_a_join_request_from_someone_who_never_started_the_bot_is_declined_with_a_note(
+    tg: FakeBotAPI, access_bot: Runtime
+) -> None:
+    ana = await trial_user(tg, 7951)
+    await settle(tg, access_bot)
+    link = join_links(ana)["Club channel"]
+    never = tg.add_user(7952, "Never", language_code="ro")  # never opened the bot
+    assert not never.messages
+    await join(tg, never.id, link)
+    await settle(tg, access_bot)
+    assert status(tg, CLUB, never) == "left"
+    declined = [c.params["user_id"] for c in tg.calls_to("declineChatJoinRequest") if c.ok]
+    assert declined == [never.id]
+    assert "Canalul clubului" in (never.last_message.text or "")  # told, in Romanian
+    assert not tg.calls_to("approveChatJoinRequest")
+
+
+async def test_two_join_requests_at_once_are_each_answered_once(
+    tg: FakeBotAPI, access_bot: Runtime
+) -> None:
+    ana, bob = await trial_user(tg, 7961), await trial_user(tg, 7962)
+    await settle(tg, access_bot)
+    link = join_links(ana)["Club channel"]
+    await asyncio.gather(join(tg, ana.id, link), join(tg, bob.id, link))
+    await settle(tg, access_bot)
+    assert status(tg, CLUB, ana) == "member" and status(tg, CLUB, bob) == "member"
+    approved = [c.params["user_id"] for c in tg.calls_to("approveChatJoinRequest") if c.ok]
+    assert sorted(approved) == [ana.id, bob.id]  # one answer each
+    # Asking again while inside changes nothing (Telegram sends no second request).
+    await join(tg, ana.id, link)
+    await settle(tg, access_bot)
+    assert len(tg.calls_to("approveChatJoinRequest")) == 2
