@@ -191,6 +191,7 @@ CHAT: dict[str, dict] = {
         "chat_id": -1001,
         "error": "Telegram server says - Bad Request: not enough rights",
     },
+    "access_reconcile_staff": {"chats": [("Club <b>", -1001, 2)], "total": 2},
     "access_invite": {"chats": ["Club channel", "Community"], "plan_name": "Plus"},
     "access_removed": {"chat_name": "Club channel", "reason": "ended"},
     "access_declined": {

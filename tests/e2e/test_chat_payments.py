@@ -113,7 +113,11 @@ async def test_upgrade_stops_the_old_stars_subscription(
     assert state.membership.plan_id == "pro"
     assert await edits_soon(tg, (plus.charge_id, "true")) == [(plus.charge_id, "true")]
     changes = await events(running_bot, 3004, EventKind.PLAN_CHANGED)
-    assert changes[0].data == {"from_plan": "plus", "to_plan": "pro"}
+    assert {k: changes[0].data[k] for k in ("from_plan", "to_plan")} == {
+        "from_plan": "plus",
+        "to_plan": "pro",
+    }
+    assert changes[0].data["from_period_end"]  # when Plus would have ended (access: downgrades)
 
 
 async def test_an_upgrade_mid_month_says_and_keeps_the_value_of_the_days_left(

@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
+from forever.app import build_container
+from forever.config import Settings
 from forever.db.inbox import store_update
 from forever.db.models import Base, Consent, OutboxMessage, Suppression, UpdateInbox
 from forever.db.repositories.suppressions import suppression_hash
@@ -19,8 +24,11 @@ from forever.domain.clock import ManualClock
 from forever.domain.signing import email_hash
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI
-from tests.conftest import STAFF_ID
+from forever.sandbox.fake_bot_api.groups import add_group, groups, join
+from tests.conftest import STAFF_ID, TEST_TOKEN
 from tests.e2e.staff_helpers import only_job, wait_for, wait_for_status
+from tests.e2e.test_access import CLUB, PRO_ROOM, catalog_with_chats, join_links, settle
+from tests.e2e.test_chat_payments import trial_user
 
 ADDRESS = "Zeferina.Private@example.com"
 FIRST_NAME = "Zeferina"
@@ -171,3 +179,42 @@ async def test_legacy_unkeyed_rows_still_count_and_are_rekeyed_when_the_address_
     assert rows[keyed] == ("bounced", False)
     assert email_hash(old_bounced) not in rows
     assert rows[email_hash(old_erased)] == ("erased", True)  # not seen again: still legacy
+
+
+@pytest.fixture
+async def club_bot(
+    e2e_settings: Settings, tmp_path: Path, clock: ManualClock, tg: FakeBotAPI
+) -> AsyncIterator[Runtime]:
+    """The bot with the access tests' catalog chats (a channel and a group)."""
+    add_group(tg.state, CLUB, "Club channel", kind="channel")
+    add_group(tg.state, PRO_ROOM, "Pro room")
+    settings = e2e_settings.model_copy(update={"catalog_path": str(catalog_with_chats(tmp_path))})
+    runtime = Runtime(build_container(settings, clock=clock), TEST_TOKEN)
+    await runtime.start(scheduler=False, handle_as_tasks=False)
+    await tg.wait_until_polled()
+    yield runtime
+    await runtime.stop()
+
+
+async def test_an_erased_member_leaves_the_chats_and_no_access_table_keeps_their_id(
+    tg: FakeBotAPI, club_bot: Runtime, clock: ManualClock
+) -> None:
+    gone, stays = await trial_user(tg, 7311), await trial_user(tg, 7312)
+    await settle(tg, club_bot)
+    for user in (gone, stays):
+        await join(tg, user.id, join_links(user)["Club channel"])
+    await settle(tg, club_bot)
+    assert groups(tg.state)[CLUB].status(gone.id) == "member"
+    await gone.send_text("/privacy")
+    await gone.press("Delete my data")
+    await gone.press("Yes, delete everything")
+    await settle(tg, club_bot)
+    await club_bot.sweep_once()
+    await settle(tg, club_bot)
+    assert groups(tg.state)[CLUB].status(gone.id) == "left"  # removed, and may come back
+    assert groups(tg.state)[CLUB].status(stays.id) == "member"
+
+    after = await every_value(club_bot)
+    for table in ("access_grants", "access_members", "people"):
+        assert str(gone.id) not in after[table], table
+    assert str(stays.id) in after["access_grants"] and str(stays.id) in after["access_members"]

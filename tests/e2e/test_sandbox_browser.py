@@ -298,3 +298,50 @@ async def test_a_failed_renewal_from_the_page_shows_the_payment_failed_message(
     # Blocking is shown on the control itself.
     await simulate.get_by_role("button", name="Block the bot").click()
     await expect(simulate.get_by_role("button", name="Unblock the bot")).to_be_visible()
+
+
+async def test_a_trial_member_joins_the_club_chats_and_is_removed_when_access_ends(
+    sandbox: Sandbox,
+    page: Page,
+    shots: Path,
+) -> None:
+    """The catalog has no chats, so the sandbox shows its demo channel and group."""
+    tour = Tour(page, shots)
+    await tour.ready()
+    club = page.get_by_role("region", name="Club chats")
+    channel = club.get_by_role("article", name="Club channel")
+    group = club.get_by_role("article", name="Members' group")
+
+    await tour.add_customer("Bea", "en")
+    await expect(channel).to_contain_text("Not a member")
+    await expect(channel.get_by_role("list")).to_have_count(0)
+    await tour.command("/start")
+    await tour.sees("Welcome")
+    await tour.tap("Start my free trial")
+    await tour.sees("What is your email address?")
+    email = next(c.email for c in sandbox.customers.values() if c.user.first_name == "Bea")
+    await page.get_by_role("button", name=f"Send the email address {email}").click()
+    await tour.sees("Your free trial of Plus has started")
+    await tour.sees("membership opens")
+
+    # Each button asks to join; the bot approves a member's request, and the posts show.
+    await tour.tap("Club channel")
+    await expect(channel).to_contain_text("Member · ")
+    await expect(channel.get_by_role("list", name="Posts in Club channel")).to_contain_text(
+        "This week's live classes"
+    )
+    await tour.tap("Members' group")
+    await expect(group).to_contain_text("Member · ")
+    await expect(group.get_by_role("listitem")).to_have_count(2)
+    await tour.snap("sandbox-club.png")
+
+    # The 7-day trial ends unpaid: moving the clock past it removes her from both chats.
+    await page.get_by_role("button", name="+7 days").click()
+    await page.get_by_role("button", name="+1 day").click()
+    await expect(channel).to_contain_text("Not a member")
+    await expect(group).to_contain_text("Not a member")
+    await expect(channel.get_by_role("list")).to_have_count(0)
+    await tour.sees("Your membership has ended, so you have left Club channel")
+    bea = next(c for c in sandbox.customers.values() if c.user.first_name == "Bea")
+    for chat in sandbox.club_json():
+        assert bea.id not in chat["members"]

@@ -15,6 +15,7 @@ from forever.domain.clock import ManualClock
 from forever.domain.events import EventKind
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI
+from forever.telegram.commands import staff_commands
 from tests.conftest import STAFF_ID, START
 from tests.e2e.chat_helpers import events
 from tests.e2e.test_chat_payments import subscribe_monthly, trial_user
@@ -59,12 +60,27 @@ async def test_help_lists_the_staff_commands_for_staff_only(
         "/grant: Give someone access",
         "/refund: Refund a payment",
         "/audit: Recent staff actions",
+        "/access: A person's private chats; re-send an invite",
     ):
         assert line in text
+    # The staff menu has it too, and /help names it in each language.
+    menus = [c.params for c in tg.calls_to("setMyCommands") if "chat_id" in str(c.params)]
+    assert menus and all("access" in str(params["commands"]) for params in menus)
+    for locale, words in (("ro", "retrimite invitația"), ("it", "reinvia l'invito")):
+        assert any(c.command == "access" and words in c.description for c in staff_commands(locale))
     customer = tg.add_user(3002, "Eve")
     await customer.send_text("/help")
     assert "/plans" in customer.last_message.text
-    for hint in ("staff", "/broadcast", "/stats", "/user", "/grant", "/refund", "/audit"):
+    for hint in (
+        "staff",
+        "/broadcast",
+        "/stats",
+        "/user",
+        "/grant",
+        "/refund",
+        "/audit",
+        "/access",
+    ):
         assert hint not in customer.last_message.text
 
 

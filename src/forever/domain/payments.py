@@ -358,7 +358,16 @@ def decide_payment(paid: Paid, now: datetime) -> PaymentDecision:
         had_paid_access = m.state in PAID_STATES and m.billing in (Billing.MONTHLY, Billing.YEARLY)
         if had_paid_access and m.plan_id != paid.plan_id:
             events.append(
-                (EventKind.PLAN_CHANGED, {"from_plan": m.plan_id, "to_plan": paid.plan_id})
+                (
+                    EventKind.PLAN_CHANGED,
+                    {
+                        "from_plan": m.plan_id,
+                        "to_plan": paid.plan_id,
+                        # when the old plan's paid period would have ended: a downgrade keeps
+                        # the old plan's chats until then (membership access)
+                        "from_period_end": m.period_end.isoformat() if m.period_end else None,
+                    },
+                )
             )
         if not had_paid_access:
             events.append(

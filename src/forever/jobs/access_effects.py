@@ -40,6 +40,8 @@ class AccessPort(Protocol):
 
     async def remove(self, chat_id: int, user_id: int) -> None: ...
 
+    async def unban(self, chat_id: int, user_id: int) -> None: ...
+
 
 class LinkCache(Protocol):
     async def get(self, chat_id: int) -> str | None: ...
@@ -50,7 +52,7 @@ class LinkCache(Protocol):
 class AccessEffects:
     """Callable by template name: `await effects(template, context, language, now)`."""
 
-    templates = frozenset({uc.INVITE, uc.APPROVE, uc.DECLINE, uc.REMOVE})
+    templates = frozenset({uc.INVITE, uc.APPROVE, uc.DECLINE, uc.REMOVE, uc.RECONCILE_REPORT})
 
     def __init__(
         self,
@@ -105,9 +107,25 @@ class AccessEffects:
             except Exception:  # an alert must not hide the failure it reports
                 log.exception("access: alerting staff %s failed", staff_chat)
 
+    async def _report_reconcile(self, context: dict[str, Any]) -> None:
+        """Staff read what the reconcile removed: people seen in a chat without access."""
+        locale = self.renderer.locale_for(None)
+        rows = []
+        for chat_id, n in (context.get("counts") or {}).items():
+            chat = self.catalog.chat_by_id(int(chat_id))
+            rows.append((chat.name[locale] if chat else str(chat_id), int(chat_id), int(n)))
+        html = self.renderer.chat(
+            uc.RECONCILE_REPORT, locale, chats=rows, total=sum(r[2] for r in rows)
+        )
+        for staff_chat in self.staff_chat_ids:
+            await self.chat.send_text(staff_chat, html)
+
     async def _run(
         self, template: str, context: dict[str, Any], language: str | None, now: datetime
     ) -> None:
+        if template == uc.RECONCILE_REPORT:
+            await self._report_reconcile(context)
+            return
         user_id = int(context["user_id"])
         if template == uc.INVITE:
             await self._invite(user_id, context, language, now)
@@ -172,6 +190,10 @@ class AccessEffects:
             return
         if status in access.PRESENT:
             await self.port.remove(chat_id, user_id)
+        elif status == "kicked":
+            # Banned by an earlier try whose unban failed (a 429, say): unban only, so a new
+            # link lets them back; banning again would be a second removal.
+            await self.port.unban(chat_id, user_id)
         chat = self.catalog.chat_by_id(chat_id)
         if not context.get("tell") or chat is None:
             return

@@ -67,6 +67,8 @@ class World(Protocol):
 
     def chat_json(self, user_id: int) -> dict[str, Any]: ...
 
+    def club_json(self) -> list[dict[str, Any]]: ...
+
     async def send_text(self, user_id: int, text: str) -> None: ...
 
     async def start_bot(self, user_id: int, payload: str | None = None) -> None: ...
@@ -235,6 +237,7 @@ class SandboxApi:
             "languages": list(LANGUAGES),
             "customers": [c.to_json() for c in s.customers.values()],
             "mail": [mail_summary(m) for m in s.catcher.mails],
+            "club": s.club_json(),
         }
 
     async def state(self, request: web.Request) -> web.Response:

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import socket
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from forever.app import Container, build_container
 from forever.config import SANDBOX_TOKEN, Settings, SmtpSecurity
 from forever.db.migrate import upgrade_engine
 from forever.db.models import Person
-from forever.domain.catalog import ChatKind
+from forever.domain.catalog import AccessChat, Catalog, ChatKind
 from forever.runtime import Runtime
 from forever.sandbox.api import SandboxApi
 from forever.sandbox.clock import SandboxClock
@@ -129,6 +129,39 @@ def sandbox_settings(
     )
 
 
+# Demo chats for a catalog that has none (sandbox only), and the posts the page shows inside.
+DEMO_CHATS = (
+    AccessChat(
+        key="sandbox_club",
+        chat_id=-1009000000001,
+        kind=ChatKind.CHANNEL,
+        name={"en": "Club channel", "ro": "Canalul clubului", "it": "Canale del club"},
+    ),
+    AccessChat(
+        key="sandbox_community",
+        chat_id=-1009000000002,
+        kind=ChatKind.GROUP,
+        name={"en": "Members' group", "ro": "Grupul membrilor", "it": "Gruppo dei membri"},
+    ),
+)
+DEMO_POSTS = {
+    ChatKind.CHANNEL: (
+        "This week's live classes: Monday, Wednesday and Friday at 7:00.",
+        "New in the library: a 20-minute morning flow.",
+    ),
+    ChatKind.GROUP: (
+        "Sam (staff): Welcome! Say hello and tell us what you practise.",
+        "Sam (staff): Questions about a pose? Ask here.",
+    ),
+}
+
+
+def with_demo_chats(catalog: Catalog) -> Catalog:
+    keys = tuple(chat.key for chat in DEMO_CHATS)
+    plans = tuple(replace(plan, chats=keys) for plan in catalog.plans)
+    return replace(catalog, chats=DEMO_CHATS, plans=plans)
+
+
 JOIN_ANSWER_POLLS = 40  # × 50 ms: how long a join waits for the bot's answer
 
 
@@ -215,6 +248,10 @@ class Sandbox:
         )
         self.customers[STAFF_ID] = Customer(staff, "sam@staff.sandbox.test", staff=True)
         self.container = build_container(settings, clock=self.clock)
+        if not self.container.catalog.chats:
+            # A catalog without chats still shows membership access in the sandbox: a demo
+            # channel and group (in the sandbox only), opened by every plan.
+            self.container.catalog = with_demo_chats(self.container.catalog)
         # Membership access: the catalog's chats exist in the sandbox's Telegram, owned by
         # the staff member, with the bot an administrator that may invite and ban.
         for chat in self.container.catalog.chats:
@@ -229,6 +266,27 @@ class Sandbox:
         await self.runtime.start(scheduler=scheduler, handle_as_tasks=False)
         await self.fake.wait_until_polled()
         self.url = f"http://{HOST}:{self.runtime.web_port}/"
+
+    def club_json(self) -> list[dict[str, Any]]:
+        """The catalog's chats as the page shows them: who is inside, and the posts."""
+        if self.container is None:
+            return []
+        present = ("member", "administrator", "creator", "restricted")
+        out = []
+        for chat in self.container.catalog.chats:
+            group = groups(self.fake.state).get(chat.chat_id)
+            if group is None:
+                continue
+            out.append(
+                {
+                    "id": chat.chat_id,
+                    "title": group.title,
+                    "kind": chat.kind.value,
+                    "members": [uid for uid, s in group.statuses.items() if s in present],
+                    "posts": list(DEMO_POSTS[chat.kind]),
+                }
+            )
+        return out
 
     async def stop(self) -> None:
         self.hub.close()

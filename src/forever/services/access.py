@@ -30,6 +30,7 @@ INVITE = "access_invite"  # the message with one join button per chat
 APPROVE = "access_approve"
 DECLINE = "access_decline"
 REMOVE = "access_remove"
+RECONCILE_REPORT = "access_reconcile_staff"  # staff are told what the reconcile removed
 # Chat messages (message_templates/chat/<locale>/).
 REMOVED_NOTE = "access_removed"
 DECLINED_NOTE = "access_declined"
@@ -109,6 +110,8 @@ class SyncReport:
     removals: int = 0  # removals queued (access ended)
     strays: int = 0  # removals queued by the reconcile
     people: set[int] = field(default_factory=set)
+    # (chat id, Telegram id) of the removals queued in this pass: the reconcile skips them
+    removing: set[tuple[int, int]] = field(default_factory=set)
 
     @property
     def total(self) -> int:
@@ -291,18 +294,30 @@ class SyncAccess:
         given = {c.chat_id for c in access.chats_given(self.catalog, state, plan_id)}
         if grant.chat_id in given:
             return
+        reason = access.removal_reason(state, plan_id, self.catalog)
         if grant.lost_at is None:
             grant.lost_at = now
+            if reason == access.RemovalReason.PLAN:
+                # A downgrade: the old plan's chats stay until its paid period would have
+                # ended (lost_at is then when access to this chat ends).
+                paid_until = await self._old_plan_paid_until(grant.person_id)
+                if paid_until is not None and paid_until > now:
+                    grant.lost_at = paid_until
+        elif reason != access.RemovalReason.PLAN and grant.lost_at > now:
+            grant.lost_at = now  # the whole membership ended before the old period did
         if not access.removal_due(grant.lost_at, now, self.catalog):
             return
         grant.status, grant.removed_at = "removed", now
-        reason = access.removal_reason(state, plan_id, self.catalog)
-        if grant.telegram_id is None or grant.telegram_id in self.staff_ids:
+        telegram_id = grant.telegram_id
+        if holder is None or holder.telegram_id is None:
+            # An erased person: the queued removal carries the id it needs; the grant keeps none.
+            grant.telegram_id = None
+        if telegram_id is None or telegram_id in self.staff_ids:
             return
         self._queue_removal(
             out,
             grant.chat_id,
-            grant.telegram_id,
+            telegram_id,
             person_id=grant.person_id,
             key=f"access-remove:{grant.id}:{grant.round}",
             reason=reason,
@@ -312,6 +327,14 @@ class SyncAccess:
         )
         report.removals += 1
         report.people.add(grant.person_id)
+        report.removing.add((grant.chat_id, telegram_id))
+
+    async def _old_plan_paid_until(self, person_id: int) -> datetime | None:
+        find = getattr(self.store, "old_plan_paid_until", None)
+        if find is None:
+            return None
+        found: datetime | None = await find(person_id)
+        return found
 
     async def _reconcile(
         self,
@@ -326,11 +349,13 @@ class SyncAccess:
             if g.status == "granted" and g.telegram_id is not None
         }
         chat_ids = [c.chat_id for c in self.catalog.chats]
+        skip = entitled | report.removing
+        found: dict[int, int] = {}  # chat id -> strays queued for removal
         for seen in await self.store.present(chat_ids):
             if seen.status not in access.PRESENT or seen.user_id in self.staff_ids:
                 continue
-            if (seen.chat_id, seen.user_id) in entitled:
-                continue
+            if (seen.chat_id, seen.user_id) in skip:
+                continue  # given access, or just queued for removal as their access ended
             await self.store.set_member(seen.chat_id, seen.user_id, "removing", now)
             self._queue_removal(
                 out,
@@ -344,6 +369,24 @@ class SyncAccess:
                 language=None,
             )
             report.strays += 1
+            found[seen.chat_id] = found.get(seen.chat_id, 0) + 1
+        if not found or not self.staff_ids:
+            return
+        counts = {str(chat_id): n for chat_id, n in sorted(found.items())}
+        out.append(
+            dict(
+                key=f"access-reconcile:{now.isoformat()}"[:200],
+                channel="telegram",
+                person_id=None,
+                template=RECONCILE_REPORT,
+                context={"user_id": 0, "counts": counts},
+                marketing=False,
+                not_before=now,
+                now=now,
+            )
+        )
+        if self.audit is not None:
+            self.audit.record(BOT_ACTOR, "chat_reconcile", now, removed=counts)
 
     def _queue_removal(
         self,

@@ -48,6 +48,9 @@ class BotAccessPort:
         await self.bot.ban_chat_member(chat_id, user_id)
         await self.bot.unban_chat_member(chat_id, user_id, only_if_banned=True)
 
+    async def unban(self, chat_id: int, user_id: int) -> None:
+        await self.bot.unban_chat_member(chat_id, user_id, only_if_banned=True)
+
 
 async def check_chat_rights(bot: Bot, catalog: Catalog) -> list[str]:
     """One line per catalog chat where the bot is not an administrator that may invite users

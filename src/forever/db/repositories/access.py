@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +18,7 @@ from forever.db.models import (
     Subscription,
 )
 from forever.db.transactions import SqlUnitOfWork
+from forever.domain.events import EventKind
 from forever.services.access import Holder, Presence
 
 
@@ -86,6 +87,18 @@ class SqlAccessStore:
 
     async def set_member(self, chat_id: int, user_id: int, status: str, now: datetime) -> None:
         session = self._uow.session
+        if status in ("left", "kicked"):
+            granted = await session.scalar(
+                select(AccessGrant.id).where(AccessGrant.telegram_id == user_id).limit(1)
+            )
+            if granted is None:
+                # Gone, and nobody we know (never given access, or erased): keep no trace.
+                await session.execute(
+                    delete(AccessMember).where(
+                        AccessMember.chat_id == chat_id, AccessMember.user_id == user_id
+                    )
+                )
+                return
         values = {"chat_id": chat_id, "user_id": user_id, "status": status, "updated_at": now}
         keys = ["chat_id", "user_id"]
         changes = {"status": status, "updated_at": now}
@@ -119,6 +132,19 @@ class SqlAccessStore:
         ).all()
         newest = await session.scalar(select(func.max(Event.id)))
         return newest, {r[1] for r in rows if r[1] is not None}
+
+    async def old_plan_paid_until(self, person_id: int) -> datetime | None:
+        """When the plan held before the latest plan change would have ended."""
+        data = await self._uow.session.scalar(
+            select(Event.data)
+            .where(Event.person_id == person_id, Event.kind == EventKind.PLAN_CHANGED.value)
+            .order_by(Event.id.desc())
+            .limit(1)
+        )
+        text = (data or {}).get("from_period_end")
+        if not isinstance(text, str):
+            return None
+        return datetime.fromisoformat(text)
 
     async def presence_of(self, user_id: int) -> dict[int, str]:
         rows = await self._uow.session.execute(

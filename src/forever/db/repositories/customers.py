@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from forever.db import outbox as outbox_sql
 from forever.db.models import (
+    AccessGrant,
     AuditEntry,
     BroadcastDelivery,
     Consent,
@@ -453,6 +454,13 @@ class SqlErasure:
         await self._scrub_inbox(who)
         await self._scrub_outbox(who)
         await self._scrub_deliveries(who)
+        # Chats they already left keep no Telegram id (granted ones are removed right after,
+        # by the access sync, which blanks them once the removal is queued).
+        await self._uow.session.execute(
+            update(AccessGrant)
+            .where(AccessGrant.person_id == person_id, AccessGrant.status == "removed")
+            .values(telegram_id=None)
+        )
 
     async def _scrub_audit(self, who: _Person) -> None:
         session = self._uow.session

@@ -206,6 +206,7 @@ async function select(customerId, view) {
   setView(view || state.view);
   await loadChat(customerId);
   renderInbox();
+  renderClub();
 }
 
 function renderChips(customer) {
@@ -518,6 +519,7 @@ async function pressButton(message, button, row, column, element) {
     const result = await act(element, () =>
       api("POST", `/sandbox/api/chats/${chatId}/press`, { message_id: message.id, row, column }));
     if (result && result.answer) toast(result.answer, "answer");
+    await refreshState();
     return;
   }
   if (button.kind === "url") return openUrl(button.url, element);
@@ -859,9 +861,47 @@ async function refreshState() {
   if (data.business) $("#business-name").textContent = `${data.business} · everything runs on this machine`;
   for (const customer of data.customers) state.customers.set(customer.id, customer);
   state.mail = data.mail;
+  state.club = data.club || [];
   setClock(data.now, data.offset_seconds);
   renderPeople();
   renderInbox();
+  renderClub();
+}
+
+// -- club chats: the catalog's channel and group, as the selected person sees them ----------
+
+function renderClub() {
+  const box = $("#club-chats");
+  if (!box) return;
+  const club = state.club || [];
+  $("#club").hidden = club.length === 0 || state.selected == null;
+  box.replaceChildren();
+  for (const chat of club) {
+    const inside = chat.members.includes(state.selected);
+    const card = document.createElement("article");
+    card.className = "club-chat";
+    card.setAttribute("aria-label", chat.title);
+    const title = document.createElement("h4");
+    title.textContent = `${chat.title} (${chat.kind})`;
+    const status = document.createElement("p");
+    status.className = "club-status";
+    status.textContent = inside
+      ? `Member · ${plural(chat.members.length, "person")} inside`
+      : "Not a member: join with the button in the chat";
+    card.append(title, status);
+    if (inside) {
+      const posts = document.createElement("ul");
+      posts.className = "club-posts";
+      posts.setAttribute("aria-label", `Posts in ${chat.title}`);
+      for (const text of chat.posts) {
+        const item = document.createElement("li");
+        item.textContent = text;
+        posts.append(item);
+      }
+      card.append(posts);
+    }
+    box.append(card);
+  }
 }
 
 // -- start ----------------------------------------------------------------------------------
