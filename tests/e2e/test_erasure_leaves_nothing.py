@@ -18,7 +18,14 @@ from sqlalchemy import select
 from forever.app import build_container
 from forever.config import Settings
 from forever.db.inbox import store_update
-from forever.db.models import Base, Consent, OutboxMessage, Suppression, UpdateInbox
+from forever.db.models import (
+    AuditEntry,
+    Base,
+    Consent,
+    OutboxMessage,
+    Suppression,
+    UpdateInbox,
+)
 from forever.db.repositories.suppressions import suppression_hash
 from forever.domain.clock import ManualClock
 from forever.domain.signing import email_hash
@@ -62,6 +69,9 @@ async def every_value(running_bot: Runtime) -> dict[str, str]:
     return found
 
 
+UNKNOWN_WORDS = "where is the kiwi-zanzibar lounge"
+
+
 async def test_after_erasure_no_table_holds_the_address_name_or_an_unkeyed_hash(
     tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
 ) -> None:
@@ -95,6 +105,9 @@ async def test_after_erasure_no_table_holds_the_address_name_or_an_unkeyed_hash(
             .values(processed_at=now)
         )
 
+    # A text the bot does not understand is kept for the console's inbox (audited).
+    await user.send_text(f"{FIRST_NAME} here, {UNKNOWN_WORDS}")
+
     # A broadcast they answer: their words reach staff (audited), and staff reply (audited).
     await staff.send_text("/broadcast")
     await staff.send_text("Class tonight at 7")
@@ -112,6 +125,7 @@ async def test_after_erasure_no_table_holds_the_address_name_or_an_unkeyed_hash(
 
     before = await every_value(running_bot)
     assert ADDRESS.lower() in before["audit_log"] and ADDRESS.lower() in before["update_inbox"]
+    assert UNKNOWN_WORDS in before["audit_log"]
     assert FIRST_NAME.lower() in before["people"]
     async with container.sessions() as session:
         assert await session.scalar(select(Consent.id).where(Consent.email.is_not(None)))
@@ -130,9 +144,17 @@ async def test_after_erasure_no_table_holds_the_address_name_or_an_unkeyed_hash(
     }
     left = {
         needle: [name for name, text in after.items() if needle in text]
-        for needle in sorted({ADDRESS.lower(), FIRST_NAME.lower(), USERNAME.lower(), *unkeyed})
+        for needle in sorted(
+            {ADDRESS.lower(), FIRST_NAME.lower(), USERNAME.lower(), UNKNOWN_WORDS, *unkeyed}
+        )
     }
     assert {needle: tables for needle, tables in left.items() if tables} == {}
+    # Where the customer was the actor (their answers, their texts), the audit log forgets them.
+    async with container.sessions() as session:
+        theirs = await session.scalars(
+            select(AuditEntry.action).where(AuditEntry.actor_telegram_id == USER_ID)
+        )
+        assert list(theirs) == []
     # Still never mailed again, and still no second trial with that address.
     assert "suppressions" in after and after["suppressions"] != "[]"
     await user.start()

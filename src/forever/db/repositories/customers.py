@@ -479,7 +479,8 @@ class SqlErasure:
             arguments = who.scrub(arguments)
             if arguments != entry.arguments:
                 entry.arguments = arguments
-            if entry.action == "customer_message" and entry.actor_telegram_id == who.telegram_id:
+            customer_acts = ("customer_message", "customer_unknown")
+            if entry.action in customer_acts and entry.actor_telegram_id == who.telegram_id:
                 entry.actor_telegram_id = 0  # the customer was the actor
 
     async def _scrub_inbox(self, who: _Person) -> None:
