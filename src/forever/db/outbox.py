@@ -38,6 +38,7 @@ from forever.db.repositories.journeys import consent_given
 from forever.db.repositories.suppressions import suppress, suppressed_among
 from forever.db.transactions import SqlUnitOfWork
 from forever.db.types import UTCDateTime
+from forever.domain.people import FORGET_WHEN_SENT
 
 CHANNELS = ("email", "chat", "telegram")
 # PostgreSQL NOTIFY channel: "rows are due now", sent in the transaction that queued them so
@@ -553,6 +554,13 @@ class SqlDeliveryStore:
                 status="sent", last_error=None, sent_at=now, claimed_by=None, claimed_until=None
             )
         )
+        for row in rows:
+            context = row.context if isinstance(row.context, dict) else {}
+            forget = context.get(FORGET_WHEN_SENT)
+            if forget:
+                kept = {k: v for k, v in context.items() if k not in forget}
+                kept.pop(FORGET_WHEN_SENT, None)
+                await session.execute(update(_T).where(_T.c.id == row.id).values(context=kept))
         kinds: dict[tuple[str, str, bool], list[int]] = {}
         for row in rows:
             kinds.setdefault((row.channel, row.template, bool(row.marketing)), []).append(row.id)

@@ -8,6 +8,10 @@ from datetime import datetime, timedelta
 # and it spares a write on every update of a busy chat.
 SEEN_RESOLUTION = timedelta(minutes=5)
 
+# An outbox context key naming the keys to drop once the row is sent: data a message needs
+# only until it is done, such as an erased person's Telegram id on their removal from chats.
+FORGET_WHEN_SENT = "forget_when_sent"
+
 
 def needs_update(
     *,

@@ -21,6 +21,7 @@ from forever.domain import access
 from forever.domain.catalog import AccessChat, Catalog
 from forever.domain.clock import Clock
 from forever.domain.events import EventKind
+from forever.domain.people import FORGET_WHEN_SENT
 from forever.services.ports import DeliveryKick, EventLog, Outbox, UnitOfWork
 from forever.services.records import PersonRecord
 from forever.services.staff import AuditLog, StaffDirectory, parse_who
@@ -416,6 +417,8 @@ class SyncAccess:
                     "person_id": person_id,
                     "tell": tell,
                     "language": language,
+                    # Not told means erased (or a stray): keep no id once they are out.
+                    **({} if tell else {FORGET_WHEN_SENT: ["user_id"]}),
                 },
                 marketing=False,
                 not_before=now,

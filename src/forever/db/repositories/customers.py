@@ -9,7 +9,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, cast, delete, exists, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Text,
+    cast,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forever.db import outbox as outbox_sql
@@ -513,7 +524,29 @@ class SqlErasure:
                 .where(prefix)
                 .where(OutboxMessage.status.in_(["pending", "failed"]))
             )
-            await session.execute(update(OutboxMessage).where(prefix).values(context={}))
+            await session.execute(
+                update(OutboxMessage)
+                .where(prefix)
+                .values(
+                    context={},
+                    idempotency_key=literal("erased:").concat(cast(OutboxMessage.id, Text)),
+                )
+            )
+            # Answers to their join requests carry their Telegram id in the key and context
+            # (services.access: access-join:<chat>:<tid>:...); a pending one is moot now.
+            answers = await session.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.template.in_(["access_approve", "access_decline"]),
+                    OutboxMessage.idempotency_key.contains(f":{who.telegram_id}:", autoescape=True),
+                )
+            )
+            for row in answers:
+                if (row.context or {}).get("user_id") != who.telegram_id:
+                    continue
+                if row.status in ("pending", "failed"):
+                    await session.delete(row)
+                else:
+                    row.context, row.idempotency_key = {}, f"erased:{row.id}"
         if who.addresses:
             rows = await session.scalars(
                 select(OutboxMessage).where(_text_contains(OutboxMessage.context, who.addresses))
