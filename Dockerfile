@@ -19,6 +19,7 @@ COPY --from=build /app/.venv /app/.venv
 COPY --from=build /app/src /app/src
 COPY bot.py catalog.toml ./
 COPY message_templates ./message_templates
+COPY locales ./locales
 ENV PATH="/app/.venv/bin:$PATH" PYTHONUNBUFFERED=1 \
     DATABASE_URL="sqlite+aiosqlite:////app/data/forever.db" \
     WEB_HOST=0.0.0.0 WEB_PORT=8080 \

@@ -8,7 +8,7 @@ VENV := .venv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup sandbox test lint bench browser screenshots clean
+.PHONY: setup sandbox test lint bench browser screenshots clean i18n
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -44,6 +44,11 @@ lint: setup
 
 test: setup browser lint
 	$(VENV)/bin/pytest
+
+# Extract every message (babel.cfg: shared templates; plus the English buttons and command
+# menu) into locales/messages.pot and update locales/*/LC_MESSAGES/messages.po.
+i18n: setup
+	$(VENV)/bin/python -m forever.catalogs
 
 bench: setup
 	$(VENV)/bin/python -m bench

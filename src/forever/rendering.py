@@ -31,7 +31,7 @@ from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
 from forever.domain.journeys import zone_or_default
-from forever.domain.locales import LOCALES
+from forever.domain.locales import LOCALES, resolve
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "message_templates"
 
@@ -116,9 +116,9 @@ class Renderer:
         return bound
 
     def locale_for(self, language: str | None) -> str:
-        """Telegram's language_code (e.g. 'it-IT') → one of our locales."""
-        code = (language or "").split("-")[0].lower()
-        return code if code in LOCALES else self.default_locale
+        """Telegram's language_code (e.g. 'it-IT') → one of our locales, along the fallback
+        chain ('pt-br' → 'pt' → the default locale)."""
+        return resolve(language, LOCALES, self.default_locale)
 
     def chat(self, template: str, locale: str, /, **context: Any) -> str:
         """Text for Telegram (HTML), stripped of the template's surrounding blank lines."""

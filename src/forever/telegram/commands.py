@@ -5,21 +5,41 @@ from __future__ import annotations
 import logging
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 
-from forever.config import LOCALES
+from forever.catalogs import translations
+from forever.domain.locales import CATALOG_LOCALES, SOURCE_LOCALE
 from forever.rendering import TEMPLATES_DIR
 
 log = logging.getLogger(__name__)
 
 
+def menu_texts(locale: str, templates_dir: Path = TEMPLATES_DIR) -> dict[str, Any]:
+    """The command descriptions in a locale: commands/en.toml holds the English ones (the
+    message ids, context 'command:<name>' or 'command:staff.<name>'), the catalogs their
+    translations; a `commands/<locale>.toml` that still exists wins for what it has."""
+    folder = templates_dir / "commands"
+    data = tomllib.loads((folder / f"{SOURCE_LOCALE}.toml").read_text("utf-8"))
+    catalog = translations(locale)
+    staff = {n: catalog.pgettext(f"command:staff.{n}", t) for n, t in data.pop("staff", {}).items()}
+    texts: dict[str, Any] = {n: catalog.pgettext(f"command:{n}", t) for n, t in data.items()}
+    own = folder / f"{locale}.toml"
+    if locale != SOURCE_LOCALE and own.is_file():
+        override = tomllib.loads(own.read_text("utf-8"))
+        staff.update(override.pop("staff", {}))
+        texts.update({n: t for n, t in override.items() if n in texts})
+    texts["staff"] = staff
+    return texts
+
+
 def command_menu(
     locale: str, staff: bool = False, templates_dir: Path = TEMPLATES_DIR
 ) -> list[BotCommand]:
-    data = tomllib.loads((templates_dir / "commands" / f"{locale}.toml").read_text("utf-8"))
+    data = menu_texts(locale, templates_dir)
     staff_part = data.pop("staff", {})
     commands = [BotCommand(command=name, description=text) for name, text in data.items()]
     if staff:
@@ -29,8 +49,8 @@ def command_menu(
 
 def staff_commands(locale: str, templates_dir: Path = TEMPLATES_DIR) -> list[BotCommand]:
     """The staff part of the menu alone (what /help adds for staff)."""
-    data = tomllib.loads((templates_dir / "commands" / f"{locale}.toml").read_text("utf-8"))
-    return [BotCommand(command=n, description=t) for n, t in data.get("staff", {}).items()]
+    data = menu_texts(locale, templates_dir)
+    return [BotCommand(command=n, description=t) for n, t in data["staff"].items()]
 
 
 async def register_commands(bot: Bot, default_locale: str, staff_ids: frozenset[int]) -> None:
@@ -38,7 +58,7 @@ async def register_commands(bot: Bot, default_locale: str, staff_ids: frozenset[
     gets a hint that staff commands exist."""
     try:
         await bot.set_my_commands(command_menu(default_locale), scope=BotCommandScopeDefault())
-        for locale in LOCALES:
+        for locale in CATALOG_LOCALES:  # ru and es too: the menu is translated
             await bot.set_my_commands(
                 command_menu(locale), scope=BotCommandScopeDefault(), language_code=locale
             )

@@ -1,4 +1,6 @@
-"""Button labels per locale, from message_templates/buttons/<locale>.toml (read once)."""
+"""Button labels per locale (issue 21): the English ones in message_templates/buttons/en.toml
+are the message ids (context 'button:<key>'), translated by the gettext catalogs. A
+`buttons/<locale>.toml` that still exists wins for the keys it has (read once)."""
 
 from __future__ import annotations
 
@@ -6,23 +8,33 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from forever.config import LOCALES
+from forever.catalogs import months, translations
+from forever.domain.locales import CATALOG_LOCALES, SOURCE_LOCALE
 from forever.rendering import TEMPLATES_DIR
+
+
+def load_labels(templates_dir: Path, locale: str) -> dict[str, str]:
+    folder = templates_dir / "buttons"
+    source = tomllib.loads((folder / f"{SOURCE_LOCALE}.toml").read_text("utf-8"))
+    catalog = translations(locale)
+    table = {key: catalog.pgettext(f"button:{key}", str(text)) for key, text in source.items()}
+    own = folder / f"{locale}.toml"
+    if locale != SOURCE_LOCALE and own.is_file():
+        table.update({k: str(v) for k, v in tomllib.loads(own.read_text("utf-8")).items()})
+    return table
 
 
 class Labels:
     def __init__(self, templates_dir: Path = TEMPLATES_DIR) -> None:
-        self._by_locale = {
-            locale: tomllib.loads((templates_dir / "buttons" / f"{locale}.toml").read_text("utf-8"))
-            for locale in LOCALES
-        }
+        self._by_locale = {locale: load_labels(templates_dir, locale) for locale in CATALOG_LOCALES}
 
     def __call__(self, locale: str, key: str, /, **fields: Any) -> str:
-        table = self._by_locale.get(locale) or self._by_locale["en"]
+        table = self._by_locale.get(locale) or self._by_locale[SOURCE_LOCALE]
         return str(table[key]).format(**fields)[:64]
 
     def months(self, locale: str, n: int) -> str:
-        return self(locale, "months_one" if n == 1 else "months_many", n=n)
+        """'1 month', '3 luni', '5 месяцев': the locale's plural rule."""
+        return months(n, locale if locale in self._by_locale else SOURCE_LOCALE)
 
     def keys(self, locale: str) -> set[str]:
         return set(self._by_locale[locale])

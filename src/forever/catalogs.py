@@ -1,0 +1,219 @@
+"""Message catalogs and CLDR formats (issue 21).
+
+Translations are gettext catalogs under `locales/<locale>/LC_MESSAGES/messages.po`, read once
+at start and compiled in memory (no .mo file is built or committed). A locale's catalog falls
+back along its chain (`pt-br` → `pt` → English), and a message nobody translated is shown as
+its English id. Dates, times, numbers and plural rules come from Babel's CLDR data.
+
+`python -m forever.catalogs` (what `make i18n` runs) extracts every message from the shared
+templates (babel.cfg), from this module and from the English button labels and command menu,
+writes `locales/messages.pot` and updates every catalog, keeping what is translated.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+import sys
+import tomllib
+from collections.abc import Iterator, Mapping
+from datetime import UTC, date, datetime
+from functools import cache, lru_cache
+from pathlib import Path
+from typing import IO, Any
+
+from babel import Locale
+from babel.dates import format_date, format_time
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+from forever.domain.locales import CATALOG_LOCALES, SOURCE_LOCALE, fallback_chain
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCALES_DIR = ROOT / "locales"
+DOMAIN = "messages"
+
+# The CLDR locale each of ours formats dates and numbers as. The bot's English is British
+# ("1 December 2026"); the others are CLDR's own.
+CLDR = {"en": "en_GB"}
+
+
+def cldr(locale: str) -> Locale:
+    return _cldr(CLDR.get(locale, locale.replace("-", "_")))
+
+
+@cache
+def _cldr(code: str) -> Locale:
+    return Locale.parse(code)
+
+
+def catalog_path(locale: str, locales_dir: Path = LOCALES_DIR) -> Path:
+    return locales_dir / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+def read_catalog(path: Path, locale: str) -> Catalog:
+    with path.open("rb") as f:
+        return read_po(f, locale=locale.replace("-", "_"), domain=DOMAIN)
+
+
+def compile_catalog(catalog: Catalog) -> gettext.GNUTranslations:
+    """The catalog as Python's gettext reads it; untranslated and fuzzy entries left out."""
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return gettext.GNUTranslations(buffer)
+
+
+@cache
+def translations(locale: str, locales_dir: Path = LOCALES_DIR) -> gettext.NullTranslations:
+    """The locale's translations, falling back along its chain, then to the English ids."""
+    first: gettext.NullTranslations | None = None
+    for code in fallback_chain(locale, CATALOG_LOCALES, SOURCE_LOCALE):
+        path = catalog_path(code, locales_dir)
+        if not path.is_file():
+            continue
+        found = compile_catalog(read_catalog(path, code))
+        if first is None:
+            first = found
+        else:
+            first.add_fallback(found)
+    return first or gettext.NullTranslations()
+
+
+# --- formats (CLDR) -------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def long_date(value: date, locale: str) -> str:
+    """'1 December 2026', '1 decembrie 2026', '1 декабря 2026 г.', '1 de diciembre de 2026'."""
+    day = value.date() if isinstance(value, datetime) else value
+    return str(format_date(day, "long", locale=cldr(locale)))
+
+
+def short_time(value: datetime, locale: str) -> str:
+    """'10:05' as the locale writes a time of day."""
+    return _short_time(value.hour, value.minute, locale)
+
+
+@lru_cache(maxsize=4096)
+def _short_time(hour: int, minute: int, locale: str) -> str:
+    from datetime import time
+
+    return str(format_time(time(hour, minute), "short", locale=cldr(locale)))
+
+
+def number(value: float, locale: str) -> str:
+    """A number with the locale's separators: 1,500 / 1.500 / 1 500."""
+    from babel.numbers import format_decimal
+
+    return str(format_decimal(value, locale=cldr(locale)))
+
+
+def days(n: int, locale: str) -> str:
+    """'1 day', 'o zi', '2 zile', '20 de zile', '21 день', '5 дней': the catalog's plural
+    forms, chosen by the locale's CLDR plural rule (the catalog's Plural-Forms)."""
+    return translations(locale).ngettext("%(num)d day", "%(num)d days", n) % {"num": n}
+
+
+def months(n: int, locale: str) -> str:
+    """'1 month', '3 luni', '5 месяцев'."""
+    return translations(locale).ngettext("%(num)d month", "%(num)d months", n) % {"num": n}
+
+
+# --- make i18n ------------------------------------------------------------------------------
+
+TOML_SOURCES = {
+    "button": Path("message_templates/buttons/en.toml"),
+    "command": Path("message_templates/commands/en.toml"),
+}
+
+
+def toml_messages(data: Mapping[str, Any], context: str) -> Iterator[tuple[str, str, str]]:
+    """(key, context, English text) of every string in a TOML table: 'button:subscribe',
+    nested tables as 'command:staff.grant'."""
+    for key, value in data.items():
+        name = f"{context}.{key}" if ":" in context else f"{context}:{key}"
+        if isinstance(value, dict):
+            yield from toml_messages(value, name)
+        else:
+            yield key, name, str(value)
+
+
+def extract_toml(
+    fileobj: IO[bytes], keywords: object, comment_tags: object, options: Mapping[str, str]
+) -> Iterator[tuple[int, str, tuple[str, str], list[str]]]:
+    """A Babel extractor for the English buttons and command menu: each key is a message
+    context ('button:subscribe', 'command:staff.grant'), its English text the id."""
+    source = fileobj.read().decode("utf-8")
+    lines: dict[str, int] = {}
+    for lineno, line in enumerate(source.splitlines(), start=1):
+        if "=" in line and not line.lstrip().startswith("#"):
+            lines.setdefault(line.split("=", 1)[0].strip(), lineno)
+    for key, context, text in toml_messages(tomllib.loads(source), options["prefix"]):
+        yield lines.get(key, 0), "pgettext", (context, text), []
+
+
+def update_catalogs(root: Path = ROOT) -> None:
+    """Extract → locales/messages.pot; then every locales/*/LC_MESSAGES/messages.po updated
+    (new ids added untranslated, vanished ones marked obsolete) or created."""
+    from babel.messages.extract import extract_from_dir
+    from babel.messages.frontend import parse_mapping_cfg
+    from babel.messages.pofile import write_po
+
+    with (root / "babel.cfg").open(encoding="utf-8") as f:
+        method_map, options_map = parse_mapping_cfg(f, str(root / "babel.cfg"))  # type: ignore[no-untyped-call]
+    template = Catalog(
+        project="forever", domain=DOMAIN, charset="utf-8", fuzzy=False, creation_date=_EPOCH
+    )
+    for filename, lineno, message, comments, context in extract_from_dir(
+        str(root), method_map, options_map, keywords=_KEYWORDS
+    ):
+        template.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
+    for prefix, source in TOML_SOURCES.items():
+        with (root / source).open("rb") as fb:
+            for lineno, _func, (context, text), _comments in extract_toml(
+                fb, None, None, {"prefix": prefix}
+            ):
+                template.add(text, None, [(str(source), lineno)], context=context)
+    locales_dir = root / "locales"
+    with (locales_dir / f"{DOMAIN}.pot").open("wb") as out:
+        write_po(out, template, width=100, omit_header=False, sort_output=True)
+    for locale in CATALOG_LOCALES:
+        path = catalog_path(locale, locales_dir)
+        if path.is_file():
+            catalog = read_catalog(path, locale)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            catalog = Catalog(
+                locale=locale.replace("-", "_"),
+                domain=DOMAIN,
+                project="forever",
+                fuzzy=False,
+                creation_date=_EPOCH,
+                revision_date=_EPOCH,
+            )
+            catalog.header_comment = (
+                f"# Forever: {locale} messages (`make i18n` updates this file)."
+            )
+        catalog.update(template, no_fuzzy_matching=True)
+        catalog.obsolete.clear()  # a vanished message is dropped, not kept commented out
+        with path.open("wb") as out:
+            write_po(out, catalog, width=100, sort_output=True, ignore_obsolete=True)
+        sys.stdout.write(f"{path.relative_to(root)}: {len(catalog)} messages\n")
+
+
+# Fixed dates in the headers: `make i18n` run twice changes nothing.
+_EPOCH = datetime(2026, 12, 1, tzinfo=UTC)
+
+_KEYWORDS = {
+    "_": None,
+    "gettext": None,
+    "ngettext": (1, 2),
+    "pgettext": ((1, "c"), 2),
+    "npgettext": ((1, "c"), 2, 3),
+}
+
+
+if __name__ == "__main__":  # pragma: no cover - `make i18n`
+    update_catalogs(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT)
