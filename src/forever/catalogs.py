@@ -84,10 +84,13 @@ def translations(locale: str, locales_dir: Path = LOCALES_DIR) -> gettext.NullTr
 # --- formats (CLDR) -------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4096)
 def long_date(value: date, locale: str) -> str:
     """'1 December 2026', '1 decembrie 2026', '1 декабря 2026 г.', '1 de diciembre de 2026'."""
-    day = value.date() if isinstance(value, datetime) else value
+    return _long_date(value.date() if isinstance(value, datetime) else value, locale)
+
+
+@lru_cache(maxsize=4096)
+def _long_date(day: date, locale: str) -> str:
     return str(format_date(day, "long", locale=cldr(locale)))
 
 

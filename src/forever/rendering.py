@@ -12,7 +12,7 @@ else their language's usual one, else settings TIMEZONE, the same rule as quiet 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Hashable, MutableMapping, Sequence
+from collections.abc import Callable, Hashable, MutableMapping
 from datetime import date, datetime, tzinfo
 from functools import cached_property
 from pathlib import Path
@@ -30,10 +30,18 @@ from jinja2 import (
 from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
+from forever import catalogs
 from forever.domain.journeys import zone_or_default
-from forever.domain.locales import LOCALES, resolve
+from forever.domain.locales import (
+    CATALOG_LOCALES,
+    LOCALES,
+    SOURCE_LOCALE,
+    fallback_chain,
+    resolve,
+)
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "message_templates"
+KINDS = ("chat", "email", "web")  # one folder per locale, or one shared template
 
 
 class _Environment(Environment):
@@ -81,9 +89,24 @@ class Renderer:
         # Templates are read once (auto_reload is off): a plain dict in front of Jinja's
         # locked LRU cache, looked up three times per email.
         self._templates: dict[str, Template] = {}
+        self._envs: dict[str, Environment] = {}
+        self._found: dict[tuple[str, str, str], tuple[Template, str]] = {}
 
     @cached_property
     def env(self) -> Environment:
+        """The English environment: console pages and code that loads a template by path."""
+        return self.env_for(SOURCE_LOCALE)
+
+    def env_for(self, locale: str) -> Environment:
+        """One environment per locale (built once): its gettext catalog installed for
+        `{% trans %}`, `_()` and `ngettext()` (new style: `%(name)s` placeholders, escaped
+        values), and CLDR filters that format in that locale unless given another one."""
+        env = self._envs.get(locale)
+        if env is None:
+            env = self._envs[locale] = self._build_env(locale)
+        return env
+
+    def _build_env(self, locale: str) -> Environment:
         env = _Environment(
             loader=FileSystemLoader(self.templates_dir),
             autoescape=_autoescape,  # on for all but the .txt.j2 email parts
@@ -92,13 +115,24 @@ class Renderer:
             lstrip_blocks=True,
             auto_reload=False,  # templates are read once and cached
             enable_async=False,
+            extensions=["jinja2.ext.i18n"],
+        )
+        env.policies["ext.i18n.trimmed"] = True  # a {% trans %} block's whitespace folded
+        env.install_gettext_translations(  # type: ignore[attr-defined]
+            catalogs.translations(locale), newstyle=True
         )
         env.filters["local"] = _to_local
         env.filters["zone"] = zone_label
-        env.filters["stars"] = lambda n: f"{int(n):,}".replace(",", "\u202f") + " ⭐"
+        env.filters["stars"] = stars
+        env.filters["long_date"] = lambda d, loc=locale: catalogs.long_date(d, loc)
+        env.filters["short_time"] = lambda d, loc=locale: catalogs.short_time(d, loc)
+        env.filters["days"] = lambda n, loc=locale: catalogs.days(n, loc)
+        env.filters["months"] = lambda n, loc=locale: catalogs.months(n, loc)
+        env.filters["number"] = lambda n, loc=locale: catalogs.number(n, loc)
         env.globals["long_date"] = long_date
         env.globals["long_datetime"] = long_datetime
         env.globals["remembered"] = remembered
+        env.globals["lang"] = locale  # the language of this environment's catalog
         return env
 
     def zone_for(self, timezone: str | None, language: str | None = None) -> ZoneInfo:
@@ -122,22 +156,57 @@ class Renderer:
 
     def chat(self, template: str, locale: str, /, **context: Any) -> str:
         """Text for Telegram (HTML), stripped of the template's surrounding blank lines."""
-        return self.render(f"chat/{locale}/{template}.j2", locale=locale, **context).strip()
+        found, context["locale"] = self._find("chat", locale, f"{template}.j2")
+        self._in_reader_zone(context)
+        return found.render(context).strip()
 
     def email(self, template: str, locale: str, /, **context: Any) -> tuple[str, str, str]:
         """(subject, html, text) for an email template set: the context is put in the
         reader's zone once for the three parts."""
-        base = f"email/{locale}/{template}"
-        context["locale"] = locale
+        subject_t, context["locale"] = self._find("email", locale, f"{template}.subject.txt.j2")
+        html_t, _ = self._find("email", locale, f"{template}.html.j2")
+        text_t, _ = self._find("email", locale, f"{template}.txt.j2")
         self._in_reader_zone(context)
-        subject = self._template(f"{base}.subject.txt.j2").render(context).strip()
-        html = self._template(f"{base}.html.j2").render(context)
-        text = self._template(f"{base}.txt.j2").render(context).strip() + "\n"
+        subject = subject_t.render(context).strip()
+        html = html_t.render(context)
+        text = text_t.render(context).strip() + "\n"
         return subject, html, text
 
     def render(self, path: str, /, **context: Any) -> str:
+        """A template by path; `chat|email|web/<locale>/<name>` is found as `chat` finds it."""
+        kind, _, rest = path.partition("/")
+        locale, _, name = rest.partition("/")
+        if kind in KINDS and name:
+            found, context["locale"] = self._find(kind, locale, name)
+        else:
+            found = self._template(path)
         self._in_reader_zone(context)
-        return self._template(path).render(context)
+        return found.render(context)
+
+    def _find(self, kind: str, locale: str, name: str) -> tuple[Template, str]:
+        """The template a message is shown with, and the locale it speaks (issue 21): the
+        locale's own copy (`chat/ro/x.j2`, areas not converted yet) wins; else the one shared
+        template (`chat/x.j2`) in the locale's catalog; else a copy along the fallback chain,
+        English last."""
+        key = (kind, locale, name)
+        found = self._found.get(key)
+        if found is None:
+            found = self._found[key] = self._resolve(kind, locale, name)
+        return found
+
+    def _resolve(self, kind: str, locale: str, name: str) -> tuple[Template, str]:
+        own = f"{kind}/{locale}/{name}"
+        if (self.templates_dir / own).is_file():
+            return self.env_for(locale).get_template(own), locale
+        shared = f"{kind}/{name}"
+        if (self.templates_dir / shared).is_file():
+            return self.env_for(locale).get_template(shared), locale
+        chain = fallback_chain(locale, CATALOG_LOCALES, self.default_locale)
+        for fallback in (*chain[1:], SOURCE_LOCALE):
+            path = f"{kind}/{fallback}/{name}"
+            if (self.templates_dir / path).is_file():
+                return self.env_for(fallback).get_template(path), fallback
+        raise TemplateNotFound(own)
 
     def _in_reader_zone(self, context: dict[str, Any]) -> None:
         zone = context.setdefault("tz", self.zone)
@@ -159,30 +228,33 @@ class Renderer:
         return True
 
 
-def long_date(months: Sequence[str]) -> Callable[[date], Markup]:
-    """`{% set date = long_date([...12 month names...]) %}` in a `_format.j2`: "1 December
-    2026". Written as the macro it replaces wrote it (escaped, as Markup)."""
-    names = [escape(m) for m in months]
+def stars(n: int) -> str:
+    """`{{ amount|stars }}`: "1 500 ⭐", grouped by a narrow space in every language (button
+    labels are built outside any locale, and a Stars amount reads the same everywhere)."""
+    return f"{int(n):,}".replace(",", "\u202f") + " ⭐"
+
+
+def long_date(locale: str) -> Callable[[date], Markup]:
+    """`{% set date = long_date("ro") %}` in a `_format.j2`: "1 decembrie 2026", the
+    locale's long date from CLDR (escaped, as Markup)."""
 
     def format_date(d: date) -> Markup:
-        # Safe: the names are escaped above, the rest are integers.
-        return Markup(f"{d.day} {names[d.month - 1]} {d.year}")  # noqa: S704
+        return escape(catalogs.long_date(d, locale))
 
     return format_date
 
 
-def long_datetime(months: Sequence[str], at: str) -> Callable[[datetime], Markup]:
-    """`{% set datetime = long_datetime([...], ", ore ") %}`: "1 dicembre 2026, ore 10:30
-    (Europe/Rome)": the day, `at`, the time of day and the zone it is shown in."""
-    names = [escape(m) for m in months]
+def long_datetime(locale: str, at: str) -> Callable[[datetime], Markup]:
+    """`{% set datetime = long_datetime("it", ", ore ") %}`: "1 dicembre 2026, ore 10:30
+    (Europe/Rome)": the CLDR date, `at`, the CLDR time of day and the zone it is shown in."""
     between = escape(at)
 
     def format_datetime(d: datetime) -> Markup:
+        day = escape(catalogs.long_date(d, locale))
+        time = escape(catalogs.short_time(d, locale))
         zone = escape(zone_label(d))
-        # Safe: every text part is escaped, the rest are integers.
-        return Markup(  # noqa: S704
-            f"{d.day} {names[d.month - 1]} {d.year}{between}{d.hour:02d}:{d.minute:02d} ({zone})"
-        )
+        # Safe: every part is escaped.
+        return Markup(f"{day}{between}{time} ({zone})")  # noqa: S704
 
     return format_datetime
 

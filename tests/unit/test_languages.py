@@ -3,8 +3,11 @@ button labels and the command menu come from the gettext catalogs, in Russian an
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from forever.catalogs import days
 from forever.domain.locales import CATALOG_LOCALES, LOCALES, fallback_chain, resolve
-from forever.rendering import Renderer
+from forever.rendering import Renderer, long_datetime
 from forever.telegram.commands import command_menu
 from forever.telegram.labels import Labels
 
@@ -63,3 +66,73 @@ def test_the_command_menu_exists_in_every_catalog_language() -> None:
 
 def test_the_languages_people_choose_are_catalog_languages() -> None:
     assert set(LOCALES) <= set(CATALOG_LOCALES)
+
+
+# --- CLDR formats -----------------------------------------------------------------------------
+
+WHEN = datetime(2026, 12, 1, 9, 5, tzinfo=UTC)
+
+
+def render(locale: str, source: str, **context: object) -> str:
+    return Renderer().env_for(locale).from_string(source).render(**context)
+
+
+def test_romanian_days_follow_romanian_grammar() -> None:
+    shown = [days(n, "ro") for n in (1, 2, 19, 20, 21, 101, 120)]
+    assert shown == [
+        "o zi",
+        "2 zile",
+        "19 zile",
+        "20 de zile",
+        "21 de zile",
+        "101 zile",
+        "120 de zile",
+    ]
+
+
+def test_russian_days_take_the_three_russian_forms() -> None:
+    assert [days(n, "ru") for n in (1, 2, 5, 11, 21, 22, 25)] == [
+        "1 день",
+        "2 дня",
+        "5 дней",
+        "11 дней",
+        "21 день",
+        "22 дня",
+        "25 дней",
+    ]
+
+
+def test_the_chat_days_macro_is_the_catalog_plural_in_every_locale() -> None:
+    renderer = Renderer()
+    for locale, expected in (("en", "21 days"), ("ro", "21 de zile"), ("it", "21 giorni")):
+        source = f'{{% import "chat/{locale}/_format.j2" as f %}}{{{{ f.days(21) }}}}'
+        assert renderer.env.from_string(source).render() == expected
+    assert render("es", "{{ 1|days }} / {{ 3|days }}") == "1 día / 3 días"
+
+
+def test_a_date_in_each_locale() -> None:
+    expected = {
+        "en": "1 December 2026",
+        "ro": "1 decembrie 2026",
+        "it": "1 dicembre 2026",
+        "ru": "1 декабря 2026\u202fг.",
+        "es": "1 de diciembre de 2026",
+    }
+    for locale, text in expected.items():
+        assert render(locale, "{{ when|long_date }}", when=WHEN) == text
+        time = "9:05" if locale == "es" else "09:05"  # CLDR: Spanish writes H:mm
+        assert render(locale, "{{ when|short_time }}", when=WHEN) == time
+
+
+def test_a_price_and_a_number_in_each_locale() -> None:
+    # Stars amounts read the same everywhere (a narrow no-break space groups thousands);
+    # other numbers take the locale's separators.
+    numbers = {"en": "12,345", "ro": "12.345", "it": "12.345", "ru": "12\xa0345", "es": "12.345"}
+    for locale, text in numbers.items():
+        assert render(locale, "{{ 1500|stars }}") == "1\u202f500 ⭐"
+        assert render(locale, "{{ n|number }}", n=12345) == text
+
+
+def test_email_dates_name_the_month_from_cldr() -> None:
+    assert long_datetime("ro", ", ora ")(WHEN) == "1 decembrie 2026, ora 09:05 (UTC)"
+    assert long_datetime("ru", ", ")(WHEN) == "1 декабря 2026\u202fг., 09:05 (UTC)"
