@@ -157,12 +157,11 @@ def extract_toml(
         yield lines.get(key, 0), "pgettext", (context, text), []
 
 
-def update_catalogs(root: Path = ROOT) -> None:
-    """Extract → locales/messages.pot; then every locales/*/LC_MESSAGES/messages.po updated
-    (new ids added untranslated, vanished ones marked obsolete) or created."""
+def extract_messages(root: Path = ROOT) -> Catalog:
+    """Every message of the sources: the shared templates and this module (babel.cfg), the
+    English buttons and command menu (context 'button:…', 'command:…')."""
     from babel.messages.extract import extract_from_dir
     from babel.messages.frontend import parse_mapping_cfg
-    from babel.messages.pofile import write_po
 
     with (root / "babel.cfg").open(encoding="utf-8") as f:
         method_map, options_map = parse_mapping_cfg(f, str(root / "babel.cfg"))  # type: ignore[no-untyped-call]
@@ -179,6 +178,15 @@ def update_catalogs(root: Path = ROOT) -> None:
                 fb, None, None, {"prefix": prefix}
             ):
                 template.add(text, None, [(str(source), lineno)], context=context)
+    return template
+
+
+def update_catalogs(root: Path = ROOT) -> None:
+    """Extract → locales/messages.pot; then every locales/*/LC_MESSAGES/messages.po updated
+    (new ids added untranslated, vanished ones dropped) or created."""
+    from babel.messages.pofile import write_po
+
+    template = extract_messages(root)
     locales_dir = root / "locales"
     with (locales_dir / f"{DOMAIN}.pot").open("wb") as out:
         write_po(out, template, width=100, omit_header=False, sort_output=True)
