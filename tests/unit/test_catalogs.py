@@ -118,3 +118,25 @@ def test_every_web_page_renders_in_every_language(name: str, locale: str) -> Non
         heading = re.search(r"<h1[^>]*>(.*)</h1>", english)
         assert heading is not None
         assert heading.group(1) not in html
+
+
+CONVERTED_CHAT = sorted(
+    p.name.removesuffix(".j2") for p in (TEMPLATES_DIR / "chat").glob("[!_]*.j2")
+)
+
+
+@pytest.mark.parametrize("locale", TRANSLATED)
+@pytest.mark.parametrize("name", CONVERTED_CHAT)
+def test_every_converted_chat_message_is_in_the_language_not_english(
+    name: str, locale: str
+) -> None:
+    from forever.sandbox.fake_bot_api.html_entities import parse_html
+    from tests.template_samples import CHAT
+
+    renderer = Renderer()
+    assert not (TEMPLATES_DIR / "chat" / locale / f"{name}.j2").exists()
+    english, _ = parse_html(renderer.chat(name, SOURCE_LOCALE, **CHAT[name]))
+    text, _ = parse_html(renderer.chat(name, locale, **CHAT[name]))  # Telegram accepts it
+    assert text != english
+    sentences = [s for s in re.split(r"(?<=[.?!:])\s+", english) if len(s.split()) > 2]
+    assert not [s for s in sentences if s in text], "English left in the message"

@@ -6,6 +6,7 @@ import pytest
 from jinja2 import UndefinedError
 
 from forever.config import LOCALES
+from forever.domain.locales import CATALOG_LOCALES
 from forever.rendering import TEMPLATES_DIR, Renderer
 from tests.template_samples import CHAT, EMAIL
 
@@ -13,9 +14,12 @@ renderer = Renderer()
 
 
 def names(kind: str, locale: str, suffix: str) -> set[str]:
-    base = TEMPLATES_DIR / kind / locale
+    """The messages of a kind: the locale's own copies and the shared templates (issue 21)."""
     return {
-        p.name.removesuffix(suffix) for p in base.glob(f"*{suffix}") if not p.name.startswith("_")
+        p.name.removesuffix(suffix)
+        for base in (TEMPLATES_DIR / kind / locale, TEMPLATES_DIR / kind)
+        for p in base.glob(f"*{suffix}")
+        if not p.name.startswith("_")
     }
 
 
@@ -35,7 +39,7 @@ def test_every_template_has_a_sample_context() -> None:
     assert email == set(EMAIL)
 
 
-@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("locale", CATALOG_LOCALES)
 @pytest.mark.parametrize("name", sorted(CHAT))
 def test_chat_template_renders_html_telegram_accepts(name: str, locale: str) -> None:
     from forever.sandbox.fake_bot_api.html_entities import parse_html
