@@ -63,7 +63,7 @@ async def run(database_url: str, smtp_port: int, name: str, channel: str) -> Non
     for locale in ("en", "ro", "it"):
         for suffix in ("subject.txt.j2", "html.j2", "txt.j2"):
             env.get_template(f"email/{locale}/consent_confirm.{suffix}")
-        env.get_template(f"chat/{locale}/help.j2")
+        container.renderer.chat("help", locale, business="")
     print("ready", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     started = time.perf_counter()

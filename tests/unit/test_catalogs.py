@@ -15,6 +15,8 @@ from forever.domain.locales import CATALOG_LOCALES, SOURCE_LOCALE
 from forever.rendering import TEMPLATES_DIR, Renderer
 
 TRANSLATED = [loc for loc in CATALOG_LOCALES if loc != SOURCE_LOCALE]
+# Words Romanian and Italian write as English does (a loanword, not a missing translation).
+LOANWORDS = {"Email"}
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]|\{(\w*)\}")
 
 
@@ -74,7 +76,7 @@ def test_every_message_is_translated_with_the_sources_placeholders(locale: str) 
             if any(not placeholders(t) <= wanted for t in texts) or not placeholders(texts[-1]):
                 problems.append(f"placeholders: {key(message)} → {texts!r}")
         english = set(ids)
-        if any(t in english for t in texts) and len(min(ids, key=len)) > 3:
+        if any(t in english for t in texts) and len(min(ids, key=len)) > 3 and english - LOANWORDS:
             problems.append(f"still English: {key(message)}")
     assert not problems, "\n".join(problems)
 
@@ -138,5 +140,9 @@ def test_every_converted_chat_message_is_in_the_language_not_english(
     english, _ = parse_html(renderer.chat(name, SOURCE_LOCALE, **CHAT[name]))
     text, _ = parse_html(renderer.chat(name, locale, **CHAT[name]))  # Telegram accepts it
     assert text != english
+    for value in CHAT[name].values():  # people's data and texts given by the caller
+        for item in value if isinstance(value, list) else [value]:
+            for part in item if isinstance(item, tuple) else [item]:
+                english = english.replace(str(part), " ") if isinstance(part, str) else english
     sentences = [s for s in re.split(r"(?<=[.?!:])\s+", english) if len(s.split()) > 2]
     assert not [s for s in sentences if s in text], "English left in the message"

@@ -49,6 +49,7 @@ def test_buttons_speak_every_catalog_language_with_its_plurals() -> None:
         "21 месяц",
     ]
     assert [labels.months("ro", n) for n in (1, 2, 20)] == ["o lună", "2 luni", "20 de luni"]
+    assert labels.months("it", 1) == "un mese"
     assert labels.months("en", 1) == "1 month"
     assert labels("de", "cancel") == "Cancel membership"  # unknown: English
 
