@@ -146,3 +146,24 @@ def test_every_converted_chat_message_is_in_the_language_not_english(
                 english = english.replace(str(part), " ") if isinstance(part, str) else english
     sentences = [s for s in re.split(r"(?<=[.?!:])\s+", english) if len(s.split()) > 2]
     assert not [s for s in sentences if s in text], "English left in the message"
+
+
+CONVERTED_EMAIL = sorted(
+    p.name.removesuffix(".html.j2") for p in (TEMPLATES_DIR / "email").glob("[!_]*.html.j2")
+)
+
+
+@pytest.mark.parametrize("locale", TRANSLATED)
+@pytest.mark.parametrize("name", CONVERTED_EMAIL)
+def test_every_converted_email_is_in_the_language_not_english(name: str, locale: str) -> None:
+    from tests.template_samples import EMAIL
+
+    renderer = Renderer()
+    context = {**EMAIL[name], "unsubscribe_url": "https://example.com/u/t"}
+    subject_en, _html, text_en = renderer.email(name, SOURCE_LOCALE, **dict(context))
+    subject, html, text = renderer.email(name, locale, **dict(context))
+    assert f'<html lang="{locale}">' in html
+    assert subject != subject_en
+    lines = [line for line in text_en.splitlines() if len(line.split()) > 3]
+    assert lines
+    assert not [line for line in lines if line in text], "English left in the email"

@@ -54,7 +54,7 @@ def test_chat_template_renders_html_telegram_accepts(name: str, locale: str) -> 
             assert value in text
 
 
-@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("locale", CATALOG_LOCALES)
 @pytest.mark.parametrize("name", sorted(EMAIL))
 def test_email_template_renders_both_parts(name: str, locale: str) -> None:
     subject, html, text = renderer.email(name, locale, **EMAIL[name])
