@@ -137,3 +137,19 @@ def test_a_price_and_a_number_in_each_locale() -> None:
 def test_email_dates_name_the_month_from_cldr() -> None:
     assert long_datetime("ro", ", ora ")(WHEN) == "1 decembrie 2026, ora 09:05 (UTC)"
     assert long_datetime("ru", ", ")(WHEN) == "1 декабря 2026\u202fг., 09:05 (UTC)"
+
+
+def test_people_s_data_in_a_translated_message_is_shown_as_text() -> None:
+    assert render("ru", '{{ _("Hello, %(name)s!", name=n) }}', n="Ana <b>") == (
+        "Hello, Ana &lt;b&gt;!"  # an id no catalog has stays English, still escaped
+    )
+    shown = render(
+        "ro",
+        "{% trans %}Saved: we will use <b>{{ email }}</b> from now on.{% endtrans %}",
+        email="a<b>@x.ro",
+    )
+    assert shown == "Salvat: de acum folosim <b>a&lt;b&gt;@x.ro</b>."
+    assert (
+        render("it", '{{ _("Would %(percent)s%% off help?", percent=30) }}')
+        == "Would 30% off help?"
+    )
