@@ -59,10 +59,10 @@ async def run(database_url: str, smtp_port: int, name: str, channel: str) -> Non
     # Before the clock starts: open the database pool and compile the templates once.
     async with container.engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
-    env = container.renderer.env
     for locale in ("en", "ro", "it"):
+        env = container.renderer.env_for(locale)  # one environment per language (issue 21)
         for suffix in ("subject.txt.j2", "html.j2", "txt.j2"):
-            env.get_template(f"email/{locale}/consent_confirm.{suffix}")
+            env.get_template(f"email/consent_confirm.{suffix}")
         container.renderer.chat("help", locale, business="")
     print("ready", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
