@@ -105,6 +105,17 @@ def test_catalog_parses_experiments() -> None:
     assert catalog.experiment("save_expensive") is save
 
 
+def test_a_price_arm_may_set_the_yearly_price_too_or_only() -> None:
+    text = GOOD.replace(
+        '[{ id = "cheaper", monthly_stars = 120 }]',
+        '[{ id = "cheaper", monthly_stars = 120, yearly_stars = 1200 },'
+        ' { id = "year_only", yearly_stars = 1300 }]',
+    )
+    both, year_only = parse_catalog(BASE + text).experiments[0].variants
+    assert (both.monthly_stars, both.yearly_stars) == (120, 1200)
+    assert (year_only.monthly_stars, year_only.yearly_stars) == (None, 1300)
+
+
 def test_shipped_catalog_experiment_changes_nothing_today() -> None:
     catalog = parse_catalog(CATALOG_PATH.read_text(encoding="utf-8"))
     assert catalog.experiments
@@ -148,6 +159,17 @@ def test_shipped_catalog_experiment_changes_nothing_today() -> None:
             'id = "x"\n'
             'surface = "trial_length"\nholdout = 0.5\nvariants = [{ id = "a", offer = "none" }]',
             "a trial_length variant carries trial_days, not offer",
+        ),
+        (
+            'id = "x"\n'
+            'surface = "trial_length"\nholdout = 0.5\n'
+            'variants = [{ id = "a", trial_days = 30, yearly_stars = 9 }]',
+            "yearly_stars: a trial_length variant carries trial_days",
+        ),
+        (
+            'id = "x"\nsurface = "plan_price"\nholdout = 0.5\naudience = { plans = ["basic"] }\n'
+            'variants = [{ id = "a", yearly_stars = 0 }]',
+            "yearly_stars: must be between 1 and 100000",
         ),
         (
             'id = "x"\n'

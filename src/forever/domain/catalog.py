@@ -867,6 +867,8 @@ def _variant(
     for name in set(_PAYLOAD.values()) - {wanted}:
         if name in raw:
             raise _Problem((*path, name), f"a {surface} variant carries {wanted}, not {name}")
+    if surface is not Surface.PLAN_PRICE and "yearly_stars" in raw:
+        raise _Problem((*path, "yearly_stars"), f"a {surface} variant carries {wanted}")
     if surface in (Surface.CANCEL_OFFER, Surface.WINBACK_OFFER):
         offer_id = _str(raw, (*path, "offer"))
         if offer_id != "none" and offer_id not in offers:
@@ -880,8 +882,13 @@ def _variant(
         days = _int(raw, (*path, "trial_days"), low=1, high=90)
         return Variant(variant_id, weight, trial_days=days)
     if surface is Surface.PLAN_PRICE:
-        stars = _int(raw, (*path, "monthly_stars"), low=1, high=10000)
-        return Variant(variant_id, weight, monthly_stars=stars)
+        # The monthly price, the yearly one, or both (what is not named stays the catalog's).
+        monthly = yearly = None
+        if "monthly_stars" in raw or "yearly_stars" not in raw:
+            monthly = _int(raw, (*path, "monthly_stars"), low=1, high=10000)
+        if "yearly_stars" in raw:
+            yearly = _int(raw, (*path, "yearly_stars"), low=1, high=100000)
+        return Variant(variant_id, weight, monthly_stars=monthly, yearly_stars=yearly)
     return Variant(variant_id, weight, prompt=_localized(raw, (*path, "prompt"), max_len=500))
 
 

@@ -160,9 +160,11 @@ price charged: the only price they may name)."""
 class PriceArms(Protocol):
     """A plan_price experiment's prices already shown to a person (services/experiments.py)."""
 
-    async def monthly(
+    async def arms(
         self, person_id: int, language: str | None, *, record: bool, plan_id: str | None = None
-    ) -> dict[str, int]: ...
+    ) -> dict[str, tuple[int | None, int | None]]:
+        """Plan id -> the arm's (monthly, yearly) Stars, None where it keeps the catalog's."""
+        ...
 
 
 class KeptPrices(Protocol):
@@ -227,36 +229,40 @@ class Invoicing:
     async def monthly_price(self, person_id: int, plan: Plan) -> int:
         """What a Stars subscription link for `plan` would charge this person before any offer
         (their kept price, else the price experiment arm they were shown, else the catalog's)."""
-        async with self.uow.begin():
-            stars = await self._monthly(person_id, plan, self.clock.now())
-            await self.uow.commit()
-        return stars
+        return (await self.personal_plan(person_id, plan)).monthly_stars
 
-    async def _monthly(self, person_id: int, plan: Plan, now: datetime) -> int:
-        kept = await kept_price(self.kept, person_id, plan, InvoiceKind.SUBSCRIPTION, now)
+    async def personal_plan(self, person_id: int, plan: Plan) -> Plan:
+        """`plan` at this person's own prices, monthly and yearly, before any offer: what
+        its invoices would charge them (so what anything shown to them must name)."""
+        now = self.clock.now()
+        async with self.uow.begin():
+            for kind in (InvoiceKind.SUBSCRIPTION, InvoiceKind.YEARLY):
+                plan = await self._priced(person_id, plan, kind, now)
+            await self.uow.commit()
+        return plan
+
+    async def _priced(self, person_id: int, plan: Plan, kind: InvoiceKind, now: datetime) -> Plan:
+        """In the caller's unit of work: `plan` with this kind's price set to the person's."""
+        kept = await kept_price(self.kept, person_id, plan, kind, now)
         if kept is not None:
-            return kept
-        if self.prices is not None:
-            shown = await self.prices.monthly(person_id, None, record=False, plan_id=plan.id)
-            if plan.id in shown:
-                return shown[plan.id]
-        return plan.monthly_stars
+            # The price this member was sold (a discount offer then applies to it).
+            return with_price(plan, kind, kept)
+        if self.prices is not None and kind in (InvoiceKind.SUBSCRIPTION, InvoiceKind.YEARLY):
+            # A price experiment's arm, if this person was shown one: the price seen is the
+            # price charged (a discount offer then applies to it).
+            shown = await self.prices.arms(person_id, None, record=False, plan_id=plan.id)
+            monthly, yearly = shown.get(plan.id, (None, None))
+            stars = yearly if kind is InvoiceKind.YEARLY else monthly
+            if stars is not None:
+                return with_price(plan, kind, stars)
+        return plan
 
     async def issue(
         self, person_id: int, plan: Plan, kind: InvoiceKind, offer: Offer | None = None
     ) -> IssuedInvoice:
         now = self.clock.now()
         async with self.uow.begin():
-            kept = await kept_price(self.kept, person_id, plan, kind, now)
-            if kept is not None:
-                # The price this member was sold (a discount offer then applies to it).
-                plan = with_price(plan, kind, kept)
-            elif self.prices is not None and kind is InvoiceKind.SUBSCRIPTION:
-                # A price experiment's arm, if this person was shown one: the price seen is
-                # the price charged (a discount offer then applies to it).
-                shown = await self.prices.monthly(person_id, None, record=False, plan_id=plan.id)
-                if plan.id in shown:
-                    plan = replace(plan, monthly_stars=shown[plan.id])
+            plan = await self._priced(person_id, plan, kind, now)
             amount = price(plan, kind, offer)
             invoice = await self.invoices.add(
                 person_id=person_id,

@@ -150,15 +150,19 @@ class Views:
 
     # -- plans ------------------------------------------------------------------------------
 
-    def plans(self, locale: str, snap: Snapshot, prices: Mapping[str, int] | None = None) -> View:
-        """`prices`: a plan_price experiment's monthly prices for this person (plan id ->
-        Stars); the invoice charges the same."""
+    def plans(self, locale: str, snap: Snapshot, prices: Mapping[str, Plan] | None = None) -> View:
+        """`prices`: plan id -> the plan at this person's own monthly and yearly prices (a
+        kept price, or a plan_price experiment's arm: services.experiments.PersonalPrices);
+        the invoices charge the same, and the yearly saving is reckoned from them."""
         current = snap.membership.plan_id if snap.membership.has_access else None
         rows = []
         items = []
         for listed in self.catalog.plans_by_tier():
-            plan = replace(
-                listed, monthly_stars=(prices or {}).get(listed.id, listed.monthly_stars)
+            own = (prices or {}).get(listed.id)
+            plan = (
+                listed
+                if own is None
+                else replace(listed, monthly_stars=own.monthly_stars, yearly_stars=own.yearly_stars)
             )
             items.append(self._plan_context(plan, locale) | {"current": plan.id == current})
             rows.append(
@@ -502,11 +506,21 @@ class Views:
         )
 
     def yearly_renewal(
-        self, locale: str, name: str | None, plan_id: str, until: datetime, *, ended: bool
+        self,
+        locale: str,
+        name: str | None,
+        plan_id: str,
+        until: datetime,
+        *,
+        ended: bool,
+        stars: int | None = None,
     ) -> View:
         """A yearly member's year ends soon, or has ended: one tap renews it for a year (the
-        yearly invoice of their plan, if the catalog still sells it), another shows the plans."""
+        yearly invoice of their plan, if the catalog still sells it), another shows the plans.
+        `stars`: the yearly price this member keeps (what that invoice charges them)."""
         plan = self.catalog.plan(plan_id)
+        if plan is not None and stars is not None:
+            plan = replace(plan, yearly_stars=stars)
         text = self.r.chat(
             "yearly_renewal",
             locale,

@@ -20,6 +20,7 @@ from forever.db.repositories.journeys import (
     SqlJourneyCandidates,
     SqlSweepRounds,
 )
+from forever.db.repositories.prices import SqlKeptPrices
 from forever.db.repositories.renewals import SqlYearlyMembers
 from forever.db.repositories.upgrades import SqlUpgradeCandidates
 from forever.domain.marketing import MarketingPolicy
@@ -108,6 +109,7 @@ def yearly_reminder_sweep(container: Container) -> QueueYearlyReminders:
         members=SqlYearlyMembers(container.uow),
         outbox=container.outbox.quiet(),
         catalog=container.catalog,
+        kept=SqlKeptPrices(container.uow),
     )
 
 

@@ -110,13 +110,15 @@ async def pick_plan(
     views: Views,
     renderer: Renderer,
     bot: Bot,
+    personal_prices: PersonalPrices,
 ) -> None:
     locale = person.language
     chosen = await choose_plan(person.id, callback_data.plan, callback_data.kind)
     if chosen.choice is PlanChoice.NOT_POSSIBLE:
         # An old button for a plan that is gone, or forged data.
         await query.answer(renderer.chat("not_possible", locale), show_alert=True)
-        await send(bot, query.from_user.id, views.plans(locale, chosen.snap))
+        prices = await personal_prices(person.id, chosen.snap.language)
+        await send(bot, query.from_user.id, views.plans(locale, chosen.snap, prices))
         return
     await query.answer()
     if chosen.choice is PlanChoice.ALREADY_SUBSCRIBED:
