@@ -30,6 +30,8 @@ from forever.telegram.callbacks import (
     GrantCb,
     LangCb,
     Language,
+    MigrateAction,
+    MigratePriceCb,
     Nav,
     NavView,
     OfferCb,
@@ -84,6 +86,7 @@ def longest_instances() -> list[CallbackData]:
         StopBroadcastCb(broadcast_id=LONGEST_INT),
         GrantCb(action=longest(GrantAction), nonce=LONGEST_NONCE),
         RefundCb(action=longest(RefundAction), payment=LONGEST_INT, nonce=LONGEST_NONCE),
+        MigratePriceCb(action=longest(MigrateAction), plan=LONGEST_ID, token=LONGEST_NONCE),
     ]
 
 
@@ -131,6 +134,10 @@ def test_enums_mirror_the_domain() -> None:
         (PlanCb, "pl:plus:one_month"),
         (LangCb, "lg:de"),
         (Nav, "nav:admin"),
+        (MigratePriceCb, "mp:go:plus:0123abcd"),
+        (MigratePriceCb, "mp:ok:Plus:0123abcd"),
+        (MigratePriceCb, "mp:ok:plus:0123abc"),
+        (MigratePriceCb, "mp:ok:plus:0123abcg"),
     ],
 )
 def test_a_forged_value_does_not_unpack(cls: type[CallbackData], forged: str) -> None:

@@ -13,9 +13,10 @@ button from an older state does nothing but show the current view.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from aiogram.filters.callback_data import CallbackData
+from pydantic import StringConstraints
 
 from forever.domain.catalog import CancelReason
 
@@ -210,6 +211,21 @@ class RefundCb(CallbackData, prefix="rf"):
     nonce: str
 
 
+class MigrateAction(StrEnum):
+    OK = "ok"
+    NO = "no"
+
+
+class MigratePriceCb(CallbackData, prefix="mp"):
+    """Confirm or cancel a /migrateprice preview (staff_experiments). `plan` has a plan id's
+    shape (the handler checks it is in the catalog); `token` is the preview's (8 hex
+    digits): a Confirm moves members only while the preview still says who moves."""
+
+    action: MigrateAction
+    plan: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,15}$")]
+    token: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{8}$")]
+
+
 ALL_CALLBACKS: tuple[type[CallbackData], ...] = (
     Nav,
     TrialCb,
@@ -229,4 +245,5 @@ ALL_CALLBACKS: tuple[type[CallbackData], ...] = (
     StopBroadcastCb,
     GrantCb,
     RefundCb,
+    MigratePriceCb,
 )
