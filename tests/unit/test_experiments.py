@@ -14,6 +14,7 @@ from forever.domain.experiment_outcomes import Happened, outcome
 from forever.domain.experiment_stats import (
     ArmData,
     Decision,
+    Verdict,
     bootstrap_mean,
     decide,
     newcombe_difference,
@@ -249,12 +250,12 @@ def _simulate(rates: dict[str, float], seed: int, days: int, per_day: int) -> Ve
         ]  # every day staff look
         verdict = decide(arms)
         if verdict.decision is Decision.WINNER and first_call is None:
-            first_call = (day, verdict.decision, verdict.winner)
+            first_call = (day, verdict.decision, verdict.winner, verdict)
             break
     return first_call
 
 
-Verdict_ = tuple[int, Decision, str | None] | None
+Verdict_ = tuple[int, Decision, str | None, Verdict] | None
 
 
 def test_aa_tests_rarely_name_a_false_winner_even_when_checked_daily() -> None:
@@ -277,9 +278,18 @@ def test_a_real_winner_is_named_with_the_right_sign() -> None:
     ]
     named = [f for f in found if f is not None]
     assert len(named) == 40
-    assert all(winner == "a" for _, _, winner in named)
-    days = sorted(day for day, _, _ in named)
+    assert all(winner == "a" for _, _, winner, _ in named)
+    days = sorted(day for day, _, _, _ in named)
     assert days[len(days) // 2] <= 30
+    assert days[-1] <= 60  # the stated sample size: 60 days, about 600 people per arm
+    # The right sign: the named offer saves more than the holdout, its interval above zero,
+    # and the point estimates order the arms as the truth does (30% > 15% > 5%).
+    for _, _, _, verdict in named:
+        by_id = {a.id: a for a in verdict.arms}
+        assert verdict.control == HOLDOUT
+        a, b = by_id["a"], by_id["b"]
+        assert a.diff is not None and a.diff_ci is not None and a.diff > 0 < a.diff_ci[0]
+        assert b.diff is not None and a.diff > b.diff
 
 
 def test_no_call_before_the_minimum_sample() -> None:
