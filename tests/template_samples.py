@@ -102,6 +102,16 @@ CHAT: dict[str, dict] = {
     "shop_refused": {"reason": "not_allowed"},
     "shop_paid": {"credits": None, "balance": 0, "name": "Coaching call", "until": WHEN},
     "shop_bad_button": {},
+    "promo": {
+        "outcome": "applied",
+        "code": "SPRING<20>",
+        "kind": "percent",
+        "percent": 20,
+        "days": None,
+        "plans": ["Plus", "Pro"],
+        "plan": "Plus",
+        "until": None,
+    },
     "account_wallet": {
         "wallet": {
             "balance": 40,

@@ -9,8 +9,10 @@ import pytest
 
 from forever.config import LOCALES
 from forever.domain.kpi import compute
+from forever.domain.promo import PromoFigures, PromoKind, PromoSpec
 from forever.rendering import Renderer
 from forever.sandbox.fake_bot_api.html_entities import parse_html
+from forever.services.promo import Listing
 from forever.services.shop import RefundDone, ShopRefunded
 from forever.telegram.staff_texts import StaffTexts
 from tests.unit.test_kpi import END, HISTORY, START
@@ -110,6 +112,26 @@ SAMPLE = {
     "refunded_at": WHEN,
     "ended": False,
     "owner": "Ana <b>",
+    "problem": "bad_percent",
+    "known": ["1", "90"],
+    "code": "spring<20>",
+    "spec": PromoSpec(
+        "SPRING20",
+        PromoKind.PERCENT,
+        percent=20,
+        plans=("plus", "gold"),
+        limit=100,
+        expires_at=WHEN,
+    ),
+    "percent_kind": True,
+    "disabled_now": True,
+    "code_plans": ["Plus", "Gold <b>"],
+    "link": "https://t.me/forever_bot?start=p_SPRING20",
+    "codes": [
+        Listing(PromoSpec("SPRING20", PromoKind.PERCENT, 20, plans=("plus",)), 3, False, True),
+        Listing(PromoSpec("WEEK", PromoKind.DAYS, days=7), 0, True, False),
+    ],
+    "figures": PromoFigures(redeemed=4, paid=2, discount_stars=120),
 }
 
 

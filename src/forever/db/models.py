@@ -491,6 +491,51 @@ class CreditEntry(Base):
     __table_args__ = (Index("ix_credit_entries_person", "person_id", "id"),)
 
 
+class PromoCode(Base):
+    """A promo code staff created (issue 19): `percent` off the next payment for its plans, or
+    `days` added to a trial or membership. `uses` counts redemptions; it only grows, by one
+    conditional UPDATE, so two people at once never pass `max_uses`."""
+
+    __tablename__ = "promo_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    percent: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    plans: Mapped[str] = mapped_column(String(255), default="")  # comma separated; "": all
+    max_uses: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    disabled_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_by: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+
+class PromoRedemption(Base):
+    """A person's use of a code: once per person and code (the unique pair is what makes two
+    taps at once redeem once)."""
+
+    __tablename__ = "promo_redemptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_id: Mapped[int] = mapped_column(ForeignKey("promo_codes.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    redeemed_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("code_id", "person_id", name="uq_promo_redemptions_once"),)
+
+
+class PromoInvoice(Base):
+    """An invoice issued at a percent code's price, with the price it would have had."""
+
+    __tablename__ = "promo_invoices"
+
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), primary_key=True)
+    redemption_id: Mapped[int] = mapped_column(ForeignKey("promo_redemptions.id"), index=True)
+    full_stars: Mapped[int] = mapped_column(Integer)
+
+
 class CatalogVersion(Base):
     """A version of the catalog saved from the owner console: the whole catalog.toml text,
     who saved it, when, and what changed from the version before."""

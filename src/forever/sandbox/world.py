@@ -46,6 +46,7 @@ from forever.telegram.bot_port import BotChatPort
 from forever.wiring import console
 from forever.wiring import customers as customer_wiring
 from forever.wiring.email import drain_outbox, run_due_work
+from forever.wiring.promo import promos
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,9 @@ MAX_CLOCK_MOVE = timedelta(days=120)  # past the last win-back email (90 days)
 BOT_TIMEOUT = 30.0  # seconds the page waits for the bot to handle an action
 _CHAT_KINDS = frozenset({"message", "invoice", "edit", "delete", "user_message"})
 MAX_USAGE = 10_000  # one feed of the usage counter
+# A promo code ready to try (issue 19): the page offers it to every customer as a chip.
+SANDBOX_PROMO_CODE = "WELCOME20"
+SANDBOX_PROMO = f"{SANDBOX_PROMO_CODE} percent=20"
 
 
 __all__ = ["Customer", "Sandbox", "SandboxError", "free_port", "sandbox_settings"]
@@ -260,12 +264,20 @@ class Sandbox:
             group.statuses[STAFF_ID] = "creator"
         await upgrade_engine(self.container.engine)
         await self._restore_customers()
+        await self._seed_promo_code()
         # The page's routes go on the bot's own web server, next to the product's.
         self.runtime = Runtime(self.container, SANDBOX_TOKEN, routes=[self._install_page])
         # handle_as_tasks=False: an action on the page returns once the bot has answered it.
         await self.runtime.start(scheduler=scheduler, handle_as_tasks=False)
         await self.fake.wait_until_polled()
         self.url = f"http://{HOST}:{self.runtime.web_port}/"
+
+    async def _seed_promo_code(self) -> None:
+        """WELCOME20, 20% off the next payment for any plan, made by Sam (once per database)."""
+        assert self.container is not None
+        codes = promos(self.container)
+        if not any(c.spec.code == SANDBOX_PROMO_CODE for c in await codes.listing()):
+            await codes.create(staff_id=STAFF_ID, text=SANDBOX_PROMO)
 
     def club_json(self) -> list[dict[str, Any]]:
         """The catalog's chats as the page shows them: who is inside, and the posts."""

@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
-from forever.domain.catalog import Catalog, Offer, Plan
+from forever.domain.catalog import Catalog, Offer, OfferKind, Plan
 from forever.domain.clock import Clock
 from forever.domain.lifecycle import Billing, Membership
 from forever.domain.payments import (
@@ -36,6 +36,7 @@ from forever.domain.payments import (
     read_payload,
     upgrade_credit,
 )
+from forever.domain.promo import discounted
 from forever.domain.signing import Signer
 from forever.services.accounts import Snapshot
 from forever.services.memberships import apply_membership, to_membership
@@ -178,6 +179,27 @@ class KeptPrices(Protocol):
         ...
 
 
+class CodeDiscount(Protocol):
+    @property
+    def percent(self) -> int: ...
+
+
+class PromoPrices(Protocol):
+    """Promo codes (services/promo.py): a percent code the person used lowers their next
+    invoice for its plans; the invoice remembers the price it would have had."""
+
+    async def discount(self, person_id: int, plan_id: str) -> CodeDiscount | None: ...
+
+    async def issued(self, invoice_id: int, discount: Any, full_stars: int) -> None: ...
+
+    async def paid(
+        self, *, invoice_id: int, person_id: int | None, plan_id: str, amount: int, at: datetime
+    ) -> None: ...
+
+
+PROMO_OFFER_ID = "promo"  # how an invoice at a code's price names its discount to the texts
+
+
 async def kept_price(
     kept: KeptPrices | None, person_id: int, plan: Plan, kind: InvoiceKind, now: datetime
 ) -> int | None:
@@ -218,7 +240,9 @@ class Invoicing:
         signer: Signer,
         prices: PriceArms | None = None,
         kept: KeptPrices | None = None,
+        promos: PromoPrices | None = None,
     ) -> None:
+        self.promos = promos
         self.prices = prices
         self.kept = kept
         self.uow = uow
@@ -264,6 +288,17 @@ class Invoicing:
         async with self.uow.begin():
             plan = await self._priced(person_id, plan, kind, now)
             amount = price(plan, kind, offer)
+            code = None
+            if (
+                self.promos is not None
+                and offer is None
+                and kind in (InvoiceKind.SUBSCRIPTION, InvoiceKind.YEARLY)
+            ):
+                # A percent promo code the person used for this plan: the price charged.
+                code = await self.promos.discount(person_id, plan.id)
+            full = amount
+            if code is not None:
+                amount = discounted(amount, code.percent)
             invoice = await self.invoices.add(
                 person_id=person_id,
                 plan_id=plan.id,
@@ -275,6 +310,9 @@ class Invoicing:
                 expires_at=now + INVOICE_LIFETIME,
             )
             invoice_id = invoice.id
+            if code is not None and self.promos is not None:
+                await self.promos.issued(invoice_id, code, full)
+                offer = Offer(id=PROMO_OFFER_ID, kind=OfferKind.DISCOUNT, percent=code.percent)
             await self.uow.commit()
         return IssuedInvoice(
             invoice_id, make_payload(self.signer, invoice_id), amount, kind, plan, offer
@@ -529,7 +567,9 @@ class RecordPayment:
         kick: DeliveryKick,
         staff_chat_ids: Iterable[int] = (),
         kept: KeptPrices | None = None,
+        promos: PromoPrices | None = None,
     ) -> None:
+        self.promos = promos  # a payment at a promo code's price: the discount given
         self.kept = kept  # an upgrade's credit values the held days at the price paid
         self.uow = uow
         self.invoices = invoices
@@ -642,6 +682,14 @@ class RecordPayment:
             if membership is decision.membership:
                 credit = None
             self._apply(paid, decision, sub, invoice, now, membership)
+            if self.promos is not None and decision.invoice_now_paid:
+                await self.promos.paid(
+                    invoice_id=invoice.id,
+                    person_id=person_id,
+                    plan_id=invoice.plan_id,
+                    amount=paid.amount,
+                    at=now,
+                )
         for kind, data in decision.events:
             self.events.record(kind, now, person_id, **data)
         return PaymentResult(

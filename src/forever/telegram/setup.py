@@ -20,6 +20,7 @@ from forever.telegram.routers import (
     account,
     common,
     plans,
+    promo,
     settings,
     shop,
     signup,
@@ -61,6 +62,8 @@ def setup_dispatcher(
     dispatcher.include_router(staff_console.build_router())
     dispatcher.include_router(staff_access.build_router())
     dispatcher.include_router(staff_experiments.build_router())
+    dispatcher.include_router(promo.build_staff_router())
+    dispatcher.include_router(promo.build_router())  # before signup: start=p_CODE links
     dispatcher.include_router(signup.build_router())
     dispatcher.include_router(shop.build_router())  # before plans: its payloads
     dispatcher.include_router(plans.build_router())

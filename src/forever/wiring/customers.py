@@ -36,6 +36,7 @@ from forever.web.email_links import EmailLinks
 from forever.wiring import lifecycle
 from forever.wiring.container import Container
 from forever.wiring.experiments import experiment_chooser, personal_prices
+from forever.wiring.promo import promos
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +69,15 @@ def build(container: Container) -> CustomerUseCases:
     def catalog() -> Catalog:
         return c.catalog  # the one in force now
 
+    codes = promos(c)
     invoicing = Invoicing(
-        uow, invoices, c.clock, c.signer, prices=personal_prices(c), kept=SqlKeptPrices(uow)
+        uow,
+        invoices,
+        c.clock,
+        c.signer,
+        prices=personal_prices(c),
+        kept=SqlKeptPrices(uow),
+        promos=codes,
     )
     mark_blocked = MarkBlocked(uow, people, c.clock)
     return CustomerUseCases(
@@ -112,6 +120,7 @@ def build(container: Container) -> CustomerUseCases:
             c.delivery_kick,
             staff_chat_ids=sorted(c.settings.admin_ids),
             kept=SqlKeptPrices(uow),
+            promos=codes,
         ),
         privacy=Privacy(
             uow,

@@ -213,7 +213,7 @@ function renderChips(customer) {
   const chips = $("#chips");
   chips.replaceChildren();
   const commands = customer.staff
-    ? ["/stats", "/broadcast", "/help"]
+    ? ["/stats", "/broadcast", "/promo list", "/help"]
     : ["/start", "/plans", "/account", "/cancel", "/email", "/language", "/privacy", "/help"];
   const add = (label, text, description) => {
     const chip = document.createElement("button");
@@ -226,6 +226,8 @@ function renderChips(customer) {
   };
   for (const command of commands) add(command, command, `Send ${command}`);
   if (!customer.staff) add(`✉ ${customer.email}`, customer.email, `Send the email address ${customer.email}`);
+  // The sandbox's promo code (seeded at start: 20% off the next payment, any plan).
+  if (!customer.staff) add("🎟 /promo WELCOME20", "/promo WELCOME20", "Use the promo code WELCOME20");
   renderSimulate(customer);
 }
 

@@ -21,6 +21,7 @@ from forever.domain.catalog import CancelReason, Catalog
 from forever.rendering import Renderer
 from forever.services import stats
 from forever.services.access import AccessReport
+from forever.services.promo import Promos
 from forever.services.records import PersonRecord
 from forever.services.refunds import RefundOutcome, RefundProposal, StaffRefunds
 from forever.services.shop import Shop
@@ -72,6 +73,7 @@ async def show_stats(
     person: PersonRecord,
     access_report: AccessReport,
     renderer: Renderer,
+    promos: Promos | None = None,
 ) -> None:
     texts = staff_texts
     argument = (command.args or "").strip()
@@ -80,15 +82,17 @@ async def show_stats(
         return
     days = int(argument) if argument else DEFAULT_DAYS
     kpis = await staff_stats(staff_id=person.telegram_id or 0, days=days)
-    await message.answer(
-        texts(
-            "stats_report",
-            locale,
-            days=days,
-            k=kpis,
-            **_stats_names(catalog, labels, texts, locale),
-        )
+    report = texts(
+        "stats_report",
+        locale,
+        days=days,
+        k=kpis,
+        **_stats_names(catalog, labels, texts, locale),
     )
+    if promos is not None:  # promo codes (issue 19): appended lines
+        figures = await promos.figures(days)
+        report = f"{report}\n\n{texts('stats_promo', locale, figures=figures)}"
+    await message.answer(report)
     png = await stats.chart_png(
         kpis,
         title=texts("chart_title", locale, days=days),
