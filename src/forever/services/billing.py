@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from forever.domain.catalog import Catalog, Offer, Plan
 from forever.domain.clock import Clock
@@ -505,6 +505,12 @@ class IncomingPayment:
     subscription_expires_at: datetime | None
 
 
+class PaidPoints(Protocol):
+    """services.points.PointsLedger: points for a paid period, once per charge id."""
+
+    async def on_payment(self, person_id: int, period: timedelta, charge_id: str) -> Any: ...
+
+
 class RecordPayment:
     """Record a successful payment once (the charge id is unique) and grant what it bought."""
 
@@ -523,8 +529,10 @@ class RecordPayment:
         kick: DeliveryKick,
         staff_chat_ids: Iterable[int] = (),
         kept: KeptPrices | None = None,
+        points: PaidPoints | None = None,
     ) -> None:
         self.kept = kept  # an upgrade's credit values the held days at the price paid
+        self.points = points  # points per paid month (issue 19), in the payment's transaction
         self.uow = uow
         self.invoices = invoices
         self.payments = payments
@@ -636,6 +644,10 @@ class RecordPayment:
             if membership is decision.membership:
                 credit = None
             self._apply(paid, decision, sub, invoice, now, membership)
+            if self.points is not None and person_id is not None and paid.amount > 0:
+                await self.points.on_payment(
+                    person_id, InvoiceKind(invoice.billing).period, paid.charge_id
+                )
         for kind, data in decision.events:
             self.events.record(kind, now, person_id, **data)
         return PaymentResult(
