@@ -379,9 +379,7 @@ class PointsLedger:
                 )
                 await self.uow.commit()
             queued += fresh
-        if queued and self.kick is not None:
-            self.kick.kick()
-        return queued
+        return queued  # the outbox wakes the delivery worker after each commit
 
     async def sweep(self, now: datetime) -> int:
         """The scheduled job: expire what is due, then queue the notices of what comes next."""
