@@ -13,7 +13,7 @@ from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI
 from forever.wiring.email import run_due_work
 from forever.wiring.points import points_ledger
-from tests.conftest import START
+from tests.conftest import STAFF_ID, START
 from tests.e2e.chat_helpers import count, snap
 from tests.e2e.test_chat_payments import subscribe_monthly, trial_user
 
@@ -130,3 +130,22 @@ async def test_expiry_notice_some_days_before_then_the_points_expire(
     assert "I tuoi punti: 0" in user.last_message.text
     assert "scaduti -10" in user.last_message.text
     assert (await run_due_work(container, clock.now(), running_bot.chat))["points"] == 0
+
+
+async def test_staff_see_outstanding_points_as_a_liability_in_stats(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    user = await trial_user(tg, 4304)
+    _, paid = await subscribe_monthly(user)  # earns 10
+    assert paid.accepted, paid.error_message
+    ledger = points_ledger(running_bot.container)
+    await ledger.earn_for("referral_rewarded", await _person_id(running_bot, 4304), "f1")
+    await ledger.earn(await _person_id(running_bot, 4304), 91, "gift", "test")  # 151 in all
+    await user.send_text("/points")
+    await user.press("7 extra days · 100 points")
+    staff = tg.user(STAFF_ID)
+    await staff.send_text("/stats")
+    report = staff.messages[-2].text
+    assert "Last 30 days" in report
+    assert "Outstanding now: 51 points, worth 26 ⭐" in report  # 0.5 ⭐ a point, rounded
+    assert "Last 30 days: earned 151, redeemed 100, expired 0" in report

@@ -110,6 +110,9 @@ SAMPLE = {
     "refunded_at": WHEN,
     "ended": False,
     "owner": "Ana <b>",
+    "points_figures": SimpleNamespace(
+        outstanding=1510, outstanding_stars=755, earned=300, redeemed=100, expired=40
+    ),
 }
 
 

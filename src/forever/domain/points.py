@@ -141,5 +141,5 @@ def spend(balance: int, points: int) -> Spend | None:
 
 
 def liability_stars(points: int, rules: PointsRules) -> int:
-    """What outstanding points stand for in Stars, rounded to the nearest Star."""
-    return round(points * rules.star_value)
+    """What outstanding points stand for in Stars, rounded to the nearest Star (halves up)."""
+    return int(points * rules.star_value + 0.5)

@@ -4,6 +4,7 @@ handlers."""
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
@@ -21,6 +22,7 @@ from forever.domain.catalog import CancelReason, Catalog
 from forever.rendering import Renderer
 from forever.services import stats
 from forever.services.access import AccessReport
+from forever.services.points import PointsLedger
 from forever.services.records import PersonRecord
 from forever.services.refunds import RefundOutcome, RefundProposal, StaffRefunds
 from forever.services.shop import Shop
@@ -72,6 +74,7 @@ async def show_stats(
     person: PersonRecord,
     access_report: AccessReport,
     renderer: Renderer,
+    points: PointsLedger | None = None,
 ) -> None:
     texts = staff_texts
     argument = (command.args or "").strip()
@@ -80,15 +83,19 @@ async def show_stats(
         return
     days = int(argument) if argument else DEFAULT_DAYS
     kpis = await staff_stats(staff_id=person.telegram_id or 0, days=days)
-    await message.answer(
-        texts(
-            "stats_report",
-            locale,
-            days=days,
-            k=kpis,
-            **_stats_names(catalog, labels, texts, locale),
-        )
+    report = texts(
+        "stats_report",
+        locale,
+        days=days,
+        k=kpis,
+        **_stats_names(catalog, labels, texts, locale),
     )
+    if points is not None and catalog.points.enabled:
+        # Points (issue 19): the outstanding liability and the period's movements.
+        now = points.clock.now()
+        figures = await points.figures(now - timedelta(days=days), now)
+        report += "\n\n" + texts("points_report", locale, days=days, points_figures=figures)
+    await message.answer(report)
     png = await stats.chart_png(
         kpis,
         title=texts("chart_title", locale, days=days),
