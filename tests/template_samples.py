@@ -122,6 +122,39 @@ CHAT: dict[str, dict] = {
             "addons": [{"name": "Coaching call", "until": None, "quantity": 1}],
         }
     },
+    "account_points": {
+        "points": {
+            "balance": 150,
+            "expiring": {"points": 40, "by": WHEN},
+            "entries": [
+                {"kind": "earn", "amount": 10, "reason": "paid_month", "at": WHEN},
+                {"kind": "redeem", "amount": -100, "reason": "week", "at": WHEN},
+                {"kind": "expire", "amount": -5, "reason": "expired", "at": WHEN},
+            ],
+        }
+    },
+    "points": {
+        "enabled": True,
+        "balance": 150,
+        "expiring": {"points": 40, "by": WHEN},
+        "entries": [
+            {"kind": "earn", "amount": 5, "reason": "milestone_100", "at": WHEN},
+            {"kind": "earn", "amount": 50, "reason": "referral_rewarded", "at": WHEN},
+        ],
+        "rewards": [
+            {"name": "Coaching <b>", "days": None, "points": 300},
+            {"name": None, "days": 7, "points": 100},
+        ],
+    },
+    "points_redeemed": {
+        "outcome": "done",
+        "name": None,
+        "days": 7,
+        "cost": 100,
+        "balance": 50,
+        "until": WHEN,
+    },
+    "points_expiring": {"points": 40, "by": WHEN, "balance": 150},
     "payment_done": {"plan": "Plus", "until": WHEN, "renewed": False, "renews": True},
     "payment_unknown": {},
     "already_subscribed": {"plan": "Plus"},

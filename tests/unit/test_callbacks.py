@@ -38,6 +38,7 @@ from forever.telegram.callbacks import (
     PauseCb,
     PlanCb,
     PlanKind,
+    PointsCb,
     PrivacyAction,
     PrivacyCb,
     ReasonCb,
@@ -143,3 +144,9 @@ def test_enums_mirror_the_domain() -> None:
 def test_a_forged_value_does_not_unpack(cls: type[CallbackData], forged: str) -> None:
     with pytest.raises(ValueError):
         cls.unpack(forged)
+
+
+def test_points_button_fits_with_the_longest_reward_id() -> None:
+    data = PointsCb(reward="r" * 32)  # catalog ids are at most 32 characters
+    assert len(data.pack().encode()) <= MAX_BYTES
+    assert PointsCb.unpack(data.pack()) == data

@@ -132,6 +132,9 @@ SAMPLE = {
         Listing(PromoSpec("WEEK", PromoKind.DAYS, days=7), 0, True, False),
     ],
     "figures": PromoFigures(redeemed=4, paid=2, discount_stars=120),
+    "points_figures": SimpleNamespace(
+        outstanding=1510, outstanding_stars=755, earned=300, redeemed=100, expired=40
+    ),
 }
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
@@ -534,6 +535,31 @@ class PromoInvoice(Base):
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), primary_key=True)
     redemption_id: Mapped[int] = mapped_column(ForeignKey("promo_redemptions.id"), index=True)
     full_stars: Mapped[int] = mapped_column(Integer)
+
+
+class PointEntry(Base):
+    """One line of a person's points ledger (issue 19), append-only: points earned (+, with
+    `expires_at`), redeemed or expired (-). `balance_after` is never negative (a CHECK, on top
+    of the ledger's own rule); `idempotency_key` makes a repeated earning or tap count once.
+    `reason` says why (paid_month, milestone, an event kind, a reward id, expiry)."""
+
+    __tablename__ = "point_entries"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # earn | redeem | expire
+    amount: Mapped[int] = mapped_column(Integer)
+    balance_after: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(48))
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_point_entries_person", "person_id", "id"),
+        Index("ix_point_entries_expiry", "kind", "expires_at"),
+        CheckConstraint("balance_after >= 0", name="balance_not_negative"),
+    )
 
 
 class CatalogVersion(Base):

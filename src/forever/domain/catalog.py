@@ -22,6 +22,7 @@ from forever.domain.experiments import (
     Variant,
     overlapping,
 )
+from forever.domain.points import MAX_POINTS, Milestone, PointsRules, Reward
 
 LOCALES = ("en", "ro", "it")
 
@@ -232,6 +233,9 @@ class Catalog:
     addons: tuple[AddOn, ...] = ()
     credit_packs: tuple[CreditPack, ...] = ()
 
+    # Points earned and redeemed (`[points]`, issue 19); off when the table is absent.
+    points: PointsRules = field(default_factory=PointsRules)
+
     def addon(self, addon_id: str) -> AddOn | None:
         return next((a for a in self.addons if a.id == addon_id), None)
 
@@ -399,6 +403,7 @@ def _build(data: dict[str, Any]) -> Catalog:
             ("payments", "late_charge_after_cancel"), f"must be {allowed}, got {late_raw!r}"
         ) from None
 
+    addons = _addons(data, seen, {c.key for c in chats})
     return Catalog(
         business_name=name,
         trial=Trial(days=days, plan_id=trial_plan),
@@ -415,8 +420,9 @@ def _build(data: dict[str, Any]) -> Catalog:
         chats=chats,
         access=_access_rules(data),
         experiments=_experiments(data, offers, plans, trial_days=days),
-        addons=_addons(data, seen, {c.key for c in chats}),
+        addons=addons,
         credit_packs=_credit_packs(data),
+        points=_points(data, {a.id for a in addons}),
     )
 
 
@@ -552,6 +558,67 @@ def _credit_packs(data: dict[str, Any]) -> tuple[CreditPack, ...]:
             )
         )
     return tuple(packs)
+
+
+# --- points ([points], issue 19) -----------------------------------------------------------
+
+_EVENT_KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+def _points(data: dict[str, Any], addon_ids: set[str]) -> PointsRules:
+    raw = _table(data, ("points",), required=False)
+    if not raw:
+        return PointsRules()
+    base = ("points",)
+    star_value = raw.get("star_value", 0)
+    if isinstance(star_value, bool) or not isinstance(star_value, int | float):
+        raise _Problem((*base, "star_value"), f"must be a number, got {star_value!r}")
+    if not 0 <= star_value <= 100:
+        raise _Problem((*base, "star_value"), f"must be between 0 and 100, got {star_value}")
+    events_raw = _table(raw, (*base, "events"), required=False)
+    events: dict[str, int] = {}
+    for kind in events_raw:
+        if not _EVENT_KIND.match(kind):
+            raise _Problem((*base, "events", kind), "lowercase letters, digits and _")
+        events[kind] = _int(events_raw, (*base, "events", kind), low=1, high=MAX_POINTS)
+    milestones: list[Milestone] = []
+    for index, item in enumerate(_economy_list(raw, "milestones")):
+        path: tuple[str | int, ...] = (*base, "milestones", index)
+        if not isinstance(item, dict):
+            raise _Problem(path, "must be a table")
+        credits = _int(item, (*path, "credits"), low=1, high=1_000_000_000)
+        if any(m.credits == credits for m in milestones):
+            raise _Problem((*path, "credits"), f"a milestone at {credits} credits is listed twice")
+        milestones.append(Milestone(credits, _int(item, (*path, "points"), low=1, high=MAX_POINTS)))
+    rewards: list[Reward] = []
+    seen: set[str] = set()
+    for index, item in enumerate(_economy_list(raw, "rewards")):
+        path = (*base, "rewards", index)
+        reward_id = _economy_id(item, path, seen)
+        has_addon, has_days = "addon" in item, "days" in item
+        if has_addon == has_days:
+            raise _Problem(path, "give either addon (an add-on's id) or days, not both")
+        addon = _str(item, (*path, "addon")) if has_addon else None
+        if addon is not None and addon not in addon_ids:
+            names = ", ".join(sorted(addon_ids)) or "none"
+            raise _Problem((*path, "addon"), f"unknown add-on {addon!r} (known: {names})")
+        rewards.append(
+            Reward(
+                id=reward_id,
+                points=_int(item, (*path, "points"), low=1, high=MAX_POINTS),
+                addon=addon,
+                days=_int(item, (*path, "days"), low=1, high=366) if has_days else None,
+            )
+        )
+    return PointsRules(
+        per_paid_month=_int(raw, (*base, "per_paid_month"), default=0, low=0, high=MAX_POINTS),
+        expire_months=_int(raw, (*base, "expire_months"), default=0, low=0, high=120),
+        notice_days=_int(raw, (*base, "notice_days"), default=7, low=1, high=90),
+        star_value=float(star_value),
+        events=events,
+        milestones=tuple(sorted(milestones, key=lambda m: m.credits)),
+        rewards=tuple(rewards),
+    )
 
 
 def _access_rules(data: dict[str, Any]) -> AccessRules:

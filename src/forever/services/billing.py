@@ -549,6 +549,12 @@ class IncomingPayment:
     subscription_expires_at: datetime | None
 
 
+class PaidPoints(Protocol):
+    """services.points.PointsLedger: points for a paid period, once per charge id."""
+
+    async def on_payment(self, person_id: int, period: timedelta, charge_id: str) -> Any: ...
+
+
 class RecordPayment:
     """Record a successful payment once (the charge id is unique) and grant what it bought."""
 
@@ -568,9 +574,11 @@ class RecordPayment:
         staff_chat_ids: Iterable[int] = (),
         kept: KeptPrices | None = None,
         promos: PromoPrices | None = None,
+        points: PaidPoints | None = None,
     ) -> None:
         self.promos = promos  # a payment at a promo code's price: the discount given
         self.kept = kept  # an upgrade's credit values the held days at the price paid
+        self.points = points  # points per paid month (issue 19), in the payment's transaction
         self.uow = uow
         self.invoices = invoices
         self.payments = payments
@@ -689,6 +697,10 @@ class RecordPayment:
                     plan_id=invoice.plan_id,
                     amount=paid.amount,
                     at=now,
+                )
+            if self.points is not None and person_id is not None and paid.amount > 0:
+                await self.points.on_payment(
+                    person_id, InvoiceKind(invoice.billing).period, paid.charge_id
                 )
         for kind, data in decision.events:
             self.events.record(kind, now, person_id, **data)

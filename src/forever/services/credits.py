@@ -44,6 +44,12 @@ class CreditStore(Protocol):
     ) -> Any: ...
 
 
+class UsageHook(Protocol):
+    async def __call__(self, person_id: int, used: int) -> Any:
+        """Credits were just used (inside the ledger's transaction)."""
+        ...
+
+
 class Outcome(StrEnum):
     DONE = "done"
     REPEATED = "repeated"  # the same key was seen before: nothing new was written
@@ -72,8 +78,14 @@ def check_request_id(raw: object) -> str:
 
 class CreditLedger:
     def __init__(
-        self, uow: UnitOfWork, people: PeopleRepository, store: CreditStore, clock: Clock
+        self,
+        uow: UnitOfWork,
+        people: PeopleRepository,
+        store: CreditStore,
+        clock: Clock,
+        on_usage: UsageHook | None = None,
     ) -> None:
+        self.on_usage = on_usage  # points for usage milestones, in the same transaction
         self.uow = uow
         self.people = people
         self.store = store
@@ -108,6 +120,8 @@ class CreditLedger:
                 note=note,
                 at=self.clock.now(),
             )
+            if kind is EntryKind.USAGE and self.on_usage is not None:
+                await self.on_usage(person.id, -taken)
             await self.uow.commit()
         return Result(Outcome.DONE, after, shortfall)
 

@@ -30,6 +30,7 @@ class NavView(StrEnum):
     PRIVACY = "privacy"
     TIMEZONE = "tz"
     SHOP = "shop"
+    POINTS = "points"
 
 
 class Nav(CallbackData, prefix="nav"):
@@ -55,6 +56,13 @@ class ShopCb(CallbackData, prefix="sh"):
 
     kind: str
     item: str
+
+
+class PointsCb(CallbackData, prefix="pt"):
+    """Redeem points for a reward of the catalog's `[[points.rewards]]` (issue 19): its id,
+    checked by the handler."""
+
+    reward: str
 
 
 class PlanKind(StrEnum):

@@ -20,6 +20,7 @@ from forever.telegram.routers import (
     account,
     common,
     plans,
+    points,
     promo,
     settings,
     shop,
@@ -66,6 +67,7 @@ def setup_dispatcher(
     dispatcher.include_router(promo.build_router())  # before signup: start=p_CODE links
     dispatcher.include_router(signup.build_router())
     dispatcher.include_router(shop.build_router())  # before plans: its payloads
+    dispatcher.include_router(points.build_router())
     dispatcher.include_router(plans.build_router())
     dispatcher.include_router(account.build_router())
     dispatcher.include_router(settings.build_router())

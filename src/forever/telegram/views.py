@@ -23,6 +23,7 @@ from forever.domain.timezones import zone_choices
 from forever.rendering import Renderer
 from forever.services.accounts import Snapshot
 from forever.services.billing import IssuedInvoice
+from forever.services.points import PointsView
 from forever.services.shop import Wallet
 from forever.telegram.callbacks import (
     NO_OFFER,
@@ -57,6 +58,17 @@ LANGUAGE_NAMES = {"en": "English", "ro": "Română", "it": "Italiano"}
 def keyboard(*rows: list[InlineKeyboardButton]) -> InlineKeyboardMarkup | None:
     rows_ = [row for row in rows if row]
     return InlineKeyboardMarkup(inline_keyboard=rows_) if rows_ else None
+
+
+def _points(view: PointsView, last: int) -> dict[str, Any]:
+    """A points view as template data (the last `last` entries)."""
+    return {
+        "balance": view.balance,
+        "expiring": (
+            {"points": view.expiring.points, "by": view.expiring.by} if view.expiring else None
+        ),
+        "entries": list(view.entries[:last]),
+    }
 
 
 def cb(text: str, data: CallbackData) -> InlineKeyboardButton:
@@ -298,7 +310,12 @@ class Views:
     # -- account ----------------------------------------------------------------------------
 
     def account(
-        self, snap: Snapshot, *, note: str | None = None, wallet: Wallet | None = None
+        self,
+        snap: Snapshot,
+        *,
+        note: str | None = None,
+        wallet: Wallet | None = None,
+        points: PointsView | None = None,
     ) -> View:
         locale = snap.language
         m = snap.membership
@@ -321,12 +338,17 @@ class Views:
         if wallet is not None and not wallet.empty:
             # Credits and add-ons (issue 19), below the membership.
             text += "\n\n" + self.r.chat("account_wallet", locale, wallet=wallet)
+        if points is not None and self.catalog.points.enabled:
+            # Points (issue 19): the balance, what expires next and the last entries.
+            text += "\n\n" + self.r.chat("account_points", locale, points=_points(points, 3))
         rows = [
             [cb(self.label(locale, action.value), _account_button_data(action, v))]
             for action in account_actions(snap, self.catalog)
         ]
         if self.catalog.addons or self.catalog.credit_packs:
             rows.append([cb(self.label(locale, "shop"), Nav(view=NavView.SHOP))])
+        if self.catalog.points.enabled:
+            rows.append([cb(self.label(locale, "points"), Nav(view=NavView.POINTS))])
         rows.append([cb(self.label(locale, "language"), Nav(view=NavView.LANGUAGE))])
         return text, keyboard(*rows)
 

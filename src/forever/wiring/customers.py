@@ -36,6 +36,7 @@ from forever.web.email_links import EmailLinks
 from forever.wiring import lifecycle
 from forever.wiring.container import Container
 from forever.wiring.experiments import experiment_chooser, personal_prices
+from forever.wiring.points import points_ledger
 from forever.wiring.promo import promos
 
 
@@ -121,6 +122,7 @@ def build(container: Container) -> CustomerUseCases:
             staff_chat_ids=sorted(c.settings.admin_ids),
             kept=SqlKeptPrices(uow),
             promos=codes,
+            points=points_ledger(c),
         ),
         privacy=Privacy(
             uow,

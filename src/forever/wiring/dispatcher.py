@@ -24,6 +24,7 @@ from forever.wiring import (
     email,
     experiments,
     lifecycle,
+    points,
     promo,
     staff,
 )
@@ -49,7 +50,18 @@ def build_dispatcher(container: Container, storage: BaseStorage | None = None) -
     # Handlers answer people: what they send skips the bulk budget (telegram/sending.py).
     dispatcher = AnsweringDispatcher(storage=storage, events_isolation=isolation)
     data: dict[str, object] = {}
-    for area in (lifecycle, customers, email, staff, access, experiments, console, economy, promo):
+    for area in (
+        lifecycle,
+        customers,
+        email,
+        staff,
+        access,
+        experiments,
+        console,
+        economy,
+        promo,
+        points,
+    ):
         data.update(area.chat_dependencies(container))
     setup_dispatcher(
         dispatcher,

@@ -12,6 +12,7 @@ from forever.services.shop import Shop, ShopRefundParts
 from forever.web.usage_api import UsageApi
 from forever.wiring.container import Container
 from forever.wiring.lifecycle import account_reader
+from forever.wiring.points import points_ledger
 
 
 def credit_ledger(container: Container) -> CreditLedger:
@@ -20,6 +21,7 @@ def credit_ledger(container: Container) -> CreditLedger:
         people=SqlPeople(container.uow),
         store=SqlCreditStore(container.uow),
         clock=container.clock,
+        on_usage=points_ledger(container).on_credits_used,
     )
 
 

@@ -50,7 +50,7 @@ from forever.telegram.routers.staff_replies import inbox_message_view
 from forever.telegram.sending import AdaptiveSending
 from forever.telegram.staff_texts import StaffTexts
 from forever.telegram.upgrade_prompts import upgrade_prompt_view
-from forever.wiring import access, console, lifecycle
+from forever.wiring import access, console, lifecycle, points
 from forever.wiring.container import Container
 from forever.wiring.experiments import experiment_chooser
 from forever.wiring.sending import settings_budget
@@ -291,6 +291,7 @@ def sweeps(container: Container, chat: ChatPort | None = None) -> list[tuple[str
         ("prune_update_inbox", partial(prune_update_inbox, container)),
         ("chat_access", access.sweep(container)),
         ("scheduled_broadcasts", partial(console.send_due_broadcasts, container)),
+        ("points", partial(points.sweep, container)),
     ]
 
 

@@ -4,6 +4,7 @@ handlers."""
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
@@ -21,6 +22,7 @@ from forever.domain.catalog import CancelReason, Catalog
 from forever.rendering import Renderer
 from forever.services import stats
 from forever.services.access import AccessReport
+from forever.services.points import PointsLedger
 from forever.services.promo import Promos
 from forever.services.records import PersonRecord
 from forever.services.refunds import RefundOutcome, RefundProposal, StaffRefunds
@@ -74,6 +76,7 @@ async def show_stats(
     access_report: AccessReport,
     renderer: Renderer,
     promos: Promos | None = None,
+    points: PointsLedger | None = None,
 ) -> None:
     texts = staff_texts
     argument = (command.args or "").strip()
@@ -92,6 +95,11 @@ async def show_stats(
     if promos is not None:  # promo codes (issue 19): appended lines
         figures = await promos.figures(days)
         report = f"{report}\n\n{texts('stats_promo', locale, figures=figures)}"
+    if points is not None and catalog.points.enabled:
+        # Points (issue 19): the outstanding liability and the period's movements.
+        now = points.clock.now()
+        figures = await points.figures(now - timedelta(days=days), now)
+        report += "\n\n" + texts("points_report", locale, days=days, points_figures=figures)
     await message.answer(report)
     png = await stats.chart_png(
         kpis,
