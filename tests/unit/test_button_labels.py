@@ -19,5 +19,6 @@ def test_every_locale_has_every_label_within_telegram_limits() -> None:
                 months="2",
                 n=2,
                 zone="America/Argentina/ComodRivadavia",
+                name="Coaching call",
             )
             assert 1 <= len(text) <= 64

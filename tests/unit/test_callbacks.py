@@ -43,6 +43,8 @@ from forever.telegram.callbacks import (
     RefundCb,
     SegmentCb,
     SegmentPick,
+    ShopRefundAction,
+    ShopRefundCb,
     StopBroadcastCb,
     TrialAction,
     TrialCb,
@@ -84,6 +86,7 @@ def longest_instances() -> list[CallbackData]:
         StopBroadcastCb(broadcast_id=LONGEST_INT),
         GrantCb(action=longest(GrantAction), nonce=LONGEST_NONCE),
         RefundCb(action=longest(RefundAction), payment=LONGEST_INT, nonce=LONGEST_NONCE),
+        ShopRefundCb(action=longest(ShopRefundAction), nonce=LONGEST_NONCE),
     ]
 
 

@@ -11,7 +11,7 @@ from forever.config import LOCALES
 from forever.domain.kpi import compute
 from forever.rendering import Renderer
 from forever.sandbox.fake_bot_api.html_entities import parse_html
-from forever.services.shop import RefundDone, ShopRefunded
+from forever.services.shop import RefundDone, ShopRefunded, ShopRefundProposal
 from forever.telegram.staff_texts import StaffTexts
 from tests.unit.test_kpi import END, HISTORY, START
 
@@ -21,6 +21,9 @@ KPIS = compute(HISTORY, START, END)  # the hand-computed history of test_kpi.py
 
 SAMPLE = {
     "shop_refund": ShopRefunded(RefundDone.OK, "ch_1", "credits_100", 50, 100, 70, 30),
+    "proposal": ShopRefundProposal(
+        RefundDone.OK, "ch_1", "credits_100", 50, 100, 70, "asked <b>", "Ana <i>", 4001
+    ),
     "id": 7,
     "done": 40,
     "total": 100,

@@ -28,6 +28,9 @@ class AddOn:
     days: int | None = None
     quantity: int | None = None
     chats: tuple[str, ...] = ()
+    # Suggested (once per upgrade-prompt cap period) to a member whose plan may buy it once
+    # their usage this month reaches this; None: never suggested.
+    suggest_usage: int | None = None
 
     def available_to(self, plan_id: str | None) -> bool:
         return not self.plans or plan_id in self.plans
@@ -90,6 +93,13 @@ def debit(balance: int, amount: int, *, partial: bool) -> Debit | None:
     if not partial:
         return None
     return Debit(taken=balance, shortfall=amount - balance, balance_after=0)
+
+
+def crossed_low(before: int, after: int, threshold: int) -> bool:
+    """Whether a debit took the balance across the low-balance threshold (from above it to
+    it or below): the notice goes once per crossing, not at every call below it. A threshold
+    of 0 turns the notice off."""
+    return threshold > 0 and before > threshold >= after
 
 
 def is_low(balance: int, threshold: int) -> bool:

@@ -210,6 +210,19 @@ class RefundCb(CallbackData, prefix="rf"):
     nonce: str
 
 
+class ShopRefundAction(StrEnum):
+    OK = "ok"
+    NO = "no"
+
+
+class ShopRefundCb(CallbackData, prefix="srf"):
+    """Staff confirm or cancel the refund of a shop purchase (issue 19). The charge id stays
+    in the staff member's FSM data; `nonce` ties the tap to that pending /refund."""
+
+    action: ShopRefundAction
+    nonce: str
+
+
 ALL_CALLBACKS: tuple[type[CallbackData], ...] = (
     Nav,
     TrialCb,
@@ -229,4 +242,5 @@ ALL_CALLBACKS: tuple[type[CallbackData], ...] = (
     StopBroadcastCb,
     GrantCb,
     RefundCb,
+    ShopRefundCb,
 )

@@ -20,6 +20,8 @@ def credit_ledger(container: Container) -> CreditLedger:
         people=SqlPeople(container.uow),
         store=SqlCreditStore(container.uow),
         clock=container.clock,
+        notices=container.outbox,
+        catalog=container.catalog,
     )
 
 
@@ -46,6 +48,7 @@ def shop(container: Container) -> Shop:
             kick=container.delivery_kick,
             end_addon=SqlAddonStore(container.uow).end,
         ),
+        receipts=container.outbox,
     )
 
 

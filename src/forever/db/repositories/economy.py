@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 
-from forever.db.models import AddonPurchase, CreditEntry, Person
+from forever.db.models import AddonPurchase, CreditEntry, Event, Person
 from forever.db.transactions import SqlUnitOfWork
+from forever.services.upgrades import PersonEconomy
 
 
 class SqlCreditStore:
@@ -55,8 +56,10 @@ class SqlCreditStore:
         idempotency_key: str,
         note: str | None,
         at: datetime,
+        stars: int | None = None,
     ) -> CreditEntry:
         row = CreditEntry(
+            stars=stars,
             person_id=person_id,
             kind=kind,
             amount=amount,
@@ -138,3 +141,61 @@ class SqlAddonStore:
             .execution_options(synchronize_session=False)
         )
         return bool(getattr(result, "rowcount", 0))
+
+
+class SqlEconomyFacts:
+    """services.upgrades.EconomyFacts: per person of a page, the Stars paid for credit packs
+    since `since` (refunded packs left out), the add-ons in force and the last suggestion."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    async def of(
+        self, person_ids: Sequence[int], *, since: datetime, now: datetime, suggested_kind: str
+    ) -> dict[int, PersonEconomy]:
+        session = self._uow.session
+        ids = list(person_ids)
+        bought = (
+            await session.execute(
+                select(CreditEntry.person_id, CreditEntry.idempotency_key, CreditEntry.stars)
+                .where(CreditEntry.person_id.in_(ids))
+                .where(CreditEntry.kind == "purchase")
+                .where(CreditEntry.created_at >= since)
+            )
+        ).all()
+        refunded = set(
+            await session.scalars(
+                select(CreditEntry.idempotency_key)
+                .where(CreditEntry.person_id.in_(ids))
+                .where(CreditEntry.kind == "refund")
+            )
+        )
+        stars: dict[int, int] = {}
+        for person_id, key, paid in bought:
+            charge = key.removeprefix("buy:")
+            if f"refund:{charge}" not in refunded:
+                stars[person_id] = stars.get(person_id, 0) + int(paid or 0)
+        owned: dict[int, set[str]] = {}
+        rows = await session.execute(
+            select(AddonPurchase.person_id, AddonPurchase.addon_id)
+            .where(AddonPurchase.person_id.in_(ids))
+            .where(AddonPurchase.refunded_at.is_(None))
+            .where(or_(AddonPurchase.ends_at.is_(None), AddonPurchase.ends_at > now))
+        )
+        for person_id, addon_id in rows:
+            owned.setdefault(person_id, set()).add(addon_id)
+        last = dict(
+            (
+                await session.execute(
+                    select(Event.person_id, func.max(Event.at))
+                    .where(Event.person_id.in_(ids))
+                    .where(Event.kind == suggested_kind)
+                    .group_by(Event.person_id)
+                )
+            ).tuples()
+        )
+        return {
+            pid: PersonEconomy(stars.get(pid, 0), frozenset(owned.get(pid, ())), last.get(pid))
+            for pid in ids
+            if pid in stars or pid in owned or pid in last
+        }
