@@ -184,16 +184,13 @@ class SqlEconomyFacts:
         )
         for person_id, addon_id in rows:
             owned.setdefault(person_id, set()).add(addon_id)
-        last = dict(
-            (
-                await session.execute(
-                    select(Event.person_id, func.max(Event.at))
-                    .where(Event.person_id.in_(ids))
-                    .where(Event.kind == suggested_kind)
-                    .group_by(Event.person_id)
-                )
-            ).tuples()
+        suggested = await session.execute(
+            select(Event.person_id, func.max(Event.at))
+            .where(Event.person_id.in_(ids))
+            .where(Event.kind == suggested_kind)
+            .group_by(Event.person_id)
         )
+        last: dict[int, datetime] = {pid: at for pid, at in suggested if pid is not None}
         return {
             pid: PersonEconomy(stars.get(pid, 0), frozenset(owned.get(pid, ())), last.get(pid))
             for pid in ids
