@@ -22,9 +22,10 @@ from forever.sandbox.fake_bot_api import FakeBotAPI, FakeUser
 from forever.wiring import customers
 from forever.wiring.economy import credit_ledger
 from forever.wiring.email import run_sweeps
+from tests.conftest import STAFF_ID
 from tests.e2e.chat_helpers import count
 from tests.e2e.test_chat_cancel import paying_user
-from tests.e2e.test_chat_shop import bot_on, plain_user, shop_catalog
+from tests.e2e.test_chat_shop import bot_on, confirm_refund, plain_user, shop_catalog
 from tests.e2e.test_staff_refunds import messages_soon
 from tests.smtp_sink import Received, SmtpSink, smtp_sink_fixture  # noqa: F401 - fixture
 
@@ -240,3 +241,26 @@ async def test_shop_is_in_the_customers_command_menu_in_every_language(
         raw = menus[language]
         commands = raw if isinstance(raw, list) else json.loads(raw)
         assert {"command": "shop", "description": description} in commands
+
+
+async def test_stats_show_add_on_revenue_credit_sales_consumption_and_arpu(
+    tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
+) -> None:
+    ana, _ = await paying_user(tg, 4341)  # Plus, 300 ⭐
+    await buy(ana, "100 credits · 50 ⭐")
+    await buy(ana, "Coaching call · 150 ⭐")
+    bo = await plain_user(tg, 4342)
+    bo_pack = await buy(bo, "100 credits · 50 ⭐")
+    ledger = credit_ledger(running_bot.container)
+    await ledger.use(4341, 30, "ana-1")
+    await ledger.use(4342, 20, "bo-1")
+    staff = tg.user(STAFF_ID)
+    assert "Credits taken back: 80 of 100" in await confirm_refund(staff, f"/refund {bo_pack}")
+    clock.advance(timedelta(hours=1))
+    await staff.send_text("/stats")
+    report = next(m.text for m in reversed(staff.messages) if "Add-ons and credits" in m.text)
+    assert "Add-on revenue: 150 ⭐ (1 sold for 150 ⭐, 0 ⭐ refunded)" in report
+    assert "Credit sales: 50 ⭐ (2 packs, 200 credits, 50 ⭐ refunded)" in report
+    assert "Credits used: 50 by 2 people" in report
+    # Plans 300 + add-ons 150 + credits 50, over the one active member.
+    assert "ARPU: 500.0 ⭐ (500 ⭐ of all revenue, 1 active member)" in report

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from forever.config import LOCALES
+from forever.domain.economy import EconomyKpis
 from forever.domain.kpi import compute
 from forever.rendering import Renderer
 from forever.sandbox.fake_bot_api.html_entities import parse_html
@@ -24,6 +25,10 @@ SAMPLE = {
     "proposal": ShopRefundProposal(
         RefundDone.OK, "ch_1", "credits_100", 50, 100, 70, "asked <b>", "Ana <i>", 4001
     ),
+    "e": EconomyKpis(2, 300, 150, 3, 150, 50, 300, 120, 2),
+    "all_revenue": 1250,
+    "arpu": 62.5,
+    "members": 20,
     "id": 7,
     "done": 40,
     "total": 100,

@@ -7,7 +7,9 @@ than the balance takes what is there and reports the shortfall (staff see it).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 Localized = dict[str, str]
 
@@ -105,3 +107,79 @@ def crossed_low(before: int, after: int, threshold: int) -> bool:
 def is_low(balance: int, threshold: int) -> bool:
     """Whether a balance that just fell deserves the low-balance notice."""
     return balance <= threshold
+
+
+# --- the economy's figures in /stats (README "The numbers") ----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AddonSale:
+    stars: int
+    purchased_at: datetime
+    refunded_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRow:
+    kind: str  # purchase | usage | refund
+    amount: int  # signed: + bought, - used or taken back
+    at: datetime
+    key: str  # buy:<charge> | use:<request> | refund:<charge>
+    person_id: int
+    stars: int | None = None  # on a purchase
+
+
+@dataclass(frozen=True, slots=True)
+class EconomyKpis:
+    addons_sold: int  # add-ons bought in the period
+    addon_stars: int  # their Stars
+    addon_refunded_stars: int  # Stars of add-ons refunded in the period
+    packs_sold: int  # credit packs bought in the period
+    pack_stars: int
+    pack_refunded_stars: int  # Stars of packs refunded in the period
+    credits_sold: int  # credits those packs gave
+    credits_used: int  # credits spent by usage in the period
+    credit_users: int  # people who spent credits in the period
+
+    @property
+    def addon_revenue(self) -> int:
+        return self.addon_stars - self.addon_refunded_stars
+
+    @property
+    def credit_revenue(self) -> int:
+        return self.pack_stars - self.pack_refunded_stars
+
+    def total_revenue(self, plan_revenue: int) -> int:
+        return plan_revenue + self.addon_revenue + self.credit_revenue
+
+    def arpu(self, plan_revenue: int, members: int) -> float | None:
+        """All the period's revenue (plans, add-ons, credit packs; refunds taken off) per
+        active member at its end; None without members."""
+        return self.total_revenue(plan_revenue) / members if members else None
+
+
+def economy_kpis(
+    sales: Iterable[AddonSale], ledger: Iterable[LedgerRow], start: datetime, end: datetime
+) -> EconomyKpis:
+    """The period is (start, end]."""
+
+    def within(at: datetime | None) -> bool:
+        return at is not None and start < at <= end
+
+    sales = list(sales)
+    rows = list(ledger)
+    paid = {r.key.removeprefix("buy:"): r.stars or 0 for r in rows if r.kind == "purchase"}
+    bought = [r for r in rows if r.kind == "purchase" and within(r.at)]
+    used = [r for r in rows if r.kind == "usage" and within(r.at)]
+    refunds = [r for r in rows if r.kind == "refund" and within(r.at)]
+    return EconomyKpis(
+        addons_sold=sum(1 for s in sales if within(s.purchased_at)),
+        addon_stars=sum(s.stars for s in sales if within(s.purchased_at)),
+        addon_refunded_stars=sum(s.stars for s in sales if within(s.refunded_at)),
+        packs_sold=len(bought),
+        pack_stars=sum(r.stars or 0 for r in bought),
+        pack_refunded_stars=sum(paid.get(r.key.removeprefix("refund:"), 0) for r in refunds),
+        credits_sold=sum(r.amount for r in bought),
+        credits_used=-sum(r.amount for r in used),
+        credit_users=len({r.person_id for r in used}),
+    )

@@ -8,12 +8,13 @@ the other and `balance_after` is always computed from the latest entry. The uniq
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import func, or_, select, update
 
 from forever.db.models import AddonPurchase, CreditEntry, Event, Person
 from forever.db.transactions import SqlUnitOfWork
+from forever.domain.economy import AddonSale, LedgerRow
 from forever.services.upgrades import PersonEconomy
 
 
@@ -196,3 +197,43 @@ class SqlEconomyFacts:
             for pid in ids
             if pid in stars or pid in owned or pid in last
         }
+
+
+class SqlEconomyHistory:
+    """services.economy_stats.EconomyHistory: every add-on purchase and ledger entry up to
+    an instant (times as UTC-aware datetimes, also on SQLite)."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    async def sales(self, until: datetime) -> list[AddonSale]:
+        rows = await self._uow.session.execute(
+            select(
+                AddonPurchase.stars, AddonPurchase.purchased_at, AddonPurchase.refunded_at
+            ).where(AddonPurchase.purchased_at <= until)
+        )
+        return [AddonSale(stars, _utc(at), _utc_or_none(back)) for stars, at, back in rows]
+
+    async def ledger(self, until: datetime) -> list[LedgerRow]:
+        rows = await self._uow.session.execute(
+            select(
+                CreditEntry.kind,
+                CreditEntry.amount,
+                CreditEntry.created_at,
+                CreditEntry.idempotency_key,
+                CreditEntry.person_id,
+                CreditEntry.stars,
+            ).where(CreditEntry.created_at <= until)
+        )
+        return [
+            LedgerRow(kind, amount, _utc(at), key, person_id, stars)
+            for kind, amount, at, key, person_id, stars in rows
+        ]
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _utc_or_none(at: datetime | None) -> datetime | None:
+    return None if at is None else _utc(at)

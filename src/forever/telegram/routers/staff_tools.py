@@ -21,6 +21,7 @@ from forever.domain.catalog import CancelReason, Catalog
 from forever.rendering import Renderer
 from forever.services import stats
 from forever.services.access import AccessReport
+from forever.services.economy_stats import EconomyStats
 from forever.services.records import PersonRecord
 from forever.services.refunds import RefundOutcome, RefundProposal, StaffRefunds
 from forever.services.shop import RefundDone, Shop, ShopRefundProposal
@@ -72,6 +73,7 @@ async def show_stats(
     person: PersonRecord,
     access_report: AccessReport,
     renderer: Renderer,
+    economy_stats: EconomyStats | None = None,
 ) -> None:
     texts = staff_texts
     argument = (command.args or "").strip()
@@ -80,15 +82,25 @@ async def show_stats(
         return
     days = int(argument) if argument else DEFAULT_DAYS
     kpis = await staff_stats(staff_id=person.telegram_id or 0, days=days)
-    await message.answer(
-        texts(
-            "stats_report",
-            locale,
-            days=days,
-            k=kpis,
-            **_stats_names(catalog, labels, texts, locale),
-        )
+    report = texts(
+        "stats_report",
+        locale,
+        days=days,
+        k=kpis,
+        **_stats_names(catalog, labels, texts, locale),
     )
+    if economy_stats is not None:
+        # Add-ons and credits (issue 19), with ARPU over every kind of revenue.
+        economy = await economy_stats(days=days)
+        report += texts(
+            "stats_economy",
+            locale,
+            e=economy,
+            all_revenue=economy.total_revenue(kpis.revenue_stars),
+            arpu=economy.arpu(kpis.revenue_stars, kpis.active_total),
+            members=kpis.active_total,
+        )
+    await message.answer(report)
     png = await stats.chart_png(
         kpis,
         title=texts("chart_title", locale, days=days),
