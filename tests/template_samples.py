@@ -112,6 +112,14 @@ CHAT: dict[str, dict] = {
         "plan": "Plus",
         "until": None,
     },
+    "low_balance": {"balance": 8, "threshold": 10},
+    "addon_suggestion": {
+        "name": "Ana <b>",
+        "usage": 30,
+        "addon": "Coaching call <b>",
+        "description": "One 30-minute call with a coach.",
+        "stars": 150,
+    },
     "account_wallet": {
         "wallet": {
             "balance": 40,
@@ -293,6 +301,7 @@ CHAT: dict[str, dict] = {
         "usage": 40,
         "current": _PLAN,
         "higher": _PRO,
+        "ppu_stars": 650,
     },
     "language_ask": {"zone": "Europe/Rome"},
     "timezone_ask": {"zone": "Europe/Rome"},
@@ -418,6 +427,19 @@ _EMAIL: dict[str, dict] = {
         "renews": True,
         "renewal": False,
         "charge_id": "stxCharge-1",
+    },
+    "shop_receipt": {
+        "business": BUSINESS,
+        "name": "Ana",
+        "kind": "c",
+        "item_names": {"en": "100 credits", "ro": "100 de credite", "it": "100 crediti"},
+        "amount": 50,
+        "credits": 100,
+        "balance": 130,
+        "quantity": None,
+        "until": None,
+        "paid_at": WHEN,
+        "charge_id": "stxCharge-2",
     },
 }
 

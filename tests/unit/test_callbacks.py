@@ -46,6 +46,8 @@ from forever.telegram.callbacks import (
     RefundCb,
     SegmentCb,
     SegmentPick,
+    ShopRefundAction,
+    ShopRefundCb,
     StopBroadcastCb,
     TrialAction,
     TrialCb,
@@ -88,6 +90,7 @@ def longest_instances() -> list[CallbackData]:
         GrantCb(action=longest(GrantAction), nonce=LONGEST_NONCE),
         RefundCb(action=longest(RefundAction), payment=LONGEST_INT, nonce=LONGEST_NONCE),
         MigratePriceCb(action=longest(MigrateAction), plan=LONGEST_ID, token=LONGEST_NONCE),
+        ShopRefundCb(action=longest(ShopRefundAction), nonce=LONGEST_NONCE),
     ]
 
 

@@ -8,12 +8,13 @@ from types import SimpleNamespace
 import pytest
 
 from forever.config import LOCALES
+from forever.domain.economy import EconomyKpis
 from forever.domain.kpi import compute
 from forever.domain.promo import PromoFigures, PromoKind, PromoSpec
 from forever.rendering import Renderer
 from forever.sandbox.fake_bot_api.html_entities import parse_html
 from forever.services.promo import Listing
-from forever.services.shop import RefundDone, ShopRefunded
+from forever.services.shop import RefundDone, ShopRefunded, ShopRefundProposal
 from forever.telegram.staff_texts import StaffTexts
 from tests.unit.test_kpi import END, HISTORY, START
 
@@ -23,6 +24,13 @@ KPIS = compute(HISTORY, START, END)  # the hand-computed history of test_kpi.py
 
 SAMPLE = {
     "shop_refund": ShopRefunded(RefundDone.OK, "ch_1", "credits_100", 50, 100, 70, 30),
+    "proposal": ShopRefundProposal(
+        RefundDone.OK, "ch_1", "credits_100", 50, 100, 70, "asked <b>", "Ana <i>", 4001
+    ),
+    "e": EconomyKpis(2, 300, 150, 3, 150, 50, 300, 120, 2),
+    "all_revenue": 1250,
+    "arpu": 62.5,
+    "members": 20,
     "id": 7,
     "done": 40,
     "total": 100,

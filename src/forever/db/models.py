@@ -488,6 +488,8 @@ class CreditEntry(Base):
     idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
     note: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[datetime]
+    # The Stars paid, on a purchase (migration 0018_econ2; None on older rows and other kinds).
+    stars: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     __table_args__ = (Index("ix_credit_entries_person", "person_id", "id"),)
 

@@ -242,6 +242,10 @@ class Catalog:
     def credit_pack(self, pack_id: str) -> CreditPack | None:
         return next((p for p in self.credit_packs if p.id == pack_id), None)
 
+    # `[credits] low_balance`: a usage that takes the balance from above this to this or less
+    # sends the low-balance notice (0: never).
+    credit_low_balance: int = 0
+
     def experiment(self, experiment_id: str) -> Experiment | None:
         return next((e for e in self.experiments if e.id == experiment_id), None)
 
@@ -423,6 +427,13 @@ def _build(data: dict[str, Any]) -> Catalog:
         addons=addons,
         credit_packs=_credit_packs(data),
         points=_points(data, {a.id for a in addons}),
+        credit_low_balance=_int(
+            _table(data, ("credits",), required=False),
+            ("credits", "low_balance"),
+            default=0,
+            low=0,
+            high=1_000_000,
+        ),
     )
 
 
@@ -538,6 +549,11 @@ def _addons(data: dict[str, Any], plan_ids: set[str], chat_keys: set[str]) -> tu
                     _int(raw, (*path, "quantity"), low=1, high=100000) if has_quantity else None
                 ),
                 chats=_key_list(raw, (*path, "chats"), chat_keys, "chat"),
+                suggest_usage=(
+                    _int(raw, (*path, "suggest_usage"), low=1, high=10**9)
+                    if "suggest_usage" in raw
+                    else None
+                ),
             )
         )
     return tuple(addons)

@@ -21,6 +21,7 @@ class EventKind(StrEnum):
     ACTIVATED = "activated"  # plan, billing (first paid period, or paid again after lapse)
     RENEWED = "renewed"  # plan, billing
     UPGRADE_PROMPTED = "upgrade_prompted"  # from_plan, to_plan, rule: trial_progress | usage
+    ADDON_SUGGESTED = "addon_suggested"  # addon, plan, usage (issue 19; shares the prompt cap)
     PLAN_CHANGED = "plan_changed"  # from_plan, to_plan (an upgrade or a downgrade)
     CANCELED = "canceled"  # plan, source: bot | telegram, access_until
     CANCEL_REASON = "cancel_reason"  # reason

@@ -224,6 +224,11 @@ class MigrateAction(StrEnum):
     NO = "no"
 
 
+class ShopRefundAction(StrEnum):
+    OK = "ok"
+    NO = "no"
+
+
 class MigratePriceCb(CallbackData, prefix="mp"):
     """Confirm or cancel a /migrateprice preview (staff_experiments). `plan` has a plan id's
     shape (the handler checks it is in the catalog); `token` is the preview's (8 hex
@@ -232,6 +237,14 @@ class MigratePriceCb(CallbackData, prefix="mp"):
     action: MigrateAction
     plan: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,15}$")]
     token: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{8}$")]
+
+
+class ShopRefundCb(CallbackData, prefix="srf"):
+    """Staff confirm or cancel the refund of a shop purchase (issue 19). The charge id stays
+    in the staff member's FSM data; `nonce` ties the tap to that pending /refund."""
+
+    action: ShopRefundAction
+    nonce: str
 
 
 ALL_CALLBACKS: tuple[type[CallbackData], ...] = (
@@ -254,4 +267,5 @@ ALL_CALLBACKS: tuple[type[CallbackData], ...] = (
     GrantCb,
     RefundCb,
     MigratePriceCb,
+    ShopRefundCb,
 )

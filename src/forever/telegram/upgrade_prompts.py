@@ -35,6 +35,7 @@ def upgrade_prompt_view(
             str(context["to_plan"]),
             str(context["rule"]),
             int(context.get("usage") or 0),
+            int(context.get("ppu_stars") or 0),
         )
         texts = context.get("prompt_texts")
         if isinstance(texts, dict) and texts.get(locale):

@@ -504,7 +504,14 @@ class Views:
         )
 
     def upgrade_prompt(
-        self, locale: str, name: str | None, from_plan: str, to_plan: str, rule: str, usage: int
+        self,
+        locale: str,
+        name: str | None,
+        from_plan: str,
+        to_plan: str,
+        rule: str,
+        usage: int,
+        ppu_stars: int = 0,
     ) -> View:
         current = self.catalog.plan(from_plan)
         higher = self.catalog.plan(to_plan)
@@ -515,6 +522,7 @@ class Views:
             name=name,
             rule=rule,
             usage=usage,
+            ppu_stars=ppu_stars,
             current=self._plan_context(current, locale),
             higher=self._plan_context(higher, locale),
         ), keyboard(

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from forever.db.notify import OutboxListener
 from forever.db.outbox import SqlDeliveryStore
+from forever.db.repositories.economy import SqlEconomyFacts
 from forever.db.repositories.journeys import (
     SqlGiftHistory,
     SqlJourneyCandidates,
@@ -34,16 +35,18 @@ from forever.jobs.delivery import (
 from forever.jobs.sweeps import Sweep, run_all
 from forever.logs import describe_error
 from forever.mail.smtp import SmtpConfig, SmtpPool
+from forever.services.credits import LOW_BALANCE_TEMPLATE
 from forever.services.experiments import JourneyArms
 from forever.services.journeys import SweepJourneys
 from forever.services.ports import ChatPort
 from forever.services.renewals import TEMPLATE as YEARLY_RENEWAL
 from forever.services.renewals import QueueYearlyReminders
 from forever.services.staff_replies import INBOX_MESSAGE
+from forever.services.upgrades import ADDON_SUGGESTION, QueueUpgradePrompts
 from forever.services.upgrades import TEMPLATE as UPGRADE_PROMPT
-from forever.services.upgrades import QueueUpgradePrompts
 from forever.services.winback import winback_start_parameter
 from forever.telegram.bot_port import BotChatPort, build_bot
+from forever.telegram.economy_views import addon_suggestion_view, low_balance_view
 from forever.telegram.inbox import prune_update_inbox
 from forever.telegram.renewal_reminders import yearly_renewal_view
 from forever.telegram.routers.staff_replies import inbox_message_view
@@ -97,6 +100,7 @@ def upgrade_sweep(container: Container) -> QueueUpgradePrompts:
         experiments=experiment_chooser(container),
         uow=container.uow,
         candidates=SqlUpgradeCandidates(container.uow),
+        economy=SqlEconomyFacts(container.uow),
         events=container.events,
         outbox=container.outbox.quiet(),
         catalog=container.catalog,
@@ -153,6 +157,8 @@ def delivery_worker(
             UPGRADE_PROMPT: upgrade_prompt_view(views),
             YEARLY_RENEWAL: yearly_renewal_view(views),
             INBOX_MESSAGE: inbox_message_view(StaffTexts(container.renderer)),
+            LOW_BALANCE_TEMPLATE: low_balance_view(views),
+            ADDON_SUGGESTION: addon_suggestion_view(views),
         },
         effects=access.effects(container, chat),
         **options,

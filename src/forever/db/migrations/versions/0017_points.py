@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017_points"
-down_revision: str | Sequence[str] | None = "0014_console2"
+down_revision: str | Sequence[str] | None = "0015_promo"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
