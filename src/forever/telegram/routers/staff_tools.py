@@ -95,8 +95,8 @@ async def show_stats(
         **_stats_names(catalog, labels, texts, locale),
     )
     if promos is not None:  # promo codes (issue 19): appended lines
-        figures = await promos.figures(days)
-        report = f"{report}\n\n{texts('stats_promo', locale, figures=figures)}"
+        promo_figures = await promos.figures(days)
+        report = f"{report}\n\n{texts('stats_promo', locale, figures=promo_figures)}"
     if points is not None and catalog.points.enabled:
         # Points (issue 19): the outstanding liability and the period's movements.
         now = points.clock.now()
