@@ -165,7 +165,14 @@ async def test_pre_checkout_refuses_gone_changed_or_not_allowed_items(
         )
 
     # Then it stops selling add-ons altogether.
-    gone = shop_catalog(tmp_path, "gone", lambda text: text.replace("[[addons]]", "[[gone]]"))
+    gone = shop_catalog(
+        tmp_path,
+        "gone",
+        # The add-on leaves the catalog, and with it the points reward that gave it.
+        lambda text: text.replace("[[addons]]", "[[gone]]").replace(
+            'addon = "coaching"\npoints = 300', "days = 30\npoints = 300"
+        ),
+    )
     async with bot_on(e2e_settings, clock, tg, gone) as bot:
         refused = await user.pay(coaching_invoice)
         assert not refused.accepted and "no longer sold" in (refused.error_message or "")
