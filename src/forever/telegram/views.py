@@ -482,11 +482,24 @@ class Views:
         )
 
     def upgrade_prompt(
-        self, locale: str, name: str | None, from_plan: str, to_plan: str, rule: str, usage: int
+        self,
+        locale: str,
+        name: str | None,
+        from_plan: str,
+        to_plan: str,
+        rule: str,
+        usage: int,
+        prices: Mapping[str, int] | None = None,
     ) -> View:
+        """`prices`: plan id -> this person's own monthly price (kept, or an arm shown)."""
         current = self.catalog.plan(from_plan)
         higher = self.catalog.plan(to_plan)
         assert current is not None and higher is not None
+        own = prices or {}
+        if current.id in own:
+            current = replace(current, monthly_stars=own[current.id])
+        if higher.id in own:
+            higher = replace(higher, monthly_stars=own[higher.id])
         return self.r.chat(
             "upgrade_prompt",
             locale,
