@@ -324,6 +324,18 @@ def test_outcomes_wait_for_their_window() -> None:
     assert outcome(Surface.WINBACK_OFFER, T0, paid, T0 + timedelta(days=30)).converted
 
 
+def test_winback_and_trial_success_is_a_payment_inside_the_window() -> None:
+    # Win-back: paying again within 30 days of the email; trial: paid within 60 days.
+    for surface, days in ((Surface.WINBACK_OFFER, 30), (Surface.TRIAL_LENGTH, 60)):
+        end = T0 + timedelta(days=days)
+        inside = [_h("trial_started", 0.5), _h("payment", days - 1, amount=300)]
+        late = [_h("payment", days + 1, amount=300)]
+        assert not outcome(surface, T0, inside, end - timedelta(days=1)).measured, surface
+        assert outcome(surface, T0, inside, end).converted, surface
+        assert not outcome(surface, T0, late, end + timedelta(days=5)).converted, surface
+        assert not outcome(surface, T0, [_h("access_ended", 3)], end).converted, surface
+
+
 def test_cancel_offer_success_is_still_a_member_at_day_30() -> None:
     later = T0 + timedelta(days=40)
     saved = [_h("offer_accepted", 0.1), _h("payment", 20, amount=210)]

@@ -296,6 +296,16 @@ class PersonalPrices:
             await self.uow.commit()
         return found
 
+    async def own_monthly(self, person_id: int, plan_id: str, now: datetime) -> int | None:
+        """In the caller's unit of work: the monthly price this person keeps for the plan,
+        else the arm they were shown; None: the catalog's (what a link would charge)."""
+        if self.kept is not None:
+            kept = await self.kept.paid(person_id, plan_id, "monthly", now)
+            if kept is not None:
+                return kept
+        shown = await self.monthly(person_id, None, record=False, plan_id=plan_id)
+        return shown.get(plan_id)
+
     async def monthly(
         self, person_id: int, language: str | None, *, record: bool, plan_id: str | None = None
     ) -> dict[str, int]:

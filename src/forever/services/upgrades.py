@@ -87,6 +87,12 @@ def prompt_key(person_id: int, now: datetime, cap_days: int) -> str:
     return f"upgrade:{person_id}:{period}"
 
 
+class OwnPrices(Protocol):
+    """services.experiments.PersonalPrices: the monthly price a person would be charged."""
+
+    async def own_monthly(self, person_id: int, plan_id: str, now: datetime) -> int | None: ...
+
+
 class QueueUpgradePrompts:
     """The sweep: returns how many prompts were queued."""
 
@@ -101,9 +107,11 @@ class QueueUpgradePrompts:
         page_size: int = PAGE,
         experiments: ExperimentChooser | None = None,
         economy: EconomyFacts | None = None,
+        prices: OwnPrices | None = None,
     ) -> None:
         self.experiments = experiments
         self.economy = economy
+        self.prices = prices
         self.uow = uow
         self.candidates = candidates
         self.events = events
@@ -186,6 +194,17 @@ class QueueUpgradePrompts:
             )
             if choice is not None and choice.variant.prompt:
                 context["prompt_texts"] = dict(choice.variant.prompt)
+        if self.prices is not None:
+            # The monthly prices the prompt names are this person's (a kept price, or a price
+            # experiment's arm they were shown): what the upgrade link would charge them.
+            own = {}
+            for listed in (plan, higher):
+                if listed is not None:
+                    stars = await self.prices.own_monthly(c.person_id, listed.id, now)
+                    if stars is not None:
+                        own[listed.id] = stars
+            if own:
+                context["prices"] = own
         new = await self.outbox.enqueue(
             key=prompt_key(c.person_id, now, catalog.upgrade.cap_days),
             channel="chat",

@@ -512,10 +512,17 @@ class Views:
         rule: str,
         usage: int,
         ppu_stars: int = 0,
+        prices: Mapping[str, int] | None = None,
     ) -> View:
+        """`prices`: plan id -> this person's own monthly price (kept, or an arm shown)."""
         current = self.catalog.plan(from_plan)
         higher = self.catalog.plan(to_plan)
         assert current is not None and higher is not None
+        own = prices or {}
+        if current.id in own:
+            current = replace(current, monthly_stars=own[current.id])
+        if higher.id in own:
+            higher = replace(higher, monthly_stars=own[higher.id])
         return self.r.chat(
             "upgrade_prompt",
             locale,

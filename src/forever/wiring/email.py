@@ -55,7 +55,7 @@ from forever.telegram.staff_texts import StaffTexts
 from forever.telegram.upgrade_prompts import upgrade_prompt_view
 from forever.wiring import access, console, lifecycle, points
 from forever.wiring.container import Container
-from forever.wiring.experiments import experiment_chooser
+from forever.wiring.experiments import experiment_chooser, personal_prices
 from forever.wiring.sending import settings_budget
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,7 @@ def upgrade_sweep(container: Container) -> QueueUpgradePrompts:
         events=container.events,
         outbox=container.outbox.quiet(),
         catalog=container.catalog,
+        prices=personal_prices(container),
     )
 
 
