@@ -90,6 +90,9 @@ async def test_a_percent_code_lowers_the_next_invoice_once_and_counts_in_stats(
         user.last_message.text
     )
     await user.send_text("/plans")
+    assert user.last_message.text.startswith(
+        "🎟 Your code SPRING20 takes 20% off your next payment for Plus, Pro: the invoice"
+    )
     await user.press("Plus · 300 ⭐ / month")
     link_message = user.last_message
     # The price shown is the price charged.
@@ -104,6 +107,7 @@ async def test_a_percent_code_lowers_the_next_invoice_once_and_counts_in_stats(
 
     # The discount is taken: the next invoice (a year of Pro) is at the full price.
     await user.send_text("/plans")
+    assert "SPRING20" not in user.last_message.text
     await user.press("Pro · 6\u202f000 ⭐ / year")
     assert int(tg.calls_to("sendInvoice")[-1].params["prices"][0]["amount"]) == 6000
     # Using the code again is refused.
