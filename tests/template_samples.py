@@ -102,6 +102,12 @@ CHAT: dict[str, dict] = {
     "shop_refused": {"reason": "not_allowed"},
     "shop_paid": {"credits": None, "balance": 0, "name": "Coaching call", "until": WHEN},
     "shop_bad_button": {},
+    "promo_waiting": {
+        "codes": [
+            {"code": "SPRING20", "percent": 20, "plans": ["Plus", "Pro <b>"]},
+            {"code": "ALL5", "percent": 5, "plans": []},
+        ]
+    },
     "promo": {
         "outcome": "applied",
         "code": "SPRING<20>",

@@ -90,6 +90,9 @@ async def test_a_percent_code_lowers_the_next_invoice_once_and_counts_in_stats(
         user.last_message.text
     )
     await user.send_text("/plans")
+    assert user.last_message.text.startswith(
+        "🎟 Your code SPRING20 takes 20% off your next payment for Plus, Pro: the invoice"
+    )
     await user.press("Plus · 300 ⭐ / month")
     link_message = user.last_message
     # The price shown is the price charged.
@@ -104,6 +107,7 @@ async def test_a_percent_code_lowers_the_next_invoice_once_and_counts_in_stats(
 
     # The discount is taken: the next invoice (a year of Pro) is at the full price.
     await user.send_text("/plans")
+    assert "SPRING20" not in user.last_message.text
     await user.press("Pro · 6\u202f000 ⭐ / year")
     assert int(tg.calls_to("sendInvoice")[-1].params["prices"][0]["amount"]) == 6000
     # Using the code again is refused.
@@ -130,10 +134,14 @@ async def test_a_yearly_invoice_at_the_code_price(tg: FakeBotAPI, running_bot: R
     assert "5\u202f400 ⭐" in invoice["description"] and "10%" in invoice["description"]
     paid = await user.pay(user.last_message)
     assert paid.accepted, paid.error_message
-    # A plan the code is not for is at its usual price.
+    assert len(await events(running_bot, 5102, "promo_paid")) == 1
+    # The next year is at the full price: the code is used up, and a price paid with a code
+    # is never the price kept for this member.
+    await user.send_text("/plans")
+    await user.press("Pro · 6\u202f000 ⭐ / anno")
     async with running_bot.container.sessions() as session:
         amounts = list(await session.scalars(select(Invoice.amount).order_by(Invoice.id)))
-    assert amounts == [5400]
+    assert amounts == [5400, 6000]
 
 
 async def test_a_days_code_extends_a_trial_in_romanian(

@@ -65,6 +65,11 @@ class PromoStore(Protocol):
         whose discount no paid invoice has taken yet; None when there is none."""
         ...
 
+    async def open_codes(self, person_id: int) -> list[tuple[str, int, tuple[str, ...]]]:
+        """(code, percent, plans) of every percent code the person used and has not paid
+        with yet."""
+        ...
+
     async def link_invoice(self, invoice_id: int, redemption_id: int, full_stars: int) -> None: ...
 
     async def of_invoice(self, invoice_id: int) -> tuple[str, int] | None:
@@ -248,6 +253,11 @@ class Promos:
             )
             await self.uow.commit()
         return Redeemed(None, code, spec, membership.plan_id, until)
+
+    async def waiting(self, person_id: int) -> list[tuple[str, int, tuple[str, ...]]]:
+        """The percent codes waiting for this person's next payment (for /plans to say so)."""
+        async with self.uow.begin():
+            return await self.store.open_codes(person_id)
 
     # Invoices (services.billing calls these inside its own transaction) ----------------------
 

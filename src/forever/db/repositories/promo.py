@@ -78,6 +78,20 @@ class SqlPromoStore:
         return row
 
     async def open_percent(self, person_id: int, plan_id: str) -> tuple[int, str, int] | None:
+        for redemption_id, code, percent, plans in await self._open(person_id):
+            if not plans or plan_id in plans.split(","):
+                return redemption_id, code, int(percent or 0)
+        return None
+
+    async def open_codes(self, person_id: int) -> list[tuple[str, int, tuple[str, ...]]]:
+        return [
+            (code, int(percent or 0), tuple(p for p in plans.split(",") if p))
+            for _, code, percent, plans in await self._open(person_id)
+        ]
+
+    async def _open(self, person_id: int) -> list[tuple[int, str, int | None, str]]:
+        """Percent codes this person used whose discount no paid invoice has taken yet, the
+        largest first."""
         paid = (
             select(PromoInvoice.invoice_id)
             .join(Invoice, Invoice.id == PromoInvoice.invoice_id)
@@ -98,10 +112,7 @@ class SqlPromoStore:
                 .order_by(PromoCode.percent.desc(), PromoRedemption.id)
             )
         ).all()
-        for redemption_id, code, percent, plans in rows:
-            if not plans or plan_id in plans.split(","):
-                return redemption_id, code, int(percent or 0)
-        return None
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
 
     async def link_invoice(self, invoice_id: int, redemption_id: int, full_stars: int) -> None:
         self._uow.session.add(
