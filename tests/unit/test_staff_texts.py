@@ -11,6 +11,7 @@ from forever.config import LOCALES
 from forever.domain.kpi import compute
 from forever.rendering import Renderer
 from forever.sandbox.fake_bot_api.html_entities import parse_html
+from forever.services.referrals import PartnerLine
 from forever.services.shop import RefundDone, ShopRefunded
 from forever.telegram.staff_texts import StaffTexts
 from tests.unit.test_kpi import END, HISTORY, START
@@ -45,6 +46,7 @@ SAMPLE = {
     "spent": "9.1",
     "out_of_stars": True,
     "k": KPIS,
+    "lines": [PartnerLine("lumen", "Studio <Lumen>", "lumen", 20, 5, 2, 900)],
     "plan_names": {"plus": "Plus"},
     "reason_names": {"too_expensive": "Too expensive"},
     "offer_names": {"discount_30": "30% off"},

@@ -505,6 +505,17 @@ class IncomingPayment:
     subscription_expires_at: datetime | None
 
 
+class PaymentFollowUp(Protocol):
+    """Called inside the payment's transaction for each kept Stars payment of a plan
+    (services.referrals.ReferralRewards: the reward at a referred person's first payment).
+    True when it queued a message."""
+
+    async def paid(self, person_id: int, charge_id: str, now: datetime) -> bool: ...
+
+
+KEPT_OUTCOMES = frozenset({"activated", "renewed", "kept_after_cancel"})
+
+
 class RecordPayment:
     """Record a successful payment once (the charge id is unique) and grant what it bought."""
 
@@ -523,8 +534,10 @@ class RecordPayment:
         kick: DeliveryKick,
         staff_chat_ids: Iterable[int] = (),
         kept: KeptPrices | None = None,
+        follow_up: PaymentFollowUp | None = None,
     ) -> None:
         self.kept = kept  # an upgrade's credit values the held days at the price paid
+        self.follow_up = follow_up
         self.uow = uow
         self.invoices = invoices
         self.payments = payments
@@ -542,6 +555,13 @@ class RecordPayment:
     async def __call__(self, paid: IncomingPayment) -> PaymentResult:
         async with self.uow.begin():
             result = await self._record(paid)
+            followed = (
+                self.follow_up is not None
+                and result.person_id is not None
+                and result.outcome.value in KEPT_OUTCOMES
+                and paid.currency == "XTR"
+                and await self.follow_up.paid(result.person_id, paid.charge_id, self.clock.now())
+            )
             await queue_receipt(self.outbox, self.people, result, paid, self.clock.now())
             if result.stop_charge_id is not None and result.person_id is not None:
                 # The plan changed: the old Stars subscription must not renew too.
@@ -556,7 +576,7 @@ class RecordPayment:
                 )
             if result.outcome is not PaymentOutcome.DUPLICATE:
                 await self.uow.commit()
-        if result.stop_charge_id is not None or result.urgent:
+        if result.stop_charge_id is not None or result.urgent or followed:
             self.kick.kick()
         return result
 

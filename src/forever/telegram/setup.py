@@ -20,6 +20,7 @@ from forever.telegram.routers import (
     account,
     common,
     plans,
+    referrals,
     settings,
     shop,
     signup,
@@ -63,6 +64,7 @@ def setup_dispatcher(
     dispatcher.include_router(staff_experiments.build_router())
     dispatcher.include_router(signup.build_router())
     dispatcher.include_router(shop.build_router())  # before plans: its payloads
+    dispatcher.include_router(referrals.build_router())
     dispatcher.include_router(plans.build_router())
     dispatcher.include_router(account.build_router())
     dispatcher.include_router(settings.build_router())

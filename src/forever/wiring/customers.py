@@ -36,6 +36,7 @@ from forever.web.email_links import EmailLinks
 from forever.wiring import lifecycle
 from forever.wiring.container import Container
 from forever.wiring.experiments import experiment_chooser, personal_prices
+from forever.wiring.referrals import referral_rewards
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,7 @@ def build(container: Container) -> CustomerUseCases:
             c.delivery_kick,
             staff_chat_ids=sorted(c.settings.admin_ids),
             kept=SqlKeptPrices(uow),
+            follow_up=referral_rewards(c),
         ),
         privacy=Privacy(
             uow,

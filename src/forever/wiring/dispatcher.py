@@ -24,6 +24,7 @@ from forever.wiring import (
     email,
     experiments,
     lifecycle,
+    referrals,
     staff,
 )
 from forever.wiring.container import Container
@@ -48,7 +49,17 @@ def build_dispatcher(container: Container, storage: BaseStorage | None = None) -
     # Handlers answer people: what they send skips the bulk budget (telegram/sending.py).
     dispatcher = AnsweringDispatcher(storage=storage, events_isolation=isolation)
     data: dict[str, object] = {}
-    for area in (lifecycle, customers, email, staff, access, experiments, console, economy):
+    for area in (
+        lifecycle,
+        customers,
+        email,
+        staff,
+        access,
+        experiments,
+        console,
+        economy,
+        referrals,
+    ):
         data.update(area.chat_dependencies(container))
     setup_dispatcher(
         dispatcher,
