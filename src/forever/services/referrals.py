@@ -238,8 +238,9 @@ class Referrals:
         now = self.clock.now()
         async with self.uow.begin():
             referrer_id = None if partner is not None else await self.store.owner_of(code)
-            if partner is None and referrer_id is None:
-                return Attribution(AttributionOutcome.INVALID)
+            referrer = await self.people.get(referrer_id) if referrer_id else None
+            if partner is None and (referrer is None or referrer.erased_at is not None):
+                return Attribution(AttributionOutcome.INVALID)  # unknown, or an erased member's
             if referrer_id == person_id:
                 return Attribution(AttributionOutcome.SELF)
             if not first_contact:
@@ -261,7 +262,6 @@ class Referrals:
                 partner=partner.id if partner else None,
                 referrer=referrer_id,
             )
-            referrer = await self.people.get(referrer_id) if referrer_id else None
             await self.uow.commit()
         if partner is not None:
             return Attribution(AttributionOutcome.PARTNER, partner=partner)
