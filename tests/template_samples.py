@@ -277,7 +277,13 @@ CHAT: dict[str, dict] = {
         "referred": 3,
         "rewarded": 1,
     },
-    "referral_start": {"outcome": "member", "name": "Ana <b>", "partner": None, "days": 7},
+    "referral_start": {
+        "outcome": "member",
+        "name": "Ana <b>",
+        "partner": None,
+        "days": 7,
+        "their_days": 3,
+    },
     "referral_reward": {"name": "Ana <b>", "role": "referrer", "days": 7, "until": WHEN},
     "referral_revoked": {"role": "referred", "days": 1, "until": WHEN},
     "winback_offer": {

@@ -125,6 +125,7 @@ class Attribution:
     referrer_name: str | None = None
     partner: Partner | None = None
     referred_days: int = 0
+    referrer_days: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +270,7 @@ class Referrals:
             AttributionOutcome.MEMBER,
             referrer_name=referrer.first_name if referrer else None,
             referred_days=catalog.referrals.referred_days,
+            referrer_days=catalog.referrals.referrer_days,
         )
 
     async def partners(self, *, staff_id: int) -> PartnersReport:

@@ -23,6 +23,7 @@ def referral_note(renderer: Renderer, locale: str, referral: Attribution) -> str
         name=referral.referrer_name,
         partner=referral.partner.name if referral.partner else None,
         days=referral.referred_days,
+        their_days=referral.referrer_days,
     )
 
 
