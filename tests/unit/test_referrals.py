@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from forever.domain.catalog import CatalogError, parse_catalog
+from forever.domain.events import EventKind
+from forever.domain.kpi import EventRow, compute
 from forever.domain.lifecycle import Billing, Membership, State
 from forever.domain.referrals import (
     add_days,
@@ -119,3 +121,30 @@ def test_two_partners_may_not_share_a_code() -> None:
     )
     with pytest.raises(CatalogError, match="duplicate code 'lumen'"):
         parse_catalog(twice)
+
+
+def test_referral_conversion_counts_people_referred_in_the_period_who_paid_and_kept_it() -> None:
+    start, end = NOW - timedelta(days=30), NOW
+    day = timedelta(days=1)
+
+    def paid(person: int, at: datetime, charge: str) -> EventRow:
+        data = {"amount": 300, "currency": "XTR", "charge_id": charge, "plan": "plus"}
+        return EventRow(EventKind.PAYMENT, at, person, data)
+
+    history = [
+        EventRow(EventKind.REFERRED, start - day, 1),  # before the period: not in the cohort
+        paid(1, start + day, "c1"),
+        EventRow(EventKind.REFERRED, start + day, 2),  # paid: converted
+        paid(2, start + 2 * day, "c2"),
+        EventRow(EventKind.REFERRED, start + day, 3),  # paid, then refunded: not converted
+        paid(3, start + 2 * day, "c3"),
+        EventRow(EventKind.REFUNDED, start + 3 * day, 3, {"charge_id": "c3", "amount": 300}),
+        EventRow(EventKind.REFERRED, start + day, 4),  # never paid
+        EventRow(EventKind.REFERRED, start + day, 5),  # paid after the end: not yet
+        paid(5, end + day, "c5"),
+        paid(6, start + day, "c6"),  # paid, never referred
+    ]
+    kpis = compute(history, start, end)
+    assert (kpis.referred, kpis.referred_paid) == (4, 1)
+    assert kpis.referral_conversion.value is None  # fewer than 5: counts only
+    assert (kpis.referral_conversion.part, kpis.referral_conversion.whole) == (1, 4)
