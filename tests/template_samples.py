@@ -328,6 +328,22 @@ CHAT: dict[str, dict] = {
     "stale": {},
     "not_possible": {},
     "winback_invalid": {},
+    "invite": {
+        "link": "https://t.me/forever_bot?start=r_abcdefgh23",
+        "referrer_days": 7,
+        "referred_days": 1,
+        "referred": 3,
+        "rewarded": 1,
+    },
+    "referral_start": {
+        "outcome": "member",
+        "name": "Ana <b>",
+        "partner": None,
+        "days": 7,
+        "their_days": 3,
+    },
+    "referral_reward": {"name": "Ana <b>", "role": "referrer", "days": 7, "until": WHEN},
+    "referral_revoked": {"role": "referred", "days": 1, "until": WHEN},
     "winback_offer": {
         "kind": "discount",
         "percent": 40,

@@ -10,7 +10,7 @@ import aiohttp
 from sqlalchemy import select
 
 from forever.db.models import Person
-from forever.sandbox.world import Sandbox
+from forever.sandbox.world import BOT_USERNAME, STAFF_ID, Sandbox
 from tests.sandbox.test_sandbox_api import bot_messages, post, press
 
 
@@ -127,3 +127,20 @@ async def test_the_bots_star_balance_is_set_for_paid_broadcasts(
     answer = await sandbox.runtime.bot.get_my_star_balance()  # what the bot itself reads
     assert answer.amount == 250
     assert (await post(http, "/sandbox/api/stars", {"amount": -1}))[0] == 400
+
+
+async def test_a_second_customer_starts_the_bot_through_sams_invite_link(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    sent = await post(http, f"/sandbox/api/chats/{STAFF_ID}/messages", {"text": "/invite"})
+    assert sent[0] == 200
+    invite = await last_text(http, STAFF_ID)
+    link = invite.split(f"https://t.me/{BOT_USERNAME}?start=", 1)[1].split()[0]
+    assert link.startswith("r_")
+    status, body = await post(http, "/sandbox/api/customers", {"name": "Lia", "language": "en"})
+    assert status == 201
+    uid = body["id"]
+    # What the page's "Open link" does with the pasted link: /start with its payload.
+    assert (await post(http, f"/sandbox/api/chats/{uid}/start", {"payload": link}))[0] == 200
+    texts = [str(m["html"]) for m in await bot_messages(http, uid)]
+    assert any("You came through Sam" in t for t in texts), texts

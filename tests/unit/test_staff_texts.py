@@ -14,6 +14,7 @@ from forever.domain.promo import PromoFigures, PromoKind, PromoSpec
 from forever.rendering import Renderer
 from forever.sandbox.fake_bot_api.html_entities import parse_html
 from forever.services.promo import Listing
+from forever.services.referrals import PartnerLine
 from forever.services.shop import RefundDone, ShopRefunded, ShopRefundProposal
 from forever.telegram.staff_texts import StaffTexts
 from tests.unit.test_kpi import END, HISTORY, START
@@ -55,6 +56,7 @@ SAMPLE = {
     "spent": "9.1",
     "out_of_stars": True,
     "k": KPIS,
+    "lines": [PartnerLine("lumen", "Studio <Lumen>", "lumen", 20, 5, 2, 900)],
     "plan_names": {"plus": "Plus"},
     "reason_names": {"too_expensive": "Too expensive"},
     "offer_names": {"discount_30": "30% off"},

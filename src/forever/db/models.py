@@ -564,6 +564,44 @@ class PointEntry(Base):
     )
 
 
+class ReferralCode(Base):
+    """A member's own referral code (issue 19): derived from SECRET_KEY and the person's id,
+    stored at the first /invite so a link keeps working whatever happens to the key."""
+
+    __tablename__ = "referral_codes"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    created_at: Mapped[datetime]
+
+
+class Referral(Base):
+    """Who brought whom (issue 19): one row per referred person (unique), to a member
+    (`referrer_id`) or a catalog partner (`partner_id`). The reward for the first payment is
+    given once (`reward_charge_id`, unique) and taken back if that payment is refunded."""
+
+    __tablename__ = "referrals"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), unique=True)
+    referrer_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), nullable=True)
+    partner_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    code: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    # The referred person's first kept payment, and what it gave (or why it gave nothing).
+    reward_charge_id: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
+    first_paid_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    referrer_days: Mapped[int] = mapped_column(Integer, default=0)
+    referred_days: Mapped[int] = mapped_column(Integer, default=0)
+    reward_refused: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    __table_args__ = (
+        Index("ix_referrals_referrer", "referrer_id"),
+        Index("ix_referrals_partner", "partner_id"),
+    )
+
+
 class CatalogVersion(Base):
     """A version of the catalog saved from the owner console: the whole catalog.toml text,
     who saved it, when, and what changed from the version before."""

@@ -23,6 +23,7 @@ from forever.domain.experiments import (
     overlapping,
 )
 from forever.domain.points import MAX_POINTS, Milestone, PointsRules, Reward
+from forever.domain.referrals import PARTNER_CODE, PERSONAL_CODE, Partner, ReferralRules
 
 LOCALES = ("en", "ro", "it")
 
@@ -245,6 +246,15 @@ class Catalog:
     # `[credits] low_balance`: a usage that takes the balance from above this to this or less
     # sends the low-balance notice (0: never).
     credit_low_balance: int = 0
+    # Referral rewards and partners (`[referrals]`, `[[partners]]`, issue 19).
+    referrals: ReferralRules = field(default_factory=ReferralRules)
+    partners: tuple[Partner, ...] = ()
+
+    def partner_by_code(self, code: str) -> Partner | None:
+        return next((p for p in self.partners if p.code == code), None)
+
+    def partner(self, partner_id: str) -> Partner | None:
+        return next((p for p in self.partners if p.id == partner_id), None)
 
     def experiment(self, experiment_id: str) -> Experiment | None:
         return next((e for e in self.experiments if e.id == experiment_id), None)
@@ -434,6 +444,8 @@ def _build(data: dict[str, Any]) -> Catalog:
             low=0,
             high=1_000_000,
         ),
+        referrals=_referral_rules(data, seen, trial_plan),
+        partners=_partners(data),
     )
 
 
@@ -635,6 +647,56 @@ def _points(data: dict[str, Any], addon_ids: set[str]) -> PointsRules:
         milestones=tuple(sorted(milestones, key=lambda m: m.credits)),
         rewards=tuple(rewards),
     )
+
+
+# --- referrals and partners ([referrals], [[partners]], issue 19) ----------------------------
+
+
+def _referral_rules(data: dict[str, Any], plan_ids: set[str], trial_plan: str) -> ReferralRules:
+    raw = _table(data, ("referrals",), required=False)
+    plan_id = _str(raw, ("referrals", "plan"), default=trial_plan)
+    if plan_id not in plan_ids:
+        names = ", ".join(sorted(plan_ids))
+        raise _Problem(("referrals", "plan"), f"unknown plan {plan_id!r} (known: {names})")
+    return ReferralRules(
+        referrer_days=_int(raw, ("referrals", "referrer_days"), default=7, low=0, high=365),
+        referred_days=_int(raw, ("referrals", "referred_days"), default=7, low=0, high=365),
+        plan_id=plan_id,
+    )
+
+
+def _partners(data: dict[str, Any]) -> tuple[Partner, ...]:
+    partners: list[Partner] = []
+    seen: set[str] = set()
+    codes: set[str] = set()
+    for index, raw in enumerate(_economy_list(data, "partners")):
+        path: tuple[str | int, ...] = ("partners", index)
+        partner_id = _economy_id(raw, path, seen)
+        name = _str(raw, (*path, "name"))
+        if len(name) > 64:
+            raise _Problem((*path, "name"), "at most 64 characters")
+        code = _str(raw, (*path, "code"))
+        if not PARTNER_CODE.match(code):
+            raise _Problem(
+                (*path, "code"), "3-32 lowercase letters, digits, _ and - (it goes in a link)"
+            )
+        if PERSONAL_CODE.match(code):
+            raise _Problem(
+                (*path, "code"),
+                "10 characters of a-z and 2-7 is the shape of members' own codes; choose another",
+            )
+        if code in codes:
+            raise _Problem((*path, "code"), f"duplicate code {code!r}")
+        codes.add(code)
+        partners.append(
+            Partner(
+                id=partner_id,
+                name=name,
+                code=code,
+                commission_percent=_int(raw, (*path, "commission_percent"), low=0, high=100),
+            )
+        )
+    return tuple(partners)
 
 
 def _access_rules(data: dict[str, Any]) -> AccessRules:

@@ -555,6 +555,17 @@ class PaidPoints(Protocol):
     async def on_payment(self, person_id: int, period: timedelta, charge_id: str) -> Any: ...
 
 
+class PaymentFollowUp(Protocol):
+    """Called inside the payment's transaction for each kept Stars payment of a plan
+    (services.referrals.ReferralRewards: the reward at a referred person's first payment).
+    True when it queued a message."""
+
+    async def paid(self, person_id: int, charge_id: str, now: datetime) -> bool: ...
+
+
+KEPT_OUTCOMES = frozenset({"activated", "renewed", "kept_after_cancel"})
+
+
 class RecordPayment:
     """Record a successful payment once (the charge id is unique) and grant what it bought."""
 
@@ -575,10 +586,12 @@ class RecordPayment:
         kept: KeptPrices | None = None,
         promos: PromoPrices | None = None,
         points: PaidPoints | None = None,
+        follow_up: PaymentFollowUp | None = None,
     ) -> None:
         self.promos = promos  # a payment at a promo code's price: the discount given
         self.kept = kept  # an upgrade's credit values the held days at the price paid
         self.points = points  # points per paid month (issue 19), in the payment's transaction
+        self.follow_up = follow_up
         self.uow = uow
         self.invoices = invoices
         self.payments = payments
@@ -596,6 +609,13 @@ class RecordPayment:
     async def __call__(self, paid: IncomingPayment) -> PaymentResult:
         async with self.uow.begin():
             result = await self._record(paid)
+            followed = (
+                self.follow_up is not None
+                and result.person_id is not None
+                and result.outcome.value in KEPT_OUTCOMES
+                and paid.currency == "XTR"
+                and await self.follow_up.paid(result.person_id, paid.charge_id, self.clock.now())
+            )
             await queue_receipt(self.outbox, self.people, result, paid, self.clock.now())
             if result.stop_charge_id is not None and result.person_id is not None:
                 # The plan changed: the old Stars subscription must not renew too.
@@ -610,7 +630,7 @@ class RecordPayment:
                 )
             if result.outcome is not PaymentOutcome.DUPLICATE:
                 await self.uow.commit()
-        if result.stop_charge_id is not None or result.urgent:
+        if result.stop_charge_id is not None or result.urgent or followed:
             self.kick.kick()
         return result
 

@@ -49,10 +49,14 @@ class Customer:
     erased_at: datetime | None
     trial_used_at: datetime | None
     awaiting: str | None
+    # This update created the person: their very first contact with the bot (a referral link
+    # counts only then).
+    first_contact: bool = False
 
     @classmethod
-    def of(cls, record: PersonRecord) -> Customer:
-        return cls(**{f.name: getattr(record, f.name) for f in fields(cls)})
+    def of(cls, record: PersonRecord, *, first_contact: bool = False) -> Customer:
+        kept = {f.name: getattr(record, f.name) for f in fields(cls) if f.name != "first_contact"}
+        return cls(**kept, first_contact=first_contact)
 
 
 class NewPeople(Protocol):
@@ -104,7 +108,7 @@ class IdentifyPerson:
                 assert person is not None
                 if created:
                     self.events.record(EventKind.SIGNED_UP, now, person.id, language=language)
-                    first = Customer.of(person)
+                    first = Customer.of(person, first_contact=True)
                     await self.uow.commit()
                     return first
             if not needs_update(

@@ -22,6 +22,7 @@ from forever.telegram.routers import (
     plans,
     points,
     promo,
+    referrals,
     settings,
     shop,
     signup,
@@ -68,6 +69,7 @@ def setup_dispatcher(
     dispatcher.include_router(signup.build_router())
     dispatcher.include_router(shop.build_router())  # before plans: its payloads
     dispatcher.include_router(points.build_router())
+    dispatcher.include_router(referrals.build_router())
     dispatcher.include_router(plans.build_router())
     dispatcher.include_router(account.build_router())
     dispatcher.include_router(settings.build_router())

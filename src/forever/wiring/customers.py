@@ -38,6 +38,7 @@ from forever.wiring.container import Container
 from forever.wiring.experiments import experiment_chooser, personal_prices
 from forever.wiring.points import points_ledger
 from forever.wiring.promo import promos
+from forever.wiring.referrals import referral_rewards
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +124,7 @@ def build(container: Container) -> CustomerUseCases:
             kept=SqlKeptPrices(uow),
             promos=codes,
             points=points_ledger(c),
+            follow_up=referral_rewards(c),
         ),
         privacy=Privacy(
             uow,

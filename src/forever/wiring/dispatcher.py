@@ -26,6 +26,7 @@ from forever.wiring import (
     lifecycle,
     points,
     promo,
+    referrals,
     staff,
 )
 from forever.wiring.container import Container
@@ -61,6 +62,7 @@ def build_dispatcher(container: Container, storage: BaseStorage | None = None) -
         economy,
         promo,
         points,
+        referrals,
     ):
         data.update(area.chat_dependencies(container))
     setup_dispatcher(

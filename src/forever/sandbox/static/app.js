@@ -213,8 +213,8 @@ function renderChips(customer) {
   const chips = $("#chips");
   chips.replaceChildren();
   const commands = customer.staff
-    ? ["/stats", "/broadcast", "/promo list", "/help"]
-    : ["/start", "/plans", "/account", "/cancel", "/email", "/language", "/privacy", "/help"];
+    ? ["/stats", "/broadcast", "/promo list", "/help", "/invite", "/partners"]
+    : ["/start", "/plans", "/account", "/cancel", "/email", "/language", "/privacy", "/help", "/invite"];
   const add = (label, text, description) => {
     const chip = document.createElement("button");
     chip.type = "button";
@@ -257,6 +257,15 @@ function setupSimulate() {
     renderSimulate(customer);
     toast(customer.blocked ? `${customer.name} blocked the bot.` : `${customer.name} unblocked the bot.`);
   }));
+  // A link to the bot from elsewhere (someone's /invite link): /start with its payload here.
+  $("#open-start-link").addEventListener("click", (event) => {
+    const url = $("#start-link").value.trim();
+    if (!botStartPayload(url)) {
+      toast("Paste a link to this bot, like https://t.me/<bot>?start=r_…", "error");
+      return;
+    }
+    openUrl(url, event.currentTarget);
+  });
 }
 
 // -- tabs -----------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from forever.rendering import Renderer
 from forever.services.people import Customer
 from forever.services.promo import Promos, Redeemed
 from forever.services.records import PersonRecord
+from forever.services.referrals import Referrals
 from forever.services.signup import Signup
 from forever.telegram.routers import signup as signup_router
 from forever.telegram.staff_filter import IsStaff
@@ -70,10 +71,13 @@ async def start_with_code(
     renderer: Renderer,
     catalog: Catalog,
     bot: Bot,
+    referrals: Referrals,
 ) -> None:
     """/start p_CODE: the usual greeting, then the code is used as with /promo CODE."""
     plain = CommandObject(prefix=command.prefix, command=command.command, mention=command.mention)
-    await signup_router.start(message, plain, person, signup, views, renderer, catalog, bot)
+    await signup_router.start(
+        message, plain, person, signup, views, renderer, catalog, bot, referrals
+    )
     raw = code_from_start(command.args) or ""
     redeemed = await promos.redeem(person.id, raw)
     await message.answer(_answer(redeemed, renderer, catalog, person.language))
