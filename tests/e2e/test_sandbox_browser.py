@@ -30,6 +30,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 HAVE_CHROMIUM = CHROMIUM.exists()
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 TIMEOUT_MS = 20_000
+# Assertions wait as long as actions (Playwright's own default is 5 s): a clock jump does a
+# day's work per step, which takes longer on a busy machine.
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 @pytest.fixture
