@@ -66,7 +66,11 @@ class PointStore(Protocol):
 
     async def history(self, person_id: int, limit: int = 5) -> Sequence[Any]: ...
 
-    async def people_with_lots_by(self, until: datetime, limit: int = 500) -> list[int]: ...
+    async def people_with_lots_by(
+        self, until: datetime, after: int = 0, limit: int = 500
+    ) -> list[int]:
+        """People with points expiring by `until` not yet expired, ids above `after`."""
+        ...
 
     async def outstanding(self) -> int: ...
 
@@ -225,6 +229,12 @@ class PointsLedger:
             earned += done.points if done.outcome is Outcome.DONE else 0
         return earned
 
+    async def hold(self, person_id: int) -> None:
+        """Lock the person's points first in a transaction that will change their membership
+        and then earn (a payment): a redemption of extra days takes the person, then the
+        membership, and the same order everywhere means nobody waits in a circle."""
+        await self.store.lock_person(person_id)
+
     # --- redeeming ----------------------------------------------------------------------
 
     async def redeem(self, telegram_id: int, reward_id: str, key: str) -> Result:
@@ -328,10 +338,8 @@ class PointsLedger:
     async def expire(self, now: datetime) -> int:
         """Sweep: expire the points due at `now`, one person per transaction. Returns how many
         people lost points."""
-        async with self.uow.begin():
-            people = await self.store.people_with_lots_by(now)
         done = 0
-        for person_id in people:
+        for person_id in await self._people_with_lots_by(now):
             async with self.uow.begin():
                 await self.store.lock_person(person_id)
                 before = await self.store.balance(person_id)
@@ -347,10 +355,8 @@ class PointsLedger:
         if self.outbox is None or not points_rules.expire_months:
             return 0
         horizon = now + timedelta(days=points_rules.notice_days)
-        async with self.uow.begin():
-            people = await self.store.people_with_lots_by(horizon)
         queued = 0
-        for person_id in people:
+        for person_id in await self._people_with_lots_by(horizon):
             async with self.uow.begin():
                 person = await self.people.get(person_id)
                 if not can_be_told(person):
@@ -380,6 +386,18 @@ class PointsLedger:
                 await self.uow.commit()
             queued += fresh
         return queued  # the outbox wakes the delivery worker after each commit
+
+    async def _people_with_lots_by(self, until: datetime, page: int = 500) -> list[int]:
+        """Every person with points expiring by `until`, read a page at a time."""
+        found: list[int] = []
+        while True:
+            async with self.uow.begin():
+                batch = await self.store.people_with_lots_by(
+                    until, after=found[-1] if found else 0, limit=page
+                )
+            found.extend(batch)
+            if len(batch) < page:
+                return found
 
     async def sweep(self, now: datetime) -> int:
         """The scheduled job: expire what is due, then queue the notices of what comes next."""
