@@ -378,6 +378,8 @@ class PointsLedger:
                         "points": soon.points,
                         "by": soon.by,
                         "balance": await self.store.balance(person_id),
+                        # Not at night in the person's zone: the worker defers it to morning.
+                        "quiet_hours": True,
                     },
                     marketing=False,
                     not_before=now,
