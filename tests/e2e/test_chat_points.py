@@ -65,6 +65,13 @@ async def test_earn_on_payment_then_redeem_days_after_too_few(
     assert "Points: 20" in user.last_message.text
     assert "redeemed -100" in user.last_message.text
 
+    # Telegram's next charge comes on its own schedule; the days redeemed are kept after it.
+    clock.advance(timedelta(days=30))
+    assert (await tg.renew_subscription(user, paid.charge_id)).accepted
+    assert (await snap(running_bot, 4301)).membership.period_end == (
+        end_before + timedelta(days=7 + 30)
+    )
+
 
 async def test_redeem_an_add_on_from_account_in_romanian(
     tg: FakeBotAPI, running_bot: Runtime
