@@ -154,7 +154,9 @@ class PointsLedger:
         outbox: Outbox | None = None,
         kick: DeliveryKick | None = None,
         plan_of: Callable[[int], Any] | None = None,
+        page_size: int = 500,
     ) -> None:
+        self.page_size = page_size  # people read at a time by the sweeps
         self.uow = uow
         self.people = people
         self.store = store
@@ -389,8 +391,9 @@ class PointsLedger:
             queued += fresh
         return queued  # the outbox wakes the delivery worker after each commit
 
-    async def _people_with_lots_by(self, until: datetime, page: int = 500) -> list[int]:
+    async def _people_with_lots_by(self, until: datetime) -> list[int]:
         """Every person with points expiring by `until`, read a page at a time."""
+        page = self.page_size
         found: list[int] = []
         while True:
             async with self.uow.begin():
