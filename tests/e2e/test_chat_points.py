@@ -95,6 +95,14 @@ async def test_redeem_an_add_on_from_account_in_romanian(
     assert "Sesiune de coaching × 1" in user.last_message.text
     assert await count(running_bot, PointEntry, kind="redeem") == 1
 
+    # Bought with points, not Stars: a staff /refund of it asks Telegram for nothing.
+    async with running_bot.container.sessions() as session:
+        charge = (await session.execute(AddonPurchase.__table__.select())).one()
+    staff = tg.user(STAFF_ID)
+    await staff.send_text(f"/refund {charge.telegram_payment_charge_id}")
+    assert staff.last_message.text.startswith("Nobody and no payment found")
+    assert not tg.calls_to("refundStarPayment")
+
 
 async def test_expiry_notice_some_days_before_then_the_points_expire(
     tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock

@@ -32,6 +32,7 @@ from forever.services.ports import (
     SubscriptionRepository,
     UnitOfWork,
 )
+from forever.services.shop import POINTS_CHARGE_PREFIX
 from forever.services.staff import can_be_told
 
 EARN, REDEEM, EXPIRE = "earn", "redeem", "expire"
@@ -273,7 +274,7 @@ class PointsLedger:
                     addon_id=addon.id,
                     stars=0,
                     quantity=addon.quantity,
-                    charge_id=f"points:{key}"[:255],
+                    charge_id=f"{POINTS_CHARGE_PREFIX}{key}"[:255],
                     at=now,
                     ends_at=until,
                 )

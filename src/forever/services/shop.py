@@ -23,6 +23,8 @@ from forever.services.staff import AuditLog
 from forever.services.stars import queue_refund
 
 PAYLOAD_PREFIX = "shop:"
+# The charge id of an add-on redeemed with points (services.points), not a Telegram charge.
+POINTS_CHARGE_PREFIX = "points:"
 
 
 class ItemKind(StrEnum):
@@ -295,6 +297,8 @@ class Shop:
         if not parts or self.refunds is None or self.wallet_reads is None:
             return None
         charge_id, note = parts[0], (parts[1].strip() if len(parts) > 1 else "")[:200]
+        if charge_id.startswith(POINTS_CHARGE_PREFIX):
+            return None  # an add-on redeemed with points (services.points): no Stars to give back
         parts_ = self.refunds
         now = self.clock.now()
         async with self.uow.begin():
