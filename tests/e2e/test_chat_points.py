@@ -37,7 +37,7 @@ async def test_earn_on_payment_then_redeem_days_after_too_few(
     await user.send_text("/points")
     view = user.last_message
     assert "Your points: 20" in view.text
-    assert "7 days more of your membership: 100 points" in view.text
+    assert "7 extra days of membership: 100 points" in view.text
     assert view.button_texts == ["Coaching call · 300 points", "7 extra days · 100 points"]
 
     answer = await user.press("7 extra days · 100 points")
