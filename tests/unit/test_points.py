@@ -109,6 +109,17 @@ def test_the_shipped_catalog_has_points_rules() -> None:
     assert rules.for_event("referral_rewarded") == 50
 
 
+def test_milestones_and_rewards_must_be_tables() -> None:
+    text = TEXT[: TEXT.index("[[points.milestones]]")]
+    bad = text.replace("star_value = 0.5", "star_value = 0.5\nmilestones = 5")
+    with pytest.raises(CatalogError) as info:
+        parse_catalog(bad, source="catalog.toml")
+    line = bad.splitlines().index("milestones = 5") + 1
+    assert str(info.value) == (
+        f"catalog.toml:{line}: points.milestones: use [[points.milestones]] tables"
+    )
+
+
 def test_no_points_table_means_points_are_off() -> None:
     start = TEXT.index("[points]")
     assert not parse_catalog(TEXT[:start]).points.enabled
