@@ -37,7 +37,7 @@ async def test_earn_on_payment_then_redeem_days_after_too_few(
     await user.send_text("/points")
     view = user.last_message
     assert "Your points: 20" in view.text
-    assert "7 days more of your membership: 100 points" in view.text
+    assert "7 extra days of membership: 100 points" in view.text
     assert view.button_texts == ["Coaching call · 300 points", "7 extra days · 100 points"]
 
     answer = await user.press("7 extra days · 100 points")
@@ -65,6 +65,13 @@ async def test_earn_on_payment_then_redeem_days_after_too_few(
     assert "Points: 20" in user.last_message.text
     assert "redeemed -100" in user.last_message.text
 
+    # Telegram's next charge comes on its own schedule; the days redeemed are kept after it.
+    clock.advance(timedelta(days=30))
+    assert (await tg.renew_subscription(user, paid.charge_id)).accepted
+    assert (await snap(running_bot, 4301)).membership.period_end == (
+        end_before + timedelta(days=7 + 30)
+    )
+
 
 async def test_redeem_an_add_on_from_account_in_romanian(
     tg: FakeBotAPI, running_bot: Runtime
@@ -87,6 +94,14 @@ async def test_redeem_an_add_on_from_account_in_romanian(
     await user.send_text("/account")
     assert "Sesiune de coaching × 1" in user.last_message.text
     assert await count(running_bot, PointEntry, kind="redeem") == 1
+
+    # Bought with points, not Stars: a staff /refund of it asks Telegram for nothing.
+    async with running_bot.container.sessions() as session:
+        charge = (await session.execute(AddonPurchase.__table__.select())).one()
+    staff = tg.user(STAFF_ID)
+    await staff.send_text(f"/refund {charge.telegram_payment_charge_id}")
+    assert staff.last_message.text.startswith("Nobody and no payment found")
+    assert not tg.calls_to("refundStarPayment")
 
 
 async def test_expiry_notice_some_days_before_then_the_points_expire(

@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from forever.app import Container
-from forever.db.models import AddonPurchase, PointEntry
+from forever.db.models import AddonPurchase, OutboxMessage, Person, PointEntry
 from forever.domain.clock import ManualClock
 from forever.services.points import Outcome
 from forever.services.staff import StaffTools
@@ -134,3 +134,29 @@ async def _give_membership(container: Container, person_id: int, days: int = 30)
     tools = chat_dependencies(container)["staff_tools"]
     assert isinstance(tools, StaffTools)
     await tools.grant(staff_id=1, person_id=person_id, plan_id="plus", days=days)
+
+
+async def test_expiry_notices_reach_everyone_once_but_not_the_blocked(
+    container: Container, clock: ManualClock
+) -> None:
+    ledger = points_ledger(container)
+    ledger.page_size = 2  # five people: three pages
+    start = clock.now()
+    people = [await add_person(container, telegram_id=40 + i) for i in range(5)]
+    async with container.sessions.begin() as session:
+        blocked = await session.get(Person, people[3].id)
+        assert blocked is not None
+        blocked.blocked_at = start
+    for person in people:
+        await ledger.earn(person.id, 10, f"gift-{person.id}", "test")
+    clock.set(start + timedelta(days=365 - 10))
+    assert await ledger.notify_expiring(clock.now()) == 4
+    assert await ledger.notify_expiring(clock.now()) == 0  # once per expiry date
+    async with container.sessions() as session:
+        rows = list(
+            await session.scalars(
+                select(OutboxMessage).where(OutboxMessage.template == "points_expiring")
+            )
+        )
+    assert sorted(r.person_id for r in rows) == sorted(p.id for i, p in enumerate(people) if i != 3)
+    assert all(r.context["points"] == 10 and r.context["quiet_hours"] for r in rows)

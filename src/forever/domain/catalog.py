@@ -593,6 +593,13 @@ def _credit_packs(data: dict[str, Any]) -> tuple[CreditPack, ...]:
 _EVENT_KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
+def _points_list(raw: dict[str, Any], name: str) -> list[Any]:
+    value = raw.get(name, [])
+    if not isinstance(value, list):
+        raise _Problem(("points", name), f"use [[points.{name}]] tables")
+    return value
+
+
 def _points(data: dict[str, Any], addon_ids: set[str]) -> PointsRules:
     raw = _table(data, ("points",), required=False)
     if not raw:
@@ -610,7 +617,7 @@ def _points(data: dict[str, Any], addon_ids: set[str]) -> PointsRules:
             raise _Problem((*base, "events", kind), "lowercase letters, digits and _")
         events[kind] = _int(events_raw, (*base, "events", kind), low=1, high=MAX_POINTS)
     milestones: list[Milestone] = []
-    for index, item in enumerate(_economy_list(raw, "milestones")):
+    for index, item in enumerate(_points_list(raw, "milestones")):
         path: tuple[str | int, ...] = (*base, "milestones", index)
         if not isinstance(item, dict):
             raise _Problem(path, "must be a table")
@@ -620,7 +627,7 @@ def _points(data: dict[str, Any], addon_ids: set[str]) -> PointsRules:
         milestones.append(Milestone(credits, _int(item, (*path, "points"), low=1, high=MAX_POINTS)))
     rewards: list[Reward] = []
     seen: set[str] = set()
-    for index, item in enumerate(_economy_list(raw, "rewards")):
+    for index, item in enumerate(_points_list(raw, "rewards")):
         path = (*base, "rewards", index)
         reward_id = _economy_id(item, path, seen)
         has_addon, has_days = "addon" in item, "days" in item

@@ -552,6 +552,8 @@ class IncomingPayment:
 class PaidPoints(Protocol):
     """services.points.PointsLedger: points for a paid period, once per charge id."""
 
+    async def hold(self, person_id: int) -> None: ...
+
     async def on_payment(self, person_id: int, period: timedelta, charge_id: str) -> Any: ...
 
 
@@ -650,6 +652,8 @@ class RecordPayment:
                 PaymentOutcome.UNKNOWN, person_id=payer.id if payer else None, language=language
             )
 
+        if self.points is not None:  # the person before the membership (services.points)
+            await self.points.hold(invoice.person_id)
         owner = await self.people.get(invoice.person_id)
         plan = catalog.plan(invoice.plan_id)
         sub = await self.subscriptions.get_or_create(invoice.person_id, now)

@@ -32,6 +32,7 @@ from forever.services.ports import (
     SubscriptionRepository,
     UnitOfWork,
 )
+from forever.services.shop import POINTS_CHARGE_PREFIX
 from forever.services.staff import can_be_told
 
 EARN, REDEEM, EXPIRE = "earn", "redeem", "expire"
@@ -66,7 +67,11 @@ class PointStore(Protocol):
 
     async def history(self, person_id: int, limit: int = 5) -> Sequence[Any]: ...
 
-    async def people_with_lots_by(self, until: datetime, limit: int = 500) -> list[int]: ...
+    async def people_with_lots_by(
+        self, until: datetime, after: int = 0, limit: int = 500
+    ) -> list[int]:
+        """People with points expiring by `until` not yet expired, ids above `after`."""
+        ...
 
     async def outstanding(self) -> int: ...
 
@@ -150,7 +155,9 @@ class PointsLedger:
         outbox: Outbox | None = None,
         kick: DeliveryKick | None = None,
         plan_of: Callable[[int], Any] | None = None,
+        page_size: int = 500,
     ) -> None:
+        self.page_size = page_size  # people read at a time by the sweeps
         self.uow = uow
         self.people = people
         self.store = store
@@ -225,6 +232,12 @@ class PointsLedger:
             earned += done.points if done.outcome is Outcome.DONE else 0
         return earned
 
+    async def hold(self, person_id: int) -> None:
+        """Lock the person's points first in a transaction that will change their membership
+        and then earn (a payment): a redemption of extra days takes the person, then the
+        membership, and the same order everywhere means nobody waits in a circle."""
+        await self.store.lock_person(person_id)
+
     # --- redeeming ----------------------------------------------------------------------
 
     async def redeem(self, telegram_id: int, reward_id: str, key: str) -> Result:
@@ -261,7 +274,7 @@ class PointsLedger:
                     addon_id=addon.id,
                     stars=0,
                     quantity=addon.quantity,
-                    charge_id=f"points:{key}"[:255],
+                    charge_id=f"{POINTS_CHARGE_PREFIX}{key}"[:255],
                     at=now,
                     ends_at=until,
                 )
@@ -328,10 +341,8 @@ class PointsLedger:
     async def expire(self, now: datetime) -> int:
         """Sweep: expire the points due at `now`, one person per transaction. Returns how many
         people lost points."""
-        async with self.uow.begin():
-            people = await self.store.people_with_lots_by(now)
         done = 0
-        for person_id in people:
+        for person_id in await self._people_with_lots_by(now):
             async with self.uow.begin():
                 await self.store.lock_person(person_id)
                 before = await self.store.balance(person_id)
@@ -347,10 +358,8 @@ class PointsLedger:
         if self.outbox is None or not points_rules.expire_months:
             return 0
         horizon = now + timedelta(days=points_rules.notice_days)
-        async with self.uow.begin():
-            people = await self.store.people_with_lots_by(horizon)
         queued = 0
-        for person_id in people:
+        for person_id in await self._people_with_lots_by(horizon):
             async with self.uow.begin():
                 person = await self.people.get(person_id)
                 if not can_be_told(person):
@@ -372,6 +381,8 @@ class PointsLedger:
                         "points": soon.points,
                         "by": soon.by,
                         "balance": await self.store.balance(person_id),
+                        # Not at night in the person's zone: the worker defers it to morning.
+                        "quiet_hours": True,
                     },
                     marketing=False,
                     not_before=now,
@@ -380,6 +391,19 @@ class PointsLedger:
                 await self.uow.commit()
             queued += fresh
         return queued  # the outbox wakes the delivery worker after each commit
+
+    async def _people_with_lots_by(self, until: datetime) -> list[int]:
+        """Every person with points expiring by `until`, read a page at a time."""
+        page = self.page_size
+        found: list[int] = []
+        while True:
+            async with self.uow.begin():
+                batch = await self.store.people_with_lots_by(
+                    until, after=found[-1] if found else 0, limit=page
+                )
+            found.extend(batch)
+            if len(batch) < page:
+                return found
 
     async def sweep(self, now: datetime) -> int:
         """The scheduled job: expire what is due, then queue the notices of what comes next."""

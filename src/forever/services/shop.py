@@ -24,6 +24,8 @@ from forever.services.stars import queue_refund
 
 PAYLOAD_PREFIX = "shop:"
 RECEIPT_TEMPLATE = "shop_receipt"  # email/<locale>/shop_receipt.*
+# The charge id of an add-on redeemed with points (services.points), not a Telegram charge.
+POINTS_CHARGE_PREFIX = "points:"
 
 
 class ItemKind(StrEnum):
@@ -370,6 +372,8 @@ class Shop:
         if not parts or self.refunds is None or self.wallet_reads is None:
             return None
         charge_id, note = parts[0], (parts[1].strip() if len(parts) > 1 else "")[:200]
+        if charge_id.startswith(POINTS_CHARGE_PREFIX):
+            return None  # an add-on redeemed with points (services.points): no Stars to give back
         async with self.uow.begin():
             row = await self.addons.by_charge(charge_id)
             bought: Any = (
@@ -409,6 +413,8 @@ class Shop:
         ALREADY: only the call that queued the Stars refund writes the audit entry."""
         if self.refunds is None or self.wallet_reads is None:
             return None
+        if charge_id.startswith(POINTS_CHARGE_PREFIX):
+            return None  # an add-on redeemed with points (services.points): no Stars to give back
         parts_ = self.refunds
         now = self.clock.now()
         async with self.uow.begin():

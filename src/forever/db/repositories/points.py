@@ -102,9 +102,12 @@ class SqlPointStore:
             )
         ).all()
 
-    async def people_with_lots_by(self, until: datetime, limit: int = 500) -> list[int]:
+    async def people_with_lots_by(
+        self, until: datetime, after: int = 0, limit: int = 500
+    ) -> list[int]:
         """People holding points with an earning that expires by `until` and that no expiry
-        entry has covered yet (an expiry entry's `expires_at` is the last instant it covered)."""
+        entry has covered yet (an expiry entry's `expires_at` is the last instant it covered);
+        a page of `limit` people with ids above `after`, in id order."""
         covered = aliased(PointEntry)
         last_cover = (
             select(func.max(covered.expires_at))
@@ -116,6 +119,7 @@ class SqlPointStore:
             select(PointEntry.person_id)
             .where(
                 PointEntry.kind == EARN,
+                PointEntry.person_id > after,
                 PointEntry.expires_at.is_not(None),
                 PointEntry.expires_at <= until,
                 (last_cover.is_(None)) | (PointEntry.expires_at > last_cover),
