@@ -444,8 +444,9 @@ async def test_a_downgrade_keeps_the_old_plans_chat_until_its_paid_period_ends(
     assert "does not include <b>Pro room</b>" in (bo.messages[-1].html or bo.messages[-1].text)
 
 
-# The suite runs 300; FOREVER_ACCESS_BULK=5000 (the size) still fails: the fake Bot API
-# gives up after 10 s on the 10,000 chat_member updates the bans cause (the bot is slower).
+# The suite runs 300; FOREVER_ACCESS_BULK=5000 runs the size (about 1.5 min here: the
+# fake Bot API waits as long as the bot keeps taking in the 10,000 chat_member updates the bans
+# cause). bench/bench_access_removals.py measures it (docs/benchmarks.md).
 BULK_MEMBERS = int(os.environ.get("FOREVER_ACCESS_BULK", "300"))
 
 
@@ -543,7 +544,8 @@ async def test_429_while_removing_5000_expired_members_paced_all_removed_nobody_
     banned = [c.params["user_id"] for c in tg.calls_to("banChatMember") if c.ok]
     assert len(banned) == BULK_MEMBERS and len(set(banned)) == BULK_MEMBERS  # nobody twice
     assert len([c for c in tg.refused if c.status == 429]) == 40
-    assert wall < 45
+    assert wall < 45 * max(1, BULK_MEMBERS / 300)
+    tg.assert_429s_obeyed(in_flight=0.05)  # every 429 obeyed (calls on their way excepted)
     forget_refused(tg, 429)
 
 
