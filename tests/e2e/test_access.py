@@ -310,6 +310,43 @@ async def test_a_demoted_bot_alerts_staff_loses_nothing_and_retries_once_fixed(
     forget_refused(tg, 400)
 
 
+async def test_a_demoted_bot_removes_each_person_once_however_many_sweeps_run_meanwhile(
+    tg: FakeBotAPI, access_bot: Runtime, clock: ManualClock
+) -> None:
+    """The bot loses its rights while members' access ends; sweeps (and their reconcile) keep
+    running every few minutes for hours. Once the rights are back, everyone is removed, told
+    once, and banned exactly once: the waiting removal is not doubled by a later pass."""
+    members = [await trial_user(tg, 7650 + n) for n in range(3)]
+    await settle(tg, access_bot)
+    for user in members:
+        await join(tg, user.id, join_links(user)["Club channel"])
+    await settle(tg, access_bot)
+    club = groups(tg.state)[CLUB]
+    club.rights[int(tg.bot_user["id"])]["can_restrict_members"] = False  # demoted
+
+    clock.advance(timedelta(days=8))
+    for _ in range(12):  # an hour of sweeps every 5 minutes, the removals failing meanwhile
+        await access_bot.sweep_once()
+        await settle(tg, access_bot)
+        clock.advance(timedelta(minutes=5))
+    assert all(status(tg, CLUB, u) == "member" for u in members)  # nothing done yet...
+    alerts = [m for m in tg.user(STAFF_ID).messages if "cannot manage" in (m.text or "")]
+    assert len(alerts) == 1  # staff alerted once an hour per chat, not once per failure
+
+    club.rights[int(tg.bot_user["id"])]["can_restrict_members"] = True  # promoted again
+    for _ in range(30):  # the waiting removals come round on their backoff
+        clock.advance(timedelta(minutes=30))
+        await access_bot.sweep_once()
+        await settle(tg, access_bot)
+    assert all(status(tg, CLUB, u) == "left" for u in members)  # ...nothing lost
+    banned = [c.params["user_id"] for c in tg.calls_to("banChatMember") if c.ok]
+    assert sorted(banned) == sorted(u.id for u in members)  # exactly one ban per person
+    for user in members:
+        told = [m.text or "" for m in user.messages]
+        assert len([t for t in told if "Club channel" in t and "/plans" in t]) == 1  # told once
+    forget_refused(tg, 400)
+
+
 async def test_429_while_removing_many_paced_all_removed_nobody_twice(
     tg: FakeBotAPI, access_bot: Runtime, clock: ManualClock
 ) -> None:

@@ -75,6 +75,11 @@ class FakeAccessStore:
     async def set_member(self, chat_id: int, user_id: int, status: str, now: datetime) -> None:
         self._members[(chat_id, user_id)] = status
 
+    async def mark_removing(self, pairs: Collection[tuple[int, int]], now: datetime) -> None:
+        for pair in pairs:
+            if self._members.get(pair) in ("member", "restricted"):
+                self._members[pair] = "removing"
+
     async def member_counts(self) -> dict[int, int]:
         counts: dict[int, int] = {}
         for (chat, _), status in self._members.items():

@@ -63,9 +63,12 @@ class AccessEffects:
         renderer: Renderer,
         catalog: Catalog,
         staff_chat_ids: tuple[int, ...] = (),
+        alerted: dict[int, datetime] | None = None,
     ) -> None:
         self.staff_chat_ids = staff_chat_ids
-        self._alerted: dict[int, datetime] = {}
+        # chat id -> when staff were last alerted; shared by every worker of the process (the
+        # sweeps drain with workers of their own), so staff get one alert an hour per chat
+        self._alerted: dict[int, datetime] = {} if alerted is None else alerted
         self.port = port
         self.chat = chat
         self.links = links

@@ -91,6 +91,11 @@ class AccessStore(Protocol):
 
     async def set_member(self, chat_id: int, user_id: int, status: str, now: datetime) -> None: ...
 
+    async def mark_removing(self, pairs: Collection[tuple[int, int]], now: datetime) -> None:
+        """(chat id, user id) seen in the chat whose removal was just queued: `removing`
+        until Telegram says they left, so no later pass queues a second removal."""
+        ...
+
     async def member_counts(self) -> dict[int, int]: ...
 
     async def changed_since(
@@ -111,7 +116,7 @@ class SyncReport:
     removals: int = 0  # removals queued (access ended)
     strays: int = 0  # removals queued by the reconcile
     people: set[int] = field(default_factory=set)
-    # (chat id, Telegram id) of the removals queued in this pass: the reconcile skips them
+    # (chat id, Telegram id) of the removals queued in this pass (marked `removing`)
     removing: set[tuple[int, int]] = field(default_factory=set)
 
     @property
@@ -208,6 +213,10 @@ class SyncAccess:
                 await self._open(holder, grants, now, report, out)
             for grant in grants.values():
                 await self._close(grant, holders.get(grant.person_id), now, report, out)
+            if report.removing:
+                # Before the reconcile: someone whose removal waits (a demoted bot, a 429) is
+                # no stray for this pass or any later one.
+                await self.store.mark_removing(report.removing, now)
             if reconcile:
                 await self._reconcile(grants, now, report, out)
             await self._enqueue_all(out, now)
@@ -350,7 +359,7 @@ class SyncAccess:
             if g.status == "granted" and g.telegram_id is not None
         }
         chat_ids = [c.chat_id for c in self.catalog.chats]
-        skip = entitled | report.removing
+        skip = entitled | report.removing  # (the latter are `removing` by now anyway)
         found: dict[int, int] = {}  # chat id -> strays queued for removal
         for seen in await self.store.present(chat_ids):
             if seen.status not in access.PRESENT or seen.user_id in self.staff_ids:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -108,6 +108,23 @@ class SqlAccessStore:
         else:
             lite = sqlite.insert(AccessMember).values(**values)
             await session.execute(lite.on_conflict_do_update(index_elements=keys, set_=changes))
+
+    async def mark_removing(self, pairs: Collection[tuple[int, int]], now: datetime) -> None:
+        by_chat: dict[int, list[int]] = {}
+        for chat_id, user_id in pairs:
+            by_chat.setdefault(chat_id, []).append(user_id)
+        for chat_id, users in by_chat.items():
+            for start in range(0, len(users), 500):  # SQLite's bound parameters
+                await self._uow.session.execute(
+                    update(AccessMember)
+                    .where(
+                        AccessMember.chat_id == chat_id,
+                        AccessMember.user_id.in_(users[start : start + 500]),
+                        AccessMember.status.in_(("member", "restricted")),
+                    )
+                    .values(status="removing", updated_at=now)
+                    .execution_options(synchronize_session=False)
+                )
 
     async def member_counts(self) -> dict[int, int]:
         rows = await self._uow.session.execute(
