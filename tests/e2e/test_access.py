@@ -618,3 +618,91 @@ async def test_two_join_requests_at_once_are_each_answered_once(
     await join(tg, ana.id, link)
     await settle(tg, access_bot)
     assert len(tg.calls_to("approveChatJoinRequest")) == 2
+
+
+PRO_PASS = """
+[[addons]]
+id = "pro_pass"
+name = { en = "Pro room pass", ro = "Acces Camera Pro", it = "Pass Stanza Pro" }
+description = { en = "Three days.", ro = "Trei zile.", it = "Tre giorni." }
+stars = 40
+days = 3
+chats = ["pro_room"]
+"""
+
+
+@pytest.fixture
+async def addon_bot(
+    e2e_settings: Settings, tmp_path: Path, clock: ManualClock, tg: FakeBotAPI
+) -> AsyncIterator[Runtime]:
+    """The access bot with an add-on that opens the Pro room for three days (issue 19)."""
+    add_group(tg.state, CLUB, "Club channel", kind="channel")
+    add_group(tg.state, PRO_ROOM, "Pro room")
+    path = catalog_with_chats(tmp_path)
+    path.write_text(path.read_text(encoding="utf-8") + PRO_PASS, encoding="utf-8")
+    settings = e2e_settings.model_copy(update={"catalog_path": str(path)})
+    runtime = Runtime(build_container(settings, clock=clock), TEST_TOKEN)
+    await runtime.start(scheduler=False, handle_as_tasks=False)
+    await tg.wait_until_polled()
+    yield runtime
+    await runtime.stop()
+    tg.assert_no_refused_calls()
+
+
+async def buy_pro_pass(
+    tg: FakeBotAPI, bot: Runtime, user: FakeUser, label: str = "Pro room pass · 40 ⭐"
+) -> str:
+    await user.send_text("/shop")
+    await user.press(label)
+    paid = await user.pay(user.last_message)
+    assert paid.accepted, paid.error_message
+    await settle(tg, bot)
+    return str(paid.charge_id)
+
+
+async def test_an_add_on_opens_its_chat_until_it_ends_or_is_refunded(
+    tg: FakeBotAPI, addon_bot: Runtime, clock: ManualClock
+) -> None:
+    ana = await trial_user(tg, 7801)  # a Plus trial: the club comes with the plan
+    await settle(tg, addon_bot)
+    club_link = join_links(ana)["Club channel"]
+    await join(tg, ana.id, club_link)
+    await buy_pro_pass(tg, addon_bot, ana)
+    assert "Your Pro room pass opens Pro room." in (ana.last_message.text or "")
+    await join(tg, ana.id, join_links(ana)["Pro room"])  # the join request is approved
+    await settle(tg, addon_bot)
+    assert status(tg, PRO_ROOM, ana) == "member" and status(tg, CLUB, ana) == "member"
+
+    clock.advance(timedelta(days=3, minutes=1))  # the pass is over; the trial is not
+    await addon_bot.sweep_once()
+    await settle(tg, addon_bot)
+    assert status(tg, PRO_ROOM, ana) == "left"
+    assert status(tg, CLUB, ana) == "member"
+    assert "add-on that opened Pro room has ended" in (ana.last_message.text or "")
+    assert "/shop" in (ana.last_message.text or "")
+
+    # Bought again: back in; refunded by staff: out at once, the plan's club kept.
+    charge = await buy_pro_pass(tg, addon_bot, ana)
+    await join(tg, ana.id, join_links(ana)["Pro room"])
+    await settle(tg, addon_bot)
+    assert status(tg, PRO_ROOM, ana) == "member"
+    await tg.user(STAFF_ID).send_text(f"/refund {charge}")
+    assert "The add-on has ended." in (tg.user(STAFF_ID).last_message.text or "")
+    await addon_bot.sweep_once()
+    await settle(tg, addon_bot)
+    assert status(tg, PRO_ROOM, ana) == "left" and status(tg, CLUB, ana) == "member"
+    bans = [c.params["user_id"] for c in tg.calls_to("banChatMember") if c.ok]
+    assert bans == [ana.id, ana.id]  # once per pass that ended, never the club
+
+    # Someone without a membership may buy it too: the Pro room, and nothing else.
+    bo = tg.add_user(7802, "Bo", language_code="it")
+    await bo.start()
+    await buy_pro_pass(tg, addon_bot, bo, "Pass Stanza Pro · 40 ⭐")
+    assert "Pass Stanza Pro ti apre Stanza Pro." in (bo.last_message.text or "")
+    assert list(join_links(bo)) == ["Stanza Pro"]
+    await join(tg, bo.id, join_links(bo)["Stanza Pro"])
+    await settle(tg, addon_bot)
+    assert status(tg, PRO_ROOM, bo) == "member"
+    declined = await join(tg, bo.id, club_link)  # Ana's club link, shared
+    await settle(tg, addon_bot)
+    assert declined is not None and status(tg, CLUB, bo) == "left"

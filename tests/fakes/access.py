@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from forever.services.access import Holder, Presence
+from forever.services.access import AddonHolding, Holder, Presence
 from tests.fakes.core import FakeStore
 
 
@@ -64,6 +64,16 @@ class FakeAccessStore:
         grant = FakeGrant(len(self._grants) + 1, person_id, chat_id, telegram_id, "granted", 1, now)
         self._grants.append(grant)
         return grant
+
+    async def addon_holdings(
+        self, person_ids: Collection[int] | None, addon_ids: Collection[str]
+    ) -> Sequence[AddonHolding]:
+        held: list[AddonHolding] = self.store.extra.get("addon_purchases", [])
+        return [
+            h
+            for h in held
+            if h.addon_id in addon_ids and (person_ids is None or h.person_id in person_ids)
+        ]
 
     async def present(self, chat_ids: Collection[int]) -> Sequence[Presence]:
         return [

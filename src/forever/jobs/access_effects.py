@@ -175,11 +175,13 @@ class AccessEffects:
         locale = self.renderer.locale_for(language)
         keyboard = [[Button(text=c.name[locale], url=await self._link(c, now))] for c in chats]
         plan = self.catalog.plan(str(context.get("plan_id") or ""))
+        addon = self.catalog.addon(str(context.get("addon_id") or ""))
         html = self.renderer.chat(
             uc.INVITE,
             locale,
             chats=[c.name[locale] for c in chats],
             plan_name=plan.name[locale] if plan else "",
+            addon_name=(addon.name.get(locale) or addon.name["en"]) if addon else "",
         )
         result = await self.chat.send_text(user_id, html, keyboard)
         if not result.ok and not result.blocked:
