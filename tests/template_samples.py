@@ -249,7 +249,11 @@ CHAT: dict[str, dict] = {
         "error": "Telegram server says - Bad Request: not enough rights",
     },
     "access_reconcile_staff": {"chats": [("Club <b>", -1001, 2)], "total": 2},
-    "access_invite": {"chats": ["Club channel", "Community"], "plan_name": "Plus"},
+    "access_invite": {
+        "chats": ["Club channel", "Community"],
+        "plan_name": "Plus",
+        "addon_name": "",
+    },
     "access_removed": {"chat_name": "Club channel", "reason": "ended"},
     "access_declined": {
         "chat_name": {"en": "Club channel", "ro": "Canalul clubului", "it": "Canale del club"},
