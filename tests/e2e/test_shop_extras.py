@@ -38,9 +38,6 @@ id = "credits_1000"
 name = { en = "1000 credits", ro = "1000 de credite", it = "1000 crediti" }
 credits = 1000
 stars = 400
-
-[credits]
-low_balance = 20
 """
 
 
@@ -164,14 +161,14 @@ async def test_add_on_suggested_from_usage_once_per_cap_and_not_once_bought(
         pro, _ = await paying_user(tg, 4321, label="Pro · 600 ⭐ / month")  # no tier above
         light, _ = await paying_user(tg, 4322, label="Pro · 600 ⭐ / month")
         record_usage = customers.build(container).record_usage
-        assert await record_usage(4321, 10) == 10
-        assert await record_usage(4322, 3) == 3
+        assert await record_usage(4321, 20) == 20
+        assert await record_usage(4322, 19) == 19
         clock.advance(timedelta(hours=1))
         before = len(light.messages)
         await run_sweeps(container, clock.now(), bot.chat)
         suggestion = pro.last_message
         assert suggestion.text.startswith(
-            "Hi, User4321! You have used 10 this month. Coaching call could help"
+            "Hi, User4321! You have used 20 this month. Coaching call could help"
         )
         assert suggestion.button_texts == [
             "Buy Coaching call · 150 ⭐",
@@ -184,16 +181,16 @@ async def test_add_on_suggested_from_usage_once_per_cap_and_not_once_bought(
         await run_sweeps(container, clock.now(), bot.chat)
         assert pro.last_message is suggestion
         clock.advance(timedelta(days=5))  # 1 December: a new month's usage counter
-        assert await record_usage(4321, 12) == 12
+        assert await record_usage(4321, 22) == 22
         await run_sweeps(container, clock.now(), bot.chat)
         assert await count(bot, OutboxMessage, template="addon_suggestion") == 2
-        assert "You have used 12 this month" in pro.last_message.text
+        assert "You have used 22 this month" in pro.last_message.text
 
         # Bought from the suggestion's button: never suggested again.
         await pro.press("Buy Coaching call · 150 ⭐", message=suggestion)
         assert (await pro.pay(pro.last_message)).accepted
         clock.advance(timedelta(days=8))
-        assert await record_usage(4321, 5) == 17
+        assert await record_usage(4321, 5) == 27
         await run_sweeps(container, clock.now(), bot.chat)
         assert await count(bot, OutboxMessage, template="addon_suggestion") == 2
 

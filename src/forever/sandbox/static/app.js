@@ -214,7 +214,7 @@ function renderChips(customer) {
   chips.replaceChildren();
   const commands = customer.staff
     ? ["/stats", "/broadcast", "/help"]
-    : ["/start", "/plans", "/account", "/cancel", "/email", "/language", "/privacy", "/help"];
+    : ["/start", "/plans", "/shop", "/account", "/cancel", "/email", "/language", "/privacy", "/help"];
   const add = (label, text, description) => {
     const chip = document.createElement("button");
     chip.type = "button";
@@ -243,6 +243,11 @@ function setupSimulate() {
     const amount = Number.parseInt($("#usage-amount").value, 10) || 1;
     const result = await api("POST", `/sandbox/api/chats/${state.selected}/usage`, { amount });
     toast(`Usage this month: ${result.usage}.`);
+  }));
+  $("#spend-credits").addEventListener("click", (event) => act(event.currentTarget, async () => {
+    const amount = Number.parseInt($("#usage-amount").value, 10) || 1;
+    const result = await api("POST", `/sandbox/api/chats/${state.selected}/credits`, { amount });
+    toast(`Credits left: ${result.balance}.`);
   }));
   $("#fail-renewal").addEventListener("click", (event) => act(event.currentTarget, async () => {
     await api("POST", `/sandbox/api/chats/${state.selected}/failed-renewal`, { when: "now" });
