@@ -42,15 +42,10 @@ stars = 400
 
 
 def economy_catalog(tmp_path: Path) -> Path:
-    """The shipped catalog, plus: coaching suggested from 10 uses a month, a low-balance
-    threshold of 20 credits and a 1000-credit pack for 400 Stars (more than Plus's month)."""
-    return shop_catalog(
-        tmp_path,
-        "economy",
-        lambda text: (
-            text.replace("quantity = 1\n", "quantity = 1\nsuggest_usage = 10\n", 1) + BIG_PACK
-        ),
-    )
+    """The shipped catalog (coaching suggested from 20 uses a month to Plus and Pro, the
+    low-balance notice at 20 credits), plus a 1000-credit pack for 400 Stars (more than a month
+    of Plus)."""
+    return shop_catalog(tmp_path, "economy", lambda text: text + BIG_PACK)
 
 
 async def arrived(sink: SmtpSink, n: int) -> list[Received]:
