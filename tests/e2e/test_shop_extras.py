@@ -19,6 +19,7 @@ from forever.db.models import OutboxMessage
 from forever.domain.clock import ManualClock
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI, FakeUser
+from forever.sandbox.fake_bot_api.users import PaymentResult
 from forever.wiring import customers
 from forever.wiring.economy import credit_ledger
 from forever.wiring.email import run_sweeps
@@ -60,11 +61,15 @@ def plain_body(mail: Received) -> str:
 
 
 async def buy(user: FakeUser, label: str) -> str:
+    return (await pay_in_shop(user, label)).charge_id
+
+
+async def pay_in_shop(user: FakeUser, label: str) -> PaymentResult:
     await user.send_text("/shop")
     await user.press(label)
     paid = await user.pay(user.last_message)
     assert paid.accepted, paid.error_message
-    return paid.charge_id
+    return paid
 
 
 async def test_a_receipt_email_for_each_purchase_to_a_confirmed_address(
@@ -87,7 +92,8 @@ async def test_a_receipt_email_for_each_purchase_to_a_confirmed_address(
             async with web.post(url, data={"token": token.group(1)}) as response:
                 assert response.status < 400
 
-        pack_charge = await buy(lia, "100 de credite · 50 ⭐")
+        pack = await pay_in_shop(lia, "100 de credite · 50 ⭐")
+        pack_charge = pack.charge_id
         receipt = (await arrived(smtp_sink, 2))[1]
         assert receipt.recipients == ["lia@example.com"]
         assert receipt.message["Subject"] == "Chitanță pentru 100 de credite"
@@ -105,6 +111,12 @@ async def test_a_receipt_email_for_each_purchase_to_a_confirmed_address(
         assert "150 Stele Telegram" in text and coaching_charge in text
         html = receipt.message.get_body(("html",))
         assert html is not None and "Sesiune de coaching" in html.get_content()
+
+        # The pack's payment delivered again: nothing more is granted, and no second receipt.
+        assert pack.message is not None
+        again = dict(pack.message.to_json())
+        again["message_id"] = pack.message.message_id + 1000
+        await tg.send_update({"message": again})
 
         # Someone whose address is not confirmed gets no receipt (the purchase still works).
         bo = tg.add_user(4302, "Bo")
