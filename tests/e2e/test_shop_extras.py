@@ -19,6 +19,7 @@ from forever.db.models import OutboxMessage
 from forever.domain.clock import ManualClock
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI, FakeUser
+from forever.sandbox.fake_bot_api.users import PaymentResult
 from forever.wiring import customers
 from forever.wiring.economy import credit_ledger
 from forever.wiring.email import run_sweeps
@@ -38,22 +39,14 @@ id = "credits_1000"
 name = { en = "1000 credits", ro = "1000 de credite", it = "1000 crediti" }
 credits = 1000
 stars = 400
-
-[credits]
-low_balance = 20
 """
 
 
 def economy_catalog(tmp_path: Path) -> Path:
-    """The shipped catalog, plus: coaching suggested from 10 uses a month, a low-balance
-    threshold of 20 credits and a 1000-credit pack for 400 Stars (more than Plus's month)."""
-    return shop_catalog(
-        tmp_path,
-        "economy",
-        lambda text: (
-            text.replace("quantity = 1\n", "quantity = 1\nsuggest_usage = 10\n", 1) + BIG_PACK
-        ),
-    )
+    """The shipped catalog (coaching suggested from 20 uses a month to Plus and Pro, the
+    low-balance notice at 20 credits), plus a 1000-credit pack for 400 Stars (more than a month
+    of Plus)."""
+    return shop_catalog(tmp_path, "economy", lambda text: text + BIG_PACK)
 
 
 async def arrived(sink: SmtpSink, n: int) -> list[Received]:
@@ -68,11 +61,15 @@ def plain_body(mail: Received) -> str:
 
 
 async def buy(user: FakeUser, label: str) -> str:
+    return (await pay_in_shop(user, label)).charge_id
+
+
+async def pay_in_shop(user: FakeUser, label: str) -> PaymentResult:
     await user.send_text("/shop")
     await user.press(label)
     paid = await user.pay(user.last_message)
     assert paid.accepted, paid.error_message
-    return paid.charge_id
+    return paid
 
 
 async def test_a_receipt_email_for_each_purchase_to_a_confirmed_address(
@@ -95,7 +92,8 @@ async def test_a_receipt_email_for_each_purchase_to_a_confirmed_address(
             async with web.post(url, data={"token": token.group(1)}) as response:
                 assert response.status < 400
 
-        pack_charge = await buy(lia, "100 de credite · 50 ⭐")
+        pack = await pay_in_shop(lia, "100 de credite · 50 ⭐")
+        pack_charge = pack.charge_id
         receipt = (await arrived(smtp_sink, 2))[1]
         assert receipt.recipients == ["lia@example.com"]
         assert receipt.message["Subject"] == "Chitanță pentru 100 de credite"
@@ -113,6 +111,12 @@ async def test_a_receipt_email_for_each_purchase_to_a_confirmed_address(
         assert "150 Stele Telegram" in text and coaching_charge in text
         html = receipt.message.get_body(("html",))
         assert html is not None and "Sesiune de coaching" in html.get_content()
+
+        # The pack's payment delivered again: nothing more is granted, and no second receipt.
+        assert pack.message is not None
+        again = dict(pack.message.to_json())
+        again["message_id"] = pack.message.message_id + 1000
+        await tg.send_update({"message": again})
 
         # Someone whose address is not confirmed gets no receipt (the purchase still works).
         bo = tg.add_user(4302, "Bo")
@@ -164,14 +168,14 @@ async def test_add_on_suggested_from_usage_once_per_cap_and_not_once_bought(
         pro, _ = await paying_user(tg, 4321, label="Pro · 600 ⭐ / month")  # no tier above
         light, _ = await paying_user(tg, 4322, label="Pro · 600 ⭐ / month")
         record_usage = customers.build(container).record_usage
-        assert await record_usage(4321, 10) == 10
-        assert await record_usage(4322, 3) == 3
+        assert await record_usage(4321, 20) == 20
+        assert await record_usage(4322, 19) == 19
         clock.advance(timedelta(hours=1))
         before = len(light.messages)
         await run_sweeps(container, clock.now(), bot.chat)
         suggestion = pro.last_message
         assert suggestion.text.startswith(
-            "Hi, User4321! You have used 10 this month. Coaching call could help"
+            "Hi, User4321! You have used 20 this month. Coaching call could help"
         )
         assert suggestion.button_texts == [
             "Buy Coaching call · 150 ⭐",
@@ -184,16 +188,16 @@ async def test_add_on_suggested_from_usage_once_per_cap_and_not_once_bought(
         await run_sweeps(container, clock.now(), bot.chat)
         assert pro.last_message is suggestion
         clock.advance(timedelta(days=5))  # 1 December: a new month's usage counter
-        assert await record_usage(4321, 12) == 12
+        assert await record_usage(4321, 22) == 22
         await run_sweeps(container, clock.now(), bot.chat)
         assert await count(bot, OutboxMessage, template="addon_suggestion") == 2
-        assert "You have used 12 this month" in pro.last_message.text
+        assert "You have used 22 this month" in pro.last_message.text
 
         # Bought from the suggestion's button: never suggested again.
         await pro.press("Buy Coaching call · 150 ⭐", message=suggestion)
         assert (await pro.pay(pro.last_message)).accepted
         clock.advance(timedelta(days=8))
-        assert await record_usage(4321, 5) == 17
+        assert await record_usage(4321, 5) == 27
         await run_sweeps(container, clock.now(), bot.chat)
         assert await count(bot, OutboxMessage, template="addon_suggestion") == 2
 

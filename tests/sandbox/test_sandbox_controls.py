@@ -144,3 +144,37 @@ async def test_a_second_customer_starts_the_bot_through_sams_invite_link(
     assert (await post(http, f"/sandbox/api/chats/{uid}/start", {"payload": link}))[0] == 200
     texts = [str(m["html"]) for m in await bot_messages(http, uid)]
     assert any("You came through Sam" in t for t in texts), texts
+
+
+async def buy_in_shop(http: aiohttp.ClientSession, uid: int, label: str) -> None:
+    assert (await post(http, f"/sandbox/api/chats/{uid}/messages", {"text": "/shop"}))[0] == 200
+    await press(http, uid, label)
+    invoice = (await bot_messages(http, uid))[-1]
+    assert invoice.get("invoice"), invoice
+    status, paid = await post(http, f"/sandbox/api/chats/{uid}/pay", {"message_id": invoice["id"]})
+    assert status == 200 and paid["paid"], paid
+
+
+async def test_buying_an_add_on_and_credits_then_spending_them(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    """Issue 19: a trial of Plus may buy the coaching call; credits bought in /shop are spent
+    with "Spend credits" (the ledger call behind POST /api/usage), the low-balance notice
+    follows once the balance falls to 20, and too large a spend is refused."""
+    dana = await customer(http, "Dana")
+    uid = dana["id"]
+    await buy_in_shop(http, uid, "Coaching call · 150 ⭐")
+    assert "Coaching call is yours" in await last_text(http, uid)
+    status, refused = await post(http, f"/sandbox/api/chats/{uid}/credits", {"amount": 5})
+    assert status == 409 and "not enough credits: 0 left" in refused["error"]
+    await buy_in_shop(http, uid, "100 credits · 50 ⭐")
+    status, spent = await post(http, f"/sandbox/api/chats/{uid}/credits", {"amount": 70})
+    assert status == 200 and spent["balance"] == 30
+    status, spent = await post(http, f"/sandbox/api/chats/{uid}/credits", {"amount": 15})
+    assert status == 200 and spent["balance"] == 15
+    assert "Your credit balance is low: 15 credits left." in await last_text(http, uid)
+    assert (await post(http, f"/sandbox/api/chats/{uid}/credits", {"amount": 0}))[0] == 400
+    assert (await post(http, "/sandbox/api/chats/999999/credits", {"amount": 1}))[0] == 404
+    assert (await post(http, f"/sandbox/api/chats/{uid}/messages", {"text": "/account"}))[0] == 200
+    account = await last_text(http, uid)
+    assert "<b>Credits</b>: 15" in account and "Coaching call × 1" in account

@@ -138,17 +138,15 @@ def test_low_balance_is_crossed_once() -> None:
 
 
 def test_suggested_add_on_fits_usage_plan_and_what_is_owned() -> None:
-    catalog = parse_catalog(
-        TEXT.replace("quantity = 1\n", "quantity = 1\nsuggest_usage = 10\n", 1)
-        + "\n[credits]\nlow_balance = 20\n"
-    )
+    catalog = parse_catalog(TEXT)  # the shipped one: coaching from 20 uses, low at 20 credits
     assert catalog.credit_low_balance == 20
     addons = catalog.addons
-    assert suggest_addon(addons, "pro", 10, frozenset()) == catalog.addon("coaching")
-    assert suggest_addon(addons, "pro", 9, frozenset()) is None  # below the threshold
+    assert suggest_addon(addons, "pro", 20, frozenset()) == catalog.addon("coaching")
+    assert suggest_addon(addons, "pro", 19, frozenset()) is None  # below the threshold
     assert suggest_addon(addons, "basic", 50, frozenset()) is None  # not for Basic
     assert suggest_addon(addons, "pro", 50, frozenset({"coaching"})) is None  # has it
-    assert parse_catalog(TEXT).credit_low_balance == 0  # no [credits]: no notice
+    bare = parse_catalog(TEXT.replace("[credits]\nlow_balance = 20\n", ""))
+    assert bare.credit_low_balance == 0  # no [credits]: no notice
 
 
 def test_pay_per_use_spending_passes_a_plan_price_only_above_it() -> None:

@@ -42,9 +42,11 @@ from forever.sandbox.fake_bot_api.state import Subscription
 from forever.sandbox.hub import EventHub
 from forever.sandbox.mail_catcher import CaughtMail, MailCatcher
 from forever.sandbox.views import mail_summary, message_view
+from forever.services.credits import Outcome
 from forever.telegram.bot_port import BotChatPort
 from forever.wiring import console
 from forever.wiring import customers as customer_wiring
+from forever.wiring.economy import credit_ledger
 from forever.wiring.email import drain_outbox, run_due_work
 from forever.wiring.promo import promos
 
@@ -191,6 +193,7 @@ class Sandbox:
         self.runtime: Runtime | None = None
         self.url = ""
         self._clock_lock = asyncio.Lock()
+        self._spends = 0  # makes each "Spend credits" request id new
         self._next_id = FIRST_CUSTOMER_ID
         # Stars subscriptions (by first charge id) whose next renewal the page made fail.
         self._failing_renewals: set[str] = set()
@@ -473,6 +476,26 @@ class Sandbox:
         async with self._clock_lock:
             work = await self.run_due_work()
         return {"usage": value, "work": work}
+
+    async def spend_credits(self, user_id: int, amount: int) -> dict[str, Any]:
+        """What `POST /api/usage` and `bot.py usage --credits` do (the same ledger call, a new
+        request id each time), then hand over what it queued: the low-balance notice."""
+        self.customer(user_id)
+        assert self.container is not None
+        self._spends += 1
+        request_id = f"sandbox-{user_id}-{self.clock.now().timestamp():.0f}-{self._spends}"
+        try:
+            result = await credit_ledger(self.container).use(user_id, amount, request_id)
+        except ValueError as exc:
+            raise SandboxError(str(exc)) from None
+        if result.outcome is Outcome.UNKNOWN_PERSON:
+            raise SandboxError("this customer has not opened the bot yet: press /start first")
+        if result.outcome is Outcome.INSUFFICIENT:
+            raise SandboxError(
+                f"not enough credits: {result.balance} left; buy a pack in /shop first"
+            )
+        await self.hand_over()
+        return {"balance": result.balance}
 
     async def fail_renewal(self, user_id: int, *, now: bool) -> dict[str, Any]:
         """The customer's Stars balance runs dry: Telegram's renewal of their subscription

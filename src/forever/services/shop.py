@@ -262,10 +262,10 @@ class Shop:
             result = await self.ledger.buy(
                 telegram_id, item.pack.credits, charge_id, item.id, stars=amount
             )
-            if result.outcome is Outcome.REPEATED:
-                return Granted(GrantOutcome.DUPLICATE, item)
-            if result.outcome is not Outcome.DONE:
+            if result.outcome not in (Outcome.DONE, Outcome.REPEATED):
                 return Granted(GrantOutcome.UNKNOWN, item)
+            # The receipt after the credits, in its own step: a redelivered payment finds the
+            # credits granted and queues the receipt if a crash lost it (once per charge id).
             async with self.uow.begin():
                 person = await self.people.by_telegram_id(telegram_id)
                 if person is not None:
@@ -273,6 +273,8 @@ class Shop:
                         person, item, amount, charge_id, self.clock.now(), balance=result.balance
                     )
                 await self.uow.commit()
+            if result.outcome is Outcome.REPEATED:
+                return Granted(GrantOutcome.DUPLICATE, item)
             return Granted(GrantOutcome.CREDITS, item, balance=result.balance)
         addon = item.addon
         assert addon is not None

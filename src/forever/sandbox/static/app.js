@@ -214,7 +214,7 @@ function renderChips(customer) {
   chips.replaceChildren();
   const commands = customer.staff
     ? ["/stats", "/broadcast", "/promo list", "/help", "/invite", "/partners"]
-    : ["/start", "/plans", "/account", "/cancel", "/email", "/language", "/privacy", "/help", "/invite"];
+    : ["/start", "/plans", "/shop", "/account", "/cancel", "/email", "/language", "/privacy", "/help", "/invite"];
   const add = (label, text, description) => {
     const chip = document.createElement("button");
     chip.type = "button";
@@ -245,6 +245,11 @@ function setupSimulate() {
     const amount = Number.parseInt($("#usage-amount").value, 10) || 1;
     const result = await api("POST", `/sandbox/api/chats/${state.selected}/usage`, { amount });
     toast(`Usage this month: ${result.usage}.`);
+  }));
+  $("#spend-credits").addEventListener("click", (event) => act(event.currentTarget, async () => {
+    const amount = Number.parseInt($("#usage-amount").value, 10) || 1;
+    const result = await api("POST", `/sandbox/api/chats/${state.selected}/credits`, { amount });
+    toast(`Credits left: ${result.balance}.`);
   }));
   $("#fail-renewal").addEventListener("click", (event) => act(event.currentTarget, async () => {
     await api("POST", `/sandbox/api/chats/${state.selected}/failed-renewal`, { when: "now" });
