@@ -29,6 +29,7 @@ from forever.sandbox.fake_bot_api import FakeBotAPI, FakeUser
 from forever.sandbox.fake_bot_api.groups import JoinRefused, add_group, groups, join, leave
 from tests.conftest import ROOT, STAFF_ID, TEST_TOKEN
 from tests.e2e.test_chat_payments import subscribe_monthly, trial_user
+from tests.e2e.test_chat_shop import confirm_refund
 
 CLUB = -1001000000001
 PRO_ROOM = -1001000000002
@@ -686,8 +687,7 @@ async def test_an_add_on_opens_its_chat_until_it_ends_or_is_refunded(
     await join(tg, ana.id, join_links(ana)["Pro room"])
     await settle(tg, addon_bot)
     assert status(tg, PRO_ROOM, ana) == "member"
-    await tg.user(STAFF_ID).send_text(f"/refund {charge}")
-    assert "The add-on has ended." in (tg.user(STAFF_ID).last_message.text or "")
+    assert "The add-on has ended." in await confirm_refund(tg.user(STAFF_ID), f"/refund {charge}")
     await addon_bot.sweep_once()
     await settle(tg, addon_bot)
     assert status(tg, PRO_ROOM, ana) == "left" and status(tg, CLUB, ana) == "member"
