@@ -11,7 +11,7 @@ from markupsafe import Markup
 from forever.domain.catalog import Catalog
 from forever.domain.lifecycle import State
 from forever.rendering import Renderer
-from forever.services.accounts import Status
+from forever.services.accounts import Snapshot, Status
 from forever.services.people import Customer
 from forever.services.signup import AWAITING_EMAIL, AWAITING_SIGNUP_EMAIL, EmailOutcome, Signup
 from forever.telegram.callbacks import ConsentCb, EmailCb, Nav, TrialCb
@@ -41,8 +41,9 @@ async def start(
     renderer: Renderer,
     catalog: Catalog,
     bot: Bot,
+    standing: Snapshot | None = None,
 ) -> None:
-    started = await signup.start(person.id, command.args)
+    started = await signup.start(person.id, command.args, known=standing)
     chat_id = message.chat.id
     locale = person.language
     if started.winback is not None and started.invoice is not None:

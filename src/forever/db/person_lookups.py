@@ -1,0 +1,184 @@
+"""services.people.PersonLookups: who is talking, for many updates at once, each call one
+trip to the database (db/one_trip.py) and one statement where it can be.
+
+`by_telegram_ids` reads the people with their subscription, their latest marketing consent
+and what their Stars subscription renews at, in one SELECT: the person and the snapshot
+/start shows (what `SqlSnapshots.snapshot` reads in three or four). `sign_up` inserts the new
+people in one INSERT ... ON CONFLICT DO NOTHING RETURNING, their events in one more, and
+commits once; `touch` writes "last seen" (and the rest `needs_update` asks for) for many
+people in one executemany and one commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, Row, Select, Table, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from forever.db.models import Consent, Event, Payment, Person, Subscription
+from forever.db.one_trip import OneTrip
+from forever.services.accounts import make_snapshot
+from forever.services.consent import PURPOSE
+from forever.services.people import Customer, NewPerson, Seen, Touch
+from forever.services.records import PersonRecord
+
+_PEOPLE = cast(Table, Person.__table__)
+_SUBS = cast(Table, Subscription.__table__)
+_CONSENTS = cast(Table, Consent.__table__)
+_PAYMENTS = cast(Table, Payment.__table__)
+_EVENTS = cast(Table, Event.__table__)
+_SUB = "s_"  # the subscription's columns, labelled
+
+
+@dataclass(slots=True)
+class _ConsentDates:
+    confirmed_at: datetime | None
+    withdrawn_at: datetime | None
+
+
+def _standing_query() -> Select[Any]:
+    other = _CONSENTS.alias("latest")
+    latest_consent = (
+        select(other.c.id)
+        .where(other.c.person_id == _PEOPLE.c.id, other.c.purpose == PURPOSE)
+        .order_by(other.c.asked_at.desc(), other.c.id.desc())
+        .limit(1)
+        .correlate(_PEOPLE)
+        .scalar_subquery()
+    )
+    renewal = (
+        select(_PAYMENTS.c.amount)
+        .where(_PAYMENTS.c.telegram_charge_id == _SUBS.c.star_charge_id)
+        .limit(1)
+        .correlate(_SUBS)
+        .scalar_subquery()
+    )
+    return select(
+        *_PEOPLE.c,
+        *(column.label(_SUB + column.name) for column in _SUBS.c),
+        _CONSENTS.c.id.label("consent_id"),
+        _CONSENTS.c.confirmed_at.label("consent_confirmed_at"),
+        _CONSENTS.c.withdrawn_at.label("consent_withdrawn_at"),
+        renewal.label("renewal_stars"),
+    ).select_from(
+        _PEOPLE.outerjoin(_SUBS, _SUBS.c.person_id == _PEOPLE.c.id).outerjoin(
+            _CONSENTS, _CONSENTS.c.id == latest_consent
+        )
+    )
+
+
+_STANDING = _standing_query()
+_SUB_COLUMNS = tuple(column.name for column in _SUBS.c)
+
+
+def _seen(row: Row[Any], now: datetime) -> Seen:
+    person = cast(PersonRecord, row)
+    values = row._mapping
+    if values[_SUB + "id"] is None:
+        # Never subscribed: "none", as SqlSnapshots reads it (nothing written).
+        sub = Subscription(
+            person_id=person.id, state="none", updated_at=now, version=1, auto_renew=False
+        )
+    else:
+        sub = Subscription(**{name: values[_SUB + name] for name in _SUB_COLUMNS})
+    consent = (
+        None
+        if values["consent_id"] is None
+        else _ConsentDates(values["consent_confirmed_at"], values["consent_withdrawn_at"])
+    )
+    renewal = values["renewal_stars"] if sub.star_charge_id else None
+    return Seen(Customer.of(person), make_snapshot(person, sub, consent, renewal))
+
+
+def _new(row: Row[Any], now: datetime) -> Seen:
+    """A person this transaction inserted: no subscription, no consent yet."""
+    person = cast(PersonRecord, row)
+    sub = Subscription(
+        person_id=person.id, state="none", updated_at=now, version=1, auto_renew=False
+    )
+    return Seen(Customer.of(person), make_snapshot(person, sub))
+
+
+class SqlPersonLookups:
+    def __init__(self, one_trip: OneTrip) -> None:
+        self._one_trip = one_trip
+
+    async def by_telegram_ids(self, telegram_ids: Sequence[int], now: datetime) -> dict[int, Seen]:
+        ids = list(telegram_ids)
+
+        def read(conn: Connection) -> dict[int, Seen]:
+            rows = conn.execute(_STANDING.where(_PEOPLE.c.telegram_id.in_(ids))).all()
+            return {row.telegram_id: _seen(row, now) for row in rows}
+
+        return await self._one_trip.run(read)
+
+    async def sign_up(
+        self, people: Sequence[NewPerson], now: datetime, event: str
+    ) -> dict[int, tuple[Seen, bool]]:
+        new = list(people)
+
+        def write(conn: Connection) -> dict[int, tuple[Seen, bool]]:
+            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            inserted = conn.execute(
+                insert(_PEOPLE)
+                .values(
+                    [
+                        {
+                            "telegram_id": p.telegram_id,
+                            "first_name": p.first_name,
+                            "username": p.username,
+                            "language": p.language,
+                            "email_status": "none",
+                            "created_at": now,
+                            "last_seen_at": now,
+                        }
+                        for p in new
+                    ]
+                )
+                .on_conflict_do_nothing()
+                .returning(*_PEOPLE.c)
+            ).all()
+            if inserted:
+                languages = {p.telegram_id: p.language for p in new}
+                conn.execute(
+                    _EVENTS.insert(),
+                    [
+                        {
+                            "person_id": row.id,
+                            "kind": event,
+                            "at": now,
+                            "data": {"language": languages[row.telegram_id]},
+                        }
+                        for row in inserted
+                    ],
+                )
+            conn.commit()
+            seen = {row.telegram_id: (_new(row, now), True) for row in inserted}
+            # Ids another transaction inserted first: read back as they stand.
+            raced = [p.telegram_id for p in new if p.telegram_id not in seen]
+            if raced:
+                rows = conn.execute(_STANDING.where(_PEOPLE.c.telegram_id.in_(raced))).all()
+                seen.update((row.telegram_id, (_seen(row, now), False)) for row in rows)
+            return seen
+
+        return await self._one_trip.run(write, writes=True)
+
+    async def touch(self, people: Sequence[Touch], now: datetime) -> None:
+        values = [{"pid": t.person_id, "name": t.username, "now": now} for t in people]
+
+        def write(conn: Connection) -> None:
+            conn.execute(_TOUCH, values)
+            conn.commit()
+
+        await self._one_trip.run(write, writes=True)
+
+
+_TOUCH = (
+    update(_PEOPLE)
+    .where(_PEOPLE.c.id == bindparam("pid"))
+    .values(last_seen_at=bindparam("now"), blocked_at=None, username=bindparam("name"))
+)
