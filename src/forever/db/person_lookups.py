@@ -114,7 +114,7 @@ class SqlPersonLookups:
             rows = conn.execute(_STANDING.where(_PEOPLE.c.telegram_id.in_(ids))).all()
             return {row.telegram_id: _seen(row, now) for row in rows}
 
-        return await self._one_trip.run(read)
+        return await self._one_trip.run(read, quick=True)
 
     async def sign_up(
         self, people: Sequence[NewPerson], now: datetime, event: str
