@@ -11,12 +11,12 @@ people in one executemany and one commit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
-from sqlalchemy import Connection, Row, Select, Table, bindparam, select, update
+from sqlalchemy import Connection, Dialect, Row, Select, Table, bindparam, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from forever.db.models import Consent, Event, Payment, Person, Subscription
@@ -76,8 +76,10 @@ _SUB_COLUMNS = tuple(column.name for column in _SUBS.c)
 
 
 def _seen(row: Row[Any], now: datetime) -> Seen:
-    person = cast(PersonRecord, row)
-    values = row._mapping
+    return _seen_in(cast(Mapping[str, Any], row._mapping), cast(PersonRecord, row), now)
+
+
+def _seen_in(values: Mapping[str, Any], person: PersonRecord, now: datetime) -> Seen:
     if values[_SUB + "id"] is None:
         # Never subscribed: "none", as SqlSnapshots reads it (nothing written).
         sub = Subscription(
@@ -103,6 +105,75 @@ def _new(row: Row[Any], now: datetime) -> Seen:
     return Seen(Customer.of(person), make_snapshot(person, sub))
 
 
+class _SqliteStanding:
+    """The standing query on SQLite without SQLAlchemy's per-execution work (a cache key
+    for a 35-column statement, parameter processing, result metadata: about 0.35 ms of the
+    0.45 ms a one-person read costs): compiled once per number of ids, run on the DBAPI
+    connection, each value converted by the column type's own result processor (what
+    SQLAlchemy would apply: dates back to aware UTC, booleans)."""
+
+    _made: ClassVar[dict[str, _SqliteStanding]] = {}
+
+    def __init__(self, dialect: Dialect) -> None:
+        columns = list(_STANDING.selected_columns)
+        self.names = [column.name for column in columns]
+        self.convert = [
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
+        ]
+        marked = _STANDING.where(text("people.telegram_id IN (__IDS__)"))
+        self.sql = str(marked.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+        self._by_count: dict[int, str] = {}
+        self._person = [name for name in self.names if name in _PERSON_COLUMNS]
+
+    @classmethod
+    def of(cls, dialect: Dialect) -> _SqliteStanding:
+        made = cls._made.get(dialect.name)
+        if made is None:
+            made = cls._made[dialect.name] = cls(dialect)
+        return made
+
+    def read(self, conn: Connection, ids: list[int], now: datetime) -> dict[int, Seen]:
+        sql = self._by_count.get(len(ids))
+        if sql is None:
+            sql = self._by_count[len(ids)] = self.sql.replace("__IDS__", ", ".join("?" * len(ids)))
+        cursor = conn.connection.driver_connection.execute(sql, ids)  # type: ignore[union-attr]
+        try:
+            raw_rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        seen: dict[int, Seen] = {}
+        pairs = list(zip(self.names, self.convert, strict=True))
+        for raw in raw_rows:
+            values: dict[str, Any] = {
+                name: (convert(value) if convert is not None else value)
+                for (name, convert), value in zip(pairs, raw, strict=True)
+            }
+            person = cast(PersonRecord, _Person(**{n: values[n] for n in self._person}))
+            seen[values["telegram_id"]] = _seen_in(values, person, now)
+        return seen
+
+
+@dataclass(slots=True)
+class _Person:
+    id: int
+    telegram_id: int | None
+    username: str | None
+    first_name: str | None
+    language: str
+    timezone: str | None
+    email: str | None
+    email_status: str
+    created_at: datetime
+    last_seen_at: datetime | None
+    blocked_at: datetime | None
+    erased_at: datetime | None
+    trial_used_at: datetime | None
+    awaiting: str | None
+
+
+_PERSON_COLUMNS = frozenset(column.name for column in _PEOPLE.c)
+
+
 class SqlPersonLookups:
     def __init__(self, one_trip: OneTrip) -> None:
         self._one_trip = one_trip
@@ -111,6 +182,8 @@ class SqlPersonLookups:
         ids = list(telegram_ids)
 
         def read(conn: Connection) -> dict[int, Seen]:
+            if conn.dialect.name == "sqlite":
+                return _SqliteStanding.of(conn.dialect).read(conn, ids, now)
             rows = conn.execute(_STANDING.where(_PEOPLE.c.telegram_id.in_(ids))).all()
             return {row.telegram_id: _seen(row, now) for row in rows}
 
