@@ -75,18 +75,60 @@ _STANDING = _standing_query()
 _SUB_COLUMNS = tuple(column.name for column in _SUBS.c)
 
 
+@dataclass(slots=True)
+class _Sub:
+    """A subscription row as read (a plain copy: an ORM instance costs more to make and
+    to read, and this one is only read)."""
+
+    id: int  # 0: no row
+    person_id: int
+    state: str
+    plan_id: str | None
+    billing: str | None
+    period_end: datetime | None
+    auto_renew: bool
+    paused_until: datetime | None
+    paused_credit_seconds: int | None
+    star_charge_id: str | None
+    star_payload: str | None
+    cancel_reason: str | None
+    canceled_at: datetime | None
+    started_at: datetime | None
+    updated_at: datetime
+    version: int
+
+
+def _no_subscription(person_id: int, now: datetime) -> _Sub:
+    """Never subscribed: "none", as SqlSnapshots reads it (nothing written)."""
+    return _Sub(
+        0,
+        person_id,
+        "none",
+        None,
+        None,
+        None,
+        False,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        now,
+        1,
+    )
+
+
 def _seen(row: Row[Any], now: datetime) -> Seen:
     return _seen_in(cast(Mapping[str, Any], row._mapping), cast(PersonRecord, row), now)
 
 
 def _seen_in(values: Mapping[str, Any], person: PersonRecord, now: datetime) -> Seen:
     if values[_SUB + "id"] is None:
-        # Never subscribed: "none", as SqlSnapshots reads it (nothing written).
-        sub = Subscription(
-            person_id=person.id, state="none", updated_at=now, version=1, auto_renew=False
-        )
+        sub = _no_subscription(person.id, now)
     else:
-        sub = Subscription(**{name: values[_SUB + name] for name in _SUB_COLUMNS})
+        sub = _Sub(**{name: values[_SUB + name] for name in _SUB_COLUMNS})
     consent = (
         None
         if values["consent_id"] is None
@@ -99,9 +141,7 @@ def _seen_in(values: Mapping[str, Any], person: PersonRecord, now: datetime) -> 
 def _new(row: Row[Any], now: datetime) -> Seen:
     """A person this transaction inserted: no subscription, no consent yet."""
     person = cast(PersonRecord, row)
-    sub = Subscription(
-        person_id=person.id, state="none", updated_at=now, version=1, auto_renew=False
-    )
+    sub = _no_subscription(person.id, now)
     return Seen(Customer.of(person), make_snapshot(person, sub))
 
 
