@@ -4,11 +4,15 @@ signed_up event; later updates write only when something we keep changed."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
 from datetime import timedelta
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import Connection, func, select
 
 from forever.app import Container
+from forever.config import Settings
 from forever.db.models import Consent, Event, Payment, Person, Subscription
 from forever.db.repositories.customers import SqlSnapshots
 from forever.domain.clock import ManualClock
@@ -139,3 +143,24 @@ async def test_the_standing_read_with_the_person_is_the_account_snapshot(
     assert seen.standing == expected
     assert seen.standing is not None and seen.standing.renewal_stars == 450
     assert seen.standing.marketing == "pending"
+
+
+async def test_a_quick_read_sqlite_cannot_answer_at_once_runs_again_in_a_thread(
+    container: Container, settings: Settings
+) -> None:
+    """The per-update read runs on the event loop only while SQLite answers at once; "database
+    is locked" there (a checkpoint, an exclusive lock) sends it to the reader thread, which
+    waits for the lock as every other connection does: the update is answered, late."""
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("SQLite only")
+    where: list[str] = []
+
+    def read(conn: Connection) -> int:
+        where.append(threading.current_thread().name)
+        if len(where) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return int(conn.exec_driver_sql("SELECT 42").scalar_one())
+
+    assert await container.one_trip.run(read, quick=True) == 42
+    assert where[0] == threading.current_thread().name
+    assert where[1].startswith("forever-db-read")

@@ -16,6 +16,7 @@ asyncpg connection (one round trip per statement, as before).
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -70,7 +71,7 @@ class OneTrip:
         conn = self._here
         try:
             return True, fn(conn)
-        except OperationalError as exc:
+        except (OperationalError, sqlite3.OperationalError) as exc:  # through SQLAlchemy or not
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
             return False, None
