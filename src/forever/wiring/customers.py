@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from forever.db.person_lookups import SqlPersonLookups
 from forever.db.repositories.customers import (
     SqlConsents,
     SqlErasure,
@@ -84,7 +85,13 @@ def build(container: Container) -> CustomerUseCases:
     mark_blocked = MarkBlocked(uow, people, c.clock)
     return CustomerUseCases(
         identify_person=IdentifyPerson(
-            uow, people, new_people, events, c.clock, c.renderer.locale_for
+            uow,
+            people,
+            new_people,
+            events,
+            c.clock,
+            c.renderer.locale_for,
+            lookups=SqlPersonLookups(c.one_trip),
         ),
         read_snapshot=ReadSnapshot(uow, snapshots, c.clock),
         set_language=SetLanguage(uow, people, snapshots, c.clock),

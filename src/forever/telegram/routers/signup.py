@@ -11,7 +11,7 @@ from markupsafe import Markup
 from forever.domain.catalog import Catalog
 from forever.domain.lifecycle import State
 from forever.rendering import Renderer
-from forever.services.accounts import Status
+from forever.services.accounts import Snapshot, Status
 from forever.services.people import Customer
 from forever.services.referrals import Referrals
 from forever.services.signup import AWAITING_EMAIL, AWAITING_SIGNUP_EMAIL, EmailOutcome, Signup
@@ -44,6 +44,7 @@ async def start(
     catalog: Catalog,
     bot: Bot,
     referrals: Referrals,
+    standing: Snapshot | None = None,
 ) -> None:
     chat_id = message.chat.id
     locale = person.language
@@ -52,7 +53,9 @@ async def start(
     )
     if referral is not None:  # a r_<code> link: said first, then the usual greeting
         await message.answer(referral_note(renderer, locale, referral))
-    started = await signup.start(person.id, None if referral is not None else command.args)
+    started = await signup.start(
+        person.id, None if referral is not None else command.args, known=standing
+    )
     if started.winback is not None and started.invoice is not None:
         offer, plan = started.winback.offer, started.winback.plan
         await message.answer(
