@@ -69,6 +69,9 @@ class TimedLimiter:
     async def throttled(self, seconds: float) -> None:
         await self.inner.throttled(seconds)
 
+    async def paused_for(self) -> float:
+        return await self.inner.paused_for()
+
 
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)

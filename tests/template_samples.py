@@ -102,6 +102,30 @@ CHAT: dict[str, dict] = {
     "shop_refused": {"reason": "not_allowed"},
     "shop_paid": {"credits": None, "balance": 0, "name": "Coaching call", "until": WHEN},
     "shop_bad_button": {},
+    "promo_waiting": {
+        "codes": [
+            {"code": "SPRING20", "percent": 20, "plans": ["Plus", "Pro <b>"]},
+            {"code": "ALL5", "percent": 5, "plans": []},
+        ]
+    },
+    "promo": {
+        "outcome": "applied",
+        "code": "SPRING<20>",
+        "kind": "percent",
+        "percent": 20,
+        "days": None,
+        "plans": ["Plus", "Pro"],
+        "plan": "Plus",
+        "until": None,
+    },
+    "low_balance": {"balance": 8, "threshold": 10},
+    "addon_suggestion": {
+        "name": "Ana <b>",
+        "usage": 30,
+        "addon": "Coaching call <b>",
+        "description": "One 30-minute call with a coach.",
+        "stars": 150,
+    },
     "account_wallet": {
         "wallet": {
             "balance": 40,
@@ -112,6 +136,39 @@ CHAT: dict[str, dict] = {
             "addons": [{"name": "Coaching call", "until": None, "quantity": 1}],
         }
     },
+    "account_points": {
+        "points": {
+            "balance": 150,
+            "expiring": {"points": 40, "by": WHEN},
+            "entries": [
+                {"kind": "earn", "amount": 10, "reason": "paid_month", "at": WHEN},
+                {"kind": "redeem", "amount": -100, "reason": "week", "at": WHEN},
+                {"kind": "expire", "amount": -5, "reason": "expired", "at": WHEN},
+            ],
+        }
+    },
+    "points": {
+        "enabled": True,
+        "balance": 150,
+        "expiring": {"points": 40, "by": WHEN},
+        "entries": [
+            {"kind": "earn", "amount": 5, "reason": "milestone_100", "at": WHEN},
+            {"kind": "earn", "amount": 50, "reason": "referral_rewarded", "at": WHEN},
+        ],
+        "rewards": [
+            {"name": "Coaching <b>", "days": None, "points": 300},
+            {"name": None, "days": 7, "points": 100},
+        ],
+    },
+    "points_redeemed": {
+        "outcome": "done",
+        "name": None,
+        "days": 7,
+        "cost": 100,
+        "balance": 50,
+        "until": WHEN,
+    },
+    "points_expiring": {"points": 40, "by": WHEN, "balance": 150},
     "payment_done": {"plan": "Plus", "until": WHEN, "renewed": False, "renews": True},
     "payment_unknown": {},
     "already_subscribed": {"plan": "Plus"},
@@ -192,7 +249,11 @@ CHAT: dict[str, dict] = {
         "error": "Telegram server says - Bad Request: not enough rights",
     },
     "access_reconcile_staff": {"chats": [("Club <b>", -1001, 2)], "total": 2},
-    "access_invite": {"chats": ["Club channel", "Community"], "plan_name": "Plus"},
+    "access_invite": {
+        "chats": ["Club channel", "Community"],
+        "plan_name": "Plus",
+        "addon_name": "",
+    },
     "access_removed": {"chat_name": "Club channel", "reason": "ended"},
     "access_declined": {
         "chat_name": {"en": "Club channel", "ro": "Canalul clubului", "it": "Canale del club"},
@@ -250,6 +311,7 @@ CHAT: dict[str, dict] = {
         "usage": 40,
         "current": _PLAN,
         "higher": _PRO,
+        "ppu_stars": 650,
     },
     "language_ask": {"zone": "Europe/Rome"},
     "timezone_ask": {"zone": "Europe/Rome"},
@@ -270,6 +332,22 @@ CHAT: dict[str, dict] = {
     "stale": {},
     "not_possible": {},
     "winback_invalid": {},
+    "invite": {
+        "link": "https://t.me/forever_bot?start=r_abcdefgh23",
+        "referrer_days": 7,
+        "referred_days": 1,
+        "referred": 3,
+        "rewarded": 1,
+    },
+    "referral_start": {
+        "outcome": "member",
+        "name": "Ana <b>",
+        "partner": None,
+        "days": 7,
+        "their_days": 3,
+    },
+    "referral_reward": {"name": "Ana <b>", "role": "referrer", "days": 7, "until": WHEN},
+    "referral_revoked": {"role": "referred", "days": 1, "until": WHEN},
     "winback_offer": {
         "kind": "discount",
         "percent": 40,
@@ -375,6 +453,19 @@ _EMAIL: dict[str, dict] = {
         "renews": True,
         "renewal": False,
         "charge_id": "stxCharge-1",
+    },
+    "shop_receipt": {
+        "business": BUSINESS,
+        "name": "Ana",
+        "kind": "c",
+        "item_names": {"en": "100 credits", "ro": "100 de credite", "it": "100 crediti"},
+        "amount": 50,
+        "credits": 100,
+        "balance": 130,
+        "quantity": None,
+        "until": None,
+        "paid_at": WHEN,
+        "charge_id": "stxCharge-2",
     },
 }
 

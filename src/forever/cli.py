@@ -193,7 +193,7 @@ def _migrate(settings: Settings) -> int:
 def _run(settings: Settings) -> int:
     from forever.app import build_container
     from forever.db.migrate import upgrade_to_head
-    from forever.runtime import Runtime, serve_forever
+    from forever.runtime import Runtime, freeze_start_up_objects, serve_forever
 
     token = settings.bot_token.get_secret_value() if settings.bot_token else ""
     register_secrets(token)
@@ -217,6 +217,7 @@ def _run(settings: Settings) -> int:
             raise
         container.bot_username = container.bot_username or username
         await runtime.start()
+        freeze_start_up_objects()
         log.info("Forever is running; press Ctrl+C to stop")
         await serve_forever(runtime)
 

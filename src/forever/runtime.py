@@ -8,6 +8,7 @@ instance holding the `sweeps` lease.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Sequence
@@ -355,6 +356,16 @@ class Runtime:
         with suppress(Exception):  # best effort: a Redis connection closing
             await self._close_sending()
         await self.container.close()
+
+
+def freeze_start_up_objects() -> None:
+    """Once serving: collect what start-up left behind, then take everything alive now (the
+    imported modules, pydantic's and SQLAlchemy's tables, the container: some 300,000
+    objects) out of the garbage collector's sight. They live as long as the process, and
+    without this every full collection walks them all again: about 0.5 ms of CPU per update
+    in `bench.profile_send`."""
+    gc.collect()
+    gc.freeze()
 
 
 async def serve_forever(runtime: Runtime) -> None:

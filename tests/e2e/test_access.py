@@ -29,6 +29,7 @@ from forever.sandbox.fake_bot_api import FakeBotAPI, FakeUser
 from forever.sandbox.fake_bot_api.groups import JoinRefused, add_group, groups, join, leave
 from tests.conftest import ROOT, STAFF_ID, TEST_TOKEN
 from tests.e2e.test_chat_payments import subscribe_monthly, trial_user
+from tests.e2e.test_chat_shop import confirm_refund
 
 CLUB = -1001000000001
 PRO_ROOM = -1001000000002
@@ -310,6 +311,43 @@ async def test_a_demoted_bot_alerts_staff_loses_nothing_and_retries_once_fixed(
     forget_refused(tg, 400)
 
 
+async def test_a_demoted_bot_removes_each_person_once_however_many_sweeps_run_meanwhile(
+    tg: FakeBotAPI, access_bot: Runtime, clock: ManualClock
+) -> None:
+    """The bot loses its rights while members' access ends; sweeps (and their reconcile) keep
+    running every few minutes for hours. Once the rights are back, everyone is removed, told
+    once, and banned exactly once: the waiting removal is not doubled by a later pass."""
+    members = [await trial_user(tg, 7650 + n) for n in range(3)]
+    await settle(tg, access_bot)
+    for user in members:
+        await join(tg, user.id, join_links(user)["Club channel"])
+    await settle(tg, access_bot)
+    club = groups(tg.state)[CLUB]
+    club.rights[int(tg.bot_user["id"])]["can_restrict_members"] = False  # demoted
+
+    clock.advance(timedelta(days=8))
+    for _ in range(12):  # an hour of sweeps every 5 minutes, the removals failing meanwhile
+        await access_bot.sweep_once()
+        await settle(tg, access_bot)
+        clock.advance(timedelta(minutes=5))
+    assert all(status(tg, CLUB, u) == "member" for u in members)  # nothing done yet...
+    alerts = [m for m in tg.user(STAFF_ID).messages if "cannot manage" in (m.text or "")]
+    assert len(alerts) == 1  # staff alerted once an hour per chat, not once per failure
+
+    club.rights[int(tg.bot_user["id"])]["can_restrict_members"] = True  # promoted again
+    for _ in range(30):  # the waiting removals come round on their backoff
+        clock.advance(timedelta(minutes=30))
+        await access_bot.sweep_once()
+        await settle(tg, access_bot)
+    assert all(status(tg, CLUB, u) == "left" for u in members)  # ...nothing lost
+    banned = [c.params["user_id"] for c in tg.calls_to("banChatMember") if c.ok]
+    assert sorted(banned) == sorted(u.id for u in members)  # exactly one ban per person
+    for user in members:
+        told = [m.text or "" for m in user.messages]
+        assert len([t for t in told if "Club channel" in t and "/plans" in t]) == 1  # told once
+    forget_refused(tg, 400)
+
+
 async def test_429_while_removing_many_paced_all_removed_nobody_twice(
     tg: FakeBotAPI, access_bot: Runtime, clock: ManualClock
 ) -> None:
@@ -444,8 +482,9 @@ async def test_a_downgrade_keeps_the_old_plans_chat_until_its_paid_period_ends(
     assert "does not include <b>Pro room</b>" in (bo.messages[-1].html or bo.messages[-1].text)
 
 
-# The suite runs 300; FOREVER_ACCESS_BULK=5000 (the issue's size) still fails: the fake Bot API
-# gives up after 10 s on the 10,000 chat_member updates the bans cause (the bot is slower).
+# The suite runs 300; FOREVER_ACCESS_BULK=5000 runs the issue's size (about 1.5 min here: the
+# fake Bot API waits as long as the bot keeps taking in the 10,000 chat_member updates the bans
+# cause). bench/bench_access_removals.py measures it (docs/benchmarks.md).
 BULK_MEMBERS = int(os.environ.get("FOREVER_ACCESS_BULK", "300"))
 
 
@@ -543,7 +582,8 @@ async def test_429_while_removing_5000_expired_members_paced_all_removed_nobody_
     banned = [c.params["user_id"] for c in tg.calls_to("banChatMember") if c.ok]
     assert len(banned) == BULK_MEMBERS and len(set(banned)) == BULK_MEMBERS  # nobody twice
     assert len([c for c in tg.refused if c.status == 429]) == 40
-    assert wall < 45
+    assert wall < 45 * max(1, BULK_MEMBERS / 300)
+    tg.assert_429s_obeyed(in_flight=0.05)  # every 429 obeyed (calls on their way excepted)
     forget_refused(tg, 429)
 
 
@@ -579,3 +619,90 @@ async def test_two_join_requests_at_once_are_each_answered_once(
     await join(tg, ana.id, link)
     await settle(tg, access_bot)
     assert len(tg.calls_to("approveChatJoinRequest")) == 2
+
+
+PRO_PASS = """
+[[addons]]
+id = "pro_pass"
+name = { en = "Pro room pass", ro = "Acces Camera Pro", it = "Pass Stanza Pro" }
+description = { en = "Three days.", ro = "Trei zile.", it = "Tre giorni." }
+stars = 40
+days = 3
+chats = ["pro_room"]
+"""
+
+
+@pytest.fixture
+async def addon_bot(
+    e2e_settings: Settings, tmp_path: Path, clock: ManualClock, tg: FakeBotAPI
+) -> AsyncIterator[Runtime]:
+    """The access bot with an add-on that opens the Pro room for three days (issue 19)."""
+    add_group(tg.state, CLUB, "Club channel", kind="channel")
+    add_group(tg.state, PRO_ROOM, "Pro room")
+    path = catalog_with_chats(tmp_path)
+    path.write_text(path.read_text(encoding="utf-8") + PRO_PASS, encoding="utf-8")
+    settings = e2e_settings.model_copy(update={"catalog_path": str(path)})
+    runtime = Runtime(build_container(settings, clock=clock), TEST_TOKEN)
+    await runtime.start(scheduler=False, handle_as_tasks=False)
+    await tg.wait_until_polled()
+    yield runtime
+    await runtime.stop()
+    tg.assert_no_refused_calls()
+
+
+async def buy_pro_pass(
+    tg: FakeBotAPI, bot: Runtime, user: FakeUser, label: str = "Pro room pass · 40 ⭐"
+) -> str:
+    await user.send_text("/shop")
+    await user.press(label)
+    paid = await user.pay(user.last_message)
+    assert paid.accepted, paid.error_message
+    await settle(tg, bot)
+    return str(paid.charge_id)
+
+
+async def test_an_add_on_opens_its_chat_until_it_ends_or_is_refunded(
+    tg: FakeBotAPI, addon_bot: Runtime, clock: ManualClock
+) -> None:
+    ana = await trial_user(tg, 7801)  # a Plus trial: the club comes with the plan
+    await settle(tg, addon_bot)
+    club_link = join_links(ana)["Club channel"]
+    await join(tg, ana.id, club_link)
+    await buy_pro_pass(tg, addon_bot, ana)
+    assert "Your Pro room pass opens Pro room." in (ana.last_message.text or "")
+    await join(tg, ana.id, join_links(ana)["Pro room"])  # the join request is approved
+    await settle(tg, addon_bot)
+    assert status(tg, PRO_ROOM, ana) == "member" and status(tg, CLUB, ana) == "member"
+
+    clock.advance(timedelta(days=3, minutes=1))  # the pass is over; the trial is not
+    await addon_bot.sweep_once()
+    await settle(tg, addon_bot)
+    assert status(tg, PRO_ROOM, ana) == "left"
+    assert status(tg, CLUB, ana) == "member"
+    assert "add-on that opened Pro room has ended" in (ana.last_message.text or "")
+    assert "/shop" in (ana.last_message.text or "")
+
+    # Bought again: back in; refunded by staff: out at once, the plan's club kept.
+    charge = await buy_pro_pass(tg, addon_bot, ana)
+    await join(tg, ana.id, join_links(ana)["Pro room"])
+    await settle(tg, addon_bot)
+    assert status(tg, PRO_ROOM, ana) == "member"
+    assert "The add-on has ended." in await confirm_refund(tg.user(STAFF_ID), f"/refund {charge}")
+    await addon_bot.sweep_once()
+    await settle(tg, addon_bot)
+    assert status(tg, PRO_ROOM, ana) == "left" and status(tg, CLUB, ana) == "member"
+    bans = [c.params["user_id"] for c in tg.calls_to("banChatMember") if c.ok]
+    assert bans == [ana.id, ana.id]  # once per pass that ended, never the club
+
+    # Someone without a membership may buy it too: the Pro room, and nothing else.
+    bo = tg.add_user(7802, "Bo", language_code="it")
+    await bo.start()
+    await buy_pro_pass(tg, addon_bot, bo, "Pass Stanza Pro · 40 ⭐")
+    assert "Pass Stanza Pro ti apre Stanza Pro." in (bo.last_message.text or "")
+    assert list(join_links(bo)) == ["Stanza Pro"]
+    await join(tg, bo.id, join_links(bo)["Stanza Pro"])
+    await settle(tg, addon_bot)
+    assert status(tg, PRO_ROOM, bo) == "member"
+    declined = await join(tg, bo.id, club_link)  # Ana's club link, shared
+    await settle(tg, addon_bot)
+    assert declined is not None and status(tg, CLUB, bo) == "left"

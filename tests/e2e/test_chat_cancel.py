@@ -311,6 +311,7 @@ async def test_account_buttons_lead_to_language_and_plans(
         "Passa a un piano superiore",
         "Annulla l'abbonamento",
         "Negozio: crediti e extra",
+        "I miei punti",
         "Lingua",
     ]
     await user.press("Lingua")

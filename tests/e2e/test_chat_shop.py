@@ -4,20 +4,71 @@ buttons and payloads."""
 
 from __future__ import annotations
 
-import dataclasses
+import copy
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 
+from forever.app import build_container
+from forever.config import Settings
 from forever.db.models import AddonPurchase, AuditEntry, CreditEntry
-from forever.domain.economy import AddOn
+from forever.domain.clock import ManualClock
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI, FakeUser
 from forever.wiring.economy import credit_ledger
-from tests.conftest import STAFF_ID, START
+from tests.conftest import ROOT, STAFF_ID, START, TEST_TOKEN
 from tests.e2e.chat_helpers import count
 from tests.e2e.test_chat_payments import trial_user
 from tests.e2e.test_staff_refunds import refunds_soon
+
+EXTRA_WEEK = """
+[[addons]]
+id = "extra_week"
+name = { en = "Extra week", ro = "Săptămână în plus", it = "Settimana extra" }
+description = { en = "Seven days.", ro = "Șapte zile.", it = "Sette giorni." }
+stars = 70
+days = 7
+"""
+
+
+def shop_catalog(tmp_path: Path, name: str, edit: Callable[[str], str]) -> Path:
+    """The business's catalog.toml with one edit, as its own file (the shipped one and the
+    running bot's catalog are never changed in place)."""
+    text = (ROOT / "catalog.toml").read_text(encoding="utf-8")
+    changed = edit(text)
+    assert changed != text, "the edit must change the catalog"
+    path = tmp_path / f"{name}.toml"
+    path.write_text(changed, encoding="utf-8")
+    return path
+
+
+@asynccontextmanager
+async def bot_on(
+    settings: Settings, clock: ManualClock, tg: FakeBotAPI, catalog: Path | None = None
+) -> AsyncIterator[Runtime]:
+    """The bot started on `catalog` (the shipped one when None), as after a restart."""
+    if catalog is not None:
+        settings = settings.model_copy(update={"catalog_path": str(catalog)})
+    runtime = Runtime(build_container(settings, clock=clock), TEST_TOKEN)
+    await runtime.start(scheduler=False, handle_as_tasks=False)
+    await tg.wait_until_polled()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+    tg.assert_no_refused_calls()
+
+
+async def confirm_refund(staff: FakeUser, command: str) -> str:
+    """/refund of a shop purchase asks first; staff tap the refund button."""
+    await staff.send_text(command)
+    ask = staff.last_message
+    assert ask.text.startswith("Refund this purchase"), ask.text
+    await staff.press(ask.button_texts[0], message=ask)
+    return staff.last_message.text
 
 
 async def plain_user(tg: FakeBotAPI, user_id: int, language: str = "en") -> FakeUser:
@@ -66,64 +117,67 @@ async def test_buy_an_add_on_from_account_in_romanian(tg: FakeBotAPI, running_bo
 
 
 async def test_add_on_with_days_ends_and_italian_texts(
-    tg: FakeBotAPI, running_bot: Runtime
+    tg: FakeBotAPI, e2e_settings: Settings, clock: ManualClock, tmp_path: Path
 ) -> None:
-    catalog = running_bot.container.catalog
-    coaching = catalog.addons[0]
-    week = AddOn(
-        id="extra_week",
-        name={"en": "Extra week", "ro": "Săptămână în plus", "it": "Settimana extra"},
-        description={"en": "Seven days.", "ro": "Șapte zile.", "it": "Sette giorni."},
-        stars=70,
-        days=7,
-    )
-    object.__setattr__(catalog, "addons", (coaching, week))
-    user = await plain_user(tg, 4103, language="it")
-    await user.send_text("/shop")
-    assert "Settimana extra" in user.last_message.text
-    await user.press("Settimana extra · 70 ⭐")
-    paid = await user.pay(user.last_message)
-    assert paid.accepted, paid.error_message
-    assert "Ora hai Settimana extra, fino al" in user.last_message.text
-    async with running_bot.container.sessions() as session:
-        row = (await session.execute(AddonPurchase.__table__.select())).one()
-    assert row.ends_at.replace(tzinfo=None) == (START + timedelta(days=7)).replace(tzinfo=None)
+    catalog = shop_catalog(tmp_path, "week", lambda text: text + EXTRA_WEEK)
+    async with bot_on(e2e_settings, clock, tg, catalog) as bot:
+        user = await plain_user(tg, 4103, language="it")
+        await user.send_text("/shop")
+        assert "Settimana extra" in user.last_message.text
+        await user.press("Settimana extra · 70 ⭐")
+        paid = await user.pay(user.last_message)
+        assert paid.accepted, paid.error_message
+        assert "Ora hai Settimana extra, fino al" in user.last_message.text
+        async with bot.container.sessions() as session:
+            row = (await session.execute(AddonPurchase.__table__.select())).one()
+        assert row.ends_at.replace(tzinfo=None) == (START + timedelta(days=7)).replace(tzinfo=None)
 
 
 async def test_pre_checkout_refuses_gone_changed_or_not_allowed_items(
-    tg: FakeBotAPI, running_bot: Runtime
+    tg: FakeBotAPI, e2e_settings: Settings, clock: ManualClock, tmp_path: Path
 ) -> None:
-    catalog = running_bot.container.catalog
-    user = await trial_user(tg, 4104)
-    await user.send_text("/shop")
-    await user.press("Coaching call · 150 ⭐")
-    coaching_invoice = user.last_message
-    await user.press("100 credits · 50 ⭐", message=user.messages[-2])
-    pack_invoice = user.last_message
+    async with bot_on(e2e_settings, clock, tg):
+        user = await trial_user(tg, 4104)
+        await user.send_text("/shop")
+        await user.press("Coaching call · 150 ⭐")
+        coaching_invoice = user.last_message
+        await user.press("100 credits · 50 ⭐", message=user.messages[-2])
+        pack_invoice = user.last_message
 
-    # The price of the pack changes before the person pays.
-    pack = catalog.credit_packs[0]
-    object.__setattr__(catalog, "credit_packs", (dataclasses.replace(pack, stars=60),))
-    refused = await user.pay(pack_invoice)
-    assert not refused.accepted
-    assert (
-        refused.error_message == "The price of this item has changed. Open /shop for a new invoice."
+    # The business changes the catalog and restarts before the person pays: the pack costs
+    # more, and the coaching call is now only for Pro.
+    changed = shop_catalog(
+        tmp_path,
+        "changed",
+        lambda text: text.replace("credits = 100\nstars = 50", "credits = 100\nstars = 60").replace(
+            'stars = 150\nplans = ["plus", "pro"]', 'stars = 150\nplans = ["pro"]'
+        ),
     )
+    async with bot_on(e2e_settings, clock, tg, changed) as bot:
+        refused = await user.pay(pack_invoice)
+        assert not refused.accepted
+        assert refused.error_message == (
+            "The price of this item has changed. Open /shop for a new invoice."
+        )
+        refused = await user.pay(coaching_invoice)
+        assert not refused.accepted and "Your plan cannot buy this item" in (
+            refused.error_message or ""
+        )
 
-    # The add-on is now only for Pro.
-    coaching = catalog.addons[0]
-    object.__setattr__(catalog, "addons", (dataclasses.replace(coaching, plans=("pro",)),))
-    refused = await user.pay(coaching_invoice)
-    assert not refused.accepted and "Your plan cannot buy this item" in (
-        refused.error_message or ""
+    # Then it stops selling add-ons altogether.
+    gone = shop_catalog(
+        tmp_path,
+        "gone",
+        # The add-on leaves the catalog, and with it the points reward that gave it.
+        lambda text: text.replace("[[addons]]", "[[gone]]").replace(
+            'addon = "coaching"\npoints = 300', "days = 30\npoints = 300"
+        ),
     )
-
-    # Gone from the catalog.
-    object.__setattr__(catalog, "addons", ())
-    refused = await user.pay(coaching_invoice)
-    assert not refused.accepted and "no longer sold" in (refused.error_message or "")
-    assert await count(running_bot, AddonPurchase) == 0
-    assert await count(running_bot, CreditEntry) == 0
+    async with bot_on(e2e_settings, clock, tg, gone) as bot:
+        refused = await user.pay(coaching_invoice)
+        assert not refused.accepted and "no longer sold" in (refused.error_message or "")
+        assert await count(bot, AddonPurchase) == 0
+        assert await count(bot, CreditEntry) == 0
 
 
 async def test_stale_and_forged_buttons_get_a_clear_message(
@@ -186,12 +240,30 @@ async def test_staff_refund_takes_back_unspent_credits_and_ends_an_add_on(
 
     staff = tg.user(STAFF_ID)
     await staff.send_text(f"/refund {pack.charge_id} asked by email")
+    ask = staff.last_message
+    assert "User4107 (4107)" in ask.text and "credits_100 · 50 ⭐" in ask.text
+    assert "70 now; 30 were already spent (shortfall)" in ask.text
+    assert "Reason: asked by email" in ask.text
+    assert ask.button_texts == ["Refund 50 ⭐", "Cancel"]
+    assert await count(running_bot, AuditEntry, action="refund") == 0  # nothing done yet
+    buttons = copy.deepcopy(ask.reply_markup)
+    await staff.press("Refund 50 ⭐", message=ask)
     assert staff.last_message.text == (
         f"Refunded {pack.charge_id} (credits_100): Telegram is asked to return the Stars. "
         "Credits taken back: 70 of 100; 30 were already spent (shortfall)."
     )
+    # A second tap on the same button (a double tap, sent before the buttons went away)
+    # changes nothing more.
+    ask.reply_markup = buttons
+    again = await staff.press("Refund 50 ⭐", message=ask)
+    assert (
+        again is not None and again.show_alert and "already done or cancelled" in (again.text or "")
+    )
+    # Cancel leaves the purchase as it is; then a confirmed refund ends the add-on.
     await staff.send_text(f"/refund {coaching.charge_id}")
-    assert "The add-on has ended." in staff.last_message.text
+    await staff.press("Cancel", message=staff.last_message)
+    assert staff.last_message.text == "Cancelled; nothing was refunded."
+    assert "The add-on has ended." in await confirm_refund(staff, f"/refund {coaching.charge_id}")
     await staff.send_text(f"/refund {coaching.charge_id}")
     assert staff.last_message.text.startswith("Already refunded")
     await staff.send_text(f"/refund {pack.charge_id}")
@@ -201,7 +273,7 @@ async def test_staff_refund_takes_back_unspent_credits_and_ends_an_add_on(
     assert (4107, coaching.charge_id) in await refunds_soon(tg, (4107, coaching.charge_id))
     async with running_bot.container.sessions() as session:
         audit = list(await session.scalars(select(AuditEntry).where(AuditEntry.action == "refund")))
-    assert [a.arguments["note"] for a in audit] == ["asked by email", ""]
+    assert [a.arguments["note"] for a in audit] == ["asked by email", ""]  # once each
     await user.send_text("/account")
     text = user.last_message.text
     assert "Credits: 0" in text and "refunded -70 (30 already spent)" in text

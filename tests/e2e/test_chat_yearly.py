@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from forever.domain.clock import ManualClock
+from forever.domain.points import PointsRules
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI
 from forever.wiring.email import run_sweeps
@@ -16,9 +17,16 @@ YEARLY_BASIC = "Basic · 1\u202f500 ⭐ / year"
 RENEW = "Renew Basic for a year · 1\u202f500 ⭐"
 
 
+def without_points(bot: Runtime) -> None:
+    """The year's points would expire with the year, their notice in the same days: points
+    have their own tests (test_chat_points.py); these count the renewal messages alone."""
+    object.__setattr__(bot.container.catalog, "points", PointsRules())
+
+
 async def test_a_yearly_member_without_email_is_told_in_chat_and_renews_in_one_tap(
     tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
 ) -> None:
+    without_points(running_bot)
     user = tg.add_user(3030, "Yara")  # never gives an email address
     await user.send_text("/plans")
     await user.press(YEARLY_BASIC)
@@ -78,6 +86,7 @@ async def test_a_yearly_member_without_email_is_told_in_chat_and_renews_in_one_t
 async def test_the_reminder_waits_for_the_morning_in_the_members_zone(
     tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
 ) -> None:
+    without_points(running_bot)
     user = tg.add_user(3031, "Ioana", language_code="ro")  # Europe/Bucharest until told
     await user.send_text("/plans")
     await user.press("De bază · 1\u202f500 ⭐ / an")

@@ -21,6 +21,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 HAVE_CHROMIUM = CHROMIUM.exists()
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
+# Assertions wait as long as actions do (Playwright's own default is 5 s).
+expect.set_options(timeout=20_000)
+
 
 @pytest.fixture
 async def page() -> AsyncIterator[Page]:

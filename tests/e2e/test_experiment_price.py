@@ -4,6 +4,7 @@ link charges exactly that price, and the payment is kept (no mismatch refund).""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,11 @@ async def test_staff_ask_what_if_in_chat(
     report, chart = staff.messages[-2:]
     assert "What if plus cost 250 ⭐ a month?" in report.text
     assert "conversion 30.0%" in report.text and "Today, 300 ⭐:\n  conversion 20.0%" in report.text
+    # Each estimate with its 95% range: conversion, churn, MRR and 12-month revenue.
+    ranges = re.findall(r"(\d+(?:\.\d)?)(?:%| ⭐) \((\d+(?:\.\d)?)–(\d+(?:\.\d)?)%?\)", report.text)
+    assert len(ranges) == 8  # four figures, at 250 and today
+    assert all(float(low) <= float(value) <= float(high) for value, low, high in ranges)
+    assert "conversion 30.0% (23." in report.text  # Wilson's interval for 45 of 150
     assert chart.media is not None and chart.media.file.data[:8] == b"\x89PNG\r\n\x1a\n"
     await staff.send_text("/whatif plus 275")
     assert "275 ⭐: not enough data yet: 100 more people" in staff.messages[-2].text

@@ -30,6 +30,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 HAVE_CHROMIUM = CHROMIUM.exists()
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 TIMEOUT_MS = 20_000
+# Assertions wait as long as actions (Playwright's own default is 5 s): a clock jump does a
+# day's work per step, which takes longer on a busy machine.
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 @pytest.fixture
@@ -285,13 +288,25 @@ async def test_staff_broadcast_arrives_and_stats_show_a_chart(
 async def test_a_failed_renewal_from_the_page_shows_the_payment_failed_message(
     sandbox: Sandbox, page: Page, shots: Path
 ) -> None:
-    """Issue 13, item 11: the page's "Renewal fails" control, then the bot's answer."""
+    """Issue 13, item 11: the page's "Renewal fails" control, then the bot's answer; and
+    (issue 19) a credit pack bought from /shop and spent with "Spend credits"."""
     tour = Tour(page, shots)
     await tour.ready()
     await paying_customer(sandbox, "Rita", "Plus · 300 ⭐ / month")
     await page.get_by_role("button", name=re.compile(r"^Rita\b")).click()
     await expect(page.get_by_role("heading", name="Rita")).to_be_visible()
     simulate = page.get_by_role("group", name="What happens outside the chat")
+    # Issue 19: the shop from its chip, a credit pack paid in the dialog, then credits spent
+    # from "Outside the chat" until the low-balance notice comes.
+    await tour.command("/shop")
+    await tour.tap("100 credits · 50 ⭐")
+    await tour.tap(re.compile(r"Pay"))
+    dialog = page.get_by_role("dialog")
+    await dialog.get_by_role("button", name="Pay ⭐ 50").click()
+    await tour.sees("100 credits were added")
+    await page.get_by_label("Usage to add, or credits to spend").fill("85")
+    await simulate.get_by_role("button", name="Spend credits").click()
+    await tour.sees("Your credit balance is low: 15 credits left.")
     await simulate.get_by_role("button", name="Renewal fails").click()
     await tour.sees("The renewal payment for Plus did not go through")
     await expect(page.locator(".kb-btn", has_text="Pay now · 300 ⭐")).to_be_visible()

@@ -283,3 +283,24 @@ async def test_a_former_member_keeps_their_price_for_90_days_after_access_ended(
     assert "30% off the regular 300 ⭐" in late.last_message.text
     paid = await late.press(late.last_message.button_texts[0])
     assert paid.accepted and paid.total_amount == 210
+
+
+async def test_the_upgrade_prompt_names_the_members_own_price(
+    tg: FakeBotAPI, running_bot: Runtime, clock: ManualClock
+) -> None:
+    from forever.wiring import customers as uses
+
+    keeper, _ = await paying_user(tg, 4881, label="Basic · 150 ⭐ / month")
+    await sold_at(running_bot, 4881, 120)  # sold at 120; the catalog now says 150
+    other, _ = await paying_user(tg, 4882, label="Basic · 150 ⭐ / month")
+    record_usage = uses.build(running_bot.container).record_usage
+    assert await record_usage(4881, 12) == 12
+    assert await record_usage(4882, 12) == 12
+    clock.advance(timedelta(hours=1))
+    assert (await run_sweeps(running_bot.container, clock.now(), running_bot.chat))[
+        "upgrade_prompts"
+    ] == 2
+    await settle(tg, running_bot)
+    assert "<b>Basic</b> · 120 ⭐/mo (your plan)" in keeper.last_message.html
+    assert "<b>Plus</b> · 300 ⭐/mo" in keeper.last_message.html
+    assert "<b>Basic</b> · 150 ⭐/mo (your plan)" in other.last_message.html

@@ -119,3 +119,39 @@ async def test_experiments_is_for_staff_only_and_in_their_help(
     assert "There is no experiment “nothing_here” in the catalog." in staff.last_message.text
     await staff.send_text("/experiments promote too many words here")
     assert "Use /experiments" in staff.last_message.text
+
+
+async def test_staff_stop_an_experiment_in_chat_and_everyone_gets_the_default(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    container = running_bot.container
+    first, _ = await paying_user(tg, 5300)
+    await first.send_text("/cancel")
+    await first.press("Yes, cancel")
+    await first.press("Too expensive")
+    staff = tg.user(STAFF_ID)
+    await staff.send_text(f"/experiments stop {EXPERIMENT}")
+    assert (
+        f"Experiment {EXPERIMENT} is stopped: nobody new is assigned and everyone gets "
+        "today's default." in staff.messages[-3].text
+    )
+    table = staff.messages[-2].text
+    assert "stopped" in table.lower()
+    await staff.send_text("/experiments")
+    assert f"{EXPERIMENT}: offer after a cancel, stopped, 1 exposed" in staff.last_message.text
+    async with container.sessions() as session:
+        override = await session.get(ExperimentOverride, EXPERIMENT)
+        entries = (await session.scalars(select(AuditEntry).order_by(AuditEntry.id))).all()
+    assert override is not None and override.status == "stopped"
+    assert [e.action for e in entries] == ["experiment_stop", "experiments"]
+    assert entries[0].actor_telegram_id == STAFF_ID
+    assert entries[0].arguments.get("experiment") == EXPERIMENT
+
+    # Someone new: the catalog's own offer for the reason, and no arm recorded.
+    later, _ = await paying_user(tg, 5301)
+    await later.send_text("/cancel")
+    await later.press("Yes, cancel")
+    await later.press("Too expensive")
+    assert expected_text("discount") in later.last_message.html
+    async with container.sessions() as session:
+        assert len((await session.scalars(select(ExperimentAssignment))).all()) == 1

@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from forever.services.access import Holder, Presence
+from forever.services.access import AddonHolding, Holder, Presence
 from tests.fakes.core import FakeStore
 
 
@@ -65,6 +65,16 @@ class FakeAccessStore:
         self._grants.append(grant)
         return grant
 
+    async def addon_holdings(
+        self, person_ids: Collection[int] | None, addon_ids: Collection[str]
+    ) -> Sequence[AddonHolding]:
+        held: list[AddonHolding] = self.store.extra.get("addon_purchases", [])
+        return [
+            h
+            for h in held
+            if h.addon_id in addon_ids and (person_ids is None or h.person_id in person_ids)
+        ]
+
     async def present(self, chat_ids: Collection[int]) -> Sequence[Presence]:
         return [
             Presence(chat, user, status)
@@ -74,6 +84,11 @@ class FakeAccessStore:
 
     async def set_member(self, chat_id: int, user_id: int, status: str, now: datetime) -> None:
         self._members[(chat_id, user_id)] = status
+
+    async def mark_removing(self, pairs: Collection[tuple[int, int]], now: datetime) -> None:
+        for pair in pairs:
+            if self._members.get(pair) in ("member", "restricted"):
+                self._members[pair] = "removing"
 
     async def member_counts(self) -> dict[int, int]:
         counts: dict[int, int] = {}

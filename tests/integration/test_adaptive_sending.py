@@ -74,6 +74,18 @@ async def test_a_call_that_posts_no_message_is_retried_after_retry_after(
     fake.assert_429s_obeyed()
 
 
+async def test_calls_that_post_no_message_wait_out_a_429_another_call_was_given(
+    bot: Bot, fake: FakeBotAPI, budget: TokenBucket, time: FakeTime
+) -> None:
+    """Bans of many members at once (access removals): a 429 to one ban holds every later
+    ban and getChatMember back until `retry_after` has passed, not just the refused one."""
+    await budget.throttled(2)  # another sender was just told to retry after 2 s
+    started = time()
+    assert (await bot.get_chat(CHAT)).id == CHAT
+    assert time() - started == pytest.approx(2)
+    assert [c.method for c in fake.calls] == ["getChat"]  # one call, after the pause
+
+
 async def test_bulk_waits_for_the_budget_and_answers_do_not(
     bot: Bot, fake: FakeBotAPI, time: FakeTime
 ) -> None:

@@ -193,3 +193,86 @@ async def test_another_instance_follows_the_newest_version(
     assert await console.follow_catalog(container, container.clock.now()) == 1
     assert container.catalog.plan("pro").yearly_stars == 5900  # type: ignore[union-attr]
     assert await console.follow_catalog(container, container.clock.now()) == 0
+
+
+async def test_owners_edit_the_experiments_and_they_are_in_force_at_once(
+    client: TestClient, container: Container
+) -> None:
+    from forever.domain.experiments import ExperimentStatus, Surface
+    from forever.wiring.experiments import experiment_chooser
+
+    owner = await sign_in(client, container)
+    status, page = await owner.get("/console/catalog")
+    assert status == 200
+    shown = page.split('name="experiments"', 1)[1].split(">", 1)[1].split("</textarea>")[0]
+    text = shown.replace("&#34;", '"').replace("&quot;", '"')
+    assert 'id = "too_expensive_offer"' in text and 'status = "stopped"' in text
+
+    status, page = await owner.post(
+        "/console/catalog/experiments",
+        {"experiments": text.replace('status = "stopped"', 'status = "running"')},
+    )
+    assert status == 200, page
+    assert "Saved as version 1: in force now." in page
+    experiment = container.catalog.experiment("too_expensive_offer")
+    assert experiment is not None and experiment.status is ExperimentStatus.RUNNING
+    (version,) = await versions(container)
+    assert version.note == "experiments edited" and version.created_by == STAFF_ID
+    assert ["experiments[too_expensive_offer].status", "stopped", "running"] in version.changes
+    async with container.sessions() as db:
+        actions = list(await db.scalars(select(AuditEntry.action)))
+    assert "catalog_saved" in actions
+
+    # Without a restart, the next person who gives the reason is assigned an arm.
+    person = await person_with(container, telegram_id=81, name="Cy")
+    chooser = experiment_chooser(container)
+    async with container.uow.begin():
+        choice = await chooser.choose(
+            Surface.CANCEL_OFFER, person, now=container.clock.now(), reason="too_expensive"
+        )
+        await container.uow.commit()
+    assert choice is not None and choice.experiment.id == "too_expensive_offer"
+
+    # Removing every experiment is an edit too.
+    status, page = await owner.post("/console/catalog/experiments", {"experiments": ""})
+    assert status == 200 and "Saved as version 2" in page
+    assert container.catalog.experiments == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[[experiments]\nid = 1", "Not valid TOML"),
+        ('[[plans]]\nid = "free"', "Only [[experiments]] tables here, not &#39;plans&#39;."),
+        (
+            '[[experiments]]\nid = "x"\nsurface = "cancel_offer"\n'
+            'variants = [{ id = "a", offer = "gone" }, { id = "b", offer = "none" }]',
+            "experiments[0].variants[0].offer: unknown offer &#39;gone&#39;",
+        ),
+        (
+            '[[experiments]]\nid = "p"\nsurface = "plan_price"\nholdout = 0.5\n'
+            'audience = { plans = ["plus", "pro"] }\nvariants = [{ id = "a", monthly_stars = 9 }]',
+            "a price experiment names exactly one plan",
+        ),
+    ],
+)
+async def test_a_bad_experiment_edit_is_refused_next_to_the_field(
+    client: TestClient, container: Container, text: str, message: str
+) -> None:
+    owner = await sign_in(client, container)
+    before = container.catalog.raw
+    status, page = await owner.post("/console/catalog/experiments", {"experiments": text})
+    assert status == 400
+    assert message in page.split('id="e-experiments" class="error">', 1)[1].split("</span>")[0]
+    assert 'aria-describedby="e-experiments"' in page
+    assert container.catalog.raw == before
+    assert await versions(container) == []
+
+
+async def test_support_staff_cannot_edit_the_experiments(
+    client: TestClient, container: Container
+) -> None:
+    support = await sign_in(client, container, SUPPORT_ID)
+    status, _ = await support.post("/console/catalog/experiments", {"experiments": ""})
+    assert status == 403
+    assert container.catalog.experiments != ()

@@ -3,11 +3,13 @@
 import asyncio
 
 import pytest
+from sqlalchemy import func, select
 
 from forever.app import Container
+from forever.db.models import AuditEntry, CreditEntry
 from forever.domain.economy import AmountError
 from forever.services.credits import Outcome
-from forever.wiring.economy import credit_ledger
+from forever.wiring.economy import credit_ledger, shop
 from tests.integration.people import add_person
 
 
@@ -76,3 +78,29 @@ async def test_concurrent_spends_never_overdraw(container: Container) -> None:
     assert len(done) == 2
     final = await ledger.use(10, 1, "last")
     assert (final.outcome, final.balance) == (Outcome.DONE, 0)
+
+
+async def test_two_confirmed_shop_refunds_at_once_refund_once(container: Container) -> None:
+    """Staff tap "Refund" twice at the same instant (issue 19): one refund, one audit entry,
+    the credits taken back once; the other call answers that it was already refunded."""
+    await add_person(container, telegram_id=11)
+    await credit_ledger(container).buy(11, 100, charge_id="ch-5", pack_id="credits_100", stars=50)
+    store = shop(container)
+    results = await asyncio.gather(
+        store.staff_refund(staff_id=900001, charge_id="ch-5", note="twice"),
+        store.staff_refund(staff_id=900001, charge_id="ch-5", note="twice"),
+        return_exceptions=True,
+    )
+    outcomes = sorted(
+        r.outcome.value for r in results if not isinstance(r, BaseException) and r is not None
+    )
+    assert outcomes == ["already", "ok"], results
+    async with container.sessions() as session:
+        audits = await session.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "refund")
+        )
+        refunds = await session.scalar(
+            select(func.count()).select_from(CreditEntry).where(CreditEntry.kind == "refund")
+        )
+    assert (audits, refunds) == (1, 1)
+    assert (await credit_ledger(container).use(11, 1, "after")).outcome is Outcome.INSUFFICIENT

@@ -175,3 +175,69 @@ def test_report_whatif_json(
     assert "at 275 Stars: not enough data; 100 more measured people" in capsys.readouterr().out
     assert main(["report", "whatif", "--plan", "gold", "--price", "5"]) == 1
     assert main(["report", "whatif", "--plan", "plus"]) == 2
+
+
+CONTRACT = {"id", "surface", "status", "decision", "winner", "variants"}
+VARIANT_CONTRACT = {"id", "holdout", "exposed", "converted", "rate", "ci", "stars_per_exposed"}
+
+
+async def _stop(settings: Settings, experiment_id: str) -> list[str]:
+    from sqlalchemy import select
+
+    from forever.db.models import AuditEntry
+    from forever.wiring.experiments import experiment_desk
+
+    container = build_container(settings)
+    try:
+        await experiment_desk(container).stop(experiment_id, staff_id=77)
+        async with container.sessions() as session:
+            return list((await session.scalars(select(AuditEntry.action))).all())
+    finally:
+        await container.close()
+
+
+def test_report_contract_for_a_price_test_and_after_staff_stop_it(
+    settings: Settings,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every key of the contract, with its type; Stars per exposed person for a price test;
+    and `stopped` (no winner) once staff stop it, with the audit entry."""
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text((ROOT / "catalog.toml").read_text("utf-8") + PRICE_EXPERIMENT, "utf-8")
+    seeded = settings.model_copy(update={"catalog_path": str(catalog)})
+    asyncio.run(_seed_prices(seeded))
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("CATALOG_PATH", str(catalog))
+    assert main(["report", "experiments", "--json"]) == 0
+    found = {e["id"]: e for e in json.loads(capsys.readouterr().out)["experiments"]}
+    price = found["plus_price"]
+    assert set(price) >= CONTRACT and price["surface"] == "plan_price"
+    assert price["status"] == "running"
+    assert price["decision"] in ("running", "winner", "no_difference")
+    assert price["winner"] is None or price["winner"] in ("holdout", "cheaper")
+    arms = {v["id"]: v for v in price["variants"]}
+    assert set(arms) == {"holdout", "cheaper"}
+    for arm, (stars, shown, paid, _) in PRICE_SEEDED.items():
+        v = arms[arm]
+        assert set(v) >= VARIANT_CONTRACT
+        assert (v["holdout"], v["exposed"], v["converted"]) == (arm == "holdout", shown, paid)
+        assert isinstance(v["ci"], list) and len(v["ci"]) == 2
+        assert v["ci"][0] <= v["rate"] <= v["ci"][1]
+        # Stars received per exposed (measured) person: each payer paid the arm's price once.
+        assert v["stars_per_exposed"] == pytest.approx(stars * paid / shown)
+
+    assert asyncio.run(_stop(seeded, "plus_price")) == ["experiment_stop"]
+    assert main(["report", "experiments", "--json"]) == 0
+    found = {e["id"]: e for e in json.loads(capsys.readouterr().out)["experiments"]}
+    stopped = found["plus_price"]
+    assert (stopped["status"], stopped["decision"], stopped["winner"]) == (
+        "stopped",
+        "stopped",
+        None,
+    )
+    # What was measured stays readable after the stop.
+    assert {v["id"]: v["exposed"] for v in stopped["variants"]} == {"holdout": 150, "cheaper": 150}

@@ -4,17 +4,23 @@ signed_up event; later updates write only when something we keep changed."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
 from datetime import timedelta
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import Connection, func, select
 
 from forever.app import Container
-from forever.db.models import Event, Person
+from forever.config import Settings
+from forever.db.models import Consent, Event, Payment, Person, Subscription
+from forever.db.repositories.customers import SqlSnapshots
 from forever.domain.clock import ManualClock
 from forever.domain.people import SEEN_RESOLUTION
 from forever.services.people import TelegramUser
 from forever.wiring import customers
 from tests.conftest import START
+from tests.integration.people import add_person
 
 
 async def test_first_updates_racing_create_one_person_and_one_sign_up(
@@ -61,3 +67,100 @@ async def test_last_seen_is_kept_within_minutes_and_writing_again_unblocks(
     assert again.blocked_at is None
     now = await stored()
     assert now.blocked_at is None and now.username == "ana_new"
+
+
+async def test_a_burst_of_first_contacts_signs_up_each_person_once(
+    container: Container,
+) -> None:
+    """Updates arriving together are looked up and signed up together; each person still
+    gets their own row, language and one signed_up event, repeats included."""
+    identify = customers.build(container).identify_person
+    users = [TelegramUser(5000 + i, f"User{i}", None, ("it", "ro", "en")[i % 3]) for i in range(60)]
+    seen = await asyncio.gather(*(identify.seen(u) for u in users + users[:10]))
+    assert [s.customer.telegram_id for s in seen] == [u.id for u in users + users[:10]]
+    assert [s.customer.language for s in seen[:60]] == [u.language_code for u in users]
+    assert all(s.standing is not None and s.standing.trial_used is False for s in seen)
+    async with container.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Person)) == 60
+        kinds = list(await session.scalars(select(Event.kind)))
+    assert kinds == ["signed_up"] * 60
+    again = await asyncio.gather(*(identify.seen(u) for u in users))
+    assert [s.customer.id for s in again] == [s.customer.id for s in seen[:60]]
+
+
+async def test_the_standing_read_with_the_person_is_the_account_snapshot(
+    container: Container, clock: ManualClock
+) -> None:
+    """The one read per update gives what /start shows exactly as the account view reads
+    it: a member on a Stars subscription, with an answered marketing question."""
+    person = await add_person(container, telegram_id=6001, trial_used_at=START)
+    async with container.sessions.begin() as session:
+        session.add(
+            Subscription(
+                person_id=person.id,
+                state="active",
+                plan_id="pro",
+                billing="monthly",
+                period_end=START + timedelta(days=20),
+                auto_renew=True,
+                star_charge_id="charge-1",
+                updated_at=START,
+                version=3,
+            )
+        )
+        session.add(
+            Payment(
+                person_id=person.id,
+                telegram_charge_id="charge-1",
+                plan_id="pro",
+                billing="monthly",
+                amount=450,
+                currency="XTR",
+                created_at=START,
+            )
+        )
+        for n, confirmed in enumerate((START, None)):  # the later question counts
+            session.add(
+                Consent(
+                    person_id=person.id,
+                    channel="email",
+                    purpose="marketing",
+                    email="ana@example.com",
+                    wording_version="v1",
+                    wording_hash="h",
+                    source="chat",
+                    token=f"tok-{n}",
+                    asked_at=START + timedelta(minutes=n),
+                    confirmed_at=confirmed,
+                )
+            )
+    clock.advance(timedelta(minutes=2))
+    seen = await customers.build(container).identify_person.seen(
+        TelegramUser(6001, "Ana", None, "en")
+    )
+    async with container.uow.begin():
+        expected = await SqlSnapshots(container.uow).snapshot(person.id, clock.now())
+    assert seen.standing == expected
+    assert seen.standing is not None and seen.standing.renewal_stars == 450
+    assert seen.standing.marketing == "pending"
+
+
+async def test_a_quick_read_sqlite_cannot_answer_at_once_runs_again_in_a_thread(
+    container: Container, settings: Settings
+) -> None:
+    """The per-update read runs on the event loop only while SQLite answers at once; "database
+    is locked" there (a checkpoint, an exclusive lock) sends it to the reader thread, which
+    waits for the lock as every other connection does: the update is answered, late."""
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("SQLite only")
+    where: list[str] = []
+
+    def read(conn: Connection) -> int:
+        where.append(threading.current_thread().name)
+        if len(where) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return int(conn.exec_driver_sql("SELECT 42").scalar_one())
+
+    assert await container.one_trip.run(read, quick=True) == 42
+    assert where[0] == threading.current_thread().name
+    assert where[1].startswith("forever-db-read")

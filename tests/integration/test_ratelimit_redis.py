@@ -57,6 +57,18 @@ async def test_a_429_seen_by_one_instance_pauses_the_other(redis: tuple[Redis, s
     assert time() - before >= 5
 
 
+async def test_every_instance_sees_how_long_a_429_pause_lasts(redis: tuple[Redis, str]) -> None:
+    client, prefix = redis
+    time = FakeTime()
+    a = RedisTokenBucket(client, 20, 2, prefix=prefix, clock=time, sleep=time.sleep)
+    b = RedisTokenBucket(client, 20, 2, prefix=prefix, clock=time, sleep=time.sleep)
+    assert await b.paused_for() == 0
+    await a.throttled(4)
+    assert await b.paused_for() == pytest.approx(4)
+    await time.sleep(4)
+    assert await b.paused_for() == 0
+
+
 async def test_settings_choose_redis_when_redis_url_is_set() -> None:
     limiter, close = build_rate_limiter(28, REDIS_TEST_URL, prefix=f"t:{uuid.uuid4().hex}")
     try:

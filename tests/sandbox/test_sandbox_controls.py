@@ -10,7 +10,7 @@ import aiohttp
 from sqlalchemy import select
 
 from forever.db.models import Person
-from forever.sandbox.world import Sandbox
+from forever.sandbox.world import BOT_USERNAME, STAFF_ID, Sandbox
 from tests.sandbox.test_sandbox_api import bot_messages, post, press
 
 
@@ -127,3 +127,54 @@ async def test_the_bots_star_balance_is_set_for_paid_broadcasts(
     answer = await sandbox.runtime.bot.get_my_star_balance()  # what the bot itself reads
     assert answer.amount == 250
     assert (await post(http, "/sandbox/api/stars", {"amount": -1}))[0] == 400
+
+
+async def test_a_second_customer_starts_the_bot_through_sams_invite_link(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    sent = await post(http, f"/sandbox/api/chats/{STAFF_ID}/messages", {"text": "/invite"})
+    assert sent[0] == 200
+    invite = await last_text(http, STAFF_ID)
+    link = invite.split(f"https://t.me/{BOT_USERNAME}?start=", 1)[1].split()[0]
+    assert link.startswith("r_")
+    status, body = await post(http, "/sandbox/api/customers", {"name": "Lia", "language": "en"})
+    assert status == 201
+    uid = body["id"]
+    # What the page's "Open link" does with the pasted link: /start with its payload.
+    assert (await post(http, f"/sandbox/api/chats/{uid}/start", {"payload": link}))[0] == 200
+    texts = [str(m["html"]) for m in await bot_messages(http, uid)]
+    assert any("You came through Sam" in t for t in texts), texts
+
+
+async def buy_in_shop(http: aiohttp.ClientSession, uid: int, label: str) -> None:
+    assert (await post(http, f"/sandbox/api/chats/{uid}/messages", {"text": "/shop"}))[0] == 200
+    await press(http, uid, label)
+    invoice = (await bot_messages(http, uid))[-1]
+    assert invoice.get("invoice"), invoice
+    status, paid = await post(http, f"/sandbox/api/chats/{uid}/pay", {"message_id": invoice["id"]})
+    assert status == 200 and paid["paid"], paid
+
+
+async def test_buying_an_add_on_and_credits_then_spending_them(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    """Issue 19: a trial of Plus may buy the coaching call; credits bought in /shop are spent
+    with "Spend credits" (the ledger call behind POST /api/usage), the low-balance notice
+    follows once the balance falls to 20, and too large a spend is refused."""
+    dana = await customer(http, "Dana")
+    uid = dana["id"]
+    await buy_in_shop(http, uid, "Coaching call · 150 ⭐")
+    assert "Coaching call is yours" in await last_text(http, uid)
+    status, refused = await post(http, f"/sandbox/api/chats/{uid}/credits", {"amount": 5})
+    assert status == 409 and "not enough credits: 0 left" in refused["error"]
+    await buy_in_shop(http, uid, "100 credits · 50 ⭐")
+    status, spent = await post(http, f"/sandbox/api/chats/{uid}/credits", {"amount": 70})
+    assert status == 200 and spent["balance"] == 30
+    status, spent = await post(http, f"/sandbox/api/chats/{uid}/credits", {"amount": 15})
+    assert status == 200 and spent["balance"] == 15
+    assert "Your credit balance is low: 15 credits left." in await last_text(http, uid)
+    assert (await post(http, f"/sandbox/api/chats/{uid}/credits", {"amount": 0}))[0] == 400
+    assert (await post(http, "/sandbox/api/chats/999999/credits", {"amount": 1}))[0] == 404
+    assert (await post(http, f"/sandbox/api/chats/{uid}/messages", {"text": "/account"}))[0] == 200
+    account = await last_text(http, uid)
+    assert "<b>Credits</b>: 15" in account and "Coaching call × 1" in account

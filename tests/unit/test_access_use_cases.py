@@ -8,11 +8,13 @@ from datetime import timedelta
 import pytest
 
 from forever.domain.catalog import AccessRules, Catalog, load_catalog
+from forever.domain.economy import AddOn
 from forever.services.access import (
     APPROVE,
     DECLINE,
     INVITE,
     REMOVE,
+    AddonHolding,
     AnswerJoinRequest,
     SyncAccess,
 )
@@ -147,6 +149,67 @@ async def test_the_reconcile_removes_strays_once_and_spares_members(catalog: Cat
     assert await world.sync().sweep(START + timedelta(minutes=1)) == 1
     assert await world.sync().sweep(START + timedelta(minutes=2)) == 0
     assert [(r["user_id"], r["reason"]) for r in world.rows(REMOVE)] == [(50, "stray")]
+
+
+async def test_a_removal_still_waiting_is_never_queued_again_by_a_later_reconcile(
+    catalog: Catalog,
+) -> None:
+    world = World(catalog)
+    sub = world.member(1, "trial", "plus")
+    await world.sync().sweep(START)
+    await world.access.set_member(CLUB, 1, "member", START)  # seen joining
+    sub.state = "expired"
+    await world.sync().sweep(START + timedelta(days=8))
+    # The ban has not happened yet (a demoted bot, a 429): the bot still sees them in the chat.
+    for minutes in range(5, 65, 5):
+        await world.sync().sweep(START + timedelta(days=8, minutes=minutes))
+    assert [(r["user_id"], r["reason"]) for r in world.rows(REMOVE)] == [(1, "ended")]
+
+
+def with_pass(catalog: Catalog) -> Catalog:
+    """A catalog whose add-on `pro_pass` opens the Pro room for three days."""
+    pro_pass = AddOn(
+        id="pro_pass",
+        name={"en": "Pro room pass", "ro": "Acces Camera Pro", "it": "Pass Stanza Pro"},
+        description={"en": ".", "ro": ".", "it": "."},
+        stars=40,
+        days=3,
+        chats=("pro_room",),
+    )
+    return replace(catalog, addons=(*catalog.addons, pro_pass))
+
+
+async def test_an_add_on_opens_its_chats_and_closes_them_when_it_ends(catalog: Catalog) -> None:
+    world = World(with_pass(catalog))
+    sub = world.member(1, "active", "plus")
+    bought = [AddonHolding(sub.person_id, "pro_pass", START + timedelta(days=3), None)]
+    world.store.extra["addon_purchases"] = bought
+    await world.sync().sweep(START)
+    assert [(r["chats"], r["addon_id"]) for r in world.rows(INVITE)] == [
+        ([CLUB, PRO_ROOM], "pro_pass")
+    ]
+    await world.sync().sweep(START + timedelta(days=2))
+    assert world.rows(REMOVE) == []
+    await world.sync().sweep(START + timedelta(days=3))  # its days are over
+    assert [(r["chat_id"], r["reason"]) for r in world.rows(REMOVE)] == [(PRO_ROOM, "addon")]
+
+
+async def test_a_refunded_add_on_closes_only_what_the_plan_does_not_open(
+    catalog: Catalog,
+) -> None:
+    world = World(with_pass(catalog))
+    sub = world.member(1, "active", "pro")  # Pro opens the Pro room anyway
+    held = AddonHolding(sub.person_id, "pro_pass", START + timedelta(days=3), None)
+    world.store.extra["addon_purchases"] = [held]
+    await world.sync().sweep(START)
+    world.store.extra["addon_purchases"] = [replace(held, refunded_at=START)]
+    await world.sync().sweep(START + timedelta(hours=1))
+    assert world.rows(REMOVE) == []  # the plan still opens both chats
+    sub.state = "expired"
+    await world.sync().sweep(START + timedelta(days=40))
+    assert sorted((r["chat_id"], r["reason"]) for r in world.rows(REMOVE)) == sorted(
+        [(CLUB, "ended"), (PRO_ROOM, "ended")]
+    )
 
 
 async def test_join_requests_approve_members_and_decline_others_once(catalog: Catalog) -> None:

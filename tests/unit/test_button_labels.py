@@ -19,5 +19,8 @@ def test_every_locale_has_every_label_within_telegram_limits() -> None:
                 months="2",
                 n=2,
                 zone="America/Argentina/ComodRivadavia",
+                name="Sessione di coaching",  # points rewards (issue 19)
+                points=100000,
+                days=366,
             )
             assert 1 <= len(text) <= 64

@@ -30,12 +30,15 @@ from forever.telegram.callbacks import (
     GrantCb,
     LangCb,
     Language,
+    MigrateAction,
+    MigratePriceCb,
     Nav,
     NavView,
     OfferCb,
     PauseCb,
     PlanCb,
     PlanKind,
+    PointsCb,
     PrivacyAction,
     PrivacyCb,
     ReasonCb,
@@ -43,6 +46,8 @@ from forever.telegram.callbacks import (
     RefundCb,
     SegmentCb,
     SegmentPick,
+    ShopRefundAction,
+    ShopRefundCb,
     StopBroadcastCb,
     TrialAction,
     TrialCb,
@@ -84,6 +89,8 @@ def longest_instances() -> list[CallbackData]:
         StopBroadcastCb(broadcast_id=LONGEST_INT),
         GrantCb(action=longest(GrantAction), nonce=LONGEST_NONCE),
         RefundCb(action=longest(RefundAction), payment=LONGEST_INT, nonce=LONGEST_NONCE),
+        MigratePriceCb(action=longest(MigrateAction), plan=LONGEST_ID, token=LONGEST_NONCE),
+        ShopRefundCb(action=longest(ShopRefundAction), nonce=LONGEST_NONCE),
     ]
 
 
@@ -131,8 +138,18 @@ def test_enums_mirror_the_domain() -> None:
         (PlanCb, "pl:plus:one_month"),
         (LangCb, "lg:de"),
         (Nav, "nav:admin"),
+        (MigratePriceCb, "mp:go:plus:0123abcd"),
+        (MigratePriceCb, "mp:ok:Plus:0123abcd"),
+        (MigratePriceCb, "mp:ok:plus:0123abc"),
+        (MigratePriceCb, "mp:ok:plus:0123abcg"),
     ],
 )
 def test_a_forged_value_does_not_unpack(cls: type[CallbackData], forged: str) -> None:
     with pytest.raises(ValueError):
         cls.unpack(forged)
+
+
+def test_points_button_fits_with_the_longest_reward_id() -> None:
+    data = PointsCb(reward="r" * 32)  # catalog ids are at most 32 characters
+    assert len(data.pack().encode()) <= MAX_BYTES
+    assert PointsCb.unpack(data.pack()) == data

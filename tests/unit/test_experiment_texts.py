@@ -67,6 +67,7 @@ SAMPLE = {
     ),
     "plan": "plus <b>",
     "price": 250,
+    "members": 3,
     "p": {
         "plan": "plus",
         "members": 3,

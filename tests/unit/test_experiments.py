@@ -14,6 +14,7 @@ from forever.domain.experiment_outcomes import Happened, outcome
 from forever.domain.experiment_stats import (
     ArmData,
     Decision,
+    Verdict,
     bootstrap_mean,
     decide,
     newcombe_difference,
@@ -105,6 +106,17 @@ def test_catalog_parses_experiments() -> None:
     assert catalog.experiment("save_expensive") is save
 
 
+def test_a_price_arm_may_set_the_yearly_price_too_or_only() -> None:
+    text = GOOD.replace(
+        '[{ id = "cheaper", monthly_stars = 120 }]',
+        '[{ id = "cheaper", monthly_stars = 120, yearly_stars = 1200 },'
+        ' { id = "year_only", yearly_stars = 1300 }]',
+    )
+    both, year_only = parse_catalog(BASE + text).experiments[0].variants
+    assert (both.monthly_stars, both.yearly_stars) == (120, 1200)
+    assert (year_only.monthly_stars, year_only.yearly_stars) == (None, 1300)
+
+
 def test_shipped_catalog_experiment_changes_nothing_today() -> None:
     catalog = parse_catalog(CATALOG_PATH.read_text(encoding="utf-8"))
     assert catalog.experiments
@@ -148,6 +160,17 @@ def test_shipped_catalog_experiment_changes_nothing_today() -> None:
             'id = "x"\n'
             'surface = "trial_length"\nholdout = 0.5\nvariants = [{ id = "a", offer = "none" }]',
             "a trial_length variant carries trial_days, not offer",
+        ),
+        (
+            'id = "x"\n'
+            'surface = "trial_length"\nholdout = 0.5\n'
+            'variants = [{ id = "a", trial_days = 30, yearly_stars = 9 }]',
+            "yearly_stars: a trial_length variant carries trial_days",
+        ),
+        (
+            'id = "x"\nsurface = "plan_price"\nholdout = 0.5\naudience = { plans = ["basic"] }\n'
+            'variants = [{ id = "a", yearly_stars = 0 }]',
+            "yearly_stars: must be between 1 and 100000",
         ),
         (
             'id = "x"\n'
@@ -227,12 +250,12 @@ def _simulate(rates: dict[str, float], seed: int, days: int, per_day: int) -> Ve
         ]  # every day staff look
         verdict = decide(arms)
         if verdict.decision is Decision.WINNER and first_call is None:
-            first_call = (day, verdict.decision, verdict.winner)
+            first_call = (day, verdict.decision, verdict.winner, verdict)
             break
     return first_call
 
 
-Verdict_ = tuple[int, Decision, str | None] | None
+Verdict_ = tuple[int, Decision, str | None, Verdict] | None
 
 
 def test_aa_tests_rarely_name_a_false_winner_even_when_checked_daily() -> None:
@@ -255,9 +278,18 @@ def test_a_real_winner_is_named_with_the_right_sign() -> None:
     ]
     named = [f for f in found if f is not None]
     assert len(named) == 40
-    assert all(winner == "a" for _, _, winner in named)
-    days = sorted(day for day, _, _ in named)
+    assert all(winner == "a" for _, _, winner, _ in named)
+    days = sorted(day for day, _, _, _ in named)
     assert days[len(days) // 2] <= 30
+    assert days[-1] <= 60  # the stated sample size: 60 days, about 600 people per arm
+    # The right sign: the named offer saves more than the holdout, its interval above zero,
+    # and the point estimates order the arms as the truth does (30% > 15% > 5%).
+    for _, _, _, verdict in named:
+        by_id = {a.id: a for a in verdict.arms}
+        assert verdict.control == HOLDOUT
+        a, b = by_id["a"], by_id["b"]
+        assert a.diff is not None and a.diff_ci is not None and a.diff > 0 < a.diff_ci[0]
+        assert b.diff is not None and a.diff > b.diff
 
 
 def test_no_call_before_the_minimum_sample() -> None:
@@ -290,6 +322,18 @@ def test_outcomes_wait_for_their_window() -> None:
     paid = [_h("payment", 3, amount=300)]
     assert not outcome(Surface.WINBACK_OFFER, T0, paid, T0 + timedelta(days=29)).measured
     assert outcome(Surface.WINBACK_OFFER, T0, paid, T0 + timedelta(days=30)).converted
+
+
+def test_winback_and_trial_success_is_a_payment_inside_the_window() -> None:
+    # Win-back: paying again within 30 days of the email; trial: paid within 60 days.
+    for surface, days in ((Surface.WINBACK_OFFER, 30), (Surface.TRIAL_LENGTH, 60)):
+        end = T0 + timedelta(days=days)
+        inside = [_h("trial_started", 0.5), _h("payment", days - 1, amount=300)]
+        late = [_h("payment", days + 1, amount=300)]
+        assert not outcome(surface, T0, inside, end - timedelta(days=1)).measured, surface
+        assert outcome(surface, T0, inside, end).converted, surface
+        assert not outcome(surface, T0, late, end + timedelta(days=5)).converted, surface
+        assert not outcome(surface, T0, [_h("access_ended", 3)], end).converted, surface
 
 
 def test_cancel_offer_success_is_still_a_member_at_day_30() -> None:

@@ -170,3 +170,14 @@ async def test_answers_alone_do_not_pile_up_in_the_window() -> None:
         await (await bucket.answer()).done()
         time.now += 0.01
     assert len(bucket._window) <= 150  # about the last 1.25 s of answers
+
+
+async def test_paused_for_tells_how_long_a_429_pause_has_left() -> None:
+    time = FakeTime()
+    bucket = TokenBucket(10, 1, clock=time, sleep=time.sleep)
+    assert await bucket.paused_for() == 0
+    await bucket.throttled(3)
+    await time.sleep(1)
+    assert await bucket.paused_for() == pytest.approx(2)
+    await time.sleep(2)
+    assert await bucket.paused_for() == 0

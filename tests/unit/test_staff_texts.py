@@ -8,10 +8,14 @@ from types import SimpleNamespace
 import pytest
 
 from forever.config import LOCALES
+from forever.domain.economy import EconomyKpis
 from forever.domain.kpi import compute
+from forever.domain.promo import PromoFigures, PromoKind, PromoSpec
 from forever.rendering import Renderer
 from forever.sandbox.fake_bot_api.html_entities import parse_html
-from forever.services.shop import RefundDone, ShopRefunded
+from forever.services.promo import Listing
+from forever.services.referrals import PartnerLine
+from forever.services.shop import RefundDone, ShopRefunded, ShopRefundProposal
 from forever.telegram.staff_texts import StaffTexts
 from tests.unit.test_kpi import END, HISTORY, START
 
@@ -21,6 +25,13 @@ KPIS = compute(HISTORY, START, END)  # the hand-computed history of test_kpi.py
 
 SAMPLE = {
     "shop_refund": ShopRefunded(RefundDone.OK, "ch_1", "credits_100", 50, 100, 70, 30),
+    "proposal": ShopRefundProposal(
+        RefundDone.OK, "ch_1", "credits_100", 50, 100, 70, "asked <b>", "Ana <i>", 4001
+    ),
+    "e": EconomyKpis(2, 300, 150, 3, 150, 50, 300, 120, 2),
+    "all_revenue": 1250,
+    "arpu": 62.5,
+    "members": 20,
     "id": 7,
     "done": 40,
     "total": 100,
@@ -45,6 +56,7 @@ SAMPLE = {
     "spent": "9.1",
     "out_of_stars": True,
     "k": KPIS,
+    "lines": [PartnerLine("lumen", "Studio <Lumen>", "lumen", 20, 5, 2, 900)],
     "plan_names": {"plus": "Plus"},
     "reason_names": {"too_expensive": "Too expensive"},
     "offer_names": {"discount_30": "30% off"},
@@ -110,6 +122,29 @@ SAMPLE = {
     "refunded_at": WHEN,
     "ended": False,
     "owner": "Ana <b>",
+    "problem": "bad_percent",
+    "known": ["1", "90"],
+    "code": "spring<20>",
+    "spec": PromoSpec(
+        "SPRING20",
+        PromoKind.PERCENT,
+        percent=20,
+        plans=("plus", "gold"),
+        limit=100,
+        expires_at=WHEN,
+    ),
+    "percent_kind": True,
+    "disabled_now": True,
+    "code_plans": ["Plus", "Gold <b>"],
+    "link": "https://t.me/forever_bot?start=p_SPRING20",
+    "codes": [
+        Listing(PromoSpec("SPRING20", PromoKind.PERCENT, 20, plans=("plus",)), 3, False, True),
+        Listing(PromoSpec("WEEK", PromoKind.DAYS, days=7), 0, True, False),
+    ],
+    "figures": PromoFigures(redeemed=4, paid=2, discount_stars=120),
+    "points_figures": SimpleNamespace(
+        outstanding=1510, outstanding_stars=755, earned=300, redeemed=100, expired=40
+    ),
 }
 
 

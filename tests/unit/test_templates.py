@@ -78,3 +78,19 @@ def test_locale_for_falls_back_to_the_default() -> None:
 
 def test_templates_dir_is_inside_the_project() -> None:
     assert Path(TEMPLATES_DIR).is_dir()
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_access_texts_for_add_ons_render_in_every_locale(locale: str) -> None:
+    """The removal note for each reason (an add-on's end too) and the invite naming an
+    add-on, each a different sentence per locale."""
+    notes = {
+        reason: renderer.chat("access_removed", locale, chat_name="Pro room", reason=reason)
+        for reason in ("ended", "paused", "plan", "addon")
+    }
+    assert len(set(notes.values())) == 4 and all("Pro room" in n for n in notes.values())
+    assert "/shop" in notes["addon"]
+    invite = renderer.chat(
+        "access_invite", locale, chats=["Pro room"], plan_name="Plus", addon_name="Pro pass"
+    )
+    assert "Pro pass" in invite and "Plus" not in invite

@@ -23,18 +23,23 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            # WAL lets readers work while one writer commits; foreign keys are off by default.
-            cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
+            sqlite_pragmas(dbapi_conn)
 
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **kwargs)
+
+
+def sqlite_pragmas(dbapi_conn: Any) -> None:
+    """Every SQLite connection's settings (aiosqlite's and db/one_trip.py's alike)."""
+    # WAL lets readers work while one writer commits; foreign keys are off by default.
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 # session.info key of the suppression list's HMAC key (db/repositories/suppressions.py).

@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
@@ -487,8 +488,118 @@ class CreditEntry(Base):
     idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
     note: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[datetime]
+    # The Stars paid, on a purchase (migration 0018_econ2; None on older rows and other kinds).
+    stars: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     __table_args__ = (Index("ix_credit_entries_person", "person_id", "id"),)
+
+
+class PromoCode(Base):
+    """A promo code staff created (issue 19): `percent` off the next payment for its plans, or
+    `days` added to a trial or membership. `uses` counts redemptions; it only grows, by one
+    conditional UPDATE, so two people at once never pass `max_uses`."""
+
+    __tablename__ = "promo_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    percent: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    plans: Mapped[str] = mapped_column(String(255), default="")  # comma separated; "": all
+    max_uses: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    disabled_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_by: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+
+class PromoRedemption(Base):
+    """A person's use of a code: once per person and code (the unique pair is what makes two
+    taps at once redeem once)."""
+
+    __tablename__ = "promo_redemptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_id: Mapped[int] = mapped_column(ForeignKey("promo_codes.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    redeemed_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("code_id", "person_id", name="uq_promo_redemptions_once"),)
+
+
+class PromoInvoice(Base):
+    """An invoice issued at a percent code's price, with the price it would have had."""
+
+    __tablename__ = "promo_invoices"
+
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), primary_key=True)
+    redemption_id: Mapped[int] = mapped_column(ForeignKey("promo_redemptions.id"), index=True)
+    full_stars: Mapped[int] = mapped_column(Integer)
+
+
+class PointEntry(Base):
+    """One line of a person's points ledger (issue 19), append-only: points earned (+, with
+    `expires_at`), redeemed or expired (-). `balance_after` is never negative (a CHECK, on top
+    of the ledger's own rule); `idempotency_key` makes a repeated earning or tap count once.
+    `reason` says why (paid_month, milestone, an event kind, a reward id, expiry)."""
+
+    __tablename__ = "point_entries"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # earn | redeem | expire
+    amount: Mapped[int] = mapped_column(Integer)
+    balance_after: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(48))
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_point_entries_person", "person_id", "id"),
+        Index("ix_point_entries_expiry", "kind", "expires_at"),
+        CheckConstraint("balance_after >= 0", name="balance_not_negative"),
+    )
+
+
+class ReferralCode(Base):
+    """A member's own referral code (issue 19): derived from SECRET_KEY and the person's id,
+    stored at the first /invite so a link keeps working whatever happens to the key."""
+
+    __tablename__ = "referral_codes"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    created_at: Mapped[datetime]
+
+
+class Referral(Base):
+    """Who brought whom (issue 19): one row per referred person (unique), to a member
+    (`referrer_id`) or a catalog partner (`partner_id`). The reward for the first payment is
+    given once (`reward_charge_id`, unique) and taken back if that payment is refunded."""
+
+    __tablename__ = "referrals"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), unique=True)
+    referrer_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), nullable=True)
+    partner_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    code: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    # The referred person's first kept payment, and what it gave (or why it gave nothing).
+    reward_charge_id: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
+    first_paid_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    referrer_days: Mapped[int] = mapped_column(Integer, default=0)
+    referred_days: Mapped[int] = mapped_column(Integer, default=0)
+    reward_refused: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    __table_args__ = (
+        Index("ix_referrals_referrer", "referrer_id"),
+        Index("ix_referrals_partner", "partner_id"),
+    )
 
 
 class CatalogVersion(Base):

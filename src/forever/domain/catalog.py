@@ -22,6 +22,8 @@ from forever.domain.experiments import (
     Variant,
     overlapping,
 )
+from forever.domain.points import MAX_POINTS, Milestone, PointsRules, Reward
+from forever.domain.referrals import PARTNER_CODE, PERSONAL_CODE, Partner, ReferralRules
 
 LOCALES = ("en", "ro", "it")
 
@@ -232,11 +234,27 @@ class Catalog:
     addons: tuple[AddOn, ...] = ()
     credit_packs: tuple[CreditPack, ...] = ()
 
+    # Points earned and redeemed (`[points]`, issue 19); off when the table is absent.
+    points: PointsRules = field(default_factory=PointsRules)
+
     def addon(self, addon_id: str) -> AddOn | None:
         return next((a for a in self.addons if a.id == addon_id), None)
 
     def credit_pack(self, pack_id: str) -> CreditPack | None:
         return next((p for p in self.credit_packs if p.id == pack_id), None)
+
+    # `[credits] low_balance`: a usage that takes the balance from above this to this or less
+    # sends the low-balance notice (0: never).
+    credit_low_balance: int = 0
+    # Referral rewards and partners (`[referrals]`, `[[partners]]`, issue 19).
+    referrals: ReferralRules = field(default_factory=ReferralRules)
+    partners: tuple[Partner, ...] = ()
+
+    def partner_by_code(self, code: str) -> Partner | None:
+        return next((p for p in self.partners if p.code == code), None)
+
+    def partner(self, partner_id: str) -> Partner | None:
+        return next((p for p in self.partners if p.id == partner_id), None)
 
     def experiment(self, experiment_id: str) -> Experiment | None:
         return next((e for e in self.experiments if e.id == experiment_id), None)
@@ -399,6 +417,7 @@ def _build(data: dict[str, Any]) -> Catalog:
             ("payments", "late_charge_after_cancel"), f"must be {allowed}, got {late_raw!r}"
         ) from None
 
+    addons = _addons(data, seen, {c.key for c in chats})
     return Catalog(
         business_name=name,
         trial=Trial(days=days, plan_id=trial_plan),
@@ -415,8 +434,18 @@ def _build(data: dict[str, Any]) -> Catalog:
         chats=chats,
         access=_access_rules(data),
         experiments=_experiments(data, offers, plans, trial_days=days),
-        addons=_addons(data, seen, {c.key for c in chats}),
+        addons=addons,
         credit_packs=_credit_packs(data),
+        points=_points(data, {a.id for a in addons}),
+        credit_low_balance=_int(
+            _table(data, ("credits",), required=False),
+            ("credits", "low_balance"),
+            default=0,
+            low=0,
+            high=1_000_000,
+        ),
+        referrals=_referral_rules(data, seen, trial_plan),
+        partners=_partners(data),
     )
 
 
@@ -532,6 +561,11 @@ def _addons(data: dict[str, Any], plan_ids: set[str], chat_keys: set[str]) -> tu
                     _int(raw, (*path, "quantity"), low=1, high=100000) if has_quantity else None
                 ),
                 chats=_key_list(raw, (*path, "chats"), chat_keys, "chat"),
+                suggest_usage=(
+                    _int(raw, (*path, "suggest_usage"), low=1, high=10**9)
+                    if "suggest_usage" in raw
+                    else None
+                ),
             )
         )
     return tuple(addons)
@@ -552,6 +586,124 @@ def _credit_packs(data: dict[str, Any]) -> tuple[CreditPack, ...]:
             )
         )
     return tuple(packs)
+
+
+# --- points ([points], issue 19) -----------------------------------------------------------
+
+_EVENT_KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+def _points_list(raw: dict[str, Any], name: str) -> list[Any]:
+    value = raw.get(name, [])
+    if not isinstance(value, list):
+        raise _Problem(("points", name), f"use [[points.{name}]] tables")
+    return value
+
+
+def _points(data: dict[str, Any], addon_ids: set[str]) -> PointsRules:
+    raw = _table(data, ("points",), required=False)
+    if not raw:
+        return PointsRules()
+    base = ("points",)
+    star_value = raw.get("star_value", 0)
+    if isinstance(star_value, bool) or not isinstance(star_value, int | float):
+        raise _Problem((*base, "star_value"), f"must be a number, got {star_value!r}")
+    if not 0 <= star_value <= 100:
+        raise _Problem((*base, "star_value"), f"must be between 0 and 100, got {star_value}")
+    events_raw = _table(raw, (*base, "events"), required=False)
+    events: dict[str, int] = {}
+    for kind in events_raw:
+        if not _EVENT_KIND.match(kind):
+            raise _Problem((*base, "events", kind), "lowercase letters, digits and _")
+        events[kind] = _int(events_raw, (*base, "events", kind), low=1, high=MAX_POINTS)
+    milestones: list[Milestone] = []
+    for index, item in enumerate(_points_list(raw, "milestones")):
+        path: tuple[str | int, ...] = (*base, "milestones", index)
+        if not isinstance(item, dict):
+            raise _Problem(path, "must be a table")
+        credits = _int(item, (*path, "credits"), low=1, high=1_000_000_000)
+        if any(m.credits == credits for m in milestones):
+            raise _Problem((*path, "credits"), f"a milestone at {credits} credits is listed twice")
+        milestones.append(Milestone(credits, _int(item, (*path, "points"), low=1, high=MAX_POINTS)))
+    rewards: list[Reward] = []
+    seen: set[str] = set()
+    for index, item in enumerate(_points_list(raw, "rewards")):
+        path = (*base, "rewards", index)
+        reward_id = _economy_id(item, path, seen)
+        has_addon, has_days = "addon" in item, "days" in item
+        if has_addon == has_days:
+            raise _Problem(path, "give either addon (an add-on's id) or days, not both")
+        addon = _str(item, (*path, "addon")) if has_addon else None
+        if addon is not None and addon not in addon_ids:
+            names = ", ".join(sorted(addon_ids)) or "none"
+            raise _Problem((*path, "addon"), f"unknown add-on {addon!r} (known: {names})")
+        rewards.append(
+            Reward(
+                id=reward_id,
+                points=_int(item, (*path, "points"), low=1, high=MAX_POINTS),
+                addon=addon,
+                days=_int(item, (*path, "days"), low=1, high=366) if has_days else None,
+            )
+        )
+    return PointsRules(
+        per_paid_month=_int(raw, (*base, "per_paid_month"), default=0, low=0, high=MAX_POINTS),
+        expire_months=_int(raw, (*base, "expire_months"), default=0, low=0, high=120),
+        notice_days=_int(raw, (*base, "notice_days"), default=7, low=1, high=90),
+        star_value=float(star_value),
+        events=events,
+        milestones=tuple(sorted(milestones, key=lambda m: m.credits)),
+        rewards=tuple(rewards),
+    )
+
+
+# --- referrals and partners ([referrals], [[partners]], issue 19) ----------------------------
+
+
+def _referral_rules(data: dict[str, Any], plan_ids: set[str], trial_plan: str) -> ReferralRules:
+    raw = _table(data, ("referrals",), required=False)
+    plan_id = _str(raw, ("referrals", "plan"), default=trial_plan)
+    if plan_id not in plan_ids:
+        names = ", ".join(sorted(plan_ids))
+        raise _Problem(("referrals", "plan"), f"unknown plan {plan_id!r} (known: {names})")
+    return ReferralRules(
+        referrer_days=_int(raw, ("referrals", "referrer_days"), default=7, low=0, high=365),
+        referred_days=_int(raw, ("referrals", "referred_days"), default=7, low=0, high=365),
+        plan_id=plan_id,
+    )
+
+
+def _partners(data: dict[str, Any]) -> tuple[Partner, ...]:
+    partners: list[Partner] = []
+    seen: set[str] = set()
+    codes: set[str] = set()
+    for index, raw in enumerate(_economy_list(data, "partners")):
+        path: tuple[str | int, ...] = ("partners", index)
+        partner_id = _economy_id(raw, path, seen)
+        name = _str(raw, (*path, "name"))
+        if len(name) > 64:
+            raise _Problem((*path, "name"), "at most 64 characters")
+        code = _str(raw, (*path, "code"))
+        if not PARTNER_CODE.match(code):
+            raise _Problem(
+                (*path, "code"), "3-32 lowercase letters, digits, _ and - (it goes in a link)"
+            )
+        if PERSONAL_CODE.match(code):
+            raise _Problem(
+                (*path, "code"),
+                "10 characters of a-z and 2-7 is the shape of members' own codes; choose another",
+            )
+        if code in codes:
+            raise _Problem((*path, "code"), f"duplicate code {code!r}")
+        codes.add(code)
+        partners.append(
+            Partner(
+                id=partner_id,
+                name=name,
+                code=code,
+                commission_percent=_int(raw, (*path, "commission_percent"), low=0, high=100),
+            )
+        )
+    return tuple(partners)
 
 
 def _access_rules(data: dict[str, Any]) -> AccessRules:
@@ -867,6 +1019,8 @@ def _variant(
     for name in set(_PAYLOAD.values()) - {wanted}:
         if name in raw:
             raise _Problem((*path, name), f"a {surface} variant carries {wanted}, not {name}")
+    if surface is not Surface.PLAN_PRICE and "yearly_stars" in raw:
+        raise _Problem((*path, "yearly_stars"), f"a {surface} variant carries {wanted}")
     if surface in (Surface.CANCEL_OFFER, Surface.WINBACK_OFFER):
         offer_id = _str(raw, (*path, "offer"))
         if offer_id != "none" and offer_id not in offers:
@@ -880,8 +1034,13 @@ def _variant(
         days = _int(raw, (*path, "trial_days"), low=1, high=90)
         return Variant(variant_id, weight, trial_days=days)
     if surface is Surface.PLAN_PRICE:
-        stars = _int(raw, (*path, "monthly_stars"), low=1, high=10000)
-        return Variant(variant_id, weight, monthly_stars=stars)
+        # The monthly price, the yearly one, or both (what is not named stays the catalog's).
+        monthly = yearly = None
+        if "monthly_stars" in raw or "yearly_stars" not in raw:
+            monthly = _int(raw, (*path, "monthly_stars"), low=1, high=10000)
+        if "yearly_stars" in raw:
+            yearly = _int(raw, (*path, "yearly_stars"), low=1, high=100000)
+        return Variant(variant_id, weight, monthly_stars=monthly, yearly_stars=yearly)
     return Variant(variant_id, weight, prompt=_localized(raw, (*path, "prompt"), max_len=500))
 
 

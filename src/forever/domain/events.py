@@ -21,6 +21,7 @@ class EventKind(StrEnum):
     ACTIVATED = "activated"  # plan, billing (first paid period, or paid again after lapse)
     RENEWED = "renewed"  # plan, billing
     UPGRADE_PROMPTED = "upgrade_prompted"  # from_plan, to_plan, rule: trial_progress | usage
+    ADDON_SUGGESTED = "addon_suggested"  # addon, plan, usage (issue 19; shares the prompt cap)
     PLAN_CHANGED = "plan_changed"  # from_plan, to_plan (an upgrade or a downgrade)
     CANCELED = "canceled"  # plan, source: bot | telegram, access_until
     CANCEL_REASON = "cancel_reason"  # reason
@@ -50,3 +51,11 @@ class EventKind(StrEnum):
     CHAT_JOIN_APPROVED = "chat_join_approved"
     CHAT_JOIN_DECLINED = "chat_join_declined"
     CHAT_MEMBER_CHANGED = "chat_member_changed"  # status
+    # Referrals (issue 19). REFERRED is the referred person's: by (member | partner), partner
+    # (id), referrer (person id). REWARDED and REVOKED are each side's: role (referrer |
+    # referred), days, charge_id (the first payment), referred (person id). REFUSED is the
+    # referred person's: referrer, charge_id, reason (same_email).
+    REFERRED = "referred"
+    REFERRAL_REWARDED = "referral_rewarded"
+    REFERRAL_REVOKED = "referral_revoked"
+    REFERRAL_REWARD_REFUSED = "referral_reward_refused"

@@ -21,7 +21,7 @@ class Surface(StrEnum):
     CANCEL_OFFER = "cancel_offer"  # the offer after a cancel reason
     WINBACK_OFFER = "winback_offer"  # the offer a win-back link carries (email and chat)
     TRIAL_LENGTH = "trial_length"  # the trial's days
-    PLAN_PRICE = "plan_price"  # a plan's monthly price in Stars
+    PLAN_PRICE = "plan_price"  # a plan's monthly and/or yearly price in Stars
     UPGRADE_PROMPT = "upgrade_prompt"  # the text of the upgrade prompt
 
 
@@ -63,13 +63,15 @@ def _meet(a: frozenset[str], b: frozenset[str]) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Variant:
-    """One arm. Exactly one payload field is set, by surface (the holdout sets none)."""
+    """One arm. One payload field is set, by surface (a price arm may set both prices; the
+    holdout sets none)."""
 
     id: str
     weight: int = 1
     offer: str | None = None  # cancel_offer, winback_offer: an offer id ("none": no offer)
     trial_days: int | None = None  # trial_length
-    monthly_stars: int | None = None  # plan_price
+    monthly_stars: int | None = None  # plan_price (one or both of these two)
+    yearly_stars: int | None = None  # plan_price: the yearly price (None: the catalog's)
     prompt: dict[str, str] | None = None  # upgrade_prompt: a text per locale
     holdout: bool = False
 

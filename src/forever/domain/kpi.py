@@ -116,6 +116,12 @@ class Kpis:
     emails_sent: int
     unsubscribes: int
     series: tuple[DayPoint, ...] = ()
+    referred: int = 0  # people referred in the period (the referral-conversion cohort)
+    referred_paid: int = 0  # of those, paid (a payment not refunded) by the end
+
+    @property
+    def referral_conversion(self) -> Ratio:
+        return Ratio(self.referred_paid, self.referred)
 
     @property
     def revenue_stars(self) -> int:
@@ -373,6 +379,18 @@ def compute(events: Iterable[EventRow], start: datetime, end: datetime) -> Kpis:
         and e.at >= trial_people[e.person_id]
     }
     running = sum(1 for p in trial_people if p not in converted and members[p].status == TRIAL)
+    referred_people: dict[int, datetime] = {}
+    for e in in_period:
+        if e.kind == K.REFERRED and e.person_id is not None:
+            referred_people.setdefault(e.person_id, e.at)
+    referred_paid = {
+        e.person_id
+        for e in ordered
+        if e.kind == K.PAYMENT
+        and kept(e)
+        and e.person_id in referred_people
+        and e.at >= referred_people[e.person_id]
+    }
     active_by_plan: Counter[str] = Counter(
         m.plan or "?" for m in members.values() if m.status in ACTIVE
     )
@@ -428,6 +446,8 @@ def compute(events: Iterable[EventRow], start: datetime, end: datetime) -> Kpis:
         emails_sent=sum(1 for e in in_period if e.kind == K.EMAIL_SENT),
         unsubscribes=sum(1 for e in in_period if e.kind == K.UNSUBSCRIBED),
         series=tuple(series),
+        referred=len(referred_people),
+        referred_paid=len(referred_paid),
     )
 
 

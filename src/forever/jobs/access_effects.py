@@ -63,9 +63,12 @@ class AccessEffects:
         renderer: Renderer,
         catalog: Catalog,
         staff_chat_ids: tuple[int, ...] = (),
+        alerted: dict[int, datetime] | None = None,
     ) -> None:
         self.staff_chat_ids = staff_chat_ids
-        self._alerted: dict[int, datetime] = {}
+        # chat id -> when staff were last alerted; shared by every worker of the process (the
+        # sweeps drain with workers of their own), so staff get one alert an hour per chat
+        self._alerted: dict[int, datetime] = {} if alerted is None else alerted
         self.port = port
         self.chat = chat
         self.links = links
@@ -172,11 +175,13 @@ class AccessEffects:
         locale = self.renderer.locale_for(language)
         keyboard = [[Button(text=c.name[locale], url=await self._link(c, now))] for c in chats]
         plan = self.catalog.plan(str(context.get("plan_id") or ""))
+        addon = self.catalog.addon(str(context.get("addon_id") or ""))
         html = self.renderer.chat(
             uc.INVITE,
             locale,
             chats=[c.name[locale] for c in chats],
             plan_name=plan.name[locale] if plan else "",
+            addon_name=(addon.name.get(locale) or addon.name["en"]) if addon else "",
         )
         result = await self.chat.send_text(user_id, html, keyboard)
         if not result.ok and not result.blocked:

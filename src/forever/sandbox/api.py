@@ -85,6 +85,8 @@ class World(Protocol):
 
     async def feed_usage(self, user_id: int, amount: int) -> dict[str, Any]: ...
 
+    async def spend_credits(self, user_id: int, amount: int) -> dict[str, Any]: ...
+
     async def fail_renewal(self, user_id: int, *, now: bool) -> dict[str, Any]: ...
 
     def set_blocked(self, user_id: int, blocked: bool) -> dict[str, Any]: ...
@@ -202,6 +204,7 @@ class SandboxApi:
         r.add_post("/sandbox/api/chats/{user_id}/press", self.press)
         r.add_post("/sandbox/api/chats/{user_id}/pay", self.pay)
         r.add_post("/sandbox/api/chats/{user_id}/usage", self.usage)
+        r.add_post("/sandbox/api/chats/{user_id}/credits", self.credits)
         r.add_post("/sandbox/api/chats/{user_id}/failed-renewal", self.failed_renewal)
         r.add_post("/sandbox/api/chats/{user_id}/block", self.block)
         r.add_get("/sandbox/api/invoices/{slug}", self.invoice)
@@ -331,6 +334,14 @@ class SandboxApi:
         body = await _body(request)
         amount = _int(body, "amount", low=1, high=10_000) if "amount" in body else 1
         return web.json_response(await self.sandbox.feed_usage(user_id, amount))
+
+    async def credits(self, request: web.Request) -> web.Response:
+        """Spend the customer's pay-per-use credits (the ledger call behind POST /api/usage);
+        409 when the balance is too small."""
+        user_id = _path_int(request, "user_id")
+        body = await _body(request)
+        amount = _int(body, "amount", low=1, high=1_000_000) if "amount" in body else 1
+        return web.json_response(await self.sandbox.spend_credits(user_id, amount))
 
     async def failed_renewal(self, request: web.Request) -> web.Response:
         """The customer's Stars renewal fails: `when` "now" (default) or "next"."""

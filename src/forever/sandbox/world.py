@@ -42,10 +42,13 @@ from forever.sandbox.fake_bot_api.state import Subscription
 from forever.sandbox.hub import EventHub
 from forever.sandbox.mail_catcher import CaughtMail, MailCatcher
 from forever.sandbox.views import mail_summary, message_view
+from forever.services.credits import Outcome
 from forever.telegram.bot_port import BotChatPort
 from forever.wiring import console
 from forever.wiring import customers as customer_wiring
+from forever.wiring.economy import credit_ledger
 from forever.wiring.email import drain_outbox, run_due_work
+from forever.wiring.promo import promos
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,9 @@ MAX_CLOCK_MOVE = timedelta(days=120)  # past the last win-back email (90 days)
 BOT_TIMEOUT = 30.0  # seconds the page waits for the bot to handle an action
 _CHAT_KINDS = frozenset({"message", "invoice", "edit", "delete", "user_message"})
 MAX_USAGE = 10_000  # one feed of the usage counter
+# A promo code ready to try (issue 19): the page offers it to every customer as a chip.
+SANDBOX_PROMO_CODE = "WELCOME20"
+SANDBOX_PROMO = f"{SANDBOX_PROMO_CODE} percent=20"
 
 
 __all__ = ["Customer", "Sandbox", "SandboxError", "free_port", "sandbox_settings"]
@@ -187,6 +193,7 @@ class Sandbox:
         self.runtime: Runtime | None = None
         self.url = ""
         self._clock_lock = asyncio.Lock()
+        self._spends = 0  # makes each "Spend credits" request id new
         self._next_id = FIRST_CUSTOMER_ID
         # Stars subscriptions (by first charge id) whose next renewal the page made fail.
         self._failing_renewals: set[str] = set()
@@ -260,12 +267,20 @@ class Sandbox:
             group.statuses[STAFF_ID] = "creator"
         await upgrade_engine(self.container.engine)
         await self._restore_customers()
+        await self._seed_promo_code()
         # The page's routes go on the bot's own web server, next to the product's.
         self.runtime = Runtime(self.container, SANDBOX_TOKEN, routes=[self._install_page])
         # handle_as_tasks=False: an action on the page returns once the bot has answered it.
         await self.runtime.start(scheduler=scheduler, handle_as_tasks=False)
         await self.fake.wait_until_polled()
         self.url = f"http://{HOST}:{self.runtime.web_port}/"
+
+    async def _seed_promo_code(self) -> None:
+        """WELCOME20, 20% off the next payment for any plan, made by Sam (once per database)."""
+        assert self.container is not None
+        codes = promos(self.container)
+        if not any(c.spec.code == SANDBOX_PROMO_CODE for c in await codes.listing()):
+            await codes.create(staff_id=STAFF_ID, text=SANDBOX_PROMO)
 
     def club_json(self) -> list[dict[str, Any]]:
         """The catalog's chats as the page shows them: who is inside, and the posts."""
@@ -461,6 +476,26 @@ class Sandbox:
         async with self._clock_lock:
             work = await self.run_due_work()
         return {"usage": value, "work": work}
+
+    async def spend_credits(self, user_id: int, amount: int) -> dict[str, Any]:
+        """What `POST /api/usage` and `bot.py usage --credits` do (the same ledger call, a new
+        request id each time), then hand over what it queued: the low-balance notice."""
+        self.customer(user_id)
+        assert self.container is not None
+        self._spends += 1
+        request_id = f"sandbox-{user_id}-{self.clock.now().timestamp():.0f}-{self._spends}"
+        try:
+            result = await credit_ledger(self.container).use(user_id, amount, request_id)
+        except ValueError as exc:
+            raise SandboxError(str(exc)) from None
+        if result.outcome is Outcome.UNKNOWN_PERSON:
+            raise SandboxError("this customer has not opened the bot yet: press /start first")
+        if result.outcome is Outcome.INSUFFICIENT:
+            raise SandboxError(
+                f"not enough credits: {result.balance} left; buy a pack in /shop first"
+            )
+        await self.hand_over()
+        return {"balance": result.balance}
 
     async def fail_renewal(self, user_id: int, *, now: bool) -> dict[str, Any]:
         """The customer's Stars balance runs dry: Telegram's renewal of their subscription

@@ -13,7 +13,7 @@ anyone else. Every change is idempotent (outbox keys) and recorded as an event.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -60,6 +60,19 @@ class Holder:
     state: str | None
     plan_id: str | None
     language: str | None = None
+    # Add-ons (ids) that open chats: live now, and bought before but ended or refunded.
+    addons: frozenset[str] = frozenset()
+    ended_addons: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class AddonHolding:
+    """One purchase of an add-on that opens chats (services.shop writes them)."""
+
+    person_id: int
+    addon_id: str
+    ends_at: datetime | None
+    refunded_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +84,15 @@ class Presence:
 
 class AccessStore(Protocol):
     async def holders(self, person_ids: Collection[int] | None) -> Sequence[Holder]:
-        """People with a subscription (all of them when `person_ids` is None), and anyone
-        holding a grant."""
+        """People with a subscription or an add-on not refunded (all of them when
+        `person_ids` is None), and anyone holding a grant."""
+        ...
+
+    async def addon_holdings(
+        self, person_ids: Collection[int] | None, addon_ids: Collection[str]
+    ) -> Sequence[AddonHolding]:
+        """Purchases of these add-ons by these people (by anyone when None), refunded and
+        ended ones included."""
         ...
 
     async def grants(self, person_ids: Collection[int] | None) -> Sequence[GrantRecord]:
@@ -90,6 +110,11 @@ class AccessStore(Protocol):
         ...
 
     async def set_member(self, chat_id: int, user_id: int, status: str, now: datetime) -> None: ...
+
+    async def mark_removing(self, pairs: Collection[tuple[int, int]], now: datetime) -> None:
+        """(chat id, user id) seen in the chat whose removal was just queued: `removing`
+        until Telegram says they left, so no later pass queues a second removal."""
+        ...
 
     async def member_counts(self) -> dict[int, int]: ...
 
@@ -111,7 +136,7 @@ class SyncReport:
     removals: int = 0  # removals queued (access ended)
     strays: int = 0  # removals queued by the reconcile
     people: set[int] = field(default_factory=set)
-    # (chat id, Telegram id) of the removals queued in this pass: the reconcile skips them
+    # (chat id, Telegram id) of the removals queued in this pass (marked `removing`)
     removing: set[tuple[int, int]] = field(default_factory=set)
 
     @property
@@ -198,6 +223,7 @@ class SyncAccess:
         report = SyncReport()
         async with self.uow.begin():
             holders = {h.person_id: h for h in await self.store.holders(person_ids)}
+            await self._add_addons(holders, person_ids, now)
             grants: dict[tuple[int, int], GrantRecord] = {
                 (g.person_id, g.chat_id): g for g in await self.store.grants(person_ids)
             }
@@ -208,6 +234,10 @@ class SyncAccess:
                 await self._open(holder, grants, now, report, out)
             for grant in grants.values():
                 await self._close(grant, holders.get(grant.person_id), now, report, out)
+            if report.removing:
+                # Before the reconcile: someone whose removal waits (a demoted bot, a 429) is
+                # no stray for this pass or any later one.
+                await self.store.mark_removing(report.removing, now)
             if reconcile:
                 await self._reconcile(grants, now, report, out)
             await self._enqueue_all(out, now)
@@ -215,6 +245,29 @@ class SyncAccess:
         if report.total and self.kick is not None:
             self.kick.kick()
         return report
+
+    async def _add_addons(
+        self, holders: dict[int, Holder], person_ids: Collection[int] | None, now: datetime
+    ) -> None:
+        """The add-ons that open chats each holder bought: live ones open their chats."""
+        addon_ids = [a.id for a in self.catalog.addons if a.chats]
+        if not addon_ids:
+            return
+        live: dict[int, set[str]] = {}
+        ended: dict[int, set[str]] = {}
+        for held in await self.store.addon_holdings(person_ids, addon_ids):
+            live_now = access.addon_live(held.ends_at, held.refunded_at, now)
+            (live if live_now else ended).setdefault(held.person_id, set()).add(held.addon_id)
+        for person_id in live.keys() | ended.keys():
+            holder = holders.get(person_id)
+            if holder is not None:
+                holders[person_id] = replace(
+                    holder,
+                    addons=frozenset(live.get(person_id, ())),
+                    ended_addons=frozenset(
+                        ended.get(person_id, set()) - live.get(person_id, set())
+                    ),
+                )
 
     async def _enqueue_all(self, rows: list[dict[str, Any]], now: datetime) -> None:
         """One statement for the lot when the outbox can (the SQL one can): a first sweep
@@ -235,7 +288,7 @@ class SyncAccess:
         out: list[dict[str, Any]],
     ) -> None:
         opened: list[tuple[AccessChat, GrantRecord]] = []
-        for chat in access.chats_given(self.catalog, holder.state, holder.plan_id):
+        for chat in access.chats_given(self.catalog, holder.state, holder.plan_id, holder.addons):
             grant = grants.get((holder.person_id, chat.chat_id))
             if grant is None:
                 grant = self.store.add_grant(
@@ -259,6 +312,7 @@ class SyncAccess:
                 EventKind.CHAT_ACCESS_GIVEN, now, holder.person_id, chat=chat.chat_id
             )
         rounds = "-".join(f"{g.chat_id}.{g.round}" for _, g in opened)
+        addon_id = self._opening_addon(holder, [chat for chat, _ in opened])
         out.append(
             dict(
                 key=f"access-invite:{holder.person_id}:{rounds}"[:200],
@@ -269,6 +323,7 @@ class SyncAccess:
                     "user_id": holder.telegram_id,
                     "chats": [chat.chat_id for chat, _ in opened],
                     "plan_id": holder.plan_id or "",
+                    "addon_id": addon_id,
                 },
                 marketing=False,
                 not_before=now,
@@ -277,6 +332,15 @@ class SyncAccess:
         )
         report.invited += 1
         report.people.add(holder.person_id)
+
+    def _opening_addon(self, holder: Holder, chats: list[AccessChat]) -> str:
+        """The add-on that opened chats the plan does not (the invite names it), or ""."""
+        by_plan = {c.key for c in access.chats_given(self.catalog, holder.state, holder.plan_id)}
+        only_addon = {c.key for c in chats} - by_plan
+        for addon_id in sorted(holder.addons):
+            if only_addon & access.addon_chat_keys(self.catalog, [addon_id]):
+                return addon_id
+        return ""
 
     async def _close(
         self,
@@ -290,12 +354,16 @@ class SyncAccess:
             return
         state = holder.state if holder else None
         plan_id = holder.plan_id if holder else None
-        if self.catalog.chat_by_id(grant.chat_id) is None:
+        addons = holder.addons if holder else frozenset()
+        chat = self.catalog.chat_by_id(grant.chat_id)
+        if chat is None:
             return  # a chat taken out of the catalog: the business manages it by hand now
-        given = {c.chat_id for c in access.chats_given(self.catalog, state, plan_id)}
+        given = {c.chat_id for c in access.chats_given(self.catalog, state, plan_id, addons)}
         if grant.chat_id in given:
             return
-        reason = access.removal_reason(state, plan_id, self.catalog)
+        reason = access.removal_reason(
+            state, plan_id, self.catalog, chat, holder.ended_addons if holder else ()
+        )
         if grant.lost_at is None:
             grant.lost_at = now
             if reason == access.RemovalReason.PLAN:
@@ -350,7 +418,7 @@ class SyncAccess:
             if g.status == "granted" and g.telegram_id is not None
         }
         chat_ids = [c.chat_id for c in self.catalog.chats]
-        skip = entitled | report.removing
+        skip = entitled | report.removing  # (the latter are `removing` by now anyway)
         found: dict[int, int] = {}  # chat id -> strays queued for removal
         for seen in await self.store.present(chat_ids):
             if seen.status not in access.PRESENT or seen.user_id in self.staff_ids:

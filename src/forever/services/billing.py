@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
-from forever.domain.catalog import Catalog, Offer, Plan
+from forever.domain.catalog import Catalog, Offer, OfferKind, Plan
 from forever.domain.clock import Clock
 from forever.domain.lifecycle import Billing, Membership
 from forever.domain.payments import (
@@ -36,6 +36,7 @@ from forever.domain.payments import (
     read_payload,
     upgrade_credit,
 )
+from forever.domain.promo import discounted
 from forever.domain.signing import Signer
 from forever.services.accounts import Snapshot
 from forever.services.memberships import apply_membership, to_membership
@@ -160,9 +161,11 @@ price charged: the only price they may name)."""
 class PriceArms(Protocol):
     """A plan_price experiment's prices already shown to a person (services/experiments.py)."""
 
-    async def monthly(
+    async def arms(
         self, person_id: int, language: str | None, *, record: bool, plan_id: str | None = None
-    ) -> dict[str, int]: ...
+    ) -> dict[str, tuple[int | None, int | None]]:
+        """Plan id -> the arm's (monthly, yearly) Stars, None where it keeps the catalog's."""
+        ...
 
 
 class KeptPrices(Protocol):
@@ -174,6 +177,27 @@ class KeptPrices(Protocol):
         them to the catalog price since (services/price_migration.py) and it is in force, or
         if their paid access ended more than 90 days ago (back as a new member)."""
         ...
+
+
+class CodeDiscount(Protocol):
+    @property
+    def percent(self) -> int: ...
+
+
+class PromoPrices(Protocol):
+    """Promo codes (services/promo.py): a percent code the person used lowers their next
+    invoice for its plans; the invoice remembers the price it would have had."""
+
+    async def discount(self, person_id: int, plan_id: str) -> CodeDiscount | None: ...
+
+    async def issued(self, invoice_id: int, discount: Any, full_stars: int) -> None: ...
+
+    async def paid(
+        self, *, invoice_id: int, person_id: int | None, plan_id: str, amount: int, at: datetime
+    ) -> None: ...
+
+
+PROMO_OFFER_ID = "promo"  # how an invoice at a code's price names its discount to the texts
 
 
 async def kept_price(
@@ -216,7 +240,9 @@ class Invoicing:
         signer: Signer,
         prices: PriceArms | None = None,
         kept: KeptPrices | None = None,
+        promos: PromoPrices | None = None,
     ) -> None:
+        self.promos = promos
         self.prices = prices
         self.kept = kept
         self.uow = uow
@@ -227,37 +253,52 @@ class Invoicing:
     async def monthly_price(self, person_id: int, plan: Plan) -> int:
         """What a Stars subscription link for `plan` would charge this person before any offer
         (their kept price, else the price experiment arm they were shown, else the catalog's)."""
-        async with self.uow.begin():
-            stars = await self._monthly(person_id, plan, self.clock.now())
-            await self.uow.commit()
-        return stars
+        return (await self.personal_plan(person_id, plan)).monthly_stars
 
-    async def _monthly(self, person_id: int, plan: Plan, now: datetime) -> int:
-        kept = await kept_price(self.kept, person_id, plan, InvoiceKind.SUBSCRIPTION, now)
+    async def personal_plan(self, person_id: int, plan: Plan) -> Plan:
+        """`plan` at this person's own prices, monthly and yearly, before any offer: what
+        its invoices would charge them (so what anything shown to them must name)."""
+        now = self.clock.now()
+        async with self.uow.begin():
+            for kind in (InvoiceKind.SUBSCRIPTION, InvoiceKind.YEARLY):
+                plan = await self._priced(person_id, plan, kind, now)
+            await self.uow.commit()
+        return plan
+
+    async def _priced(self, person_id: int, plan: Plan, kind: InvoiceKind, now: datetime) -> Plan:
+        """In the caller's unit of work: `plan` with this kind's price set to the person's."""
+        kept = await kept_price(self.kept, person_id, plan, kind, now)
         if kept is not None:
-            return kept
-        if self.prices is not None:
-            shown = await self.prices.monthly(person_id, None, record=False, plan_id=plan.id)
-            if plan.id in shown:
-                return shown[plan.id]
-        return plan.monthly_stars
+            # The price this member was sold (a discount offer then applies to it).
+            return with_price(plan, kind, kept)
+        if self.prices is not None and kind in (InvoiceKind.SUBSCRIPTION, InvoiceKind.YEARLY):
+            # A price experiment's arm, if this person was shown one: the price seen is the
+            # price charged (a discount offer then applies to it).
+            shown = await self.prices.arms(person_id, None, record=False, plan_id=plan.id)
+            monthly, yearly = shown.get(plan.id, (None, None))
+            stars = yearly if kind is InvoiceKind.YEARLY else monthly
+            if stars is not None:
+                return with_price(plan, kind, stars)
+        return plan
 
     async def issue(
         self, person_id: int, plan: Plan, kind: InvoiceKind, offer: Offer | None = None
     ) -> IssuedInvoice:
         now = self.clock.now()
         async with self.uow.begin():
-            kept = await kept_price(self.kept, person_id, plan, kind, now)
-            if kept is not None:
-                # The price this member was sold (a discount offer then applies to it).
-                plan = with_price(plan, kind, kept)
-            elif self.prices is not None and kind is InvoiceKind.SUBSCRIPTION:
-                # A price experiment's arm, if this person was shown one: the price seen is
-                # the price charged (a discount offer then applies to it).
-                shown = await self.prices.monthly(person_id, None, record=False, plan_id=plan.id)
-                if plan.id in shown:
-                    plan = replace(plan, monthly_stars=shown[plan.id])
+            plan = await self._priced(person_id, plan, kind, now)
             amount = price(plan, kind, offer)
+            code = None
+            if (
+                self.promos is not None
+                and offer is None
+                and kind in (InvoiceKind.SUBSCRIPTION, InvoiceKind.YEARLY)
+            ):
+                # A percent promo code the person used for this plan: the price charged.
+                code = await self.promos.discount(person_id, plan.id)
+            full = amount
+            if code is not None:
+                amount = discounted(amount, code.percent)
             invoice = await self.invoices.add(
                 person_id=person_id,
                 plan_id=plan.id,
@@ -269,6 +310,9 @@ class Invoicing:
                 expires_at=now + INVOICE_LIFETIME,
             )
             invoice_id = invoice.id
+            if code is not None and self.promos is not None:
+                await self.promos.issued(invoice_id, code, full)
+                offer = Offer(id=PROMO_OFFER_ID, kind=OfferKind.DISCOUNT, percent=code.percent)
             await self.uow.commit()
         return IssuedInvoice(
             invoice_id, make_payload(self.signer, invoice_id), amount, kind, plan, offer
@@ -505,6 +549,25 @@ class IncomingPayment:
     subscription_expires_at: datetime | None
 
 
+class PaidPoints(Protocol):
+    """services.points.PointsLedger: points for a paid period, once per charge id."""
+
+    async def hold(self, person_id: int) -> None: ...
+
+    async def on_payment(self, person_id: int, period: timedelta, charge_id: str) -> Any: ...
+
+
+class PaymentFollowUp(Protocol):
+    """Called inside the payment's transaction for each kept Stars payment of a plan
+    (services.referrals.ReferralRewards: the reward at a referred person's first payment).
+    True when it queued a message."""
+
+    async def paid(self, person_id: int, charge_id: str, now: datetime) -> bool: ...
+
+
+KEPT_OUTCOMES = frozenset({"activated", "renewed", "kept_after_cancel"})
+
+
 class RecordPayment:
     """Record a successful payment once (the charge id is unique) and grant what it bought."""
 
@@ -523,8 +586,14 @@ class RecordPayment:
         kick: DeliveryKick,
         staff_chat_ids: Iterable[int] = (),
         kept: KeptPrices | None = None,
+        promos: PromoPrices | None = None,
+        points: PaidPoints | None = None,
+        follow_up: PaymentFollowUp | None = None,
     ) -> None:
+        self.promos = promos  # a payment at a promo code's price: the discount given
         self.kept = kept  # an upgrade's credit values the held days at the price paid
+        self.points = points  # points per paid month (issue 19), in the payment's transaction
+        self.follow_up = follow_up
         self.uow = uow
         self.invoices = invoices
         self.payments = payments
@@ -542,6 +611,13 @@ class RecordPayment:
     async def __call__(self, paid: IncomingPayment) -> PaymentResult:
         async with self.uow.begin():
             result = await self._record(paid)
+            followed = (
+                self.follow_up is not None
+                and result.person_id is not None
+                and result.outcome.value in KEPT_OUTCOMES
+                and paid.currency == "XTR"
+                and await self.follow_up.paid(result.person_id, paid.charge_id, self.clock.now())
+            )
             await queue_receipt(self.outbox, self.people, result, paid, self.clock.now())
             if result.stop_charge_id is not None and result.person_id is not None:
                 # The plan changed: the old Stars subscription must not renew too.
@@ -556,7 +632,7 @@ class RecordPayment:
                 )
             if result.outcome is not PaymentOutcome.DUPLICATE:
                 await self.uow.commit()
-        if result.stop_charge_id is not None or result.urgent:
+        if result.stop_charge_id is not None or result.urgent or followed:
             self.kick.kick()
         return result
 
@@ -576,6 +652,8 @@ class RecordPayment:
                 PaymentOutcome.UNKNOWN, person_id=payer.id if payer else None, language=language
             )
 
+        if self.points is not None:  # the person before the membership (services.points)
+            await self.points.hold(invoice.person_id)
         owner = await self.people.get(invoice.person_id)
         plan = catalog.plan(invoice.plan_id)
         sub = await self.subscriptions.get_or_create(invoice.person_id, now)
@@ -636,6 +714,18 @@ class RecordPayment:
             if membership is decision.membership:
                 credit = None
             self._apply(paid, decision, sub, invoice, now, membership)
+            if self.promos is not None and decision.invoice_now_paid:
+                await self.promos.paid(
+                    invoice_id=invoice.id,
+                    person_id=person_id,
+                    plan_id=invoice.plan_id,
+                    amount=paid.amount,
+                    at=now,
+                )
+            if self.points is not None and person_id is not None and paid.amount > 0:
+                await self.points.on_payment(
+                    person_id, InvoiceKind(invoice.billing).period, paid.charge_id
+                )
         for kind, data in decision.events:
             self.events.record(kind, now, person_id, **data)
         return PaymentResult(

@@ -1,6 +1,7 @@
-"""The console's catalog editor (owners only): plan names and prices edited in forms,
-checked by the same parser as catalog.toml, saved as versions (who, when, what changed),
-put in force at once, rolled back to any earlier version, exported as catalog.toml.
+"""The console's catalog editor (owners only): plan names and prices edited in forms, the
+`[[experiments]]` tables edited as TOML text, each checked by the same parser as
+catalog.toml, saved as versions (who, when, what changed), put in force at once, rolled back
+to any earlier version, exported as catalog.toml.
 
 A price applies to what is sold from then on: invoices already issued keep their amount,
 and a Stars subscription renews at the price Telegram fixed when it began.
@@ -9,6 +10,7 @@ and a Stars subscription renews at the price Telegram fixed when it began.
 from __future__ import annotations
 
 import copy
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -63,6 +65,12 @@ def plan_form(catalog: Catalog) -> dict[str, str]:
         for loc in LOCALES:
             form[f"{plan.id}.name_{loc}"] = plan.name.get(loc, "")
     return form
+
+
+def experiments_text(catalog: Catalog) -> str:
+    """The `[[experiments]]` tables of the catalog in force, as catalog.toml writes them."""
+    found = catalog.raw.get("experiments") or []
+    return dumps({"experiments": found}) if found else ""
 
 
 def _changed(before: Any, after: Any, path: str = "") -> list[tuple[str, Any, Any]]:
@@ -140,6 +148,31 @@ class ConsoleCatalog:
             return Saved(False, errors=errors)
         return await self._save(staff_id, raw, catalog.raw, note="plans edited")
 
+    async def edit_experiments(self, *, staff_id: int, text: str) -> Saved:
+        """The `[[experiments]]` tables, replaced by `text` (TOML, nothing else in it; empty:
+        no experiments), checked with the whole catalog as the file would be; saved and in
+        force at once, or nothing changes and the field says what is wrong. Staff's stop
+        and promote (kept in the database) stay in force over a status set here."""
+        try:
+            table = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            return Saved(False, errors={"experiments": f"Not valid TOML: {error}."})
+        extra = sorted(set(table) - {"experiments"})
+        if extra:
+            return Saved(
+                False,
+                errors={"experiments": f"Only [[experiments]] tables here, not {extra[0]!r}."},
+            )
+        catalog = self.current()
+        raw = copy.deepcopy(catalog.raw)
+        if table.get("experiments"):
+            raw["experiments"] = table["experiments"]
+        else:
+            raw.pop("experiments", None)
+        return await self._save(
+            staff_id, raw, catalog.raw, note="experiments edited", field="experiments"
+        )
+
     async def rollback(self, *, staff_id: int, version_id: int) -> Saved:
         async with self.uow.begin():
             text = await self.versions.text_of(version_id)
@@ -154,17 +187,23 @@ class ConsoleCatalog:
         )
 
     async def _save(
-        self, staff_id: int, raw: dict[str, Any], before: dict[str, Any], *, note: str
+        self,
+        staff_id: int,
+        raw: dict[str, Any],
+        before: dict[str, Any],
+        *,
+        note: str,
+        field: str = "catalog",
     ) -> Saved:
         text = dumps(raw)
         try:
             catalog = parse_catalog(text, source="the edited catalog")
         except CatalogError as error:
             message = str(error).split(": ", 1)[-1]
-            return Saved(False, errors={"catalog": message})
+            return Saved(False, errors={field: message})
         changes = _changed(before, raw)
         if not changes:
-            return Saved(False, errors={"catalog": "Nothing changed."})
+            return Saved(False, errors={field: "Nothing changed."})
         now = self.clock.now()
         async with self.uow.begin():
             version_id = await self.versions.add(

@@ -10,9 +10,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from forever.domain.catalog import Catalog
 from forever.domain.clock import Clock
-from forever.domain.economy import debit, parse_amount
-from forever.services.ports import PeopleRepository, UnitOfWork
+from forever.domain.economy import crossed_low, debit, parse_amount
+from forever.services.ports import Outbox, PeopleRepository, UnitOfWork
+
+LOW_BALANCE_TEMPLATE = "low_balance"  # a chat view with a "Buy credits" button
 
 
 class EntryKind(StrEnum):
@@ -41,7 +44,14 @@ class CreditStore(Protocol):
         idempotency_key: str,
         note: str | None,
         at: datetime,
+        stars: int | None = None,
     ) -> Any: ...
+
+
+class UsageHook(Protocol):
+    async def __call__(self, person_id: int, used: int) -> Any:
+        """Credits were just used (inside the ledger's transaction)."""
+        ...
 
 
 class Outcome(StrEnum):
@@ -72,15 +82,33 @@ def check_request_id(raw: object) -> str:
 
 class CreditLedger:
     def __init__(
-        self, uow: UnitOfWork, people: PeopleRepository, store: CreditStore, clock: Clock
+        self,
+        uow: UnitOfWork,
+        people: PeopleRepository,
+        store: CreditStore,
+        clock: Clock,
+        on_usage: UsageHook | None = None,
+        notices: Outbox | None = None,
+        catalog: Catalog | None = None,
     ) -> None:
+        self.on_usage = on_usage  # points for usage milestones, in the same transaction
         self.uow = uow
         self.people = people
         self.store = store
         self.clock = clock
+        # The low-balance notice (a chat outbox row in the usage's transaction) and the
+        # catalog that holds its threshold (`[credits] low_balance`).
+        self.notices = notices
+        self.catalog = catalog
 
     async def _apply(
-        self, telegram_id: int, kind: EntryKind, amount: int, key: str, note: str | None
+        self,
+        telegram_id: int,
+        kind: EntryKind,
+        amount: int,
+        key: str,
+        note: str | None,
+        stars: int | None = None,
     ) -> Result:
         async with self.uow.begin():
             await self.store.lock_person(telegram_id)
@@ -107,13 +135,38 @@ class CreditLedger:
                 idempotency_key=key,
                 note=note,
                 at=self.clock.now(),
+                stars=stars,
             )
+            if kind is EntryKind.USAGE and self.on_usage is not None:
+                await self.on_usage(person.id, -taken)
+            if kind is EntryKind.USAGE:
+                await self._notice_low(person.id, balance, after, key)
             await self.uow.commit()
         return Result(Outcome.DONE, after, shortfall)
 
-    async def buy(self, telegram_id: int, credits: int, charge_id: str, pack_id: str) -> Result:
+    async def _notice_low(self, person_id: int, before: int, after: int, key: str) -> None:
+        """Once per crossing: only the usage that takes the balance from above the threshold
+        to it or below queues the notice (keyed by that usage, so a repeat queues nothing)."""
+        threshold = self.catalog.credit_low_balance if self.catalog is not None else 0
+        if self.notices is None or not crossed_low(before, after, threshold):
+            return
+        now = self.clock.now()
+        await self.notices.enqueue(
+            key=f"low_balance:{key}"[:200],
+            channel="chat",
+            person_id=person_id,
+            template=LOW_BALANCE_TEMPLATE,
+            context={"balance": after, "threshold": threshold},
+            marketing=False,
+            not_before=now,
+            now=now,
+        )
+
+    async def buy(
+        self, telegram_id: int, credits: int, charge_id: str, pack_id: str, stars: int | None = None
+    ) -> Result:
         return await self._apply(
-            telegram_id, EntryKind.PURCHASE, credits, f"buy:{charge_id}", pack_id
+            telegram_id, EntryKind.PURCHASE, credits, f"buy:{charge_id}", pack_id, stars
         )
 
     async def use(self, telegram_id: int, amount: object, request_id: object) -> Result:

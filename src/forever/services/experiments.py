@@ -9,11 +9,11 @@ person keeps the arm they saw even if the catalog's weights change later.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from forever.domain.catalog import Catalog, Journey, OfferKind
+from forever.domain.catalog import Catalog, Journey, OfferKind, Plan
 from forever.domain.clock import Clock
 from forever.domain.experiment_outcomes import Happened
 from forever.domain.experiments import (
@@ -247,8 +247,12 @@ class KeptMonthly(Protocol):
     ) -> int | None: ...
 
 
+ArmPrices = tuple[int | None, int | None]
+"""A plan_price arm's (monthly, yearly) Stars; None where the arm leaves the catalog's."""
+
+
 class PersonalPrices:
-    """The plan_price surface: a person's monthly price of each plan under a running price
+    """The plan_price surface: a person's prices of each plan under a running price
     experiment (the holdout: the catalog's). With `record`, showing the prices is the exposure;
     without, only prices already shown count (the invoice charges what was seen)."""
 
@@ -264,28 +268,56 @@ class PersonalPrices:
         self.clock = clock
         self.kept = kept
 
-    async def __call__(self, person_id: int, language: str | None) -> dict[str, int]:
-        """The monthly prices /plans names for this person: the price they keep (stable
-        prices: while a member, and 90 days after paid access ended), else the arm shown."""
-        testing = any(e.surface is Surface.PLAN_PRICE for e in self.chooser.catalog.experiments)
+    async def __call__(self, person_id: int, language: str | None) -> dict[str, Plan]:
+        """The plans as /plans names them to this person, by id, where a price differs from
+        the catalog's: for monthly and for yearly, the price they keep (stable prices: while
+        a member, and 90 days after paid access ended), else the arm shown, else the
+        catalog's. The yearly saving then follows from these prices. Each is what the
+        invoice will charge (services.billing.Invoicing takes the same steps)."""
+        catalog = self.chooser.catalog
+        testing = any(e.surface is Surface.PLAN_PRICE for e in catalog.experiments)
         if not testing and self.kept is None:
             return {}
+        found: dict[str, Plan] = {}
         async with self.uow.begin():
-            found = await self.monthly(person_id, language, record=True) if testing else {}
-            if self.kept is not None:
-                now = self.clock.now()
-                for plan in self.chooser.catalog.plans:
-                    stars = await self.kept.paid(person_id, plan.id, "monthly", now)
-                    if stars is not None:
-                        found[plan.id] = stars  # what the invoice will charge
+            arms = await self.arms(person_id, language, record=True) if testing else {}
+            now = self.clock.now()
+            for plan in catalog.plans:
+                monthly, yearly = arms.get(plan.id, (None, None))
+                if self.kept is not None:
+                    monthly = await self.kept.paid(person_id, plan.id, "monthly", now) or monthly
+                    yearly = await self.kept.paid(person_id, plan.id, "yearly", now) or yearly
+                if monthly is not None or yearly is not None:
+                    found[plan.id] = replace(
+                        plan,
+                        monthly_stars=monthly or plan.monthly_stars,
+                        yearly_stars=yearly or plan.yearly_stars,
+                    )
             await self.uow.commit()
         return found
+
+    async def own_monthly(self, person_id: int, plan_id: str, now: datetime) -> int | None:
+        """In the caller's unit of work: the monthly price this person keeps for the plan,
+        else the arm they were shown; None: the catalog's (what a link would charge)."""
+        if self.kept is not None:
+            kept = await self.kept.paid(person_id, plan_id, "monthly", now)
+            if kept is not None:
+                return kept
+        shown = await self.monthly(person_id, None, record=False, plan_id=plan_id)
+        return shown.get(plan_id)
 
     async def monthly(
         self, person_id: int, language: str | None, *, record: bool, plan_id: str | None = None
     ) -> dict[str, int]:
         """In the caller's unit of work: plan id -> the arm's monthly Stars."""
-        out: dict[str, int] = {}
+        arms = await self.arms(person_id, language, record=record, plan_id=plan_id)
+        return {k: m for k, (m, _) in arms.items() if m is not None}
+
+    async def arms(
+        self, person_id: int, language: str | None, *, record: bool, plan_id: str | None = None
+    ) -> dict[str, ArmPrices]:
+        """In the caller's unit of work: plan id -> the arm's (monthly, yearly) Stars."""
+        out: dict[str, ArmPrices] = {}
         for plan in self.chooser.catalog.plans:
             if plan_id is not None and plan.id != plan_id:
                 continue
@@ -297,8 +329,11 @@ class PersonalPrices:
                 language=language,
                 record=record,
             )
-            if choice is not None and choice.variant.monthly_stars is not None:
-                out[plan.id] = choice.variant.monthly_stars
+            if choice is None:
+                continue
+            arm = (choice.variant.monthly_stars, choice.variant.yearly_stars)
+            if arm != (None, None):
+                out[plan.id] = arm
         return out
 
 

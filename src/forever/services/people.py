@@ -4,12 +4,18 @@ contact, and keep `last_seen_at`, the username and the "blocked the bot" mark cu
 The person middleware calls `IdentifyPerson` on every update; it only reads, unless the
 update changes something we keep (first contact, unblocking, a new username, or last seen
 more than a few minutes ago: `domain.people.needs_update`), and then commits once.
+
+With `PersonLookups` (the chat's wiring gives it), the updates that arrive in the same turn
+of the event loop (a burst: polling hands over up to 100 at once) are looked up together:
+one read for all of them, which also says where each person stands (the snapshot /start
+shows), and one transaction signing up all the new ones.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, fields
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -49,10 +55,14 @@ class Customer:
     erased_at: datetime | None
     trial_used_at: datetime | None
     awaiting: str | None
+    # This update created the person: their very first contact with the bot (a referral link
+    # counts only then).
+    first_contact: bool = False
 
     @classmethod
-    def of(cls, record: PersonRecord) -> Customer:
-        return cls(**{f.name: getattr(record, f.name) for f in fields(cls)})
+    def of(cls, record: PersonRecord, *, first_contact: bool = False) -> Customer:
+        kept = {f.name: getattr(record, f.name) for f in fields(cls) if f.name != "first_contact"}
+        return cls(**kept, first_contact=first_contact)
 
 
 class NewPeople(Protocol):
@@ -70,6 +80,50 @@ class NewPeople(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """Who is talking, and where they stand when the same read told it (None: not read)."""
+
+    customer: Customer
+    standing: Snapshot | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewPerson:
+    telegram_id: int
+    first_name: str | None
+    username: str | None
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class Touch:
+    """Seen now and not blocked any more; `username` the one to keep (None: unchanged)."""
+
+    person_id: int
+    username: str | None
+
+
+class PersonLookups(Protocol):
+    """The batched reads and sign-ups behind `IdentifyPerson` (each call one transaction)."""
+
+    async def by_telegram_ids(self, telegram_ids: Sequence[int], now: datetime) -> dict[int, Seen]:
+        """One read: each person found, with their standing."""
+        ...
+
+    async def sign_up(
+        self, people: Sequence[NewPerson], now: datetime, event: str
+    ) -> dict[int, tuple[Seen, bool]]:
+        """One transaction: insert each person unless their Telegram id exists (seen and
+        last seen `now`) and record `event` for each this call inserted (True). Every id
+        asked for is in the answer; an id another transaction inserted first is False."""
+        ...
+
+    async def touch(self, people: Sequence[Touch], now: datetime) -> None:
+        """One transaction: each person last seen `now`, not blocked, and their username."""
+        ...
+
+
 class IdentifyPerson:
     def __init__(
         self,
@@ -79,6 +133,7 @@ class IdentifyPerson:
         events: EventLog,
         clock: Clock,
         locale_for: Callable[[str | None], str],
+        lookups: PersonLookups | None = None,
     ) -> None:
         self.uow = uow
         self.people = people
@@ -86,8 +141,99 @@ class IdentifyPerson:
         self.events = events
         self.clock = clock
         self.locale_for = locale_for
+        self.lookups = lookups
+        self._waiting: list[tuple[TelegramUser, asyncio.Future[Seen]]] = []
+        self._resolving: set[asyncio.Task[None]] = set()
 
     async def __call__(self, user: TelegramUser) -> Customer:
+        return (await self.seen(user)).customer
+
+    async def seen(self, user: TelegramUser) -> Seen:
+        """The person behind `user` (created on first contact), with their standing when
+        it came with the same read."""
+        if self.lookups is None:
+            return Seen(await self._one(user))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Seen] = loop.create_future()
+        self._waiting.append((user, future))
+        if len(self._waiting) == 1:
+            # After every update that is ready in this turn has asked.
+            loop.call_soon(self._resolve_waiting)
+        return await future
+
+    def _resolve_waiting(self) -> None:
+        batch, self._waiting = self._waiting, []
+        task = asyncio.ensure_future(self._resolve(batch))
+        self._resolving.add(task)
+        task.add_done_callback(self._resolving.discard)
+
+    async def _resolve(self, batch: list[tuple[TelegramUser, asyncio.Future[Seen]]]) -> None:
+        try:
+            found = await self._look_up([user for user, _ in batch])
+        except asyncio.CancelledError:
+            for _, future in batch:
+                future.cancel()
+            raise
+        except Exception as exc:  # the database is down: every update waiting fails alike
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for user, future in batch:
+            if not future.done():
+                future.set_result(found[user.id])
+
+    async def _look_up(self, users: list[TelegramUser]) -> dict[int, Seen]:
+        """One read for everyone; one transaction for the new people; one for the people
+        whose update changes what we keep (as in `_one`)."""
+        assert self.lookups is not None
+        now = self.clock.now()
+        ids = list(dict.fromkeys(user.id for user in users))
+        found = await self.lookups.by_telegram_ids(ids, now)
+        new = {
+            user.id: NewPerson(
+                user.id,
+                (user.first_name or "")[:128] or None,
+                user.username,
+                self.locale_for(user.language_code),
+            )
+            for user in users
+            if user.id not in found
+        }
+        created: set[int] = set()
+        if new:
+            added = await self.lookups.sign_up(list(new.values()), now, EventKind.SIGNED_UP)
+            for telegram_id, (seen, inserted) in added.items():
+                found[telegram_id] = seen
+                if inserted:  # this update is their first contact (a referral link counts)
+                    created.add(telegram_id)
+                    found[telegram_id] = replace(
+                        seen, customer=replace(seen.customer, first_contact=True)
+                    )
+        touched: dict[int, Seen] = {}
+        for user in users:
+            person = found[user.id].customer
+            if (
+                user.id not in created
+                and user.id not in touched
+                and needs_update(
+                    last_seen_at=person.last_seen_at,
+                    blocked_at=person.blocked_at,
+                    stored_username=person.username,
+                    username=user.username,
+                    now=now,
+                )
+            ):
+                touched[user.id] = _touched(found[user.id], user.username, now)
+        if touched:
+            await self.lookups.touch(
+                [Touch(s.customer.id, s.customer.username) for s in touched.values()], now
+            )
+            found.update(touched)
+        return found
+
+    async def _one(self, user: TelegramUser) -> Customer:
+        """One person, in a unit of work of their own (and the write when one is due)."""
         now = self.clock.now()
         async with self.uow.begin():
             person = await self.people.by_telegram_id(user.id)
@@ -104,7 +250,7 @@ class IdentifyPerson:
                 assert person is not None
                 if created:
                     self.events.record(EventKind.SIGNED_UP, now, person.id, language=language)
-                    first = Customer.of(person)
+                    first = Customer.of(person, first_contact=True)
                     await self.uow.commit()
                     return first
             if not needs_update(
@@ -122,6 +268,14 @@ class IdentifyPerson:
             seen = Customer.of(person)
             await self.uow.commit()
         return seen
+
+
+def _touched(seen: Seen, username: str | None, now: datetime) -> Seen:
+    """`seen` once `touch` has written: seen now, not blocked, the new username if any."""
+    username = username or seen.customer.username
+    customer = replace(seen.customer, last_seen_at=now, blocked_at=None, username=username)
+    standing = seen.standing and replace(seen.standing, username=username)
+    return Seen(customer, standing)
 
 
 class PersonSnapshots(Protocol):

@@ -9,13 +9,19 @@ an audit entry. The new price applies from `effective_at`, `NOTICE` after the co
 so every member hears of it at least that long before it is charged.
 
 Idempotent: the notice is an outbox row keyed by person, plan, billing and new price, and a
-member already migrated to that price is not counted again.
+member already migrated to that price is not counted again; a move is recorded only with a
+notice newly queued, so two confirmations at once (a double tap) move each member once.
+
+The preview carries a `token` naming exactly who would move from which price; a
+confirmation that quotes it (the preview's Confirm button) goes ahead only while that is
+still so, and otherwise moves nobody and says what is true now (`stale`).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import NamedTuple, Protocol
 
@@ -54,6 +60,8 @@ class Preview:
     new: dict[str, int]  # billing -> catalog price
     moving: dict[str, Counter[int]] = field(default_factory=dict)  # billing -> old -> members
     effective_at: datetime | None = None
+    token: str = ""  # names who would move from which price (see `token`)
+    stale: bool = False  # a confirmation quoted another token: nobody was moved
 
     @property
     def members(self) -> int:
@@ -103,29 +111,33 @@ class PriceMigration:
             await self.uow.commit()
         return _preview(plan_id, new, moving, now + NOTICE)
 
-    async def migrate(self, plan_id: str, *, staff_id: int) -> Preview | None:
-        """Records each member's move, queues their notice, and audits it, in one commit."""
+    async def cancel(self, plan_id: str, *, staff_id: int) -> None:
+        """Staff dismissed a preview: nobody moves; the audit log says so."""
+        now = self.clock.now()
+        async with self.uow.begin():
+            self.audit.record(staff_id, "price_migration_cancelled", now, plan=plan_id)
+            await self.uow.commit()
+
+    async def migrate(
+        self, plan_id: str, *, staff_id: int, expected: str | None = None
+    ) -> Preview | None:
+        """Records each member's move, queues their notice, and audits it, in one commit.
+        With `expected` (a preview's token), only if the preview still says who moves:
+        otherwise nothing changes and the answer is today's preview, `stale`."""
         if self.catalog.plan(plan_id) is None:
             return None
         now = self.clock.now()
         effective = now + NOTICE
         async with self.uow.begin():
             new, moving = await self._moving(plan_id, now)
+            if expected is not None and expected != token(plan_id, new, moving):
+                return replace(_preview(plan_id, new, moving, effective), stale=True)
             plan = self.catalog.plan(plan_id)
             plan_names = plan.name if plan is not None else {}
+            moved = []
             for h in moving:
                 price = new[h.billing]
-                self.events.record(
-                    EVENT,
-                    now,
-                    h.person_id,
-                    plan=plan_id,
-                    billing=h.billing,
-                    old=h.paid,
-                    new=price,
-                    effective_at=effective.isoformat(),
-                )
-                await self.outbox.enqueue(
+                queued = await self.outbox.enqueue(
                     key=f"price_change:{h.person_id}:{plan_id}:{h.billing}:{price}",
                     channel="chat",
                     person_id=h.person_id,
@@ -142,20 +154,49 @@ class PriceMigration:
                     not_before=now,
                     now=now,
                 )
+                if not queued:
+                    continue  # another confirmation just moved them
+                moved.append(h)
+                self.events.record(
+                    EVENT,
+                    now,
+                    h.person_id,
+                    plan=plan_id,
+                    billing=h.billing,
+                    old=h.paid,
+                    new=price,
+                    effective_at=effective.isoformat(),
+                )
+            if expected is not None and moving and not moved:
+                # A second tap raced the first and lost: it changed nothing, and says so.
+                return replace(_preview(plan_id, new, [], effective), stale=True)
             self.audit.record(
                 staff_id,
                 "price_migration",
                 now,
                 plan=plan_id,
-                members=len(moving),
+                members=len(moved),
                 effective_at=effective.isoformat(),
+                confirmed="button" if expected is not None else "command",
             )
             await self.uow.commit()
-        return _preview(plan_id, new, moving, effective)
+        return _preview(plan_id, new, moved, effective)
+
+
+def token(plan_id: str, new: dict[str, int], moving: list[Holder]) -> str:
+    """8 hex digits naming the plan, its prices, and who would move from which price."""
+    text = "|".join(
+        [
+            plan_id,
+            ",".join(f"{b}={new[b]}" for b in sorted(new)),
+            *sorted(f"{h.person_id}:{h.billing}:{h.paid}" for h in moving),
+        ]
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
 
 
 def _preview(plan_id: str, new: dict[str, int], moving: list[Holder], at: datetime) -> Preview:
     counts: dict[str, Counter[int]] = {}
     for h in moving:
         counts.setdefault(h.billing, Counter())[h.paid] += 1
-    return Preview(plan_id, new, counts, at)
+    return Preview(plan_id, new, counts, at, token(plan_id, new, moving))

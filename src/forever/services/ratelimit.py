@@ -73,6 +73,11 @@ class SendBudget(RateLimiter, Protocol):
         """Telegram answered 429: pause everyone `seconds` and back the bulk rate off."""
         ...
 
+    async def paused_for(self) -> float:
+        """Seconds left of the pause a 429 asked for (0 when none): calls that post no
+        message (bans, join answers) take no permit but wait this out too."""
+        ...
+
 
 def recovered_share(share: float, since: float, now: float) -> float:
     """The share of the configured rate bulk may use at `now`, `share` having been set at
@@ -165,6 +170,9 @@ class TokenBucket:
             self._share = backed_off(self.share(now))
         await self.pause(seconds)
         self._share_since = self._paused_until
+
+    async def paused_for(self) -> float:
+        return max(0.0, self._paused_until - self._clock())
 
     def share(self, now: float | None = None) -> float:
         """The share of `rate` bulk may use now (1.0 unless a 429 came lately)."""

@@ -100,6 +100,13 @@ def refundable(payment: PaymentRecord) -> bool:
     return payment.refunded_at is None and payment.amount > 0 and payment.person_id is not None
 
 
+class RefundFollowUp(Protocol):
+    """Called inside the refund's transaction (services.referrals.ReferralRewards: a referral
+    reward the payment earned is taken back)."""
+
+    async def refunded(self, charge_id: str, now: datetime) -> bool: ...
+
+
 class StaffRefunds:
     """/refund, and the payments shown by /user."""
 
@@ -116,7 +123,9 @@ class StaffRefunds:
         clock: Clock,
         outbox: Outbox,
         kick: DeliveryKick,
+        follow_up: RefundFollowUp | None = None,
     ) -> None:
+        self.follow_up = follow_up
         self.uow = uow
         self.directory = directory
         self.payments = payments
@@ -213,6 +222,8 @@ class StaffRefunds:
                 now=now,
             )
             ended, until = await self._take_back_access(payment, telegram_id, now)
+            if self.follow_up is not None:
+                await self.follow_up.refunded(payment.telegram_charge_id, now)
             told = can_be_told(person)
             if told:
                 plan = self.catalog.plan(payment.plan_id)

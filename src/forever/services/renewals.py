@@ -58,8 +58,18 @@ def days_before(catalog: Catalog) -> int:
     return DEFAULT_DAYS_BEFORE
 
 
+class KeptYearly(Protocol):
+    """services.billing.KeptPrices: the yearly price a member keeps for their plan."""
+
+    async def paid(
+        self, person_id: int, plan_id: str, billing: str, now: datetime
+    ) -> int | None: ...
+
+
 class QueueYearlyReminders:
-    """The sweep: returns how many chat messages were queued."""
+    """The sweep: returns how many chat messages were queued. With `kept`, each reminder
+    names the yearly price the member keeps (stable prices): what its button's invoice
+    charges them, not the catalog's."""
 
     def __init__(
         self,
@@ -69,7 +79,9 @@ class QueueYearlyReminders:
         outbox: Outbox,
         catalog: Catalog,
         page_size: int = PAGE,
+        kept: KeptYearly | None = None,
     ) -> None:
+        self.kept = kept
         self.uow = uow
         self.members = members
         self.outbox = outbox
@@ -108,6 +120,9 @@ class QueueYearlyReminders:
         end = member.period_end
         if end.tzinfo is None:  # defensive: a column that lost its zone
             end = end.replace(tzinfo=UTC)
+        stars = None
+        if self.kept is not None and member.plan_id:
+            stars = await self.kept.paid(member.person_id, member.plan_id, "yearly", now)
         new = await self.outbox.enqueue(
             key=yearly_key(member.person_id, end, window.step),
             channel="chat",
@@ -117,6 +132,7 @@ class QueueYearlyReminders:
                 "step": window.step.value,
                 "plan_id": member.plan_id or "",
                 "until": end,
+                "stars": stars,  # the yearly price they keep (None: the catalog's)
                 # Re-checked before sending (domain.marketing): still due?
                 "trigger": window.trigger.value,
                 # Not at night in the person's zone: the worker defers it to the morning.

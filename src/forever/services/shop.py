@@ -23,6 +23,9 @@ from forever.services.staff import AuditLog
 from forever.services.stars import queue_refund
 
 PAYLOAD_PREFIX = "shop:"
+RECEIPT_TEMPLATE = "shop_receipt"  # email/<locale>/shop_receipt.*
+# The charge id of an add-on redeemed with points (services.points), not a Telegram charge.
+POINTS_CHARGE_PREFIX = "points:"
 
 
 class ItemKind(StrEnum):
@@ -111,6 +114,26 @@ class ShopRefunded:
     shortfall: int = 0  # already spent: staff see it
 
 
+@dataclass(frozen=True, slots=True)
+class ShopRefundProposal:
+    """What staff confirm before a shop refund: the item, its price, a pack's credits and
+    the person's balance now (what cannot be taken back is the shortfall)."""
+
+    outcome: RefundDone  # OK: can be refunded; ALREADY: it was
+    charge_id: str
+    item: str
+    stars: int
+    credits: int
+    balance: int
+    note: str
+    name: str | None
+    telegram_id: int
+
+    @property
+    def shortfall(self) -> int:
+        return max(self.credits - self.balance, 0)
+
+
 class PlanOf(Protocol):
     async def __call__(self, person_id: int) -> str | None:
         """The plan the person has access through now, or None."""
@@ -170,6 +193,7 @@ class Shop:
         lock: Any,
         wallet_reads: WalletReads | None = None,
         refunds: ShopRefundParts | None = None,
+        receipts: Outbox | None = None,
     ) -> None:
         self.uow = uow
         self.people = people
@@ -181,6 +205,7 @@ class Shop:
         self.lock = lock  # CreditStore.lock_person: one purchase per person at a time
         self.wallet_reads = wallet_reads
         self.refunds = refunds
+        self.receipts = receipts  # where the receipt emails are queued
 
     async def offer(self, person_id: int) -> Offer:
         plan = await self.plan_of(person_id)
@@ -234,11 +259,22 @@ class Shop:
         if item is None:
             return Granted(GrantOutcome.UNKNOWN)
         if item.pack is not None:
-            result = await self.ledger.buy(telegram_id, item.pack.credits, charge_id, item.id)
+            result = await self.ledger.buy(
+                telegram_id, item.pack.credits, charge_id, item.id, stars=amount
+            )
+            if result.outcome not in (Outcome.DONE, Outcome.REPEATED):
+                return Granted(GrantOutcome.UNKNOWN, item)
+            # The receipt after the credits, in its own step: a redelivered payment finds the
+            # credits granted and queues the receipt if a crash lost it (once per charge id).
+            async with self.uow.begin():
+                person = await self.people.by_telegram_id(telegram_id)
+                if person is not None:
+                    await self._queue_receipt(
+                        person, item, amount, charge_id, self.clock.now(), balance=result.balance
+                    )
+                await self.uow.commit()
             if result.outcome is Outcome.REPEATED:
                 return Granted(GrantOutcome.DUPLICATE, item)
-            if result.outcome is not Outcome.DONE:
-                return Granted(GrantOutcome.UNKNOWN, item)
             return Granted(GrantOutcome.CREDITS, item, balance=result.balance)
         addon = item.addon
         assert addon is not None
@@ -260,8 +296,52 @@ class Shop:
                 at=now,
                 ends_at=ends_at,
             )
+            await self._queue_receipt(person, item, amount, charge_id, now, ends_at=ends_at)
             await self.uow.commit()
         return Granted(GrantOutcome.ADDON, item, ends_at=ends_at)
+
+    async def _queue_receipt(
+        self,
+        person: Any,
+        item: Item,
+        amount: int,
+        charge_id: str,
+        now: datetime,
+        *,
+        balance: int | None = None,
+        ends_at: datetime | None = None,
+    ) -> bool:
+        """The receipt email of one purchase (no commit), to a confirmed address only; keyed
+        by the charge id, so a payment delivered twice is receipted once. Like the plans'
+        receipt it is transactional: no marketing consent needed."""
+        if (
+            self.receipts is None
+            or not person.email
+            or person.email_status != "confirmed"
+            or person.erased_at is not None
+        ):
+            return False
+        names = item.pack.name if item.pack is not None else item.addon.name  # type: ignore[union-attr]
+        return await self.receipts.enqueue(
+            key=f"shop_receipt:{charge_id}"[:200],
+            channel="email",
+            person_id=person.id,
+            template=RECEIPT_TEMPLATE,
+            context={
+                "kind": item.kind.value,
+                "item_names": dict(names),
+                "amount": amount,
+                "credits": item.pack.credits if item.pack is not None else None,
+                "balance": balance,
+                "quantity": item.addon.quantity if item.addon is not None else None,
+                "until": ends_at,
+                "paid_at": now,
+                "charge_id": charge_id,
+            },
+            marketing=False,
+            not_before=now,
+            now=now,
+        )
 
     async def wallet(self, person_id: int, locale: str, last: int = 5) -> Wallet:
         reads = self.wallet_reads
@@ -286,15 +366,57 @@ class Shop:
             addons.append({"name": name, "until": ends, "quantity": row.quantity})
         return Wallet(balance, entries, tuple(addons))
 
-    async def staff_refund(self, *, staff_id: int, text: str) -> ShopRefunded | None:
-        """`/refund <charge id> [reason]` for a shop purchase: Telegram is asked for the Stars
-        back (refundStarPayment, once per charge), an add-on ends now, a pack's unspent credits
-        are taken back (what was spent is the shortfall), and the audit log keeps the reason.
-        None when the charge id is not a shop purchase (the plans' refund path handles it)."""
+    async def propose_refund(self, text: str) -> ShopRefundProposal | None:
+        """`/refund <charge id> [reason]` for a shop purchase: what a refund would do, for
+        staff to confirm (nothing changes yet). None when the charge id is not a shop
+        purchase (the plans' refund path handles it)."""
         parts = text.strip().split(maxsplit=1)
         if not parts or self.refunds is None or self.wallet_reads is None:
             return None
         charge_id, note = parts[0], (parts[1].strip() if len(parts) > 1 else "")[:200]
+        if charge_id.startswith(POINTS_CHARGE_PREFIX):
+            return None  # an add-on redeemed with points (services.points): no Stars to give back
+        async with self.uow.begin():
+            row = await self.addons.by_charge(charge_id)
+            bought: Any = (
+                None if row is not None else await self.wallet_reads.entry(f"buy:{charge_id}")
+            )
+            if row is None and bought is None:
+                return None
+            person = await self.people.get(row.person_id if row is not None else bought.person_id)
+            if person is None or person.telegram_id is None:
+                return None
+            if row is not None:
+                done = row.refunded_at is not None
+                item, stars, credits, balance = row.addon_id, row.stars, 0, 0
+            else:
+                done = await self.wallet_reads.entry(f"refund:{charge_id}") is not None
+                item, stars, credits = bought.note or "", bought.stars or 0, bought.amount
+                balance = await self.wallet_reads.balance(person.id)
+        return ShopRefundProposal(
+            outcome=RefundDone.ALREADY if done else RefundDone.OK,
+            charge_id=charge_id,
+            item=item,
+            stars=stars,
+            credits=credits,
+            balance=balance,
+            note=note,
+            name=person.first_name,
+            telegram_id=person.telegram_id,
+        )
+
+    async def staff_refund(
+        self, *, staff_id: int, charge_id: str, note: str = ""
+    ) -> ShopRefunded | None:
+        """Refund a shop purchase staff confirmed: Telegram is asked for the Stars back
+        (refundStarPayment, once per charge), an add-on ends now, a pack's unspent credits are
+        taken back (what was spent is the shortfall), and the audit log keeps the reason.
+        A second call (a double tap, even at the same time) does nothing more and answers
+        ALREADY: only the call that queued the Stars refund writes the audit entry."""
+        if self.refunds is None or self.wallet_reads is None:
+            return None
+        if charge_id.startswith(POINTS_CHARGE_PREFIX):
+            return None  # an add-on redeemed with points (services.points): no Stars to give back
         parts_ = self.refunds
         now = self.clock.now()
         async with self.uow.begin():
@@ -308,12 +430,9 @@ class Shop:
             if person is None or person.telegram_id is None:
                 return None
             telegram_id = person.telegram_id
-            if row is not None:
-                if not await parts_.end_addon(charge_id, now):
-                    return ShopRefunded(RefundDone.ALREADY, charge_id, row.addon_id, row.stars)
-            elif await self.wallet_reads.entry(f"refund:{charge_id}") is not None:
-                return ShopRefunded(RefundDone.ALREADY, charge_id, bought.note or "")
-            await queue_refund(
+            if row is not None and not await parts_.end_addon(charge_id, now):
+                return ShopRefunded(RefundDone.ALREADY, charge_id, row.addon_id, row.stars)
+            queued = await queue_refund(
                 parts_.outbox,
                 person_id=person.id,
                 telegram_id=telegram_id,
@@ -322,21 +441,24 @@ class Shop:
                 now=now,
             )
             item = row.addon_id if row is not None else (bought.note or "")
-            parts_.audit.record(
-                staff_id,
-                "refund",
-                now,
-                person=person.id,
-                charge_id=charge_id,
-                item=item,
-                note=note,
-            )
+            if queued:
+                parts_.audit.record(
+                    staff_id,
+                    "refund",
+                    now,
+                    person=person.id,
+                    charge_id=charge_id,
+                    item=item,
+                    note=note,
+                )
             await self.uow.commit()
         parts_.kick.kick()
         if row is not None:
             return ShopRefunded(RefundDone.OK, charge_id, item, row.stars)
         # After the Stars refund is queued: a retry finds no refund entry and completes this.
         result = await self.ledger.refund(telegram_id, bought.amount, charge_id)
+        if result.outcome is Outcome.REPEATED:
+            return ShopRefunded(RefundDone.ALREADY, charge_id, item)
         return ShopRefunded(
             RefundDone.OK,
             charge_id,

@@ -137,11 +137,17 @@ class Signup:
         assert snap is not None
         return snap
 
-    async def start(self, person_id: int, parameter: str | None) -> Started:
-        """/start, possibly with a win-back link's parameter: the offer's invoice is issued."""
+    async def start(
+        self, person_id: int, parameter: str | None, known: Snapshot | None = None
+    ) -> Started:
+        """/start, possibly with a win-back link's parameter: the offer's invoice is issued.
+        `known`: where the person stands, read for this update already (then a plain /start
+        reads nothing)."""
         now = self.clock.now()
         catalog = self.catalog()
         winback = bool(parameter) and (parameter or "").startswith(WINBACK_PREFIX)
+        if known is not None and not winback:
+            return Started(known)
         used: Sequence[str] = ()
         async with self.uow.begin():
             snap = await self._snap(person_id, now)

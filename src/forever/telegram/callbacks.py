@@ -13,9 +13,10 @@ button from an older state does nothing but show the current view.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from aiogram.filters.callback_data import CallbackData
+from pydantic import StringConstraints
 
 from forever.domain.catalog import CancelReason
 
@@ -29,6 +30,7 @@ class NavView(StrEnum):
     PRIVACY = "privacy"
     TIMEZONE = "tz"
     SHOP = "shop"
+    POINTS = "points"
 
 
 class Nav(CallbackData, prefix="nav"):
@@ -54,6 +56,13 @@ class ShopCb(CallbackData, prefix="sh"):
 
     kind: str
     item: str
+
+
+class PointsCb(CallbackData, prefix="pt"):
+    """Redeem points for a reward of the catalog's `[[points.rewards]]` (issue 19): its id,
+    checked by the handler."""
+
+    reward: str
 
 
 class PlanKind(StrEnum):
@@ -210,6 +219,34 @@ class RefundCb(CallbackData, prefix="rf"):
     nonce: str
 
 
+class MigrateAction(StrEnum):
+    OK = "ok"
+    NO = "no"
+
+
+class ShopRefundAction(StrEnum):
+    OK = "ok"
+    NO = "no"
+
+
+class MigratePriceCb(CallbackData, prefix="mp"):
+    """Confirm or cancel a /migrateprice preview (staff_experiments). `plan` has a plan id's
+    shape (the handler checks it is in the catalog); `token` is the preview's (8 hex
+    digits): a Confirm moves members only while the preview still says who moves."""
+
+    action: MigrateAction
+    plan: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,15}$")]
+    token: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{8}$")]
+
+
+class ShopRefundCb(CallbackData, prefix="srf"):
+    """Staff confirm or cancel the refund of a shop purchase (issue 19). The charge id stays
+    in the staff member's FSM data; `nonce` ties the tap to that pending /refund."""
+
+    action: ShopRefundAction
+    nonce: str
+
+
 ALL_CALLBACKS: tuple[type[CallbackData], ...] = (
     Nav,
     TrialCb,
@@ -229,4 +266,6 @@ ALL_CALLBACKS: tuple[type[CallbackData], ...] = (
     StopBroadcastCb,
     GrantCb,
     RefundCb,
+    MigratePriceCb,
+    ShopRefundCb,
 )

@@ -18,6 +18,8 @@ class PersonMiddleware(BaseMiddleware):
     """Puts the person behind the update's user, with their locale, into the handler's data
     as `person` and `locale`, and binds `renderer` and `views` to the person's time zone.
 
+    Also puts `standing`, the person's snapshot when the lookup read it (else None).
+
     It writes nothing itself: `identify_person` (from the dispatcher's workflow data) only
     reads, unless the update changes what we keep (first contact, unblocking, a new username,
     `last_seen_at` older than a few minutes), and then that use case commits.
@@ -38,10 +40,13 @@ class PersonMiddleware(BaseMiddleware):
         if user is None or user.is_bot:
             return await handler(event, data)
         identify: IdentifyPerson = data["identify_person"]
-        person = await identify(
+        seen = await identify.seen(
             TelegramUser(user.id, user.first_name, user.username, user.language_code)
         )
+        person = seen.customer
         data["person"] = person
+        # Where they stand, when the same read told it: /start shows it without reading.
+        data["standing"] = seen.standing
         data["locale"] = person.language
         if self.remember_locale is not None:
             self.remember_locale(user.id, person.language)

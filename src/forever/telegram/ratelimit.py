@@ -237,6 +237,13 @@ class RedisTokenBucket:
             log.warning("send budget: could not share a %s s pause: %s", seconds, error)
             await self._sleep(seconds)
 
+    async def paused_for(self) -> float:
+        try:
+            raw = await self.redis.get(self._pause_key)
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            return 0.0  # the caller's own 429 handling still waits its pause out
+        return max(0.0, float(raw) - self._clock()) if raw is not None else 0.0
+
     async def current_share(self) -> float:
         """The share of `rate` bulk may use now, as every instance sees it."""
         raw = await self.redis.hmget(self._bucket_key, ["share", "since"])

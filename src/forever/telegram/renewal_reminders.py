@@ -29,6 +29,7 @@ def yearly_renewal_view(
             str(context.get("plan_id") or ""),
             until,
             ended=context.get("step") == "ended",
+            stars=stars if isinstance(stars := context.get("stars"), int) else None,
         )
         return text, as_keyboard(markup)
 

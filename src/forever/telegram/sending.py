@@ -7,6 +7,8 @@ and a 429 obeyed wherever it comes from.
 - Everything else is *bulk* (the broadcast sender, the delivery worker's chat messages and
   Stars calls, staff alerts): each message takes a permit of the 28/s budget (BROADCAST_RATE).
   Answers count in the same window, so bulk slows down while many people are chatting.
+- Calls that post no message (bans, join answers, getChatMember) take no permit; they only
+  wait while Telegram asked everyone to pause.
 - A 429 on any call pauses every sender for `retry_after` (through the shared `SendBudget`:
   Redis when REDIS_URL is set), backs the bulk rate off, and the call is retried after the
   pause, up to `max_retries` times, with one warning line each and no traceback. Calls the
@@ -116,6 +118,11 @@ class AdaptiveSending(BaseRequestMiddleware):
             permit: Permit | None = None
             if message and not (held and retries == 0):
                 permit = await (self.budget.answer() if _ANSWERING.get() else self.budget.acquire())
+            elif not message:
+                # A call that posts no message takes no permit, but a 429 told every caller
+                # to wait: a ban sent during another ban's pause would be early.
+                while (wait := await self.budget.paused_for()) > 0:
+                    await self._sleep(wait)
             try:
                 return await make_request(bot, method)
             except TelegramRetryAfter as error:

@@ -20,6 +20,9 @@ from forever.telegram.routers import (
     account,
     common,
     plans,
+    points,
+    promo,
+    referrals,
     settings,
     shop,
     signup,
@@ -61,8 +64,12 @@ def setup_dispatcher(
     dispatcher.include_router(staff_console.build_router())
     dispatcher.include_router(staff_access.build_router())
     dispatcher.include_router(staff_experiments.build_router())
+    dispatcher.include_router(promo.build_staff_router())
+    dispatcher.include_router(promo.build_router())  # before signup: start=p_CODE links
     dispatcher.include_router(signup.build_router())
     dispatcher.include_router(shop.build_router())  # before plans: its payloads
+    dispatcher.include_router(points.build_router())
+    dispatcher.include_router(referrals.build_router())
     dispatcher.include_router(plans.build_router())
     dispatcher.include_router(account.build_router())
     dispatcher.include_router(settings.build_router())

@@ -24,6 +24,12 @@ def as_keyboard(markup: InlineKeyboardMarkup | None) -> Keyboard | None:
     ]
 
 
+def _prices(found: object) -> dict[str, int] | None:
+    if not isinstance(found, dict):
+        return None
+    return {str(k): v for k, v in found.items() if isinstance(v, int) and v > 0}
+
+
 def upgrade_prompt_view(
     views: Views,
 ) -> Callable[[str, dict[str, Any]], tuple[str, Keyboard | None]]:
@@ -35,6 +41,8 @@ def upgrade_prompt_view(
             str(context["to_plan"]),
             str(context["rule"]),
             int(context.get("usage") or 0),
+            int(context.get("ppu_stars") or 0),
+            prices=_prices(context.get("prices")),
         )
         texts = context.get("prompt_texts")
         if isinstance(texts, dict) and texts.get(locale):

@@ -23,6 +23,7 @@ from forever.domain.timezones import zone_choices
 from forever.rendering import Renderer
 from forever.services.accounts import Snapshot
 from forever.services.billing import IssuedInvoice
+from forever.services.points import PointsView
 from forever.services.shop import Wallet
 from forever.telegram.callbacks import (
     NO_OFFER,
@@ -57,6 +58,17 @@ LANGUAGE_NAMES = {"en": "English", "ro": "Română", "it": "Italiano"}
 def keyboard(*rows: list[InlineKeyboardButton]) -> InlineKeyboardMarkup | None:
     rows_ = [row for row in rows if row]
     return InlineKeyboardMarkup(inline_keyboard=rows_) if rows_ else None
+
+
+def _points(view: PointsView, last: int) -> dict[str, Any]:
+    """A points view as template data (the last `last` entries)."""
+    return {
+        "balance": view.balance,
+        "expiring": (
+            {"points": view.expiring.points, "by": view.expiring.by} if view.expiring else None
+        ),
+        "entries": list(view.entries[:last]),
+    }
 
 
 def cb(text: str, data: CallbackData) -> InlineKeyboardButton:
@@ -150,15 +162,19 @@ class Views:
 
     # -- plans ------------------------------------------------------------------------------
 
-    def plans(self, locale: str, snap: Snapshot, prices: Mapping[str, int] | None = None) -> View:
-        """`prices`: a plan_price experiment's monthly prices for this person (plan id ->
-        Stars); the invoice charges the same."""
+    def plans(self, locale: str, snap: Snapshot, prices: Mapping[str, Plan] | None = None) -> View:
+        """`prices`: plan id -> the plan at this person's own monthly and yearly prices (a
+        kept price, or a plan_price experiment's arm: services.experiments.PersonalPrices);
+        the invoices charge the same, and the yearly saving is reckoned from them."""
         current = snap.membership.plan_id if snap.membership.has_access else None
         rows = []
         items = []
         for listed in self.catalog.plans_by_tier():
-            plan = replace(
-                listed, monthly_stars=(prices or {}).get(listed.id, listed.monthly_stars)
+            own = (prices or {}).get(listed.id)
+            plan = (
+                listed
+                if own is None
+                else replace(listed, monthly_stars=own.monthly_stars, yearly_stars=own.yearly_stars)
             )
             items.append(self._plan_context(plan, locale) | {"current": plan.id == current})
             rows.append(
@@ -294,7 +310,12 @@ class Views:
     # -- account ----------------------------------------------------------------------------
 
     def account(
-        self, snap: Snapshot, *, note: str | None = None, wallet: Wallet | None = None
+        self,
+        snap: Snapshot,
+        *,
+        note: str | None = None,
+        wallet: Wallet | None = None,
+        points: PointsView | None = None,
     ) -> View:
         locale = snap.language
         m = snap.membership
@@ -317,12 +338,17 @@ class Views:
         if wallet is not None and not wallet.empty:
             # Credits and add-ons (issue 19), below the membership.
             text += "\n\n" + self.r.chat("account_wallet", locale, wallet=wallet)
+        if points is not None and self.catalog.points.enabled:
+            # Points (issue 19): the balance, what expires next and the last entries.
+            text += "\n\n" + self.r.chat("account_points", locale, points=_points(points, 3))
         rows = [
             [cb(self.label(locale, action.value), _account_button_data(action, v))]
             for action in account_actions(snap, self.catalog)
         ]
         if self.catalog.addons or self.catalog.credit_packs:
             rows.append([cb(self.label(locale, "shop"), Nav(view=NavView.SHOP))])
+        if self.catalog.points.enabled:
+            rows.append([cb(self.label(locale, "points"), Nav(view=NavView.POINTS))])
         rows.append([cb(self.label(locale, "language"), Nav(view=NavView.LANGUAGE))])
         return text, keyboard(*rows)
 
@@ -478,17 +504,32 @@ class Views:
         )
 
     def upgrade_prompt(
-        self, locale: str, name: str | None, from_plan: str, to_plan: str, rule: str, usage: int
+        self,
+        locale: str,
+        name: str | None,
+        from_plan: str,
+        to_plan: str,
+        rule: str,
+        usage: int,
+        ppu_stars: int = 0,
+        prices: Mapping[str, int] | None = None,
     ) -> View:
+        """`prices`: plan id -> this person's own monthly price (kept, or an arm shown)."""
         current = self.catalog.plan(from_plan)
         higher = self.catalog.plan(to_plan)
         assert current is not None and higher is not None
+        own = prices or {}
+        if current.id in own:
+            current = replace(current, monthly_stars=own[current.id])
+        if higher.id in own:
+            higher = replace(higher, monthly_stars=own[higher.id])
         return self.r.chat(
             "upgrade_prompt",
             locale,
             name=name,
             rule=rule,
             usage=usage,
+            ppu_stars=ppu_stars,
             current=self._plan_context(current, locale),
             higher=self._plan_context(higher, locale),
         ), keyboard(
@@ -502,11 +543,21 @@ class Views:
         )
 
     def yearly_renewal(
-        self, locale: str, name: str | None, plan_id: str, until: datetime, *, ended: bool
+        self,
+        locale: str,
+        name: str | None,
+        plan_id: str,
+        until: datetime,
+        *,
+        ended: bool,
+        stars: int | None = None,
     ) -> View:
         """A yearly member's year ends soon, or has ended: one tap renews it for a year (the
-        yearly invoice of their plan, if the catalog still sells it), another shows the plans."""
+        yearly invoice of their plan, if the catalog still sells it), another shows the plans.
+        `stars`: the yearly price this member keeps (what that invoice charges them)."""
         plan = self.catalog.plan(plan_id)
+        if plan is not None and stars is not None:
+            plan = replace(plan, yearly_stars=stars)
         text = self.r.chat(
             "yearly_renewal",
             locale,

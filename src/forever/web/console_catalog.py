@@ -1,5 +1,6 @@
 """The console's catalog editor (owners only): GET /console/catalog (plans in a form, the
-versions), POST /console/catalog (save), POST /console/catalog/rollback, and
+experiments as TOML, the versions), POST /console/catalog (save the plans),
+POST /console/catalog/experiments (save the experiments), POST /console/catalog/rollback, and
 GET /console/catalog.toml (the catalog in force, as a file)."""
 
 from __future__ import annotations
@@ -9,7 +10,12 @@ from aiohttp import web
 from forever.domain import console
 from forever.domain.catalog import LOCALES
 from forever.services.console import Staff
-from forever.services.console_catalog import PLAN_FIELDS, ConsoleCatalog, plan_form
+from forever.services.console_catalog import (
+    PLAN_FIELDS,
+    ConsoleCatalog,
+    experiments_text,
+    plan_form,
+)
 from forever.web.console import HEADERS, ConsoleWeb
 from forever.web.console_people import parse_id
 
@@ -25,6 +31,9 @@ class CatalogPages:
         app.router.add_get("/console/catalog.toml", w.page(self.export, console.CATALOG))
         app.router.add_post("/console/catalog", w.action(self.save, console.CATALOG))
         app.router.add_post("/console/catalog/rollback", w.action(self.rollback, console.CATALOG))
+        app.router.add_post(
+            "/console/catalog/experiments", w.action(self.save_experiments, console.CATALOG)
+        )
 
     async def _render(
         self,
@@ -33,6 +42,7 @@ class CatalogPages:
         form: dict[str, str] | None = None,
         errors: dict[str, str] | None = None,
         notice: str = "",
+        experiments: str | None = None,
     ) -> web.StreamResponse:
         catalog = self.editor.current()
         return self.web.page_response(
@@ -44,6 +54,7 @@ class CatalogPages:
             form=form if form is not None else plan_form(catalog),
             errors=errors or {},
             notice=notice,
+            experiments=experiments if experiments is not None else experiments_text(catalog),
             versions=await self.editor.history(),
         )
 
@@ -71,6 +82,16 @@ class CatalogPages:
             return await self._render(staff, 400, form=form, errors=saved.errors)
         return await self._render(
             staff, notice=f"Saved as version {saved.version_id}: in force now, for new sales."
+        )
+
+    async def save_experiments(self, request: web.Request, staff: Staff) -> web.StreamResponse:
+        posted = await request.post()
+        text = str(posted.get("experiments", "")).replace("\r\n", "\n")
+        saved = await self.editor.edit_experiments(staff_id=staff.telegram_id, text=text)
+        if not saved.ok:
+            return await self._render(staff, 400, errors=saved.errors, experiments=text)
+        return await self._render(
+            staff, notice=f"Saved as version {saved.version_id}: in force now."
         )
 
     async def rollback(self, request: web.Request, staff: Staff) -> web.StreamResponse:

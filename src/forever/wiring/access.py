@@ -4,6 +4,7 @@ delivery worker runs for it, and the middleware that syncs a person after their 
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -84,10 +85,19 @@ def sweep(container: Container) -> Callable[[datetime], Awaitable[int]]:
     return sync_access(container).sweep
 
 
+# Per container (process): when staff were last alerted that the bot lost its rights, per
+# chat. Every delivery worker (the runtime's, and the ones sweeps drain with) shares it.
+_ALERTED: dict[int, dict[int, datetime]] = {}  # by id(container), forgotten with it
+
+
 def effects(container: Container, chat: ChatPort | None) -> dict[str, TelegramEffect]:
     """The access effects for the delivery worker, when a bot runs here."""
     if not container.catalog.chats or not isinstance(chat, BotChatPort):
         return {}
+    alerted = _ALERTED.get(id(container))
+    if alerted is None:
+        alerted = _ALERTED[id(container)] = {}
+        weakref.finalize(container, _ALERTED.pop, id(container), None)
     runner = AccessEffects(
         port=BotAccessPort(chat.bot),
         chat=chat,
@@ -95,6 +105,7 @@ def effects(container: Container, chat: ChatPort | None) -> dict[str, TelegramEf
         renderer=container.renderer,
         catalog=container.catalog,
         staff_chat_ids=tuple(sorted(container.settings.admin_ids)),
+        alerted=alerted,
     )
     return dict.fromkeys(AccessEffects.templates, runner)
 

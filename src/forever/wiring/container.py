@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from forever.config import Settings
+from forever.db.one_trip import OneTrip
 from forever.db.outbox import SqlOutbox
 from forever.db.repositories.core import SqlEventLog, SqlPeople, SqlSubscriptions
 from forever.db.transactions import SqlUnitOfWork
@@ -70,6 +71,8 @@ class Container:
     subscriptions: SqlSubscriptions = field(init=False)
     events: SqlEventLog = field(init=False)
     outbox: SqlOutbox = field(init=False)
+    # Units of work run as one hand-off to the driver (the per-update path: db/one_trip.py).
+    one_trip: OneTrip = field(init=False)
     # The per-user flood guard (in memory: per process). Tests may replace it (a fake clock)
     # before the Runtime is built.
     flood: FloodGuard = field(init=False)
@@ -86,9 +89,11 @@ class Container:
         # A row due now wakes the delivery worker after its commit (in process; NOTIFY on
         # PostgreSQL for the other instances).
         self.outbox = SqlOutbox(self.uow, self.delivery_kick.kick, self.instance)
+        self.one_trip = OneTrip(self.engine)
         self.flood = FloodGuard(self.settings.flood_rate, self.settings.flood_burst)
         self.labels = Labels()
         self.views = Views(self.renderer, self.labels, self.catalog)
 
     async def close(self) -> None:
+        self.one_trip.close()
         await self.engine.dispose()

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from forever.db.person_lookups import SqlPersonLookups
 from forever.db.repositories.customers import (
     SqlConsents,
     SqlErasure,
@@ -36,6 +37,9 @@ from forever.web.email_links import EmailLinks
 from forever.wiring import lifecycle
 from forever.wiring.container import Container
 from forever.wiring.experiments import experiment_chooser, personal_prices
+from forever.wiring.points import points_ledger
+from forever.wiring.promo import promos
+from forever.wiring.referrals import referral_rewards
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,13 +72,26 @@ def build(container: Container) -> CustomerUseCases:
     def catalog() -> Catalog:
         return c.catalog  # the one in force now
 
+    codes = promos(c)
     invoicing = Invoicing(
-        uow, invoices, c.clock, c.signer, prices=personal_prices(c), kept=SqlKeptPrices(uow)
+        uow,
+        invoices,
+        c.clock,
+        c.signer,
+        prices=personal_prices(c),
+        kept=SqlKeptPrices(uow),
+        promos=codes,
     )
     mark_blocked = MarkBlocked(uow, people, c.clock)
     return CustomerUseCases(
         identify_person=IdentifyPerson(
-            uow, people, new_people, events, c.clock, c.renderer.locale_for
+            uow,
+            people,
+            new_people,
+            events,
+            c.clock,
+            c.renderer.locale_for,
+            lookups=SqlPersonLookups(c.one_trip),
         ),
         read_snapshot=ReadSnapshot(uow, snapshots, c.clock),
         set_language=SetLanguage(uow, people, snapshots, c.clock),
@@ -112,6 +129,9 @@ def build(container: Container) -> CustomerUseCases:
             c.delivery_kick,
             staff_chat_ids=sorted(c.settings.admin_ids),
             kept=SqlKeptPrices(uow),
+            promos=codes,
+            points=points_ledger(c),
+            follow_up=referral_rewards(c),
         ),
         privacy=Privacy(
             uow,

@@ -24,6 +24,9 @@ from forever.wiring import (
     email,
     experiments,
     lifecycle,
+    points,
+    promo,
+    referrals,
     staff,
 )
 from forever.wiring.container import Container
@@ -48,7 +51,19 @@ def build_dispatcher(container: Container, storage: BaseStorage | None = None) -
     # Handlers answer people: what they send skips the bulk budget (telegram/sending.py).
     dispatcher = AnsweringDispatcher(storage=storage, events_isolation=isolation)
     data: dict[str, object] = {}
-    for area in (lifecycle, customers, email, staff, access, experiments, console, economy):
+    for area in (
+        lifecycle,
+        customers,
+        email,
+        staff,
+        access,
+        experiments,
+        console,
+        economy,
+        promo,
+        points,
+        referrals,
+    ):
         data.update(area.chat_dependencies(container))
     setup_dispatcher(
         dispatcher,

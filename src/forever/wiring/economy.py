@@ -5,13 +5,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from forever.db.repositories.core import SqlPeople
-from forever.db.repositories.economy import SqlAddonStore, SqlCreditStore
+from forever.db.repositories.economy import SqlAddonStore, SqlCreditStore, SqlEconomyHistory
 from forever.db.repositories.staff import SqlAuditLog
 from forever.services.credits import CreditLedger
+from forever.services.economy_stats import EconomyStats
 from forever.services.shop import Shop, ShopRefundParts
 from forever.web.usage_api import UsageApi
 from forever.wiring.container import Container
 from forever.wiring.lifecycle import account_reader
+from forever.wiring.points import points_ledger
 
 
 def credit_ledger(container: Container) -> CreditLedger:
@@ -20,6 +22,9 @@ def credit_ledger(container: Container) -> CreditLedger:
         people=SqlPeople(container.uow),
         store=SqlCreditStore(container.uow),
         clock=container.clock,
+        on_usage=points_ledger(container).on_credits_used,
+        notices=container.outbox,
+        catalog=container.catalog,
     )
 
 
@@ -46,6 +51,7 @@ def shop(container: Container) -> Shop:
             kick=container.delivery_kick,
             end_addon=SqlAddonStore(container.uow).end,
         ),
+        receipts=container.outbox,
     )
 
 
@@ -60,8 +66,12 @@ class _WalletReads:
         self.of_person = SqlAddonStore(container.uow).of_person
 
 
+def economy_stats(container: Container) -> EconomyStats:
+    return EconomyStats(container.uow, SqlEconomyHistory(container.uow), container.clock)
+
+
 def chat_dependencies(container: Container) -> dict[str, object]:
-    return {"shop": shop(container)}
+    return {"shop": shop(container), "economy_stats": economy_stats(container)}
 
 
 def install_usage_routes(app: web.Application, container: Container) -> None:

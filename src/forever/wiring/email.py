@@ -15,11 +15,13 @@ from zoneinfo import ZoneInfo
 
 from forever.db.notify import OutboxListener
 from forever.db.outbox import SqlDeliveryStore
+from forever.db.repositories.economy import SqlEconomyFacts
 from forever.db.repositories.journeys import (
     SqlGiftHistory,
     SqlJourneyCandidates,
     SqlSweepRounds,
 )
+from forever.db.repositories.prices import SqlKeptPrices
 from forever.db.repositories.renewals import SqlYearlyMembers
 from forever.db.repositories.upgrades import SqlUpgradeCandidates
 from forever.domain.marketing import MarketingPolicy
@@ -33,25 +35,27 @@ from forever.jobs.delivery import (
 from forever.jobs.sweeps import Sweep, run_all
 from forever.logs import describe_error
 from forever.mail.smtp import SmtpConfig, SmtpPool
+from forever.services.credits import LOW_BALANCE_TEMPLATE
 from forever.services.experiments import JourneyArms
 from forever.services.journeys import SweepJourneys
 from forever.services.ports import ChatPort
 from forever.services.renewals import TEMPLATE as YEARLY_RENEWAL
 from forever.services.renewals import QueueYearlyReminders
 from forever.services.staff_replies import INBOX_MESSAGE
+from forever.services.upgrades import ADDON_SUGGESTION, QueueUpgradePrompts
 from forever.services.upgrades import TEMPLATE as UPGRADE_PROMPT
-from forever.services.upgrades import QueueUpgradePrompts
 from forever.services.winback import winback_start_parameter
 from forever.telegram.bot_port import BotChatPort, build_bot
+from forever.telegram.economy_views import addon_suggestion_view, low_balance_view
 from forever.telegram.inbox import prune_update_inbox
 from forever.telegram.renewal_reminders import yearly_renewal_view
 from forever.telegram.routers.staff_replies import inbox_message_view
 from forever.telegram.sending import AdaptiveSending
 from forever.telegram.staff_texts import StaffTexts
 from forever.telegram.upgrade_prompts import upgrade_prompt_view
-from forever.wiring import access, console, lifecycle
+from forever.wiring import access, console, lifecycle, points
 from forever.wiring.container import Container
-from forever.wiring.experiments import experiment_chooser
+from forever.wiring.experiments import experiment_chooser, personal_prices
 from forever.wiring.sending import settings_budget
 
 log = logging.getLogger(__name__)
@@ -96,9 +100,11 @@ def upgrade_sweep(container: Container) -> QueueUpgradePrompts:
         experiments=experiment_chooser(container),
         uow=container.uow,
         candidates=SqlUpgradeCandidates(container.uow),
+        economy=SqlEconomyFacts(container.uow),
         events=container.events,
         outbox=container.outbox.quiet(),
         catalog=container.catalog,
+        prices=personal_prices(container),
     )
 
 
@@ -108,6 +114,7 @@ def yearly_reminder_sweep(container: Container) -> QueueYearlyReminders:
         members=SqlYearlyMembers(container.uow),
         outbox=container.outbox.quiet(),
         catalog=container.catalog,
+        kept=SqlKeptPrices(container.uow),
     )
 
 
@@ -151,6 +158,8 @@ def delivery_worker(
             UPGRADE_PROMPT: upgrade_prompt_view(views),
             YEARLY_RENEWAL: yearly_renewal_view(views),
             INBOX_MESSAGE: inbox_message_view(StaffTexts(container.renderer)),
+            LOW_BALANCE_TEMPLATE: low_balance_view(views),
+            ADDON_SUGGESTION: addon_suggestion_view(views),
         },
         effects=access.effects(container, chat),
         **options,
@@ -289,6 +298,7 @@ def sweeps(container: Container, chat: ChatPort | None = None) -> list[tuple[str
         ("prune_update_inbox", partial(prune_update_inbox, container)),
         ("chat_access", access.sweep(container)),
         ("scheduled_broadcasts", partial(console.send_due_broadcasts, container)),
+        ("points", partial(points.sweep, container)),
     ]
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,13 +13,14 @@ from forever.db.models import (
     AccessGrant,
     AccessLink,
     AccessMember,
+    AddonPurchase,
     Event,
     Person,
     Subscription,
 )
 from forever.db.transactions import SqlUnitOfWork
 from forever.domain.events import EventKind
-from forever.services.access import Holder, Presence
+from forever.services.access import AddonHolding, Holder, Presence
 
 
 def _postgres(session: AsyncSession) -> bool:
@@ -35,17 +36,40 @@ class SqlAccessStore:
     async def holders(self, person_ids: Collection[int] | None) -> Sequence[Holder]:
         query = select(
             Person.id, Person.telegram_id, Subscription.state, Subscription.plan_id, Person.language
-        ).join(Subscription, Subscription.person_id == Person.id)
+        ).outerjoin(Subscription, Subscription.person_id == Person.id)
+        # An add-on opens its chats without a membership (ended ones are closed by their grant).
+        bought = select(AddonPurchase.person_id).where(AddonPurchase.refunded_at.is_(None))
         if person_ids is not None:
-            query = query.where(Person.id.in_(list(person_ids)))
+            query = query.where(
+                Person.id.in_(list(person_ids)),
+                or_(Subscription.person_id.is_not(None), Person.id.in_(bought)),
+            )
         else:
             # Everyone whose membership may open a chat, and everyone holding a grant.
             granted = select(AccessGrant.person_id).where(AccessGrant.status == "granted")
             query = query.where(
-                or_(Subscription.state.notin_(("none", "expired")), Person.id.in_(granted))
+                or_(
+                    Subscription.state.notin_(("none", "expired")),
+                    Person.id.in_(granted),
+                    Person.id.in_(bought),
+                )
             )
         rows = await self._uow.session.execute(query)
         return [Holder(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    async def addon_holdings(
+        self, person_ids: Collection[int] | None, addon_ids: Collection[str]
+    ) -> Sequence[AddonHolding]:
+        query = select(
+            AddonPurchase.person_id,
+            AddonPurchase.addon_id,
+            AddonPurchase.ends_at,
+            AddonPurchase.refunded_at,
+        ).where(AddonPurchase.addon_id.in_(list(addon_ids)))
+        if person_ids is not None:
+            query = query.where(AddonPurchase.person_id.in_(list(person_ids)))
+        rows = await self._uow.session.execute(query)
+        return [AddonHolding(r[0], r[1], _utc(r[2]), _utc(r[3])) for r in rows]
 
     async def grants(self, person_ids: Collection[int] | None) -> Sequence[AccessGrant]:
         # Removed grants too: a second grant reuses the row (one per person and chat).
@@ -108,6 +132,23 @@ class SqlAccessStore:
         else:
             lite = sqlite.insert(AccessMember).values(**values)
             await session.execute(lite.on_conflict_do_update(index_elements=keys, set_=changes))
+
+    async def mark_removing(self, pairs: Collection[tuple[int, int]], now: datetime) -> None:
+        by_chat: dict[int, list[int]] = {}
+        for chat_id, user_id in pairs:
+            by_chat.setdefault(chat_id, []).append(user_id)
+        for chat_id, users in by_chat.items():
+            for start in range(0, len(users), 500):  # SQLite's bound parameters
+                await self._uow.session.execute(
+                    update(AccessMember)
+                    .where(
+                        AccessMember.chat_id == chat_id,
+                        AccessMember.user_id.in_(users[start : start + 500]),
+                        AccessMember.status.in_(("member", "restricted")),
+                    )
+                    .values(status="removing", updated_at=now)
+                    .execution_options(synchronize_session=False)
+                )
 
     async def member_counts(self) -> dict[int, int]:
         rows = await self._uow.session.execute(
@@ -183,3 +224,8 @@ class SqlInviteLinks:
                 select(AccessLink.invite_link).where(AccessLink.chat_id == chat_id)
             )
         return stored or link
+
+
+def _utc(at: datetime | None) -> datetime | None:
+    """SQLite gives naive datetimes back; they were stored in UTC."""
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at

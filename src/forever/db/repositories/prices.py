@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
-from forever.db.models import Event, Invoice, Payment, Subscription
+from forever.db.models import Event, Invoice, Payment, PromoInvoice, Subscription
 from forever.db.transactions import SqlUnitOfWork
 from forever.services.price_migration import BILLINGS, EVENT, Holder
 
@@ -16,6 +16,8 @@ MEMBER_STATES = ("active", "cancel_scheduled", "past_due", "paused")
 # their paid access ended; later, they come back as a new member at the catalog price.
 KEPT_AFTER_LEAVING = timedelta(days=90)
 PERIODS = {"monthly": timedelta(days=30), "yearly": timedelta(days=365)}
+# An invoice issued at a promo code's price (issue 19): like an offer, never a kept price.
+_AT_A_CODES_PRICE = exists().where(PromoInvoice.invoice_id == Invoice.id)
 
 
 def _aware(at: datetime) -> datetime:
@@ -42,6 +44,8 @@ class SqlKeptPrices:
                     Payment.billing == billing,
                     Payment.refunded_at.is_(None),
                     Invoice.offer_id.is_(None),
+                    ~_AT_A_CODES_PRICE,
+                    ~_AT_A_CODES_PRICE,
                 )
                 .order_by(Payment.created_at.desc(), Payment.id.desc())
                 .limit(1)
@@ -121,6 +125,7 @@ class SqlKeptPrices:
                 Payment.refunded_at.is_(None),
                 Payment.person_id.is_not(None),
                 Invoice.offer_id.is_(None),
+                ~_AT_A_CODES_PRICE,
             )
         )
         return [(p, a, _aware(at)) for p, a, at in rows.all() if p is not None]

@@ -73,6 +73,9 @@ class EarlyRetry:
     method: str
     caller: str  # "chat <id>" or, for a call without a chat, its method
     early_by: float  # seconds
+    # seconds since the 429 was answered: a call that arrives within a few milliseconds was
+    # already on its way (sent concurrently) before its caller could read the 429
+    after: float = 0.0
 
 
 class RetryAfterWatch:
@@ -85,6 +88,7 @@ class RetryAfterWatch:
         self.told = 0  # 429s answered
         self.early: list[EarlyRetry] = []
         self._until: dict[str, float] = {}
+        self._told_at: dict[str, float] = {}
 
     @staticmethod
     def caller(method: str, chat_id: object) -> str:
@@ -100,14 +104,17 @@ class RetryAfterWatch:
             return
         now = self.clock()
         if now < until:
-            self.early.append(EarlyRetry(method, who, until - now))
+            told_at = self._told_at.get(who, now)
+            self.early.append(EarlyRetry(method, who, until - now, now - told_at))
         else:
             del self._until[who]
+            self._told_at.pop(who, None)
 
     def told_to_wait(self, method: str, chat_id: object, retry_after: float) -> None:
         self.told += 1
         who = self.caller(method, chat_id)
         self._until[who] = max(self._until.get(who, 0.0), self.clock() + retry_after)
+        self._told_at[who] = self.clock()
 
 
 @dataclass

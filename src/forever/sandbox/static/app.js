@@ -213,8 +213,8 @@ function renderChips(customer) {
   const chips = $("#chips");
   chips.replaceChildren();
   const commands = customer.staff
-    ? ["/stats", "/broadcast", "/help"]
-    : ["/start", "/plans", "/account", "/cancel", "/email", "/language", "/privacy", "/help"];
+    ? ["/stats", "/broadcast", "/promo list", "/help", "/invite", "/partners"]
+    : ["/start", "/plans", "/shop", "/account", "/cancel", "/email", "/language", "/privacy", "/help", "/invite"];
   const add = (label, text, description) => {
     const chip = document.createElement("button");
     chip.type = "button";
@@ -226,6 +226,8 @@ function renderChips(customer) {
   };
   for (const command of commands) add(command, command, `Send ${command}`);
   if (!customer.staff) add(`✉ ${customer.email}`, customer.email, `Send the email address ${customer.email}`);
+  // The sandbox's promo code (seeded at start: 20% off the next payment, any plan).
+  if (!customer.staff) add("🎟 /promo WELCOME20", "/promo WELCOME20", "Use the promo code WELCOME20");
   renderSimulate(customer);
 }
 
@@ -244,6 +246,11 @@ function setupSimulate() {
     const result = await api("POST", `/sandbox/api/chats/${state.selected}/usage`, { amount });
     toast(`Usage this month: ${result.usage}.`);
   }));
+  $("#spend-credits").addEventListener("click", (event) => act(event.currentTarget, async () => {
+    const amount = Number.parseInt($("#usage-amount").value, 10) || 1;
+    const result = await api("POST", `/sandbox/api/chats/${state.selected}/credits`, { amount });
+    toast(`Credits left: ${result.balance}.`);
+  }));
   $("#fail-renewal").addEventListener("click", (event) => act(event.currentTarget, async () => {
     await api("POST", `/sandbox/api/chats/${state.selected}/failed-renewal`, { when: "now" });
     toast("Telegram could not renew the subscription: the bot was told (state failed).");
@@ -255,6 +262,15 @@ function setupSimulate() {
     renderSimulate(customer);
     toast(customer.blocked ? `${customer.name} blocked the bot.` : `${customer.name} unblocked the bot.`);
   }));
+  // A link to the bot from elsewhere (someone's /invite link): /start with its payload here.
+  $("#open-start-link").addEventListener("click", (event) => {
+    const url = $("#start-link").value.trim();
+    if (!botStartPayload(url)) {
+      toast("Paste a link to this bot, like https://t.me/<bot>?start=r_…", "error");
+      return;
+    }
+    openUrl(url, event.currentTarget);
+  });
 }
 
 // -- tabs -----------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from forever.domain.payments import InvoiceKind
 from forever.rendering import Renderer
 from forever.services.accounts import AccountReader
 from forever.services.billing import InvoiceTexts
+from forever.services.points import PointsLedger
 from forever.services.ports import ChatPort
 from forever.services.records import PersonRecord
 from forever.services.retention import Accepted, Result, Retention
@@ -91,10 +92,12 @@ async def account_command(
     views: Views,
     bot: Bot,
     shop: Shop | None = None,
+    points: PointsLedger | None = None,
 ) -> None:
     snap = await account_reader.current(person.id)
     wallet = await shop.wallet(person.id, snap.language) if shop is not None else None
-    await send(bot, message.chat.id, views.account(snap, wallet=wallet))
+    held = await points.view(person.id) if points is not None else None
+    await send(bot, message.chat.id, views.account(snap, wallet=wallet, points=held))
 
 
 async def account_button(
@@ -104,11 +107,13 @@ async def account_button(
     views: Views,
     bot: Bot,
     shop: Shop | None = None,
+    points: PointsLedger | None = None,
 ) -> None:
     await query.answer()
     snap = await account_reader.current(person.id)
     wallet = await shop.wallet(person.id, snap.language) if shop is not None else None
-    await send(bot, query.from_user.id, views.account(snap, wallet=wallet))
+    held = await points.view(person.id) if points is not None else None
+    await send(bot, query.from_user.id, views.account(snap, wallet=wallet, points=held))
 
 
 async def cancel_command(

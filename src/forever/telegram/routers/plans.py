@@ -26,10 +26,11 @@ from forever.services.billing import (
 )
 from forever.services.experiments import PersonalPrices
 from forever.services.people import Customer, ReadSnapshot
+from forever.services.promo import Promos
 from forever.telegram.bot_port import BotChatPort
 from forever.telegram.callbacks import Nav, PlanCb
 from forever.telegram.routers.helpers import send
-from forever.telegram.views import Views, keyboard, url
+from forever.telegram.views import View, Views, keyboard, url
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +83,12 @@ async def plans_command(
     views: Views,
     bot: Bot,
     personal_prices: PersonalPrices,
+    promos: Promos | None = None,
 ) -> None:
     snap = await read_snapshot(person.id)
     prices = await personal_prices(person.id, snap.language)
-    await send(bot, message.chat.id, views.plans(snap.language, snap, prices))
+    view = await _with_codes(views.plans(snap.language, snap, prices), promos, person, views)
+    await send(bot, message.chat.id, view)
 
 
 async def plans_button(
@@ -95,11 +98,28 @@ async def plans_button(
     views: Views,
     bot: Bot,
     personal_prices: PersonalPrices,
+    promos: Promos | None = None,
 ) -> None:
     await query.answer()
     snap = await read_snapshot(person.id)
     prices = await personal_prices(person.id, snap.language)
-    await send(bot, query.from_user.id, views.plans(snap.language, snap, prices))
+    view = await _with_codes(views.plans(snap.language, snap, prices), promos, person, views)
+    await send(bot, query.from_user.id, view)
+
+
+async def _with_codes(view: View, promos: Promos | None, person: Customer, views: Views) -> View:
+    """/plans lists the usual prices; a percent promo code waiting for the next payment is
+    said above them (the invoice then charges the discounted price)."""
+    waiting = await promos.waiting(person.id) if promos is not None else []
+    if not waiting:
+        return view
+    locale = person.language
+    codes = [
+        {"code": code, "percent": percent, "plans": [views.plan_name(p, locale) for p in plans]}
+        for code, percent, plans in waiting
+    ]
+    text, markup = view
+    return f"{views.r.chat('promo_waiting', locale, codes=codes)}\n\n{text}", markup
 
 
 async def pick_plan(
@@ -110,13 +130,15 @@ async def pick_plan(
     views: Views,
     renderer: Renderer,
     bot: Bot,
+    personal_prices: PersonalPrices,
 ) -> None:
     locale = person.language
     chosen = await choose_plan(person.id, callback_data.plan, callback_data.kind)
     if chosen.choice is PlanChoice.NOT_POSSIBLE:
         # An old button for a plan that is gone, or forged data.
         await query.answer(renderer.chat("not_possible", locale), show_alert=True)
-        await send(bot, query.from_user.id, views.plans(locale, chosen.snap))
+        prices = await personal_prices(person.id, chosen.snap.language)
+        await send(bot, query.from_user.id, views.plans(locale, chosen.snap, prices))
         return
     await query.answer()
     if chosen.choice is PlanChoice.ALREADY_SUBSCRIBED:

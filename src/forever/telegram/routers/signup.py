@@ -11,12 +11,14 @@ from markupsafe import Markup
 from forever.domain.catalog import Catalog
 from forever.domain.lifecycle import State
 from forever.rendering import Renderer
-from forever.services.accounts import Status
+from forever.services.accounts import Snapshot, Status
 from forever.services.people import Customer
+from forever.services.referrals import Referrals
 from forever.services.signup import AWAITING_EMAIL, AWAITING_SIGNUP_EMAIL, EmailOutcome, Signup
 from forever.telegram.callbacks import ConsentCb, EmailCb, Nav, TrialCb
 from forever.telegram.routers.helpers import send
 from forever.telegram.routers.plans import present_invoice
+from forever.telegram.routers.referrals import referral_note
 from forever.telegram.views import Views, cb, keyboard
 
 
@@ -41,10 +43,19 @@ async def start(
     renderer: Renderer,
     catalog: Catalog,
     bot: Bot,
+    referrals: Referrals,
+    standing: Snapshot | None = None,
 ) -> None:
-    started = await signup.start(person.id, command.args)
     chat_id = message.chat.id
     locale = person.language
+    referral = await referrals.attribute(
+        person.id, command.args, first_contact=person.first_contact
+    )
+    if referral is not None:  # a r_<code> link: said first, then the usual greeting
+        await message.answer(referral_note(renderer, locale, referral))
+    started = await signup.start(
+        person.id, None if referral is not None else command.args, known=standing
+    )
     if started.winback is not None and started.invoice is not None:
         offer, plan = started.winback.offer, started.winback.plan
         await message.answer(

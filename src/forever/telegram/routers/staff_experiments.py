@@ -3,16 +3,25 @@ Everyone else never reaches these handlers."""
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import asdict
 
 from aiogram import Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
-from aiogram.types import BufferedInputFile, Message
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+)
 
 from forever.services import experiment_results as experiments
 from forever.services.experiment_results import ChangeRefused, ExperimentDesk, Result
 from forever.services.price_migration import Preview, PriceMigration
 from forever.services.records import PersonRecord
+from forever.telegram.callbacks import MigrateAction, MigratePriceCb
 from forever.telegram.experiment_texts import ExperimentTexts
 from forever.telegram.staff_filter import IsStaff
 
@@ -115,8 +124,9 @@ async def migrate_price_command(
     locale: str,
     person: PersonRecord,
 ) -> None:
-    """`/migrateprice PLAN` previews; `/migrateprice PLAN confirm` moves the plan's members to
-    the catalog price, each told in their language before it applies."""
+    """`/migrateprice PLAN` previews, with Confirm and Cancel buttons; `/migrateprice PLAN
+    confirm` (or Confirm) moves the plan's members to the catalog price, each told in their
+    language before it applies."""
     texts = experiment_texts
     staff_id = person.telegram_id or 0
     words = (command.args or "").split()
@@ -129,8 +139,85 @@ async def migrate_price_command(
     if found is None:
         await message.answer(texts("whatif_unknown_plan", locale, plan=words[0]))
         return
-    name = "migrate_done" if confirm else "migrate_preview"
-    await message.answer(texts(name, locale, p=_preview(found)))
+    if confirm:
+        await message.answer(texts("migrate_done", locale, p=_preview(found)))
+        return
+    await message.answer(
+        texts("migrate_preview", locale, p=_preview(found)),
+        reply_markup=_migrate_buttons(texts, locale, found),
+    )
+
+
+def _migrate_buttons(
+    texts: ExperimentTexts, locale: str, found: Preview
+) -> InlineKeyboardMarkup | None:
+    if found.members == 0:
+        return None  # nothing to confirm
+
+    def button(label: str, action: MigrateAction) -> InlineKeyboardButton:
+        data = MigratePriceCb(action=action, plan=found.plan_id, token=found.token)
+        return InlineKeyboardButton(text=label, callback_data=data.pack())
+
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                button(
+                    texts("migrate_confirm_button", locale, members=found.members), MigrateAction.OK
+                ),
+                button(texts("migrate_cancel_button", locale), MigrateAction.NO),
+            ]
+        ]
+    )
+
+
+async def migrate_price_button(
+    query: CallbackQuery,
+    callback_data: MigratePriceCb,
+    price_migration: PriceMigration,
+    experiment_texts: ExperimentTexts,
+    locale: str,
+    person: PersonRecord,
+) -> None:
+    """Confirm or Cancel under a preview. Confirm goes ahead only while the preview's token
+    still names who moves: a second tap (or a tap after the members changed) moves nobody
+    and says what is true now."""
+    texts = experiment_texts
+    staff_id = person.telegram_id or 0
+    message = query.message if isinstance(query.message, Message) else None
+    plan_id = callback_data.plan
+    if callback_data.action is MigrateAction.NO:
+        await price_migration.cancel(plan_id, staff_id=staff_id)
+        await query.answer()
+        if message is not None:
+            await _drop_buttons(message)
+            await message.answer(texts("migrate_cancelled", locale, plan=plan_id))
+        return
+    found = await price_migration.migrate(plan_id, staff_id=staff_id, expected=callback_data.token)
+    if found is None:
+        await query.answer(texts("whatif_unknown_plan", locale, plan=plan_id), show_alert=True)
+        return
+    await query.answer()
+    if message is None:
+        return
+    if not found.stale:
+        await _drop_buttons(message)
+        await message.answer(texts("migrate_done", locale, p=_preview(found)))
+    elif found.members == 0:
+        # Mostly the second of two taps: the first one has taken the buttons away already.
+        await message.answer(texts("migrate_already", locale, plan=plan_id))
+    else:
+        # Who would move has changed since this preview: the current one, to confirm anew.
+        await _drop_buttons(message)
+        await message.answer(
+            texts("migrate_changed", locale, p=_preview(found)),
+            reply_markup=_migrate_buttons(texts, locale, found),
+        )
+
+
+async def _drop_buttons(message: Message) -> None:
+    """The used preview loses its buttons; a second tap finds them already gone."""
+    with suppress(TelegramBadRequest):
+        await message.edit_reply_markup(reply_markup=None)
 
 
 def _preview(p: Preview) -> dict[str, object]:
@@ -152,4 +239,6 @@ def build_router() -> Router:
     router.message.register(experiments_command, Command("experiments"))
     router.message.register(whatif_command, Command("whatif"))
     router.message.register(migrate_price_command, Command("migrateprice"))
+    router.callback_query.filter(IsStaff())
+    router.callback_query.register(migrate_price_button, MigratePriceCb.filter())
     return router

@@ -4,6 +4,7 @@ handlers."""
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
@@ -21,12 +22,15 @@ from forever.domain.catalog import CancelReason, Catalog
 from forever.rendering import Renderer
 from forever.services import stats
 from forever.services.access import AccessReport
+from forever.services.economy_stats import EconomyStats
+from forever.services.points import PointsLedger
+from forever.services.promo import Promos
 from forever.services.records import PersonRecord
 from forever.services.refunds import RefundOutcome, RefundProposal, StaffRefunds
-from forever.services.shop import Shop
+from forever.services.shop import RefundDone, Shop, ShopRefundProposal
 from forever.services.staff import MAX_GRANT_DAYS, StaffTools
 from forever.services.stats import StaffStats
-from forever.telegram.callbacks import RefundAction, RefundCb
+from forever.telegram.callbacks import RefundAction, RefundCb, ShopRefundAction, ShopRefundCb
 from forever.telegram.labels import Labels
 from forever.telegram.staff_filter import IsStaff
 from forever.telegram.staff_texts import StaffTexts
@@ -72,6 +76,9 @@ async def show_stats(
     person: PersonRecord,
     access_report: AccessReport,
     renderer: Renderer,
+    promos: Promos | None = None,
+    points: PointsLedger | None = None,
+    economy_stats: EconomyStats | None = None,
 ) -> None:
     texts = staff_texts
     argument = (command.args or "").strip()
@@ -80,15 +87,33 @@ async def show_stats(
         return
     days = int(argument) if argument else DEFAULT_DAYS
     kpis = await staff_stats(staff_id=person.telegram_id or 0, days=days)
-    await message.answer(
-        texts(
-            "stats_report",
-            locale,
-            days=days,
-            k=kpis,
-            **_stats_names(catalog, labels, texts, locale),
-        )
+    report = texts(
+        "stats_report",
+        locale,
+        days=days,
+        k=kpis,
+        **_stats_names(catalog, labels, texts, locale),
     )
+    if promos is not None:  # promo codes (issue 19): appended lines
+        promo_figures = await promos.figures(days)
+        report = f"{report}\n\n{texts('stats_promo', locale, figures=promo_figures)}"
+    if points is not None and catalog.points.enabled:
+        # Points (issue 19): the outstanding liability and the period's movements.
+        now = points.clock.now()
+        figures = await points.figures(now - timedelta(days=days), now)
+        report += "\n\n" + texts("points_report", locale, days=days, points_figures=figures)
+    if economy_stats is not None:
+        # Add-ons and credits (issue 19), with ARPU over every kind of revenue.
+        economy = await economy_stats(days=days)
+        report += texts(
+            "stats_economy",
+            locale,
+            e=economy,
+            all_revenue=economy.total_revenue(kpis.revenue_stars),
+            arpu=economy.arpu(kpis.revenue_stars, kpis.active_total),
+            members=kpis.active_total,
+        )
+    await message.answer(report)
     png = await stats.chart_png(
         kpis,
         title=texts("chart_title", locale, days=days),
@@ -322,10 +347,10 @@ async def ask_refund(
 ) -> None:
     texts = staff_texts
     text = (command.args or "").strip()
-    # A credit pack or an add-on bought in /shop (issue 19): refunded at once by charge id.
-    done = await shop.staff_refund(staff_id=person.telegram_id or 0, text=text) if shop else None
-    if done is not None:
-        await message.answer(texts(f"refund_shop_{done.outcome.value}", locale, shop_refund=done))
+    # A credit pack or an add-on bought in /shop (issue 19): confirmed with a tap.
+    shop_proposal = await shop.propose_refund(text) if shop else None
+    if shop_proposal is not None:
+        await _ask_shop_refund(message, shop_proposal, texts, locale, state)
         return
     proposal = await staff_refunds.propose(text)
     if proposal.outcome is RefundOutcome.USAGE:
@@ -368,6 +393,80 @@ async def ask_refund(
         _refund_text(texts, catalog, locale, proposal),
         reply_markup=_refund_buttons(texts, locale, proposal, nonce),
     )
+
+
+async def _ask_shop_refund(
+    message: Message,
+    proposal: ShopRefundProposal,
+    texts: StaffTexts,
+    locale: str,
+    state: FSMContext,
+) -> None:
+    if proposal.outcome is RefundDone.ALREADY:
+        await message.answer(texts("refund_shop_already", locale, shop_refund=proposal))
+        return
+    nonce = secrets.token_hex(4)
+    await state.update_data(
+        shop_refund={"charge_id": proposal.charge_id, "note": proposal.note, "nonce": nonce}
+    )
+
+    def button(label: str, action: ShopRefundAction) -> InlineKeyboardButton:
+        data = ShopRefundCb(action=action, nonce=nonce).pack()
+        return InlineKeyboardButton(text=label, callback_data=data)
+
+    await message.answer(
+        texts("refund_shop_confirm", locale, proposal=proposal),
+        reply_markup=InlineKeyboardMarkup(
+            inline_keyboard=[
+                [
+                    button(
+                        texts("refund_button", locale, amount=proposal.stars),
+                        ShopRefundAction.OK,
+                    ),
+                    button(texts("cancel_button", locale), ShopRefundAction.NO),
+                ]
+            ]
+        ),
+    )
+
+
+async def answer_shop_refund(
+    query: CallbackQuery,
+    callback_data: ShopRefundCb,
+    staff_texts: StaffTexts,
+    locale: str,
+    state: FSMContext,
+    person: PersonRecord,
+    shop: Shop | None = None,
+) -> None:
+    """Confirm or Cancel under a shop refund. The pending refund is taken out of the FSM data
+    before anything is done, so a second tap finds nothing; the refund itself is idempotent
+    too (two taps at once refund once)."""
+    texts = staff_texts
+    pending = (await state.get_data()).get("shop_refund")
+    if not pending or pending.get("nonce") != callback_data.nonce or shop is None:
+        await query.answer(texts("refund_stale", locale), show_alert=True)
+        return
+    await state.update_data(shop_refund=None)
+    await query.answer()
+    message = query.message if isinstance(query.message, Message) else None
+    if message is not None:
+        await message.edit_reply_markup(reply_markup=None)
+    if callback_data.action is not ShopRefundAction.OK:
+        if message is not None:
+            await message.answer(texts("refund_cancelled", locale))
+        return
+    done = await shop.staff_refund(
+        staff_id=person.telegram_id or 0,
+        charge_id=str(pending.get("charge_id") or ""),
+        note=str(pending.get("note") or ""),
+    )
+    if message is None:
+        return
+    if done is None:
+        await message.answer(texts("refund_stale", locale))
+        return
+    await message.answer(texts(f"refund_shop_{done.outcome.value}", locale, shop_refund=done))
 
 
 async def answer_refund(
@@ -483,4 +582,5 @@ def build_router() -> Router:
     router.message.register(show_audit, Command("audit"))
     router.callback_query.register(answer_grant, GrantAct.filter(F.action.in_({"ok", "no"})))
     router.callback_query.register(answer_refund, RefundCb.filter())
+    router.callback_query.register(answer_shop_refund, ShopRefundCb.filter())
     return router

@@ -1,0 +1,297 @@
+"""services.people.PersonLookups: who is talking, for many updates at once, each call one
+trip to the database (db/one_trip.py) and one statement where it can be.
+
+`by_telegram_ids` reads the people with their subscription, their latest marketing consent
+and what their Stars subscription renews at, in one SELECT: the person and the snapshot
+/start shows (what `SqlSnapshots.snapshot` reads in three or four). `sign_up` inserts the new
+people in one INSERT ... ON CONFLICT DO NOTHING RETURNING, their events in one more, and
+commits once; `touch` writes "last seen" (and the rest `needs_update` asks for) for many
+people in one executemany and one commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, cast
+
+from sqlalchemy import Connection, Dialect, Row, Select, Table, bindparam, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from forever.db.models import Consent, Event, Payment, Person, Subscription
+from forever.db.one_trip import OneTrip
+from forever.services.accounts import make_snapshot
+from forever.services.consent import PURPOSE
+from forever.services.people import Customer, NewPerson, Seen, Touch
+from forever.services.records import PersonRecord
+
+_PEOPLE = cast(Table, Person.__table__)
+_SUBS = cast(Table, Subscription.__table__)
+_CONSENTS = cast(Table, Consent.__table__)
+_PAYMENTS = cast(Table, Payment.__table__)
+_EVENTS = cast(Table, Event.__table__)
+_SUB = "s_"  # the subscription's columns, labelled
+
+
+@dataclass(slots=True)
+class _ConsentDates:
+    confirmed_at: datetime | None
+    withdrawn_at: datetime | None
+
+
+def _standing_query() -> Select[Any]:
+    other = _CONSENTS.alias("latest")
+    latest_consent = (
+        select(other.c.id)
+        .where(other.c.person_id == _PEOPLE.c.id, other.c.purpose == PURPOSE)
+        .order_by(other.c.asked_at.desc(), other.c.id.desc())
+        .limit(1)
+        .correlate(_PEOPLE)
+        .scalar_subquery()
+    )
+    renewal = (
+        select(_PAYMENTS.c.amount)
+        .where(_PAYMENTS.c.telegram_charge_id == _SUBS.c.star_charge_id)
+        .limit(1)
+        .correlate(_SUBS)
+        .scalar_subquery()
+    )
+    return select(
+        *_PEOPLE.c,
+        *(column.label(_SUB + column.name) for column in _SUBS.c),
+        _CONSENTS.c.id.label("consent_id"),
+        _CONSENTS.c.confirmed_at.label("consent_confirmed_at"),
+        _CONSENTS.c.withdrawn_at.label("consent_withdrawn_at"),
+        renewal.label("renewal_stars"),
+    ).select_from(
+        _PEOPLE.outerjoin(_SUBS, _SUBS.c.person_id == _PEOPLE.c.id).outerjoin(
+            _CONSENTS, _CONSENTS.c.id == latest_consent
+        )
+    )
+
+
+_STANDING = _standing_query()
+_SUB_COLUMNS = tuple(column.name for column in _SUBS.c)
+
+
+@dataclass(slots=True)
+class _Sub:
+    """A subscription row as read (a plain copy: an ORM instance costs more to make and
+    to read, and this one is only read)."""
+
+    id: int  # 0: no row
+    person_id: int
+    state: str
+    plan_id: str | None
+    billing: str | None
+    period_end: datetime | None
+    auto_renew: bool
+    paused_until: datetime | None
+    paused_credit_seconds: int | None
+    star_charge_id: str | None
+    star_payload: str | None
+    cancel_reason: str | None
+    canceled_at: datetime | None
+    started_at: datetime | None
+    updated_at: datetime
+    version: int
+
+
+def _no_subscription(person_id: int, now: datetime) -> _Sub:
+    """Never subscribed: "none", as SqlSnapshots reads it (nothing written)."""
+    return _Sub(
+        0,
+        person_id,
+        "none",
+        None,
+        None,
+        None,
+        False,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        now,
+        1,
+    )
+
+
+def _seen(row: Row[Any], now: datetime) -> Seen:
+    return _seen_in(cast(Mapping[str, Any], row._mapping), cast(PersonRecord, row), now)
+
+
+def _seen_in(values: Mapping[str, Any], person: PersonRecord, now: datetime) -> Seen:
+    if values[_SUB + "id"] is None:
+        sub = _no_subscription(person.id, now)
+    else:
+        sub = _Sub(**{name: values[_SUB + name] for name in _SUB_COLUMNS})
+    consent = (
+        None
+        if values["consent_id"] is None
+        else _ConsentDates(values["consent_confirmed_at"], values["consent_withdrawn_at"])
+    )
+    renewal = values["renewal_stars"] if sub.star_charge_id else None
+    return Seen(Customer.of(person), make_snapshot(person, sub, consent, renewal))
+
+
+def _new(row: Row[Any], now: datetime) -> Seen:
+    """A person this transaction inserted: no subscription, no consent yet."""
+    person = cast(PersonRecord, row)
+    sub = _no_subscription(person.id, now)
+    return Seen(Customer.of(person), make_snapshot(person, sub))
+
+
+class _SqliteStanding:
+    """The standing query on SQLite without SQLAlchemy's per-execution work (a cache key
+    for a 35-column statement, parameter processing, result metadata: about 0.35 ms of the
+    0.45 ms a one-person read costs): compiled once per number of ids, run on the DBAPI
+    connection, each value converted by the column type's own result processor (what
+    SQLAlchemy would apply: dates back to aware UTC, booleans)."""
+
+    _made: ClassVar[dict[str, _SqliteStanding]] = {}
+
+    def __init__(self, dialect: Dialect) -> None:
+        columns = list(_STANDING.selected_columns)
+        self.names = [column.name for column in columns]
+        self.convert = [
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
+        ]
+        marked = _STANDING.where(text("people.telegram_id IN (__IDS__)"))
+        self.sql = str(marked.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+        self._by_count: dict[int, str] = {}
+        self._person = [name for name in self.names if name in _PERSON_COLUMNS]
+
+    @classmethod
+    def of(cls, dialect: Dialect) -> _SqliteStanding:
+        made = cls._made.get(dialect.name)
+        if made is None:
+            made = cls._made[dialect.name] = cls(dialect)
+        return made
+
+    def read(self, conn: Connection, ids: list[int], now: datetime) -> dict[int, Seen]:
+        sql = self._by_count.get(len(ids))
+        if sql is None:
+            sql = self._by_count[len(ids)] = self.sql.replace("__IDS__", ", ".join("?" * len(ids)))
+        cursor = conn.connection.driver_connection.execute(sql, ids)  # type: ignore[union-attr]
+        try:
+            raw_rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        seen: dict[int, Seen] = {}
+        pairs = list(zip(self.names, self.convert, strict=True))
+        for raw in raw_rows:
+            values: dict[str, Any] = {
+                name: (convert(value) if convert is not None else value)
+                for (name, convert), value in zip(pairs, raw, strict=True)
+            }
+            person = cast(PersonRecord, _Person(**{n: values[n] for n in self._person}))
+            seen[values["telegram_id"]] = _seen_in(values, person, now)
+        return seen
+
+
+@dataclass(slots=True)
+class _Person:
+    id: int
+    telegram_id: int | None
+    username: str | None
+    first_name: str | None
+    language: str
+    timezone: str | None
+    email: str | None
+    email_status: str
+    created_at: datetime
+    last_seen_at: datetime | None
+    blocked_at: datetime | None
+    erased_at: datetime | None
+    trial_used_at: datetime | None
+    awaiting: str | None
+
+
+_PERSON_COLUMNS = frozenset(column.name for column in _PEOPLE.c)
+
+
+class SqlPersonLookups:
+    def __init__(self, one_trip: OneTrip) -> None:
+        self._one_trip = one_trip
+
+    async def by_telegram_ids(self, telegram_ids: Sequence[int], now: datetime) -> dict[int, Seen]:
+        ids = list(telegram_ids)
+
+        def read(conn: Connection) -> dict[int, Seen]:
+            if conn.dialect.name == "sqlite":
+                return _SqliteStanding.of(conn.dialect).read(conn, ids, now)
+            rows = conn.execute(_STANDING.where(_PEOPLE.c.telegram_id.in_(ids))).all()
+            return {row.telegram_id: _seen(row, now) for row in rows}
+
+        return await self._one_trip.run(read, quick=True)
+
+    async def sign_up(
+        self, people: Sequence[NewPerson], now: datetime, event: str
+    ) -> dict[int, tuple[Seen, bool]]:
+        new = list(people)
+
+        def write(conn: Connection) -> dict[int, tuple[Seen, bool]]:
+            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            inserted = conn.execute(
+                insert(_PEOPLE)
+                .values(
+                    [
+                        {
+                            "telegram_id": p.telegram_id,
+                            "first_name": p.first_name,
+                            "username": p.username,
+                            "language": p.language,
+                            "email_status": "none",
+                            "created_at": now,
+                            "last_seen_at": now,
+                        }
+                        for p in new
+                    ]
+                )
+                .on_conflict_do_nothing()
+                .returning(*_PEOPLE.c)
+            ).all()
+            if inserted:
+                languages = {p.telegram_id: p.language for p in new}
+                conn.execute(
+                    _EVENTS.insert(),
+                    [
+                        {
+                            "person_id": row.id,
+                            "kind": event,
+                            "at": now,
+                            "data": {"language": languages[row.telegram_id]},
+                        }
+                        for row in inserted
+                    ],
+                )
+            conn.commit()
+            seen = {row.telegram_id: (_new(row, now), True) for row in inserted}
+            # Ids another transaction inserted first: read back as they stand.
+            raced = [p.telegram_id for p in new if p.telegram_id not in seen]
+            if raced:
+                rows = conn.execute(_STANDING.where(_PEOPLE.c.telegram_id.in_(raced))).all()
+                seen.update((row.telegram_id, (_seen(row, now), False)) for row in rows)
+            return seen
+
+        return await self._one_trip.run(write, writes=True)
+
+    async def touch(self, people: Sequence[Touch], now: datetime) -> None:
+        values = [{"pid": t.person_id, "name": t.username, "now": now} for t in people]
+
+        def write(conn: Connection) -> None:
+            conn.execute(_TOUCH, values)
+            conn.commit()
+
+        await self._one_trip.run(write, writes=True)
+
+
+_TOUCH = (
+    update(_PEOPLE)
+    .where(_PEOPLE.c.id == bindparam("pid"))
+    .values(last_seen_at=bindparam("now"), blocked_at=None, username=bindparam("name"))
+)
