@@ -153,3 +153,11 @@ def test_people_s_data_in_a_translated_message_is_shown_as_text() -> None:
         render("it", '{{ _("Would %(percent)s%% off help?", percent=30) }}')
         == "Would 30% off help?"
     )
+
+
+def test_a_plan_without_a_name_in_the_language_keeps_its_english_name() -> None:
+    from tests.template_samples import CHAT
+
+    context = dict(CHAT["grant_received"], plan_names={"en": "Plus", "ro": "Plus RO"})
+    assert "<b>Plus</b>" in Renderer().chat("grant_received", "es", **dict(context))
+    assert "<b>Plus RO</b>" in Renderer().chat("grant_received", "ro", **dict(context))
