@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from forever.app import Container
 from forever.db.models import AuditEntry, CatalogVersion, Payment
-from forever.domain.catalog import CatalogError, load_catalog, parse_catalog
+from forever.domain.catalog import CatalogError, LiveCatalog, load_catalog, parse_catalog
 from forever.domain.payments import InvoiceKind
 from forever.services.billing import IncomingPayment
 from forever.web.server import build_web_app
@@ -436,3 +436,50 @@ async def test_support_staff_cannot_import_or_edit_offers_and_journeys(
     status, _ = await upload(support, "")
     assert status == 403
     assert container.catalog.offers and await versions(container) == []
+
+
+async def test_a_save_swaps_in_a_new_catalog_and_a_rejected_one_changes_nothing(
+    client: TestClient, container: Container
+) -> None:
+    live = container.catalog
+    assert isinstance(live, LiveCatalog)
+    first = live.now
+    owner = await sign_in(client, container)
+    form = await form_of(owner)
+
+    # Rejected by the catalog's rules (a pause offer of 0 months): nothing at all changes.
+    _, page = await owner.get("/console/catalog")
+    offers = html.unescape(
+        page.split('name="offers"', 1)[1].split(">", 1)[1].split("</textarea>")[0]
+    )
+    status, _ = await owner.post(
+        "/console/catalog/offers",
+        {"offers": offers.replace('kind = "pause", months = 1', 'kind = "pause", months = 0')},
+    )
+    assert status == 400
+    # And a save whose database write fails (after the checks passed): nothing either.
+    editor = console.catalog_editor(container)
+
+    class Broken(Exception):
+        pass
+
+    async def failing_add(**_: Any) -> int:
+        raise Broken
+
+    editor.versions.add = failing_add  # type: ignore[method-assign]
+    with pytest.raises(Broken):
+        await editor.edit_plans(staff_id=STAFF_ID, form={**form, "basic.monthly_stars": "999"})
+    assert live.now is first and container.catalog is live
+    assert live.plan("basic").monthly_stars == 150  # type: ignore[union-attr]
+    assert live.offers["pause_month"].months == 1  # type: ignore[attr-defined]
+    assert await versions(container) == []
+
+    # A save builds a new catalog and swaps it in whole: the one a reader took before is
+    # untouched (no catalog is changed in place), every use case sees the new one.
+    status, _ = await owner.post("/console/catalog", {**form, "basic.monthly_stars": "160"})
+    assert status == 200
+    assert live.now is not first
+    assert first.plan("basic").monthly_stars == 150  # type: ignore[union-attr]
+    assert container.catalog.plan("basic").monthly_stars == 160  # type: ignore[union-attr]
+    # The chat views were given the catalog when the process was built.
+    assert container.views.catalog.plan("basic").monthly_stars == 160  # type: ignore[union-attr]
