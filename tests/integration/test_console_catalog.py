@@ -304,6 +304,8 @@ async def test_an_imported_catalog_toml_is_a_new_version_in_force_at_once(
 ) -> None:
     owner = await sign_in(client, container)
     text = the_file(container)
+    status, page = await upload(owner, text)  # the file the bot started with: no change
+    assert status == 400 and "Nothing changed." in page
     edited = text.replace(
         'discount_30 = { kind = "discount", percent = 30 }',
         'discount_30 = { kind = "discount", percent = 25 }',
