@@ -3,12 +3,14 @@ item 6), with one tap to renew for a year: a member who never gave an email is t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from forever.domain.clock import ManualClock
 from forever.domain.points import PointsRules
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI
+from forever.wiring.console import put_in_force
 from forever.wiring.email import run_sweeps
 from tests.conftest import START
 from tests.e2e.chat_helpers import snap
@@ -20,7 +22,7 @@ RENEW = "Renew Basic for a year · 1\u202f500 ⭐"
 def without_points(bot: Runtime) -> None:
     """The year's points would expire with the year, their notice in the same days: points
     have their own tests (test_chat_points.py); these count the renewal messages alone."""
-    object.__setattr__(bot.container.catalog, "points", PointsRules())
+    put_in_force(bot.container, replace(bot.container.catalog, points=PointsRules()))
 
 
 async def test_a_yearly_member_without_email_is_told_in_chat_and_renews_in_one_tap(

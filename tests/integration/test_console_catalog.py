@@ -4,18 +4,23 @@ price is for new sales only; support staff cannot edit."""
 
 from __future__ import annotations
 
+import copy
+import html
 import re
 import tomllib
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from forever.app import Container
 from forever.db.models import AuditEntry, CatalogVersion, Payment
-from forever.domain.catalog import load_catalog, parse_catalog
+from forever.domain.catalog import CatalogError, LiveCatalog, load_catalog, parse_catalog
 from forever.domain.payments import InvoiceKind
 from forever.services.billing import IncomingPayment
 from forever.web.server import build_web_app
@@ -276,3 +281,207 @@ async def test_support_staff_cannot_edit_the_experiments(
     status, _ = await support.post("/console/catalog/experiments", {"experiments": ""})
     assert status == 403
     assert container.catalog.experiments != ()
+
+
+def the_file(container: Container) -> str:
+    """The catalog.toml the bot started with, as an owner would upload it."""
+    return Path(container.settings.catalog_path).read_text(encoding="utf-8")
+
+
+async def upload(owner: Signed, text: str | bytes) -> tuple[int, str]:
+    """Posts a catalog.toml file as the page's import form does (multipart, with its token)."""
+    if not owner.csrf:
+        await owner.get("/console/catalog")
+    form = FormData()
+    form.add_field("csrf", owner.csrf)
+    form.add_field("file", text, filename="catalog.toml", content_type="application/toml")
+    response = await owner.client.post("/console/catalog/import", headers=owner.headers, data=form)
+    return response.status, await response.text()
+
+
+async def test_an_imported_catalog_toml_is_a_new_version_in_force_at_once(
+    client: TestClient, container: Container
+) -> None:
+    owner = await sign_in(client, container)
+    text = the_file(container)
+    status, page = await upload(owner, text)  # the file the bot started with: no change
+    assert status == 400 and "Nothing changed." in page
+    edited = text.replace(
+        'discount_30 = { kind = "discount", percent = 30 }',
+        'discount_30 = { kind = "discount", percent = 25 }',
+    )
+    assert edited != text
+    status, page = await upload(owner, edited)
+    assert status == 200, page
+    assert "Imported catalog.toml: saved as version 1, in force now." in page
+    # In force without a restart: the cancel offer is now 25 % off.
+    assert container.catalog.offers["discount_30"].percent == 25  # type: ignore[attr-defined]
+    (version,) = await versions(container)
+    assert version.created_by == STAFF_ID and version.note == "imported catalog.toml"
+    assert ["offers.discount_30.percent", 30, 25] in version.changes
+    async with container.sessions() as db:
+        audit = list(
+            await db.scalars(select(AuditEntry).where(AuditEntry.action == "catalog_saved"))
+        )
+    assert len(audit) == 1 and audit[0].actor_telegram_id == STAFF_ID
+    assert audit[0].arguments["note"] == "imported catalog.toml"
+    # The versions table on the page shows who and what changed.
+    assert "offers.discount_30.percent: 30 → 25" in page
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        (
+            lambda t: t.replace("monthly_stars = 150", "monthly_stars = -5", 1),
+            "catalog.toml:{line}: plans[0].monthly_stars:",
+        ),
+        (lambda t: t.replace("[business]", "[business", 1), "not valid TOML"),
+        (lambda t: t.replace('kind = "pause"', 'kind = "gift"', 1), "offers.pause_month.kind:"),
+    ],
+)
+async def test_an_import_is_refused_exactly_as_the_file_at_start_and_changes_nothing(
+    client: TestClient, container: Container, broken: Any, message: str
+) -> None:
+    owner = await sign_in(client, container)
+    text = broken(the_file(container))
+    # The very message the bot prints when it refuses to start with this file.
+    with pytest.raises(CatalogError) as at_start:
+        parse_catalog(text, source="catalog.toml")
+    line = next((i for i, row in enumerate(text.splitlines(), 1) if "-5" in row), 0)
+    before = container.catalog
+    status, page = await upload(owner, text)
+    assert status == 400
+    shown = page.split('id="e-import" class="error">', 1)[1].split("</span>")[0]
+    assert message.format(line=line) in html.unescape(shown)
+    assert html.unescape(shown) == str(at_start.value)
+    assert container.catalog is before and container.catalog.raw == before.raw
+    assert await versions(container) == []
+
+
+async def test_offers_and_journeys_are_edited_as_toml_versioned_and_audited(
+    client: TestClient, container: Container
+) -> None:
+    owner = await sign_in(client, container)
+    status, page = await owner.get("/console/catalog")
+    assert status == 200
+    offers = html.unescape(
+        page.split('name="offers"', 1)[1].split(">", 1)[1].split("</textarea>")[0]
+    )
+    journeys = html.unescape(
+        page.split('name="journeys"', 1)[1].split(">", 1)[1].split("</textarea>")[0]
+    )
+    assert "[cancel_reasons]" in offers and "comeback_40" in offers
+    assert 'id = "winback"' in journeys
+
+    status, page = await owner.post(
+        "/console/catalog/offers", {"offers": offers.replace("percent = 40", "percent = 50")}
+    )
+    assert status == 200 and "Saved as version 1: in force now." in page, page
+    assert container.catalog.offers["comeback_40"].percent == 50  # type: ignore[attr-defined]
+
+    status, page = await owner.post(
+        "/console/catalog/journeys", {"journeys": journeys.replace("[7, 30, 90]", "[5, 30]")}
+    )
+    assert status == 200 and "Saved as version 2: in force now." in page, page
+    winback = next(j for j in container.catalog.journeys if j.id == "winback")
+    assert winback.days == (5, 30)
+
+    first, second = await versions(container)
+    assert first.note == "offers edited" and second.note == "journeys edited"
+    assert ["offers.comeback_40.percent", 40, 50] in first.changes
+    assert ["journeys[winback].days", [7, 30, 90], [5, 30]] in second.changes
+    async with container.sessions() as db:
+        actions = list(
+            await db.scalars(
+                select(AuditEntry.action).where(AuditEntry.actor_telegram_id == STAFF_ID)
+            )
+        )
+    assert actions.count("catalog_saved") == 2
+
+
+@pytest.mark.parametrize(
+    ("section", "change", "message"),
+    [
+        ("offers", lambda t: t.replace('"discount_30", "lower_tier"', '"gone"'), "gone"),
+        ("offers", lambda t: t + "\n[[plans]]\nid = 'x'\n", "Only [offers], [cancel_reasons]"),
+        ("journeys", lambda t: t.replace('trigger = "signup"', 'trigger = "never"'), "trigger"),
+        ("journeys", lambda t: t.replace('template = "welcome"', "template = ["), "Not valid TOML"),
+    ],
+)
+async def test_a_bad_offers_or_journeys_edit_changes_nothing(
+    client: TestClient, container: Container, section: str, change: Any, message: str
+) -> None:
+    owner = await sign_in(client, container)
+    _, page = await owner.get("/console/catalog")
+    shown = page.split(f'name="{section}"', 1)[1].split(">", 1)[1].split("</textarea>")[0]
+    before = container.catalog
+    raw_before = copy.deepcopy(before.raw)
+    status, page = await owner.post(
+        f"/console/catalog/{section}", {section: change(html.unescape(shown))}
+    )
+    assert status == 400
+    error = html.unescape(page.split(f'id="e-{section}" class="error">', 1)[1].split("</span>")[0])
+    assert message in error
+    assert f'aria-describedby="e-{section}"' in page
+    assert container.catalog is before and container.catalog.raw == raw_before
+    assert await versions(container) == []
+
+
+async def test_support_staff_cannot_import_or_edit_offers_and_journeys(
+    client: TestClient, container: Container
+) -> None:
+    support = await sign_in(client, container, SUPPORT_ID)
+    for section in ("offers", "journeys"):
+        status, _ = await support.post(f"/console/catalog/{section}", {section: ""})
+        assert status == 403
+    status, _ = await upload(support, "")
+    assert status == 403
+    assert container.catalog.offers and await versions(container) == []
+
+
+async def test_a_save_swaps_in_a_new_catalog_and_a_rejected_one_changes_nothing(
+    client: TestClient, container: Container
+) -> None:
+    live = container.catalog
+    assert isinstance(live, LiveCatalog)
+    first = live.now
+    owner = await sign_in(client, container)
+    form = await form_of(owner)
+
+    # Rejected by the catalog's rules (a pause offer of 0 months): nothing at all changes.
+    _, page = await owner.get("/console/catalog")
+    offers = html.unescape(
+        page.split('name="offers"', 1)[1].split(">", 1)[1].split("</textarea>")[0]
+    )
+    status, _ = await owner.post(
+        "/console/catalog/offers",
+        {"offers": offers.replace('kind = "pause", months = 1', 'kind = "pause", months = 0')},
+    )
+    assert status == 400
+    # And a save whose database write fails (after the checks passed): nothing either.
+    editor = console.catalog_editor(container)
+
+    class Broken(Exception):
+        pass
+
+    async def failing_add(**_: Any) -> int:
+        raise Broken
+
+    editor.versions.add = failing_add  # type: ignore[method-assign]
+    with pytest.raises(Broken):
+        await editor.edit_plans(staff_id=STAFF_ID, form={**form, "basic.monthly_stars": "999"})
+    assert live.now is first and container.catalog is live
+    assert live.plan("basic").monthly_stars == 150  # type: ignore[union-attr]
+    assert live.offers["pause_month"].months == 1  # type: ignore[attr-defined]
+    assert await versions(container) == []
+
+    # A save builds a new catalog and swaps it in whole: the one a reader took before is
+    # untouched (no catalog is changed in place), every use case sees the new one.
+    status, _ = await owner.post("/console/catalog", {**form, "basic.monthly_stars": "160"})
+    assert status == 200
+    assert live.now is not first
+    assert first.plan("basic").monthly_stars == 150  # type: ignore[union-attr]
+    assert container.catalog.plan("basic").monthly_stars == 160  # type: ignore[union-attr]
+    # The chat views were given the catalog when the process was built.
+    assert container.views.catalog.plan("basic").monthly_stars == 160  # type: ignore[union-attr]

@@ -290,6 +290,34 @@ class Catalog:
         return found[0] if found else None
 
 
+class LiveCatalog(Catalog):
+    """The catalog in force, shared by every use case and view of a process: it reads as the
+    frozen Catalog it holds (`now`), and `swap` puts another, fully built and checked, in its
+    place with one reference assignment. No Catalog is ever changed in place, so a reader
+    that took `now` keeps one consistent catalog, and an edit that fails leaves the one in
+    force exactly as it was."""
+
+    __slots__ = ("_now",)
+    _now: Catalog
+
+    def __init__(self, first: Catalog | None = None, **fields: Any) -> None:
+        # `fields`: dataclasses.replace(live, ...) builds a new LiveCatalog from them.
+        object.__setattr__(self, "_now", first if first is not None else Catalog(**fields))
+
+    def __getattribute__(self, name: str) -> Any:
+        if name.startswith("_") or name in ("now", "swap"):
+            return object.__getattribute__(self, name)
+        return getattr(object.__getattribute__(self, "_now"), name)
+
+    @property
+    def now(self) -> Catalog:
+        return self._now
+
+    def swap(self, new: Catalog) -> None:
+        """Put `new` in force at once (its own frozen snapshot, not a live one)."""
+        object.__setattr__(self, "_now", new.now if isinstance(new, LiveCatalog) else new)
+
+
 class CatalogError(Exception):
     """Names the file, line and field, e.g. `catalog.toml:14: plans[1].monthly_stars: ...`."""
 

@@ -67,10 +67,24 @@ def plan_form(catalog: Catalog) -> dict[str, str]:
     return form
 
 
+# The parts of catalog.toml edited as TOML text on the page: section -> its top-level keys.
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "offers": ("offers", "cancel_reasons", "offer_policy"),
+    "journeys": ("journeys",),
+    "experiments": ("experiments",),
+}
+MAX_IMPORT = 256 * 1024  # characters: far more than a real catalog.toml
+
+
+def section_text(catalog: Catalog, section: str) -> str:
+    """A section's tables in the catalog in force, as catalog.toml writes them."""
+    found = {k: catalog.raw[k] for k in SECTIONS[section] if catalog.raw.get(k)}
+    return dumps(found) if found else ""
+
+
 def experiments_text(catalog: Catalog) -> str:
     """The `[[experiments]]` tables of the catalog in force, as catalog.toml writes them."""
-    found = catalog.raw.get("experiments") or []
-    return dumps({"experiments": found}) if found else ""
+    return section_text(catalog, "experiments")
 
 
 def _changed(before: Any, after: Any, path: str = "") -> list[tuple[str, Any, Any]]:
@@ -153,24 +167,49 @@ class ConsoleCatalog:
         no experiments), checked with the whole catalog as the file would be; saved and in
         force at once, or nothing changes and the field says what is wrong. Staff's stop
         and promote (kept in the database) stay in force over a status set here."""
+        return await self.edit_section(staff_id=staff_id, section="experiments", text=text)
+
+    async def edit_section(self, *, staff_id: int, section: str, text: str) -> Saved:
+        """One of SECTIONS (offers with cancel reasons and the offer policy; journeys;
+        experiments) replaced by `text`: TOML with only that section's tables in it, a table
+        left out is removed (the file's default applies). Checked with the whole catalog as
+        the file would be; saved as a version and in force at once, or nothing changes and
+        the field says what is wrong."""
+        keys = SECTIONS[section]
         try:
             table = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
-            return Saved(False, errors={"experiments": f"Not valid TOML: {error}."})
-        extra = sorted(set(table) - {"experiments"})
+            return Saved(False, errors={section: f"Not valid TOML: {error}."})
+        extra = sorted(set(table) - set(keys))
         if extra:
+            allowed = ", ".join(f"[{k}]" for k in keys)
+            if section in ("experiments", "journeys"):
+                allowed = f"[[{section}]]"
             return Saved(
                 False,
-                errors={"experiments": f"Only [[experiments]] tables here, not {extra[0]!r}."},
+                errors={section: f"Only {allowed} tables here, not {extra[0]!r}."},
             )
         catalog = self.current()
         raw = copy.deepcopy(catalog.raw)
-        if table.get("experiments"):
-            raw["experiments"] = table["experiments"]
-        else:
-            raw.pop("experiments", None)
+        for key in keys:
+            if table.get(key):
+                raw[key] = table[key]
+            else:
+                raw.pop(key, None)
+        return await self._save(staff_id, raw, catalog.raw, note=f"{section} edited", field=section)
+
+    async def import_toml(self, *, staff_id: int, text: str) -> Saved:
+        """An uploaded catalog.toml, checked exactly as the file is at start (the error names
+        the line and the field); saved as a version and in force at once, or nothing
+        changes."""
+        if len(text) > MAX_IMPORT:
+            return Saved(False, errors={"import": "The file is too large for a catalog."})
+        try:
+            imported = parse_catalog(text, source="catalog.toml")
+        except CatalogError as error:
+            return Saved(False, errors={"import": str(error)})
         return await self._save(
-            staff_id, raw, catalog.raw, note="experiments edited", field="experiments"
+            staff_id, imported.raw, self.current().raw, note="imported catalog.toml", field="import"
         )
 
     async def rollback(self, *, staff_id: int, version_id: int) -> Saved:

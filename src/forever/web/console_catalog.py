@@ -1,6 +1,7 @@
 """The console's catalog editor (owners only): GET /console/catalog (plans in a form, the
 experiments as TOML, the versions), POST /console/catalog (save the plans),
-POST /console/catalog/experiments (save the experiments), POST /console/catalog/rollback, and
+POST /console/catalog/{offers,journeys,experiments} (save that section, edited as TOML),
+POST /console/catalog/import (an uploaded catalog.toml), POST /console/catalog/rollback, and
 GET /console/catalog.toml (the catalog in force, as a file)."""
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from forever.domain.catalog import LOCALES
 from forever.services.console import Staff
 from forever.services.console_catalog import (
     PLAN_FIELDS,
+    SECTIONS,
     ConsoleCatalog,
-    experiments_text,
     plan_form,
+    section_text,
 )
 from forever.web.console import HEADERS, ConsoleWeb
 from forever.web.console_people import parse_id
@@ -31,9 +33,11 @@ class CatalogPages:
         app.router.add_get("/console/catalog.toml", w.page(self.export, console.CATALOG))
         app.router.add_post("/console/catalog", w.action(self.save, console.CATALOG))
         app.router.add_post("/console/catalog/rollback", w.action(self.rollback, console.CATALOG))
-        app.router.add_post(
-            "/console/catalog/experiments", w.action(self.save_experiments, console.CATALOG)
-        )
+        app.router.add_post("/console/catalog/import", w.action(self.import_, console.CATALOG))
+        for section in SECTIONS:
+            app.router.add_post(
+                f"/console/catalog/{section}", w.action(self.save_section, console.CATALOG)
+            )
 
     async def _render(
         self,
@@ -42,9 +46,11 @@ class CatalogPages:
         form: dict[str, str] | None = None,
         errors: dict[str, str] | None = None,
         notice: str = "",
-        experiments: str | None = None,
+        texts: dict[str, str] | None = None,
     ) -> web.StreamResponse:
         catalog = self.editor.current()
+        sections = {name: section_text(catalog, name) for name in SECTIONS}
+        sections.update(texts or {})
         return self.web.page_response(
             "catalog",
             status,
@@ -54,7 +60,7 @@ class CatalogPages:
             form=form if form is not None else plan_form(catalog),
             errors=errors or {},
             notice=notice,
-            experiments=experiments if experiments is not None else experiments_text(catalog),
+            sections=sections,
             versions=await self.editor.history(),
         )
 
@@ -84,14 +90,39 @@ class CatalogPages:
             staff, notice=f"Saved as version {saved.version_id}: in force now, for new sales."
         )
 
-    async def save_experiments(self, request: web.Request, staff: Staff) -> web.StreamResponse:
+    async def save_section(self, request: web.Request, staff: Staff) -> web.StreamResponse:
+        section = request.path.rsplit("/", 1)[-1]
         posted = await request.post()
-        text = str(posted.get("experiments", "")).replace("\r\n", "\n")
-        saved = await self.editor.edit_experiments(staff_id=staff.telegram_id, text=text)
+        text = str(posted.get(section, "")).replace("\r\n", "\n")
+        saved = await self.editor.edit_section(
+            staff_id=staff.telegram_id, section=section, text=text
+        )
         if not saved.ok:
-            return await self._render(staff, 400, errors=saved.errors, experiments=text)
+            return await self._render(staff, 400, errors=saved.errors, texts={section: text})
         return await self._render(
             staff, notice=f"Saved as version {saved.version_id}: in force now."
+        )
+
+    async def import_(self, request: web.Request, staff: Staff) -> web.StreamResponse:
+        posted = await request.post()
+        upload = posted.get("file")
+        if not isinstance(upload, web.FileField):
+            return await self._render(staff, 400, errors={"import": "Choose a catalog.toml file."})
+        try:
+            text = upload.file.read().decode("utf-8")
+        except UnicodeDecodeError:
+            return await self._render(
+                staff, 400, errors={"import": "The file is not UTF-8 text: not a catalog.toml."}
+            )
+        saved = await self.editor.import_toml(
+            staff_id=staff.telegram_id, text=text.replace("\r\n", "\n")
+        )
+        if not saved.ok:
+            return await self._render(staff, 400, errors=saved.errors)
+        return await self._render(
+            staff,
+            notice=f"Imported {upload.filename or 'the file'}: saved as version "
+            f"{saved.version_id}, in force now.",
         )
 
     async def rollback(self, request: web.Request, staff: Staff) -> web.StreamResponse:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
 from datetime import datetime
 
 from aiohttp import web
@@ -12,7 +11,7 @@ from forever.db.repositories.console_broadcasts import SqlConsoleBroadcasts
 from forever.db.repositories.console_catalog import SqlCatalogVersions
 from forever.db.repositories.console_people import SqlAuditIndex, SqlConsolePeople
 from forever.db.repositories.staff import SqlAuditLog, SqlEventHistory
-from forever.domain.catalog import Catalog
+from forever.domain.catalog import Catalog, LiveCatalog
 from forever.services.broadcasts import BroadcastDesk
 from forever.services.console import ConsoleAuth, ConsoleDashboard
 from forever.services.console_broadcasts import ConsoleBroadcasts
@@ -101,11 +100,14 @@ def install_routes(app: web.Application, container: Container) -> None:
 
 
 def put_in_force(container: Container, new: Catalog) -> None:
-    """Make `new` the catalog everywhere in this process, without a restart: every use case
-    and view was given the container's one Catalog object, so its fields are replaced in
-    place (it is frozen for the code that reads it, not for this one writer)."""
-    for f in fields(Catalog):
-        object.__setattr__(container.catalog, f.name, getattr(new, f.name))
+    """Make `new` (built and checked whole) the catalog everywhere in this process, without
+    a restart: every use case and view was given the container's one LiveCatalog, whose
+    `swap` replaces the frozen Catalog it holds with one assignment. No Catalog is changed
+    in place."""
+    live = container.catalog
+    if not isinstance(live, LiveCatalog):  # a catalog set by hand after the container
+        live = container.catalog = LiveCatalog(live)
+    live.swap(new)
 
 
 def catalog_editor(container: Container) -> ConsoleCatalog:

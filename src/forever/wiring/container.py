@@ -14,7 +14,7 @@ from forever.db.one_trip import OneTrip
 from forever.db.outbox import SqlOutbox
 from forever.db.repositories.core import SqlEventLog, SqlPeople, SqlSubscriptions
 from forever.db.transactions import SqlUnitOfWork
-from forever.domain.catalog import Catalog
+from forever.domain.catalog import Catalog, LiveCatalog
 from forever.domain.clock import Clock
 from forever.domain.flood import FloodGuard
 from forever.domain.signing import Signer
@@ -81,6 +81,10 @@ class Container:
     views: Views = field(init=False)
 
     def __post_init__(self) -> None:
+        # One LiveCatalog shared by everything built from here: the console swaps what it
+        # holds, whole (wiring/console.py put_in_force).
+        if not isinstance(self.catalog, LiveCatalog):
+            self.catalog = LiveCatalog(self.catalog)
         self.instance = self.instance or stable_instance_id(self.settings)
         self.uow = SqlUnitOfWork(self.sessions)
         self.people_repo = SqlPeople(self.uow)
