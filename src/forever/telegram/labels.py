@@ -24,5 +24,10 @@ class Labels:
     def months(self, locale: str, n: int) -> str:
         return self(locale, "months_one" if n == 1 else "months_many", n=n)
 
+    def redeem_days(self, locale: str, days: int, points: int) -> str:
+        """The extra-days reward button: "1 extra day", "7 extra days"."""
+        key = "redeem_days_one" if days == 1 else "redeem_days_many"
+        return self(locale, key, days=days, points=points)
+
     def keys(self, locale: str) -> set[str]:
         return set(self._by_locale[locale])
