@@ -259,6 +259,7 @@ async def test_the_reward_gives_points_once_and_a_refund_takes_back_what_is_left
     assert "you get 7 days free and 50 points" in (ana.messages[-1].text or "")
     await ana.send_text("/points")
     assert "Your points: 50" in (ana.last_message.text or "")
+    assert "earned +50 (invitation reward)" in (ana.last_message.text or "")
     await bo.send_text("/points")
     assert "Your points: 60" in (bo.last_message.text or "")  # 50 + 10 for the paid month
 
