@@ -230,12 +230,14 @@ class StaffRefunds:
                 reason=STAFF_REASON,
                 now=now,
             )
-            ended, until = await self._take_back_access(payment, telegram_id, now)
+            # The points first: the person's points lock comes before their membership row,
+            # the order a redemption of extra days takes them in.
             points_back = (
                 await self.points.take_back_payment(payment.telegram_charge_id)
                 if self.points is not None
                 else None
             )
+            ended, until = await self._take_back_access(payment, telegram_id, now)
             if self.follow_up is not None:
                 await self.follow_up.refunded(payment.telegram_charge_id, now)
             told = can_be_told(person)
