@@ -346,8 +346,14 @@ CHAT: dict[str, dict] = {
         "days": 7,
         "their_days": 3,
     },
-    "referral_reward": {"name": "Ana <b>", "role": "referrer", "days": 7, "until": WHEN},
-    "referral_revoked": {"role": "referred", "days": 1, "until": WHEN},
+    "referral_reward": {
+        "name": "Ana <b>",
+        "role": "referrer",
+        "days": 7,
+        "points": 50,
+        "until": WHEN,
+    },
+    "referral_revoked": {"role": "referred", "days": 1, "points": 5, "until": WHEN},
     "winback_offer": {
         "kind": "discount",
         "percent": 40,

@@ -164,3 +164,35 @@ async def test_staff_see_outstanding_points_as_a_liability_in_stats(
     assert "Last 30 days" in report
     assert "Outstanding now: 51 points, worth 26 ⭐" in report  # 0.5 ⭐ a point, rounded
     assert "Last 30 days: earned 151, redeemed 100, expired 0" in report
+
+
+async def test_a_staff_refund_takes_back_the_points_the_payment_earned(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    container = running_bot.container
+    # Kept: the points the refunded payment earned go, and only those.
+    kept = await trial_user(tg, 4305)
+    _, paid = await subscribe_monthly(kept)
+    assert paid.accepted, paid.error_message
+    await points_ledger(container).earn(await _person_id(running_bot, 4305), 7, "gift", "t")
+    staff = tg.user(STAFF_ID)
+    await staff.send_text(f"/refund {paid.charge_id}")
+    await staff.press("Refund 300 ⭐")
+    await kept.send_text("/points")
+    assert "Your points: 7" in kept.last_message.text
+    assert "taken back (refund) -10" in kept.last_message.text
+
+    # Spent already: the balance goes to zero, never below, and the shortfall is recorded.
+    spent = await trial_user(tg, 4306)
+    _, paid = await subscribe_monthly(spent)
+    assert paid.accepted, paid.error_message
+    await points_ledger(container).earn(await _person_id(running_bot, 4306), 94, "gift2", "t")
+    await spent.send_text("/points")
+    await spent.press("7 extra days · 100 points")
+    assert "You have 4 points left." in spent.last_message.text
+    await staff.send_text(f"/refund {paid.charge_id}")
+    await staff.press("Refund 300 ⭐")
+    await spent.send_text("/points")
+    assert "Your points: 0" in spent.last_message.text
+    assert "taken back (refund) -4" in spent.last_message.text
+    assert await count(running_bot, PointEntry, kind="revoke", reason="paid_month short 6") == 1

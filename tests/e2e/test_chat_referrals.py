@@ -14,11 +14,12 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from forever.db.models import Person, Referral
+from forever.db.models import Person, PointEntry, Referral
 from forever.domain.clock import ManualClock
 from forever.domain.events import EventKind
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI, FakeUser
+from forever.wiring.points import points_ledger
 from tests.conftest import STAFF_ID, START
 from tests.e2e.chat_helpers import count, events, snap
 from tests.e2e.test_chat_payments import subscribe_monthly, trial_user
@@ -241,3 +242,54 @@ async def test_partners_report_and_csv(tg: FakeBotAPI, running_bot: Runtime) -> 
     # Customers cannot ask for it.
     await quinn.send_text("/partners")
     assert "Studio Lumen" not in (quinn.last_message.text or "")
+
+
+async def test_the_reward_gives_points_once_and_a_refund_takes_back_what_is_left(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    ana = await trial_user(tg, 6301)
+    code = await invite_code(ana)
+    bo, _ = await newcomer(tg, 6302, f"r_{code}")
+    before = len(ana.messages)
+    _, paid = await subscribe_monthly(bo)
+    assert paid.accepted
+
+    # Both get the catalog's 50 points on top of the days, and are told.
+    await messages_soon(ana, before)
+    assert "you get 7 days free and 50 points" in (ana.messages[-1].text or "")
+    await ana.send_text("/points")
+    assert "Your points: 50" in (ana.last_message.text or "")
+    assert "earned +50 (invitation reward)" in (ana.last_message.text or "")
+    await bo.send_text("/points")
+    assert "Your points: 60" in (bo.last_message.text or "")  # 50 + 10 for the paid month
+
+    # The same payment delivered again gives no more points.
+    again = dict(paid.message.to_json())
+    again["message_id"] = paid.message.message_id + 1000
+    await tg.send_update({"message": again})
+    assert await count(running_bot, PointEntry, reason="referral_rewarded") == 2
+
+    # Ana spends 100 of her points (50 from the referral, 60 a gift): 10 are left.
+    ana_id = (await snap(running_bot, 6301)).person_id
+    await points_ledger(running_bot.container).earn(ana_id, 60, "gift-6301", "test")
+    await ana.send_text("/points")
+    await ana.press("7 extra days · 100 points")
+    assert "You have 10 points left." in (ana.last_message.text or "")
+
+    # Staff refund Bo's first payment: the points are taken back, never below zero.
+    before = len(ana.messages)
+    staff = tg.user(STAFF_ID)
+    await staff.send_text(f"/refund {paid.charge_id}")
+    await staff.press("Refund 300 ⭐")
+    await messages_soon(ana, before)
+    assert "were taken back, along with 10 points" in (ana.messages[-1].text or "")
+    await ana.send_text("/points")
+    assert "Your points: 0" in (ana.last_message.text or "")
+    assert "taken back (refund) -10" in (ana.last_message.text or "")
+    await bo.send_text("/points")
+    assert "Your points: 0" in (bo.last_message.text or "")
+    revoked = {
+        e.data["role"]: e.data for e in await events(running_bot, kind=EventKind.REFERRAL_REVOKED)
+    }
+    assert revoked["referrer"]["points"] == 10 and revoked["referrer"]["points_shortfall"] == 40
+    assert revoked["referred"]["points"] == 50 and revoked["referred"]["points_shortfall"] == 0

@@ -160,3 +160,25 @@ async def test_expiry_notices_reach_everyone_once_but_not_the_blocked(
         )
     assert sorted(r.person_id for r in rows) == sorted(p.id for i, p in enumerate(people) if i != 3)
     assert all(r.context["points"] == 10 and r.context["quiet_hours"] for r in rows)
+
+
+async def test_take_back_once_never_below_zero_with_the_shortfall(container: Container) -> None:
+    person = await add_person(container, telegram_id=29)
+    ledger = points_ledger(container)
+    await ledger.on_payment(person.id, timedelta(days=365), "ch-9")  # 120
+    await ledger.earn(person.id, 30, "gift-9", "test")  # 150
+    await _give_membership(container, person.id)
+    assert (await ledger.redeem(29, "week", "tap-9")).balance == 50
+    back = await ledger.take_back_payment("ch-9")
+    assert (back.outcome, back.balance, back.points, back.shortfall) == (Outcome.DONE, 0, 50, 70)
+    again = await ledger.take_back_payment("ch-9")
+    assert (again.outcome, again.balance) == (Outcome.REPEATED, 0)
+    assert (await ledger.take_back_payment("no-such-charge")).outcome is Outcome.NOTHING
+    assert (await ledger.take_back("gift-9")).outcome is Outcome.DONE  # nothing left: 0 taken
+    async with container.sessions() as session:
+        rows = (await session.scalars(select(PointEntry).order_by(PointEntry.id))).all()
+    assert [(r.kind, r.amount, r.balance_after) for r in rows][-2:] == [
+        ("revoke", -50, 0),
+        ("revoke", 0, 0),
+    ]
+    assert rows[-2].reason == "paid_month short 70"

@@ -94,3 +94,10 @@ def test_access_texts_for_add_ons_render_in_every_locale(locale: str) -> None:
         "access_invite", locale, chats=["Pro room"], plan_name="Plus", addon_name="Pro pass"
     )
     assert "Pro pass" in invite and "Plus" not in invite
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_customer_help_lists_every_customer_command(locale: str) -> None:
+    html = renderer.chat("help", locale, business="Forever")
+    for command in ("/plans", "/account", "/promo", "/points", "/shop", "/invite", "/help"):
+        assert f"\n{command}" in html, (locale, command)

@@ -35,7 +35,7 @@ from forever.services.ports import (
 from forever.services.shop import POINTS_CHARGE_PREFIX
 from forever.services.staff import can_be_told
 
-EARN, REDEEM, EXPIRE = "earn", "redeem", "expire"
+EARN, REDEEM, EXPIRE, REVOKE = "earn", "redeem", "expire", "revoke"
 EXPIRY_NOTICE = "points_expiring"  # message_templates/chat/<locale>/
 
 
@@ -119,6 +119,7 @@ class Result:
     points: int = 0  # earned or spent by this call
     reward: rules.Reward | None = None
     until: datetime | None = None  # extra days: the membership's new end; add-on: its end
+    shortfall: int = 0  # taken back: what was already spent (or expired) and stays so
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +208,41 @@ class PointsLedger:
         return await self.earn(
             person_id, self.rules.for_event(event_kind), f"{event_kind}:{key}", event_kind
         )
+
+    async def take_back(self, key: str) -> Result:
+        """Take back what the earning `key` gave (a refunded payment's, a revoked referral's),
+        once. The balance never goes below zero: points already redeemed or expired stay so,
+        and the entry's shortfall (`reason` ends with `short <n>`) says how many. Joins a
+        transaction already open (the refund's)."""
+        async with self.uow.begin():
+            earned = await self.store.entry(key)
+            if earned is None or earned.kind != EARN:
+                return Result(Outcome.NOTHING)
+            await self.store.lock_person(earned.person_id)
+            seen = await self.store.entry(f"revoke:{key}")
+            if seen is not None:
+                return Result(Outcome.REPEATED, seen.balance_after, -seen.amount)
+            now = self.clock.now()
+            balance = await self._expire_due(earned.person_id, now)
+            taken = min(earned.amount, balance)
+            shortfall = earned.amount - taken
+            reason = earned.reason if not shortfall else f"{earned.reason[:30]} short {shortfall}"
+            await self.store.add(
+                person_id=earned.person_id,
+                kind=REVOKE,
+                amount=-taken,
+                balance_after=balance - taken,
+                reason=reason[:48],
+                idempotency_key=f"revoke:{key}"[:160],
+                expires_at=None,
+                at=now,
+            )
+            await self.uow.commit()
+        return Result(Outcome.DONE, balance - taken, taken, shortfall=shortfall)
+
+    async def take_back_payment(self, charge_id: str) -> Result:
+        """A refunded membership payment: the points it earned (`paid:<charge id>`)."""
+        return await self.take_back(f"paid:{charge_id}")
 
     async def on_payment(self, person_id: int, period: timedelta, charge_id: str) -> Result:
         """A paid membership period (a purchase or a renewal): points per month paid."""

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from forever.domain import lifecycle
 from forever.domain.catalog import Catalog
@@ -109,6 +109,18 @@ class ReferralStore(Protocol):
         """Per partner id: people referred, those with a payment not refunded, and the Stars
         of their payments (not refunded) since they were referred."""
         ...
+
+
+class PointsHook(Protocol):
+    """The points ledger (services.points.PointsLedger): the catalog's `[points.events]
+    referral_rewarded` points for each side, and their taking back at a refund."""
+
+    async def earn_for(self, event_kind: str, person_id: int, key: str) -> Any: ...
+
+    async def take_back(self, key: str) -> Any: ...
+
+
+POINTS_EVENT = "referral_rewarded"
 
 
 class AttributionOutcome(StrEnum):
@@ -315,6 +327,7 @@ class ReferralRewards:
         events: EventLog,
         outbox: Outbox,
         catalog: Callable[[], Catalog],
+        points: PointsHook | None = None,
     ) -> None:
         self.store = store
         self.people = people
@@ -322,6 +335,7 @@ class ReferralRewards:
         self.events = events
         self.outbox = outbox
         self.catalog = catalog
+        self.points = points
 
     async def paid(self, person_id: int, charge_id: str, now: datetime) -> bool:
         """A kept Stars payment of `person_id`: the reward when it is their first since they
@@ -357,24 +371,33 @@ class ReferralRewards:
             (referred, "referred", rules.referred_days),
             (referrer, "referrer", rules.referrer_days),
         ):
-            if days <= 0:
+            points = await self._earn(who.id, charge_id, role)
+            if days <= 0 and not points:
                 continue
-            until = await self._give(who.id, days, rules, now)
+            until = await self._give(who.id, days, rules, now) if days > 0 else None
             self.events.record(
                 EventKind.REFERRAL_REWARDED,
                 now,
                 who.id,
                 role=role,
                 days=days,
+                points=points,
                 charge_id=charge_id,
                 referred=person_id,
             )
             if can_be_told(who):
                 await self._tell(
-                    who.id, REWARD_GIVEN, f"{charge_id}:{role}", role, days, until, now
+                    who.id, REWARD_GIVEN, f"{charge_id}:{role}", role, days, until, now, points
                 )
                 told = True
         return told
+
+    async def _earn(self, person_id: int, charge_id: str, role: str) -> int:
+        """The referral's points for one side, once per (charge, side), in this transaction."""
+        if self.points is None:
+            return 0
+        result = await self.points.earn_for(POINTS_EVENT, person_id, f"{charge_id}:{role}")
+        return int(getattr(result, "points", 0) or 0) if _done(result) else 0
 
     async def refunded(self, charge_id: str, now: datetime) -> bool:
         """`charge_id` was refunded: if it earned a referral reward, the days are taken back
@@ -390,9 +413,14 @@ class ReferralRewards:
             (referral.person_id, "referred", referral.referred_days),
             (referral.referrer_id, "referrer", referral.referrer_days),
         ):
-            if days <= 0:
+            points, short = 0, 0
+            if self.points is not None:
+                back = await self.points.take_back(f"{POINTS_EVENT}:{charge_id}:{role}")
+                if _done(back):
+                    points, short = int(back.points), int(back.shortfall)
+            if days <= 0 and not points and not short:
                 continue
-            row = await self.subscriptions.of(who_id)
+            row = await self.subscriptions.of(who_id) if days > 0 else None
             until = None
             if row is not None:
                 taken = take_days(to_membership(row), now=now, days=days)
@@ -404,13 +432,15 @@ class ReferralRewards:
                 who_id,
                 role=role,
                 days=days,
+                points=points,
+                points_shortfall=short,
                 charge_id=charge_id,
                 referred=referral.person_id,
             )
             who = await self.people.get(who_id)
             if can_be_told(who):
                 await self._tell(
-                    who_id, REWARD_TAKEN, f"{charge_id}:{role}", role, days, until, now
+                    who_id, REWARD_TAKEN, f"{charge_id}:{role}", role, days, until, now, points
                 )
                 told = True
         return told
@@ -449,14 +479,19 @@ class ReferralRewards:
         days: int,
         until: datetime | None,
         now: datetime,
+        points: int = 0,
     ) -> None:
         await self.outbox.enqueue(
             key=f"{template}:{key}"[:200],
             channel="chat",
             person_id=person_id,
             template=template,
-            context={"role": role, "days": days, "until": until},
+            context={"role": role, "days": days, "until": until, "points": points},
             marketing=False,
             not_before=now,
             now=now,
         )
+
+
+def _done(result: Any) -> bool:
+    return str(getattr(result, "outcome", "")) == "done"

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from forever.domain.catalog import Catalog
 from forever.domain.clock import Clock
@@ -107,6 +107,13 @@ class RefundFollowUp(Protocol):
     async def refunded(self, charge_id: str, now: datetime) -> bool: ...
 
 
+class RefundPoints(Protocol):
+    """The points ledger (services.points.PointsLedger): what a refunded membership payment
+    earned (`paid:<charge id>`) is taken back, never below zero (a shortfall is recorded)."""
+
+    async def take_back_payment(self, charge_id: str) -> Any: ...
+
+
 class StaffRefunds:
     """/refund, and the payments shown by /user."""
 
@@ -124,8 +131,10 @@ class StaffRefunds:
         outbox: Outbox,
         kick: DeliveryKick,
         follow_up: RefundFollowUp | None = None,
+        points: RefundPoints | None = None,
     ) -> None:
         self.follow_up = follow_up
+        self.points = points
         self.uow = uow
         self.directory = directory
         self.payments = payments
@@ -221,6 +230,13 @@ class StaffRefunds:
                 reason=STAFF_REASON,
                 now=now,
             )
+            # The points first: the person's points lock comes before their membership row,
+            # the order a redemption of extra days takes them in.
+            points_back = (
+                await self.points.take_back_payment(payment.telegram_charge_id)
+                if self.points is not None
+                else None
+            )
             ended, until = await self._take_back_access(payment, telegram_id, now)
             if self.follow_up is not None:
                 await self.follow_up.refunded(payment.telegram_charge_id, now)
@@ -253,6 +269,8 @@ class StaffRefunds:
                 charge_id=payment.telegram_charge_id,
                 amount=payment.amount,
                 note=note,
+                points_taken=int(getattr(points_back, "points", 0) or 0),
+                points_shortfall=int(getattr(points_back, "shortfall", 0) or 0),
             )
             await self.uow.commit()
         self.kick.kick()

@@ -36,5 +36,10 @@ class Labels:
         """'1 month', '3 luni', '5 месяцев': the locale's plural rule."""
         return months(n, locale if locale in self._by_locale else SOURCE_LOCALE)
 
+    def redeem_days(self, locale: str, days: int, points: int) -> str:
+        """The extra-days reward button: "1 extra day", "7 extra days"."""
+        key = "redeem_days_one" if days == 1 else "redeem_days_many"
+        return self(locale, key, days=days, points=points)
+
     def keys(self, locale: str) -> set[str]:
         return set(self._by_locale[locale])

@@ -8,6 +8,7 @@ from forever.domain.catalog import Catalog
 from forever.domain.signing import derive_key
 from forever.services.referrals import ReferralRewards, Referrals
 from forever.wiring.container import Container
+from forever.wiring.points import points_ledger
 
 REFERRAL_KEY_PURPOSE = "forever/referral-code/v1"
 
@@ -44,6 +45,7 @@ def referral_rewards(container: Container) -> ReferralRewards:
         events=container.events,
         outbox=container.outbox,
         catalog=catalog,
+        points=points_ledger(container),  # `[points.events] referral_rewarded`
     )
 
 

@@ -21,6 +21,7 @@ from forever.telegram.broadcasts import BroadcastRunner, TelegramBroadcastTransp
 from forever.telegram.ratelimit import build_rate_limiter
 from forever.telegram.staff_texts import StaffTexts
 from forever.wiring.container import Container
+from forever.wiring.points import points_ledger
 from forever.wiring.referrals import referral_rewards
 
 __all__ = ["BroadcastRunner", "chat_dependencies", "start_broadcast_worker"]
@@ -68,6 +69,7 @@ def chat_dependencies(container: Container) -> dict[str, object]:
             container.outbox,
             container.delivery_kick,
             follow_up=referral_rewards(container),
+            points=points_ledger(container),
         ),
         "staff_stats": StaffStats(uow, SqlEventHistory(uow), audit, container.clock),
         "staff_replies": StaffReplies(

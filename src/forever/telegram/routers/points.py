@@ -61,7 +61,7 @@ async def _show(
         label = (
             labels(locale, "redeem_addon", name=name, points=reward.points)
             if name is not None
-            else labels(locale, "redeem_days", days=reward.days, points=reward.points)
+            else labels.redeem_days(locale, reward.days or 0, reward.points)
         )
         rows.append([cb(label, PointsCb(reward=reward.id))])
     await bot.send_message(chat_id, text, reply_markup=keyboard(*rows))
