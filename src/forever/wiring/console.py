@@ -15,7 +15,7 @@ from forever.db.repositories.staff import SqlAuditLog, SqlEventHistory
 from forever.domain.catalog import Catalog
 from forever.services.broadcasts import BroadcastDesk
 from forever.services.console import ConsoleAuth, ConsoleDashboard
-from forever.services.console_broadcasts import ConsoleBroadcasts
+from forever.services.console_broadcasts import ConsoleBroadcasts, PhotoUpload
 from forever.services.console_catalog import ConsoleCatalog
 from forever.services.console_inbox import ConsoleAudit, ConsoleInbox, KeepUnknown
 from forever.services.console_people import ConsolePeople
@@ -70,8 +70,11 @@ class _Names:
         return {p.id: p.name.get(locale, p.id) for p in catalog.plans}
 
 
-def install_routes(app: web.Application, container: Container) -> None:
-    """The console's pages under /console on the bot's web server."""
+def install_routes(
+    app: web.Application, container: Container, photos: PhotoUpload | None = None
+) -> None:
+    """The console's pages under /console on the bot's web server (`photos`: how photo
+    broadcasts reach Telegram; without it the composer refuses photos)."""
     uow = container.uow
     pages = ConsoleWeb(
         auth(container),
@@ -95,7 +98,7 @@ def install_routes(app: web.Application, container: Container) -> None:
         ConsoleInbox(uow, SqlAuditIndex(uow), replies, container.signer),
     ).install(app)
     BroadcastPages(
-        pages, broadcasts(container), lambda: [p.id for p in container.catalog.plans]
+        pages, broadcasts(container, photos), lambda: [p.id for p in container.catalog.plans]
     ).install(app)
     CatalogPages(pages, catalog_editor(container)).install(app)
 
@@ -125,14 +128,14 @@ async def follow_catalog(container: Container, now: datetime) -> int:
     return int(await catalog_editor(container).refresh())
 
 
-def broadcasts(container: Container) -> ConsoleBroadcasts:
+def broadcasts(container: Container, photos: PhotoUpload | None = None) -> ConsoleBroadcasts:
     """The console's broadcasts, on the staff area's own BroadcastDesk (the one /broadcast
     in chat uses): same drafts, confirmation, sender and audit entries."""
     desk = staff_area.chat_dependencies(container)["broadcast_desk"]
     assert isinstance(desk, BroadcastDesk)
     uow = container.uow
     return ConsoleBroadcasts(
-        uow, SqlConsoleBroadcasts(uow), desk, SqlAuditLog(uow), container.clock
+        uow, SqlConsoleBroadcasts(uow), desk, SqlAuditLog(uow), container.clock, photos
     )
 
 
