@@ -10,6 +10,7 @@ from aiohttp import web
 from forever.db.repositories.console import SqlConsoleStore
 from forever.db.repositories.console_broadcasts import SqlConsoleBroadcasts
 from forever.db.repositories.console_catalog import SqlCatalogVersions
+from forever.db.repositories.console_email import SqlConsoleEmails
 from forever.db.repositories.console_people import SqlAuditIndex, SqlConsolePeople
 from forever.db.repositories.staff import SqlAuditLog, SqlEventHistory
 from forever.domain.catalog import Catalog
@@ -17,6 +18,7 @@ from forever.services.broadcasts import BroadcastDesk
 from forever.services.console import ConsoleAuth, ConsoleDashboard
 from forever.services.console_broadcasts import ConsoleBroadcasts, PhotoUpload
 from forever.services.console_catalog import ConsoleCatalog
+from forever.services.console_email import ConsoleEmailBroadcasts
 from forever.services.console_inbox import ConsoleAudit, ConsoleInbox, KeepUnknown
 from forever.services.console_people import ConsolePeople
 from forever.services.refunds import StaffRefunds
@@ -26,6 +28,7 @@ from forever.web.console import ConsoleWeb, session_response
 from forever.web.console_broadcasts import BroadcastPages
 from forever.web.console_catalog import CatalogPages
 from forever.web.console_dashboard import DashboardPages
+from forever.web.console_email import EmailBroadcastPages
 from forever.web.console_inbox import InboxPages
 from forever.web.console_people import PeoplePages
 from forever.wiring import customers
@@ -100,6 +103,9 @@ def install_routes(
     BroadcastPages(
         pages, broadcasts(container, photos), lambda: [p.id for p in container.catalog.plans]
     ).install(app)
+    EmailBroadcastPages(
+        pages, email_broadcasts(container), lambda: [p.id for p in container.catalog.plans]
+    ).install(app)
     CatalogPages(pages, catalog_editor(container)).install(app)
 
 
@@ -136,6 +142,20 @@ def broadcasts(container: Container, photos: PhotoUpload | None = None) -> Conso
     uow = container.uow
     return ConsoleBroadcasts(
         uow, SqlConsoleBroadcasts(uow), desk, SqlAuditLog(uow), container.clock, photos
+    )
+
+
+def email_broadcasts(container: Container) -> ConsoleEmailBroadcasts:
+    """The console's email broadcasts: marketing rows in the outbox, so the delivery worker's
+    one email policy (consent, suppression, cap, quiet hours, unsubscribe) applies."""
+    uow = container.uow
+    return ConsoleEmailBroadcasts(
+        uow,
+        SqlConsoleEmails(uow),
+        container.outbox,
+        container.delivery_kick,
+        SqlAuditLog(uow),
+        container.clock,
     )
 
 
