@@ -115,3 +115,14 @@ async def test_bad_photos_and_long_captions_are_refused(
     assert not tg.calls_to("sendPhoto")
     async with container.sessions() as session:
         assert (await session.scalars(select(Broadcast))).all() == []
+
+
+async def test_a_photo_over_the_servers_limit_gets_a_message_not_an_error(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    status, page = await post_form(
+        running_bot, {"segment": "all", "text": "Hi", "when": "now"}, PNG + b"\x00" * 1_200_000
+    )
+    assert status == 413
+    assert "choose a smaller photo" in page.split('id="e-photo"', 1)[1].split("</span>", 1)[0]
+    assert not tg.calls_to("sendPhoto")

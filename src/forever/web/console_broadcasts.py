@@ -19,10 +19,11 @@ from forever.services.console_broadcasts import ConsoleBroadcasts, Photo, telegr
 from forever.services.personalize import MAX_LENGTH, TemplateRefused
 from forever.web.console import ConsoleWeb
 from forever.web.console_people import parse_id
+from forever.web.server import MAX_REQUEST_BYTES
 
 MAX_BUTTON = 64
 MAX_CAPTION = 1024  # sendPhoto: a caption of 0-1024 characters after entities parsing
-# The web server reads at most 1 MiB per request (web/server.py); the rest is the form.
+# The web server reads at most MAX_REQUEST_BYTES (1 MiB) per request; the rest is the form.
 MAX_PHOTO = 900 * 1024
 PHOTO_MAGIC = {b"\xff\xd8\xff": "photo.jpg", b"\x89PNG\r\n\x1a\n": "photo.png"}
 MAX_URL = 512
@@ -59,7 +60,20 @@ class BroadcastPages:
         w = self.web
         app.router.add_get("/console/broadcasts", w.page(self.page, console.BROADCAST))
         app.router.add_get("/console/broadcasts/count", w.page(self.count_page, console.BROADCAST))
-        app.router.add_post("/console/broadcasts", w.action(self.send, console.BROADCAST))
+        send = w.action(self.send, console.BROADCAST)
+
+        async def send_unless_too_large(request: web.Request) -> web.StreamResponse:
+            # A body over the server's limit cannot be read at all: say so next to the photo
+            # (nothing changes, so no CSRF token is needed to show the form again).
+            if (request.content_length or 0) > MAX_REQUEST_BYTES:
+                staff = await w.staff_of(request)
+                if staff is not None and staff.may(console.BROADCAST):
+                    too_large = f"At most {MAX_PHOTO // 1024} KB: choose a smaller photo."
+                    return await self._render(staff, 413, errors={"photo": too_large})
+            response: web.StreamResponse = await send(request)
+            return response
+
+        app.router.add_post("/console/broadcasts", send_unless_too_large)
         app.router.add_post("/console/broadcasts/cancel", w.action(self.cancel, console.BROADCAST))
 
     async def _render(self, staff: Staff, status: int = 200, **context: Any) -> web.StreamResponse:
