@@ -102,7 +102,7 @@ async def test_preview_then_send_reaches_only_consenting_people_with_unsubscribe
     assert len(smtp_sink.received) == 2
     status, page = await owner.get("/console/broadcasts/email")
     row = page.split("<td>Last call</td>", 1)[1].split("</tr>", 1)[0]
-    assert "<td>2</td><td>0</td><td>2</td>" in row
+    assert "<td>2</td><td>0</td><td>2 <form" in row  # waiting, with its cancel button
     clock.set(START + timedelta(hours=49))
     assert (await sender.drain()).sent == 2
     assert [r.message["Subject"] for r in smtp_sink.received[2:]] == ["Last call"] * 2
@@ -128,6 +128,32 @@ async def test_a_scheduled_email_waits_for_its_time(
     clock.set(at)
     assert (await sender.drain()).sent == 2
     assert len(smtp_sink.received) == 2
+
+
+async def test_a_scheduled_email_can_be_cancelled_before_its_time(
+    client: TestClient,
+    container: Container,
+    sender: DeliveryWorker,
+    smtp_sink: SmtpSink,
+    clock: ManualClock,
+) -> None:
+    owner = await sign_in(client, container)
+    await owner.get("/console/broadcasts/email")
+    at = START + timedelta(hours=3)
+    form = {**FORM, "do": "send", "when": "later", "send_at": at.strftime("%Y-%m-%dT%H:%M")}
+    status, page = await owner.post("/console/broadcasts/email", form)
+    assert status == 200 and "Cancel the waiting ones" in page
+    ref = page.split('name="ref" value="', 1)[1].split('"', 1)[0]
+    status, page = await owner.post("/console/broadcasts/email/cancel", {"ref": ref})
+    assert status == 200 and "Cancelled: 2 emails will not be sent." in page
+    clock.set(at + timedelta(minutes=5))
+    assert (await sender.drain()).sent == 0
+    assert smtp_sink.received == []
+    owner = await sign_in(client, container)  # the first session has idled out meanwhile
+    status, page = await owner.post("/console/broadcasts/email/cancel", {"ref": ref})
+    assert status == 409
+    status, page = await owner.post("/console/broadcasts/email/cancel", {"ref": "x' OR 1"})
+    assert status == 400
 
 
 @pytest.mark.parametrize(

@@ -48,6 +48,10 @@ class EmailBroadcastStore(Protocol):
 
     async def history(self, limit: int) -> list[EmailHistoryLine]: ...
 
+    async def cancel_waiting(self, ref: str) -> int:
+        """Cancel the broadcast's rows not sent yet (pending); how many."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class EmailComposed:
@@ -129,3 +133,16 @@ class ConsoleEmailBroadcasts:
         if send_at is None:
             self.kick.kick()
         return EmailComposed("scheduled" if send_at else "queued", ref, len(people))
+
+    async def cancel(self, *, staff_id: int, ref: str) -> int:
+        """Stop what has not gone yet (a scheduled email, or mails waiting for the cap):
+        how many were called off (0: nothing was waiting)."""
+        now = self.clock.now()
+        async with self.uow.begin():
+            cancelled = await self.store.cancel_waiting(ref)
+            if cancelled:
+                self.audit.record(
+                    staff_id, "email_broadcast_cancelled", now, ref=ref, cancelled=cancelled
+                )
+            await self.uow.commit()
+        return cancelled

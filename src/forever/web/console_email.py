@@ -26,6 +26,7 @@ MAX_BODY = 100_000
 _REFUSED_HTML = re.compile(
     r"<\s*(script|iframe|object|embed|form|base|meta)\b|\son\w+\s*=|javascript:", re.IGNORECASE
 )
+_REF = re.compile(r"[0-9]{14}-[0-9a-f]{6}")
 NOTICES = {
     "queued": "Queued: {total} emails (people with confirmed consent) go out now, within "
     "the marketing cap and outside their quiet hours.",
@@ -49,6 +50,9 @@ class EmailBroadcastPages:
         w = self.web
         app.router.add_get("/console/broadcasts/email", w.page(self.page, console.BROADCAST))
         app.router.add_post("/console/broadcasts/email", w.action(self.post, console.BROADCAST))
+        app.router.add_post(
+            "/console/broadcasts/email/cancel", w.action(self.cancel, console.BROADCAST)
+        )
 
     async def _render(self, staff: Staff, status: int = 200, **context: Any) -> web.Response:
         form: dict[str, str] = dict(context.pop("form", {}) or {})
@@ -74,6 +78,16 @@ class EmailBroadcastPages:
 
     async def page(self, request: web.Request, staff: Staff) -> web.StreamResponse:
         return await self._render(staff, form={"segment": request.query.get("segment", "all")})
+
+    async def cancel(self, request: web.Request, staff: Staff) -> web.StreamResponse:
+        posted = await request.post()
+        ref = str(posted.get("ref", ""))
+        if not _REF.fullmatch(ref):
+            return await self._render(staff, 400, notice="Nothing to cancel.")
+        cancelled = await self.emails.cancel(staff_id=staff.telegram_id, ref=ref)
+        if not cancelled:
+            return await self._render(staff, 409, notice="Nothing was waiting: it all went.")
+        return await self._render(staff, notice=f"Cancelled: {cancelled} emails will not be sent.")
 
     async def post(self, request: web.Request, staff: Staff) -> web.StreamResponse:
         posted = await request.post()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import Select, exists, func, select, update
 
 from forever.db.models import AuditEntry, Consent, OutboxMessage, Person
 from forever.db.repositories.broadcasts import recipients_query
@@ -69,3 +69,13 @@ class SqlConsoleEmails:
                 )
             )
         return lines
+
+    async def cancel_waiting(self, ref: str) -> int:
+        result = await self._uow.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.idempotency_key.like(f"{KEY_PREFIX}:{ref}:%"))
+            .where(OutboxMessage.status == "pending")
+            .values(status="canceled")
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
