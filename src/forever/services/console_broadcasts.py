@@ -135,8 +135,14 @@ class ConsoleBroadcasts:
         photo: Photo | None = None,
     ) -> Composed:
         """Store the draft and either confirm it now or leave it for its time."""
+        busy = await self.desk.start() if send_at is None else None
+        if busy is not None:
+            return Composed("busy", busy.broadcast_id)
         chat_id, message_id, kind = 0, 0, "text"
         if photo is not None:
+            # Uploaded only when it can go: not for a segment with nobody in it.
+            if await self.count(segment) == 0:
+                return Composed("empty")
             if self.photos is None:
                 return Composed("refused", detail="photos need the running bot")
             try:
@@ -158,9 +164,6 @@ class ConsoleBroadcasts:
                 for locale, body in per_locale.items()
             },
         )
-        busy = await self.desk.start() if send_at is None else None
-        if busy is not None:
-            return Composed("busy", busy.broadcast_id)
         drafted = await self.desk.draft(staff_id=staff_id, content=content, segment=segment)
         if drafted.draft is None:
             return Composed("empty")
