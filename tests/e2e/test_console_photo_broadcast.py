@@ -126,3 +126,27 @@ async def test_a_photo_over_the_servers_limit_gets_a_message_not_an_error(
     assert status == 413
     assert "choose a smaller photo" in page.split('id="e-photo"', 1)[1].split("</span>", 1)[0]
     assert not tg.calls_to("sendPhoto")
+
+
+async def test_each_language_gets_its_own_caption_on_the_same_photo(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    container = running_bot.container
+    await add_people(container, tg, [5601])
+    await add_people(container, tg, [5602], language="ro")
+    fields = {
+        "segment": "all",
+        "text": "New classes, {{ name }}!",
+        "text_ro": "Cursuri noi, {{ name }}!",
+        "when": "now",
+    }
+    status, page = await post_form(running_bot, fields, JPEG, "a.jpg")
+    assert status == 200, page
+    job = await only_job(container)
+    await wait_for_status(container, job, {"done"})
+    [en] = tg.user(5601).messages
+    [ro] = tg.user(5602).messages
+    assert en.text == "New classes, P5601!"
+    assert ro.text == "Cursuri noi, P5602!"
+    assert en.media is not None and ro.media is not None and en.media.file is ro.media.file
+    assert len(tg.calls_to("sendPhoto")) == 1
