@@ -473,6 +473,14 @@ _EMAIL: dict[str, dict] = {
         "paid_at": WHEN,
         "charge_id": "stxCharge-2",
     },
+    "console_broadcast": {
+        "business": BUSINESS,
+        "name": "Ana",
+        "subject": "New classes in December",
+        "body_html": "<p>Twelve <b>new</b> classes start on Monday.</p>",
+        "body_text": "Twelve new classes start on Monday.",
+        "unsubscribe_url": UNSUBSCRIBE,
+    },
 }
 
 EMAIL: dict[str, dict] = {name: _LINKS | context for name, context in _EMAIL.items()}

@@ -8,6 +8,7 @@ instance holding the `sweeps` lease.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import signal
@@ -29,6 +30,7 @@ from forever.logs import describe_error
 from forever.telegram import flood
 from forever.telegram.access_port import check_chat_rights
 from forever.telegram.bot_port import BotChatPort
+from forever.telegram.broadcasts import BotPhotoUpload
 from forever.telegram.commands import register_commands
 from forever.telegram.inbox import UpdateProcessor
 from forever.web.metrics import build_metrics_app
@@ -146,7 +148,7 @@ class Runtime:
         installers: list[RouteInstaller[Container]] = [
             *route_installers(),
             customers.install_email_routes,
-            console.install_routes,
+            functools.partial(console.install_routes, photos=BotPhotoUpload(self.bot)),
             economy.install_usage_routes,
             *self._routes,
         ]

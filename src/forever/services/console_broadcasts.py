@@ -5,6 +5,10 @@ its confirmation, the recipients and the sending are BroadcastDesk's and the sen
 for a broadcast composed in chat. The text is sent as a new message (no message to copy):
 plain text, escaped for Telegram's HTML, with the {{ name }} placeholder allowed.
 
+A photo: the console uploads it once with sendPhoto into the author's own chat with the
+bot (their preview, with the default caption); the sender then copies that message to each
+recipient with their caption, exactly as a photo composed in chat goes out.
+
 Scheduled: the draft waits with its time (`send_at`, kept in the draft's segment record)
 and the sweep `send_due` confirms it once the clock reaches that time, as its author.
 """
@@ -57,6 +61,26 @@ class ConsoleBroadcastStore(Protocol):
     async def history(self, limit: int) -> list[HistoryLine]: ...
 
 
+class PhotoUpload(Protocol):
+    """Sends a photo to a chat with the bot (sendPhoto with an HTML caption)."""
+
+    async def send_photo(
+        self, chat_id: int, data: bytes, filename: str, caption_html: str | None
+    ) -> int:
+        """The new message's id; PhotoRefused when Telegram refuses it."""
+        ...
+
+
+class PhotoRefused(Exception):
+    """Telegram did not take the photo (its reason as the message)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Photo:
+    data: bytes
+    filename: str
+
+
 @dataclass(frozen=True, slots=True)
 class Composed:
     outcome: str  # queued | scheduled | empty | busy | refused
@@ -81,7 +105,9 @@ class ConsoleBroadcasts:
         desk: BroadcastDesk,
         audit: AuditLog,
         clock: Clock,
+        photos: PhotoUpload | None = None,
     ) -> None:
+        self.photos = photos
         self.uow = uow
         self.store = store
         self.desk = desk
@@ -106,20 +132,38 @@ class ConsoleBroadcasts:
         button_url: str | None,
         segment: Segment,
         send_at: datetime | None,
+        photo: Photo | None = None,
     ) -> Composed:
         """Store the draft and either confirm it now or leave it for its time."""
-        content = Content(
-            source_chat_id=0,
-            source_message_id=0,
-            kind="text",
-            template_html=text_html,
-            button_text=button_text,
-            button_url=button_url,
-            variants={locale: Variant(0, 0, "text", body) for locale, body in per_locale.items()},
-        )
         busy = await self.desk.start() if send_at is None else None
         if busy is not None:
             return Composed("busy", busy.broadcast_id)
+        chat_id, message_id, kind = 0, 0, "text"
+        if photo is not None:
+            # Uploaded only when it can go: not for a segment with nobody in it.
+            if await self.count(segment) == 0:
+                return Composed("empty")
+            if self.photos is None:
+                return Composed("refused", detail="photos need the running bot")
+            try:
+                message_id = await self.photos.send_photo(
+                    staff_id, photo.data, photo.filename, text_html or None
+                )
+            except PhotoRefused as error:
+                return Composed("refused", detail=str(error))
+            chat_id, kind = staff_id, "photo"
+        content = Content(
+            source_chat_id=chat_id,
+            source_message_id=message_id,
+            kind=kind,
+            template_html=text_html or None,
+            button_text=button_text,
+            button_url=button_url,
+            variants={
+                locale: Variant(chat_id, message_id, kind, body)
+                for locale, body in per_locale.items()
+            },
+        )
         drafted = await self.desk.draft(staff_id=staff_id, content=content, segment=segment)
         if drafted.draft is None:
             return Composed("empty")

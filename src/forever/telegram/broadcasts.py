@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 
 from forever.domain.paid_broadcasts import Stars
 from forever.domain.progress import duration_text
@@ -24,6 +24,7 @@ from forever.services.broadcast_sender import (
     RetryAfter,
     SenderConfig,
 )
+from forever.services.console_broadcasts import PhotoRefused
 from forever.services.ratelimit import RateLimiter, SendBudget
 from forever.telegram.sending import PERMIT_HELD
 from forever.telegram.staff_texts import StaffTexts
@@ -48,6 +49,24 @@ async def star_balance(bot: Bot) -> Stars | None:
 
 class StopBroadcast(CallbackData, prefix="bcstop"):
     broadcast_id: int
+
+
+class BotPhotoUpload:
+    """The console's photo, sent once with sendPhoto into the author's chat with the bot."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def send_photo(
+        self, chat_id: int, data: bytes, filename: str, caption_html: str | None
+    ) -> int:
+        try:
+            sent = await self.bot.send_photo(
+                chat_id, BufferedInputFile(data, filename=filename), caption=caption_html
+            )
+        except (TelegramBadRequest, TelegramForbiddenError) as error:
+            raise PhotoRefused(error.message) from None
+        return sent.message_id
 
 
 def link_keyboard(text: str | None, url: str | None) -> InlineKeyboardMarkup | None:

@@ -15,12 +15,17 @@ from forever.domain import console
 from forever.domain.locales import LOCALES
 from forever.domain.segments import Segment, SegmentError, SegmentKind, parse_segment
 from forever.services.console import Staff
-from forever.services.console_broadcasts import ConsoleBroadcasts, telegram_html
+from forever.services.console_broadcasts import ConsoleBroadcasts, Photo, telegram_html
 from forever.services.personalize import MAX_LENGTH, TemplateRefused
 from forever.web.console import ConsoleWeb
 from forever.web.console_people import parse_id
+from forever.web.server import MAX_REQUEST_BYTES
 
 MAX_BUTTON = 64
+MAX_CAPTION = 1024  # sendPhoto: a caption of 0-1024 characters after entities parsing
+# The web server reads at most MAX_REQUEST_BYTES (1 MiB) per request; the rest is the form.
+MAX_PHOTO = 900 * 1024
+PHOTO_MAGIC = {b"\xff\xd8\xff": "photo.jpg", b"\x89PNG\r\n\x1a\n": "photo.png"}
 MAX_URL = 512
 NOTICES = {
     "queued": "Queued: sending to {total} people now.",
@@ -55,7 +60,20 @@ class BroadcastPages:
         w = self.web
         app.router.add_get("/console/broadcasts", w.page(self.page, console.BROADCAST))
         app.router.add_get("/console/broadcasts/count", w.page(self.count_page, console.BROADCAST))
-        app.router.add_post("/console/broadcasts", w.action(self.send, console.BROADCAST))
+        send = w.action(self.send, console.BROADCAST)
+
+        async def send_unless_too_large(request: web.Request) -> web.StreamResponse:
+            # A body over the server's limit cannot be read at all: say so next to the photo
+            # (nothing changes, so no CSRF token is needed to show the form again).
+            if (request.content_length or 0) > MAX_REQUEST_BYTES:
+                staff = await w.staff_of(request)
+                if staff is not None and staff.may(console.BROADCAST):
+                    too_large = f"At most {MAX_PHOTO // 1024} KB: choose a smaller photo."
+                    return await self._render(staff, 413, errors={"photo": too_large})
+            response: web.StreamResponse = await send(request)
+            return response
+
+        app.router.add_post("/console/broadcasts", send_unless_too_large)
         app.router.add_post("/console/broadcasts/cancel", w.action(self.cancel, console.BROADCAST))
 
     async def _render(self, staff: Staff, status: int = 200, **context: Any) -> web.StreamResponse:
@@ -76,6 +94,8 @@ class BroadcastPages:
             locales=LOCALES,
             history=await self.broadcasts.history(),
             max_text=MAX_LENGTH,
+            max_caption=MAX_CAPTION,
+            max_photo_kb=MAX_PHOTO // 1024,
             **context,
         )
 
@@ -105,11 +125,13 @@ class BroadcastPages:
         form = {k: str(v) for k, v in posted.items() if k != "csrf" and isinstance(v, str)}
         errors: dict[str, str] = {}
         now = self.broadcasts.clock.now()
+        photo = read_photo(posted.get("photo"), errors)
+        limit = MAX_CAPTION if photo is not None else MAX_LENGTH
 
         def text_of(field: str, required: bool) -> str | None:
             raw = form.get(field, "").strip()
             if not raw:
-                if required:
+                if required and photo is None and "photo" not in errors:
                     errors[field] = "Write the message first."
                 return None
             try:
@@ -119,6 +141,11 @@ class BroadcastPages:
                 return None
             if len(body) > MAX_LENGTH:
                 errors[field] = f"At most {MAX_LENGTH} characters ({len(body)} now)."
+                return None
+            if len(raw) > limit:
+                errors[field] = (
+                    f"A photo's caption has at most {limit} characters ({len(raw)} now)."
+                )
                 return None
             return body
 
@@ -155,17 +182,21 @@ class BroadcastPages:
                 errors["send_at"] = "This time has passed: choose a later one."
         elif form.get("when", "now") != "now":
             errors["when"] = "Choose now or later."
-        if errors or text is None or segment is None:
+        if errors or (text is None and photo is None) or segment is None:
             return await self._render(staff, 400, form=form, errors=errors)
         done = await self.broadcasts.compose(
             staff_id=staff.telegram_id,
-            text_html=text,
+            text_html=text or "",
+            photo=photo,
             per_locale=per_locale,
             button_text=button_text,
             button_url=button_url,
             segment=segment,
             send_at=send_at,
         )
+        if done.outcome == "refused":
+            errors["photo"] = f"The photo was not sent: {done.detail}."
+            return await self._render(staff, 400, form=form, errors=errors)
         notice = NOTICES.get(done.outcome, done.outcome).format(
             total=done.total, id=done.broadcast_id
         )
@@ -181,6 +212,27 @@ CANCEL_NOTICES = {
     "not_yours": "Not cancelled: only who scheduled it may cancel it.",
     "nothing": "Nothing to cancel.",
 }
+
+
+def read_photo(field: object, errors: dict[str, str]) -> Photo | None:
+    """The uploaded photo, checked: a JPEG or PNG by its first bytes, at most MAX_PHOTO;
+    None (and a message in `errors` when something was chosen but is wrong) otherwise."""
+    if not isinstance(field, web.FileField):
+        return None
+    data = field.file.read(MAX_PHOTO + 1)
+    if not data and not field.filename:
+        return None  # no file chosen
+    if not data:
+        errors["photo"] = "This file is empty."
+        return None
+    if len(data) > MAX_PHOTO:
+        errors["photo"] = f"At most {MAX_PHOTO // 1024} KB: choose a smaller photo."
+        return None
+    name = next((n for magic, n in PHOTO_MAGIC.items() if data.startswith(magic)), None)
+    if name is None:
+        errors["photo"] = "Only JPEG or PNG photos."
+        return None
+    return Photo(data, name)
 
 
 def parse_time(raw: str) -> datetime | None:

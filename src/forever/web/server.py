@@ -42,10 +42,13 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+MAX_REQUEST_BYTES = 1024 * 1024  # the largest request body the web server reads
+
+
 def build_web_app(
     context: ContextT, installers: Iterable[RouteInstaller[ContextT]] = ()
 ) -> web.Application:
-    app = web.Application(client_max_size=1024 * 1024)
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
     app[ENGINE_KEY] = context.engine
     app.router.add_get("/healthz", healthz)
     for install in installers:

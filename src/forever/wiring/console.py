@@ -9,13 +9,15 @@ from aiohttp import web
 from forever.db.repositories.console import SqlConsoleStore
 from forever.db.repositories.console_broadcasts import SqlConsoleBroadcasts
 from forever.db.repositories.console_catalog import SqlCatalogVersions
+from forever.db.repositories.console_email import SqlConsoleEmails
 from forever.db.repositories.console_people import SqlAuditIndex, SqlConsolePeople
 from forever.db.repositories.staff import SqlAuditLog, SqlEventHistory
 from forever.domain.catalog import Catalog, LiveCatalog
 from forever.services.broadcasts import BroadcastDesk
 from forever.services.console import ConsoleAuth, ConsoleDashboard
-from forever.services.console_broadcasts import ConsoleBroadcasts
+from forever.services.console_broadcasts import ConsoleBroadcasts, PhotoUpload
 from forever.services.console_catalog import ConsoleCatalog
+from forever.services.console_email import ConsoleEmailBroadcasts
 from forever.services.console_inbox import ConsoleAudit, ConsoleInbox, KeepUnknown
 from forever.services.console_people import ConsolePeople
 from forever.services.refunds import StaffRefunds
@@ -25,6 +27,7 @@ from forever.web.console import ConsoleWeb, session_response
 from forever.web.console_broadcasts import BroadcastPages
 from forever.web.console_catalog import CatalogPages
 from forever.web.console_dashboard import DashboardPages
+from forever.web.console_email import EmailBroadcastPages
 from forever.web.console_inbox import InboxPages
 from forever.web.console_people import PeoplePages
 from forever.wiring import customers
@@ -69,8 +72,11 @@ class _Names:
         return {p.id: p.name.get(locale, p.id) for p in catalog.plans}
 
 
-def install_routes(app: web.Application, container: Container) -> None:
-    """The console's pages under /console on the bot's web server."""
+def install_routes(
+    app: web.Application, container: Container, photos: PhotoUpload | None = None
+) -> None:
+    """The console's pages under /console on the bot's web server (`photos`: how photo
+    broadcasts reach Telegram; without it the composer refuses photos)."""
     uow = container.uow
     pages = ConsoleWeb(
         auth(container),
@@ -94,7 +100,10 @@ def install_routes(app: web.Application, container: Container) -> None:
         ConsoleInbox(uow, SqlAuditIndex(uow), replies, container.signer),
     ).install(app)
     BroadcastPages(
-        pages, broadcasts(container), lambda: [p.id for p in container.catalog.plans]
+        pages, broadcasts(container, photos), lambda: [p.id for p in container.catalog.plans]
+    ).install(app)
+    EmailBroadcastPages(
+        pages, email_broadcasts(container), lambda: [p.id for p in container.catalog.plans]
     ).install(app)
     CatalogPages(pages, catalog_editor(container)).install(app)
 
@@ -127,14 +136,28 @@ async def follow_catalog(container: Container, now: datetime) -> int:
     return int(await catalog_editor(container).refresh())
 
 
-def broadcasts(container: Container) -> ConsoleBroadcasts:
+def broadcasts(container: Container, photos: PhotoUpload | None = None) -> ConsoleBroadcasts:
     """The console's broadcasts, on the staff area's own BroadcastDesk (the one /broadcast
     in chat uses): same drafts, confirmation, sender and audit entries."""
     desk = staff_area.chat_dependencies(container)["broadcast_desk"]
     assert isinstance(desk, BroadcastDesk)
     uow = container.uow
     return ConsoleBroadcasts(
-        uow, SqlConsoleBroadcasts(uow), desk, SqlAuditLog(uow), container.clock
+        uow, SqlConsoleBroadcasts(uow), desk, SqlAuditLog(uow), container.clock, photos
+    )
+
+
+def email_broadcasts(container: Container) -> ConsoleEmailBroadcasts:
+    """The console's email broadcasts: marketing rows in the outbox, so the delivery worker's
+    one email policy (consent, suppression, cap, quiet hours, unsubscribe) applies."""
+    uow = container.uow
+    return ConsoleEmailBroadcasts(
+        uow,
+        SqlConsoleEmails(uow),
+        container.outbox,
+        container.delivery_kick,
+        SqlAuditLog(uow),
+        container.clock,
     )
 
 

@@ -1,0 +1,163 @@
+"""The console's email broadcasts (owners only): GET /console/broadcasts/email (the composer,
+the count of the chosen segment's consenting people and the history with results), POST
+/console/broadcasts/email (`do=preview` renders the email as it will look; `do=send` queues
+it now or at a time)."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from forever.domain import console
+from forever.domain.locales import LOCALES
+from forever.domain.segments import SegmentError
+from forever.services.console import Staff
+from forever.services.console_email import TEMPLATE, ConsoleEmailBroadcasts
+from forever.web.console import ConsoleWeb
+from forever.web.console_broadcasts import parse_choice, parse_time, segment_choices
+
+MAX_SUBJECT = 150
+MAX_BODY = 100_000
+# Mail clients drop or flag these; an owner's body is markup for reading, not a web page.
+_REFUSED_HTML = re.compile(
+    r"<\s*(script|iframe|object|embed|form|base|meta)\b|\son\w+\s*=|javascript:", re.IGNORECASE
+)
+_REF = re.compile(r"[0-9]{14}-[0-9a-f]{6}")
+NOTICES = {
+    "queued": "Queued: {total} emails (people with confirmed consent) go out now, within "
+    "the marketing cap and outside their quiet hours.",
+    "scheduled": "Scheduled: {total} emails wait for their time.",
+    "empty": "Nobody in this segment has confirmed email consent: nothing was sent.",
+}
+
+
+class EmailBroadcastPages:
+    def __init__(
+        self,
+        web_: ConsoleWeb,
+        emails: ConsoleEmailBroadcasts,
+        plans: Callable[[], list[str]],
+    ) -> None:
+        self.web = web_
+        self.emails = emails
+        self.plans = plans
+
+    def install(self, app: web.Application) -> None:
+        w = self.web
+        app.router.add_get("/console/broadcasts/email", w.page(self.page, console.BROADCAST))
+        app.router.add_post("/console/broadcasts/email", w.action(self.post, console.BROADCAST))
+        app.router.add_post(
+            "/console/broadcasts/email/cancel", w.action(self.cancel, console.BROADCAST)
+        )
+
+    async def _render(self, staff: Staff, status: int = 200, **context: Any) -> web.Response:
+        form: dict[str, str] = dict(context.pop("form", {}) or {})
+        form.setdefault("segment", "all")
+        count: int | None = None
+        with contextlib.suppress(SegmentError):  # a bad choice: the form says why
+            count = await self.emails.count(parse_choice(form["segment"], self.plans()))
+        context.setdefault("errors", {})
+        context.setdefault("notice", "")
+        context.setdefault("preview", None)
+        return self.web.page_response(
+            "email_broadcasts",
+            status,
+            staff,
+            form=form,
+            count=count,
+            segments=segment_choices(self.plans()),
+            locales=LOCALES,
+            history=await self.emails.history(),
+            max_subject=MAX_SUBJECT,
+            **context,
+        )
+
+    async def page(self, request: web.Request, staff: Staff) -> web.StreamResponse:
+        return await self._render(staff, form={"segment": request.query.get("segment", "all")})
+
+    async def cancel(self, request: web.Request, staff: Staff) -> web.StreamResponse:
+        posted = await request.post()
+        ref = str(posted.get("ref", ""))
+        if not _REF.fullmatch(ref):
+            return await self._render(staff, 400, notice="Nothing to cancel.")
+        cancelled = await self.emails.cancel(staff_id=staff.telegram_id, ref=ref)
+        if not cancelled:
+            return await self._render(staff, 409, notice="Nothing was waiting: it all went.")
+        return await self._render(staff, notice=f"Cancelled: {cancelled} emails will not be sent.")
+
+    async def post(self, request: web.Request, staff: Staff) -> web.StreamResponse:
+        posted = await request.post()
+        form = {k: str(v) for k, v in posted.items() if k != "csrf" and isinstance(v, str)}
+        errors: dict[str, str] = {}
+        now = self.emails.clock.now()
+        subject = form.get("subject", "").strip()
+        if not subject:
+            errors["subject"] = "Write a subject."
+        elif len(subject) > MAX_SUBJECT:
+            errors["subject"] = f"At most {MAX_SUBJECT} characters ({len(subject)} now)."
+        elif "\n" in subject or "\r" in subject:
+            errors["subject"] = "One line only."
+        body_html = form.get("body_html", "").strip()
+        if not body_html:
+            errors["body_html"] = "Write the HTML body."
+        elif len(body_html) > MAX_BODY:
+            errors["body_html"] = f"At most {MAX_BODY} characters ({len(body_html)} now)."
+        elif (found := _REFUSED_HTML.search(body_html)) is not None:
+            errors["body_html"] = (
+                f"Not allowed in an email: {found.group(0).strip()!r} (no scripts, frames, "
+                "forms or on… attributes)."
+            )
+        body_text = form.get("body_text", "").strip()
+        if not body_text:
+            errors["body_text"] = "Write the text body (for mail apps that show no HTML)."
+        elif len(body_text) > MAX_BODY:
+            errors["body_text"] = f"At most {MAX_BODY} characters ({len(body_text)} now)."
+        segment = None
+        try:
+            segment = parse_choice(form.get("segment", ""), self.plans())
+        except SegmentError as error:
+            errors["segment"] = f"Choose a segment from the list ({error})."
+        send_at = None
+        if form.get("when") == "later":
+            send_at = parse_time(form.get("send_at", ""))
+            if send_at is None:
+                errors["send_at"] = "A date and time in UTC, such as 2026-12-24T09:00."
+            elif send_at <= now:
+                errors["send_at"] = "This time has passed: choose a later one."
+        elif form.get("when", "now") != "now":
+            errors["when"] = "Choose now or later."
+        action = form.get("do", "preview")
+        if action not in ("preview", "send"):
+            errors["do"] = "Choose Preview or Send."
+        if errors or segment is None:
+            return await self._render(staff, 400, form=form, errors=errors)
+        if action == "preview":
+            subject_out, html_out, text_out = self.web.renderer.email(
+                TEMPLATE,
+                "en",
+                business=self.web.business_name,
+                name="",
+                subject=subject,
+                body_html=body_html,
+                body_text=body_text,
+                unsubscribe_url="#unsubscribe",
+            )
+            preview = {"subject": subject_out, "html": html_out, "text": text_out}
+            return await self._render(staff, form=form, preview=preview)
+        done = await self.emails.send(
+            staff_id=staff.telegram_id,
+            subject=subject,
+            body_html=body_html,
+            body_text=body_text,
+            segment=segment,
+            send_at=send_at,
+        )
+        notice = NOTICES[done.outcome].format(total=done.total)
+        status = 200 if done.outcome != "empty" else 409
+        return await self._render(
+            staff, status, form={"segment": form.get("segment", "all")}, notice=notice
+        )
