@@ -348,6 +348,56 @@ async def test_a_demoted_bot_removes_each_person_once_however_many_sweeps_run_me
     forget_refused(tg, 400)
 
 
+async def test_a_removal_given_up_while_the_bot_was_demoted_is_done_once_it_is_fixed(
+    tg: FakeBotAPI, access_bot: Runtime, clock: ManualClock
+) -> None:
+    """The bot stays demoted longer than the outbox keeps retrying (about a day), so the
+    removal is given up. Once the bot is promoted again the next sweep removes the person:
+    banned once, told once, and not removed again by later sweeps."""
+    ana = await trial_user(tg, 7680)
+    await settle(tg, access_bot)
+    await join(tg, ana.id, join_links(ana)["Club channel"])
+    await settle(tg, access_bot)
+    club = groups(tg.state)[CLUB]
+    club.rights[int(tg.bot_user["id"])]["can_restrict_members"] = False  # demoted
+
+    async def removals() -> list[str]:
+        async with access_bot.container.sessions() as session:
+            rows = await session.scalars(
+                select(OutboxMessage.status).where(OutboxMessage.template == "access_remove")
+            )
+            return list(rows)
+
+    clock.advance(timedelta(days=8))
+    for _ in range(72):  # hourly sweeps while the removal is retried, until it is given up
+        await access_bot.sweep_once()
+        await settle(tg, access_bot)
+        clock.advance(timedelta(hours=1))
+        if "failed" in await removals():
+            break
+    # The outbox gave up on it (about a day); the next sweep queued it again, once.
+    assert (await removals())[0] == "failed"
+    assert status(tg, CLUB, ana) == "member"
+
+    for _ in range(8):  # the bot is still demoted a while after the outbox gave up
+        await access_bot.sweep_once()
+        await settle(tg, access_bot)
+        clock.advance(timedelta(hours=1))
+    club.rights[int(tg.bot_user["id"])]["can_restrict_members"] = True  # promoted again
+    for _ in range(24):  # the next day of sweeps
+        await access_bot.sweep_once()
+        await settle(tg, access_bot)
+        clock.advance(timedelta(hours=1))
+    assert status(tg, CLUB, ana) == "left"  # removed once the bot is fixed
+    assert (await removals())[-1] == "sent"
+    assert (await removals()).count("pending") == 0
+    banned = [c.params["user_id"] for c in tg.calls_to("banChatMember") if c.ok]
+    assert banned == [ana.id]  # exactly once
+    told = [m.text or "" for m in ana.messages]
+    assert len([t for t in told if "Club channel" in t and "/plans" in t]) == 1
+    forget_refused(tg, 400)
+
+
 async def test_429_while_removing_many_paced_all_removed_nobody_twice(
     tg: FakeBotAPI, access_bot: Runtime, clock: ManualClock
 ) -> None:

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from forever.db.models import AuditEntry, Event, Payment, Person
+from forever.db.models import AuditEntry, Event, Payment, Person, Subscription
 from forever.domain.clock import ManualClock
 from forever.domain.payments import InvoiceKind
 from forever.runtime import Runtime
@@ -304,3 +304,24 @@ async def test_the_upgrade_prompt_names_the_members_own_price(
     assert "<b>Basic</b> · 120 ⭐/mo (your plan)" in keeper.last_message.html
     assert "<b>Plus</b> · 300 ⭐/mo" in keeper.last_message.html
     assert "<b>Basic</b> · 150 ⭐/mo (your plan)" in other.last_message.html
+
+
+async def test_account_names_the_kept_price_when_no_stars_subscription_is_on_record(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    """/account's renewal line names what the member would actually be charged: the older
+    price they keep, not the catalog's, also when no Stars subscription of theirs is on
+    record (its charge id lost, as for a membership moved in from elsewhere)."""
+    user, _ = await paying_user(tg, 4811)
+    await sold_at(running_bot, 4811, 250)  # the catalog has since gone up to 300
+    async with running_bot.container.sessions() as session, session.begin():
+        person_id = await session.scalar(select(Person.id).where(Person.telegram_id == 4811))
+        await session.execute(
+            update(Subscription)
+            .where(Subscription.person_id == person_id)
+            .values(star_charge_id=None, star_payload=None)
+        )
+    await user.send_text("/account")
+    text = user.last_message.text or ""
+    assert "then 250 ⭐ every 30 days" in text
+    assert "300 ⭐" not in text

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from forever.services.access import AddonHolding, Holder, Presence
 from tests.fakes.core import FakeStore
@@ -89,6 +90,21 @@ class FakeAccessStore:
         for pair in pairs:
             if self._members.get(pair) in ("member", "restricted"):
                 self._members[pair] = "removing"
+
+    async def given_up_removals(self, chat_ids: Collection[int]) -> Sequence[dict[str, Any]]:
+        latest: dict[tuple[int, int], tuple[str, dict[str, Any]]] = {}
+        for row in self.store.outbox.values():  # in the order queued
+            if row.template == "access_remove":
+                pair = (row.context["chat_id"], row.context["user_id"])
+                latest[pair] = (row.status, row.context)
+        return [
+            latest[pair][1]
+            for pair, status in self._members.items()
+            if pair[0] in chat_ids
+            and status == "removing"
+            and pair in latest
+            and latest[pair][0] == "failed"
+        ]
 
     async def member_counts(self) -> dict[int, int]:
         counts: dict[int, int] = {}

@@ -166,6 +166,30 @@ async def test_a_removal_still_waiting_is_never_queued_again_by_a_later_reconcil
     assert [(r["user_id"], r["reason"]) for r in world.rows(REMOVE)] == [(1, "ended")]
 
 
+async def test_a_removal_the_outbox_gave_up_on_is_queued_again_once(catalog: Catalog) -> None:
+    world = World(catalog)
+    sub = world.member(1, "trial", "plus")
+    await world.sync().sweep(START)
+    await world.access.set_member(CLUB, 1, "member", START)  # seen joining
+    sub.state = "expired"
+    ended = START + timedelta(days=8)
+    await world.sync().sweep(ended)
+    # Still retried by the outbox (the bot demoted): not queued again.
+    await world.sync().sweep(ended + timedelta(hours=20))
+    assert len(world.rows(REMOVE)) == 1
+    # Given up after about a day: the next sweep queues it again, once, and tells them.
+    (first,) = [r for r in world.store.outbox.values() if r.template == REMOVE]
+    first.status = "failed"
+    await world.sync().sweep(ended + timedelta(days=2))
+    await world.sync().sweep(ended + timedelta(days=2, minutes=5))
+    await world.sync().sweep(ended + timedelta(days=3))
+    rows = world.rows(REMOVE)
+    assert [(r["user_id"], r["reason"], r["tell"]) for r in rows] == [
+        (1, "ended", True),
+        (1, "ended", True),
+    ]
+
+
 def with_pass(catalog: Catalog) -> Catalog:
     """A catalog whose add-on `pro_pass` opens the Pro room for three days."""
     pro_pass = AddOn(

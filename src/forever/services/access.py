@@ -116,6 +116,12 @@ class AccessStore(Protocol):
         until Telegram says they left, so no later pass queues a second removal."""
         ...
 
+    async def given_up_removals(self, chat_ids: Collection[int]) -> Sequence[dict[str, Any]]:
+        """For each person still marked `removing` in these chats whose latest queued
+        removal the outbox gave up on (status `failed`: a bot demoted for more than a day,
+        say), that removal's context (user_id, chat_id, reason, person_id, tell, language)."""
+        ...
+
     async def member_counts(self) -> dict[int, int]: ...
 
     async def changed_since(
@@ -240,6 +246,7 @@ class SyncAccess:
                 await self.store.mark_removing(report.removing, now)
             if reconcile:
                 await self._reconcile(grants, now, report, out)
+                await self._retry_given_up(grants, now, report, out)
             await self._enqueue_all(out, now)
             await self.uow.commit()
         if report.total and self.kick is not None:
@@ -456,6 +463,43 @@ class SyncAccess:
         )
         if self.audit is not None:
             self.audit.record(BOT_ACTOR, "chat_reconcile", now, removed=counts)
+
+    async def _retry_given_up(
+        self,
+        grants: dict[tuple[int, int], GrantRecord],
+        now: datetime,
+        report: SyncReport,
+        out: list[dict[str, Any]],
+    ) -> None:
+        """Queue again the removals the outbox gave up on (the person is still `removing`
+        and the latest removal queued for them is `failed`: the bot lacked its rights for
+        more than a day), as they were, so the person is removed once the bot is fixed. One
+        at a time: a new removal is queued only once the previous one was given up."""
+        entitled = {
+            (g.chat_id, g.telegram_id)
+            for g in grants.values()
+            if g.status == "granted" and g.telegram_id is not None
+        }
+        chat_ids = [c.chat_id for c in self.catalog.chats]
+        for context in await self.store.given_up_removals(chat_ids):
+            chat_id, user_id = int(context["chat_id"]), int(context["user_id"])
+            pair = (chat_id, user_id)
+            if user_id in self.staff_ids or pair in entitled or pair in report.removing:
+                continue
+            person_id = context.get("person_id")
+            self._queue_removal(
+                out,
+                chat_id,
+                user_id,
+                person_id=int(person_id) if person_id is not None else None,
+                key=f"access-remove-again:{chat_id}:{user_id}:{now.isoformat()}",
+                reason=str(context.get("reason") or access.RemovalReason.ENDED),
+                now=now,
+                tell=bool(context.get("tell")),
+                language=context.get("language"),
+            )
+            report.removals += 1
+            report.removing.add(pair)
 
     def _queue_removal(
         self,

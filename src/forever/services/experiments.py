@@ -296,6 +296,17 @@ class PersonalPrices:
             await self.uow.commit()
         return found
 
+    async def renewal_monthly(self, person_id: int, plan_id: str | None) -> int | None:
+        """In a unit of work of its own: the monthly price this person would be charged for
+        the plan (kept, else the arm shown), for /account's renewal line when no Stars
+        subscription of theirs is on record; None: the catalog's."""
+        if not plan_id:
+            return None
+        async with self.uow.begin():
+            price = await self.own_monthly(person_id, plan_id, self.clock.now())
+            await self.uow.commit()
+        return price
+
     async def own_monthly(self, person_id: int, plan_id: str, now: datetime) -> int | None:
         """In the caller's unit of work: the monthly price this person keeps for the plan,
         else the arm they were shown; None: the catalog's (what a link would charge)."""

@@ -316,7 +316,11 @@ class Views:
         note: str | None = None,
         wallet: Wallet | None = None,
         points: PointsView | None = None,
+        own_price: int | None = None,
     ) -> View:
+        """`own_price`: the monthly price this person would be charged for their plan (a
+        kept price or an experiment's arm), for the renewal line when no Stars subscription
+        of theirs is on record."""
         locale = snap.language
         m = snap.membership
         v = snap.version
@@ -331,7 +335,7 @@ class Views:
             until=m.period_end,
             paused_until=m.paused_until,
             renews=m.auto_renew,
-            renewal_price=self._renewal_price(snap),
+            renewal_price=self._renewal_price(snap, own_price),
             email=snap.email,
             trial_available=not snap.trial_used and m.state is State.NONE,
         )
@@ -352,13 +356,16 @@ class Views:
         rows.append([cb(self.label(locale, "language"), Nav(view=NavView.LANGUAGE))])
         return text, keyboard(*rows)
 
-    def _renewal_price(self, snap: Snapshot) -> int | None:
-        """What the next renewal charges (a discounted subscription renews at its price)."""
+    def _renewal_price(self, snap: Snapshot, own_price: int | None = None) -> int | None:
+        """What the next renewal charges (a discounted subscription renews at its price;
+        without one on record, the price this person keeps or was shown, else the catalog's)."""
         m = snap.membership
         if not m.auto_renew or m.billing is not Billing.MONTHLY:
             return None
         if snap.renewal_stars is not None:
             return snap.renewal_stars
+        if own_price is not None:
+            return own_price
         plan = self.catalog.plan(m.plan_id or "")
         return plan.monthly_stars if plan else None
 

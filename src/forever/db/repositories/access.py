@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -15,11 +16,13 @@ from forever.db.models import (
     AccessMember,
     AddonPurchase,
     Event,
+    OutboxMessage,
     Person,
     Subscription,
 )
 from forever.db.transactions import SqlUnitOfWork
 from forever.domain.events import EventKind
+from forever.services.access import REMOVE as REMOVE_TEMPLATE
 from forever.services.access import AddonHolding, Holder, Presence
 
 
@@ -149,6 +152,39 @@ class SqlAccessStore:
                     .values(status="removing", updated_at=now)
                     .execution_options(synchronize_session=False)
                 )
+
+    async def given_up_removals(self, chat_ids: Collection[int]) -> Sequence[dict[str, Any]]:
+        session = self._uow.session
+        removing = (
+            await session.execute(
+                select(AccessMember.chat_id, AccessMember.user_id).where(
+                    AccessMember.chat_id.in_(list(chat_ids)), AccessMember.status == "removing"
+                )
+            )
+        ).all()
+        if not removing:
+            return []
+        pairs = {(r[0], r[1]) for r in removing}
+        users = sorted({user for _, user in pairs})
+        latest: dict[tuple[int, int], tuple[str, dict[str, Any]]] = {}
+        for start in range(0, len(users), 500):  # SQLite's bound parameters
+            user_id = OutboxMessage.context["user_id"].as_integer()
+            rows = await session.execute(
+                select(OutboxMessage.context, OutboxMessage.status)
+                .where(
+                    OutboxMessage.template == REMOVE_TEMPLATE,
+                    user_id.in_(users[start : start + 500]),
+                )
+                .order_by(OutboxMessage.id)
+            )
+            for context, status in rows:
+                pair = (int(context.get("chat_id") or 0), int(context.get("user_id") or 0))
+                latest[pair] = (status, context)  # the newest row of each pair wins
+        return [
+            latest[pair][1]
+            for pair in sorted(pairs)
+            if pair in latest and latest[pair][0] == "failed"
+        ]
 
     async def member_counts(self) -> dict[int, int]:
         rows = await self._uow.session.execute(

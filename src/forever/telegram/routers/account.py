@@ -24,6 +24,7 @@ from forever.domain.payments import InvoiceKind
 from forever.rendering import Renderer
 from forever.services.accounts import AccountReader
 from forever.services.billing import InvoiceTexts
+from forever.services.experiments import PersonalPrices
 from forever.services.points import PointsLedger
 from forever.services.ports import ChatPort
 from forever.services.records import PersonRecord
@@ -85,6 +86,15 @@ async def _show_current(
 # --- /account and /cancel ----------------------------------------------------------------
 
 
+async def _own_price(snap: Snapshot, prices: PersonalPrices | None) -> int | None:
+    """The monthly price the renewal line names when no Stars subscription is on record: the
+    one this person keeps, or the arm they were shown (as /plans names it)."""
+    m = snap.membership
+    if prices is None or snap.renewal_stars is not None or not m.auto_renew:
+        return None
+    return await prices.renewal_monthly(snap.person_id, m.plan_id)
+
+
 async def account_command(
     message: Message,
     person: PersonRecord,
@@ -93,11 +103,13 @@ async def account_command(
     bot: Bot,
     shop: Shop | None = None,
     points: PointsLedger | None = None,
+    personal_prices: PersonalPrices | None = None,
 ) -> None:
     snap = await account_reader.current(person.id)
     wallet = await shop.wallet(person.id, snap.language) if shop is not None else None
     held = await points.view(person.id) if points is not None else None
-    await send(bot, message.chat.id, views.account(snap, wallet=wallet, points=held))
+    own = await _own_price(snap, personal_prices)
+    await send(bot, message.chat.id, views.account(snap, wallet=wallet, points=held, own_price=own))
 
 
 async def account_button(
@@ -108,12 +120,16 @@ async def account_button(
     bot: Bot,
     shop: Shop | None = None,
     points: PointsLedger | None = None,
+    personal_prices: PersonalPrices | None = None,
 ) -> None:
     await query.answer()
     snap = await account_reader.current(person.id)
     wallet = await shop.wallet(person.id, snap.language) if shop is not None else None
     held = await points.view(person.id) if points is not None else None
-    await send(bot, query.from_user.id, views.account(snap, wallet=wallet, points=held))
+    own = await _own_price(snap, personal_prices)
+    await send(
+        bot, query.from_user.id, views.account(snap, wallet=wallet, points=held, own_price=own)
+    )
 
 
 async def cancel_command(
