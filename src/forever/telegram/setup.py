@@ -58,7 +58,6 @@ def setup_dispatcher(
     dispatcher.message.outer_middleware(IgnoreGroupChatter())
     dispatcher.message.outer_middleware(person)
     dispatcher.callback_query.outer_middleware(person)
-    dispatcher.include_router(errors)
     # Feature routers go before `common`, whose fallback catches whatever is left.
     dispatcher.include_router(_staff_routers())
     dispatcher.include_router(promo.build_router())  # before signup: start=p_CODE links
@@ -72,6 +71,9 @@ def setup_dispatcher(
     # Text no feature expects that answers a broadcast goes to staff, not to the fallback.
     dispatcher.include_router(staff_replies.build_router())
     dispatcher.include_router(common.build_router())
+    # Only errors reach it (no router before it handles them): last, so that messages and
+    # button presses do not pass through it on their way to the feature routers.
+    dispatcher.include_router(errors)
 
 
 def _staff_routers() -> Router:
