@@ -94,12 +94,27 @@ class Views:
         self.r = renderer
         self.label = labels
         self.catalog = catalog
+        # Keyboards that depend on the locale alone, built once (labels are read once and
+        # nothing changes a markup after it is built); shared with the zone-bound copies.
+        self._fixed: dict[tuple[str, str], InlineKeyboardMarkup | None] = {}
 
     def in_zone(self, zone: ZoneInfo) -> Views:
         """These views showing every time in `zone` (the reader's own, issue 13)."""
         if zone == self.r.zone:
             return self
-        return Views(self.r.in_zone(zone), self.label, self.catalog)
+        bound = Views(self.r.in_zone(zone), self.label, self.catalog)
+        bound._fixed = self._fixed
+        return bound
+
+    def _fixed_keyboard(
+        self, name: str, locale: str, build: Callable[[], InlineKeyboardMarkup | None]
+    ) -> InlineKeyboardMarkup | None:
+        key = (name, locale)
+        try:
+            return self._fixed[key]
+        except KeyError:
+            markup = self._fixed[key] = build()
+            return markup
 
     def stars(self, amount: int) -> str:
         return str(self.r.env.filters["stars"](amount))
@@ -120,14 +135,22 @@ class Views:
             trial_days=self.catalog.trial.days,
             trial_plan=trial_plan.name[locale] if trial_plan else "",
         )
-        return text, keyboard(
-            [cb(self.label(locale, "start_trial"), TrialCb(action=TrialAction.START))],
-            [cb(self.label(locale, "see_plans"), Nav(view=NavView.PLANS))],
+        return text, self._fixed_keyboard(
+            "welcome",
+            locale,
+            lambda: keyboard(
+                [cb(self.label(locale, "start_trial"), TrialCb(action=TrialAction.START))],
+                [cb(self.label(locale, "see_plans"), Nav(view=NavView.PLANS))],
+            ),
         )
 
     def email_ask(self, locale: str) -> View:
-        return self.r.chat("email_ask", locale, trial_days=self.catalog.trial.days), keyboard(
-            [cb(self.label(locale, "skip"), TrialCb(action=TrialAction.SKIP))]
+        return self.r.chat(
+            "email_ask", locale, trial_days=self.catalog.trial.days
+        ), self._fixed_keyboard(
+            "email_ask",
+            locale,
+            lambda: keyboard([cb(self.label(locale, "skip"), TrialCb(action=TrialAction.SKIP))]),
         )
 
     def email_invalid(self, locale: str, during_signup: bool) -> View:

@@ -153,11 +153,20 @@ def _first_is_action(args: str | None) -> bool:
     return first in STAFF_ACTIONS
 
 
+def _may_carry_code(message: Message) -> bool:
+    """True for every message whose /start argument could start with the prefix (the
+    command filter reads the text, else the caption)."""
+    return START_PREFIX in (message.text or message.caption or "")
+
+
 def build_router() -> Router:
     """Before the signup router: its /start would take the promo link for a plain start."""
     router = Router(name="promo")
     router.message.register(
-        start_with_code, CommandStart(deep_link=True, magic=F.args.startswith(START_PREFIX))
+        start_with_code,
+        # A cheap look first: a plain /start (most of them) skips parsing the command here.
+        F.func(_may_carry_code),
+        CommandStart(deep_link=True, magic=F.args.startswith(START_PREFIX)),
     )
     router.message.register(use_code, Command("promo"), F.chat.type == "private")
     return router
