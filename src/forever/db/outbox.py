@@ -639,7 +639,7 @@ class SqlDeliveryStore:
                     connection.execute(statement)
                 connection.commit()
 
-        await self._one_trip.run(write, writes=True)
+        await self._one_trip.run(write, writes=True, quick=True)
 
     def _outcome_statement(self) -> Any:
         """Every other outcome: one executemany, a row's own status, time and error each."""
