@@ -381,6 +381,17 @@ class Bounce:
     person_email: str | None
 
 
+# `SqlDeliveryStore._one_sent_statements` as SQLite compiles them (`_mark_one_sqlite`).
+_SQLITE_MARK_SENT = (
+    "UPDATE outbox SET status=?, last_error=?, claimed_by=?, claimed_until=?, sent_at=? "
+    "WHERE outbox.id = ? AND outbox.claimed_by = ? AND outbox.status = ?"
+)
+_SQLITE_SENT_EVENT = (
+    "INSERT INTO events (person_id, kind, at, data) SELECT outbox.person_id, ?, ?, ? "
+    "FROM outbox WHERE outbox.id = ?"
+)
+
+
 class SqlDeliveryStore:
     """The delivery worker's storage: each method is its own short unit of work."""
 
@@ -391,6 +402,7 @@ class SqlDeliveryStore:
         self.instance_id = instance_id
         self._one_trip = one_trip
         self._one_sent: tuple[Any, Any] | None = None
+        self._sqlite_binds: tuple[Any, Any] | None = None
 
     async def claim(
         self, now: datetime, channels: Sequence[str], lease: Any, limit: int
@@ -606,6 +618,36 @@ class SqlDeliveryStore:
             self._one_sent = (update_one, event_one)
         return self._one_sent
 
+    def _mark_one_sqlite(self, connection: Connection, row: Row[Any], now: datetime) -> None:
+        """`_one_sent_statements` as plain SQL on the driver's connection: on SQLite the
+        statement execution of SQLAlchemy costs more than the write itself, and this runs
+        while every other mail waits to end its DATA. Values go through the columns' own
+        bind processors, so they are stored exactly as SQLAlchemy stores them."""
+        dialect = connection.dialect
+        if self._sqlite_binds is None:
+            self._sqlite_binds = (
+                UTCDateTime().dialect_impl(dialect).bind_processor(dialect),
+                JSON().dialect_impl(dialect).bind_processor(dialect),
+            )
+        when, data = self._sqlite_binds
+        at = when(now) if when is not None else now
+        event = {"template": row.template, "marketing": bool(row.marketing)}
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        try:
+            raw.execute(
+                _SQLITE_MARK_SENT,
+                ("sent", None, None, None, at, row.id, self.instance_id, "sending"),
+            )
+            raw.execute(
+                _SQLITE_SENT_EVENT,
+                (f"{row.channel}_sent", at, data(event) if data is not None else event, row.id),
+            )
+            raw.commit()
+        except BaseException:
+            raw.rollback()  # SQLAlchemy did not begin this transaction: it would not end it
+            raise
+
     async def mark_sent(self, rows: Sequence[Row[Any]], now: datetime) -> None:
         """Only `sent` rows, at once (right after the SMTP server's 250): the same writes as
         `record(sent=rows)`, in one hand-off to the driver when a OneTrip is given (the
@@ -627,6 +669,9 @@ class SqlDeliveryStore:
             }
 
             def write(connection: Connection) -> None:
+                if connection.dialect.name == "sqlite":
+                    self._mark_one_sqlite(connection, row, now)
+                    return
                 connection.execute(update_one, params)
                 connection.execute(event_one, params)
                 connection.commit()
