@@ -50,12 +50,14 @@ class OneTrip:
         """`quick`: a read of a few rows by index. On SQLite it runs right here, on the event
         loop, when it can do so without waiting (WAL: readers wait for no writer; the rare
         moment SQLite is busy sends it to the thread): the query takes tens of
-        microseconds, less than the trip to a thread and back."""
+        microseconds, less than the trip to a thread and back. A quick write (a row or two
+        by key, and its commit) does the same: when SQLite's write lock is taken it goes to
+        the writers' thread and waits there, and what it wrote here is rolled back first."""
         if not self._sqlite:
             async with self._engine.connect() as conn:
                 return await conn.run_sync(fn)
         readers, writers = self._executors()
-        if quick and not writes:
+        if quick:
             done, result = self._inline(fn)
             if done:
                 return result  # type: ignore[return-value]

@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
+    Connection,
     CursorResult,
     Row,
     Table,
@@ -33,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forever.db.models import Consent, Event, OutboxMessage, Person, Subscription
+from forever.db.one_trip import OneTrip
 from forever.db.repositories.core import SqlEventLog, SqlPeople
 from forever.db.repositories.journeys import consent_given
 from forever.db.repositories.suppressions import suppress, suppressed_among
@@ -379,12 +381,28 @@ class Bounce:
     person_email: str | None
 
 
+# `SqlDeliveryStore._one_sent_statements` as SQLite compiles them (`_mark_one_sqlite`).
+_SQLITE_MARK_SENT = (
+    "UPDATE outbox SET status=?, last_error=?, claimed_by=?, claimed_until=?, sent_at=? "
+    "WHERE outbox.id = ? AND outbox.claimed_by = ? AND outbox.status = ?"
+)
+_SQLITE_SENT_EVENT = (
+    "INSERT INTO events (person_id, kind, at, data) SELECT outbox.person_id, ?, ?, ? "
+    "FROM outbox WHERE outbox.id = ?"
+)
+
+
 class SqlDeliveryStore:
     """The delivery worker's storage: each method is its own short unit of work."""
 
-    def __init__(self, uow: SqlUnitOfWork, instance_id: str) -> None:
+    def __init__(
+        self, uow: SqlUnitOfWork, instance_id: str, one_trip: OneTrip | None = None
+    ) -> None:
         self._uow = uow
         self.instance_id = instance_id
+        self._one_trip = one_trip
+        self._one_sent: tuple[Any, Any] | None = None
+        self._sqlite_binds: tuple[Any, Any] | None = None
 
     async def claim(
         self, now: datetime, channels: Sequence[str], lease: Any, limit: int
@@ -545,22 +563,26 @@ class SqlDeliveryStore:
     async def _mark_sent(
         self, session: AsyncSession, rows: Sequence[Row[Any]], now: datetime
     ) -> None:
+        for statement in self._sent_statements(rows, now):
+            await session.execute(statement)
+
+    def _sent_statements(self, rows: Sequence[Row[Any]], now: datetime) -> list[Any]:
         """The common outcome in set-wise statements, so a batch costs a few statements and
         no per-row parameters: one UPDATE for all, one INSERT ... SELECT of the events per
         (channel, template, marketing)."""
         ids = [r.id for r in rows]
-        await session.execute(
+        statements: list[Any] = [
             self._claimed(update(_T).where(_T.c.id.in_(ids))).values(
                 status="sent", last_error=None, sent_at=now, claimed_by=None, claimed_until=None
             )
-        )
+        ]
         for row in rows:
             context = row.context if isinstance(row.context, dict) else {}
             forget = context.get(FORGET_WHEN_SENT)
             if forget:
                 kept = {k: v for k, v in context.items() if k not in forget}
                 kept.pop(FORGET_WHEN_SENT, None)
-                await session.execute(update(_T).where(_T.c.id == row.id).values(context=kept))
+                statements.append(update(_T).where(_T.c.id == row.id).values(context=kept))
         kinds: dict[tuple[str, str, bool], list[int]] = {}
         for row in rows:
             kinds.setdefault((row.channel, row.template, bool(row.marketing)), []).append(row.id)
@@ -572,9 +594,97 @@ class SqlDeliveryStore:
                 literal(now, UTCDateTime()),
                 literal(data, JSON()),
             ).where(_T.c.id.in_(row_ids))
-            await session.execute(
+            statements.append(
                 insert(_EVENTS).from_select(["person_id", "kind", "at", "data"], found)
             )
+        return statements
+
+    def _one_sent_statements(self) -> tuple[Any, Any]:
+        if self._one_sent is None:
+            update_one = self._claimed(update(_T).where(_T.c.id == bindparam("m_id"))).values(
+                status="sent",
+                last_error=None,
+                sent_at=bindparam("m_now", type_=UTCDateTime()),
+                claimed_by=None,
+                claimed_until=None,
+            )
+            found = select(
+                _T.c.person_id,
+                bindparam("m_kind"),
+                bindparam("m_now", type_=UTCDateTime()),
+                bindparam("m_data", type_=JSON()),
+            ).where(_T.c.id == bindparam("m_id"))
+            event_one = insert(_EVENTS).from_select(["person_id", "kind", "at", "data"], found)
+            self._one_sent = (update_one, event_one)
+        return self._one_sent
+
+    def _mark_one_sqlite(self, connection: Connection, row: Row[Any], now: datetime) -> None:
+        """`_one_sent_statements` as plain SQL on the driver's connection: on SQLite the
+        statement execution of SQLAlchemy costs more than the write itself, and this runs
+        while every other mail waits to end its DATA. Values go through the columns' own
+        bind processors, so they are stored exactly as SQLAlchemy stores them."""
+        dialect = connection.dialect
+        if self._sqlite_binds is None:
+            self._sqlite_binds = (
+                UTCDateTime().dialect_impl(dialect).bind_processor(dialect),
+                JSON().dialect_impl(dialect).bind_processor(dialect),
+            )
+        when, data = self._sqlite_binds
+        at = when(now) if when is not None else now
+        event = {"template": row.template, "marketing": bool(row.marketing)}
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        try:
+            raw.execute(
+                _SQLITE_MARK_SENT,
+                ("sent", None, None, None, at, row.id, self.instance_id, "sending"),
+            )
+            raw.execute(
+                _SQLITE_SENT_EVENT,
+                (f"{row.channel}_sent", at, data(event) if data is not None else event, row.id),
+            )
+            raw.commit()
+        except BaseException:
+            raw.rollback()  # SQLAlchemy did not begin this transaction: it would not end it
+            raise
+
+    async def mark_sent(self, rows: Sequence[Row[Any]], now: datetime) -> None:
+        """Only `sent` rows, at once (right after the SMTP server's 250): the same writes as
+        `record(sent=rows)`, in one hand-off to the driver when a OneTrip is given (the
+        SMTP pool holds every other mail's end of DATA until this returns)."""
+        if self._one_trip is None:
+            await self.record(sent=rows, others=[], bounces=[], blocked=[], follow_ups=[], now=now)
+            return
+        context = rows[0].context if len(rows) == 1 else None
+        if isinstance(context, dict) and not context.get(FORGET_WHEN_SENT):
+            # The usual case, one row: two statements built once (no SQL construction per
+            # mail, only its parameters).
+            row = rows[0]
+            update_one, event_one = self._one_sent_statements()
+            params = {
+                "m_id": row.id,
+                "m_now": now,
+                "m_kind": f"{row.channel}_sent",
+                "m_data": {"template": row.template, "marketing": bool(row.marketing)},
+            }
+
+            def write(connection: Connection) -> None:
+                if connection.dialect.name == "sqlite":
+                    self._mark_one_sqlite(connection, row, now)
+                    return
+                connection.execute(update_one, params)
+                connection.execute(event_one, params)
+                connection.commit()
+
+        else:
+            statements = self._sent_statements(rows, now)
+
+            def write(connection: Connection) -> None:
+                for statement in statements:
+                    connection.execute(statement)
+                connection.commit()
+
+        await self._one_trip.run(write, writes=True, quick=True)
 
     def _outcome_statement(self) -> Any:
         """Every other outcome: one executemany, a row's own status, time and error each."""

@@ -523,9 +523,7 @@ class DeliveryWorker:
         if job.outcome is None or job.outcome.status != "sent":
             return
         try:
-            await self.store.record(
-                sent=[job.row], others=[], bounces=[], blocked=[], follow_ups=[], now=now
-            )
+            await self.store.mark_sent([job.row], now)
         except Exception as error:  # the batch's record writes it again
             log.warning("could not record outbox row %s now: %s", job.row.id, describe_error(error))
             return

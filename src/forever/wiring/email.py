@@ -143,7 +143,9 @@ def delivery_worker(
     options.setdefault("metrics", container.metrics)
     views = container.views
     return DeliveryWorker(
-        store=SqlDeliveryStore(container.uow, instance_id or container.instance),
+        store=SqlDeliveryStore(
+            container.uow, instance_id or container.instance, container.one_trip
+        ),
         clock=container.clock,
         renderer=container.renderer,
         catalog=container.catalog,
