@@ -80,6 +80,11 @@ def overrides() -> dict[tuple[str, str, str], str]:
     return dict(_OVERRIDES)
 
 
+def override(locale: str, context: str, msgid: str) -> str | None:
+    """The owner's text for one message in one locale, if there is one."""
+    return _OVERRIDES.get((locale, context, msgid)) if _OVERRIDES else None
+
+
 class _Overridden(gettext.NullTranslations):
     """A locale's translations with the owner's overrides consulted first (singular
     messages: gettext and pgettext); the catalog stays the default."""

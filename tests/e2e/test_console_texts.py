@@ -71,12 +71,25 @@ async def test_an_owners_text_is_the_bots_next_message_in_that_language_only(
     assert "the bot uses it now" in page
     assert "<b><mark>[business]</mark></b>" in page  # the preview, formatted as Telegram shows it
 
+    status, page = await owner.post(
+        "/console/texts",
+        {
+            "locale": "en",
+            "context": "button:start_trial",
+            "msgid": "Start my free trial",
+            "text": "Try it free",
+        },
+    )
+    assert status == 200, page
+
     ana = tg.add_user(4001, "Ana", language_code="en")
     await ana.send_text("/start")
     assert "Hi Ana, so glad you found" in ana.messages[0].text
+    assert "Try it free" in [t for m in ana.messages for t in m.button_texts]
     ioana = tg.add_user(4002, "Ioana", language_code="ro")
     await ioana.send_text("/start")
     assert "Bună, Ioana! Bine ai venit la" in ioana.messages[0].text
+    assert "Try it free" not in [t for m in ioana.messages for t in m.button_texts]
 
     async with running_bot.container.sessions() as db:
         actions = list(await db.scalars(select(AuditEntry.action)))
@@ -91,7 +104,7 @@ async def test_an_owners_text_is_the_bots_next_message_in_that_language_only(
     eve = tg.add_user(4003, "Eve", language_code="en")
     await eve.send_text("/start")
     assert "Hello, Eve! Welcome to" in eve.messages[0].text
-    assert await rows(running_bot) == 2  # both kept as versions
+    assert await rows(running_bot) == 3  # every save kept as a version
 
 
 async def test_bad_placeholders_or_html_are_refused_next_to_the_field(
