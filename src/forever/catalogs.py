@@ -132,7 +132,13 @@ def catalog_translations(locale: str, locales_dir: Path = LOCALES_DIR) -> gettex
 
 
 def messages(locale: str, locales_dir: Path = LOCALES_DIR) -> list[tuple[str, str, str]]:
-    """(msgctxt or "", msgid, the catalog's text in `locale`) of every singular message."""
+    """(msgctxt or "", msgid, the catalog's text in `locale`) of every singular message
+    (read once per locale: the catalogs do not change while the bot runs)."""
+    return list(_messages(locale, locales_dir))
+
+
+@cache
+def _messages(locale: str, locales_dir: Path) -> tuple[tuple[str, str, str], ...]:
     catalog = catalog_translations(locale, locales_dir)
     source = read_catalog(catalog_path(SOURCE_LOCALE, locales_dir), SOURCE_LOCALE)
     out = []
@@ -143,7 +149,7 @@ def messages(locale: str, locales_dir: Path = LOCALES_DIR) -> list[tuple[str, st
         msgid = str(message.id)
         text = catalog.pgettext(ctx, msgid) if ctx else catalog.gettext(msgid)
         out.append((ctx, msgid, text))
-    return out
+    return tuple(out)
 
 
 # --- formats (CLDR) -------------------------------------------------------------------------
