@@ -65,9 +65,59 @@ def compile_catalog(catalog: Catalog) -> gettext.GNUTranslations:
     return gettext.GNUTranslations(buffer)
 
 
+# Owner overrides (console text editor): (locale, msgctxt or "", msgid) -> text. Replaced
+# whole by `set_overrides` (at start, on a save, and when another instance saved one); read
+# on every lookup, so a change is in force at once without rebuilding anything.
+_OVERRIDES: dict[tuple[str, str, str], str] = {}
+
+
+def set_overrides(overrides: Mapping[tuple[str, str, str], str]) -> None:
+    global _OVERRIDES
+    _OVERRIDES = dict(overrides)
+
+
+def overrides() -> dict[tuple[str, str, str], str]:
+    return dict(_OVERRIDES)
+
+
+def override(locale: str, context: str, msgid: str) -> str | None:
+    """The owner's text for one message in one locale, if there is one."""
+    return _OVERRIDES.get((locale, context, msgid)) if _OVERRIDES else None
+
+
+class _Overridden(gettext.NullTranslations):
+    """A locale's translations with the owner's overrides consulted first (singular
+    messages: gettext and pgettext); the catalog stays the default."""
+
+    def __init__(self, locale: str, catalog: gettext.NullTranslations) -> None:
+        super().__init__()
+        self.locale = locale
+        self.catalog = catalog
+        self.add_fallback(catalog)  # ngettext, npgettext: the catalog's
+
+    def gettext(self, message: str) -> str:
+        found = _OVERRIDES.get((self.locale, "", message)) if _OVERRIDES else None
+        if found is not None:
+            return found
+        return self.catalog.gettext(message)
+
+    def pgettext(self, context: str, message: str) -> str:
+        found = _OVERRIDES.get((self.locale, context, message)) if _OVERRIDES else None
+        if found is not None:
+            return found
+        return self.catalog.pgettext(context, message)
+
+
 @cache
 def translations(locale: str, locales_dir: Path = LOCALES_DIR) -> gettext.NullTranslations:
-    """The locale's translations, falling back along its chain, then to the English ids."""
+    """The locale's translations (the owner's overrides first), falling back along its
+    chain, then to the English ids."""
+    return _Overridden(locale, catalog_translations(locale, locales_dir))
+
+
+@cache
+def catalog_translations(locale: str, locales_dir: Path = LOCALES_DIR) -> gettext.NullTranslations:
+    """The locale's catalog alone, falling back along its chain, then to the English ids."""
     first: gettext.NullTranslations | None = None
     for code in fallback_chain(locale, CATALOG_LOCALES, SOURCE_LOCALE):
         path = catalog_path(code, locales_dir)
@@ -79,6 +129,27 @@ def translations(locale: str, locales_dir: Path = LOCALES_DIR) -> gettext.NullTr
         else:
             first.add_fallback(found)
     return first or gettext.NullTranslations()
+
+
+def messages(locale: str, locales_dir: Path = LOCALES_DIR) -> list[tuple[str, str, str]]:
+    """(msgctxt or "", msgid, the catalog's text in `locale`) of every singular message
+    (read once per locale: the catalogs do not change while the bot runs)."""
+    return list(_messages(locale, locales_dir))
+
+
+@cache
+def _messages(locale: str, locales_dir: Path) -> tuple[tuple[str, str, str], ...]:
+    catalog = catalog_translations(locale, locales_dir)
+    source = read_catalog(catalog_path(SOURCE_LOCALE, locales_dir), SOURCE_LOCALE)
+    out = []
+    for message in source:
+        if not message.id or isinstance(message.id, (list, tuple)):
+            continue
+        ctx = message.context or ""
+        msgid = str(message.id)
+        text = catalog.pgettext(ctx, msgid) if ctx else catalog.gettext(msgid)
+        out.append((ctx, msgid, text))
+    return tuple(out)
 
 
 # --- formats (CLDR) -------------------------------------------------------------------------

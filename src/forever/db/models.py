@@ -614,3 +614,21 @@ class CatalogVersion(Base):
     toml: Mapped[str] = mapped_column(Text)
     changes: Mapped[list[Any]] = mapped_column(JSON, default=list)
     note: Mapped[str] = mapped_column(String(200), default="")
+
+
+# --- owner text overrides (console text editor, issues 20 and 21) ---------------------------
+
+
+class TextOverride(Base):
+    """A version of an owner's text for one catalog message in one locale: the newest row
+    per (locale, context, msgid) is in force; an empty text means the catalog's own."""
+
+    __tablename__ = "text_overrides"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    locale: Mapped[str] = mapped_column(String(16))
+    context: Mapped[str] = mapped_column(String(200), default="")
+    msgid: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text, default="")
+    saved_by: Mapped[int] = mapped_column(BigInteger)
+    saved_at: Mapped[datetime]

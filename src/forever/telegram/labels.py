@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from forever.catalogs import months, translations
+from forever.catalogs import months, override, translations
 from forever.domain.locales import CATALOG_LOCALES, SOURCE_LOCALE
 from forever.rendering import TEMPLATES_DIR
 
@@ -29,8 +29,11 @@ class Labels:
         self._by_locale = {locale: load_labels(templates_dir, locale) for locale in CATALOG_LOCALES}
 
     def __call__(self, locale: str, key: str, /, **fields: Any) -> str:
+        """The label, the owner's text first (console text editor), else the catalog's."""
         table = self._by_locale.get(locale) or self._by_locale[SOURCE_LOCALE]
-        return str(table[key]).format(**fields)[:64]
+        english = self._by_locale[SOURCE_LOCALE].get(key)
+        text = override(locale, f"button:{key}", english) if english is not None else None
+        return str(text if text is not None else table[key]).format(**fields)[:64]
 
     def months(self, locale: str, n: int) -> str:
         """'1 month', '3 luni', '5 месяцев': the locale's plural rule."""

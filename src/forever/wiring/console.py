@@ -6,11 +6,13 @@ from datetime import datetime
 
 from aiohttp import web
 
+from forever import catalogs
 from forever.db.repositories.console import SqlConsoleStore
 from forever.db.repositories.console_broadcasts import SqlConsoleBroadcasts
 from forever.db.repositories.console_catalog import SqlCatalogVersions
 from forever.db.repositories.console_email import SqlConsoleEmails
 from forever.db.repositories.console_people import SqlAuditIndex, SqlConsolePeople
+from forever.db.repositories.console_texts import SqlTextVersions
 from forever.db.repositories.staff import SqlAuditLog, SqlEventHistory
 from forever.domain.catalog import Catalog, LiveCatalog
 from forever.services.broadcasts import BroadcastDesk
@@ -20,6 +22,7 @@ from forever.services.console_catalog import ConsoleCatalog
 from forever.services.console_email import ConsoleEmailBroadcasts
 from forever.services.console_inbox import ConsoleAudit, ConsoleInbox, KeepUnknown
 from forever.services.console_people import ConsolePeople
+from forever.services.console_texts import ConsoleTexts
 from forever.services.refunds import StaffRefunds
 from forever.services.staff import StaffTools
 from forever.services.staff_replies import StaffReplies
@@ -30,6 +33,7 @@ from forever.web.console_dashboard import DashboardPages
 from forever.web.console_email import EmailBroadcastPages
 from forever.web.console_inbox import InboxPages
 from forever.web.console_people import PeoplePages
+from forever.web.console_texts import TextPages
 from forever.wiring import customers
 from forever.wiring import staff as staff_area
 from forever.wiring.container import Container
@@ -106,6 +110,7 @@ def install_routes(
         pages, email_broadcasts(container), lambda: [p.id for p in container.catalog.plans]
     ).install(app)
     CatalogPages(pages, catalog_editor(container)).install(app)
+    TextPages(pages, text_editor(container)).install(app)
 
 
 def put_in_force(container: Container, new: Catalog) -> None:
@@ -132,8 +137,26 @@ def catalog_editor(container: Container) -> ConsoleCatalog:
 
 
 async def follow_catalog(container: Container, now: datetime) -> int:
-    """The sweep that puts the newest saved catalog version in force here (1 if it did)."""
-    return int(await catalog_editor(container).refresh())
+    """The sweep that puts the newest saved catalog version, and the owner's saved texts,
+    in force here (1 if it changed either)."""
+    catalog = await catalog_editor(container).refresh()
+    texts = await text_editor(container).refresh()
+    return int(catalog or texts)
+
+
+def text_editor(container: Container) -> ConsoleTexts:
+    """The owner's text overrides: in force process-wide in forever.catalogs, consulted by
+    every locale's translations before the catalog."""
+    uow = container.uow
+    return ConsoleTexts(
+        uow,
+        SqlTextVersions(uow),
+        SqlAuditLog(uow),
+        container.clock,
+        catalogs.messages,
+        catalogs.overrides,
+        catalogs.set_overrides,
+    )
 
 
 def broadcasts(container: Container, photos: PhotoUpload | None = None) -> ConsoleBroadcasts:

@@ -1,0 +1,92 @@
+"""Owner overrides of catalog texts (issues 20 and 21): the checks a text passes before it
+replaces a catalog message, as the catalogs' own test checks a translation.
+
+A text must use exactly the placeholders of its source message id (`%(name)s` in templates,
+`{name}` in buttons) and be HTML that Telegram accepts in a chat message (the tags of its
+parse_mode HTML, closed in order; a bare < written &lt;)."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+MAX_TEXT = 4096
+LOCALES = ("en", "ro", "it", "ru", "es")
+
+_PERCENT = re.compile(r"%\((\w+)\)[sd]")
+_BRACES = re.compile(r"\{(\w+)\}")
+_TAGS = {
+    "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
+    "tg-spoiler", "span", "blockquote", "tg-emoji",
+}  # fmt: skip
+
+
+def placeholders(text: str) -> set[str]:
+    return set(_PERCENT.findall(text)) | set(_BRACES.findall(text))
+
+
+class _Check(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.open: list[str] = []
+        self.error = ""
+
+    def _fail(self, message: str) -> None:
+        self.error = self.error or message
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        names = dict(attrs)
+        if tag not in _TAGS:
+            self._fail(f"Telegram does not know the tag <{tag}>.")
+        elif tag == "span" and names.get("class") != "tg-spoiler":
+            self._fail('Only <span class="tg-spoiler"> is allowed.')
+        self.open.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._fail(f"<{tag}/> is not allowed: Telegram needs an opening and a closing tag.")
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.open or self.open[-1] != tag:
+            self._fail(f"</{tag}> does not close the tag opened last.")
+            return
+        self.open.pop()
+
+    def unknown_decl(self, data: str) -> None:
+        self._fail("Declarations are not allowed.")
+
+
+def html_error(text: str) -> str | None:
+    """Why Telegram would refuse `text` as an HTML chat message, or None."""
+    if re.search(r"<(?![a-zA-Z/])", text):
+        return "A bare < is not allowed: write &lt;."
+    check = _Check()
+    check.feed(text)
+    check.close()
+    if check.error:
+        return check.error
+    if check.open:
+        return f"<{check.open[-1]}> is never closed."
+    return None
+
+
+def text_error(source: str, text: str, *, percent: bool = True) -> str | None:
+    """Why `text` may not replace the catalog message `source`, or None (`percent`: the
+    text is %-formatted, as every template message is, so a lone % must be written %%)."""
+    if not text.strip():
+        return "The text is empty: use the catalog text instead."
+    if len(text) > MAX_TEXT:
+        return f"At most {MAX_TEXT} characters."
+    want, got = placeholders(source), placeholders(text)
+    if want != got:
+        missing = ", ".join(sorted(want - got))
+        extra = ", ".join(sorted(got - want))
+        parts = []
+        if missing:
+            parts.append(f"missing {missing}")
+        if extra:
+            parts.append(f"unknown {extra}")
+        allowed = ", ".join(sorted(want)) or "none"
+        return f"Placeholders must match the source ({'; '.join(parts)}). Allowed: {allowed}."
+    if percent and "%" in _PERCENT.sub("", text).replace("%%", ""):
+        return "Write %% for a percent sign (a lone % breaks the message)."
+    return html_error(text)

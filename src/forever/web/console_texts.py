@@ -1,0 +1,151 @@
+"""The console's text editor: GET /console/texts (search the messages of a locale, edit one,
+its preview and history; read by every staff role), POST /console/texts (save a text) and
+POST /console/texts/revert (an earlier version, or the catalog's own text): owners only."""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+from aiohttp import web
+from markupsafe import Markup
+
+from forever.domain import console
+from forever.domain.texts import LOCALES
+from forever.services.console import Staff
+from forever.services.console_texts import ConsoleTexts
+from forever.web.console import ConsoleWeb
+from forever.web.console_people import parse_id
+
+_SIMPLE = re.compile(
+    r"&lt;(/?)(b|strong|i|em|u|ins|s|strike|del|code|pre|blockquote|tg-spoiler)&gt;"
+)
+_LINK = re.compile(r"&lt;a href=&quot;[^&]*&quot;&gt;|&lt;a href=&#x27;[^&]*&#x27;&gt;")
+_PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]|\{(\w+)\}")
+
+
+def preview(text: str) -> Markup:
+    """The text as Telegram shows it: its formatting tags applied (links as underlined text,
+    nothing from the text ever active), placeholders shown as [name]."""
+    out = html.escape(text).replace("%%", "%")
+    out = _SIMPLE.sub(lambda m: f"<{m.group(1)}{_tag(m.group(2))}>", out)
+    out = _LINK.sub('<u class="link">', out).replace("&lt;/a&gt;", "</u>")
+    out = _PLACEHOLDER.sub(lambda m: f"<mark>[{m.group(1) or m.group(2)}]</mark>", out)
+    return Markup(out.replace("\n", "<br>"))  # noqa: S704 - escaped above, tags rebuilt
+
+
+def _tag(name: str) -> str:
+    return {"tg-spoiler": "span", "strong": "b", "em": "i", "ins": "u", "strike": "s"}.get(
+        name, "del" if name == "del" else name
+    )
+
+
+class TextPages:
+    def __init__(self, web_: ConsoleWeb, texts: ConsoleTexts) -> None:
+        self.web = web_
+        self.texts = texts
+
+    def install(self, app: web.Application) -> None:
+        w = self.web
+        app.router.add_get("/console/texts", w.page(self.page, console.READ))
+        app.router.add_post("/console/texts", w.action(self.save, console.TEXTS))
+        app.router.add_post("/console/texts/revert", w.action(self.revert, console.TEXTS))
+
+    async def _render(
+        self,
+        staff: Staff,
+        *,
+        locale: str,
+        query: str = "",
+        context: str | None = None,
+        msgid: str | None = None,
+        status: int = 200,
+        errors: dict[str, str] | None = None,
+        notice: str = "",
+        draft: str | None = None,
+    ) -> web.StreamResponse:
+        locale = locale if locale in LOCALES else LOCALES[0]
+        chosen = None
+        history: list[Any] = []
+        if msgid is not None:
+            chosen = self.texts.message(locale, context or "", msgid)
+            if chosen is not None:
+                history = await self.texts.history(locale, chosen.context, chosen.msgid)
+        return self.web.page_response(
+            "texts",
+            status,
+            staff,
+            locales=LOCALES,
+            locale=locale,
+            query=query,
+            found=self.texts.search(locale, query) if query or chosen is None else [],
+            chosen=chosen,
+            draft=draft if draft is not None else (chosen.text if chosen else ""),
+            history=history,
+            errors=errors or {},
+            notice=notice,
+            may_edit=staff.may(console.TEXTS),
+            preview=preview,
+        )
+
+    async def page(self, request: web.Request, staff: Staff) -> web.StreamResponse:
+        q = request.query
+        return await self._render(
+            staff,
+            locale=q.get("locale", LOCALES[0]),
+            query=q.get("q", ""),
+            context=q.get("context"),
+            msgid=q.get("msgid"),
+        )
+
+    async def save(self, request: web.Request, staff: Staff) -> web.StreamResponse:
+        posted = await request.post()
+        locale, context, msgid = (str(posted.get(k, "")) for k in ("locale", "context", "msgid"))
+        text = str(posted.get("text", "")).replace("\r\n", "\n")
+        saved = await self.texts.save(
+            staff_id=staff.telegram_id, locale=locale, context=context, msgid=msgid, text=text
+        )
+        if not saved.ok:
+            return await self._render(
+                staff,
+                locale=locale,
+                context=context,
+                msgid=msgid,
+                status=400,
+                errors=saved.errors,
+                draft=text,
+            )
+        return await self._render(
+            staff,
+            locale=locale,
+            context=context,
+            msgid=msgid,
+            notice=f"Saved as version {saved.version_id}: the bot uses it now.",
+        )
+
+    async def revert(self, request: web.Request, staff: Staff) -> web.StreamResponse:
+        posted = await request.post()
+        locale, context, msgid = (str(posted.get(k, "")) for k in ("locale", "context", "msgid"))
+        raw = posted.get("version")
+        version = None if raw in (None, "", "catalog") else parse_id(raw)
+        if raw not in (None, "", "catalog") and version is None:
+            errors = {"version": "Choose a version."}
+            return await self._render(
+                staff, locale=locale, context=context, msgid=msgid, status=400, errors=errors
+            )
+        saved = await self.texts.revert(
+            staff_id=staff.telegram_id, version_id=version, key=(locale, context, msgid)
+        )
+        if not saved.ok:
+            return await self._render(
+                staff, locale=locale, context=context, msgid=msgid, status=400, errors=saved.errors
+            )
+        what = f"version {version}" if version is not None else "the catalog's text"
+        return await self._render(
+            staff,
+            locale=locale,
+            context=context,
+            msgid=msgid,
+            notice=f"Back to {what}, saved as version {saved.version_id}.",
+        )
