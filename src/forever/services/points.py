@@ -32,7 +32,7 @@ from forever.services.ports import (
     SubscriptionRepository,
     UnitOfWork,
 )
-from forever.services.shop import POINTS_CHARGE_PREFIX
+from forever.services.shop import POINTS_CHARGE_PREFIX, AddonStore
 from forever.services.staff import can_be_told
 
 EARN, REDEEM, EXPIRE, REVOKE = "earn", "redeem", "expire", "revoke"
@@ -80,25 +80,6 @@ class PointStore(Protocol):
         ...
 
     async def totals(self, start: datetime, end: datetime) -> dict[str, int]: ...
-
-
-class AddonGrants(Protocol):
-    """The add-on purchases store (services.shop.AddonStore): a redeemed add-on is a purchase
-    of 0 Stars whose charge id is `points:<key>`."""
-
-    async def by_charge(self, charge_id: str) -> Any: ...
-
-    async def add(
-        self,
-        *,
-        person_id: int,
-        addon_id: str,
-        stars: int,
-        quantity: int | None,
-        charge_id: str,
-        at: datetime,
-        ends_at: datetime | None,
-    ) -> Any: ...
 
 
 class Outcome(StrEnum):
@@ -152,7 +133,7 @@ class PointsLedger:
         catalog: Callable[[], Catalog],
         clock: Clock,
         subscriptions: SubscriptionRepository | None = None,
-        addons: AddonGrants | None = None,
+        addons: AddonStore | None = None,  # a redeemed add-on: 0 Stars, charge id points:<key>
         outbox: Outbox | None = None,
         kick: DeliveryKick | None = None,
         plan_of: Callable[[int], Any] | None = None,

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, or_, select, update
 
 from forever.db.models import AddonPurchase, CreditEntry, Event, Person
+from forever.db.person_lock import lock_person_row
 from forever.db.transactions import SqlUnitOfWork
 from forever.domain.economy import AddonSale, LedgerRow
 from forever.services.upgrades import PersonEconomy
@@ -23,14 +24,7 @@ class SqlCreditStore:
         self._uow = uow
 
     async def lock_person(self, telegram_id: int) -> None:
-        # A no-op UPDATE as the transaction's first statement: PostgreSQL locks the row, and
-        # SQLite (which ignores FOR UPDATE) takes its write lock before anything is read.
-        await self._uow.session.execute(
-            update(Person)
-            .where(Person.telegram_id == telegram_id)
-            .values(telegram_id=Person.telegram_id)
-            .execution_options(synchronize_session=False)
-        )
+        await lock_person_row(self._uow.session, Person.telegram_id == telegram_id)
 
     async def entry(self, idempotency_key: str) -> CreditEntry | None:
         return await self._uow.session.scalar(

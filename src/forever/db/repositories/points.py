@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import aliased
 
 from forever.db.models import CreditEntry, Person, PointEntry
+from forever.db.person_lock import lock_person_row
 from forever.db.transactions import SqlUnitOfWork
 from forever.domain.points import Lot
 
@@ -26,14 +27,7 @@ class SqlPointStore:
         self._uow = uow
 
     async def lock_person(self, person_id: int) -> None:
-        # A no-op UPDATE: PostgreSQL locks the row until the end of the transaction, and
-        # SQLite (which ignores FOR UPDATE) takes its write lock before anything is read.
-        await self._uow.session.execute(
-            update(Person)
-            .where(Person.id == person_id)
-            .values(id=Person.id)
-            .execution_options(synchronize_session=False)
-        )
+        await lock_person_row(self._uow.session, Person.id == person_id)
 
     async def entry(self, idempotency_key: str) -> PointEntry | None:
         return await self._uow.session.scalar(

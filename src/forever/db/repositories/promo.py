@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import exists, select, update
 
 from forever.db.models import Invoice, Person, PromoCode, PromoInvoice, PromoRedemption
+from forever.db.person_lock import lock_person_row
 from forever.db.transactions import SqlUnitOfWork
 from forever.domain.promo import PromoKind, PromoSpec
 
@@ -17,14 +18,7 @@ class SqlPromoStore:
         self._uow = uow
 
     async def lock_person(self, person_id: int) -> None:
-        # A no-op UPDATE as the transaction's first statement: PostgreSQL locks the row, and
-        # SQLite takes its write lock before anything is read.
-        await self._uow.session.execute(
-            update(Person)
-            .where(Person.id == person_id)
-            .values(telegram_id=Person.telegram_id)
-            .execution_options(synchronize_session=False)
-        )
+        await lock_person_row(self._uow.session, Person.id == person_id)
 
     async def by_code(self, code: str) -> PromoCode | None:
         return await self._uow.session.scalar(select(PromoCode).where(PromoCode.code == code))
