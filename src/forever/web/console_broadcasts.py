@@ -5,7 +5,7 @@ now or at a time), GET /console/broadcasts/count?segment=... (the count alone)."
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -168,20 +168,7 @@ class BroadcastPages:
             or any(c.isspace() for c in button_url)
         ):
             errors["button_url"] = "A link starting with https://, without spaces."
-        segment = None
-        try:
-            segment = parse_choice(form.get("segment", ""), self.plans())
-        except SegmentError as error:
-            errors["segment"] = f"Choose a segment from the list ({error})."
-        send_at = None
-        if form.get("when") == "later":
-            send_at = parse_time(form.get("send_at", ""))
-            if send_at is None:
-                errors["send_at"] = "A date and time in UTC, such as 2026-12-24T09:00."
-            elif send_at <= now:
-                errors["send_at"] = "This time has passed: choose a later one."
-        elif form.get("when", "now") != "now":
-            errors["when"] = "Choose now or later."
+        segment, send_at = read_audience(form, self.plans(), now, errors)
         if errors or (text is None and photo is None) or segment is None:
             return await self._render(staff, 400, form=form, errors=errors)
         done = await self.broadcasts.compose(
@@ -233,6 +220,28 @@ def read_photo(field: object, errors: dict[str, str]) -> Photo | None:
         errors["photo"] = "Only JPEG or PNG photos."
         return None
     return Photo(data, name)
+
+
+def read_audience(
+    form: Mapping[str, str], plans: list[str], now: datetime, errors: dict[str, str]
+) -> tuple[Segment | None, datetime | None]:
+    """The segment and the send time of a broadcast form (chat or email); a problem goes into
+    `errors` under its field. `send_at` None: send now."""
+    segment = None
+    try:
+        segment = parse_choice(form.get("segment", ""), plans)
+    except SegmentError as error:
+        errors["segment"] = f"Choose a segment from the list ({error})."
+    send_at = None
+    if form.get("when") == "later":
+        send_at = parse_time(form.get("send_at", ""))
+        if send_at is None:
+            errors["send_at"] = "A date and time in UTC, such as 2026-12-24T09:00."
+        elif send_at <= now:
+            errors["send_at"] = "This time has passed: choose a later one."
+    elif form.get("when", "now") != "now":
+        errors["when"] = "Choose now or later."
+    return segment, send_at
 
 
 def parse_time(raw: str) -> datetime | None:

@@ -18,7 +18,7 @@ from forever.domain.segments import SegmentError
 from forever.services.console import Staff
 from forever.services.console_email import TEMPLATE, ConsoleEmailBroadcasts
 from forever.web.console import ConsoleWeb
-from forever.web.console_broadcasts import parse_choice, parse_time, segment_choices
+from forever.web.console_broadcasts import parse_choice, read_audience, segment_choices
 
 MAX_SUBJECT = 150
 MAX_BODY = 100_000
@@ -116,20 +116,7 @@ class EmailBroadcastPages:
             errors["body_text"] = "Write the text body (for mail apps that show no HTML)."
         elif len(body_text) > MAX_BODY:
             errors["body_text"] = f"At most {MAX_BODY} characters ({len(body_text)} now)."
-        segment = None
-        try:
-            segment = parse_choice(form.get("segment", ""), self.plans())
-        except SegmentError as error:
-            errors["segment"] = f"Choose a segment from the list ({error})."
-        send_at = None
-        if form.get("when") == "later":
-            send_at = parse_time(form.get("send_at", ""))
-            if send_at is None:
-                errors["send_at"] = "A date and time in UTC, such as 2026-12-24T09:00."
-            elif send_at <= now:
-                errors["send_at"] = "This time has passed: choose a later one."
-        elif form.get("when", "now") != "now":
-            errors["when"] = "Choose now or later."
+        segment, send_at = read_audience(form, self.plans(), now, errors)
         action = form.get("do", "preview")
         if action not in ("preview", "send"):
             errors["do"] = "Choose Preview or Send."
