@@ -186,6 +186,8 @@ async def test_a_plural_message_has_a_field_per_plural_form_of_the_language(
     assert status == 200
     assert 'name="form2"' in page and 'name="form3"' not in page
     assert "Form 1: for 1, 21, 31, 41, …" in page and "Form 3: for 0, 5, 6, 7, …" in page
+    # The `days` filter's message (in the code, not a template) is found in the emails.
+    assert "In an email" in page and "<strong>inactive</strong>" in page and "welcome" in page
     for locale, count in (("ro", 3), ("en", 2)):
         _, page = await owner.get(f"/console/texts?locale={locale}&msgid=%25(num)d+day")
         assert f'name="form{count - 1}"' in page and f'name="form{count}"' not in page

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from forever import catalogs
+from forever.catalogs import Text
 from forever.rendering import TEMPLATES_DIR, Renderer
 
 _WHEN = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
@@ -77,11 +78,16 @@ class EmailPreview:
     text: str
 
 
-def emails_using(context: str, msgid: str) -> list[str]:
-    """The email templates (with a sample) that show the message, from the catalog's
-    locations: its own templates, or every email for the shared layout and formats."""
+def emails_using(
+    renderer: Renderer, locale: str, context: str, msgid: str, text: Text
+) -> list[str]:
+    """The email templates (with a sample) that show the message (whose text in `locale` is
+    `text`): from the catalog's locations, its own templates or every email for the shared
+    layout and formats; a message of the code (the `days` filter's "%(num)d day") by
+    rendering each sample email with a marked copy of its text."""
     found: list[str] = []
-    for path in catalogs.locations().get((context, msgid), ()):
+    files = catalogs.locations().get((context, msgid), ())
+    for path in files:
         folder, _, file = path.rpartition("/")
         if folder != "message_templates/email":
             continue
@@ -90,7 +96,29 @@ def emails_using(context: str, msgid: str) -> list[str]:
         name = next((file.removesuffix(p) for p in _PARTS if file.endswith(p)), "")
         if name in SAMPLES and name not in found:
             found.append(name)
+    if found or not any(path.endswith(".py") for path in files):
+        return found
+    return _rendered_with(renderer, locale, (locale, context, msgid), text)
+
+
+_MARK = "\u2063\u2063"  # invisible separators: in no template and no catalog text
+
+
+def _rendered_with(
+    renderer: Renderer, locale: str, key: tuple[str, str, str], text: Text
+) -> list[str]:
+    marked = tuple(_MARK + t for t in text) if isinstance(text, tuple) else _MARK + text
+    found = []
+    for name in sorted(SAMPLES):
+        with catalogs.drafting({key: marked}):
+            parts = renderer.email(name, locale, **_context(name, "B"))
+        if any(_MARK in part for part in parts):
+            found.append(name)
     return found
+
+
+def _context(name: str, business: str) -> dict[str, Any]:
+    return {"business": business, "name": "Ana", **_LINKS, **SAMPLES[name]}
 
 
 def email_preview(
@@ -103,7 +131,9 @@ def email_preview(
 ) -> EmailPreview:
     """Email `name` in `locale` with `draft` as the text of `key` (locale, context, msgid)."""
     assert name in SAMPLES and (TEMPLATES_DIR / "email" / f"{name}.html.j2").is_file()
-    context = {"business": business, "name": "Ana", **_LINKS, **SAMPLES[name]}
+    # Rendered once as it is first: what a template imports is built once, at its first
+    # render (the `_format.j2` macros), and must not be built with the draft.
+    renderer.email(name, locale, **_context(name, business))
     with catalogs.drafting({key: draft}):
-        subject, html, text = renderer.email(name, locale, **context)
+        subject, html, text = renderer.email(name, locale, **_context(name, business))
     return EmailPreview(name, subject, html, text)

@@ -84,7 +84,8 @@ class TextPages:
                 draft = chosen.text
             if draft_forms is None:
                 draft_forms = list(chosen.forms)
-            emails = emails_using(chosen.context, chosen.msgid)
+            in_force = chosen.forms if chosen.plural else chosen.text
+            emails = emails_using(self.web.renderer, locale, chosen.context, chosen.msgid, in_force)
             if emails:
                 email = email if email in emails else emails[0]
                 key = (locale, chosen.context, chosen.msgid)
