@@ -151,11 +151,11 @@ class _Overridden(gettext.NullTranslations):
         return forms[index] if 0 <= index < len(forms) else None
 
     def ngettext(self, msgid1: str, msgid2: str, n: int) -> str:
-        found = self._form("", msgid1, n)
+        found = self._form("", msgid1, n) if _PLURALS or _DRAFTING else None
         return found if found is not None else self.catalog.ngettext(msgid1, msgid2, n)
 
     def npgettext(self, context: str, msgid1: str, msgid2: str, n: int) -> str:
-        found = self._form(context, msgid1, n)
+        found = self._form(context, msgid1, n) if _PLURALS or _DRAFTING else None
         return found if found is not None else self.catalog.npgettext(context, msgid1, msgid2, n)
 
 
