@@ -11,6 +11,7 @@ from html import escape
 from aiohttp import web
 
 from forever.domain.kpi import Kpis
+from forever.domain.lazy_text import lazy
 from forever.services.console import ConsoleDashboard, Dashboard, Staff
 from forever.services.stats import MAX_DAYS
 from forever.web.console import HEADERS, ConsoleWeb
@@ -149,7 +150,9 @@ class DashboardPages:
                 board=board,
                 chart=chart_svg(board.kpis),
                 periods=PERIODS,
-                days_error=f"The period is a whole number of days from 1 to {MAX_DAYS}.",
+                days_error=lazy(
+                    "The period is a whole number of days from 1 to %(most)s.", most=MAX_DAYS
+                ),
                 days_value=request.query.get("days", ""),
                 heat=heat,
                 names=self.names,
