@@ -20,7 +20,9 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from forever import catalogs
 from forever.domain import console
+from forever.domain.lazy_text import Lazy
 from forever.domain.locales import CATALOG_LOCALES, fallback_chain
 from forever.rendering import Renderer
 from forever.services.console import ConsoleAuth, Staff
@@ -100,6 +102,12 @@ class ConsoleWeb:
         return web.Response(
             text=html, status=status, content_type="text/html", charset="utf-8", headers=HEADERS
         )
+
+    def translate(self, text: Lazy) -> str:
+        """A lazy() text in the language of the request being answered (for text built
+        outside a template, such as the dashboard chart's title)."""
+        locale, _ = _language.get() or (self.renderer.default_locale, "")
+        return text.translated(catalogs.translations(locale).pgettext)
 
     def _signed_out(self, status: int = 401) -> web.Response:
         return self.page_response("signed_out", status=status)
