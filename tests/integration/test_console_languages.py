@@ -16,7 +16,7 @@ from forever.domain.lazy_text import CONSOLE, lazy
 from forever.web.console import COOKIE, LANGUAGE_COOKIE, accepted_languages
 from forever.web.server import build_web_app
 from forever.wiring import console
-from tests.conftest import START, STAFF_ID
+from tests.conftest import STAFF_ID, START
 from tests.integration.console_helpers import sign_in
 
 # English a page in another language must not show (headings, menu, labels).
