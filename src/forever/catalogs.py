@@ -188,6 +188,14 @@ def number(value: float, locale: str) -> str:
     return str(format_decimal(value, locale=cldr(locale)))
 
 
+def tenths(value: float, locale: str) -> str:
+    """A number to one decimal with the locale's decimal sign: 33.3 / 33,3 (the console's
+    rates)."""
+    from babel.numbers import format_decimal
+
+    return str(format_decimal(value, format="#,##0.0", locale=cldr(locale)))
+
+
 def days(n: int, locale: str) -> str:
     """'1 day', 'o zi', '2 zile', '20 de zile', '21 день', '5 дней': the catalog's plural
     forms, chosen by the locale's CLDR plural rule (the catalog's Plural-Forms)."""

@@ -153,6 +153,7 @@ class Renderer:
         env.filters["days"] = lambda n, loc=locale: catalogs.days(n, loc)
         env.filters["months"] = lambda n, loc=locale: catalogs.months(n, loc)
         env.filters["number"] = lambda n, loc=locale: catalogs.number(n, loc)
+        env.filters["tenths"] = lambda n, loc=locale: catalogs.tenths(n, loc)
         env.globals["long_date"] = long_date
         env.globals["long_datetime"] = long_datetime
         env.globals["remembered"] = remembered

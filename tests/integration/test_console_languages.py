@@ -170,3 +170,12 @@ def test_a_lazy_text_is_english_until_shown() -> None:
 def test_accept_language_is_read_by_weight() -> None:
     assert accepted_languages("de-DE,de;q=0.9,es;q=0.95,*;q=0.1,fr;q=0") == ["de-DE", "es", "de"]
     assert accepted_languages("") == []
+
+
+def test_rates_use_the_languages_decimal_sign() -> None:
+    assert [catalogs.tenths(33.333, loc) for loc in ("en", "ro", "ru", "es")] == [
+        "33.3",
+        "33,3",
+        "33,3",
+        "33,3",
+    ]
