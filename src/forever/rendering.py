@@ -99,7 +99,8 @@ class Renderer:
 
     @cached_property
     def env(self) -> Environment:
-        """The English environment: console pages and code that loads a template by path."""
+        """The English environment: code that loads a template by path (console pages use
+        `console_env`)."""
         return self.env_for(SOURCE_LOCALE)
 
     def env_for(self, locale: str) -> Environment:
