@@ -15,8 +15,9 @@ from forever.domain.locales import CATALOG_LOCALES, SOURCE_LOCALE
 from forever.rendering import TEMPLATES_DIR, Renderer
 
 TRANSLATED = [loc for loc in CATALOG_LOCALES if loc != SOURCE_LOCALE]
-# Words Romanian and Italian write as English does (a loanword, not a missing translation).
-LOANWORDS = {"Email"}
+# Words another language writes as English does (a loanword, not a missing translation):
+# "Plan" in Romanian and Spanish, "Segment" and "Catalog" in Romanian, "Console" in Italian.
+LOANWORDS = {"Email", "Plan", "Segment", "Catalog", "Console", "console"}
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]|\{(\w*)\}")
 
 
