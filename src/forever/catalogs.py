@@ -327,6 +327,17 @@ def months(n: int, locale: str) -> str:
     return translations(locale).ngettext("%(num)d month", "%(num)d months", n) % {"num": n}
 
 
+def points(n: int, locale: str) -> str:
+    """'1 point', '20 de puncte', '21 балл', '1.500 punti' (the reward buttons)."""
+    text = translations(locale).ngettext("%(num)s point", "%(num)s points", n)
+    return text % {"num": number(n, locale)}
+
+
+def extra_days(n: int, locale: str) -> str:
+    """'1 extra day', 'o zi în plus', '5 дополнительных дней' (the reward buttons)."""
+    return translations(locale).ngettext("%(num)d extra day", "%(num)d extra days", n) % {"num": n}
+
+
 # --- make i18n ------------------------------------------------------------------------------
 
 TOML_SOURCES = {
