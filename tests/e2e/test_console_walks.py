@@ -44,7 +44,7 @@ from forever.services.console_catalog import section_text
 from forever.wiring import console
 from forever.wiring.email import run_sweeps
 from tests.conftest import STAFF_ID, START
-from tests.e2e.staff_helpers import add_people, wait_for_status
+from tests.e2e.staff_helpers import add_people, wait_for, wait_for_status
 from tests.e2e.test_chat_cancel import paying_user
 from tests.e2e.test_chat_payments import subscribe_monthly, trial_user
 from tests.integration.test_journeys import person_with
@@ -652,3 +652,114 @@ async def test_every_main_page_fits_a_phone_and_labels_its_fields(
         await web.open(path)
         await expect(web.page.get_by_role("heading", level=1)).to_be_visible()
         await web.fits()
+
+
+# --- inbox and a person's page ----------------------------------------------------------------
+
+
+async def test_support_answers_from_the_inbox_and_an_owner_grants_days(
+    tg: FakeBotAPI, web: Console
+) -> None:
+    customer = tg.add_user(6901, "Ana", language_code="en")
+    await customer.send_text("/start")
+    await customer.send_text("Can I pay in euros?")
+    told = len(customer.messages)
+    await web.sign_in(SUPPORT_ID)
+    page = web.page
+    await page.get_by_role("link", name="Inbox", exact=True).click()
+    await expect(page.get_by_role("cell", name="Can I pay in euros?")).to_be_visible()
+    await expect(page.get_by_role("cell", name="waiting")).to_be_visible()
+    await page.get_by_role("link", name=re.compile(r"^#\d+$")).click()
+    await web.fits()
+
+    await page.get_by_role("button", name="Send in Telegram").click()
+    await web.refused("text", "Write an answer first.")
+    assert len(customer.messages) == told
+    await page.get_by_label("Your answer").fill("Only Stars for now, sorry!")
+    await page.get_by_role("button", name="Send in Telegram").click()
+    await expect(page.get_by_role("status")).to_contain_text("Sent to the customer in Telegram.")
+    await wait_for(lambda: len(customer.messages) > told)
+    assert "Only Stars for now, sorry!" in customer.last_message.text
+    await page.get_by_role("link", name="Inbox", exact=True).click()
+    await expect(page.get_by_role("cell", name="answered")).to_be_visible()
+
+    # Support may not grant; an owner may, after confirming.
+    await page.get_by_role("button", name=re.compile("Sign out")).click()
+    await web.sign_in()
+    await page.get_by_role("link", name="People", exact=True).click()
+    await page.get_by_role("link", name="Ana").click()
+    await page.get_by_label("Plan").select_option("pro")
+    await page.get_by_label("Days").fill("5")
+    await page.get_by_role("button", name=re.compile("^Grant")).click()
+    await expect(page.get_by_role("heading", name="Please confirm")).to_be_visible()
+    assert (await rows(web.bot, Subscription))["Subscription"] == 0
+    await page.get_by_role("button", name="Yes, grant").click()
+    await expect(page.get_by_role("status")).to_contain_text("They were told in the chat.")
+    await wait_for(lambda: "Pro" in customer.last_message.text)
+
+
+async def test_a_scheduled_photo_broadcast_goes_out_at_its_time(
+    tg: FakeBotAPI, web: Console, clock: ManualClock
+) -> None:
+    container = web.bot.container
+    await add_people(container, tg, [6551])
+    await web.sign_in()
+    page = web.page
+    await web.open("/console/broadcasts")
+    await page.get_by_label("Photo (optional", exact=False).set_input_files(
+        {"name": "class.png", "mimeType": "image/png", "buffer": PNG}
+    )
+    await page.get_by_label("Message (plain text", exact=False).fill("Tonight, {{ name }}")
+    at = START + timedelta(minutes=15)
+    await page.get_by_label("At (UTC)").check()
+    await page.get_by_label("Send at, UTC").fill(at.strftime("%Y-%m-%dT%H:%M"))
+    await page.get_by_role("button", name="Send", exact=True).click()
+    await expect(page.get_by_role("status").first).to_contain_text("Scheduled")
+    assert tg.user(6551).messages == []
+    clock.set(at)
+    assert (await run_sweeps(container, clock.now()))["scheduled_broadcasts"] == 1
+    async with container.sessions() as db:
+        job = await db.scalar(select(Broadcast.id))
+    assert job is not None
+    await wait_for_status(container, job, {"done"})
+    [copy] = tg.user(6551).messages
+    assert copy.media is not None and copy.media.kind == "photo"
+    assert copy.text == "Tonight, P6551"
+
+
+async def test_scheduled_chat_and_email_broadcasts_can_be_cancelled(
+    tg: FakeBotAPI, web: Console, clock: ManualClock
+) -> None:
+    container = web.bot.container
+    await add_people(container, tg, [6561])
+    await person_with(container, telegram_id=6562, name="Ana", email="ana@example.com")
+    await web.sign_in()
+    page = web.page
+    at = (START + timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M")
+
+    await web.open("/console/broadcasts")
+    await page.get_by_label("Message (plain text", exact=False).fill("Soon")
+    await page.get_by_label("At (UTC)").check()
+    await page.get_by_label("Send at, UTC").fill(at)
+    await page.get_by_role("button", name="Send", exact=True).click()
+    await page.get_by_role("button", name=re.compile(r"Cancel #\d+")).click()
+    await expect(page.get_by_role("status").first).to_contain_text("Cancelled: it will not be")
+    await expect(page.get_by_role("button", name=re.compile(r"Cancel #\d+"))).to_have_count(0)
+
+    await web.open("/console/broadcasts/email")
+    await page.get_by_label("Subject").fill("Soon")
+    await page.get_by_label("HTML body").fill("<p>Soon</p>")
+    await page.get_by_label("Text body").fill("Soon")
+    await page.get_by_label("At (UTC)").check()
+    await page.get_by_label("Send at, UTC").fill(at)
+    await page.get_by_role("button", name="Send", exact=True).click()
+    await expect(page.get_by_role("status").first).to_contain_text("Scheduled: 1 emails wait")
+    await page.get_by_role("button", name="Cancel the waiting ones").click()
+    await expect(page.get_by_role("status").first).to_contain_text("Cancelled: 1 emails")
+
+    clock.set(START + timedelta(minutes=15))
+    assert (await run_sweeps(container, clock.now()))["scheduled_broadcasts"] == 0
+    assert tg.user(6561).messages == []
+    async with container.sessions() as db:
+        statuses = list(await db.scalars(select(OutboxMessage.status)))
+    assert "canceled" in statuses and "pending" not in statuses and "sending" not in statuses
