@@ -558,6 +558,7 @@ async def test_bad_input_on_every_form_is_refused_next_to_its_field(
         await page.locator(f'[id="f-{section}"]').fill(bad)
         await submit(button)
         await web.refused(section, re.compile(r"\S"))
+        await web.fits()
         await expect(page.locator(f'[id="f-{section}"]')).to_have_value(bad)  # kept to fix
     await web.open("/console/catalog")
     await submit("Import as a new version")
@@ -572,6 +573,7 @@ async def test_bad_input_on_every_form_is_refused_next_to_its_field(
     )
     await submit("Import as a new version")
     await web.refused("import", "not UTF-8")
+    await web.fits()
 
     # Chat broadcasts.
     await web.open("/console/broadcasts")
@@ -593,6 +595,7 @@ async def test_bad_input_on_every_form_is_refused_next_to_its_field(
     await page.get_by_label("Now").check()
     await submit("Send")
     await web.refused("photo", "Only JPEG or PNG photos.")
+    await web.fits()
 
     # Email broadcasts.
     await web.open("/console/broadcasts/email")
@@ -601,12 +604,14 @@ async def test_bad_input_on_every_form_is_refused_next_to_its_field(
     await web.refused("subject", "Write a subject.")
     await web.refused("body_html", re.compile(r"\S"))
     await web.refused("body_text", "Write the text body")
+    await web.fits()
 
     # Texts.
     await web.open(f"/console/texts?locale=en&msgid={WELCOME}")
     await page.get_by_label("Text", exact=True).fill("Hi %(name)s at <div>%(business)s</div>")
     await submit("Save a new version")
     await web.refused("text", "does not know the tag")
+    await web.fits()
 
     # A grant on a person's page.
     async with container.sessions() as db:
@@ -616,6 +621,7 @@ async def test_bad_input_on_every_form_is_refused_next_to_its_field(
     await page.get_by_role("button", name=re.compile("^Grant")).click()
     await web.refused("plan", "Pick a plan from the list.")
     await web.refused("days", "A whole number of days")
+    await web.fits()
 
     # People search.
     await web.open("/console/people?before=nonsense")
@@ -634,13 +640,22 @@ async def test_every_main_page_fits_a_phone_and_labels_its_fields(
 ) -> None:
     customer = tg.add_user(6801, "Ana", language_code="en", username="ana")
     await customer.send_text("/start")
+    # Long words with no place to break: a link in a customer's message, a line of an email.
+    long_link = "https://example.com/" + "a" * 120
+    await customer.send_text(f"Is this you? {long_link}")
     async with web.bot.container.sessions() as db:
         person = await db.scalar(select(Person.id).where(Person.telegram_id == 6801))
+    long_email = "very.long.address." + "x" * 60 + "@example.com"
+    other = await person_with(
+        web.bot.container, telegram_id=6802, name="Maximiliana" * 6, email=long_email
+    )
     await web.sign_in()
     for path in [
         "/console",
         "/console/people",
         f"/console/people/{person}",
+        f"/console/people/{other}",
+        f"/console/people?query={long_email}",
         "/console/inbox",
         "/console/broadcasts",
         "/console/broadcasts/email",
@@ -648,10 +663,18 @@ async def test_every_main_page_fits_a_phone_and_labels_its_fields(
         "/console/texts?locale=en&q=Welcome",
         f"/console/texts?locale=en&msgid={WELCOME}",
         "/console/audit",
+        f"/console/inbox/{person}",
     ]:
         await web.open(path)
         await expect(web.page.get_by_role("heading", level=1)).to_be_visible()
         await web.fits()
+    await web.open("/console/broadcasts/email")
+    await web.page.get_by_label("Subject").fill("Links")
+    await web.page.get_by_label("HTML body").fill(f"<p>{long_link}</p>")
+    await web.page.get_by_label("Text body").fill(f"Read {long_link} today")
+    await web.page.get_by_role("button", name="Preview").click()
+    await expect(web.page.locator("#preview-text")).to_contain_text(long_link)
+    await web.fits()
 
 
 # --- inbox and a person's page ----------------------------------------------------------------
