@@ -333,7 +333,9 @@ async def test_a_new_price_is_for_the_next_new_member_not_an_existing_one(
     assert renewal.accepted and renewal.total_amount == 300
 
 
-async def test_offers_and_experiments_editors_and_the_import(web: Console) -> None:
+async def test_offers_journeys_and_experiments_editors_the_import_and_a_rollback(
+    web: Console,
+) -> None:
     container = web.bot.container
     await web.sign_in()
     await web.open("/console/catalog")
@@ -347,12 +349,22 @@ async def test_offers_and_experiments_editors_and_the_import(web: Console) -> No
     await expect(page.get_by_role("status")).to_contain_text("Saved as version 1: in force now")
     assert container.catalog.offer_once_per_days == 90
 
+    journeys = page.get_by_label("Journeys (TOML)")
+    text = await journeys.input_value()
+    tips = 'id = "trial_tips"\ntrigger = "trial_start"\ndays = [1]'
+    assert tips in text
+    await journeys.fill(text.replace(tips, tips.replace("[1]", "[2]")))
+    await page.get_by_role("button", name="Save the journeys as a new version").click()
+    await expect(page.get_by_role("status")).to_contain_text("Saved as version 2: in force now")
+    [trial_tips] = [j for j in container.catalog.journeys if j.id == "trial_tips"]
+    assert trial_tips.days == (2,)
+
     experiments = page.get_by_label("Experiments (TOML)")
     text = await experiments.input_value()
     assert "holdout = 0.2" in text
     await experiments.fill(text.replace("holdout = 0.2", "holdout = 0.3", 1))
     await page.get_by_role("button", name="Save the experiments as a new version").click()
-    await expect(page.get_by_role("status")).to_contain_text("Saved as version 2")
+    await expect(page.get_by_role("status")).to_contain_text("Saved as version 3")
     assert "holdout = 0.3" in section_text(container.catalog, "experiments")
 
     # The export, changed by hand and imported back.
@@ -366,7 +378,7 @@ async def test_offers_and_experiments_editors_and_the_import(web: Console) -> No
     )
     await page.get_by_role("button", name="Import as a new version").click()
     await expect(page.get_by_role("status")).to_contain_text(
-        "Imported catalog.toml: saved as version 3"
+        "Imported catalog.toml: saved as version 4"
     )
     assert container.catalog.plan("pro").monthly_stars == 650  # type: ignore[union-attr]
 
@@ -375,6 +387,9 @@ async def test_offers_and_experiments_editors_and_the_import(web: Console) -> No
     await expect(page.get_by_role("status")).to_contain_text("Back to version 1")
     assert container.catalog.plan("pro").monthly_stars == 600  # type: ignore[union-attr]
     assert "holdout = 0.2" in section_text(container.catalog, "experiments")
+    assert container.catalog.offer_once_per_days == 90
+    [trial_tips] = [j for j in container.catalog.journeys if j.id == "trial_tips"]
+    assert trial_tips.days == (1,)
     await web.fits()
 
 
@@ -786,3 +801,32 @@ async def test_scheduled_chat_and_email_broadcasts_can_be_cancelled(
     async with container.sessions() as db:
         statuses = list(await db.scalars(select(OutboxMessage.status)))
     assert "canceled" in statuses and "pending" not in statuses and "sending" not in statuses
+
+
+async def test_an_owner_refunds_a_payment_then_erases_the_person(
+    tg: FakeBotAPI, web: Console
+) -> None:
+    _, paid = await paying_user(tg, 6951)
+    await web.sign_in()
+    page = web.page
+    await page.get_by_role("link", name="People", exact=True).click()
+    await page.get_by_label("Search").fill("6951")
+    await page.get_by_role("button", name="Filter").click()
+    await page.get_by_role("link", name="User6951").click()
+    await web.fits()
+
+    await page.get_by_role("button", name="Refund…").click()
+    await expect(page.get_by_role("heading", name="Please confirm")).to_be_visible()
+    assert tg.calls_to("refundStarPayment") == []  # asking is not doing
+    await page.get_by_role("button", name="Yes, refund").click()
+    await expect(page.get_by_role("status")).to_contain_text("Refunded")
+    await expect(page.get_by_role("cell", name=re.compile(r"^refunded \d{4}-"))).to_be_visible()
+    await wait_for(lambda: len(tg.calls_to("refundStarPayment")) == 1)
+    [refund] = tg.calls_to("refundStarPayment")
+    assert refund.params["telegram_payment_charge_id"] == paid.charge_id
+
+    await page.get_by_role("button", name="Erase this person…").click()
+    await page.get_by_role("button", name="Yes, erase").click()
+    await expect(page.get_by_role("status")).to_contain_text("Erased")
+    async with web.bot.container.sessions() as db:
+        assert await db.scalar(select(Person.first_name).where(Person.telegram_id == 6951)) is None
