@@ -830,3 +830,57 @@ async def test_an_owner_refunds_a_payment_then_erases_the_person(
     await expect(page.get_by_role("status")).to_contain_text("Erased")
     async with web.bot.container.sessions() as db:
         assert await db.scalar(select(Person.first_name).where(Person.telegram_id == 6951)) is None
+
+
+async def test_reloading_the_page_after_a_send_or_grant_does_not_repeat_it(
+    tg: FakeBotAPI, web: Console
+) -> None:
+    container = web.bot.container
+    await add_people(container, tg, [6961])
+    tg.add_user(6962, "Ana", language_code="en", started=True)
+    await person_with(container, telegram_id=6962, name="Ana", email="ana@example.com")
+    async with container.sessions() as db:
+        person = await db.scalar(select(Person.id).where(Person.telegram_id == 6961))
+    await web.sign_in()
+    page = web.page
+
+    await web.open("/console/broadcasts")
+    await page.get_by_label("Message (plain text", exact=False).fill("Once")
+    await page.get_by_role("button", name="Send", exact=True).click()
+    await expect(page.get_by_role("status").first).to_contain_text("Queued: sending to 2")
+    async with container.sessions() as db:
+        job = await db.scalar(select(Broadcast.id))
+    assert job is not None
+    await wait_for_status(container, job, {"done"})
+    await page.reload()
+    await page.go_back()
+    await page.go_forward()
+    await expect(page.get_by_role("heading", name="Broadcasts")).to_be_visible()
+
+    await web.open("/console/broadcasts/email")
+    await page.get_by_label("Subject").fill("Once")
+    await page.get_by_label("HTML body").fill("<p>Once</p>")
+    await page.get_by_label("Text body").fill("Once")
+    await page.get_by_role("button", name="Send", exact=True).click()
+    await expect(page.get_by_role("status").first).to_contain_text("Queued: 1 emails")
+    mails = (await rows(web.bot, OutboxMessage))["OutboxMessage"]
+    await page.reload()
+    await expect(page.get_by_role("status").first).to_contain_text("Queued: 1 emails")
+
+    await web.open(f"/console/people/{person}")
+    await page.get_by_label("Plan").select_option("pro")
+    await page.get_by_label("Days").fill("5")
+    await page.get_by_role("button", name=re.compile("^Grant")).click()
+    await page.get_by_role("button", name="Yes, grant").click()
+    await expect(page.get_by_role("status")).to_contain_text("Granted pro for 5 days.")
+    await page.reload()
+    await expect(page.get_by_role("status")).to_contain_text("Granted pro for 5 days.")
+
+    async with container.sessions() as db:
+        grants = await db.scalar(
+            select(func.count()).select_from(Event).where(Event.kind == "granted")
+        )
+        broadcasts = await db.scalar(select(func.count()).select_from(Broadcast))
+    assert grants == 1 and broadcasts == 1
+    assert len(tg.user(6961).messages) == 2  # the broadcast and the grant's message, once each
+    assert (await rows(web.bot, OutboxMessage))["OutboxMessage"] == mails + 1  # the grant's

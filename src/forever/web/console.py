@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -140,6 +141,23 @@ class ConsoleWeb:
         response = self.page_response("signed_out", status=200, logged_out=True)
         response.del_cookie(COOKIE, path="/console")
         return response
+
+
+def see_other(path: str, **query: str | int) -> web.Response:
+    """After a change, a redirect to the page that shows it (Post/Redirect/Get): reloading
+    that page, or going back to it, does not send the form again."""
+    location = f"{path}?{urlencode(query)}" if query else path
+    return web.Response(status=303, headers={**HEADERS, "Location": location})
+
+
+def done_notice(request: web.Request, notices: dict[str, str], *allowed: str) -> str:
+    """The notice of a redirect made by `see_other(path, done=..., total=...)`: only the
+    outcomes in `allowed`, and a whole number for the total (else no notice)."""
+    done = request.query.get("done", "")
+    total = request.query.get("total", "")
+    if done not in allowed or not total.isdigit() or len(total) > 9:
+        return ""
+    return notices[done].format(total=int(total), id="")
 
 
 def session_response(staff: Staff, *, secure: bool) -> web.Response:

@@ -22,7 +22,7 @@ from forever.services.console_people import (
 )
 from forever.services.refunds import RefundOutcome
 from forever.services.staff import MAX_GRANT_DAYS
-from forever.web.console import ConsoleWeb
+from forever.web.console import ConsoleWeb, see_other
 
 MAX_ID = 2**62
 
@@ -130,7 +130,12 @@ class PeoplePages:
         )
 
     async def person(self, request: web.Request, staff: Staff) -> web.StreamResponse:
-        return await self._person_page(staff, parse_id(request.match_info["id"]))
+        notice = ""
+        query = request.query
+        plan, days = query.get("granted", ""), parse_id(query.get("days"))
+        if plan in self.plans() and days is not None and days <= MAX_GRANT_DAYS:
+            notice = grant_notice(plan, days, told=query.get("told") == "1")
+        return await self._person_page(staff, parse_id(request.match_info["id"]), notice=notice)
 
     def _confirm(self, staff: Staff, person_id: int, what: str, **fields: Any) -> web.Response:
         return self.web.page_response(
@@ -157,9 +162,10 @@ class PeoplePages:
         done = await self.people.grant(
             staff_id=staff.telegram_id, person_id=person_id, plan_id=plan, days=days
         )
-        told = "They were told in the chat." if done.told else "They could not be told in chat."
-        notice = f"Granted {plan} for {days} days. {told}"
-        return await self._person_page(staff, person_id, notice=notice)
+        # Reloading the page that says so must not grant again.
+        return see_other(
+            f"/console/people/{person_id}", granted=plan, days=days, told=int(done.told)
+        )
 
     async def refund(self, request: web.Request, staff: Staff) -> web.StreamResponse:
         person_id = parse_id(request.match_info["id"])
@@ -193,3 +199,8 @@ class PeoplePages:
         done = await self.people.erase(staff_id=staff.telegram_id, person_id=person_id)
         notice = "Erased: their personal data is gone." if done else "They were erased already."
         return await self._person_page(staff, person_id, notice=notice)
+
+
+def grant_notice(plan: str, days: int, *, told: bool) -> str:
+    said = "They were told in the chat." if told else "They could not be told in chat."
+    return f"Granted {plan} for {days} days. {said}"
