@@ -8,9 +8,11 @@ CSRF token every POST is refused and nothing changes; the dashboard's figures ag
 hand-computed history of tests/unit/test_kpi.py; a plan's new price for the next new member
 and not an existing one; a text edit is the bot's next message; a scheduled broadcast goes out
 at its time (injected clock, the sweep run by hand); a photo broadcast; an email broadcast
-(preview, then send); the offers and experiments TOML editors and the catalog import; support
+(preview, then send) and cancelling scheduled ones; the offers, journeys and experiments TOML
+editors, the catalog import and a rollback; inbox answers, grant, refund and erasure; support
 staff cannot edit the catalog or texts; bad input on every form is refused next to its field
-and changes nothing; every main page fits 390 px and labels every field."""
+and changes nothing; reloading after a send or a grant repeats nothing; every main page
+(error pages and long words included) fits 390 px and labels every field."""
 
 from __future__ import annotations
 
