@@ -17,7 +17,7 @@ from forever.domain.locales import LOCALES
 from forever.domain.segments import SegmentError
 from forever.services.console import Staff
 from forever.services.console_email import TEMPLATE, ConsoleEmailBroadcasts
-from forever.web.console import ConsoleWeb
+from forever.web.console import ConsoleWeb, done_notice, see_other
 from forever.web.console_broadcasts import parse_choice, read_audience, segment_choices
 
 MAX_SUBJECT = 150
@@ -77,7 +77,11 @@ class EmailBroadcastPages:
         )
 
     async def page(self, request: web.Request, staff: Staff) -> web.StreamResponse:
-        return await self._render(staff, form={"segment": request.query.get("segment", "all")})
+        return await self._render(
+            staff,
+            form={"segment": request.query.get("segment", "all")},
+            notice=done_notice(request, NOTICES, "queued", "scheduled"),
+        )
 
     async def cancel(self, request: web.Request, staff: Staff) -> web.StreamResponse:
         posted = await request.post()
@@ -143,8 +147,15 @@ class EmailBroadcastPages:
             segment=segment,
             send_at=send_at,
         )
+        if done.outcome != "empty":
+            # Reloading the page that says so must not send the emails again.
+            return see_other(
+                "/console/broadcasts/email",
+                segment=form.get("segment", "all"),
+                done=done.outcome,
+                total=done.total,
+            )
         notice = NOTICES[done.outcome].format(total=done.total)
-        status = 200 if done.outcome != "empty" else 409
         return await self._render(
-            staff, status, form={"segment": form.get("segment", "all")}, notice=notice
+            staff, 409, form={"segment": form.get("segment", "all")}, notice=notice
         )
