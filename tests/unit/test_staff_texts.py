@@ -1,4 +1,5 @@
-"""Every staff message renders in every locale, as HTML Telegram accepts."""
+"""Every staff message renders in every language (one shared template, the gettext catalogs),
+as HTML Telegram accepts."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from forever.config import LOCALES
 from forever.domain.economy import EconomyKpis
 from forever.domain.kpi import compute
+from forever.domain.locales import CATALOG_LOCALES
 from forever.domain.promo import PromoFigures, PromoKind, PromoSpec
 from forever.rendering import Renderer
 from forever.sandbox.fake_bot_api.html_entities import parse_html
@@ -149,11 +150,11 @@ SAMPLE = {
 
 
 def test_every_locale_has_the_same_staff_messages() -> None:
-    assert texts.names("ro") == texts.names("en")
-    assert texts.names("it") == texts.names("en")
+    for locale in CATALOG_LOCALES:
+        assert texts.names(locale) == texts.names("en"), locale
 
 
-@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("locale", CATALOG_LOCALES)
 def test_every_staff_message_renders(locale: str) -> None:
     module = texts.module(locale)
     for name in texts.names(locale):
@@ -209,3 +210,38 @@ def test_stats_show_rates_with_their_counts_and_names_not_keys() -> None:
 )
 def test_offers_are_named_from_their_terms(kind: str, percent: int, months: int, name: str) -> None:
     assert texts("offer_name", "en", kind=kind, percent=percent, months=months) == name
+
+
+@pytest.mark.parametrize(
+    ("locale", "n", "people", "days"),
+    [
+        ("ru", 1, "Её получит <b>1</b> человек («Все»)", "на <b>1</b> день"),
+        ("ru", 2, "Её получат <b>2</b> человека («Все»)", "на <b>2</b> дня"),
+        ("ru", 5, "Её получат <b>5</b> человек («Все»)", "на <b>5</b> дней"),
+        ("ru", 21, "Её получит <b>21</b> человек («Все»)", "на <b>21</b> день"),
+        ("es", 1, "Llega a <b>1</b> persona (“Todos”)", "por <b>1</b> día"),
+        ("es", 2, "Llega a <b>2</b> personas (“Todos”)", "por <b>2</b> días"),
+        ("es", 21, "Llega a <b>21</b> personas (“Todos”)", "por <b>21</b> días"),
+    ],
+)
+def test_staff_counts_take_the_languages_plural_forms(
+    locale: str, n: int, people: str, days: str
+) -> None:
+    segment = texts("segment_name", locale, kind="all", value="")
+    confirm = texts(
+        "broadcast_confirm", locale, total=n, segment=segment, languages=["English"], fallback=""
+    )
+    assert people in confirm
+    grant = texts(
+        "grant_confirm", locale, name="Ana", telegram_id=4001, plan_name="Plus", days=n
+    )
+    assert days in grant
+    for html in (confirm, grant):
+        parse_html(html)  # raises on markup Telegram would refuse
+
+
+def test_staff_reply_is_one_template_in_every_language() -> None:
+    renderer = Renderer()
+    assert renderer.chat("staff_reply", "ru", text="<b>") == "Вам отвечает наша команда:\n\n&lt;b&gt;"
+    assert renderer.chat("staff_reply", "es", text="Hola").startswith("Nuestro equipo te responde:")
+    assert renderer.chat("staff_reply", "ro", text="x").startswith("Echipa noastră îți răspunde:")
