@@ -232,9 +232,7 @@ def test_staff_counts_take_the_languages_plural_forms(
         "broadcast_confirm", locale, total=n, segment=segment, languages=["English"], fallback=""
     )
     assert people in confirm
-    grant = texts(
-        "grant_confirm", locale, name="Ana", telegram_id=4001, plan_name="Plus", days=n
-    )
+    grant = texts("grant_confirm", locale, name="Ana", telegram_id=4001, plan_name="Plus", days=n)
     assert days in grant
     for html in (confirm, grant):
         parse_html(html)  # raises on markup Telegram would refuse
