@@ -14,6 +14,7 @@ from forever.domain.locales import CATALOG_LOCALES
 from forever.domain.promo import PromoFigures, PromoKind, PromoSpec
 from forever.rendering import Renderer
 from forever.sandbox.fake_bot_api.html_entities import parse_html
+from forever.services.personalize import TemplateRefused
 from forever.services.promo import Listing
 from forever.services.referrals import PartnerLine
 from forever.services.shop import RefundDone, ShopRefunded, ShopRefundProposal
@@ -36,7 +37,7 @@ SAMPLE = {
     "id": 7,
     "done": 40,
     "total": 100,
-    "reason": "unknown placeholder 'x'",
+    "refusal": TemplateRefused("unknown placeholder 'x'", "unknown_name", "x<b>"),
     "kind": "plan",
     "value": "Plus <b>",
     "segment": "Everyone",
