@@ -135,7 +135,7 @@ async def test_template_injection_is_refused_with_a_clear_message(
     await staff.send_text("Hi {{ name.__class__.__mro__[1].__subclasses__() }}")
     assert "cannot be sent" in staff.last_message.text
     await staff.send_text("Hi {{ config }}")
-    assert "unknown placeholder 'config'" in staff.last_message.text
+    assert "there is no placeholder “config”" in staff.last_message.text
     async with running_bot.container.sessions() as session:
         assert (await session.scalars(select(Broadcast))).all() == []
 

@@ -113,7 +113,7 @@ async def _read_content(message: Message, texts: StaffTexts, locale: str) -> Var
         try:
             personalize.check_template(html)
         except personalize.TemplateRefused as refusal:
-            await message.answer(texts("broadcast_template_refused", locale, reason=str(refusal)))
+            await message.answer(texts("broadcast_template_refused", locale, refusal=refusal))
             return None
         template = html
     return Variant(message.chat.id, message.message_id, kind, template)
