@@ -49,7 +49,11 @@ def test_every_command_has_help(command: str) -> None:
         (["migrate"], {"SMTP_PORT": "seventy"}, "SMTP_PORT:"),
         (["migrate"], {"METRICS_PORT": "70000"}, "METRICS_PORT:"),
         (["migrate"], {"METRICS_PORT": "nine"}, "METRICS_PORT:"),
-        (["migrate"], {"DEFAULT_LOCALE": "de"}, "DEFAULT_LOCALE: must be one of en, ro, it, ru, es"),
+        (
+            ["migrate"],
+            {"DEFAULT_LOCALE": "de"},
+            "DEFAULT_LOCALE: must be one of en, ro, it, ru, es",
+        ),
         (["migrate"], {"TIMEZONE": "Mars/Olympus"}, "TIMEZONE: unknown time zone"),
         (["run"], {"BOT_TOKEN": TOKEN}, "SECRET_KEY: required"),
         (["tick", "--at", "tomorrow"], {}, "--at: not an ISO instant"),
