@@ -184,6 +184,11 @@ class Renderer:
         self._in_reader_zone(context)
         return found.render(context)
 
+    def find(self, kind: str, locale: str, name: str) -> tuple[Template, str]:
+        """The template `name` (e.g. "_staff.j2") a locale is served, found as `chat` finds
+        one (a locale with no copy of its own gets its fallback's), and the locale it speaks."""
+        return self._find(kind, locale, name)
+
     def _find(self, kind: str, locale: str, name: str) -> tuple[Template, str]:
         """The template a message is shown with, and the locale it speaks (issue 21): the
         locale's own copy (`chat/ro/x.j2`, areas not converted yet) wins; else the one shared

@@ -12,5 +12,5 @@ EXPERIMENTS_TEMPLATE = "_experiments.j2"
 
 class ExperimentTexts(StaffTexts):
     def module(self, locale: str) -> Any:
-        template = self.renderer.env.get_template(f"chat/{locale}/{EXPERIMENTS_TEMPLATE}")
-        return template.make_module({"tz": self.renderer.default_zone, "locale": locale})
+        template, speaks = self.renderer.find("chat", locale, EXPERIMENTS_TEMPLATE)
+        return template.make_module({"tz": self.renderer.default_zone, "locale": speaks})

@@ -18,8 +18,9 @@ class StaffTexts:
         self.renderer = renderer
 
     def module(self, locale: str) -> Any:
-        template = self.renderer.env.get_template(f"chat/{locale}/{STAFF_TEMPLATE}")
-        return template.make_module({"tz": self.renderer.default_zone, "locale": locale})
+        # A locale without its own file (ru, es until converted) reads its fallback's.
+        template, speaks = self.renderer.find("chat", locale, STAFF_TEMPLATE)
+        return template.make_module({"tz": self.renderer.default_zone, "locale": speaks})
 
     def __call__(self, key: str, locale: str, /, **context: Any) -> str:
         macro = getattr(self.module(locale), key)
