@@ -228,6 +228,7 @@ async def test_russian_and_spanish_versions_reach_russian_and_spanish_speakers(
     await staff.send_text("¡Grandes noticias!")
     assert "Versions so far: English, Русский, Español" in staff.last_message.text
     await staff.press("No button")
+    assert {"Language: ru", "Language: es"} <= set(staff.last_message.button_texts)
     await staff.press("Everyone")
     send = next(t for t in staff.last_message.button_texts if t.startswith("Send to "))
     await staff.press(send)

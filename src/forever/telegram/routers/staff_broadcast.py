@@ -284,15 +284,14 @@ async def _ask_segment(
             for plan in catalog.plans_by_tier()
         ]
     )
-    rows.append(
-        [
-            (
-                texts("segment_name", locale, kind="language", value=code),
-                Pick(kind="language", value=code).pack(),
-            )
-            for code in LOCALES
-        ]
-    )
+    languages = [
+        (
+            texts("segment_name", locale, kind="language", value=code),
+            Pick(kind="language", value=code).pack(),
+        )
+        for code in LOCALES
+    ]
+    rows += [languages[i : i + 3] for i in range(0, len(languages), 3)]  # "Language: ro" ×3
     rows.append([(texts("cancel_button", locale), Act(action="cancel").pack())])
     await message.answer(texts("broadcast_ask_segment", locale), reply_markup=_keyboard(*rows))
 
