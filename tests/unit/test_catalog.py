@@ -209,6 +209,9 @@ def test_a_catalog_without_russian_or_spanish_stays_valid_and_falls_back_to_the_
     assert basic is not None and basic.name["ru"] == "De bază"
     assert basic.description["es"].startswith("Trei cursuri")
     assert in_romanian.addons[0].name["es"] == "Sesiune de coaching"
+    # A default the catalog does not name either (ru): English, the one always given.
+    basic = parse_catalog(old, default_locale="ru").plan("basic")
+    assert basic is not None and basic.name["ru"] == basic.name["es"] == "Basic"
 
 
 def test_a_russian_name_may_be_given_alone_but_not_empty() -> None:
