@@ -16,7 +16,9 @@ import gettext
 import io
 import sys
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from functools import cache, lru_cache
 from pathlib import Path
@@ -28,6 +30,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from forever.domain.lazy_text import CONSOLE
 from forever.domain.locales import CATALOG_LOCALES, SOURCE_LOCALE, fallback_chain
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,47 +68,100 @@ def compile_catalog(catalog: Catalog) -> gettext.GNUTranslations:
     return gettext.GNUTranslations(buffer)
 
 
-# Owner overrides (console text editor): (locale, msgctxt or "", msgid) -> text. Replaced
-# whole by `set_overrides` (at start, on a save, and when another instance saved one); read
-# on every lookup, so a change is in force at once without rebuilding anything.
-_OVERRIDES: dict[tuple[str, str, str], str] = {}
+# Owner overrides (console text editor): (locale, msgctxt or "", msgid) -> text, or the plural
+# forms of a plural message (keyed by its singular id, in the order of the locale's
+# Plural-Forms). Replaced whole by `set_overrides` (at start, on a save, and when another
+# instance saved one); read on every lookup, so a change is in force at once without
+# rebuilding anything.
+Key = tuple[str, str, str]
+Text = str | tuple[str, ...]
+_OVERRIDES: dict[Key, str] = {}
+_PLURALS: dict[Key, tuple[str, ...]] = {}
+# A text being previewed in the console (not saved): consulted first, in this context only.
+_DRAFT: ContextVar[Mapping[Key, Text] | None] = ContextVar("draft_text", default=None)
+_DRAFTING = 0  # how many previews are rendering now (0: the lookups skip the context var)
 
 
-def set_overrides(overrides: Mapping[tuple[str, str, str], str]) -> None:
-    global _OVERRIDES
-    _OVERRIDES = dict(overrides)
+def set_overrides(overrides: Mapping[Key, str | Sequence[str]]) -> None:
+    global _OVERRIDES, _PLURALS
+    _OVERRIDES = {k: v for k, v in overrides.items() if isinstance(v, str)}
+    _PLURALS = {k: tuple(v) for k, v in overrides.items() if not isinstance(v, str)}
 
 
-def overrides() -> dict[tuple[str, str, str], str]:
-    return dict(_OVERRIDES)
+def overrides() -> dict[Key, Text]:
+    return {**_OVERRIDES, **_PLURALS}
 
 
 def override(locale: str, context: str, msgid: str) -> str | None:
-    """The owner's text for one message in one locale, if there is one."""
+    """The owner's text for one singular message in one locale, if there is one."""
     return _OVERRIDES.get((locale, context, msgid)) if _OVERRIDES else None
+
+
+@contextmanager
+def drafting(drafts: Mapping[Key, Text]) -> Iterator[None]:
+    """Within the block (and this context only), `drafts` come before the overrides and the
+    catalogs: what the console's preview renders an unsaved text with."""
+    global _DRAFTING
+    token = _DRAFT.set(drafts)
+    _DRAFTING += 1
+    try:
+        yield
+    finally:
+        _DRAFTING -= 1
+        _DRAFT.reset(token)
 
 
 class _Overridden(gettext.NullTranslations):
     """A locale's translations with the owner's overrides consulted first (singular
-    messages: gettext and pgettext); the catalog stays the default."""
+    messages and plural ones); the catalog stays the default."""
 
     def __init__(self, locale: str, catalog: gettext.NullTranslations) -> None:
         super().__init__()
         self.locale = locale
         self.catalog = catalog
-        self.add_fallback(catalog)  # ngettext, npgettext: the catalog's
+        self.add_fallback(catalog)
+        self.plural = getattr(catalog, "plural", _germanic)
+
+    def _draft(self, context: str, message: str) -> Text | None:
+        drafts = _DRAFT.get()
+        return drafts.get((self.locale, context, message)) if drafts else None
 
     def gettext(self, message: str) -> str:
+        if _DRAFTING and isinstance(found := self._draft("", message), str):
+            return found
         found = _OVERRIDES.get((self.locale, "", message)) if _OVERRIDES else None
         if found is not None:
             return found
         return self.catalog.gettext(message)
 
     def pgettext(self, context: str, message: str) -> str:
+        if _DRAFTING and isinstance(found := self._draft(context, message), str):
+            return found
         found = _OVERRIDES.get((self.locale, context, message)) if _OVERRIDES else None
         if found is not None:
             return found
         return self.catalog.pgettext(context, message)
+
+    def _form(self, context: str, singular: str, n: int) -> str | None:
+        forms = self._draft(context, singular) if _DRAFTING else None
+        if not isinstance(forms, tuple):
+            forms = _PLURALS.get((self.locale, context, singular)) if _PLURALS else None
+        if forms is None:
+            return None
+        index = self.plural(n)
+        return forms[index] if 0 <= index < len(forms) else None
+
+    def ngettext(self, msgid1: str, msgid2: str, n: int) -> str:
+        found = self._form("", msgid1, n) if _PLURALS or _DRAFTING else None
+        return found if found is not None else self.catalog.ngettext(msgid1, msgid2, n)
+
+    def npgettext(self, context: str, msgid1: str, msgid2: str, n: int) -> str:
+        found = self._form(context, msgid1, n) if _PLURALS or _DRAFTING else None
+        return found if found is not None else self.catalog.npgettext(context, msgid1, msgid2, n)
+
+
+def _germanic(n: int) -> int:
+    return int(n != 1)
 
 
 @cache
@@ -132,8 +188,9 @@ def catalog_translations(locale: str, locales_dir: Path = LOCALES_DIR) -> gettex
 
 
 def messages(locale: str, locales_dir: Path = LOCALES_DIR) -> list[tuple[str, str, str]]:
-    """(msgctxt or "", msgid, the catalog's text in `locale`) of every singular message
-    (read once per locale: the catalogs do not change while the bot runs)."""
+    """(msgctxt or "", msgid, the catalog's text in `locale`) of every singular message the
+    customers read (read once per locale: the catalogs do not change while the bot runs);
+    the console's own texts (context `console`) are left out."""
     return list(_messages(locale, locales_dir))
 
 
@@ -146,10 +203,77 @@ def _messages(locale: str, locales_dir: Path) -> tuple[tuple[str, str, str], ...
         if not message.id or isinstance(message.id, (list, tuple)):
             continue
         ctx = message.context or ""
+        if ctx == CONSOLE:
+            continue  # the console speaks to staff: not a text the owner edits
         msgid = str(message.id)
         text = catalog.pgettext(ctx, msgid) if ctx else catalog.gettext(msgid)
         out.append((ctx, msgid, text))
     return tuple(out)
+
+
+def plurals(locale: str, locales_dir: Path = LOCALES_DIR) -> list[PluralMessage]:
+    """(msgctxt or "", msgid, msgid_plural, the catalog's forms in `locale`, one per plural
+    form of its Plural-Forms) of every plural message."""
+    return list(_plurals(locale, locales_dir))
+
+
+PluralMessage = tuple[str, str, str, tuple[str, ...]]
+
+
+@cache
+def _plurals(locale: str, locales_dir: Path) -> tuple[PluralMessage, ...]:
+    catalog = catalog_translations(locale, locales_dir)
+    numbers = [found[0] for found in plural_examples(locale, locales_dir)]
+    source = read_catalog(catalog_path(SOURCE_LOCALE, locales_dir), SOURCE_LOCALE)
+    out = []
+    for message in source:
+        if not isinstance(message.id, (list, tuple)) or not message.id[0]:
+            continue
+        ctx = message.context or ""
+        one, many = str(message.id[0]), str(message.id[1])
+        if ctx:
+            forms = tuple(catalog.npgettext(ctx, one, many, n) for n in numbers)
+        else:
+            forms = tuple(catalog.ngettext(one, many, n) for n in numbers)
+        out.append((ctx, one, many, forms))
+    return tuple(out)
+
+
+@cache
+def plural_examples(locale: str, locales_dir: Path = LOCALES_DIR) -> tuple[tuple[int, ...], ...]:
+    """For each plural form of the locale's catalog (its Plural-Forms, from CLDR), the first
+    numbers that take it: ru ((1, 21, 31, 41), (2, 3, 4, 22), (0, 5, 6, 7))."""
+    path = next(
+        (
+            catalog_path(code, locales_dir)
+            for code in fallback_chain(locale, CATALOG_LOCALES, SOURCE_LOCALE)
+            if catalog_path(code, locales_dir).is_file()
+        ),
+        None,
+    )
+    count = read_catalog(path, locale).num_plurals if path else 2
+    rule = getattr(catalog_translations(locale, locales_dir), "plural", _germanic)
+    found: list[list[int]] = [[] for _ in range(count)]
+    for n in (*range(0, 201), 1000, 1_000_000, 2_000_000):
+        index = rule(n)
+        if 0 <= index < count and len(found[index]) < 4:
+            found[index].append(n)
+    return tuple(tuple(numbers) for numbers in found)
+
+
+@cache
+def locations(locales_dir: Path = LOCALES_DIR) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(msgctxt or "", msgid) → the source files that use the message (the catalog's
+    `#:` comments), e.g. ('message_templates/email/receipt.html.j2', …)."""
+    source = read_catalog(catalog_path(SOURCE_LOCALE, locales_dir), SOURCE_LOCALE)
+    out = {}
+    for message in source:
+        if not message.id:
+            continue
+        msgid = message.id[0] if isinstance(message.id, (list, tuple)) else message.id
+        files = dict.fromkeys(str(path) for path, _line in message.locations)
+        out[(message.context or "", str(msgid))] = tuple(files)
+    return out
 
 
 # --- formats (CLDR) -------------------------------------------------------------------------
@@ -184,6 +308,14 @@ def number(value: float, locale: str) -> str:
     return str(format_decimal(value, locale=cldr(locale)))
 
 
+def tenths(value: float, locale: str) -> str:
+    """A number to one decimal with the locale's decimal sign: 33.3 / 33,3 (the console's
+    rates)."""
+    from babel.numbers import format_decimal
+
+    return str(format_decimal(value, format="#,##0.0", locale=cldr(locale)))
+
+
 def days(n: int, locale: str) -> str:
     """'1 day', 'o zi', '2 zile', '20 de zile', '21 день', '5 дней': the catalog's plural
     forms, chosen by the locale's CLDR plural rule (the catalog's Plural-Forms)."""
@@ -193,6 +325,17 @@ def days(n: int, locale: str) -> str:
 def months(n: int, locale: str) -> str:
     """'1 month', '3 luni', '5 месяцев'."""
     return translations(locale).ngettext("%(num)d month", "%(num)d months", n) % {"num": n}
+
+
+def points(n: int, locale: str) -> str:
+    """'1 point', '20 de puncte', '21 балл', '1.500 punti' (the reward buttons)."""
+    text = translations(locale).ngettext("%(num)s point", "%(num)s points", n)
+    return text % {"num": number(n, locale)}
+
+
+def extra_days(n: int, locale: str) -> str:
+    """'1 extra day', 'o zi în plus', '5 дополнительных дней' (the reward buttons)."""
+    return translations(locale).ngettext("%(num)d extra day", "%(num)d extra days", n) % {"num": n}
 
 
 # --- make i18n ------------------------------------------------------------------------------
@@ -228,9 +371,19 @@ def extract_toml(
         yield lines.get(key, 0), "pgettext", (context, text), []
 
 
+# Where the owner console's texts come from: each of their messages gets the context
+# `console` (the console's environment looks them up in it; the text editor leaves it out).
+CONSOLE_SOURCES = (
+    "message_templates/console/",
+    "src/forever/web/console",
+    "src/forever/services/console",
+)
+
+
 def extract_messages(root: Path = ROOT) -> Catalog:
     """Every message of the sources: the shared templates and this module (babel.cfg), the
-    English buttons and command menu (context 'button:…', 'command:…')."""
+    console's templates and `lazy()` texts (context 'console'), the English buttons and
+    command menu (context 'button:…', 'command:…')."""
     from babel.messages.extract import extract_from_dir
     from babel.messages.frontend import parse_mapping_cfg
 
@@ -242,6 +395,8 @@ def extract_messages(root: Path = ROOT) -> Catalog:
     for filename, lineno, message, comments, context in extract_from_dir(
         str(root), method_map, options_map, keywords=_KEYWORDS
     ):
+        if context is None and filename.replace("\\", "/").startswith(CONSOLE_SOURCES):
+            context = CONSOLE
         template.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
     for prefix, source in TOML_SOURCES.items():
         with (root / source).open("rb") as fb:
@@ -294,6 +449,7 @@ _KEYWORDS = {
     "ngettext": (1, 2),
     "pgettext": ((1, "c"), 2),
     "npgettext": ((1, "c"), 2, 3),
+    "lazy": None,  # domain/lazy_text.py: a console text translated where it is shown
 }
 
 

@@ -31,7 +31,7 @@ from forever.telegram import flood
 from forever.telegram.access_port import check_chat_rights
 from forever.telegram.bot_port import BotChatPort
 from forever.telegram.broadcasts import BotPhotoUpload
-from forever.telegram.commands import register_commands
+from forever.telegram.commands import CommandMenus
 from forever.telegram.inbox import UpdateProcessor
 from forever.web.metrics import build_metrics_app
 from forever.web.routes import route_installers
@@ -86,8 +86,10 @@ class Runtime:
         sending, self._close_sending = build_sending(container)
         self.bot: Bot = build_bot(container.settings, token, container.metrics, sending=sending)
         self.chat = BotChatPort(self.bot)
-        self.dispatcher: Dispatcher = build_dispatcher(container)
         settings = container.settings
+        # The command menu with Telegram, registered again when the owner changes its texts.
+        self.menus = CommandMenus(self.bot, settings.default_locale, settings.admin_ids)
+        self.dispatcher: Dispatcher = build_dispatcher(container)
         # The per-user flood guard asks at the door: the webhook before it stores an update,
         # or (polling) the dispatcher before its FSM and person middlewares.
         self.flood = flood.FloodGate(
@@ -148,7 +150,9 @@ class Runtime:
         installers: list[RouteInstaller[Container]] = [
             *route_installers(),
             customers.install_email_routes,
-            functools.partial(console.install_routes, photos=BotPhotoUpload(self.bot)),
+            functools.partial(
+                console.install_routes, photos=BotPhotoUpload(self.bot), menus=self.menus
+            ),
             economy.install_usage_routes,
             *self._routes,
         ]
@@ -184,7 +188,7 @@ class Runtime:
         # kicks it after queuing an urgent effect (the Stars edit of a one-tap cancel).
         self.outbox = delivery(self.container, self.chat, signal=self.container.delivery_kick)
         await self.outbox.start()
-        await register_commands(self.bot, settings.default_locale, settings.admin_ids)
+        await self.menus.register_all()
         if broadcasts:
             # Resumes unfinished broadcasts, then sends new ones as staff confirm them.
             self._broadcasts = start_broadcast_worker(self.container, self.bot)
@@ -270,6 +274,9 @@ class Runtime:
         try:
             if await console.follow_catalog(self.container, self.container.clock.now()):
                 log.info("catalog: the console's newest version is in force")
+            # The texts in force may have changed here (or on the sweep): the menu follows.
+            if changed := await self.menus.follow():
+                log.info("command menu registered again for %s", ", ".join(changed))
         except (OSError, TimeoutError, DBAPIError) as error:
             log.warning("catalog: could not read the console's versions: %s", describe_error(error))
 

@@ -5,8 +5,10 @@ brings the catalog's text back. Another instance follows the saved texts."""
 
 from __future__ import annotations
 
+import functools
 import html
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -19,6 +21,7 @@ from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI
 from forever.web.server import build_web_app
 from forever.wiring import console
+from tests.conftest import STAFF_ID
 from tests.integration.console_helpers import Signed, sign_in
 
 SUPPORT_ID = 900002
@@ -43,7 +46,9 @@ def no_overrides_left() -> Iterator[None]:
 
 @pytest.fixture
 async def client(running_bot: Runtime) -> AsyncIterator[TestClient]:
-    app = build_web_app(running_bot.container, [console.install_routes])
+    # As the runtime installs the console: with the bot's command menu to register again.
+    install = functools.partial(console.install_routes, menus=running_bot.menus)
+    app = build_web_app(running_bot.container, [install])
     async with TestClient(TestServer(app)) as c:
         yield c
 
@@ -160,3 +165,169 @@ async def test_a_revert_to_an_earlier_version_and_another_instance_follows(
     catalogs.set_overrides({})
     assert await console.follow_catalog(running_bot.container, running_bot.container.clock.now())
     assert catalogs.overrides()[("it", "", WELCOME)] == MINE
+
+
+DAY = "%(num)d day"
+MY_DAYS = ["%(num)d денёк", "%(num)d денька", "%(num)d деньков"]
+
+
+async def edit_forms(owner: Signed, forms: list[str], locale: str = "ru") -> tuple[int, str]:
+    data = {"locale": locale, "context": "", "msgid": DAY}
+    return await owner.post("/console/texts", data | {f"form{i}": f for i, f in enumerate(forms)})
+
+
+async def test_a_plural_message_has_a_field_per_plural_form_of_the_language(
+    running_bot: Runtime, client: TestClient
+) -> None:
+    owner = await sign_in(client, running_bot.container)
+    status, page = await owner.get("/console/texts?locale=ru&q=day")
+    assert status == 200 and "%(num)d день / %(num)d дня / %(num)d дней" in page
+    status, page = await owner.get("/console/texts?locale=ru&msgid=%25(num)d+day")
+    assert status == 200
+    assert 'name="form2"' in page and 'name="form3"' not in page
+    assert "Form 1: for 1, 21, 31, 41, …" in page and "Form 3: for 0, 5, 6, 7, …" in page
+    # The `days` filter's message (in the code, not a template) is found in the emails.
+    assert "In an email" in page and "<strong>inactive</strong>" in page and "welcome" in page
+    for locale, count in (("ro", 3), ("en", 2)):
+        _, page = await owner.get(f"/console/texts?locale={locale}&msgid=%25(num)d+day")
+        assert f'name="form{count - 1}"' in page and f'name="form{count}"' not in page
+
+    # A form with a placeholder the source lacks, or a last form without the number.
+    status, page = await edit_forms(owner, [MY_DAYS[0], "%(n)d денька", "деньков"])
+    assert status == 400 and "Nothing was saved" in page
+    assert 'id="e-form1"' in page and 'id="e-form2"' in page and 'id="e-form0"' not in page
+    assert await rows(running_bot) == 0
+
+    status, page = await edit_forms(owner, MY_DAYS)
+    assert status == 200 and "the bot uses it now" in page
+    assert [catalogs.days(n, "ru") for n in (1, 2, 5, 21)] == [
+        "1 денёк",
+        "2 денька",
+        "5 деньков",
+        "21 денёк",
+    ]
+    assert catalogs.days(5, "ro") == "5 zile"
+    assert " / ".join(MY_DAYS) in page  # the history
+
+    # Another instance picks the forms up on its loop; a revert brings the catalog back.
+    catalogs.set_overrides({})
+    assert await console.follow_catalog(running_bot.container, running_bot.container.clock.now())
+    assert catalogs.overrides()[("ru", "", DAY)] == tuple(MY_DAYS)
+    status, page = await owner.post(
+        "/console/texts/revert", {"locale": "ru", "context": "", "msgid": DAY, "version": "catalog"}
+    )
+    assert status == 200 and catalogs.days(5, "ru") == "5 дней"
+
+
+def menus_sent(tg: FakeBotAPI, since: int) -> list[dict]:
+    return [c.params for c in tg.calls_to("setMyCommands")[since:]]
+
+
+def description(params: dict, command: str) -> str:
+    return next(c["description"] for c in params["commands"] if c["command"] == command)
+
+
+async def test_a_command_description_registers_that_languages_menu_again(
+    tg: FakeBotAPI, running_bot: Runtime, client: TestClient
+) -> None:
+    owner = await sign_in(client, running_bot.container)
+    before = len(tg.calls_to("setMyCommands"))
+    plans = {"context": "command:plans", "msgid": "Plans and prices"}
+
+    status, page = await owner.post("/console/texts", plans | {"locale": "ro", "text": "x" * 257})
+    assert status == 400 and 'id="e-text"' in page and "At most 256 characters" in page
+    assert menus_sent(tg, before) == []
+
+    status, page = await owner.post(
+        "/console/texts", plans | {"locale": "ro", "text": "Planuri și prețuri, pe scurt"}
+    )
+    assert status == 200, page
+    sent = menus_sent(tg, before)
+    assert [p.get("language_code") for p in sent] == ["ro"]
+    assert description(sent[0], "plans") == "Planuri și prețuri, pe scurt"
+
+    # The default language's menu is also everyone's without one, and the staff's.
+    before = len(tg.calls_to("setMyCommands"))
+    grant = {"context": "command:staff.grant", "msgid": "Give someone access", "locale": "en"}
+    status, page = await owner.post("/console/texts", grant | {"text": "Give access, free"})
+    assert status == 200, page
+    sent = menus_sent(tg, before)
+    assert [(p.get("language_code"), p.get("scope", {}).get("type")) for p in sent] == [
+        ("en", "default"),
+        (None, "default"),
+        (None, "chat"),
+    ]
+    assert sent[2]["scope"]["chat_id"] == STAFF_ID
+    assert description(sent[2], "grant") == "Give access, free"
+
+    # A revert registers the menu again too.
+    before = len(tg.calls_to("setMyCommands"))
+    status, _ = await owner.post("/console/texts/revert", plans | {"locale": "ro", "version": ""})
+    assert status == 200
+    sent = menus_sent(tg, before)
+    assert [p.get("language_code") for p in sent] == ["ro"]
+    assert description(sent[0], "plans") != "Planuri și prețuri, pe scurt"
+
+    # Another instance's save: this one registers the menu on its 30-second loop.
+    async with running_bot.container.sessions.begin() as db:
+        db.add(
+            TextOverride(
+                locale="it",
+                context="command:plans",
+                msgid="Plans and prices",
+                text="Piani, prezzi",
+                saved_by=STAFF_ID,
+                saved_at=datetime(2026, 12, 1, tzinfo=UTC),
+            )
+        )
+    before = len(tg.calls_to("setMyCommands"))
+    await running_bot.follow_catalog()
+    sent = menus_sent(tg, before)
+    assert [p.get("language_code") for p in sent] == ["it"]
+    assert description(sent[0], "plans") == "Piani, prezzi"
+    await running_bot.follow_catalog()  # nothing changed since: nothing sent
+    assert len(menus_sent(tg, before)) == 1
+
+
+TRIAL = "You can try everything free for %(days)s, with no payment needed."
+
+
+async def test_a_text_an_email_uses_is_previewed_in_that_email_unsaved(
+    running_bot: Runtime, client: TestClient
+) -> None:
+    owner = await sign_in(client, running_bot.container)
+    status, page = await owner.get(f"/console/texts?locale=ro&msgid={TRIAL}")
+    assert status == 200 and "<iframe" in page and "Text part" in page
+    assert "gratuit" in page  # the Romanian email
+
+    mine = "Totul e gratuit timp de %(days)s, fără nicio plată acum"
+    status, page = await owner.post(
+        "/console/texts",
+        {"locale": "ro", "context": "", "msgid": TRIAL, "text": mine, "do": "preview"},
+    )
+    assert status == 200 and "Not saved yet" in page
+    frame = page[page.index("<iframe") : page.index("</iframe>")]
+    assert "sandbox" in frame and "allow-scripts" not in frame
+    assert "Totul e gratuit timp de 7 zile, fără nicio plată acum" in frame  # srcdoc, escaped
+    text_part = page[page.index("<pre>") : page.index("</pre>")]
+    assert "Totul e gratuit timp de 7 zile, fără nicio plată acum" in text_part
+    assert await rows(running_bot) == 0
+    # The draft was for the preview only: the bot's own renders keep the catalog's text.
+    assert catalogs.translations("ro").gettext(TRIAL).startswith("Poți")
+
+    # A plural message of an email: the preview takes the form of the sample's number.
+    classes = "So far you have joined %(num)d class."
+    status, page = await owner.post(
+        "/console/texts",
+        {
+            "locale": "ru",
+            "context": "",
+            "msgid": classes,
+            "form0": "Одно занятие: %(num)d.",
+            "form1": "Уже %(num)d занятия позади.",
+            "form2": "Уже %(num)d занятий.",
+            "do": "preview",
+        },
+    )
+    assert status == 200 and "trial_ending" in page
+    assert "Уже 4 занятия позади." in page

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from forever.config import LOCALES
 from forever.domain.catalog import parse_catalog
 from forever.domain.experiment_stats import ArmData, decide
 from forever.domain.experiments import HOLDOUT, ExperimentStatus
+from forever.domain.locales import CATALOG_LOCALES as LOCALES
 from forever.domain.whatif import PricePoint, what_if
 from forever.rendering import Renderer
 from forever.sandbox.fake_bot_api.html_entities import parse_html

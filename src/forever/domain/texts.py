@@ -13,6 +13,7 @@ from html.parser import HTMLParser
 from forever.domain.locales import LOCALES as LOCALES  # the languages texts exist in
 
 MAX_TEXT = 4096
+MAX_COMMAND = 256  # Telegram's BotCommand description: 1-256 characters
 
 _PERCENT = re.compile(r"%\((\w+)\)[sd]")
 _BRACES = re.compile(r"\{(\w+)\}")
@@ -70,24 +71,49 @@ def html_error(text: str) -> str | None:
     return None
 
 
-def text_error(source: str, text: str, *, percent: bool = True) -> str | None:
+def text_error(
+    source: str, text: str, *, percent: bool = True, limit: int = MAX_TEXT
+) -> str | None:
     """Why `text` may not replace the catalog message `source`, or None (`percent`: the
     text is %-formatted, as every template message is, so a lone % must be written %%)."""
     if not text.strip():
         return "The text is empty: use the catalog text instead."
-    if len(text) > MAX_TEXT:
-        return f"At most {MAX_TEXT} characters."
+    if len(text) > limit:
+        return f"At most {limit} characters ({len(text)} now)."
     want, got = placeholders(source), placeholders(text)
     if want != got:
-        missing = ", ".join(sorted(want - got))
-        extra = ", ".join(sorted(got - want))
-        parts = []
-        if missing:
-            parts.append(f"missing {missing}")
-        if extra:
-            parts.append(f"unknown {extra}")
-        allowed = ", ".join(sorted(want)) or "none"
-        return f"Placeholders must match the source ({'; '.join(parts)}). Allowed: {allowed}."
+        return _placeholder_error(want, got)
+    return _format_error(text, percent)
+
+
+def plural_error(source: str, source_plural: str, text: str, *, last: bool) -> str | None:
+    """Why `text` may not be one plural form of the catalog message (`source`,
+    `source_plural`), or None. As the catalogs' test allows, a form may leave a placeholder
+    out (Romanian writes "o zi" for 1) but never add one; the last form (the one most
+    numbers take) keeps them all."""
+    if not text.strip():
+        return "The text is empty: use the catalog text instead."
+    if len(text) > MAX_TEXT:
+        return f"At most {MAX_TEXT} characters ({len(text)} now)."
+    want, got = placeholders(source) | placeholders(source_plural), placeholders(text)
+    if not got <= want or (last and got != want):
+        return _placeholder_error(want, got)
+    return _format_error(text, True)
+
+
+def _placeholder_error(want: set[str], got: set[str]) -> str:
+    missing = ", ".join(sorted(want - got))
+    extra = ", ".join(sorted(got - want))
+    parts = []
+    if missing:
+        parts.append(f"missing {missing}")
+    if extra:
+        parts.append(f"unknown {extra}")
+    allowed = ", ".join(sorted(want)) or "none"
+    return f"Placeholders must match the source ({'; '.join(parts)}). Allowed: {allowed}."
+
+
+def _format_error(text: str, percent: bool) -> str | None:
     if percent and "%" in _PERCENT.sub("", text).replace("%%", ""):
         return "Write %% for a percent sign (a lone % breaks the message)."
     return html_error(text)

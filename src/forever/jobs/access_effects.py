@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 _ALREADY = ("HIDE_REQUESTER_MISSING", "USER_ALREADY_PARTICIPANT")
 # Answers that mean the bot lost its rights in a chat (demoted, removed): staff must fix it.
 _NO_RIGHTS = ("not enough rights", "CHAT_ADMIN_REQUIRED", "bot is not a member", "chat not found")
-RIGHTS_LOST_STAFF = "access_rights_lost_staff"  # message_templates/chat/<locale>/
+RIGHTS_LOST_STAFF = "access_rights_lost_staff"  # message_templates/chat/ (shared)
 ALERT_EVERY = timedelta(hours=1)  # one alert per chat per hour while the effects keep failing
 
 

@@ -77,7 +77,7 @@ STAR_EDIT_RETRY_CAP = timedelta(minutes=2)
 STAR_EDIT_FAILED = "star_edit_failed"  # message_templates/chat/<locale>/, to the member
 STAR_EDIT_FAILED_STAFF = "star_edit_failed_staff"  # to each owner (ADMIN_IDS)
 REFUND = "refund_star_payment"
-REFUND_FAILED = "refund_failed"  # message_templates/chat/<locale>/, to the member
+REFUND_FAILED = "refund_failed"  # message_templates/chat/ (shared), to the member
 REFUND_FAILED_STAFF = "refund_failed_staff"  # to each owner (ADMIN_IDS)
 
 # The /start parameter of the "open your account" links in emails (telegram/routers/signup.py).

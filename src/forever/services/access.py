@@ -32,7 +32,7 @@ APPROVE = "access_approve"
 DECLINE = "access_decline"
 REMOVE = "access_remove"
 RECONCILE_REPORT = "access_reconcile_staff"  # staff are told what the reconcile removed
-# Chat messages (message_templates/chat/<locale>/).
+# Chat messages (message_templates/chat/, one shared template each).
 REMOVED_NOTE = "access_removed"
 DECLINED_NOTE = "access_declined"
 # The audit log's actor for what the bot did by itself (removals, join answers).

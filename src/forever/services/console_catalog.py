@@ -24,6 +24,7 @@ from forever.domain.catalog import (
 )
 from forever.domain.catalog_toml import dumps
 from forever.domain.clock import Clock
+from forever.domain.lazy_text import lazy
 from forever.domain.locales import LOCALES
 from forever.services.ports import UnitOfWork
 from forever.services.staff import AuditLog
@@ -157,7 +158,9 @@ class ConsoleCatalog:
                 key = f"{pid}.{name}"
                 text = form.get(key, "").strip()
                 if not text.isdigit() or not 0 < int(text) <= MAX_STARS:
-                    errors[key] = f"A whole number of Stars from 1 to {MAX_STARS}."
+                    errors[key] = lazy(
+                        "A whole number of Stars from 1 to %(most)s.", most=MAX_STARS
+                    )
                     continue
                 plans[index][name] = int(text)
             names = dict(plan.get("name") or {})
@@ -167,9 +170,11 @@ class ConsoleCatalog:
                 if not text and loc not in REQUIRED_LOCALES:
                     names.pop(loc, None)  # left out: shown in the default language's name
                 elif not text:
-                    errors[key] = "A name is needed in " + ", ".join(REQUIRED_LOCALES) + "."
+                    errors[key] = lazy(
+                        "A name is needed in %(languages)s.", languages=", ".join(REQUIRED_LOCALES)
+                    )
                 elif len(text) > MAX_NAME:
-                    errors[key] = f"At most {MAX_NAME} characters."
+                    errors[key] = lazy("At most %(num)s characters.", num=MAX_NAME)
                 else:
                     names[loc] = text
             plans[index]["name"] = names
@@ -218,7 +223,7 @@ class ConsoleCatalog:
         the line and the field); saved as a version and in force at once, or nothing
         changes."""
         if len(text) > MAX_IMPORT:
-            return Saved(False, errors={"import": "The file is too large for a catalog."})
+            return Saved(False, errors={"import": lazy("The file is too large for a catalog.")})
         try:
             imported = parse_catalog(
                 text, source="catalog.toml", default_locale=self.default_locale
@@ -233,7 +238,7 @@ class ConsoleCatalog:
         async with self.uow.begin():
             text = await self.versions.text_of(version_id)
         if text is None:
-            return Saved(False, errors={"version": "No such version."})
+            return Saved(False, errors={"version": lazy("No such version.")})
         try:
             target = parse_catalog(
                 text, source=f"version {version_id}", default_locale=self.default_locale
@@ -263,7 +268,7 @@ class ConsoleCatalog:
             return Saved(False, errors={field: message})
         changes = _changed(before, raw)
         if not changes:
-            return Saved(False, errors={field: "Nothing changed."})
+            return Saved(False, errors={field: lazy("Nothing changed.")})
         now = self.clock.now()
         async with self.uow.begin():
             version_id = await self.versions.add(

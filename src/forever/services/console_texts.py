@@ -1,21 +1,26 @@
 """The console's text editor (issues 20 and 21): an owner's text for one catalog message in
-one locale, checked as the catalogs are (same placeholders as the source, HTML Telegram
-accepts), saved as a version (who, when), in force at once on this instance and followed by
-the others; reverted to an earlier version or back to the catalog's own text."""
+one locale (or each plural form of a plural message), checked as the catalogs are (same
+placeholders as the source, HTML Telegram accepts, a command description within Telegram's
+limit), saved as a version (who, when), in force at once on this instance and followed by the
+others; reverted to an earlier version or back to the catalog's own text. A plural
+message's forms are saved as one version, a JSON list in the locale's Plural-Forms order."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
 from forever.domain.clock import Clock
-from forever.domain.texts import LOCALES, text_error
+from forever.domain.texts import LOCALES, MAX_COMMAND, MAX_TEXT, plural_error, text_error
 from forever.services.ports import UnitOfWork
 from forever.services.staff import AuditLog
 
 Key = tuple[str, str, str]  # (locale, msgctxt or "", msgid)
+Text = str | tuple[str, ...]  # a singular message's text, or a plural one's forms
+PluralMessage = tuple[str, str, str, tuple[str, ...]]  # ctx, msgid, msgid_plural, forms
 MAX_FOUND = 50
 
 
@@ -25,9 +30,10 @@ class TextVersion:
     locale: str
     context: str
     msgid: str
-    text: str  # "" = back to the catalog's text
+    text: str  # "" = back to the catalog's text; a plural message's forms: a JSON list
     saved_by: int
     saved_at: datetime
+    forms: tuple[str, ...] = ()  # a plural message's forms, read from `text`
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +43,10 @@ class Message:
     catalog_text: str
     text: str  # what the bot says now: the override, else the catalog's
     overridden: bool
+    plural: str = ""  # a plural message: its msgid_plural (else "")
+    catalog_forms: tuple[str, ...] = ()  # a plural message: the catalog's forms
+    forms: tuple[str, ...] = ()  # a plural message: the forms in force
+    examples: tuple[tuple[int, ...], ...] = ()  # the first numbers each form is for
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +63,24 @@ class TextVersions(Protocol):
 
     async def get(self, version_id: int) -> TextVersion | None: ...
 
-    async def in_force(self) -> dict[Key, str]: ...
+    async def in_force(self) -> dict[Key, str]: ...  # the newest non-empty text per key
 
     async def history(self, locale: str, context: str, msgid: str) -> list[TextVersion]: ...
+
+
+def encode_forms(forms: Sequence[str]) -> str:
+    return json.dumps(list(forms), ensure_ascii=False)
+
+
+def decode_forms(text: str) -> tuple[str, ...]:
+    """A saved plural version's forms; () for an empty or unreadable one."""
+    try:
+        forms = json.loads(text) if text else []
+    except ValueError:
+        return ()
+    if not isinstance(forms, list) or not all(isinstance(f, str) and f for f in forms):
+        return ()
+    return tuple(forms)
 
 
 class ConsoleTexts:
@@ -66,8 +91,11 @@ class ConsoleTexts:
         audit: AuditLog,
         clock: Clock,
         messages: Callable[[str], list[tuple[str, str, str]]],
-        in_force: Callable[[], Mapping[Key, str]],
-        put_in_force: Callable[[Mapping[Key, str]], None],
+        in_force: Callable[[], Mapping[Key, Text]],
+        put_in_force: Callable[[Mapping[Key, Text]], None],
+        plurals: Callable[[str], list[PluralMessage]] = lambda locale: [],
+        examples: Callable[[str], tuple[tuple[int, ...], ...]] = lambda locale: ((1,), (2,)),
+        changed: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.uow = uow
         self.versions = versions
@@ -76,17 +104,41 @@ class ConsoleTexts:
         self.messages = messages
         self.in_force = in_force
         self.put_in_force = put_in_force
+        self.plurals = plurals
+        self.examples = examples
+        self.changed = changed  # after the texts in force changed (the command menu follows)
+
+    def _plural(self, locale: str, context: str, msgid: str) -> Message | None:
+        for ctx, mid, many, forms in self.plurals(locale):
+            if ctx == context and mid == msgid:
+                now = self.in_force().get((locale, ctx, mid))
+                shown = now if isinstance(now, tuple) and len(now) == len(forms) else None
+                return Message(
+                    ctx,
+                    mid,
+                    " / ".join(forms),
+                    " / ".join(shown or forms),
+                    shown is not None,
+                    plural=many,
+                    catalog_forms=forms,
+                    forms=shown or forms,
+                    examples=self.examples(locale),
+                )
+        return None
 
     def _message(self, locale: str, context: str, msgid: str) -> Message | None:
         for ctx, mid, text in self.messages(locale):
             if ctx == context and mid == msgid:
                 now = self.in_force().get((locale, ctx, mid))
+                if isinstance(now, tuple):
+                    now = None
                 return Message(ctx, mid, text, now or text, now is not None)
-        return None
+        return self._plural(locale, context, msgid)
 
     def search(self, locale: str, query: str) -> list[Message]:
         """Messages whose id, context or text in `locale` (the catalog's or the override)
-        contains `query` (case-insensitive); the first MAX_FOUND."""
+        contains `query` (case-insensitive), plural ones by any of their forms; the first
+        MAX_FOUND."""
         if locale not in LOCALES:
             return []
         wanted = query.strip().casefold()
@@ -94,9 +146,18 @@ class ConsoleTexts:
         found = []
         for ctx, mid, text in self.messages(locale):
             now = overrides.get((locale, ctx, mid))
+            now = now if isinstance(now, str) else None
             shown = now or text
             if not wanted or any(wanted in s.casefold() for s in (ctx, mid, text, shown)):
                 found.append(Message(ctx, mid, text, shown, now is not None))
+                if len(found) >= MAX_FOUND:
+                    return found
+        for ctx, mid, many, _forms in self.plurals(locale):
+            message = self._plural(locale, ctx, mid)
+            assert message is not None
+            texts = (ctx, mid, many, *message.catalog_forms, *message.forms)
+            if not wanted or any(wanted in s.casefold() for s in texts):
+                found.append(message)
                 if len(found) >= MAX_FOUND:
                     break
         return found
@@ -106,25 +167,60 @@ class ConsoleTexts:
 
     async def history(self, locale: str, context: str, msgid: str) -> list[TextVersion]:
         async with self.uow.begin():
-            return await self.versions.history(locale, context, msgid)
+            found = await self.versions.history(locale, context, msgid)
+        if self._plural(locale, context, msgid) is None:
+            return found
+        return [replace(v, forms=decode_forms(v.text)) for v in found]
 
     async def save(
-        self, *, staff_id: int, locale: str, context: str, msgid: str, text: str
+        self,
+        *,
+        staff_id: int,
+        locale: str,
+        context: str,
+        msgid: str,
+        text: str = "",
+        forms: Sequence[str] = (),
     ) -> TextSaved:
-        """Check `text` against the source message; save it as a version and put it in force,
-        or change nothing and say what is wrong (the field 'text')."""
+        """Check `text` (a plural message: each of `forms`) against the source message; save
+        it as a version and put it in force, or change nothing and say what is wrong (the
+        field 'text', or 'form0', 'form1', … of a plural message)."""
         if locale not in LOCALES:
             return TextSaved(False, errors={"locale": "Choose one of " + ", ".join(LOCALES)})
         message = self._message(locale, context, msgid)
         if message is None:
             return TextSaved(False, errors={"msgid": "No such message in the catalogs."})
+        if message.plural:
+            return await self._save_forms(staff_id, locale, message, list(forms))
         percent = not context.startswith(("button:", "command:"))
-        error = text_error(msgid, text, percent=percent)
+        limit = MAX_COMMAND if context.startswith("command:") else MAX_TEXT
+        error = text_error(msgid, text, percent=percent, limit=limit)
+        if error and limit == MAX_COMMAND and len(text) > limit:
+            error = f"{error} Telegram allows at most {MAX_COMMAND} in a command's description."
         if error:
             return TextSaved(False, errors={"text": error})
         if text == message.text:
             return TextSaved(False, errors={"text": "Nothing changed."})
         return await self._store(staff_id, locale, context, msgid, text, "text_saved")
+
+    async def _save_forms(
+        self, staff_id: int, locale: str, message: Message, forms: list[str]
+    ) -> TextSaved:
+        count = len(message.catalog_forms)
+        forms = (forms + [""] * count)[:count]
+        errors = {
+            f"form{i}": error
+            for i, form in enumerate(forms)
+            if (error := plural_error(message.msgid, message.plural, form, last=i == count - 1))
+        }
+        if errors:
+            return TextSaved(False, errors=errors)
+        if tuple(forms) == message.forms:
+            return TextSaved(False, errors={"form0": "Nothing changed."})
+        text = "" if tuple(forms) == message.catalog_forms else encode_forms(forms)
+        return await self._store(
+            staff_id, locale, message.context, message.msgid, text, "text_saved"
+        )
 
     async def revert(self, *, staff_id: int, version_id: int | None, key: Key) -> TextSaved:
         """Back to an earlier version's text (`version_id`), or to the catalog's own text
@@ -162,15 +258,35 @@ class ConsoleTexts:
             await self.uow.commit()
         async with self.uow.begin():
             in_force = await self.versions.in_force()
-        self.put_in_force(in_force)
+        self.put_in_force(self._decoded(in_force))
+        if self.changed is not None:
+            await self.changed()
         return TextSaved(True, version_id)
+
+    def _decoded(self, saved: Mapping[Key, str]) -> dict[Key, Text]:
+        """The saved texts as the catalogs take them: a plural message's JSON list as its
+        forms (left out if it no longer has the locale's number of forms)."""
+        plural: dict[str, dict[tuple[str, str], int]] = {}
+        out: dict[Key, Text] = {}
+        for key, text in saved.items():
+            locale, context, msgid = key
+            if locale not in plural:
+                plural[locale] = {(c, m): len(f) for c, m, _p, f in self.plurals(locale)}
+            count = plural[locale].get((context, msgid))
+            if count is None:
+                out[key] = text
+            elif len(forms := decode_forms(text)) == count:
+                out[key] = forms
+        return out
 
     async def refresh(self) -> bool:
         """Put the saved overrides in force if they differ from those in use (at start and
         on the catalog's follow loop, so every instance follows the console's edits)."""
         async with self.uow.begin():
-            saved = await self.versions.in_force()
+            saved = self._decoded(await self.versions.in_force())
         if saved == dict(self.in_force()):
             return False
         self.put_in_force(saved)
+        if self.changed is not None:
+            await self.changed()
         return True

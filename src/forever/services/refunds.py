@@ -32,7 +32,7 @@ from forever.services.records import PersonRecord
 from forever.services.staff import AuditLog, StaffDirectory, can_be_told, parse_who
 from forever.services.stars import queue_refund, queue_stars_edit
 
-# message_templates/chat/<locale>/: what the customer is told about a refund.
+# message_templates/chat/ (shared): what the customer is told about a refund.
 REFUND_MADE = "refund_made"
 STAFF_REASON = "staff"  # REFUNDED's reason for a refund decided by staff
 MAX_NOTE = 200

@@ -11,6 +11,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 
+from forever import catalogs
 from forever.catalogs import translations
 from forever.domain.locales import CATALOG_LOCALES, SOURCE_LOCALE
 from forever.rendering import TEMPLATES_DIR
@@ -74,3 +75,59 @@ async def register_commands(bot: Bot, default_locale: str, staff_ids: frozenset[
         except TelegramAPIError as error:
             # Telegram knows a chat only after the person opened the bot once.
             log.warning("no staff command menu for %s: %s", staff_id, error.message)
+
+
+def _menu_overrides() -> dict[tuple[str, str, str], object]:
+    return {k: v for k, v in catalogs.overrides().items() if k[1].startswith("command:")}
+
+
+class CommandMenus:
+    """The command menu with Telegram, following the owner's overrides of its descriptions
+    (console text editor): `register_all` at start, then `follow` after the texts in force
+    changed (a save here, or another instance's save picked up on the 30-second loop)
+    registers again the menu of each locale whose command texts changed."""
+
+    def __init__(self, bot: Bot, default_locale: str, staff_ids: frozenset[int]) -> None:
+        self.bot = bot
+        self.default_locale = default_locale
+        self.staff_ids = staff_ids
+        self._registered = _menu_overrides()
+        self._started = False
+
+    async def register_all(self) -> None:
+        self._registered = _menu_overrides()
+        self._started = True
+        await register_commands(self.bot, self.default_locale, self.staff_ids)
+
+    async def follow(self) -> list[str]:
+        """The locales whose menu was registered again (none if no command text changed)."""
+        now = _menu_overrides()
+        if not self._started or now == self._registered:
+            return []
+        keys = set(now) | set(self._registered)
+        changed = sorted({k[0] for k in keys if now.get(k) != self._registered.get(k)})
+        self._registered = now
+        for locale in changed:
+            await self.register(locale)
+        return changed
+
+    async def register(self, locale: str) -> None:
+        """One locale's menu as at start: the customers' menu in that language and, for the
+        default locale, the menu of everyone without one and the staff's own."""
+        try:
+            await self.bot.set_my_commands(
+                command_menu(locale), scope=BotCommandScopeDefault(), language_code=locale
+            )
+            if locale == self.default_locale:
+                await self.bot.set_my_commands(command_menu(locale), scope=BotCommandScopeDefault())
+        except TelegramAPIError:
+            log.warning("could not register the %s command menu", locale, exc_info=True)
+        if locale != self.default_locale:
+            return
+        for staff_id in sorted(self.staff_ids):
+            try:
+                await self.bot.set_my_commands(
+                    command_menu(locale, staff=True), scope=BotCommandScopeChat(chat_id=staff_id)
+                )
+            except TelegramAPIError as error:
+                log.warning("no staff command menu for %s: %s", staff_id, error.message)

@@ -1,5 +1,6 @@
-"""Words staff see about experiments, from `message_templates/chat/<locale>/_experiments.j2`
-(one macro per message, like the other staff texts, in a file of its own)."""
+"""Words staff see about experiments, from the shared `message_templates/chat/_experiments.j2`
+(one macro per message, like the other staff texts, in a file of its own), in each locale's
+catalog (issue 21)."""
 
 from __future__ import annotations
 
@@ -12,5 +13,6 @@ EXPERIMENTS_TEMPLATE = "_experiments.j2"
 
 class ExperimentTexts(StaffTexts):
     def module(self, locale: str) -> Any:
-        template, speaks = self.renderer.find("chat", locale, EXPERIMENTS_TEMPLATE)
-        return template.make_module({"tz": self.renderer.default_zone, "locale": speaks})
+        env = self.renderer.env_for(locale)
+        template = env.get_template(f"chat/{EXPERIMENTS_TEMPLATE}")
+        return template.make_module({"tz": self.renderer.default_zone, "locale": locale})

@@ -1,6 +1,8 @@
 """The console's text editor: GET /console/texts (search the messages of a locale, edit one,
-its preview and history; read by every staff role), POST /console/texts (save a text) and
-POST /console/texts/revert (an earlier version, or the catalog's own text): owners only."""
+its previews and history; read by every staff role), POST /console/texts (preview an edited
+text, or save it) and POST /console/texts/revert (an earlier version, or the catalog's own
+text): owners only. A plural message has one field per plural form of the locale; a message
+an email uses is previewed in that email too (web.console_text_preview)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from forever.services.console import Staff
 from forever.services.console_texts import ConsoleTexts
 from forever.web.console import ConsoleWeb
 from forever.web.console_people import parse_id
+from forever.web.console_text_preview import email_preview, emails_using
 
 _SIMPLE = re.compile(
     r"&lt;(/?)(b|strong|i|em|u|ins|s|strike|del|code|pre|blockquote|tg-spoiler)&gt;"
@@ -64,14 +67,35 @@ class TextPages:
         errors: dict[str, str] | None = None,
         notice: str = "",
         draft: str | None = None,
+        draft_forms: list[str] | None = None,
+        email: str = "",
     ) -> web.StreamResponse:
         locale = locale if locale in LOCALES else LOCALES[0]
         chosen = None
         history: list[Any] = []
+        emails: list[str] = []
+        shown = None
         if msgid is not None:
             chosen = self.texts.message(locale, context or "", msgid)
             if chosen is not None:
                 history = await self.texts.history(locale, chosen.context, chosen.msgid)
+        if chosen is not None:
+            if draft is None:
+                draft = chosen.text
+            if draft_forms is None:
+                draft_forms = list(chosen.forms)
+            in_force = chosen.forms if chosen.plural else chosen.text
+            emails = emails_using(self.web.renderer, locale, chosen.context, chosen.msgid, in_force)
+            if emails:
+                email = email if email in emails else emails[0]
+                key = (locale, chosen.context, chosen.msgid)
+                edited = tuple(draft_forms) if chosen.plural else draft
+                try:
+                    shown = email_preview(
+                        self.web.renderer, email, locale, key, edited, self.web.business_name
+                    )
+                except (KeyError, ValueError, TypeError, IndexError):
+                    shown = None  # a draft whose placeholders do not fit: no email to show
         return self.web.page_response(
             "texts",
             status,
@@ -81,7 +105,11 @@ class TextPages:
             query=query,
             found=self.texts.search(locale, query) if query or chosen is None else [],
             chosen=chosen,
-            draft=draft if draft is not None else (chosen.text if chosen else ""),
+            draft=draft or "",
+            draft_forms=draft_forms or [],
+            emails=emails,
+            email=email,
+            email_shown=shown,
             history=history,
             errors=errors or {},
             notice=notice,
@@ -97,14 +125,37 @@ class TextPages:
             query=q.get("q", ""),
             context=q.get("context"),
             msgid=q.get("msgid"),
+            email=q.get("email", ""),
         )
 
     async def save(self, request: web.Request, staff: Staff) -> web.StreamResponse:
+        """Save the edited text (or plural forms); with do=preview, show it in the previews
+        (Telegram's, the email's) without saving anything."""
         posted = await request.post()
         locale, context, msgid = (str(posted.get(k, "")) for k in ("locale", "context", "msgid"))
         text = str(posted.get("text", "")).replace("\r\n", "\n")
+        forms: list[str] = []
+        while f"form{len(forms)}" in posted and len(forms) < 10:
+            forms.append(str(posted[f"form{len(forms)}"]).replace("\r\n", "\n"))
+        email = str(posted.get("email", ""))
+        if posted.get("do") == "preview":
+            return await self._render(
+                staff,
+                locale=locale,
+                context=context,
+                msgid=msgid,
+                draft=text,
+                draft_forms=forms,
+                email=email,
+                notice="Not saved yet: the previews show the edited text.",
+            )
         saved = await self.texts.save(
-            staff_id=staff.telegram_id, locale=locale, context=context, msgid=msgid, text=text
+            staff_id=staff.telegram_id,
+            locale=locale,
+            context=context,
+            msgid=msgid,
+            text=text,
+            forms=forms,
         )
         if not saved.ok:
             return await self._render(
@@ -115,12 +166,15 @@ class TextPages:
                 status=400,
                 errors=saved.errors,
                 draft=text,
+                draft_forms=forms,
+                email=email,
             )
         return await self._render(
             staff,
             locale=locale,
             context=context,
             msgid=msgid,
+            email=email,
             notice=f"Saved as version {saved.version_id}: the bot uses it now.",
         )
 

@@ -26,6 +26,7 @@ from forever.services.console_texts import ConsoleTexts
 from forever.services.refunds import StaffRefunds
 from forever.services.staff import StaffTools
 from forever.services.staff_replies import StaffReplies
+from forever.telegram.commands import CommandMenus
 from forever.web.console import ConsoleWeb, session_response
 from forever.web.console_broadcasts import BroadcastPages
 from forever.web.console_catalog import CatalogPages
@@ -77,10 +78,14 @@ class _Names:
 
 
 def install_routes(
-    app: web.Application, container: Container, photos: PhotoUpload | None = None
+    app: web.Application,
+    container: Container,
+    photos: PhotoUpload | None = None,
+    menus: CommandMenus | None = None,
 ) -> None:
     """The console's pages under /console on the bot's web server (`photos`: how photo
-    broadcasts reach Telegram; without it the composer refuses photos)."""
+    broadcasts reach Telegram, without it the composer refuses photos; `menus`: the command
+    menu registered again when the owner changes one of its texts)."""
     uow = container.uow
     pages = ConsoleWeb(
         auth(container),
@@ -110,7 +115,7 @@ def install_routes(
         pages, email_broadcasts(container), lambda: [p.id for p in container.catalog.plans]
     ).install(app)
     CatalogPages(pages, catalog_editor(container)).install(app)
-    TextPages(pages, text_editor(container)).install(app)
+    TextPages(pages, text_editor(container, menus)).install(app)
 
 
 def put_in_force(container: Container, new: Catalog) -> None:
@@ -145,9 +150,10 @@ async def follow_catalog(container: Container, now: datetime) -> int:
     return int(catalog or texts)
 
 
-def text_editor(container: Container) -> ConsoleTexts:
+def text_editor(container: Container, menus: CommandMenus | None = None) -> ConsoleTexts:
     """The owner's text overrides: in force process-wide in forever.catalogs, consulted by
-    every locale's translations before the catalog."""
+    every locale's translations before the catalog (`menus`: the command menu registered
+    again with Telegram when an override of one of its descriptions changed)."""
     uow = container.uow
     return ConsoleTexts(
         uow,
@@ -157,6 +163,9 @@ def text_editor(container: Container) -> ConsoleTexts:
         catalogs.messages,
         catalogs.overrides,
         catalogs.set_overrides,
+        catalogs.plurals,
+        catalogs.plural_examples,
+        menus.follow if menus is not None else None,
     )
 
 
