@@ -211,6 +211,33 @@ async def test_a_version_per_language_reaches_each_person_in_theirs_with_the_def
     assert "Delivered: 6" in staff.last_message.text
 
 
+async def test_russian_and_spanish_versions_reach_russian_and_spanish_speakers(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    container = running_bot.container
+    await add_people(container, tg, [5351], language="en")
+    await add_people(container, tg, [5352], language="ru")
+    await add_people(container, tg, [5353], language="es")
+    staff = await start_compose(tg)
+    await staff.send_text("Big news!")
+    offered = staff.last_message.button_texts
+    assert {"+ Română", "+ Italiano", "+ Русский", "+ Español"} <= set(offered)
+    await staff.press("+ Русский")
+    await staff.send_text("Большие новости!")
+    await staff.press("+ Español")
+    await staff.send_text("¡Grandes noticias!")
+    assert "Versions so far: English, Русский, Español" in staff.last_message.text
+    await staff.press("No button")
+    assert {"Language: ru", "Language: es"} <= set(staff.last_message.button_texts)
+    await staff.press("Everyone")
+    send = next(t for t in staff.last_message.button_texts if t.startswith("Send to "))
+    await staff.press(send)
+    await wait_for_status(container, await only_job(container), {"done"})
+    assert [m.text for m in tg.user(5351).messages] == ["Big news!"]
+    assert [m.text for m in tg.user(5352).messages] == ["Большие новости!"]
+    assert [m.text for m in tg.user(5353).messages] == ["¡Grandes noticias!"]
+
+
 async def test_a_copied_version_per_language_keeps_its_formatting_and_media(
     tg: FakeBotAPI, running_bot: Runtime
 ) -> None:

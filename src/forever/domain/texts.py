@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
+from forever.domain.locales import LOCALES as LOCALES  # the languages texts exist in
+
 MAX_TEXT = 4096
 MAX_COMMAND = 256  # Telegram's BotCommand description: 1-256 characters
-LOCALES = ("en", "ro", "it", "ru", "es")
 
 _PERCENT = re.compile(r"%\((\w+)\)[sd]")
 _BRACES = re.compile(r"\{(\w+)\}")
