@@ -28,6 +28,7 @@ from tests.conftest import STAFF_ID
 from tests.e2e.test_access import settle
 from tests.e2e.test_chat_cancel import paying_user
 from tests.e2e.test_stable_prices import issue_plus, sold_at
+from tests.e2e.test_stable_yearly_prices import yearly_plus_member
 from tests.integration.console_helpers import Signed, sign_in
 from tests.integration.test_console_catalog import form_of
 
@@ -87,6 +88,8 @@ async def test_after_a_price_edit_the_page_shows_who_moves_and_confirm_moves_eac
     romanian, _ = await paying_user(tg, 6103, "ro", "Plus · 300 ⭐ / lună")
     members.append(romanian)
     await sold_at(running_bot, 6103, 250)  # sold before the catalog said 300
+    members.append(await yearly_plus_member(tg, 6104))
+    await sold_at(running_bot, 6104, 2500)  # the catalog's yearly price is 3000
     owner = await sign_in(client, running_bot.container)
     await plus_at(owner, 350)
     _, catalog = await owner.get("/console/catalog")
@@ -95,10 +98,11 @@ async def test_after_a_price_edit_the_page_shows_who_moves_and_confirm_moves_eac
     status, page = await owner.get(PAGE)
     assert status == 200
     shown = " ".join(text_of(page).split())
-    assert "3 members of plus keep an older price" in shown
+    assert "4 members of plus keep an older price" in shown
     assert "monthly 1 250 ⭐ 350 ⭐" in shown and "monthly 2 300 ⭐ 350 ⭐" in shown
+    assert "yearly 1 2500 ⭐ 3000 ⭐" in shown
     assert "the new price applies from 2026-12-23" in shown
-    assert "Confirm: move 3" in shown
+    assert "Confirm: move 4" in shown
     assert "Every member of basic already pays the catalog price" in shown
     before = [len(m.messages) for m in members]
     await settle(tg, running_bot)
@@ -109,7 +113,7 @@ async def test_after_a_price_edit_the_page_shows_who_moves_and_confirm_moves_eac
     answers = await asyncio.gather(owner.post(PAGE, form), owner.post(PAGE, form))
     assert [status for status, _ in answers] == [200, 200]
     texts = [" ".join(text_of(a).split()) for _, a in answers]
-    assert sum("Done: 3 members of plus are being told" in t for t in texts) == 1
+    assert sum("Done: 4 members of plus are being told" in t for t in texts) == 1
     assert sum("Already done: nobody is left to move on plus" in t for t in texts) == 1
     done = next(t for t in texts if "Done:" in t)
     assert "applies from 2026-12-23" in done
@@ -117,17 +121,18 @@ async def test_after_a_price_edit_the_page_shows_who_moves_and_confirm_moves_eac
 
     await settle(tg, running_bot)
     told = [m.messages[seen:] for m, seen in zip(members, before, strict=True)]
-    assert [len(t) for t in told] == [1, 1, 1]
+    assert [len(t) for t in told] == [1, 1, 1, 1]
     assert "the month costs 350 ⭐ instead of the 300 ⭐" in told[0][0].text
     assert "luna costă 350 ⭐ în loc de 250 ⭐" in told[2][0].text
-    assert sorted(e.data["old"] for e in await moved(running_bot)) == [250, 300, 300]
-    assert await notices(running_bot) == 3
+    assert "the year costs 3\u202f000 ⭐ instead of the 2\u202f500 ⭐" in told[3][0].text
+    assert sorted(e.data["old"] for e in await moved(running_bot)) == [250, 300, 300, 2500]
+    assert await notices(running_bot) == 4
     async with running_bot.container.sessions() as session:
         (entry,) = await session.scalars(
             select(AuditEntry).where(AuditEntry.action == "price_migration")
         )
     assert entry.actor_telegram_id == STAFF_ID
-    assert entry.arguments["members"] == 3 and entry.arguments["plan"] == "plus"
+    assert entry.arguments["members"] == 4 and entry.arguments["plan"] == "plus"
     assert entry.arguments["confirmed"] == "button" and entry.arguments["via"] == "console"
 
     # Until the date given they keep their price; from it, the catalog's.
