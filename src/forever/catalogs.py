@@ -30,6 +30,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from forever.domain.lazy_text import CONSOLE
 from forever.domain.locales import CATALOG_LOCALES, SOURCE_LOCALE, fallback_chain
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -187,8 +188,9 @@ def catalog_translations(locale: str, locales_dir: Path = LOCALES_DIR) -> gettex
 
 
 def messages(locale: str, locales_dir: Path = LOCALES_DIR) -> list[tuple[str, str, str]]:
-    """(msgctxt or "", msgid, the catalog's text in `locale`) of every singular message
-    (read once per locale: the catalogs do not change while the bot runs)."""
+    """(msgctxt or "", msgid, the catalog's text in `locale`) of every singular message the
+    customers read (read once per locale: the catalogs do not change while the bot runs);
+    the console's own texts (context `console`) are left out."""
     return list(_messages(locale, locales_dir))
 
 
@@ -201,6 +203,8 @@ def _messages(locale: str, locales_dir: Path) -> tuple[tuple[str, str, str], ...
         if not message.id or isinstance(message.id, (list, tuple)):
             continue
         ctx = message.context or ""
+        if ctx == CONSOLE:
+            continue  # the console speaks to staff: not a text the owner edits
         msgid = str(message.id)
         text = catalog.pgettext(ctx, msgid) if ctx else catalog.gettext(msgid)
         out.append((ctx, msgid, text))
@@ -304,6 +308,14 @@ def number(value: float, locale: str) -> str:
     return str(format_decimal(value, locale=cldr(locale)))
 
 
+def tenths(value: float, locale: str) -> str:
+    """A number to one decimal with the locale's decimal sign: 33.3 / 33,3 (the console's
+    rates)."""
+    from babel.numbers import format_decimal
+
+    return str(format_decimal(value, format="#,##0.0", locale=cldr(locale)))
+
+
 def days(n: int, locale: str) -> str:
     """'1 day', 'o zi', '2 zile', '20 de zile', '21 день', '5 дней': the catalog's plural
     forms, chosen by the locale's CLDR plural rule (the catalog's Plural-Forms)."""
@@ -313,6 +325,17 @@ def days(n: int, locale: str) -> str:
 def months(n: int, locale: str) -> str:
     """'1 month', '3 luni', '5 месяцев'."""
     return translations(locale).ngettext("%(num)d month", "%(num)d months", n) % {"num": n}
+
+
+def points(n: int, locale: str) -> str:
+    """'1 point', '20 de puncte', '21 балл', '1.500 punti' (the reward buttons)."""
+    text = translations(locale).ngettext("%(num)s point", "%(num)s points", n)
+    return text % {"num": number(n, locale)}
+
+
+def extra_days(n: int, locale: str) -> str:
+    """'1 extra day', 'o zi în plus', '5 дополнительных дней' (the reward buttons)."""
+    return translations(locale).ngettext("%(num)d extra day", "%(num)d extra days", n) % {"num": n}
 
 
 # --- make i18n ------------------------------------------------------------------------------
@@ -348,9 +371,19 @@ def extract_toml(
         yield lines.get(key, 0), "pgettext", (context, text), []
 
 
+# Where the owner console's texts come from: each of their messages gets the context
+# `console` (the console's environment looks them up in it; the text editor leaves it out).
+CONSOLE_SOURCES = (
+    "message_templates/console/",
+    "src/forever/web/console",
+    "src/forever/services/console",
+)
+
+
 def extract_messages(root: Path = ROOT) -> Catalog:
     """Every message of the sources: the shared templates and this module (babel.cfg), the
-    English buttons and command menu (context 'button:…', 'command:…')."""
+    console's templates and `lazy()` texts (context 'console'), the English buttons and
+    command menu (context 'button:…', 'command:…')."""
     from babel.messages.extract import extract_from_dir
     from babel.messages.frontend import parse_mapping_cfg
 
@@ -362,6 +395,8 @@ def extract_messages(root: Path = ROOT) -> Catalog:
     for filename, lineno, message, comments, context in extract_from_dir(
         str(root), method_map, options_map, keywords=_KEYWORDS
     ):
+        if context is None and filename.replace("\\", "/").startswith(CONSOLE_SOURCES):
+            context = CONSOLE
         template.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
     for prefix, source in TOML_SOURCES.items():
         with (root / source).open("rb") as fb:
@@ -414,6 +449,7 @@ _KEYWORDS = {
     "ngettext": (1, 2),
     "pgettext": ((1, "c"), 2),
     "npgettext": ((1, "c"), 2, 3),
+    "lazy": None,  # domain/lazy_text.py: a console text translated where it is shown
 }
 
 

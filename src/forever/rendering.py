@@ -35,6 +35,7 @@ from markupsafe import Markup, escape
 
 from forever import catalogs
 from forever.domain.journeys import zone_or_default
+from forever.domain.lazy_text import CONSOLE, Lazy
 from forever.domain.locales import (
     CATALOG_LOCALES,
     LOCALES,
@@ -93,11 +94,13 @@ class Renderer:
         # locked LRU cache, looked up three times per email.
         self._templates: dict[str, Template] = {}
         self._envs: dict[str, Environment] = {}
+        self._console_envs: dict[str, Environment] = {}
         self._found: dict[tuple[str, str, str], tuple[Template, str]] = {}
 
     @cached_property
     def env(self) -> Environment:
-        """The English environment: console pages and code that loads a template by path."""
+        """The English environment: code that loads a template by path (console pages use
+        `console_env`)."""
         return self.env_for(SOURCE_LOCALE)
 
     def env_for(self, locale: str) -> Environment:
@@ -109,7 +112,28 @@ class Renderer:
             env = self._envs[locale] = self._build_env(locale)
         return env
 
-    def _build_env(self, locale: str) -> Environment:
+    def console_env(self, locale: str) -> Environment:
+        """The owner console's environment for a locale (built once): like `env_for`, but
+        every message is looked up in the context `console` (`make i18n` gives the console's
+        templates and `lazy()` texts that context, which keeps them out of the customer text
+        editor), and a `Lazy` text shown with `{{ }}` is translated."""
+        env = self._console_envs.get(locale)
+        if env is None:
+            env = self._console_envs[locale] = self._build_env(locale, CONSOLE)
+            translations = catalogs.translations(locale)
+            env.finalize = lambda value: (
+                value.translated(translations.pgettext) if isinstance(value, Lazy) else value
+            )
+        return env
+
+    def console(self, name: str, locale: str, /, **context: Any) -> str:
+        """A console page (`console/<name>.html.j2`) in `locale`."""
+        template = self.console_env(locale).get_template(f"console/{name}.html.j2")
+        context["locale"] = locale
+        self._in_reader_zone(context)
+        return template.render(context)
+
+    def _build_env(self, locale: str, message_context: str | None = None) -> Environment:
         env = _Environment(
             loader=FileSystemLoader(self.templates_dir),
             autoescape=_autoescape,  # on for all but the .txt.j2 email parts
@@ -121,7 +145,7 @@ class Renderer:
             extensions=["jinja2.ext.i18n"],
         )
         env.policies["ext.i18n.trimmed"] = True  # a {% trans %} block's whitespace folded
-        _install_gettext(env, catalogs.translations(locale))
+        _install_gettext(env, catalogs.translations(locale), message_context)
         env.filters["local"] = _to_local
         env.filters["zone"] = zone_label
         env.filters["stars"] = stars
@@ -130,6 +154,7 @@ class Renderer:
         env.filters["days"] = lambda n, loc=locale: catalogs.days(n, loc)
         env.filters["months"] = lambda n, loc=locale: catalogs.months(n, loc)
         env.filters["number"] = lambda n, loc=locale: catalogs.number(n, loc)
+        env.filters["tenths"] = lambda n, loc=locale: catalogs.tenths(n, loc)
         env.globals["long_date"] = long_date
         env.globals["long_datetime"] = long_datetime
         env.globals["remembered"] = remembered
@@ -235,11 +260,14 @@ def _as_source(ctx: EvalContext, text: str) -> str:
     return Markup(text) if ctx.autoescape else text  # noqa: S704
 
 
-def _install_gettext(env: Environment, translations: gettext.NullTranslations) -> None:
+def _install_gettext(
+    env: Environment, translations: gettext.NullTranslations, message_context: str | None = None
+) -> None:
     """`_`, `gettext`, `ngettext`, `pgettext`, `npgettext` (and `{% trans %}`) with Jinja's
     new-style semantics (the result is always %-formatted with its keyword arguments; under
     autoescape it is Markup, so the values are escaped), each one plain call: Jinja's own
-    wrappers go through the context three times per call, a tenth of an email's time."""
+    wrappers go through the context three times per call, a tenth of an email's time. With
+    `message_context`, `_` and `ngettext` look their message up in that context."""
 
     @pass_eval_context
     def gettext_(ctx: EvalContext, message: str, /, **values: Any) -> str:
@@ -264,6 +292,20 @@ def _install_gettext(env: Environment, translations: gettext.NullTranslations) -
         text = translations.npgettext(context, one, many, n)
         values.setdefault("num", n)
         return _as_source(ctx, text) % values
+
+    if message_context is not None:
+        in_context = message_context
+
+        @pass_eval_context
+        def gettext_(ctx: EvalContext, message: str, /, **values: Any) -> str:
+            text = translations.pgettext(in_context, message)
+            return _as_source(ctx, text) % values
+
+        @pass_eval_context
+        def ngettext_(ctx: EvalContext, one: str, many: str, n: int, /, **values: Any) -> str:
+            text = translations.npgettext(in_context, one, many, n)
+            values.setdefault("num", n)
+            return _as_source(ctx, text) % values
 
     env.globals.update(
         _=gettext_, gettext=gettext_, ngettext=ngettext_, pgettext=pgettext_, npgettext=npgettext_

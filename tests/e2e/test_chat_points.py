@@ -84,13 +84,13 @@ async def test_redeem_an_add_on_from_account_in_romanian(
     assert "Puncte: 320" in user.last_message.text
     await user.press("Punctele mele")
     assert "Punctele tale: 320" in user.last_message.text
-    await user.press("Sesiune de coaching · 300 puncte")
-    assert user.last_message.text == ("Gata! Ai acum Sesiune de coaching. Îți rămân 20 puncte.")
+    await user.press("Sesiune de coaching · 300 de puncte")
+    assert user.last_message.text == ("Gata! Ai acum Sesiune de coaching. Îți rămân 20 de puncte.")
     assert await count(running_bot, AddonPurchase, addon_id="coaching", stars=0) == 1
     # The same tap again (a second press is a new tap): now too few points.
-    answer = await user.press("Sesiune de coaching · 300 puncte")
+    answer = await user.press("Sesiune de coaching · 300 de puncte")
     assert answer is not None and answer.show_alert
-    assert answer.text.startswith("Ai 20 puncte; pentru asta trebuie 300.")
+    assert answer.text.startswith("Ai 20 de puncte; pentru asta trebuie 300.")
     await user.send_text("/account")
     assert "Sesiune de coaching × 1" in user.last_message.text
     assert await count(running_bot, PointEntry, kind="redeem") == 1

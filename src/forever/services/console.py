@@ -63,6 +63,10 @@ class ConsoleStore(Protocol):
 
     async def end(self, digest: str, now: datetime) -> None: ...
 
+    async def language(self, telegram_id: int) -> str | None:
+        """The bot language of the person with this Telegram id, if they have used the bot."""
+        ...
+
 
 class ConsoleAuth:
     def __init__(
@@ -131,6 +135,11 @@ class ConsoleAuth:
             await self.store.touch(digest, now)
             await self.uow.commit()
         return Staff(row.telegram_id, role, session_token)
+
+    async def language(self, staff: Staff) -> str | None:
+        """The language the staff member chose for the bot (the console's default), if any."""
+        async with self.uow.begin():
+            return await self.store.language(staff.telegram_id)
 
     async def sign_out(self, staff: Staff) -> None:
         now = self.clock.now()

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from forever.domain.catalog import LOCALES, Catalog, CatalogError, parse_catalog
 from forever.domain.catalog_toml import dumps
 from forever.domain.clock import Clock
+from forever.domain.lazy_text import lazy
 from forever.services.ports import UnitOfWork
 from forever.services.staff import AuditLog
 
@@ -144,7 +145,9 @@ class ConsoleCatalog:
                 key = f"{pid}.{name}"
                 text = form.get(key, "").strip()
                 if not text.isdigit() or not 0 < int(text) <= MAX_STARS:
-                    errors[key] = f"A whole number of Stars from 1 to {MAX_STARS}."
+                    errors[key] = lazy(
+                        "A whole number of Stars from 1 to %(most)s.", most=MAX_STARS
+                    )
                     continue
                 plans[index][name] = int(text)
             names = dict(plan.get("name") or {})
@@ -152,9 +155,9 @@ class ConsoleCatalog:
                 key = f"{pid}.name_{loc}"
                 text = form.get(key, "").strip()
                 if not text:
-                    errors[key] = "A name is needed in every language."
+                    errors[key] = lazy("A name is needed in every language.")
                 elif len(text) > MAX_NAME:
-                    errors[key] = f"At most {MAX_NAME} characters."
+                    errors[key] = lazy("At most %(num)s characters.", num=MAX_NAME)
                 else:
                     names[loc] = text
             plans[index]["name"] = names
@@ -203,7 +206,7 @@ class ConsoleCatalog:
         the line and the field); saved as a version and in force at once, or nothing
         changes."""
         if len(text) > MAX_IMPORT:
-            return Saved(False, errors={"import": "The file is too large for a catalog."})
+            return Saved(False, errors={"import": lazy("The file is too large for a catalog.")})
         try:
             imported = parse_catalog(text, source="catalog.toml")
         except CatalogError as error:
@@ -216,7 +219,7 @@ class ConsoleCatalog:
         async with self.uow.begin():
             text = await self.versions.text_of(version_id)
         if text is None:
-            return Saved(False, errors={"version": "No such version."})
+            return Saved(False, errors={"version": lazy("No such version.")})
         try:
             target = parse_catalog(text, source=f"version {version_id}")
         except CatalogError as error:
@@ -242,7 +245,7 @@ class ConsoleCatalog:
             return Saved(False, errors={field: message})
         changes = _changed(before, raw)
         if not changes:
-            return Saved(False, errors={field: "Nothing changed."})
+            return Saved(False, errors={field: lazy("Nothing changed.")})
         now = self.clock.now()
         async with self.uow.begin():
             version_id = await self.versions.add(

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from forever.domain.clock import Clock
+from forever.domain.lazy_text import lazy
 from forever.domain.lifecycle import State
 from forever.domain.segments import SegmentKind
 from forever.services.ports import UnitOfWork
@@ -104,19 +105,20 @@ class FilterError(ValueError):
     def __init__(self, field_name: str, message: str) -> None:
         super().__init__(message)
         self.field = field_name
+        self.message = message  # shown in the reader's language when it is a lazy() text
 
 
 def check_filter(wanted: PeopleFilter, plans: Sequence[str], languages: Sequence[str]) -> None:
     if len(wanted.query) > MAX_QUERY:
-        raise FilterError("query", f"At most {MAX_QUERY} characters.")
+        raise FilterError("query", lazy("At most %(num)s characters.", num=MAX_QUERY))
     if wanted.state and wanted.state not in STATES:
-        raise FilterError("state", "Pick a state from the list.")
+        raise FilterError("state", lazy("Pick a state from the list."))
     if wanted.plan and wanted.plan not in plans:
-        raise FilterError("plan", "Pick a plan from the list.")
+        raise FilterError("plan", lazy("Pick a plan from the list."))
     if wanted.language and wanted.language not in languages:
-        raise FilterError("language", "Pick a language from the list.")
+        raise FilterError("language", lazy("Pick a language from the list."))
     if wanted.segment and wanted.segment not in SEGMENTS:
-        raise FilterError("segment", "Pick a segment from the list.")
+        raise FilterError("segment", lazy("Pick a segment from the list."))
 
 
 class ConsolePeople:

@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from forever.catalogs import months, override, translations
+from forever.catalogs import extra_days, months, override, points, translations
 from forever.domain.locales import CATALOG_LOCALES, SOURCE_LOCALE
 from forever.rendering import TEMPLATES_DIR
 
@@ -39,10 +39,18 @@ class Labels:
         """'1 month', '3 luni', '5 месяцев': the locale's plural rule."""
         return months(n, locale if locale in self._by_locale else SOURCE_LOCALE)
 
-    def redeem_days(self, locale: str, days: int, points: int) -> str:
-        """The extra-days reward button: "1 extra day", "7 extra days"."""
-        key = "redeem_days_one" if days == 1 else "redeem_days_many"
-        return self(locale, key, days=days, points=points)
+    def redeem_days(self, locale: str, days: int, cost: int) -> str:
+        """The extra-days reward button: "1 extra day · 50 points", "7 zile în plus · 100 de
+        puncte": the catalog's plural forms for both counts."""
+        loc = locale if locale in self._by_locale else SOURCE_LOCALE
+        return f"{extra_days(days, loc)} · {points(cost, loc)}"[:64]
+
+    def redeem_addon(self, locale: str, name: str, cost: int) -> str:
+        """An add-on reward's button: "Coaching call · 300 points", "… · 300 de puncte"."""
+        loc = locale if locale in self._by_locale else SOURCE_LOCALE
+        price = f" · {points(cost, loc)}"
+        room = 64 - len(price)
+        return (name if len(name) <= room else name[: room - 1] + "…") + price
 
     def keys(self, locale: str) -> set[str]:
         return set(self._by_locale[locale])

@@ -4,23 +4,44 @@ Sign-in: GET /console/login/TOKEN shows one button and changes nothing (link pre
 scanners open links); its POST uses the one-time link and sets the session cookie. Every
 other page needs a live session; every POST also needs the session's CSRF token in the form
 field `csrf`, and actions beyond reading need the role that allows them.
+
+Language (issue 21): the one chosen with the switch in the page header (a cookie), else the
+staff member's own bot language, else the browser's Accept-Language, each along the fallback
+chain, else the default locale.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from forever import catalogs
 from forever.domain import console
+from forever.domain.lazy_text import Lazy
+from forever.domain.locales import CATALOG_LOCALES, fallback_chain
 from forever.rendering import Renderer
 from forever.services.console import ConsoleAuth, Staff
 
 log = logging.getLogger(__name__)
 
 COOKIE = "forever_console"
+LANGUAGE_COOKIE = "forever_console_language"
+LANGUAGES = {  # the switch in the header: each language in its own name
+    "en": "English",
+    "ro": "Română",
+    "it": "Italiano",
+    "ru": "Русский",
+    "es": "Español",
+}
+assert set(LANGUAGES) == set(CATALOG_LOCALES)
+# The language of the request being answered (set before a handler runs; each request is
+# its own task, so its own context).
+_language: ContextVar[tuple[str, str] | None] = ContextVar("console_language", default=None)
 MAX_TOKEN = 100
 HEADERS = {
     "Cache-Control": "no-store",
@@ -60,22 +81,33 @@ class ConsoleWeb:
         app.router.add_get("/console/login/{token}", self.login_page)
         app.router.add_post("/console/login/{token}", self.login)
         app.router.add_post("/console/logout", self.action(self.logout))
+        app.router.add_get("/console/language/{code}", self.switch_language)
 
     # --- pages -------------------------------------------------------------------------
 
     def page_response(
         self, name: str, status: int = 200, staff: Staff | None = None, **context: Any
     ) -> web.Response:
-        html = self.renderer.render(
-            f"console/{name}.html.j2",
+        locale, here = _language.get() or (self.renderer.default_locale, "/console")
+        html = self.renderer.console(
+            name,
+            locale,
             business=self.business_name,
             staff=staff,
             bot_url=self.bot_url(),
+            console_languages=LANGUAGES,
+            here=here,
             **context,
         )
         return web.Response(
             text=html, status=status, content_type="text/html", charset="utf-8", headers=HEADERS
         )
+
+    def translate(self, text: Lazy) -> str:
+        """A lazy() text in the language of the request being answered (for text built
+        outside a template, such as the dashboard chart's title)."""
+        locale, _ = _language.get() or (self.renderer.default_locale, "")
+        return text.translated(catalogs.translations(locale).pgettext)
 
     def _signed_out(self, status: int = 401) -> web.Response:
         return self.page_response("signed_out", status=status)
@@ -86,11 +118,51 @@ class ConsoleWeb:
             return None
         return await self.auth.who(token)
 
+    async def use_language(self, request: web.Request, staff: Staff | None) -> str:
+        """The language this request's page speaks: the switch's cookie, else the staff
+        member's bot language, else the browser's, else the default."""
+        wanted = [request.cookies.get(LANGUAGE_COOKIE, "")[:16]]
+        if not wanted[0] and staff is not None:
+            wanted.append(await self.auth.language(staff) or "")
+        wanted.extend(accepted_languages(request.headers.get("Accept-Language", "")))
+        found = self.renderer.default_locale
+        for code in wanted:
+            chain = fallback_chain(code, CATALOG_LOCALES, "")
+            if chain[0]:
+                found = chain[0]
+                break
+        # Where the switch comes back to: this page; after a form, the dashboard.
+        here = request.path_qs if request.method == "GET" else "/console"
+        _language.set((found, here))
+        return found
+
+    async def switch_language(self, request: web.Request) -> web.StreamResponse:
+        """GET /console/language/ru?next=/console/people: remember the language (a cookie,
+        nothing else changes) and go back to the page."""
+        code = request.match_info["code"]
+        back = request.query.get("next", "")
+        parts = urlsplit(back)
+        if parts.scheme or parts.netloc or not back.startswith("/console") or "\\" in back:
+            back = "/console"
+        response = web.Response(status=303, headers={**HEADERS, "Location": back})
+        if code in LANGUAGES:
+            response.set_cookie(
+                LANGUAGE_COOKIE,
+                code,
+                path="/console",
+                httponly=True,
+                samesite="Lax",
+                secure=self.secure_cookie,
+                max_age=365 * 24 * 3600,
+            )
+        return response
+
     def page(self, handler: Handler, action: str = console.READ) -> Callable[..., Any]:
         """A GET page: a live session with the right to `action`."""
 
         async def run(request: web.Request) -> web.StreamResponse:
             staff = await self.staff_of(request)
+            await self.use_language(request, staff)
             if staff is None:
                 return self._signed_out()
             if not staff.may(action):
@@ -104,6 +176,7 @@ class ConsoleWeb:
 
         async def run(request: web.Request) -> web.StreamResponse:
             staff = await self.staff_of(request)
+            await self.use_language(request, staff)
             if staff is None:
                 return self._signed_out()
             try:
@@ -124,6 +197,7 @@ class ConsoleWeb:
 
     async def login_page(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
+        await self.use_language(request, None)
         if len(token) > MAX_TOKEN:
             return self.page_response("bad_link", status=400)
         return self.page_response("login", action=f"/console/login/{token}")
@@ -131,6 +205,7 @@ class ConsoleWeb:
     async def login(self, request: web.Request) -> web.StreamResponse:
         token = request.match_info["token"]
         staff = None if len(token) > MAX_TOKEN else await self.auth.sign_in(token)
+        await self.use_language(request, None)
         if staff is None:
             return self.page_response("bad_link", status=400)
         return session_response(staff, secure=self.secure_cookie)
@@ -140,6 +215,25 @@ class ConsoleWeb:
         response = self.page_response("signed_out", status=200, logged_out=True)
         response.del_cookie(COOKIE, path="/console")
         return response
+
+
+def accepted_languages(header: str, most: int = 8) -> list[str]:
+    """An Accept-Language header's language tags, most wanted first ('*' and q=0 left out)."""
+    found: list[tuple[float, int, str]] = []
+    for index, item in enumerate(header.split(",")[:most]):
+        tag, _, params = item.strip().partition(";")
+        weight = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        tag = tag.strip()
+        if tag and tag != "*" and weight > 0:
+            found.append((-weight, index, tag[:16]))
+    return [tag for _, _, tag in sorted(found)]
 
 
 def session_response(staff: Staff, *, secure: bool) -> web.Response:

@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from forever.domain import console
+from forever.domain.lazy_text import Lazy, lazy
 from forever.domain.locales import LOCALES
 from forever.domain.segments import Segment, SegmentError, SegmentKind, parse_segment
 from forever.services.console import Staff
@@ -27,12 +28,12 @@ MAX_CAPTION = 1024  # sendPhoto: a caption of 0-1024 characters after entities p
 MAX_PHOTO = 900 * 1024
 PHOTO_MAGIC = {b"\xff\xd8\xff": "photo.jpg", b"\x89PNG\r\n\x1a\n": "photo.png"}
 MAX_URL = 512
-NOTICES = {
-    "queued": "Queued: sending to {total} people now.",
-    "scheduled": "Scheduled: it goes to about {total} people at its time.",
-    "empty": "Nobody is in this segment now: nothing was sent.",
-    "busy": "Another broadcast is still sending (#{id}): try again when it ends.",
-    "already": "This broadcast was already sent.",
+NOTICES: dict[str, Lazy] = {  # filled with `total` and `id` when shown
+    "queued": lazy("Queued: sending to %(total)s people now."),
+    "scheduled": lazy("Scheduled: it goes to about %(total)s people at its time."),
+    "empty": lazy("Nobody is in this segment now: nothing was sent."),
+    "busy": lazy("Another broadcast is still sending (#%(id)s): try again when it ends."),
+    "already": lazy("This broadcast was already sent."),
 }
 
 
@@ -68,7 +69,9 @@ class BroadcastPages:
             if (request.content_length or 0) > MAX_REQUEST_BYTES:
                 staff = await w.staff_of(request)
                 if staff is not None and staff.may(console.BROADCAST):
-                    too_large = f"At most {MAX_PHOTO // 1024} KB: choose a smaller photo."
+                    too_large = lazy(
+                        "At most %(kb)s KB: choose a smaller photo.", kb=MAX_PHOTO // 1024
+                    )
                     return await self._render(staff, 413, errors={"photo": too_large})
             response: web.StreamResponse = await send(request)
             return response
@@ -132,19 +135,23 @@ class BroadcastPages:
             raw = form.get(field, "").strip()
             if not raw:
                 if required and photo is None and "photo" not in errors:
-                    errors[field] = "Write the message first."
+                    errors[field] = lazy("Write the message first.")
                 return None
             try:
                 body = telegram_html(raw)
             except TemplateRefused as error:
-                errors[field] = f"Not a valid text: {error}."
+                errors[field] = lazy("Not a valid text: %(why)s.", why=str(error))
                 return None
             if len(body) > MAX_LENGTH:
-                errors[field] = f"At most {MAX_LENGTH} characters ({len(body)} now)."
+                errors[field] = lazy(
+                    "At most %(num)s characters (%(now)s now).", num=MAX_LENGTH, now=len(body)
+                )
                 return None
             if len(raw) > limit:
-                errors[field] = (
-                    f"A photo's caption has at most {limit} characters ({len(raw)} now)."
+                errors[field] = lazy(
+                    "A photo's caption has at most %(num)s characters (%(now)s now).",
+                    num=limit,
+                    now=len(raw),
                 )
                 return None
             return body
@@ -158,16 +165,16 @@ class BroadcastPages:
         button_text = form.get("button_text", "").strip() or None
         button_url = form.get("button_url", "").strip() or None
         if button_text and len(button_text) > MAX_BUTTON:
-            errors["button_text"] = f"At most {MAX_BUTTON} characters."
+            errors["button_text"] = lazy("At most %(num)s characters.", num=MAX_BUTTON)
         if bool(button_text) != bool(button_url):
             field = "button_url" if button_text else "button_text"
-            errors[field] = "A button needs both a label and a link."
+            errors[field] = lazy("A button needs both a label and a link.")
         if button_url and (
             not button_url.startswith(("https://", "http://", "tg://"))
             or len(button_url) > MAX_URL
             or any(c.isspace() for c in button_url)
         ):
-            errors["button_url"] = "A link starting with https://, without spaces."
+            errors["button_url"] = lazy("A link starting with https://, without spaces.")
         segment, send_at = read_audience(form, self.plans(), now, errors)
         if errors or (text is None and photo is None) or segment is None:
             return await self._render(staff, 400, form=form, errors=errors)
@@ -182,10 +189,11 @@ class BroadcastPages:
             send_at=send_at,
         )
         if done.outcome == "refused":
-            errors["photo"] = f"The photo was not sent: {done.detail}."
+            errors["photo"] = lazy("The photo was not sent: %(why)s.", why=done.detail)
             return await self._render(staff, 400, form=form, errors=errors)
-        notice = NOTICES.get(done.outcome, done.outcome).format(
-            total=done.total, id=done.broadcast_id
+        found = NOTICES.get(done.outcome)
+        notice = (
+            lazy(found.msgid, total=done.total, id=done.broadcast_id) if found else done.outcome
         )
         status = 200 if done.outcome in ("queued", "scheduled") else 409
         return await self._render(
@@ -194,10 +202,10 @@ class BroadcastPages:
 
 
 CANCEL_NOTICES = {
-    "cancelled": "Cancelled: it will not be sent.",
-    "already": "Not cancelled: it was already sent or cancelled.",
-    "not_yours": "Not cancelled: only who scheduled it may cancel it.",
-    "nothing": "Nothing to cancel.",
+    "cancelled": lazy("Cancelled: it will not be sent."),
+    "already": lazy("Not cancelled: it was already sent or cancelled."),
+    "not_yours": lazy("Not cancelled: only who scheduled it may cancel it."),
+    "nothing": lazy("Nothing to cancel."),
 }
 
 
@@ -210,14 +218,14 @@ def read_photo(field: object, errors: dict[str, str]) -> Photo | None:
     if not data and not field.filename:
         return None  # no file chosen
     if not data:
-        errors["photo"] = "This file is empty."
+        errors["photo"] = lazy("This file is empty.")
         return None
     if len(data) > MAX_PHOTO:
-        errors["photo"] = f"At most {MAX_PHOTO // 1024} KB: choose a smaller photo."
+        errors["photo"] = lazy("At most %(kb)s KB: choose a smaller photo.", kb=MAX_PHOTO // 1024)
         return None
     name = next((n for magic, n in PHOTO_MAGIC.items() if data.startswith(magic)), None)
     if name is None:
-        errors["photo"] = "Only JPEG or PNG photos."
+        errors["photo"] = lazy("Only JPEG or PNG photos.")
         return None
     return Photo(data, name)
 
@@ -231,16 +239,16 @@ def read_audience(
     try:
         segment = parse_choice(form.get("segment", ""), plans)
     except SegmentError as error:
-        errors["segment"] = f"Choose a segment from the list ({error})."
+        errors["segment"] = lazy("Choose a segment from the list (%(why)s).", why=str(error))
     send_at = None
     if form.get("when") == "later":
         send_at = parse_time(form.get("send_at", ""))
         if send_at is None:
-            errors["send_at"] = "A date and time in UTC, such as 2026-12-24T09:00."
+            errors["send_at"] = lazy("A date and time in UTC, such as 2026-12-24T09:00.")
         elif send_at <= now:
-            errors["send_at"] = "This time has passed: choose a later one."
+            errors["send_at"] = lazy("This time has passed: choose a later one.")
     elif form.get("when", "now") != "now":
-        errors["when"] = "Choose now or later."
+        errors["when"] = lazy("Choose now or later.")
     return segment, send_at
 
 

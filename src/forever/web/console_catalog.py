@@ -10,6 +10,7 @@ from aiohttp import web
 
 from forever.domain import console
 from forever.domain.catalog import LOCALES
+from forever.domain.lazy_text import lazy
 from forever.services.console import Staff
 from forever.services.console_catalog import (
     PLAN_FIELDS,
@@ -87,7 +88,10 @@ class CatalogPages:
         if not saved.ok:
             return await self._render(staff, 400, form=form, errors=saved.errors)
         return await self._render(
-            staff, notice=f"Saved as version {saved.version_id}: in force now, for new sales."
+            staff,
+            notice=lazy(
+                "Saved as version %(id)s: in force now, for new sales.", id=saved.version_id
+            ),
         )
 
     async def save_section(self, request: web.Request, staff: Staff) -> web.StreamResponse:
@@ -100,19 +104,23 @@ class CatalogPages:
         if not saved.ok:
             return await self._render(staff, 400, errors=saved.errors, texts={section: text})
         return await self._render(
-            staff, notice=f"Saved as version {saved.version_id}: in force now."
+            staff, notice=lazy("Saved as version %(id)s: in force now.", id=saved.version_id)
         )
 
     async def import_(self, request: web.Request, staff: Staff) -> web.StreamResponse:
         posted = await request.post()
         upload = posted.get("file")
         if not isinstance(upload, web.FileField):
-            return await self._render(staff, 400, errors={"import": "Choose a catalog.toml file."})
+            return await self._render(
+                staff, 400, errors={"import": lazy("Choose a catalog.toml file.")}
+            )
         try:
             text = upload.file.read().decode("utf-8")
         except UnicodeDecodeError:
             return await self._render(
-                staff, 400, errors={"import": "The file is not UTF-8 text: not a catalog.toml."}
+                staff,
+                400,
+                errors={"import": lazy("The file is not UTF-8 text: not a catalog.toml.")},
             )
         saved = await self.editor.import_toml(
             staff_id=staff.telegram_id, text=text.replace("\r\n", "\n")
@@ -121,18 +129,26 @@ class CatalogPages:
             return await self._render(staff, 400, errors=saved.errors)
         return await self._render(
             staff,
-            notice=f"Imported {upload.filename or 'the file'}: saved as version "
-            f"{saved.version_id}, in force now.",
+            notice=lazy(
+                "Imported %(file)s: saved as version %(id)s, in force now.",
+                file=upload.filename or "catalog.toml",
+                id=saved.version_id,
+            ),
         )
 
     async def rollback(self, request: web.Request, staff: Staff) -> web.StreamResponse:
         posted = await request.post()
         version = parse_id(posted.get("version"))
         if version is None:
-            return await self._render(staff, 400, errors={"version": "Choose a version."})
+            return await self._render(staff, 400, errors={"version": lazy("Choose a version.")})
         saved = await self.editor.rollback(staff_id=staff.telegram_id, version_id=version)
         if not saved.ok:
             return await self._render(staff, 400, errors=saved.errors)
         return await self._render(
-            staff, notice=f"Back to version {version}, saved as version {saved.version_id}."
+            staff,
+            notice=lazy(
+                "Back to version %(old)s, saved as version %(id)s.",
+                old=version,
+                id=saved.version_id,
+            ),
         )

@@ -11,6 +11,7 @@ from html import escape
 from aiohttp import web
 
 from forever.domain.kpi import Kpis
+from forever.domain.lazy_text import lazy
 from forever.services.console import ConsoleDashboard, Dashboard, Staff
 from forever.services.stats import MAX_DAYS
 from forever.web.console import HEADERS, ConsoleWeb
@@ -30,8 +31,12 @@ def parse_days(raw: str | None) -> int | None:
     return int(raw)
 
 
-def chart_svg(kpis: Kpis, width: int = 640, height: int = 220) -> str:
-    """Active members per day (line) and paid memberships ended per day (bars)."""
+CHART_TITLE = lazy("Active members (line) and paid memberships ended (bars) per day")
+
+
+def chart_svg(kpis: Kpis, width: int = 640, height: int = 220, title: str = CHART_TITLE) -> str:
+    """Active members per day (line) and paid memberships ended per day (bars); `title` in
+    the reader's language."""
     points = kpis.series
     pad_left, pad_bottom, pad_top = 40, 24, 10
     inner_w, inner_h = width - pad_left - 10, height - pad_bottom - pad_top
@@ -42,8 +47,7 @@ def chart_svg(kpis: Kpis, width: int = 640, height: int = 220) -> str:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'width="{width}" height="{height}" role="img" aria-labelledby="chart-title">',
-        '<title id="chart-title">Active members (line) and paid memberships ended (bars) '
-        "per day</title>",
+        f'<title id="chart-title">{escape(title)}</title>',
         f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
         f'<line x1="{pad_left}" y1="{pad_top + inner_h}" x2="{width - 10}" '
         f'y2="{pad_top + inner_h}" stroke="#767676"/>',
@@ -147,9 +151,11 @@ class DashboardPages:
                 status=400,
                 staff=staff,
                 board=board,
-                chart=chart_svg(board.kpis),
+                chart=chart_svg(board.kpis, title=self.web.translate(CHART_TITLE)),
                 periods=PERIODS,
-                days_error=f"The period is a whole number of days from 1 to {MAX_DAYS}.",
+                days_error=lazy(
+                    "The period is a whole number of days from 1 to %(most)s.", most=MAX_DAYS
+                ),
                 days_value=request.query.get("days", ""),
                 heat=heat,
                 names=self.names,
@@ -159,7 +165,7 @@ class DashboardPages:
             "dashboard",
             staff=staff,
             board=board,
-            chart=chart_svg(board.kpis),
+            chart=chart_svg(board.kpis, title=self.web.translate(CHART_TITLE)),
             periods=PERIODS,
             days_error="",
             days_value=str(days),

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from forever.domain import console
+from forever.domain.lazy_text import lazy
 from forever.services.console import Staff
 from forever.services.console_inbox import ConsoleAudit, ConsoleInbox, new_nonce
 from forever.services.staff_replies import MAX_TEXT
@@ -15,10 +16,10 @@ from forever.web.console import ConsoleWeb
 from forever.web.console_people import parse_id
 
 ANSWER_NOTICES = {
-    "sent": "Sent to the customer in Telegram.",
-    "unreachable": "Not sent: the customer blocked the bot or was erased.",
-    "bad_target": "Not sent: nobody to send it to.",
-    "not_staff": "Not sent: you are not staff any more.",
+    "sent": lazy("Sent to the customer in Telegram."),
+    "unreachable": lazy("Not sent: the customer blocked the bot or was erased."),
+    "bad_target": lazy("Not sent: nobody to send it to."),
+    "not_staff": lazy("Not sent: you are not staff any more."),
 }
 
 
@@ -42,15 +43,15 @@ class InboxPages:
         if q.get("actor", "").strip():
             actor = parse_id(q["actor"])
             if actor is None:
-                errors["actor"] = "A Telegram id: digits only."
+                errors["actor"] = lazy("A Telegram id: digits only.")
         action = q.get("action", "").strip()
         if len(action) > 48:
-            errors["action"] = "At most 48 characters."
+            errors["action"] = lazy("At most %(num)s characters.", num=48)
         before = None
         if q.get("before"):
             before = parse_id(q["before"])
             if before is None:
-                errors["before"] = "Not a page of this log: start again from the first page."
+                errors["before"] = lazy("Not a page of this log: start again from the first page.")
         form = {"actor": q.get("actor", ""), "action": action}
         if errors:
             return self.web.page_response(
@@ -106,11 +107,11 @@ class InboxPages:
             return self.web.page_response("not_found", 404, staff)
         error = ""
         if not text:
-            error = "Write an answer first."
+            error = lazy("Write an answer first.")
         elif len(text) > MAX_TEXT:
-            error = f"At most {MAX_TEXT} characters ({len(text)} now)."
+            error = lazy("At most %(num)s characters (%(now)s now).", num=MAX_TEXT, now=len(text))
         elif nonce is None:
-            error = "This form is broken: reload the page."
+            error = lazy("This form is broken: reload the page.")
         if error:
             return await self._thread(staff, person_id, 400, error=error, text=text)
         assert nonce is not None

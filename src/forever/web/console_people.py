@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from forever.domain import console
+from forever.domain.lazy_text import lazy
 from forever.domain.locales import LOCALES
 from forever.services.console import Staff
 from forever.services.console_people import (
@@ -76,11 +77,11 @@ class PeoplePages:
         if q.get("before"):
             before = parse_id(q.get("before"))
             if before is None:
-                errors["before"] = "Not a page of this list: start again from the first page."
+                errors["before"] = lazy("Not a page of this list: start again from the first page.")
         try:
             check_filter(wanted, self.plans(), LOCALES)
         except FilterError as error:
-            errors[error.field] = str(error)
+            errors[error.field] = error.message
         if errors:
             return self.web.page_response(
                 "people",
@@ -144,9 +145,9 @@ class PeoplePages:
         days = parse_id(form.get("days"))
         errors: dict[str, str] = {}
         if plan not in self.plans():
-            errors["plan"] = "Pick a plan from the list."
+            errors["plan"] = lazy("Pick a plan from the list.")
         if days is None or days > MAX_GRANT_DAYS:
-            errors["days"] = f"A whole number of days from 1 to {MAX_GRANT_DAYS}."
+            errors["days"] = lazy("A whole number of days from 1 to %(most)s.", most=MAX_GRANT_DAYS)
         if errors or person_id is None:
             return await self._person_page(
                 staff, person_id, 400, errors=errors, form={"plan": plan, "days": form.get("days")}
@@ -157,8 +158,18 @@ class PeoplePages:
         done = await self.people.grant(
             staff_id=staff.telegram_id, person_id=person_id, plan_id=plan, days=days
         )
-        told = "They were told in the chat." if done.told else "They could not be told in chat."
-        notice = f"Granted {plan} for {days} days. {told}"
+        if done.told:
+            notice = lazy(
+                "Granted %(plan)s for %(days)s days. They were told in the chat.",
+                plan=plan,
+                days=days,
+            )
+        else:
+            notice = lazy(
+                "Granted %(plan)s for %(days)s days. They could not be told in chat.",
+                plan=plan,
+                days=days,
+            )
         return await self._person_page(staff, person_id, notice=notice)
 
     async def refund(self, request: web.Request, staff: Staff) -> web.StreamResponse:
@@ -171,16 +182,16 @@ class PeoplePages:
         theirs = {p.id for p in page.payments if p.refunded_at is None} if page else set()
         if payment_id not in theirs:
             return await self._person_page(
-                staff, person_id, 400, errors={"payment": "Pick a payment not refunded yet."}
+                staff, person_id, 400, errors={"payment": lazy("Pick a payment not refunded yet.")}
             )
         if form.get("confirm") != "yes":
             return self._confirm(staff, person_id, "refund", payment=payment_id)
         assert payment_id is not None
         done = await self.people.refund(staff_id=staff.telegram_id, payment_id=payment_id)
         notice = {
-            RefundOutcome.OK: "Refunded; Telegram is being asked to give the Stars back.",
-            RefundOutcome.ALREADY: "That payment was refunded already.",
-        }.get(done.outcome, "That payment cannot be refunded.")
+            RefundOutcome.OK: lazy("Refunded; Telegram is being asked to give the Stars back."),
+            RefundOutcome.ALREADY: lazy("That payment was refunded already."),
+        }.get(done.outcome, lazy("That payment cannot be refunded."))
         return await self._person_page(staff, person_id, notice=notice)
 
     async def erase(self, request: web.Request, staff: Staff) -> web.StreamResponse:
@@ -191,5 +202,9 @@ class PeoplePages:
         if form.get("confirm") != "yes":
             return self._confirm(staff, person_id, "erase")
         done = await self.people.erase(staff_id=staff.telegram_id, person_id=person_id)
-        notice = "Erased: their personal data is gone." if done else "They were erased already."
+        notice = (
+            lazy("Erased: their personal data is gone.")
+            if done
+            else lazy("They were erased already.")
+        )
         return await self._person_page(staff, person_id, notice=notice)

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from forever.db.models import ConsoleLink, ConsoleSession
+from forever.db.models import ConsoleLink, ConsoleSession, Person
 from forever.db.transactions import SqlUnitOfWork
 from forever.domain.console import LINK_TTL
 from forever.services.console import SessionRow
@@ -70,4 +70,9 @@ class SqlConsoleStore:
             .where(ConsoleSession.token_hash == digest, ConsoleSession.ended_at.is_(None))
             .values(ended_at=now)
             .execution_options(synchronize_session=False)
+        )
+
+    async def language(self, telegram_id: int) -> str | None:
+        return await self._uow.session.scalar(
+            select(Person.language).where(Person.telegram_id == telegram_id)
         )

@@ -59,7 +59,7 @@ async def _show(
     for reward in catalog.points.rewards:
         name = _reward_name(reward, catalog, locale)
         label = (
-            labels(locale, "redeem_addon", name=name, points=reward.points)
+            labels.redeem_addon(locale, name, reward.points)
             if name is not None
             else labels.redeem_days(locale, reward.days or 0, reward.points)
         )
