@@ -22,6 +22,7 @@ from forever.db.models import AuditEntry, Event, OutboxMessage
 from forever.domain.clock import ManualClock
 from forever.runtime import Runtime
 from forever.sandbox.fake_bot_api import FakeBotAPI
+from forever.web.console import LANGUAGE_COOKIE
 from forever.web.server import build_web_app
 from forever.wiring import console
 from tests.conftest import STAFF_ID
@@ -207,3 +208,48 @@ async def test_support_staff_and_forms_without_the_csrf_token_are_refused(
     # The owner's page still offers the same move.
     _, again = await owner.get(PAGE)
     assert token_of(again, "plus") == form["token"]
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        (
+            "ru",
+            [
+                "<h1>Перевод участников на новые цены</h1>",
+                "<b>2</b> участника тарифа plus платят по старой цене:",
+                "помесячно",
+                "Подтвердить: перевести 2",
+                "Готово: 2 участника тарифа plus получают уведомление",
+            ],
+        ),
+        (
+            "ro",
+            [
+                "<h1>Mutarea membrilor la prețuri noi</h1>",
+                "<b>2</b> membri ai planului plus păstrează un preț mai vechi:",
+                "lunar",
+                "Confirmă: mută 2",
+                "Gata: 2 membri ai planului plus sunt anunțați",
+            ],
+        ),
+    ],
+)
+async def test_the_page_speaks_the_owners_language(
+    tg: FakeBotAPI, running_bot: Runtime, client: TestClient, code: str, expected: list[str]
+) -> None:
+    for telegram_id in (6131, 6132):
+        await paying_user(tg, telegram_id)
+    owner = await sign_in(client, running_bot.container)
+    await plus_at(owner, 350)
+    cookie = {"Cookie": f"{owner.headers['Cookie']}; {LANGUAGE_COOKIE}={code}"}
+    response = await client.get(PAGE, headers=cookie)
+    shown = await response.text()
+    assert response.status == 200 and f'<html lang="{code}">' in shown
+    for english in ("Move members", "keep an older price", "Confirm: move", "Billing"):
+        assert english not in shown
+    form = {"plan": "plus", "token": token_of(shown, "plus"), "csrf": owner.csrf}
+    response = await client.post(PAGE, data=form, headers=cookie)
+    done = await response.text()
+    assert response.status == 200
+    assert [e for e in expected if e not in shown + done] == []

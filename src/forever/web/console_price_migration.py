@@ -67,11 +67,12 @@ class PriceMigrationPages:
         staff: Staff,
         status: int = 200,
         *,
-        notice: str = "",
-        error: str = "",
+        outcome: str = "",
         result: dict[str, Any] | None = None,
     ) -> web.StreamResponse:
-        """Every plan's preview now; `result`: what a confirmation did, shown first."""
+        """Every plan's preview now. `outcome`, what a confirmation did (the template words
+        it in the reader's language): done, nothing (nobody to move), already (a second
+        submit), changed (who moves changed: nobody moved), no_plan; `result`: its preview."""
         names = self._names()
         previews = []
         for plan_id in names:
@@ -79,13 +80,7 @@ class PriceMigrationPages:
             if found is not None:
                 previews.append(preview_view(found, names))
         return self.web.page_response(
-            "migrate",
-            status,
-            staff,
-            previews=previews,
-            notice=notice,
-            error=error,
-            result=result,
+            "migrate", status, staff, previews=previews, outcome=outcome, result=result
         )
 
     async def page(self, request: web.Request, staff: Staff) -> web.StreamResponse:
@@ -101,28 +96,12 @@ class PriceMigrationPages:
             plan_id, staff_id=staff.telegram_id, expected=token, via="console"
         )
         if found is None:
-            return await self._render(staff, 400, error="No such plan in the catalog.")
-        view = preview_view(found, self._names())
+            return await self._render(staff, 400, outcome="no_plan")
+        result = preview_view(found, self._names())
         if not found.stale:
-            if found.members == 0:
-                notice = f"Nobody to move on {plan_id}; nothing was sent."
-            else:
-                notice = (
-                    f"Done: {found.members} member{'s' if found.members != 1 else ''} of "
-                    f"{plan_id} {'are' if found.members != 1 else 'is'} being told; their new "
-                    f"price applies from {view['date']}."
-                )
-            return await self._render(staff, notice=notice, result=view)
+            outcome = "done" if found.members else "nothing"
+            return await self._render(staff, outcome=outcome, result=result)
         if found.members == 0:
             # Mostly the second of two submits: the first one moved them.
-            return await self._render(
-                staff,
-                notice=f"Already done: nobody is left to move on {plan_id}, "
-                "and nobody was told twice.",
-            )
-        return await self._render(
-            staff,
-            409,
-            error=f"Nobody was moved: who keeps an older price on {plan_id} has changed since "
-            "that page was shown. Here it is as it stands now; confirm again to go ahead.",
-        )
+            return await self._render(staff, outcome="already", result=result)
+        return await self._render(staff, 409, outcome="changed", result=result)
