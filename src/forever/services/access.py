@@ -546,7 +546,9 @@ class SyncAccess:
                 "chat_removal",
                 now,
                 chat=chat_id,
-                user_id=user_id,
+                # A person not told is an erased one: the entry keeps their number, not
+                # their Telegram id (a stray, with no person, is known by the id alone).
+                user_id=user_id if tell or person_id is None else None,
                 person_id=person_id,
                 reason=reason,
             )

@@ -119,11 +119,12 @@ class PriceMigration:
             await self.uow.commit()
 
     async def migrate(
-        self, plan_id: str, *, staff_id: int, expected: str | None = None
+        self, plan_id: str, *, staff_id: int, expected: str | None = None, via: str = ""
     ) -> Preview | None:
         """Records each member's move, queues their notice, and audits it, in one commit.
         With `expected` (a preview's token), only if the preview still says who moves:
-        otherwise nothing changes and the answer is today's preview, `stale`."""
+        otherwise nothing changes and the answer is today's preview, `stale`. `via` names
+        where it was confirmed when not the chat ("console"), in the audit entry."""
         if self.catalog.plan(plan_id) is None:
             return None
         now = self.clock.now()
@@ -178,6 +179,7 @@ class PriceMigration:
                 members=len(moved),
                 effective_at=effective.isoformat(),
                 confirmed="button" if expected is not None else "command",
+                **({"via": via} if via else {}),
             )
             await self.uow.commit()
         return _preview(plan_id, new, moved, effective)

@@ -2,9 +2,10 @@
 
 Erasure blanks the personal columns (the row stays as an anonymous tombstone so events still
 count), stops any Stars renewal, withdraws consent, drops queued messages, scrubs every other
-copy of their data (staff audit entries, stored webhook updates, staff's copies of their
-messages), and keeps only a keyed hash of the address in the suppression list so it is never
-mailed again.
+copy of their data (staff audit entries, so the console's inbox made of them, keep the fact
+without their words or ids; stored webhook updates; staff's copies of their messages), all in
+one transaction, and keeps only a keyed hash of the address in the suppression list so it is
+never mailed again.
 """
 
 from __future__ import annotations

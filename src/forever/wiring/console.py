@@ -34,8 +34,9 @@ from forever.web.console_dashboard import DashboardPages
 from forever.web.console_email import EmailBroadcastPages
 from forever.web.console_inbox import InboxPages
 from forever.web.console_people import PeoplePages
+from forever.web.console_price_migration import PriceMigrationPages
 from forever.web.console_texts import TextPages
-from forever.wiring import customers
+from forever.wiring import customers, experiments
 from forever.wiring import staff as staff_area
 from forever.wiring.container import Container
 
@@ -115,6 +116,9 @@ def install_routes(
         pages, email_broadcasts(container), lambda: [p.id for p in container.catalog.plans]
     ).install(app)
     CatalogPages(pages, catalog_editor(container)).install(app)
+    PriceMigrationPages(
+        pages, experiments.price_migration(container), lambda: container.catalog
+    ).install(app)
     TextPages(pages, text_editor(container, menus)).install(app)
 
 

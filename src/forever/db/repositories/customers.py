@@ -377,9 +377,12 @@ class _Person:
 
     def scrub(self, value: Any) -> Any:
         """`value` with every string naming the person replaced (an address anywhere in it,
-        or exactly one of their names)."""
+        or exactly one of their names), and their Telegram id where a key says it is a
+        user's id (`user_id`: a number, which no string test would catch)."""
         if isinstance(value, dict):
-            return {k: self.scrub(v) for k, v in value.items()}
+            return {
+                k: ERASED if self.is_their_id(k, v) else self.scrub(v) for k, v in value.items()
+            }
         if isinstance(value, list):
             return [self.scrub(v) for v in value]
         if isinstance(value, str):
@@ -387,6 +390,15 @@ class _Person:
             if any(a in low for a in self.addresses) or low in self.names:
                 return ERASED
         return value
+
+    def is_their_id(self, key: str, value: Any) -> bool:
+        return (
+            self.telegram_id is not None
+            and key in _ID_KEYS
+            and not isinstance(value, bool)
+            and isinstance(value, int | str)
+            and str(value).strip() == str(self.telegram_id)
+        )
 
     def mentioned_in(self, value: Any) -> bool:
         """One of their names or addresses appears anywhere in `value` (as a substring)."""
@@ -411,6 +423,13 @@ class _Person:
             return any(self.is_sender(v) for v in body)
         return False
 
+
+# Arguments of audit entries that hold a Telegram user id (or a private chat's, the same).
+_ID_KEYS = frozenset({"user_id", "telegram_id", "chat_id", "actor"})
+# Arguments of audit entries naming the person an entry is about (`person_id`: access).
+_PERSON_KEYS = ("person", "person_id")
+# Arguments holding words: a customer's text, staff's reply or note, what staff typed.
+_WORD_KEYS = ("text", "note", "query", "caption")
 
 # Where a Telegram update names a user or a private chat.
 _USER_KEYS = frozenset(
@@ -476,15 +495,20 @@ class SqlErasure:
     async def _scrub_audit(self, who: _Person) -> None:
         session = self._uow.session
         needles = set(who.addresses) | set(who.names)
-        needles |= {f'"person": {who.person_id}', f'"person":{who.person_id}'}
+        needles |= {
+            f'"{key}":{space}{who.person_id}' for key in _PERSON_KEYS for space in ("", " ")
+        }
         condition = _text_contains(AuditEntry.arguments, needles)
         if who.telegram_id is not None:
             condition = or_(condition, AuditEntry.actor_telegram_id == who.telegram_id)
         for entry in await session.scalars(select(AuditEntry).where(condition)):
+            # The entry stays (what was done, when, by whom, about which person number);
+            # what the person said, and what names them, goes.
             arguments = dict(entry.arguments or {})
-            if arguments.get("person") == who.person_id:
-                # Their own words (a message to staff, staff's reply to them) go entirely.
-                for key in ("text", "note"):
+            if any(arguments.get(key) == who.person_id for key in _PERSON_KEYS):
+                # Words about them (their message to staff or a text the bot did not
+                # understand, staff's reply or note) go entirely, whatever they mention.
+                for key in _WORD_KEYS:
                     if key in arguments:
                         arguments[key] = ERASED
             arguments = who.scrub(arguments)
@@ -492,7 +516,9 @@ class SqlErasure:
                 entry.arguments = arguments
             customer_acts = ("customer_message", "customer_unknown")
             if entry.action in customer_acts and entry.actor_telegram_id == who.telegram_id:
-                entry.actor_telegram_id = 0  # the customer was the actor
+                # The customer was the actor (their answers to broadcasts, their texts in
+                # the inbox): the entry no longer names them.
+                entry.actor_telegram_id = 0
 
     async def _scrub_inbox(self, who: _Person) -> None:
         session = self._uow.session
