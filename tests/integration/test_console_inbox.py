@@ -90,7 +90,8 @@ async def test_an_answer_from_the_web_reaches_the_customer_once_and_is_audited(
             await db.scalars(select(AuditEntry).where(AuditEntry.action == "staff_reply"))
         ).all()
     assert [(r.template, r.context) for r in rows] == [("staff_reply", {"text": "Hello Ana, yes."})]
-    assert [(r.actor_telegram_id, r.arguments["person"]) for r in replies][-1] == (SUPPORT_ID, 5)
+    # One audit entry for the one message, however often the form was sent.
+    assert [r.actor_telegram_id for r in replies if r.arguments["person"] == 5] == [SUPPORT_ID]
     _, page = await support.get("/console/inbox")
     assert "waiting" not in page
 

@@ -200,11 +200,9 @@ class StaffReplies:
             target = ReplyTarget(person.id, person.first_name, person.telegram_id)
             if not can_be_told(person):
                 return Answered("unreachable", target)
-            self.audit.record(
-                staff_id, "staff_reply", now, person=person.id, message=message_id, text=text
-            )
-            await self.outbox.enqueue(
-                # The staff member's message: a redelivered update is not sent twice.
+            queued = await self.outbox.enqueue(
+                # The staff member's message: a redelivered update (or a form sent again) is
+                # neither sent nor audited twice.
                 key=f"staff-reply:{staff_id}:{message_id}",
                 channel="chat",
                 person_id=person.id,
@@ -214,6 +212,10 @@ class StaffReplies:
                 not_before=now,
                 now=now,
             )
+            if queued:
+                self.audit.record(
+                    staff_id, "staff_reply", now, person=person.id, message=message_id, text=text
+                )
             await self.uow.commit()
         self.kick.kick()
         return Answered("sent", target)
