@@ -272,6 +272,17 @@ async def test_the_audit_log_names_actions_and_dates_in_spanish(
     assert "<td>console_sign_in</td>" in html and "23 Nov 2026, 10:00" in html
 
 
+async def test_a_catalog_sections_toml_errors_are_framed_in_russian(
+    client: TestClient, container: Container
+) -> None:
+    signed = await sign_in(client, container)
+    path = "/console/catalog/experiments"
+    status, html = await post_in(signed, "ru", path, {"experiments": "[[experiments]\nid = 1"})
+    assert status == 400 and "Некорректный TOML: " in html and "Not valid TOML" not in html
+    status, html = await post_in(signed, "ru", path, {"experiments": '[[plans]]\nid = "free"'})
+    assert "Здесь только таблицы [[experiments]], а не &#39;plans&#39;." in html
+
+
 def test_a_stored_name_the_mapping_does_not_know_is_shown_as_it_is() -> None:
     from forever.rendering import Renderer
 
