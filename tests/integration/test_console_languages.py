@@ -5,6 +5,7 @@ console's texts stay out of the customer text editor."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -316,3 +317,15 @@ def test_rates_use_the_languages_decimal_sign() -> None:
         "33,3",
         "33,3",
     ]
+
+
+def test_console_moments_are_written_as_each_language_writes_them() -> None:
+    at = datetime(2026, 12, 1, 9, 5, 42, tzinfo=UTC)
+    assert [catalogs.short_datetime(at, loc) for loc in ("en", "ro", "ru", "es")] == [
+        "1 Dec 2026, 09:05",
+        "1 dec. 2026, 09:05",
+        "1 дек. 2026\u202fг., 09:05",  # CLDR keeps "г." with its number
+        "1 dic 2026, 09:05",
+    ]
+    assert catalogs.short_datetime("2026-12-03T14:00:00+00:00", "it") == "3 dic 2026, 14:00"
+    assert catalogs.short_datetime("soon", "ru") == "soon"  # not a moment: shown as stored
