@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 def build_container(settings: Settings, clock: Clock | None = None) -> Container:
     clock = clock or SystemClock()
-    catalog = load_catalog(settings.catalog_path)
+    catalog = load_catalog(settings.catalog_path, settings.default_locale)
     renderer = Renderer(default_locale=settings.default_locale, timezone=settings.timezone)
     engine = make_engine(settings.database_url)
     # Without SECRET_KEY (only allowed for sandbox and migrate) links and the suppression

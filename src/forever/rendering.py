@@ -212,6 +212,11 @@ class Renderer:
         self._in_reader_zone(context)
         return found.render(context)
 
+    def find(self, kind: str, locale: str, name: str) -> tuple[Template, str]:
+        """The template `kind/name` is shown with in `locale`, and the locale it speaks (a
+        macro file such as `chat/_staff.j2`, imported as a module by its reader)."""
+        return self._find(kind, locale, name)
+
     def _find(self, kind: str, locale: str, name: str) -> tuple[Template, str]:
         """The template a message is shown with, and the locale it speaks (issue 21): the
         locale's own copy (`chat/ro/x.j2`, areas not converted yet) wins; else the one shared

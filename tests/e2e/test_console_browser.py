@@ -62,7 +62,7 @@ async def test_link_dashboard_people_person(
 
     await page.get_by_role("link", name="People", exact=True).click()
     await expect(page.get_by_role("heading", name="People")).to_be_visible()
-    await page.get_by_label("Language").select_option("ro")
+    await page.get_by_label("Language", exact=True).select_option("ro")
     await page.get_by_role("button", name="Filter").click()
     await page.get_by_role("link", name="Ana").click()
     await expect(page.get_by_role("heading", name=re.compile("Ana"))).to_be_visible()

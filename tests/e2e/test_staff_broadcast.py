@@ -135,7 +135,7 @@ async def test_template_injection_is_refused_with_a_clear_message(
     await staff.send_text("Hi {{ name.__class__.__mro__[1].__subclasses__() }}")
     assert "cannot be sent" in staff.last_message.text
     await staff.send_text("Hi {{ config }}")
-    assert "unknown placeholder 'config'" in staff.last_message.text
+    assert "there is no placeholder “config”" in staff.last_message.text
     async with running_bot.container.sessions() as session:
         assert (await session.scalars(select(Broadcast))).all() == []
 
@@ -209,6 +209,33 @@ async def test_a_version_per_language_reaches_each_person_in_theirs_with_the_def
         ]
     await wait_for(lambda: "Delivered:" in (staff.last_message.text or ""))
     assert "Delivered: 6" in staff.last_message.text
+
+
+async def test_russian_and_spanish_versions_reach_russian_and_spanish_speakers(
+    tg: FakeBotAPI, running_bot: Runtime
+) -> None:
+    container = running_bot.container
+    await add_people(container, tg, [5351], language="en")
+    await add_people(container, tg, [5352], language="ru")
+    await add_people(container, tg, [5353], language="es")
+    staff = await start_compose(tg)
+    await staff.send_text("Big news!")
+    offered = staff.last_message.button_texts
+    assert {"+ Română", "+ Italiano", "+ Русский", "+ Español"} <= set(offered)
+    await staff.press("+ Русский")
+    await staff.send_text("Большие новости!")
+    await staff.press("+ Español")
+    await staff.send_text("¡Grandes noticias!")
+    assert "Versions so far: English, Русский, Español" in staff.last_message.text
+    await staff.press("No button")
+    assert {"Language: ru", "Language: es"} <= set(staff.last_message.button_texts)
+    await staff.press("Everyone")
+    send = next(t for t in staff.last_message.button_texts if t.startswith("Send to "))
+    await staff.press(send)
+    await wait_for_status(container, await only_job(container), {"done"})
+    assert [m.text for m in tg.user(5351).messages] == ["Big news!"]
+    assert [m.text for m in tg.user(5352).messages] == ["Большие новости!"]
+    assert [m.text for m in tg.user(5353).messages] == ["¡Grandes noticias!"]
 
 
 async def test_a_copied_version_per_language_keeps_its_formatting_and_media(

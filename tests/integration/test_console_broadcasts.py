@@ -151,6 +151,24 @@ async def test_send_now_queues_it_at_once(client: TestClient, container: Contain
     assert build_outgoing(job, 7003, "P3", "it").html == "Ciao!"
 
 
+async def test_russian_and_spanish_each_get_a_version_and_a_segment(
+    client: TestClient, container: Container
+) -> None:
+    owner = await sign_in(client, container)
+    status, page = await owner.get("/console/broadcasts?segment=language:ru")
+    assert status == 200 and 'name="text_ru"' in page and 'name="text_es"' in page
+    assert '<option value="language:es"' in page
+    status, page = await owner.post(
+        "/console/broadcasts",
+        {"segment": "all", "text": "Hi!", "text_ru": "Привет!", "text_es": "¡Hola!", "when": "now"},
+    )
+    assert status == 200, page
+    (job,) = await jobs(container)
+    assert build_outgoing(job, 7004, "P4", "ru").html == "Привет!"
+    assert build_outgoing(job, 7005, "P5", "es").html == "¡Hola!"
+    assert build_outgoing(job, 7003, "P3", "it").html == "Hi!"
+
+
 @pytest.mark.parametrize(
     ("form", "field", "message"),
     [

@@ -118,6 +118,24 @@ async def test_a_new_price_is_for_the_next_new_member_not_an_existing_one(
     assert tomllib.loads(text)["plans"][0]["name"]["en"] == "Starter"
 
 
+async def test_a_russian_or_spanish_name_is_edited_or_left_to_fall_back(
+    client: TestClient, container: Container
+) -> None:
+    owner = await sign_in(client, container)
+    form = await form_of(owner)
+    assert form["basic.name_ru"] == "Базовый" and form["basic.name_es"] == "Básico"
+    change = {"basic.name_ru": "Начальный", "basic.name_es": ""}
+    status, page = await owner.post("/console/catalog", {**form, **change})
+    assert status == 200, page
+    plan = container.catalog.plan("basic")
+    assert plan is not None and plan.name["ru"] == "Начальный"
+    assert plan.name["es"] == "Basic"  # left empty: the default locale's name
+    assert "es" not in container.catalog.raw["plans"][0]["name"]
+    assert (await form_of(owner))["basic.name_es"] == ""  # shown empty, not as "Basic"
+    (version,) = await versions(container)
+    assert ["plans[basic].name.ru", "Базовый", "Начальный"] in version.changes
+
+
 async def test_rollback_puts_an_earlier_version_back_in_force(
     client: TestClient, container: Container
 ) -> None:

@@ -157,3 +157,22 @@ async def test_a_body_that_is_not_json_is_refused(http: aiohttp.ClientSession) -
     async with http.post("/sandbox/api/customers", data="name=Ana") as response:
         assert response.status == 400
         assert re.search(r"send a JSON body", (await response.json())["error"])
+
+
+async def test_russian_and_spanish_customers_can_be_added_and_are_greeted_in_theirs(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    state = await get(http, "/sandbox/api/state")
+    assert state["languages"] == ["en", "ro", "it", "ru", "es", "de"]
+    async with http.get("/") as response:
+        page = await response.text()
+    assert '<option value="ru">Русский</option>' in page
+    assert '<option value="es">Español</option>' in page
+    for name, language, greeting in (("Оля", "ru", "Добро пожаловать"), ("Lucía", "es", "¡Hola")):
+        status, customer = await post(
+            http, "/sandbox/api/customers", {"name": name, "language": language}
+        )
+        assert status == 201
+        assert (await post(http, f"/sandbox/api/chats/{customer['id']}/start", {}))[0] == 200
+        texts = [m["html"] for m in await bot_messages(http, customer["id"])]
+        assert any(greeting in t for t in texts), texts

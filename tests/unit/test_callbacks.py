@@ -122,6 +122,12 @@ def test_packed_strings_are_the_ones_already_in_chats() -> None:
     assert ConsentCb(yes=True).pack() == "mk:1"
     assert BroadcastCb(action=BroadcastAction.CANCEL).pack() == "bc:cancel:0"
     assert SegmentCb(kind=SegmentPick.ALL).pack() == "bcseg:all:"
+    assert LangCb(code=Language.IT).pack() == "lg:it"
+
+
+@pytest.mark.parametrize("code", ["ru", "es"])
+def test_russian_and_spanish_buttons_unpack(code: str) -> None:
+    assert LangCb.unpack(f"lg:{code}").code == code
 
 
 def test_enums_mirror_the_domain() -> None:
@@ -137,6 +143,8 @@ def test_enums_mirror_the_domain() -> None:
         (AccountCb, "ac:cancel:notanumber"),
         (PlanCb, "pl:plus:one_month"),
         (LangCb, "lg:de"),
+        (LangCb, "lg:RU"),
+        (LangCb, "lg:es-419"),
         (Nav, "nav:admin"),
         (MigratePriceCb, "mp:go:plus:0123abcd"),
         (MigratePriceCb, "mp:ok:Plus:0123abcd"),

@@ -171,3 +171,54 @@ def test_access_chats_are_checked_with_file_line_and_field() -> None:
         parse_catalog(base + chats.replace('"channel"', '"forum"'))
     with pytest.raises(CatalogError, match=r"chats\[0\]\.chat_id: a channel or supergroup id"):
         parse_catalog(base + chats.replace("-1001", "1001"))
+
+
+# --- ru and es (issue 21): optional in the file, always there once parsed --------------------
+
+
+def _without_ru_es(text: str) -> str:
+    """The shipped catalog as it was before ru and es were offered."""
+    import re
+
+    text = re.sub(r', (ru|es) = "[^"]*"', "", text)
+    return "\n".join(line for line in text.splitlines() if not line.startswith("features.ru"))
+
+
+def test_the_shipped_catalog_names_everything_in_russian_and_spanish() -> None:
+    catalog = load_catalog(CATALOG)
+    basic = catalog.plan("basic")
+    assert basic is not None
+    assert (basic.name["ru"], basic.name["es"]) == ("Базовый", "Básico")
+    assert basic.features["es"] == ("3 clases en vivo por semana", "Videoteca")
+    addon = catalog.addon("coaching")
+    assert addon is not None and addon.name["ru"] == "Сессия с коучем"
+    assert catalog.credit_packs[0].name["es"] == "100 créditos"
+
+
+def test_a_catalog_without_russian_or_spanish_stays_valid_and_falls_back_to_the_default() -> None:
+    old = _without_ru_es(TEXT).replace(
+        'features.es = ["3 clases en vivo por semana", "Videoteca"]\n', ""
+    )
+    assert "Базовый" not in old and "Básico" not in old
+    basic = parse_catalog(old).plan("basic")
+    assert basic is not None
+    assert basic.name["ru"] == basic.name["es"] == "Basic"  # the default locale, English
+    assert basic.features["ru"] == ("3 live classes a week", "Video library")
+    in_romanian = parse_catalog(old, default_locale="ro")
+    basic = in_romanian.plan("basic")
+    assert basic is not None and basic.name["ru"] == "De bază"
+    assert basic.description["es"].startswith("Trei cursuri")
+    assert in_romanian.addons[0].name["es"] == "Sesiune de coaching"
+    # A default the catalog does not name either (ru): English, the one always given.
+    basic = parse_catalog(old, default_locale="ru").plan("basic")
+    assert basic is not None and basic.name["ru"] == basic.name["es"] == "Basic"
+
+
+def test_a_russian_name_may_be_given_alone_but_not_empty() -> None:
+    only_ru = TEXT.replace(', es = "Básico"', "")
+    basic = parse_catalog(only_ru, default_locale="it").plan("basic")
+    assert basic is not None and (basic.name["ru"], basic.name["es"]) == ("Базовый", "Base")
+    with pytest.raises(CatalogError, match=r"plans\[0\]\.name\.ru: missing or empty translation"):
+        parse_catalog(TEXT.replace('ru = "Базовый"', 'ru = " "'))
+    with pytest.raises(CatalogError, match=r"name\.ro: missing or empty translation"):
+        parse_catalog(TEXT.replace('ro = "De bază", ', ""))  # en, ro and it stay required

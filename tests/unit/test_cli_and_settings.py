@@ -49,7 +49,11 @@ def test_every_command_has_help(command: str) -> None:
         (["migrate"], {"SMTP_PORT": "seventy"}, "SMTP_PORT:"),
         (["migrate"], {"METRICS_PORT": "70000"}, "METRICS_PORT:"),
         (["migrate"], {"METRICS_PORT": "nine"}, "METRICS_PORT:"),
-        (["migrate"], {"DEFAULT_LOCALE": "de"}, "DEFAULT_LOCALE: must be one of en, ro, it"),
+        (
+            ["migrate"],
+            {"DEFAULT_LOCALE": "de"},
+            "DEFAULT_LOCALE: must be one of en, ro, it, ru, es",
+        ),
         (["migrate"], {"TIMEZONE": "Mars/Olympus"}, "TIMEZONE: unknown time zone"),
         (["run"], {"BOT_TOKEN": TOKEN}, "SECRET_KEY: required"),
         (["tick", "--at", "tomorrow"], {}, "--at: not an ISO instant"),
@@ -85,6 +89,11 @@ def test_settings_read_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert settings.admin_ids == frozenset({1, 2, 3})
     assert settings.support_ids == frozenset({4, 5})
     assert settings.default_locale == "it"
+
+
+@pytest.mark.parametrize("locale", ["ru", "es"])
+def test_russian_or_spanish_may_be_the_default_locale(locale: str) -> None:
+    assert load_settings(_env_file=None, default_locale=locale).default_locale == locale
 
 
 def test_webhook_needs_a_secret() -> None:

@@ -4,6 +4,10 @@ button labels and the command menu come from the gettext catalogs, in Russian an
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from jinja2 import TemplateNotFound
 
 from forever.catalogs import days
 from forever.domain.locales import CATALOG_LOCALES, LOCALES, fallback_chain, resolve
@@ -33,8 +37,33 @@ def test_telegram_codes_map_to_the_languages_people_can_choose() -> None:
     renderer = Renderer()
     assert renderer.locale_for("it-CH") == "it"
     assert renderer.locale_for("ro-MD") == "ro"
-    assert renderer.locale_for("ru") == "en"  # not every message is in Russian yet
-    assert Renderer(default_locale="ro").locale_for("es-419") == "ro"
+    assert renderer.locale_for("ru") == "ru"
+    assert renderer.locale_for("es-419") == "es"
+    assert renderer.locale_for("pt-br") == "en"
+    assert Renderer(default_locale="ro").locale_for("es-419") == "es"
+    assert Renderer(default_locale="ro").locale_for("de") == "ro"
+
+
+def test_russian_and_spanish_can_be_chosen() -> None:
+    assert LOCALES == ("en", "ro", "it", "ru", "es")
+    assert CATALOG_LOCALES == LOCALES
+
+
+def test_a_message_kept_per_locale_falls_back_to_the_default_then_english(
+    tmp_path: Path,
+) -> None:
+    """A chat area still written once per language (chat/en|ro|it/) has no ru or es copy:
+    a Russian reader sees the default locale's copy, else the English one, with no error."""
+    (tmp_path / "chat" / "en").mkdir(parents=True)
+    (tmp_path / "chat" / "ro").mkdir()
+    (tmp_path / "chat" / "en" / "only.j2").write_text("english {{ locale }}")
+    (tmp_path / "chat" / "ro" / "only.j2").write_text("română {{ locale }}")
+    (tmp_path / "chat" / "ro" / "ro_only.j2").write_text("doar română")
+    assert Renderer(tmp_path).chat("only", "ru") == "english en"
+    assert Renderer(tmp_path, default_locale="ro").chat("only", "es") == "română ro"
+    assert Renderer(tmp_path, default_locale="it").chat("only", "ru") == "english en"
+    with pytest.raises(TemplateNotFound):
+        Renderer(tmp_path).chat("ro_only", "ru")  # no copy along ru → en
 
 
 def test_buttons_speak_every_catalog_language_with_its_plurals() -> None:

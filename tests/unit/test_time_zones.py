@@ -22,6 +22,15 @@ def test_the_offered_zones_are_short_per_language_valid_and_end_with_utc() -> No
     assert not valid_zone("Mars/Olympus") and not valid_zone("") and not valid_zone(None)
 
 
+def test_russian_and_spanish_speakers_get_their_common_zones() -> None:
+    for locale, usual in (("ru", "Europe/Moscow"), ("es", "America/Mexico_City")):
+        zones = zone_choices(locale, "UTC", "UTC")
+        assert usual in zones and len(zones) == len(set(zones)) <= 10
+        assert all(valid_zone(z) for z in zones)
+    assert zone_or_default(None, ZoneInfo("UTC"), "ru") == ZoneInfo("Europe/Moscow")
+    assert zone_or_default(None, ZoneInfo("UTC"), "es") == ZoneInfo("UTC")  # no single guess
+
+
 def test_chat_and_email_templates_show_the_time_in_the_readers_zone_and_name_it() -> None:
     renderer = Renderer(timezone="UTC")
     rome = renderer.zone_for(None, "it")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -22,10 +23,22 @@ from forever.domain.experiments import (
     Variant,
     overlapping,
 )
+from forever.domain.locales import LOCALES, SOURCE_LOCALE, fallback_chain
 from forever.domain.points import MAX_POINTS, Milestone, PointsRules, Reward
 from forever.domain.referrals import PARTNER_CODE, PERSONAL_CODE, Partner, ReferralRules
 
-LOCALES = ("en", "ro", "it")
+# Every name, description, feature list and prompt is given in REQUIRED_LOCALES; a locale of
+# LOCALES left out (ru, es: catalogs written before they were offered stay valid) reads as
+# the first locale given along its fallback chain, ending with the default locale (then the
+# source locale, English). After parsing, every Localized holds every one of LOCALES.
+REQUIRED_LOCALES = ("en", "ro", "it")
+_DEFAULT_LOCALE: ContextVar[str] = ContextVar("catalog_default_locale", default=SOURCE_LOCALE)
+
+
+def _fill(given: dict[str, Any], locale: str) -> Any:
+    """The value for a locale the catalog left out: the first one given along its chain."""
+    chain = (*fallback_chain(locale, given, _DEFAULT_LOCALE.get()), SOURCE_LOCALE)
+    return given[next(code for code in chain if code in given)]
 
 
 class CancelReason(StrEnum):
@@ -329,16 +342,27 @@ class _Problem(Exception):
         self.message = message
 
 
-def load_catalog(path: str | Path) -> Catalog:
+def load_catalog(path: str | Path, default_locale: str = SOURCE_LOCALE) -> Catalog:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise CatalogError(f"{path}: cannot read the catalog ({exc.strerror})") from None
-    return parse_catalog(text, source=str(path))
+    return parse_catalog(text, source=str(path), default_locale=default_locale)
 
 
-def parse_catalog(text: str, source: str = "catalog.toml") -> Catalog:
+def parse_catalog(
+    text: str, source: str = "catalog.toml", default_locale: str = SOURCE_LOCALE
+) -> Catalog:
+    """`default_locale`: the one a name left out in ru or es falls back to (DEFAULT_LOCALE)."""
+    token = _DEFAULT_LOCALE.set(default_locale)
+    try:
+        return _parse(text, source)
+    finally:
+        _DEFAULT_LOCALE.reset(token)
+
+
+def _parse(text: str, source: str) -> Catalog:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -779,10 +803,13 @@ def _plan(raw: Any, path: tuple[str | int, ...], chat_keys: set[str]) -> Plan:
         raise _Problem((*path, "features"), "a table of lists per locale (en, ro, it)")
     features: dict[str, tuple[str, ...]] = {}
     for locale in LOCALES:
+        if locale not in REQUIRED_LOCALES and locale not in features_raw:
+            continue
         items = features_raw.get(locale, [])
         if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
             raise _Problem((*path, "features", locale), "a list of non-empty strings")
         features[locale] = tuple(items)
+    features = {loc: features[loc] if loc in features else _fill(features, loc) for loc in LOCALES}
     limit = raw.get("usage_limit")
     if limit is not None:
         limit = _int(raw, (*path, "usage_limit"), low=1, high=10**9)
@@ -1134,12 +1161,14 @@ def _localized(data: dict[str, Any], path: tuple[str | int, ...], max_len: int) 
     result: Localized = {}
     for locale in LOCALES:
         text = value.get(locale)
+        if locale not in REQUIRED_LOCALES and text is None:
+            continue  # falls back, below
         if not isinstance(text, str) or not text.strip():
             raise _Problem((*path, locale), "missing or empty translation")
         if len(text) > max_len:
             raise _Problem((*path, locale), f"at most {max_len} characters")
         result[locale] = text
-    return result
+    return {loc: result[loc] if loc in result else _fill(result, loc) for loc in LOCALES}
 
 
 # --- locating a field in the source, for the error message ---------------------------------

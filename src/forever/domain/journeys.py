@@ -30,8 +30,9 @@ def quiet_until(instant: datetime, zone: ZoneInfo, start_hour: int, end_hour: in
     return wake.astimezone(instant.tzinfo)
 
 
-# Where a person's language most likely puts them, until they set a time zone themselves.
-LANGUAGE_ZONES = {"ro": "Europe/Bucharest", "it": "Europe/Rome"}
+# Where a person's language most likely puts them, until they set a time zone themselves
+# (Spanish is spoken from Madrid to Santiago: no guess, the default zone applies).
+LANGUAGE_ZONES = {"ro": "Europe/Bucharest", "it": "Europe/Rome", "ru": "Europe/Moscow"}
 
 
 def zone_or_default(name: str | None, default: ZoneInfo, language: str | None = None) -> ZoneInfo:

@@ -1,18 +1,19 @@
 """The languages the bot speaks, and how a Telegram language code finds one (issue 21).
 
-`LOCALES` are the languages a person can choose and every message exists in. `CATALOG_LOCALES`
-also holds the languages whose gettext catalogs (locales/<code>/LC_MESSAGES/messages.po) cover
-the areas converted to one template per message so far; until every area is converted they
-are not in `LOCALES`, and a message not yet converted is shown in English.
+`LOCALES` are the languages a person can choose and every message exists in: each has a
+gettext catalog (locales/<code>/LC_MESSAGES/messages.po). `CATALOG_LOCALES` is the same list,
+kept as a name for the code that reads the catalogs. A chat message still written once per
+language (message_templates/chat/<locale>/) that has no copy in a locale is shown in the
+default locale's copy, then English (see rendering.Renderer).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 
-LOCALES = ("en", "ro", "it")
+LOCALES = ("en", "ro", "it", "ru", "es")
 SOURCE_LOCALE = "en"  # the language of the message ids in the templates
-CATALOG_LOCALES = (*LOCALES, "ru", "es")
+CATALOG_LOCALES = LOCALES
 
 
 def normalize(code: str | None) -> str:

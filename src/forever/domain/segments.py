@@ -18,7 +18,7 @@ class SegmentKind(StrEnum):
     CANCELLED = "cancelled"  # cancelled by the person (access may still run)
     LAPSED = "lapsed"  # access ended without a cancellation (trial over, payment failed)
     PAUSED = "paused"  # paused now
-    LANGUAGE = "language"  # speaks one locale (value: en, ro or it)
+    LANGUAGE = "language"  # speaks one locale (value: one of domain.locales.LOCALES)
 
 
 NEEDS_VALUE = frozenset({SegmentKind.PLAN, SegmentKind.LANGUAGE})

@@ -12,10 +12,10 @@ import re
 from html.parser import HTMLParser
 
 from forever.domain.lazy_text import Lazy, lazy, lazy_plural
+from forever.domain.locales import LOCALES as LOCALES  # the languages texts exist in
 
 MAX_TEXT = 4096
 MAX_COMMAND = 256  # Telegram's BotCommand description: 1-256 characters
-LOCALES = ("en", "ro", "it", "ru", "es")
 
 _PERCENT = re.compile(r"%\((\w+)\)[sd]")
 _BRACES = re.compile(r"\{(\w+)\}")

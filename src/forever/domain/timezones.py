@@ -33,6 +33,25 @@ COMMON_ZONES: dict[str, tuple[str, ...]] = {
         "Europe/Berlin",
         "America/New_York",
     ),
+    "ru": (
+        "Europe/Moscow",
+        "Europe/Kaliningrad",
+        "Europe/Samara",
+        "Asia/Yekaterinburg",
+        "Asia/Novosibirsk",
+        "Asia/Vladivostok",
+        "Europe/Minsk",
+        "Asia/Almaty",
+    ),
+    "es": (
+        "Europe/Madrid",
+        "America/Mexico_City",
+        "America/Bogota",
+        "America/Lima",
+        "America/Santiago",
+        "America/Argentina/Buenos_Aires",
+        "America/New_York",
+    ),
 }
 MAX_ZONE_LENGTH = 48  # fits the button's callback data (64 bytes with its prefix)
 

@@ -141,13 +141,25 @@ DEMO_CHATS = (
         key="sandbox_club",
         chat_id=-1009000000001,
         kind=ChatKind.CHANNEL,
-        name={"en": "Club channel", "ro": "Canalul clubului", "it": "Canale del club"},
+        name={
+            "en": "Club channel",
+            "ro": "Canalul clubului",
+            "it": "Canale del club",
+            "ru": "Канал клуба",
+            "es": "Canal del club",
+        },
     ),
     AccessChat(
         key="sandbox_community",
         chat_id=-1009000000002,
         kind=ChatKind.GROUP,
-        name={"en": "Members' group", "ro": "Grupul membrilor", "it": "Gruppo dei membri"},
+        name={
+            "en": "Members' group",
+            "ro": "Grupul membrilor",
+            "it": "Gruppo dei membri",
+            "ru": "Группа участников",
+            "es": "Grupo de miembros",
+        },
     ),
 )
 DEMO_POSTS = {

@@ -17,10 +17,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from forever.domain.catalog import LOCALES, Catalog, CatalogError, parse_catalog
+from forever.domain.catalog import (
+    REQUIRED_LOCALES,
+    Catalog,
+    CatalogError,
+    parse_catalog,
+)
 from forever.domain.catalog_toml import dumps
 from forever.domain.clock import Clock
 from forever.domain.lazy_text import lazy
+from forever.domain.locales import LOCALES
 from forever.services.ports import UnitOfWork
 from forever.services.staff import AuditLog
 
@@ -64,8 +70,13 @@ def plan_form(catalog: Catalog) -> dict[str, str]:
     for plan in catalog.plans:
         form[f"{plan.id}.monthly_stars"] = str(plan.monthly_stars)
         form[f"{plan.id}.yearly_stars"] = str(plan.yearly_stars)
+        given = next(
+            (p.get("name") for p in catalog.raw.get("plans", []) if p.get("id") == plan.id), None
+        )
         for loc in LOCALES:
-            form[f"{plan.id}.name_{loc}"] = plan.name.get(loc, "")
+            # A name the catalog leaves out (ru, es) shows empty: it falls back, see catalog.py.
+            value = given.get(loc, "") if isinstance(given, dict) else plan.name.get(loc, "")
+            form[f"{plan.id}.name_{loc}"] = value
     return form
 
 
@@ -129,8 +140,10 @@ class ConsoleCatalog:
         clock: Clock,
         current: Callable[[], Catalog],
         put_in_force: Callable[[Catalog], None],
+        default_locale: str = "en",
     ) -> None:
         self.uow = uow
+        self.default_locale = default_locale  # what a name left out in ru or es falls back to
         self.versions = versions
         self.audit = audit
         self.clock = clock
@@ -166,8 +179,12 @@ class ConsoleCatalog:
             for loc in LOCALES:
                 key = f"{pid}.name_{loc}"
                 text = form.get(key, "").strip()
-                if not text:
-                    errors[key] = lazy("A name is needed in every language.")
+                if not text and loc not in REQUIRED_LOCALES:
+                    names.pop(loc, None)  # left out: shown in the default language's name
+                elif not text:
+                    errors[key] = lazy(
+                        "A name is needed in %(languages)s.", languages=", ".join(REQUIRED_LOCALES)
+                    )
                 elif len(text) > MAX_NAME:
                     errors[key] = lazy("At most %(num)s characters.", num=MAX_NAME)
                 else:
@@ -228,7 +245,9 @@ class ConsoleCatalog:
         if len(text) > MAX_IMPORT:
             return Saved(False, errors={"import": lazy("The file is too large for a catalog.")})
         try:
-            imported = parse_catalog(text, source="catalog.toml")
+            imported = parse_catalog(
+                text, source="catalog.toml", default_locale=self.default_locale
+            )
         except CatalogError as error:
             return Saved(False, errors={"import": catalog_error(error)})
         return await self._save(
@@ -241,7 +260,9 @@ class ConsoleCatalog:
         if text is None:
             return Saved(False, errors={"version": lazy("No such version.")})
         try:
-            target = parse_catalog(text, source=f"version {version_id}")
+            target = parse_catalog(
+                text, source=f"version {version_id}", default_locale=self.default_locale
+            )
         except CatalogError as error:
             return Saved(False, errors={"version": catalog_error(error)})
         return await self._save(
@@ -259,7 +280,9 @@ class ConsoleCatalog:
     ) -> Saved:
         text = dumps(raw)
         try:
-            catalog = parse_catalog(text, source="the edited catalog")
+            catalog = parse_catalog(
+                text, source="the edited catalog", default_locale=self.default_locale
+            )
         except CatalogError as error:
             message = str(error).split(": ", 1)[-1]
             return Saved(False, errors={field: message})
@@ -294,7 +317,9 @@ class ConsoleCatalog:
             latest = await self.versions.latest()
         if latest is None:
             return False
-        catalog = parse_catalog(latest[1], source=f"version {latest[0]}")
+        catalog = parse_catalog(
+            latest[1], source=f"version {latest[0]}", default_locale=self.default_locale
+        )
         if catalog.raw == self.current().raw:
             return False
         self.put_in_force(catalog)

@@ -33,7 +33,15 @@ MAX_LENGTH = 4096
 
 
 class TemplateRefused(ValueError):
-    """The text is not an allowed template; the message says why, for the staff member."""
+    """The text is not an allowed template; the message says why, for the staff member (in
+    English, as the console shows it); `problem` and `detail` say it for the chat's staff
+    texts, which word it in the staff member's language: "syntax" (Jinja's own words as
+    detail), "statement" (the node type), "unknown_name", "filter" (the name), "render"."""
+
+    def __init__(self, message: str, problem: str = "render", detail: str = "") -> None:
+        super().__init__(message)
+        self.problem = problem
+        self.detail = detail or message
 
 
 def has_placeholders(text: str) -> bool:
@@ -54,16 +62,21 @@ def check_template(text_html: str) -> None:
     try:
         tree = env.parse(_source(text_html))
     except TemplateSyntaxError as error:
-        raise TemplateRefused(f"the placeholder is not valid: {error.message}") from None
+        raise TemplateRefused(
+            f"the placeholder is not valid: {error.message}", "syntax", str(error.message)
+        ) from None
     for node in tree.find_all(nodes.Node):
         if not isinstance(node, _ALLOWED_NODES):
+            kind = type(node).__name__.lower()
             raise TemplateRefused(
-                f"only {{{{ name }}}} placeholders are allowed, not {type(node).__name__.lower()}"
+                f"only {{{{ name }}}} placeholders are allowed, not {kind}", "statement", kind
             )
         if isinstance(node, nodes.Name) and node.name not in PLACEHOLDERS:
-            raise TemplateRefused(f"unknown placeholder {node.name!r}; use {{{{ name }}}}")
+            raise TemplateRefused(
+                f"unknown placeholder {node.name!r}; use {{{{ name }}}}", "unknown_name", node.name
+            )
         if isinstance(node, nodes.Filter) and node.name not in SAFE_FILTERS:
-            raise TemplateRefused(f"the filter {node.name!r} is not allowed")
+            raise TemplateRefused(f"the filter {node.name!r} is not allowed", "filter", node.name)
     render(text_html, name="Ana")
 
 

@@ -14,7 +14,6 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 
 from forever.domain.paid_broadcasts import Stars
-from forever.domain.progress import duration_text
 from forever.services.broadcast_sender import (
     BroadcastWorker,
     JobReport,
@@ -132,8 +131,8 @@ class TelegramBroadcastTransport:
             percent=p.percent,
             done=report.done,
             total=report.total,
-            rate=f"{p.rate:.1f}",
-            left=duration_text(p.seconds_left) if p.seconds_left is not None else None,
+            rate=p.rate,  # per second; the template formats it and the durations in the language
+            left=p.seconds_left,
             final=final,
         )
         keyboard = None
@@ -178,7 +177,7 @@ class TelegramBroadcastTransport:
                 failed=report.failed,
                 unsent=report.unsent,
                 total=report.total,
-                duration=duration_text(report.duration),
+                duration=report.duration,
                 spent=report.stars_spent.text() if report.stars_spent is not None else None,
                 out_of_stars=report.out_of_stars,
             ),

@@ -120,6 +120,8 @@ class Language(StrEnum):
     EN = "en"
     RO = "ro"
     IT = "it"
+    RU = "ru"
+    ES = "es"
 
 
 class LangCb(CallbackData, prefix="lg"):

@@ -1,7 +1,9 @@
-"""Words staff see, from `message_templates/chat/<locale>/_staff.j2` (one macro per message).
+"""Words staff see, from `message_templates/chat/_staff.j2` (one macro per message).
 
-Staff messages are many and short, so they live as macros in one file per locale instead of
-one file each; tests render every macro in every locale.
+Staff messages are many and short, so they live as macros in one file instead of one file
+each. The file is shared by every language (issue 21): its texts are message ids, translated
+in the gettext catalogs; the renderer finds it as it finds any chat template (a per-locale
+copy `chat/<locale>/_staff.j2` would win). Tests render every macro in every language.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ class StaffTexts:
         self.renderer = renderer
 
     def module(self, locale: str) -> Any:
-        template = self.renderer.env.get_template(f"chat/{locale}/{STAFF_TEMPLATE}")
-        return template.make_module({"tz": self.renderer.default_zone, "locale": locale})
+        template, speaks = self.renderer.find("chat", locale, STAFF_TEMPLATE)
+        return template.make_module({"tz": self.renderer.default_zone, "locale": speaks})
 
     def __call__(self, key: str, locale: str, /, **context: Any) -> str:
         macro = getattr(self.module(locale), key)

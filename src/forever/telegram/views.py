@@ -52,7 +52,14 @@ from forever.telegram.callbacks import (
 from forever.telegram.labels import Labels
 
 View = tuple[str, InlineKeyboardMarkup | None]
-LANGUAGE_NAMES = {"en": "English", "ro": "Română", "it": "Italiano"}
+# Each language named in itself, as the /language picker and staff screens show it.
+LANGUAGE_NAMES = {
+    "en": "English",
+    "ro": "Română",
+    "it": "Italiano",
+    "ru": "Русский",
+    "es": "Español",
+}
 
 
 def keyboard(*rows: list[InlineKeyboardButton]) -> InlineKeyboardMarkup | None:
@@ -495,8 +502,9 @@ class Views:
     def language_ask(self, locale: str) -> View:
         """The languages, and the time zone times are shown in (a button to change it)."""
         zone = self.r.zone.key
+        row = [cb(name, LangCb(code=Language(code))) for code, name in LANGUAGE_NAMES.items()]
         return self.r.chat("language_ask", locale, zone=zone), keyboard(
-            [cb(name, LangCb(code=Language(code))) for code, name in LANGUAGE_NAMES.items()],
+            *(row[i : i + 3] for i in range(0, len(row), 3)),  # five names: three a row
             [cb(self.label(locale, "timezone", zone=zone), Nav(view=NavView.TIMEZONE))],
         )
 

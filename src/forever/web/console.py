@@ -13,16 +13,16 @@ chain, else the default locale.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
 from forever import catalogs
 from forever.domain import console
-from forever.domain.lazy_text import Lazy
+from forever.domain.lazy_text import Lazy, lazy
 from forever.domain.locales import CATALOG_LOCALES, fallback_chain
 from forever.rendering import Renderer
 from forever.services.console import ConsoleAuth, Staff
@@ -234,6 +234,26 @@ def accepted_languages(header: str, most: int = 8) -> list[str]:
         if tag and tag != "*" and weight > 0:
             found.append((-weight, index, tag[:16]))
     return [tag for _, _, tag in sorted(found)]
+
+
+def see_other(path: str, **query: str | int) -> web.Response:
+    """After a change, a redirect to the page that shows it (Post/Redirect/Get): reloading
+    that page, or going back to it, does not send the form again."""
+    location = f"{path}?{urlencode(query)}" if query else path
+    return web.Response(status=303, headers={**HEADERS, "Location": location})
+
+
+def done_notice(request: web.Request, notices: Mapping[str, str], *allowed: str) -> str:
+    """The notice of a redirect made by `see_other(path, done=..., total=...)`: only the
+    outcomes in `allowed`, and a whole number for the total (else no notice)."""
+    done = request.query.get("done", "")
+    total = request.query.get("total", "")
+    if done not in allowed or not total.isdigit() or len(total) > 9:
+        return ""
+    notice = notices[done]
+    if isinstance(notice, Lazy):  # shown in the reader's language
+        return lazy(notice.msgid, total=int(total), id="")
+    return notice.format(total=int(total), id="")
 
 
 def session_response(staff: Staff, *, secure: bool) -> web.Response:

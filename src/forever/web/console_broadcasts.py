@@ -18,7 +18,7 @@ from forever.domain.segments import Segment, SegmentError, SegmentKind, parse_se
 from forever.services.console import Staff
 from forever.services.console_broadcasts import ConsoleBroadcasts, Photo, telegram_html
 from forever.services.personalize import MAX_LENGTH, TemplateRefused
-from forever.web.console import ConsoleWeb
+from forever.web.console import ConsoleWeb, done_notice, see_other
 from forever.web.console_people import parse_id
 from forever.web.server import MAX_REQUEST_BYTES
 
@@ -103,7 +103,11 @@ class BroadcastPages:
         )
 
     async def page(self, request: web.Request, staff: Staff) -> web.StreamResponse:
-        return await self._render(staff, form={"segment": request.query.get("segment", "all")})
+        return await self._render(
+            staff,
+            form={"segment": request.query.get("segment", "all")},
+            notice=done_notice(request, NOTICES, "queued", "scheduled"),
+        )
 
     async def count_page(self, request: web.Request, staff: Staff) -> web.StreamResponse:
         try:
@@ -191,13 +195,20 @@ class BroadcastPages:
         if done.outcome == "refused":
             errors["photo"] = lazy("The photo was not sent: %(why)s.", why=done.detail)
             return await self._render(staff, 400, form=form, errors=errors)
+        if done.outcome in ("queued", "scheduled"):
+            # Reloading the page that says so must not send the broadcast again.
+            return see_other(
+                "/console/broadcasts",
+                segment=form.get("segment", "all"),
+                done=done.outcome,
+                total=done.total,
+            )
         found = NOTICES.get(done.outcome)
         notice = (
             lazy(found.msgid, total=done.total, id=done.broadcast_id) if found else done.outcome
         )
-        status = 200 if done.outcome in ("queued", "scheduled") else 409
         return await self._render(
-            staff, status, form={"segment": form.get("segment", "all")}, notice=notice
+            staff, 409, form={"segment": form.get("segment", "all")}, notice=notice
         )
 
 

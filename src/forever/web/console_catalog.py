@@ -9,8 +9,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from forever.domain import console
-from forever.domain.catalog import LOCALES
+from forever.domain.catalog import REQUIRED_LOCALES
 from forever.domain.lazy_text import lazy
+from forever.domain.locales import LOCALES
 from forever.services.console import Staff
 from forever.services.console_catalog import (
     PLAN_FIELDS,
@@ -58,6 +59,8 @@ class CatalogPages:
             staff,
             plans=[p.id for p in catalog.plans],
             locales=LOCALES,
+            required=REQUIRED_LOCALES,
+            default_locale=self.editor.default_locale,
             form=form if form is not None else plan_form(catalog),
             errors=errors or {},
             notice=notice,

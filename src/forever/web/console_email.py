@@ -18,7 +18,7 @@ from forever.domain.locales import LOCALES
 from forever.domain.segments import SegmentError
 from forever.services.console import Staff
 from forever.services.console_email import TEMPLATE, ConsoleEmailBroadcasts
-from forever.web.console import ConsoleWeb
+from forever.web.console import ConsoleWeb, see_other
 from forever.web.console_broadcasts import parse_choice, read_audience, segment_choices
 
 MAX_SUBJECT = 150
@@ -46,6 +46,16 @@ def _notice(outcome: str, total: int) -> Lazy:
             total,
         )
     return lazy("Nobody in this segment has confirmed email consent: nothing was sent.")
+
+
+def _done_notice(request: web.Request) -> str:
+    """The notice of the redirect after sending (`done`, `total` in the query), in the
+    reader's language with the plural form of the total; none for anything else."""
+    done = request.query.get("done", "")
+    total = request.query.get("total", "")
+    if done not in ("queued", "scheduled") or not total.isdigit() or len(total) > 9:
+        return ""
+    return _notice(done, int(total))
 
 
 class EmailBroadcastPages:
@@ -90,7 +100,11 @@ class EmailBroadcastPages:
         )
 
     async def page(self, request: web.Request, staff: Staff) -> web.StreamResponse:
-        return await self._render(staff, form={"segment": request.query.get("segment", "all")})
+        return await self._render(
+            staff,
+            form={"segment": request.query.get("segment", "all")},
+            notice=_done_notice(request),
+        )
 
     async def cancel(self, request: web.Request, staff: Staff) -> web.StreamResponse:
         posted = await request.post()
@@ -161,10 +175,17 @@ class EmailBroadcastPages:
             segment=segment,
             send_at=send_at,
         )
+        if done.outcome != "empty":
+            # Reloading the page that says so must not send the emails again.
+            return see_other(
+                "/console/broadcasts/email",
+                segment=form.get("segment", "all"),
+                done=done.outcome,
+                total=done.total,
+            )
         notice = _notice(done.outcome, done.total)
-        status = 200 if done.outcome != "empty" else 409
         return await self._render(
-            staff, status, form={"segment": form.get("segment", "all")}, notice=notice
+            staff, 409, form={"segment": form.get("segment", "all")}, notice=notice
         )
 
 

@@ -23,7 +23,7 @@ from forever.services.console_people import (
 )
 from forever.services.refunds import RefundOutcome
 from forever.services.staff import MAX_GRANT_DAYS
-from forever.web.console import ConsoleWeb
+from forever.web.console import ConsoleWeb, see_other
 
 MAX_ID = 2**62
 
@@ -131,7 +131,12 @@ class PeoplePages:
         )
 
     async def person(self, request: web.Request, staff: Staff) -> web.StreamResponse:
-        return await self._person_page(staff, parse_id(request.match_info["id"]))
+        notice = ""
+        query = request.query
+        plan, days = query.get("granted", ""), parse_id(query.get("days"))
+        if plan in self.plans() and days is not None and days <= MAX_GRANT_DAYS:
+            notice = grant_notice(plan, days, told=query.get("told") == "1")
+        return await self._person_page(staff, parse_id(request.match_info["id"]), notice=notice)
 
     def _confirm(self, staff: Staff, person_id: int, what: str, **fields: Any) -> web.Response:
         return self.web.page_response(
@@ -158,19 +163,10 @@ class PeoplePages:
         done = await self.people.grant(
             staff_id=staff.telegram_id, person_id=person_id, plan_id=plan, days=days
         )
-        if done.told:
-            notice = lazy(
-                "Granted %(plan)s for %(days)s days. They were told in the chat.",
-                plan=plan,
-                days=days,
-            )
-        else:
-            notice = lazy(
-                "Granted %(plan)s for %(days)s days. They could not be told in chat.",
-                plan=plan,
-                days=days,
-            )
-        return await self._person_page(staff, person_id, notice=notice)
+        # Reloading the page that says so must not grant again.
+        return see_other(
+            f"/console/people/{person_id}", granted=plan, days=days, told=int(done.told)
+        )
 
     async def refund(self, request: web.Request, staff: Staff) -> web.StreamResponse:
         person_id = parse_id(request.match_info["id"])
@@ -208,3 +204,13 @@ class PeoplePages:
             else lazy("They were erased already.")
         )
         return await self._person_page(staff, person_id, notice=notice)
+
+
+def grant_notice(plan: str, days: int, *, told: bool) -> str:
+    if told:
+        return lazy(
+            "Granted %(plan)s for %(days)s days. They were told in the chat.", plan=plan, days=days
+        )
+    return lazy(
+        "Granted %(plan)s for %(days)s days. They could not be told in chat.", plan=plan, days=days
+    )

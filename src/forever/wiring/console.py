@@ -138,6 +138,7 @@ def catalog_editor(container: Container) -> ConsoleCatalog:
         container.clock,
         lambda: container.catalog,
         lambda new: put_in_force(container, new),
+        default_locale=container.settings.default_locale,
     )
 
 

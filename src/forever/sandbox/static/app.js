@@ -21,7 +21,9 @@ const state = {
   live: false,
 };
 
-const LANGUAGE_NAMES = { en: "English", ro: "Română", it: "Italiano", de: "Deutsch" };
+const LANGUAGE_NAMES = {
+  en: "English", ro: "Română", it: "Italiano", ru: "Русский", es: "Español", de: "Deutsch",
+};
 const AVATAR_COLORS = ["#5847d8", "#d9534f", "#1f8a70", "#c2410c", "#2563eb", "#9333ea", "#0f766e", "#b45309"];
 
 // -- talking to the server ------------------------------------------------------------------

@@ -113,7 +113,7 @@ async def _read_content(message: Message, texts: StaffTexts, locale: str) -> Var
         try:
             personalize.check_template(html)
         except personalize.TemplateRefused as refusal:
-            await message.answer(texts("broadcast_template_refused", locale, reason=str(refusal)))
+            await message.answer(texts("broadcast_template_refused", locale, refusal=refusal))
             return None
         template = html
     return Variant(message.chat.id, message.message_id, kind, template)
@@ -133,16 +133,14 @@ async def _ask_button(
     await state.set_state(Compose.button)
     missing = [c for c in LOCALES if c != default_locale and c not in have]
     rows: list[list[tuple[str, str]]] = []
-    if missing:
-        rows.append(
-            [
-                (
-                    texts("variant_button", locale, language=_language_name(code)),
-                    Act(action="variant", lang=code).pack(),
-                )
-                for code in missing
-            ]
+    buttons = [
+        (
+            texts("variant_button", locale, language=_language_name(code)),
+            Act(action="variant", lang=code).pack(),
         )
+        for code in missing
+    ]
+    rows += [buttons[i : i + 2] for i in range(0, len(buttons), 2)]  # two a row: four fit
     rows.append([(texts("no_button", locale), Act(action="nobutton").pack())])
     rows.append([(texts("cancel_button", locale), Act(action="cancel").pack())])
     await message.answer(
@@ -286,15 +284,14 @@ async def _ask_segment(
             for plan in catalog.plans_by_tier()
         ]
     )
-    rows.append(
-        [
-            (
-                texts("segment_name", locale, kind="language", value=code),
-                Pick(kind="language", value=code).pack(),
-            )
-            for code in LOCALES
-        ]
-    )
+    languages = [
+        (
+            texts("segment_name", locale, kind="language", value=code),
+            Pick(kind="language", value=code).pack(),
+        )
+        for code in LOCALES
+    ]
+    rows += [languages[i : i + 3] for i in range(0, len(languages), 3)]  # "Language: ro" ×3
     rows.append([(texts("cancel_button", locale), Act(action="cancel").pack())])
     await message.answer(texts("broadcast_ask_segment", locale), reply_markup=_keyboard(*rows))
 
