@@ -301,6 +301,29 @@ def _short_time(hour: int, minute: int, locale: str) -> str:
     return str(format_time(time(hour, minute), "short", locale=cldr(locale)))
 
 
+def short_datetime(value: datetime | str, locale: str) -> str:
+    """A moment as the locale writes it, in the value's own zone (the console's UTC):
+    'Dec 1, 2026, 09:30', '1 dic 2026, 9:30', '1 дек. 2026 г., 09:30'; an ISO string (a stored
+    value) is read first, anything else unreadable is shown as it is."""
+    if isinstance(value, str):
+        try:
+            at = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    else:
+        at = value
+    return _short_datetime(at.replace(second=0, microsecond=0, tzinfo=None), locale)
+
+
+@lru_cache(maxsize=4096)
+def _short_datetime(value: datetime, locale: str) -> str:
+    found = cldr(locale)
+    day = str(format_date(value.date(), "medium", locale=found))
+    time_of_day = str(format_time(value.time(), "HH:mm", locale=found))
+    pattern = str(found.datetime_formats["medium"])
+    return pattern.replace("{1}", day).replace("{0}", time_of_day)
+
+
 def number(value: float, locale: str) -> str:
     """A number with the locale's separators: 1,500 / 1.500 / 1 500."""
     from babel.numbers import format_decimal
@@ -377,6 +400,7 @@ CONSOLE_SOURCES = (
     "message_templates/console/",
     "src/forever/web/console",
     "src/forever/services/console",
+    "src/forever/domain/texts.py",  # the text editor's checks
 )
 
 
@@ -450,6 +474,7 @@ _KEYWORDS = {
     "pgettext": ((1, "c"), 2),
     "npgettext": ((1, "c"), 2, 3),
     "lazy": None,  # domain/lazy_text.py: a console text translated where it is shown
+    "lazy_plural": (1, 2),  # the same, with the plural forms of a count
 }
 
 

@@ -122,7 +122,9 @@ class Renderer:
             env = self._console_envs[locale] = self._build_env(locale, CONSOLE)
             translations = catalogs.translations(locale)
             env.finalize = lambda value: (
-                value.translated(translations.pgettext) if isinstance(value, Lazy) else value
+                value.translated(translations.pgettext, translations.npgettext)
+                if isinstance(value, Lazy)
+                else value
             )
         return env
 
@@ -151,6 +153,7 @@ class Renderer:
         env.filters["stars"] = stars
         env.filters["long_date"] = lambda d, loc=locale: catalogs.long_date(d, loc)
         env.filters["short_time"] = lambda d, loc=locale: catalogs.short_time(d, loc)
+        env.filters["short_datetime"] = lambda d, loc=locale: catalogs.short_datetime(d, loc)
         env.filters["days"] = lambda n, loc=locale: catalogs.days(n, loc)
         env.filters["months"] = lambda n, loc=locale: catalogs.months(n, loc)
         env.filters["number"] = lambda n, loc=locale: catalogs.number(n, loc)

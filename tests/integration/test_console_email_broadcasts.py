@@ -65,7 +65,7 @@ async def test_preview_then_send_reaches_only_consenting_people_with_unsubscribe
     assert status == 200
     assert "<strong>2</strong> people in this segment have confirmed email consent" in page
     status, page = await owner.get("/console/broadcasts/email?segment=language:ro")
-    assert "<strong>1</strong> people" in page
+    assert "<strong>1</strong> person in this segment has confirmed" in page
 
     status, page = await owner.post("/console/broadcasts/email", {**FORM, "do": "preview"})
     assert status == 200

@@ -5,6 +5,7 @@ console's texts stay out of the customer text editor."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -17,7 +18,7 @@ from forever.web.console import COOKIE, LANGUAGE_COOKIE, accepted_languages
 from forever.web.server import build_web_app
 from forever.wiring import console
 from tests.conftest import STAFF_ID, START
-from tests.integration.console_helpers import sign_in
+from tests.integration.console_helpers import Signed, sign_in
 
 # English a page in another language must not show (headings, menu, labels).
 ENGLISH = {
@@ -32,7 +33,55 @@ ENGLISH = {
         "Period (days)",
     ],
     "people": ["<h1>People</h1>", "Search", "Newest first", ">Filter<", ">Joined<", "Sign out"],
+    "texts": [
+        "<h1>Texts</h1>",
+        "Search the messages",
+        ">Search<",
+        ">Language<",
+        "Edit (",
+        "Source:",
+        "The catalog's form",
+        "<h3>Preview</h3>",
+        "Preview as Telegram shows it",
+        "Form 1: for",
+        "One text per plural form",
+        "Keep the placeholders",
+        "Save a new version",
+        "<h3>History</h3>",
+        "When (UTC)",
+        "Never edited",
+        "In an email",
+        "This text is in",
+        "Shown with a sample person",
+        "Text part",
+    ],
+    "email": [
+        "<h1>Email broadcasts</h1>",
+        "Chat broadcasts",
+        ">Audience<",
+        ">Count<",
+        "in this segment have confirmed",
+        "<h2>New email</h2>",
+        "Only people with confirmed",
+        ">Subject<",
+        "HTML body",
+        "Text body",
+        "<legend>When</legend>",
+        "> Now<",
+        "At (UTC)",
+        ">Send<",
+        "<h2>History</h2>",
+        ">Recipients<",
+        ">Waiting<",
+        ">Suppressed<",
+        "No email broadcasts yet",
+        "Refresh results",
+        ">language ro<",
+        ">paying<",
+    ],
 }
+PLURAL = "%25(num)d+day"  # a plural message, in emails too (the `days` filter)
+WELCOME = "Hello, %(name)s! Welcome to <b>%(business)s</b>."
 
 
 @pytest.fixture
@@ -154,6 +203,95 @@ async def test_the_switch_only_goes_back_into_the_console(client: TestClient) ->
     assert response.status == 303 and LANGUAGE_COOKIE not in response.cookies
 
 
+@pytest.mark.parametrize(
+    ("lang", "texts", "emails"),
+    [
+        ("ru", "<h1>Тексты</h1>", "<h1>Рассылки по почте</h1>"),
+        ("es", "<h1>Textos</h1>", "<h1>Difusiones por correo</h1>"),
+    ],
+)
+async def test_the_text_editor_and_email_broadcasts_speak_the_readers_language(
+    client: TestClient, container: Container, lang: str, texts: str, emails: str
+) -> None:
+    signed = await sign_in(client, container)
+    html = await page(client, signed.session, f"/console/texts?locale={lang}", language=lang)
+    assert texts in html
+    no_english(html, "texts")
+    html = await page(
+        client, signed.session, f"/console/texts?locale={lang}&msgid={PLURAL}", language=lang
+    )
+    assert texts in html and 'name="form2"' in html
+    no_english(html, "texts")
+    html = await page(client, signed.session, "/console/broadcasts/email", language=lang)
+    assert emails in html
+    no_english(html, "email")
+
+
+async def post_in(signed: Signed, lang: str, path: str, form: dict[str, str]) -> tuple[int, str]:
+    await signed.get("/console")  # the CSRF token
+    cookie = f"{COOKIE}={signed.session}; {LANGUAGE_COOKIE}={lang}"
+    response = await signed.client.post(
+        path, headers={"Cookie": cookie}, data={**form, "csrf": signed.csrf}
+    )
+    return response.status, await response.text()
+
+
+async def test_the_editors_checks_are_shown_in_russian(
+    client: TestClient, container: Container
+) -> None:
+    signed = await sign_in(client, container)
+    text = {"locale": "ru", "context": "", "msgid": WELCOME, "text": "Привет, %(nom)s!"}
+    status, html = await post_in(signed, "ru", "/console/texts", text)
+    assert status == 400
+    assert (
+        "Подстановки должны совпадать с исходным текстом (не хватает: business, name; "
+        "неизвестные: nom). Допустимы: business, name." in html
+    )
+    assert "Ничего не сохранено" in html and "Placeholders must match" not in html
+    text["text"] = "Привет, %(name)s! <b>%(business)s</i>"
+    status, html = await post_in(signed, "ru", "/console/texts", text)
+    assert status == 400 and "&lt;/i&gt; не закрывает последний открытый тег." in html
+    form = {"segment": "all", "subject": "", "body_html": "<p>Hi</p>", "body_text": "Hi"}
+    status, html = await post_in(signed, "ru", "/console/broadcasts/email", form)
+    assert status == 400 and "Напишите тему." in html and "Write a subject" not in html
+    form |= {"subject": "x" * 151, "body_html": "<script>1</script>"}
+    status, html = await post_in(signed, "ru", "/console/broadcasts/email", form)
+    assert "Не больше 150 символов (сейчас 151)." in html
+    assert "В письме не допускается: &#39;&lt;script&#39; (никаких скриптов" in html
+
+
+async def test_the_audit_log_names_actions_and_dates_in_spanish(
+    client: TestClient, container: Container
+) -> None:
+    signed = await sign_in(client, container)
+    await page(client, signed.session, "/console/people?state=trial")
+    html = await page(client, signed.session, "/console/audit", language="es")
+    assert "<td>inicio de sesión en la consola</td>" in html
+    assert ">console_sign_in<" not in html and "<td>console_sign_in</td>" not in html
+    assert "23 nov 2026, 10:00" in html  # the test clock's moment, as Spanish writes it
+    html = await page(client, signed.session, "/console/audit")
+    assert "<td>console_sign_in</td>" in html and "23 Nov 2026, 10:00" in html
+
+
+async def test_a_catalog_sections_toml_errors_are_framed_in_russian(
+    client: TestClient, container: Container
+) -> None:
+    signed = await sign_in(client, container)
+    path = "/console/catalog/experiments"
+    status, html = await post_in(signed, "ru", path, {"experiments": "[[experiments]\nid = 1"})
+    assert status == 400 and "Некорректный TOML: " in html and "Not valid TOML" not in html
+    status, html = await post_in(signed, "ru", path, {"experiments": '[[plans]]\nid = "free"'})
+    assert "Здесь только таблицы [[experiments]], а не &#39;plans&#39;." in html
+
+
+def test_a_stored_name_the_mapping_does_not_know_is_shown_as_it_is() -> None:
+    from forever.rendering import Renderer
+
+    macros = Renderer().console_env("es").get_template("console/_macros.html.j2").module
+    assert str(macros.label_of("text_saved")) == "texto guardado"  # type: ignore[attr-defined]
+    assert str(macros.label_of("something_new")) == "something_new"  # type: ignore[attr-defined]
+
+
 def test_the_console_texts_are_not_in_the_customer_text_editor() -> None:
     for locale in ("en", "ru"):
         found = catalogs.messages(locale)
@@ -179,3 +317,15 @@ def test_rates_use_the_languages_decimal_sign() -> None:
         "33,3",
         "33,3",
     ]
+
+
+def test_console_moments_are_written_as_each_language_writes_them() -> None:
+    at = datetime(2026, 12, 1, 9, 5, 42, tzinfo=UTC)
+    assert [catalogs.short_datetime(at, loc) for loc in ("en", "ro", "ru", "es")] == [
+        "1 Dec 2026, 09:05",
+        "1 dec. 2026, 09:05",
+        "1 дек. 2026\u202fг., 09:05",  # CLDR keeps "г." with its number
+        "1 dic 2026, 09:05",
+    ]
+    assert catalogs.short_datetime("2026-12-03T14:00:00+00:00", "it") == "3 dic 2026, 14:00"
+    assert catalogs.short_datetime("soon", "ru") == "soon"  # not a moment: shown as stored

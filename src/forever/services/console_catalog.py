@@ -10,6 +10,7 @@ and a Stars subscription renews at the price Telegram fixed when it began.
 from __future__ import annotations
 
 import copy
+import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,6 +87,17 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "experiments": ("experiments",),
 }
 MAX_IMPORT = 256 * 1024  # characters: far more than a real catalog.toml
+_NOT_TOML = re.compile(r"(?s)(.*?): not valid TOML \((.*)\)")
+
+
+def catalog_error(error: CatalogError) -> str:
+    """The parser's message; its fixed framing ("not valid TOML") in the reader's language,
+    the place and the parser's own detail kept as they are."""
+    text = str(error)
+    found = _NOT_TOML.fullmatch(text)
+    if found is None:
+        return text
+    return lazy("%(where)s: not valid TOML (%(detail)s)", where=found[1], detail=found[2])
 
 
 def section_text(catalog: Catalog, section: str) -> str:
@@ -199,7 +211,9 @@ class ConsoleCatalog:
         try:
             table = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
-            return Saved(False, errors={section: f"Not valid TOML: {error}."})
+            return Saved(
+                False, errors={section: lazy("Not valid TOML: %(detail)s.", detail=str(error))}
+            )
         extra = sorted(set(table) - set(keys))
         if extra:
             allowed = ", ".join(f"[{k}]" for k in keys)
@@ -207,7 +221,13 @@ class ConsoleCatalog:
                 allowed = f"[[{section}]]"
             return Saved(
                 False,
-                errors={section: f"Only {allowed} tables here, not {extra[0]!r}."},
+                errors={
+                    section: lazy(
+                        "Only %(allowed)s tables here, not %(extra)s.",
+                        allowed=allowed,
+                        extra=repr(extra[0]),
+                    )
+                },
             )
         catalog = self.current()
         raw = copy.deepcopy(catalog.raw)
@@ -229,7 +249,7 @@ class ConsoleCatalog:
                 text, source="catalog.toml", default_locale=self.default_locale
             )
         except CatalogError as error:
-            return Saved(False, errors={"import": str(error)})
+            return Saved(False, errors={"import": catalog_error(error)})
         return await self._save(
             staff_id, imported.raw, self.current().raw, note="imported catalog.toml", field="import"
         )
@@ -244,7 +264,7 @@ class ConsoleCatalog:
                 text, source=f"version {version_id}", default_locale=self.default_locale
             )
         except CatalogError as error:
-            return Saved(False, errors={"version": str(error)})
+            return Saved(False, errors={"version": catalog_error(error)})
         return await self._save(
             staff_id, target.raw, self.current().raw, note=f"rollback to version {version_id}"
         )

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from forever.domain.clock import Clock
+from forever.domain.lazy_text import lazy
 from forever.domain.texts import LOCALES, MAX_COMMAND, MAX_TEXT, plural_error, text_error
 from forever.services.ports import UnitOfWork
 from forever.services.staff import AuditLog
@@ -186,21 +187,28 @@ class ConsoleTexts:
         it as a version and put it in force, or change nothing and say what is wrong (the
         field 'text', or 'form0', 'form1', … of a plural message)."""
         if locale not in LOCALES:
-            return TextSaved(False, errors={"locale": "Choose one of " + ", ".join(LOCALES)})
+            return TextSaved(
+                False,
+                errors={"locale": lazy("Choose one of %(locales)s", locales=", ".join(LOCALES))},
+            )
         message = self._message(locale, context, msgid)
         if message is None:
-            return TextSaved(False, errors={"msgid": "No such message in the catalogs."})
+            return TextSaved(False, errors={"msgid": lazy("No such message in the catalogs.")})
         if message.plural:
             return await self._save_forms(staff_id, locale, message, list(forms))
         percent = not context.startswith(("button:", "command:"))
         limit = MAX_COMMAND if context.startswith("command:") else MAX_TEXT
         error = text_error(msgid, text, percent=percent, limit=limit)
         if error and limit == MAX_COMMAND and len(text) > limit:
-            error = f"{error} Telegram allows at most {MAX_COMMAND} in a command's description."
+            error = lazy(
+                "%(error)s Telegram allows at most %(num)s in a command's description.",
+                error=error,
+                num=MAX_COMMAND,
+            )
         if error:
             return TextSaved(False, errors={"text": error})
         if text == message.text:
-            return TextSaved(False, errors={"text": "Nothing changed."})
+            return TextSaved(False, errors={"text": lazy("Nothing changed.")})
         return await self._store(staff_id, locale, context, msgid, text, "text_saved")
 
     async def _save_forms(
@@ -208,7 +216,7 @@ class ConsoleTexts:
     ) -> TextSaved:
         count = len(message.catalog_forms)
         forms = (forms + [""] * count)[:count]
-        errors = {
+        errors: dict[str, str] = {
             f"form{i}": error
             for i, form in enumerate(forms)
             if (error := plural_error(message.msgid, message.plural, form, last=i == count - 1))
@@ -216,7 +224,7 @@ class ConsoleTexts:
         if errors:
             return TextSaved(False, errors=errors)
         if tuple(forms) == message.forms:
-            return TextSaved(False, errors={"form0": "Nothing changed."})
+            return TextSaved(False, errors={"form0": lazy("Nothing changed.")})
         text = "" if tuple(forms) == message.catalog_forms else encode_forms(forms)
         return await self._store(
             staff_id, locale, message.context, message.msgid, text, "text_saved"
@@ -231,10 +239,10 @@ class ConsoleTexts:
             async with self.uow.begin():
                 version = await self.versions.get(version_id)
             if version is None or (version.locale, version.context, version.msgid) != key:
-                return TextSaved(False, errors={"version": "No such version of this text."})
+                return TextSaved(False, errors={"version": lazy("No such version of this text.")})
             text = version.text
         if self._message(locale, context, msgid) is None:
-            return TextSaved(False, errors={"msgid": "No such message in the catalogs."})
+            return TextSaved(False, errors={"msgid": lazy("No such message in the catalogs.")})
         return await self._store(staff_id, locale, context, msgid, text, "text_reverted")
 
     async def _store(

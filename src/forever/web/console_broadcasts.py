@@ -39,8 +39,8 @@ NOTICES: dict[str, Lazy] = {  # filled with `total` and `id` when shown
 
 def segment_choices(plans: list[str]) -> list[tuple[str, str]]:
     choices = [(k.value, k.value) for k in SegmentKind if k.value not in ("plan", "language")]
-    choices += [(f"plan:{p}", f"plan {p}") for p in plans]
-    choices += [(f"language:{loc}", f"language {loc}") for loc in LOCALES]
+    choices += [(f"plan:{p}", lazy("plan %(plan)s", plan=p)) for p in plans]
+    choices += [(f"language:{loc}", lazy("language %(code)s", code=loc)) for loc in LOCALES]
     return choices
 
 

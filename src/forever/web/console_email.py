@@ -13,11 +13,12 @@ from typing import Any
 from aiohttp import web
 
 from forever.domain import console
+from forever.domain.lazy_text import Lazy, lazy, lazy_plural
 from forever.domain.locales import LOCALES
 from forever.domain.segments import SegmentError
 from forever.services.console import Staff
 from forever.services.console_email import TEMPLATE, ConsoleEmailBroadcasts
-from forever.web.console import ConsoleWeb, done_notice, see_other
+from forever.web.console import ConsoleWeb, see_other
 from forever.web.console_broadcasts import parse_choice, read_audience, segment_choices
 
 MAX_SUBJECT = 150
@@ -27,12 +28,34 @@ _REFUSED_HTML = re.compile(
     r"<\s*(script|iframe|object|embed|form|base|meta)\b|\son\w+\s*=|javascript:", re.IGNORECASE
 )
 _REF = re.compile(r"[0-9]{14}-[0-9a-f]{6}")
-NOTICES = {
-    "queued": "Queued: {total} emails (people with confirmed consent) go out now, within "
-    "the marketing cap and outside their quiet hours.",
-    "scheduled": "Scheduled: {total} emails wait for their time.",
-    "empty": "Nobody in this segment has confirmed email consent: nothing was sent.",
-}
+
+
+def _notice(outcome: str, total: int) -> Lazy:
+    if outcome == "queued":
+        return lazy_plural(
+            "Queued: %(num)s email (people with confirmed consent) goes out now, within the "
+            "marketing cap and outside their quiet hours.",
+            "Queued: %(num)s emails (people with confirmed consent) go out now, within the "
+            "marketing cap and outside their quiet hours.",
+            total,
+        )
+    if outcome == "scheduled":
+        return lazy_plural(
+            "Scheduled: %(num)s email waits for its time.",
+            "Scheduled: %(num)s emails wait for their time.",
+            total,
+        )
+    return lazy("Nobody in this segment has confirmed email consent: nothing was sent.")
+
+
+def _done_notice(request: web.Request) -> str:
+    """The notice of the redirect after sending (`done`, `total` in the query), in the
+    reader's language with the plural form of the total; none for anything else."""
+    done = request.query.get("done", "")
+    total = request.query.get("total", "")
+    if done not in ("queued", "scheduled") or not total.isdigit() or len(total) > 9:
+        return ""
+    return _notice(done, int(total))
 
 
 class EmailBroadcastPages:
@@ -80,18 +103,23 @@ class EmailBroadcastPages:
         return await self._render(
             staff,
             form={"segment": request.query.get("segment", "all")},
-            notice=done_notice(request, NOTICES, "queued", "scheduled"),
+            notice=_done_notice(request),
         )
 
     async def cancel(self, request: web.Request, staff: Staff) -> web.StreamResponse:
         posted = await request.post()
         ref = str(posted.get("ref", ""))
         if not _REF.fullmatch(ref):
-            return await self._render(staff, 400, notice="Nothing to cancel.")
+            return await self._render(staff, 400, notice=lazy("Nothing to cancel."))
         cancelled = await self.emails.cancel(staff_id=staff.telegram_id, ref=ref)
         if not cancelled:
-            return await self._render(staff, 409, notice="Nothing was waiting: it all went.")
-        return await self._render(staff, notice=f"Cancelled: {cancelled} emails will not be sent.")
+            return await self._render(staff, 409, notice=lazy("Nothing was waiting: it all went."))
+        notice = lazy_plural(
+            "Cancelled: %(num)s email will not be sent.",
+            "Cancelled: %(num)s emails will not be sent.",
+            cancelled,
+        )
+        return await self._render(staff, notice=notice)
 
     async def post(self, request: web.Request, staff: Staff) -> web.StreamResponse:
         posted = await request.post()
@@ -100,30 +128,30 @@ class EmailBroadcastPages:
         now = self.emails.clock.now()
         subject = form.get("subject", "").strip()
         if not subject:
-            errors["subject"] = "Write a subject."
+            errors["subject"] = lazy("Write a subject.")
         elif len(subject) > MAX_SUBJECT:
-            errors["subject"] = f"At most {MAX_SUBJECT} characters ({len(subject)} now)."
+            errors["subject"] = _too_long(MAX_SUBJECT, len(subject))
         elif "\n" in subject or "\r" in subject:
-            errors["subject"] = "One line only."
+            errors["subject"] = lazy("One line only.")
         body_html = form.get("body_html", "").strip()
         if not body_html:
-            errors["body_html"] = "Write the HTML body."
+            errors["body_html"] = lazy("Write the HTML body.")
         elif len(body_html) > MAX_BODY:
-            errors["body_html"] = f"At most {MAX_BODY} characters ({len(body_html)} now)."
+            errors["body_html"] = _too_long(MAX_BODY, len(body_html))
         elif (found := _REFUSED_HTML.search(body_html)) is not None:
-            errors["body_html"] = (
-                f"Not allowed in an email: {found.group(0).strip()!r} (no scripts, frames, "
-                "forms or on… attributes)."
+            errors["body_html"] = lazy(
+                "Not allowed in an email: %(found)s (no scripts, frames, forms or on… attributes).",
+                found=repr(found.group(0).strip()),
             )
         body_text = form.get("body_text", "").strip()
         if not body_text:
-            errors["body_text"] = "Write the text body (for mail apps that show no HTML)."
+            errors["body_text"] = lazy("Write the text body (for mail apps that show no HTML).")
         elif len(body_text) > MAX_BODY:
-            errors["body_text"] = f"At most {MAX_BODY} characters ({len(body_text)} now)."
+            errors["body_text"] = _too_long(MAX_BODY, len(body_text))
         segment, send_at = read_audience(form, self.plans(), now, errors)
         action = form.get("do", "preview")
         if action not in ("preview", "send"):
-            errors["do"] = "Choose Preview or Send."
+            errors["do"] = lazy("Choose Preview or Send.")
         if errors or segment is None:
             return await self._render(staff, 400, form=form, errors=errors)
         if action == "preview":
@@ -155,7 +183,16 @@ class EmailBroadcastPages:
                 done=done.outcome,
                 total=done.total,
             )
-        notice = NOTICES[done.outcome].format(total=done.total)
+        notice = _notice(done.outcome, done.total)
         return await self._render(
             staff, 409, form={"segment": form.get("segment", "all")}, notice=notice
         )
+
+
+def _too_long(limit: int, now: int) -> Lazy:
+    return lazy_plural(
+        "At most %(num)s character (%(now)s now).",
+        "At most %(num)s characters (%(now)s now).",
+        limit,
+        now=now,
+    )

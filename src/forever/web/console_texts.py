@@ -14,6 +14,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from forever.domain import console
+from forever.domain.lazy_text import lazy
 from forever.domain.texts import LOCALES
 from forever.services.console import Staff
 from forever.services.console_texts import ConsoleTexts
@@ -147,7 +148,7 @@ class TextPages:
                 draft=text,
                 draft_forms=forms,
                 email=email,
-                notice="Not saved yet: the previews show the edited text.",
+                notice=lazy("Not saved yet: the previews show the edited text."),
             )
         saved = await self.texts.save(
             staff_id=staff.telegram_id,
@@ -175,7 +176,7 @@ class TextPages:
             context=context,
             msgid=msgid,
             email=email,
-            notice=f"Saved as version {saved.version_id}: the bot uses it now.",
+            notice=lazy("Saved as version %(num)s: the bot uses it now.", num=saved.version_id),
         )
 
     async def revert(self, request: web.Request, staff: Staff) -> web.StreamResponse:
@@ -184,7 +185,7 @@ class TextPages:
         raw = posted.get("version")
         version = None if raw in (None, "", "catalog") else parse_id(raw)
         if raw not in (None, "", "catalog") and version is None:
-            errors = {"version": "Choose a version."}
+            errors: dict[str, str] = {"version": lazy("Choose a version.")}
             return await self._render(
                 staff, locale=locale, context=context, msgid=msgid, status=400, errors=errors
             )
@@ -195,11 +196,14 @@ class TextPages:
             return await self._render(
                 staff, locale=locale, context=context, msgid=msgid, status=400, errors=saved.errors
             )
-        what = f"version {version}" if version is not None else "the catalog's text"
-        return await self._render(
-            staff,
-            locale=locale,
-            context=context,
-            msgid=msgid,
-            notice=f"Back to {what}, saved as version {saved.version_id}.",
-        )
+        if version is not None:
+            notice = lazy(
+                "Back to version %(old)s, saved as version %(num)s.",
+                old=version,
+                num=saved.version_id,
+            )
+        else:
+            notice = lazy(
+                "Back to the catalog's text, saved as version %(num)s.", num=saved.version_id
+            )
+        return await self._render(staff, locale=locale, context=context, msgid=msgid, notice=notice)
