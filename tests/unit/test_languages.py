@@ -52,8 +52,8 @@ def test_russian_and_spanish_can_be_chosen() -> None:
 def test_a_message_kept_per_locale_falls_back_to_the_default_then_english(
     tmp_path: Path,
 ) -> None:
-    """A chat area still written once per language (chat/en|ro|it/) has no ru or es copy:
-    a Russian reader sees the default locale's copy, else the English one, with no error."""
+    """A message an owner writes per language (chat/en|ro/) with no ru or es copy: a
+    Russian reader sees the default locale's copy, else the English one, with no error."""
     (tmp_path / "chat" / "en").mkdir(parents=True)
     (tmp_path / "chat" / "ro").mkdir()
     (tmp_path / "chat" / "en" / "only.j2").write_text("english {{ locale }}")

@@ -96,3 +96,19 @@ def test_customer_help_lists_every_customer_command(locale: str) -> None:
     html = renderer.chat("help", locale, business="Forever")
     for command in ("/plans", "/account", "/promo", "/points", "/shop", "/invite", "/help"):
         assert f"\n{command}" in html, (locale, command)
+
+
+def test_the_shop_receipt_counts_in_each_languages_plural() -> None:
+    """Credits and Stars take the CLDR plural form of the reader's language; the item's name
+    is the one in that language, English when the catalog has none."""
+    context = EMAIL["shop_receipt"] | {"credits": 21, "balance": 22, "amount": 1}
+    _s, _h, text = renderer.email("shop_receipt", "ru", **dict(context))
+    assert "100 кредитов (21 кредит)" in text
+    assert ": 22 кредита" in text and ": 1 звезда Telegram" in text
+    _s, _h, text = renderer.email("shop_receipt", "ro", **dict(context, amount=20))
+    assert "(21 de credite)" in text and "20 de Stele Telegram" in text
+    names = {"en": "Pass"}
+    addon = {"kind": "a", "credits": None, "balance": None, "quantity": 2, "item_names": names}
+    subject, _h, text = renderer.email("shop_receipt", "es", **(context | addon))
+    assert subject == "Recibo de Pass"
+    assert "Qué has comprado: Pass × 2" in text and "Tus complementos" in text
