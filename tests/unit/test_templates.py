@@ -112,3 +112,15 @@ def test_the_shop_receipt_counts_in_each_languages_plural() -> None:
     subject, _h, text = renderer.email("shop_receipt", "es", **(context | addon))
     assert subject == "Recibo de Pass"
     assert "Qué has comprado: Pass × 2" in text and "Tus complementos" in text
+
+
+def test_the_text_editor_previews_every_email_with_texts_of_its_own() -> None:
+    """The console's text editor previews an edited message in the emails that show it: every
+    shared email but the console's broadcast (the owner's own subject and body)."""
+    from forever.web.console_text_preview import SAMPLES
+
+    assert set(SAMPLES) == set(EMAIL) - {"console_broadcast"}
+    for name in SAMPLES:
+        for locale in CATALOG_LOCALES:
+            context = {"business": "B", "name": "Ana", **EMAIL[name], **SAMPLES[name]}
+            assert renderer.email(name, locale, **context)[0]
