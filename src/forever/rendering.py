@@ -45,7 +45,7 @@ from forever.domain.locales import (
 )
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "message_templates"
-KINDS = ("chat", "email", "web")  # one folder per locale, or one shared template
+KINDS = ("chat", "email", "web")  # one shared template, or an owner's copy per locale
 
 
 class _Environment(Environment):
@@ -219,7 +219,7 @@ class Renderer:
 
     def _find(self, kind: str, locale: str, name: str) -> tuple[Template, str]:
         """The template a message is shown with, and the locale it speaks (issue 21): the
-        locale's own copy (`chat/ro/x.j2`, areas not converted yet) wins; else the one shared
+        locale's own copy (`chat/ro/x.j2`, an owner's override) wins; else the one shared
         template (`chat/x.j2`) in the locale's catalog; else a copy along the fallback chain,
         English last."""
         key = (kind, locale, name)

@@ -99,8 +99,8 @@ async def test_a_receipt_email_for_each_purchase_to_a_confirmed_address(
         assert receipt.message["Subject"] == "Chitanță pentru 100 de credite"
         text = plain_body(receipt)
         assert "Ce ai cumpărat: 100 de credite (100 de credite)" in text
-        assert "Plătit: 50 Stele Telegram" in text
-        assert "Soldul tău de credite după ea: 100 de credite" in text
+        assert "Plătit: 50 de Stele Telegram" in text  # CLDR plural: 20 and up take "de"
+        assert "Soldul tău de credite după cumpărare: 100 de credite" in text
         assert f"Referință: {pack_charge}" in text
 
         coaching_charge = await buy(lia, "Sesiune de coaching · 150 ⭐")
@@ -108,7 +108,7 @@ async def test_a_receipt_email_for_each_purchase_to_a_confirmed_address(
         assert receipt.message["Subject"] == "Chitanță pentru Sesiune de coaching"
         text = plain_body(receipt)
         assert "Ce ai cumpărat: Sesiune de coaching × 1" in text
-        assert "150 Stele Telegram" in text and coaching_charge in text
+        assert "150 de Stele Telegram" in text and coaching_charge in text
         html = receipt.message.get_body(("html",))
         assert html is not None and "Sesiune de coaching" in html.get_content()
 

@@ -165,7 +165,11 @@ def test_every_converted_email_is_in_the_language_not_english(name: str, locale:
     subject_en, _html, text_en = renderer.email(name, SOURCE_LOCALE, **dict(context))
     subject, html, text = renderer.email(name, locale, **dict(context))
     assert f'<html lang="{locale}">' in html
-    assert subject != subject_en
-    lines = [line for line in text_en.splitlines() if len(line.split()) > 3]
+    if "subject" in context:  # the owner's own subject, the same in every language
+        assert subject == subject_en == context["subject"]
+    else:
+        assert subject != subject_en
+    given = {v for v in context.values() if isinstance(v, str)}  # the owner's own texts
+    lines = [line for line in text_en.splitlines() if len(line.split()) > 3 and line not in given]
     assert lines
     assert not [line for line in lines if line in text], "English left in the email"

@@ -52,8 +52,8 @@ def test_russian_and_spanish_can_be_chosen() -> None:
 def test_a_message_kept_per_locale_falls_back_to_the_default_then_english(
     tmp_path: Path,
 ) -> None:
-    """A chat area still written once per language (chat/en|ro|it/) has no ru or es copy:
-    a Russian reader sees the default locale's copy, else the English one, with no error."""
+    """A message an owner writes per language (chat/en|ro/) with no ru or es copy: a
+    Russian reader sees the default locale's copy, else the English one, with no error."""
     (tmp_path / "chat" / "en").mkdir(parents=True)
     (tmp_path / "chat" / "ro").mkdir()
     (tmp_path / "chat" / "en" / "only.j2").write_text("english {{ locale }}")
@@ -133,10 +133,9 @@ def test_russian_days_take_the_three_russian_forms() -> None:
 
 
 def test_the_chat_days_macro_is_the_catalog_plural_in_every_locale() -> None:
-    renderer = Renderer()
-    for locale, expected in (("en", "21 days"), ("ro", "21 de zile"), ("it", "21 giorni")):
-        source = f'{{% import "chat/{locale}/_format.j2" as f %}}{{{{ f.days(21) }}}}'
-        assert renderer.env.from_string(source).render() == expected
+    expected = {"en": "21 days", "ro": "21 de zile", "it": "21 giorni", "ru": "21 день"}
+    for locale, text in expected.items():
+        assert render(locale, '{% import "chat/_format.j2" as f %}{{ f.days(21) }}') == text
     assert render("es", "{{ 1|days }} / {{ 3|days }}") == "1 día / 3 días"
 
 

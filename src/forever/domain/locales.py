@@ -2,7 +2,7 @@
 
 `LOCALES` are the languages a person can choose and every message exists in: each has a
 gettext catalog (locales/<code>/LC_MESSAGES/messages.po). `CATALOG_LOCALES` is the same list,
-kept as a name for the code that reads the catalogs. A chat message still written once per
+kept as a name for the code that reads the catalogs. A message an owner writes once per
 language (message_templates/chat/<locale>/) that has no copy in a locale is shown in the
 default locale's copy, then English (see rendering.Renderer).
 """

@@ -74,7 +74,7 @@ STAR_EDIT = "edit_star_subscription"
 STAR_EDIT_MAX_ATTEMPTS = 6
 STAR_EDIT_RETRY_BASE = timedelta(seconds=2)
 STAR_EDIT_RETRY_CAP = timedelta(minutes=2)
-STAR_EDIT_FAILED = "star_edit_failed"  # message_templates/chat/<locale>/, to the member
+STAR_EDIT_FAILED = "star_edit_failed"  # message_templates/chat/, to the member
 STAR_EDIT_FAILED_STAFF = "star_edit_failed_staff"  # to each owner (ADMIN_IDS)
 REFUND = "refund_star_payment"
 REFUND_FAILED = "refund_failed"  # message_templates/chat/ (shared), to the member

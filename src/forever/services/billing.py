@@ -533,7 +533,7 @@ class PaymentResult:
     credit: UpgradeCredit | None = None
 
 
-STAFF_REFUND_ALERT = "payment_refunded_staff"  # message_templates/chat/<locale>/, to owners
+STAFF_REFUND_ALERT = "payment_refunded_staff"  # message_templates/chat/, to owners
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ from forever.services.shop import POINTS_CHARGE_PREFIX, AddonStore
 from forever.services.staff import can_be_told
 
 EARN, REDEEM, EXPIRE, REVOKE = "earn", "redeem", "expire", "revoke"
-EXPIRY_NOTICE = "points_expiring"  # message_templates/chat/<locale>/
+EXPIRY_NOTICE = "points_expiring"  # message_templates/chat/
 
 
 class PointStore(Protocol):

@@ -43,7 +43,7 @@ from forever.services.ports import (
 )
 from forever.services.staff import AuditLog, can_be_told
 
-# message_templates/chat/<locale>/: what each side is told.
+# message_templates/chat/: what each side is told.
 REWARD_GIVEN = "referral_reward"
 REWARD_TAKEN = "referral_revoked"
 SAME_EMAIL = "same_email"

@@ -23,7 +23,7 @@ from forever.services.staff import AuditLog
 from forever.services.stars import queue_refund
 
 PAYLOAD_PREFIX = "shop:"
-RECEIPT_TEMPLATE = "shop_receipt"  # email/<locale>/shop_receipt.*
+RECEIPT_TEMPLATE = "shop_receipt"  # message_templates/email/shop_receipt.*
 # The charge id of an add-on redeemed with points (services.points), not a Telegram charge.
 POINTS_CHARGE_PREFIX = "points:"
 

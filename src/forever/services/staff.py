@@ -27,7 +27,7 @@ from forever.services.records import EventRecord, PersonRecord, SubscriptionReco
 
 MAX_GRANT_DAYS = 3650
 AUDIT_PAGE = 15
-# message_templates/chat/<locale>/: what the customer is told about a grant.
+# message_templates/chat/: what the customer is told about a grant.
 GRANT_RECEIVED = "grant_received"
 
 

@@ -31,7 +31,7 @@ from forever.services.staff import AuditLog, can_be_told
 REPLY_WINDOW = timedelta(hours=24)
 # Kept in the audit log and shown to staff; Telegram's own limit is 4096.
 MAX_TEXT = 3500
-# message_templates/chat/<locale>/: what staff receive, and what the customer receives back.
+# message_templates/chat/: what staff receive, and what the customer receives back.
 INBOX_MESSAGE = "inbox_message"
 STAFF_REPLY = "staff_reply"
 SIGNING_PURPOSE = "inbox-reply"

@@ -66,6 +66,23 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "renewal": False,
         "charge_id": "stxCharge-1",
     },
+    "shop_receipt": {
+        "kind": "c",
+        "item_names": {
+            "en": "100 credits",
+            "ro": "100 de credite",
+            "it": "100 crediti",
+            "ru": "100 кредитов",
+            "es": "100 créditos",
+        },
+        "amount": 50,
+        "credits": 100,
+        "balance": 130,
+        "quantity": None,
+        "until": None,
+        "paid_at": _WHEN,
+        "charge_id": "stxCharge-2",
+    },
 }
 _PARTS = (".subject.txt.j2", ".html.j2", ".txt.j2")
 
