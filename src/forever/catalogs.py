@@ -316,6 +316,31 @@ def tenths(value: float, locale: str) -> str:
     return str(format_decimal(value, format="#,##0.0", locale=cldr(locale)))
 
 
+def percent(value: float, locale: str) -> str:
+    """A share as the locale writes a percentage, to at most one decimal: 0.2 → '20%',
+    '20 %' (ru, es), 0.155 → '15.5%', '15,5 %' (babel.numbers.format_percent with the
+    locale's CLDR percent pattern)."""
+    from babel.numbers import format_percent
+
+    where = cldr(locale)
+    pattern = _one_decimal(where.percent_formats[None].pattern)
+    return str(format_percent(value, format=pattern, locale=where))
+
+
+def _one_decimal(pattern: str) -> str:
+    """'#,##0%' → '#,##0.#%': the last integer digit of a CLDR pattern gets an optional
+    decimal."""
+    last = pattern.rfind("0")
+    return pattern[: last + 1] + ".#" + pattern[last + 1 :]
+
+
+def signed_tenths(value: float, locale: str) -> str:
+    """A difference to one decimal with its sign: '+14.6', '-4,6'."""
+    from babel.numbers import format_decimal
+
+    return str(format_decimal(value, format="+#,##0.0;-#,##0.0", locale=cldr(locale)))
+
+
 def days(n: int, locale: str) -> str:
     """'1 day', 'o zi', '2 zile', '20 de zile', '21 день', '5 дней': the catalog's plural
     forms, chosen by the locale's CLDR plural rule (the catalog's Plural-Forms)."""

@@ -1,0 +1,127 @@
+"""Every chat message and every staff and experiment text, rendered with its sample context in
+Russian and Spanish, shows its values as the reader's language writes them (issue 21): no
+English words left over, no ISO dates ("2026-11-23"), no raw codes ("active", "monthly",
+"confirmed", "granted", "percent") where a translated label belongs, no "г.." where a Russian
+long date ends a sentence."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from forever.rendering import TEMPLATES_DIR, Renderer
+from forever.sandbox.fake_bot_api.html_entities import parse_html
+from forever.telegram.experiment_texts import ExperimentTexts
+from forever.telegram.staff_texts import StaffTexts
+from tests.template_samples import CHAT
+from tests.unit.test_experiment_texts import SAMPLE as EXPERIMENT_SAMPLE
+from tests.unit.test_staff_texts import SAMPLE as STAFF_SAMPLE
+
+LOCALES = ["ru", "es"]
+renderer = Renderer()
+staff = StaffTexts(renderer)
+experiments = ExperimentTexts(renderer)
+
+# Words a Russian or Spanish text never writes: left over from an English text, or a code
+# (membership state, billing, email status, event kind, promo option) shown as it is stored.
+ENGLISH = re.compile(
+    r"\b(the|and|with|until|from|of|is|are|was|were|per|yet|none|day|days|month|months|"
+    r"people|person|member|members|off|paid|points|refunded|ended|since|"
+    r"active|paused|trial|expired|cancel_scheduled|past_due|monthly|yearly|grant|"
+    r"confirmed|unconfirmed|undeliverable|granted|signed_up|email_given|"
+    r"percent|limit|expires|plans)\b",
+    re.IGNORECASE,
+)
+ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+POINT = re.compile(r"\d\.\d(?!\d\d)")  # a decimal comma in both (CLDR); "25.068" groups
+RAW_STARS = re.compile(r"\d{4,} ⭐")  # Stars go through |stars: "2\u202f500 ⭐"
+# Known gap: these still write "{{ n }} ⭐" inside their message ids (to convert to |stars).
+UNGROUPED_STARS = {
+    "broadcast_paid_offer",
+    "broadcast_paid_queued",
+    "broadcast_paid_refused",
+    "send_paid_button",
+    "stats_economy",
+    "stats_report",
+}
+CODE = re.compile(r"<code>.*?</code>", re.DOTALL)  # syntax to type, ids
+COMMAND = re.compile(r"/[a-z_]+\b")  # /plans, /points
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """The texts a sample context gives (people's names, plan names, notes): shown as given."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list | tuple | set):
+        for item in value:
+            yield from _strings(item)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for field in dataclasses.fields(value):
+            yield from _strings(getattr(value, field.name))
+    elif isinstance(value, SimpleNamespace):
+        yield from _strings(vars(value))
+
+
+CODES = re.compile(r"[a-z_]+")  # a stored code in a sample is data to translate, not a name
+
+
+def problems(html: str, context: dict[str, Any], name: str = "") -> list[str]:
+    shown, _ = parse_html(CODE.sub(" ", html))
+    shown = COMMAND.sub(" ", shown)
+    for given in sorted(set(_strings(context)), key=len, reverse=True):
+        if not CODES.fullmatch(given) and len(given) > 1:
+            shown = shown.replace(given, " ")
+    found = [f"English or a code: {m.group(0)!r}" for m in ENGLISH.finditer(shown)]
+    found += [f"ISO date: {m.group(0)!r}" for m in ISO_DATE.finditer(shown)]
+    found += [f"decimal point: {m.group(0)!r}" for m in POINT.finditer(shown)]
+    if name not in UNGROUPED_STARS:
+        found += [f"Stars not grouped: {m.group(0)!r}" for m in RAW_STARS.finditer(shown)]
+    if "г.." in shown:
+        found.append("'г..'")
+    return found
+
+
+CHAT_NAMES = sorted(p.name.removesuffix(".j2") for p in (TEMPLATES_DIR / "chat").glob("[!_]*.j2"))
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_chat_message_shows_its_values_in_the_language(locale: str) -> None:
+    found = []
+    for name in CHAT_NAMES:
+        html = renderer.chat(name, locale, **dict(CHAT[name]))
+        found += [f"{name}: {p}" for p in problems(html, CHAT[name], name)]
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize(
+    ("texts", "sample"), [(staff, STAFF_SAMPLE), (experiments, EXPERIMENT_SAMPLE)]
+)
+def test_every_staff_text_shows_its_values_in_the_language(
+    texts: StaffTexts, sample: dict[str, Any], locale: str
+) -> None:
+    module = texts.module(locale)
+    found = []
+    for name in texts.names(locale):
+        wanted = {a: sample[a] for a in getattr(module, name).arguments}
+        html = texts(name, locale, **wanted)
+        found += [f"{name}: {p}" for p in problems(html, wanted, name)]
+    assert not found, "\n".join(found)
+
+
+def test_the_check_catches_what_it_is_for() -> None:
+    assert problems("Estado: active, until 2026-11-23", {}) == [
+        "English or a code: 'active'",
+        "English or a code: 'until'",
+        "ISO date: '2026-11-23'",
+    ]
+    assert problems("до 1 декабря 2026 г..", {}) == ["'г..'"]
+    assert problems("<code>/promo new X percent=20</code> Ana the", {"n": "Ana the"}) == []
