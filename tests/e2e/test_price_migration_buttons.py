@@ -91,7 +91,7 @@ async def test_cancel_moves_and_tells_nobody(tg: FakeBotAPI, running_bot: Runtim
     ]
     # The command form still works afterwards.
     await staff.send_text("/migrateprice plus confirm")
-    assert "Done: 1 members of plus are being told" in staff.last_message.text
+    assert "Done: 1 member of plus is being told" in staff.last_message.text
 
 
 async def test_a_preview_that_no_longer_holds_moves_nobody_and_shows_the_current_one(

@@ -208,7 +208,9 @@ async def test_user_lookup_by_id_username_and_email(tg: FakeBotAPI, running_bot:
     for query in ("4001", "@ana_k", "ANA@example.com"):
         await staff.send_text(f"/user {query}")
         card = staff.last_message.text
-        assert "Ana" in card and "4001" in card and "signed_up" in card
+        assert (
+            "Ana" in card and "4001" in card and "signed up" in card
+        )  # the event named, not its code
     await staff.send_text("/user 999999")
     assert "Nobody found" in staff.last_message.text
     await staff.send_text("/user")
