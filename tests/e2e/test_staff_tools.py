@@ -137,7 +137,7 @@ async def test_stats_show_the_funnel_money_and_a_chart(
     assert "Last 30 days" in report.text
     assert "Trials started: 2, converted to paid: 0" in report.text
     assert "Active members: 8" in report.text
-    assert "MRR: 1800 ⭐" in report.text  # 4 × 300 + 4 × 150
+    assert "MRR: 1\u202f800 ⭐" in report.text  # 4 × 300 + 4 × 150
     assert "Too expensive 1" in report.text  # the reason by its name, not its key
     assert "too_expensive" not in report.text
     assert "paid memberships at the start that ended): 20.0% (2 of 10)" in report.text
