@@ -28,13 +28,15 @@ staff = StaffTexts(renderer)
 experiments = ExperimentTexts(renderer)
 
 # Words a Russian or Spanish text never writes: left over from an English text, or a code
-# (membership state, billing, email status, event kind, promo option) shown as it is stored.
+# (membership state, billing, email status, event kind, promo option, refund reason) shown as
+# it is stored.
 ENGLISH = re.compile(
     r"\b(the|and|with|until|from|of|is|are|was|were|per|yet|none|day|days|month|months|"
     r"people|person|member|members|off|paid|points|refunded|ended|since|"
     r"active|paused|trial|expired|cancel_scheduled|past_due|monthly|yearly|grant|"
     r"confirmed|unconfirmed|undeliverable|granted|signed_up|email_given|"
-    r"percent|limit|expires|plans)\b",
+    r"percent|limit|expires|plans|"
+    r"late_charge_after_cancel|replaced_subscription|wrong_payer|wrong_amount|wrong_plan)\b",
     re.IGNORECASE,
 )
 # Words of the language itself that English writes too: Italian "per", Romanian "are".
