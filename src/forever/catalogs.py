@@ -289,6 +289,15 @@ def _long_date(day: date, locale: str) -> str:
     return str(format_date(day, "long", locale=cldr(locale)))
 
 
+def day_month(value: date, locale: str) -> str:
+    """'Nov 23', '23 нояб.', '23 nov': a day and its month as the locale abbreviates them
+    (CLDR skeleton MMMd), for a chart's axis."""
+    from babel.dates import format_skeleton
+
+    day = value.date() if isinstance(value, datetime) else value
+    return str(format_skeleton("MMMd", day, locale=cldr(locale)))
+
+
 def short_time(value: datetime, locale: str) -> str:
     """'10:05' as the locale writes a time of day."""
     return _short_time(value.hour, value.minute, locale)

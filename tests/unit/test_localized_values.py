@@ -124,3 +124,15 @@ def test_the_check_catches_what_it_is_for() -> None:
     ]
     assert problems("до 1 декабря 2026 г..", {}) == ["'г..'"]
     assert problems("<code>/promo new X percent=20</code> Ana the", {"n": "Ana the"}) == []
+
+
+@pytest.mark.parametrize(
+    ("locale", "shown"),
+    [("en", "23 Nov"), ("ro", "23 nov."), ("ru", "23 нояб."), ("es", "23 nov")],
+)
+def test_the_stats_chart_writes_its_days_in_the_language(locale: str, shown: str) -> None:
+    from datetime import date
+
+    from forever.catalogs import day_month
+
+    assert day_month(date(2026, 11, 23), locale) == shown
