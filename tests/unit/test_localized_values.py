@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from forever.domain.promo import OPTIONS
 from forever.rendering import TEMPLATES_DIR, Renderer
 from forever.sandbox.fake_bot_api.html_entities import parse_html
 from forever.telegram.experiment_texts import ExperimentTexts
@@ -113,6 +114,33 @@ def test_every_staff_text_shows_its_values_in_the_language(
         wanted = {a: sample[a] for a in getattr(module, name).arguments}
         html = texts(name, locale, **wanted)
         found += [f"{name}: {p}" for p in problems(html, wanted, locale)]
+    assert not found, "\n".join(found)
+
+
+PROMO_PROBLEMS = {
+    "missing_code": ("", ()),
+    "bad_code": ("x", ()),
+    "bad_option": ("percent20", OPTIONS),
+    "unknown_option": ("price", OPTIONS),
+    "repeated_option": ("percent", ()),
+    "one_kind": ("", ()),
+    "bad_percent": ("200", ("1", "90")),
+    "bad_days": ("0", ("1", "365")),
+    "bad_limit": ("0", ("1", "100000")),
+    "unknown_plan": ("gold", ("basic", "plus")),
+    "bad_expires": ("soon", ()),
+    "past_expires": ("2026-11-01", ()),
+    "exists": ("SPRING20", ()),
+}
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_promo_error_names_its_option_as_typed_not_in_english(locale: str) -> None:
+    found = []
+    for problem, (value, known) in PROMO_PROBLEMS.items():
+        html = staff("promo_error", locale, problem=problem, value=value, known=list(known))
+        found += [f"{problem}: {p}" for p in problems(html, {"known": known}, locale)]
+        assert "<code>percent</code>" in html or problem != "bad_percent"
     assert not found, "\n".join(found)
 
 
