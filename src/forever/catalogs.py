@@ -289,6 +289,15 @@ def _long_date(day: date, locale: str) -> str:
     return str(format_date(day, "long", locale=cldr(locale)))
 
 
+def day_month(value: date, locale: str) -> str:
+    """'Nov 23', '23 нояб.', '23 nov': a day and its month as the locale abbreviates them
+    (CLDR skeleton MMMd), for a chart's axis."""
+    from babel.dates import format_skeleton
+
+    day = value.date() if isinstance(value, datetime) else value
+    return str(format_skeleton("MMMd", day, locale=cldr(locale)))
+
+
 def short_time(value: datetime, locale: str) -> str:
     """'10:05' as the locale writes a time of day."""
     return _short_time(value.hour, value.minute, locale)
@@ -337,6 +346,31 @@ def tenths(value: float, locale: str) -> str:
     from babel.numbers import format_decimal
 
     return str(format_decimal(value, format="#,##0.0", locale=cldr(locale)))
+
+
+def percent(value: float, locale: str) -> str:
+    """A share as the locale writes a percentage, to at most one decimal: 0.2 → '20%',
+    '20 %' (ru, es), 0.155 → '15.5%', '15,5 %' (babel.numbers.format_percent with the
+    locale's CLDR percent pattern)."""
+    from babel.numbers import format_percent
+
+    where = cldr(locale)
+    pattern = _one_decimal(where.percent_formats[None].pattern)
+    return str(format_percent(value, format=pattern, locale=where))
+
+
+def _one_decimal(pattern: str) -> str:
+    """'#,##0%' → '#,##0.#%': the last integer digit of a CLDR pattern gets an optional
+    decimal."""
+    last = pattern.rfind("0")
+    return pattern[: last + 1] + ".#" + pattern[last + 1 :]
+
+
+def signed_tenths(value: float, locale: str) -> str:
+    """A difference to one decimal with its sign: '+14.6', '-4,6'."""
+    from babel.numbers import format_decimal
+
+    return str(format_decimal(value, format="+#,##0.0;-#,##0.0", locale=cldr(locale)))
 
 
 def days(n: int, locale: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import gettext
+import re
 from collections.abc import Callable, Hashable, MutableMapping
 from datetime import date, datetime, tzinfo
 from functools import cached_property
@@ -158,6 +159,8 @@ class Renderer:
         env.filters["months"] = lambda n, loc=locale: catalogs.months(n, loc)
         env.filters["number"] = lambda n, loc=locale: catalogs.number(n, loc)
         env.filters["tenths"] = lambda n, loc=locale: catalogs.tenths(n, loc)
+        env.filters["signed_tenths"] = lambda n, loc=locale: catalogs.signed_tenths(n, loc)
+        env.filters["percent"] = lambda n, loc=locale: catalogs.percent(n, loc)
         env.globals["long_date"] = long_date
         env.globals["long_datetime"] = long_datetime
         env.globals["remembered"] = remembered
@@ -268,6 +271,16 @@ def _as_source(ctx: EvalContext, text: str) -> str:
     return Markup(text) if ctx.autoescape else text  # noqa: S704
 
 
+def _one_stop(text: str, values: dict[str, Any]) -> str:
+    """A value that ends with a full stop (the Russian long date "1 декабря 2026 г.") at the
+    end of a sentence, even in bold, is not followed by a second one ("г.." is never shown)."""
+    if "." in text:
+        for name, value in values.items():
+            if isinstance(value, str) and value.endswith("."):
+                text = re.sub(rf"(%\({name}\)s(?:</\w+>)*)\.", r"\1", text)
+    return text
+
+
 def _install_gettext(
     env: Environment, translations: gettext.NullTranslations, message_context: str | None = None
 ) -> None:
@@ -280,18 +293,18 @@ def _install_gettext(
     @pass_eval_context
     def gettext_(ctx: EvalContext, message: str, /, **values: Any) -> str:
         text = translations.gettext(message)
-        return _as_source(ctx, text) % values
+        return _as_source(ctx, _one_stop(text, values)) % values
 
     @pass_eval_context
     def ngettext_(ctx: EvalContext, one: str, many: str, n: int, /, **values: Any) -> str:
         text = translations.ngettext(one, many, n)
         values.setdefault("num", n)
-        return _as_source(ctx, text) % values
+        return _as_source(ctx, _one_stop(text, values)) % values
 
     @pass_eval_context
     def pgettext_(ctx: EvalContext, context: str, message: str, /, **values: Any) -> str:
         text = translations.pgettext(context, message)
-        return _as_source(ctx, text) % values
+        return _as_source(ctx, _one_stop(text, values)) % values
 
     @pass_eval_context
     def npgettext_(
@@ -299,7 +312,7 @@ def _install_gettext(
     ) -> str:
         text = translations.npgettext(context, one, many, n)
         values.setdefault("num", n)
-        return _as_source(ctx, text) % values
+        return _as_source(ctx, _one_stop(text, values)) % values
 
     if message_context is not None:
         in_context = message_context
@@ -307,13 +320,13 @@ def _install_gettext(
         @pass_eval_context
         def gettext_(ctx: EvalContext, message: str, /, **values: Any) -> str:
             text = translations.pgettext(in_context, message)
-            return _as_source(ctx, text) % values
+            return _as_source(ctx, _one_stop(text, values)) % values
 
         @pass_eval_context
         def ngettext_(ctx: EvalContext, one: str, many: str, n: int, /, **values: Any) -> str:
             text = translations.npgettext(in_context, one, many, n)
             values.setdefault("num", n)
-            return _as_source(ctx, text) % values
+            return _as_source(ctx, _one_stop(text, values)) % values
 
     env.globals.update(
         _=gettext_, gettext=gettext_, ngettext=ngettext_, pgettext=pgettext_, npgettext=npgettext_

@@ -36,7 +36,7 @@ async def test_staff_create_list_and_disable_codes(tg: FakeBotAPI, running_bot: 
         tg, "/promo new spring20 percent=20 plans=plus,pro limit=100 expires=2027-01-31"
     )
     assert "Code SPRING20 created: 20% off the next payment · Plus, Pro" in created
-    assert "up to 100 uses · until 2027-01-31 (UTC)" in created
+    assert "up to 100 uses · until 31 January 2027 (UTC)" in created
     me = tg.calls_to("getMe")
     assert me  # the link names the bot
     assert "/promo SPRING20" in created and "?start=p_SPRING20" in created

@@ -89,12 +89,15 @@ async def test_staff_ask_what_if_in_chat(
     await staff.send_text("/whatif plus 250")
     report, chart = staff.messages[-2:]
     assert "What if plus cost 250 ⭐ a month?" in report.text
-    assert "conversion 30.0%" in report.text and "Today, 300 ⭐:\n  conversion 20.0%" in report.text
+    assert "conversion 30%" in report.text and "Today, 300 ⭐:\n  conversion 20%" in report.text
     # Each estimate with its 95% range: conversion, churn, MRR and 12-month revenue.
-    ranges = re.findall(r"(\d+(?:\.\d)?)(?:%| ⭐) \((\d+(?:\.\d)?)–(\d+(?:\.\d)?)%?\)", report.text)
+    # Percentages and Stars as CLDR writes them in English: "30% (23.1%–37.6%)", "39,714 ⭐".
+    number = r"([\d,]+(?:\.\d)?)"
+    ranges = re.findall(rf"{number}(?:%| ⭐) \({number}%?–{number}%?\)", report.text)
     assert len(ranges) == 8  # four figures, at 250 and today
-    assert all(float(low) <= float(value) <= float(high) for value, low, high in ranges)
-    assert "conversion 30.0% (23." in report.text  # Wilson's interval for 45 of 150
+    as_float = [[float(x.replace(",", "")) for x in r] for r in ranges]
+    assert all(low <= value <= high for value, low, high in as_float)
+    assert "conversion 30% (23." in report.text  # Wilson's interval for 45 of 150
     assert chart.media is not None and chart.media.file.data[:8] == b"\x89PNG\r\n\x1a\n"
     await staff.send_text("/whatif plus 275")
     assert "275 ⭐: not enough data yet: 100 more people" in staff.messages[-2].text

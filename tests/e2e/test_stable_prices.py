@@ -93,7 +93,7 @@ async def test_staff_migrate_a_plans_members_with_notice_in_their_language(
     preview = staff.last_message.text
     assert "2 members of plus keep an older price:\n• 2 monthly" in preview
     assert "2 monthly: 250 ⭐ → 300 ⭐" in preview
-    assert "applies from 2026-12-23" in preview
+    assert "applies from 23 December 2026" in preview
     await settle(tg, running_bot)
     assert (len(english.messages), len(romanian.messages)) == before  # a preview tells nobody
 

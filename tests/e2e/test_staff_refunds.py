@@ -71,7 +71,7 @@ async def test_refunding_a_members_only_payment_ends_her_access_and_tells_her(
     confirm = staff.last_message.text
     assert "Refund this payment of User5101" in confirm
     assert "300 ⭐" in confirm and paid.charge_id in confirm and "Plus" in confirm
-    assert "2026-11-23" in confirm and "Reason: charged twice" in confirm
+    assert "23 November 2026, 10:00 (UTC)" in confirm and "Reason: charged twice" in confirm
     before = len(ana.messages)
     await staff.press("Refund 300 ⭐")
     done = staff.last_message.text
@@ -110,7 +110,7 @@ async def test_refunding_a_members_only_payment_ends_her_access_and_tells_her(
     # /user lists her payments and the refund.
     await staff.send_text("/user 5101")
     card = staff.last_message.text
-    assert "Payments" in card and paid.charge_id in card and "refunded 2026-11-23" in card
+    assert "Payments" in card and paid.charge_id in card and "refunded 23 November 2026" in card
     assert "refunded" in card
     async with running_bot.container.sessions() as session:
         actions = list(await session.scalars(select(AuditEntry.action)))
@@ -143,12 +143,15 @@ async def test_refunding_one_of_several_payments_shortens_the_access(
     await staff.send_text("/refund 5102")
     listing = staff.last_message
     assert "2 payments that can be refunded" in listing.text
-    assert listing.button_texts == ["2026-12-03 · plus · 300 ⭐", "2026-11-23 · plus · 300 ⭐"]
-    await staff.press("2026-12-03 · plus · 300 ⭐")
+    assert listing.button_texts == [
+        "3 December 2026 · plus · 300 ⭐",
+        "23 November 2026 · plus · 300 ⭐",
+    ]
+    await staff.press("3 December 2026 · plus · 300 ⭐")
     assert renewal.charge_id in staff.last_message.text
     await staff.press("Refund 300 ⭐")
     done = staff.last_message.text
-    assert "Their access now ends on 2026-12-23 10:00 UTC" in done
+    assert "Their access now ends on 23 December 2026, 10:00 (UTC)" in done
 
     assert (5102, renewal.charge_id) in await refunds_soon(tg, (5102, renewal.charge_id))
     assert (first.charge_id, "true") in await edits_soon(tg, (first.charge_id, "true"))

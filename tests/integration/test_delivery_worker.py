@@ -228,7 +228,7 @@ async def test_a_refund_telegram_refuses_tells_the_member_and_staff(
     told = {chat_id: html for chat_id, html, _ in chat.sent}
     assert set(told) == {5012, STAFF_ID}
     assert "rambursarea" in told[5012] and "ch-11" in told[5012]
-    assert "Refund not done" in told[STAFF_ID] and "wrong_amount" in told[STAFF_ID]
+    assert "Refund not done" in told[STAFF_ID] and "wrong amount or currency" in told[STAFF_ID]
 
 
 async def test_a_kick_delivers_within_a_second(

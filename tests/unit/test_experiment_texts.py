@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from forever.catalogs import long_date
 from forever.domain.catalog import parse_catalog
 from forever.domain.experiment_stats import ArmData, decide
 from forever.domain.experiments import HOLDOUT, ExperimentStatus
@@ -100,7 +101,7 @@ def test_the_table_gives_rates_intervals_differences_and_stars() -> None:
     text, _ = parse_html(texts("experiment_table", "en", r=TABLE))
     assert "Success: paid within 90 days; counted once that time has passed." in text
     assert "holdout (holdout): 300 exposed, 250 measured, 50 succeeded" in text
-    assert "rate 20.0% (95%: 15.5%–25.4%)" in text
+    assert "rate 20% (95%: 15.5%–25.4%)" in text
     assert "cheaper: 310 exposed, 260 measured, 90 succeeded" in text
     assert "vs holdout: +14.6 points" in text
     assert "⭐ per person: 41.5" in text
@@ -111,11 +112,12 @@ def test_whatif_says_what_it_cannot_estimate() -> None:
     text, _ = parse_html(texts("whatif_report", "en", w=SAMPLE["w"]))
     assert "What if plus cost 250 ⭐ a month?" in text
     assert "250 ⭐: not enough data yet: 80 more people with a known outcome" in text
-    assert "Today, 300 ⭐:\n  conversion 20.0% (15.0–26.1%)" in text
+    assert "Today, 300 ⭐:\n  conversion 20% (15%–26.1%)" in text
 
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_the_price_migration_preview_names_members_prices_and_date(locale: str) -> None:
     text, _ = parse_html(texts("migrate_preview", locale, p=SAMPLE["p"]))
-    assert "2026-12-31" in text and "/migrateprice plus confirm" in text
-    assert "250 ⭐ → 300 ⭐" in text and "2500 ⭐ → 3000 ⭐" in text
+    day = long_date(SAMPLE["p"]["effective_at"], locale)  # the reader's CLDR date
+    assert day in text and "/migrateprice plus confirm" in text
+    assert "250 ⭐ → 300 ⭐" in text and "2\u202f500 ⭐ → 3\u202f000 ⭐" in text

@@ -181,8 +181,8 @@ def test_stats_show_rates_with_their_counts_and_names_not_keys() -> None:
     )
     text, _ = parse_html(html)
     assert "converted to paid: 33.3% (2 of 6); still in their trial: 1" in text
-    assert "MRR: 1975 ⭐ (-175 ⭐, -8.1% since the start: 2150 ⭐)" in text
-    assert "Net revenue retention: 67.9% (1460 ⭐ of 2150 ⭐)" in text
+    assert "MRR: 1\u202f975 ⭐ (-175 ⭐, -8.1% since the start: 2\u202f150 ⭐)" in text
+    assert "Net revenue retention: 67.9% (1\u202f460 ⭐ of 2\u202f150 ⭐)" in text
     assert "Paid churn (paid memberships at the start that ended): 50.0% (4 of 8)" in text
     assert (
         "Cancellations: 6 (1 in a trial); reasons: Too expensive 3, Not using it enough 2" in text
@@ -196,7 +196,7 @@ def test_stats_show_rates_with_their_counts_and_names_not_keys() -> None:
     )
     assert "Emails sent: 3, unsubscribed: 1" in text
     # Money as it moved: refunds are taken off revenue, and a refunded renewal is not one.
-    assert "Revenue: 3150 ⭐ (3810 ⭐ received, 660 ⭐ refunded in 3 refunds)" in text
+    assert "Revenue: 3\u202f150 ⭐ (3\u202f810 ⭐ received, 660 ⭐ refunded in 3 refunds)" in text
     assert "Renewals: 1" in text
     assert "too_expensive" not in text and "discount_30" not in text
 

@@ -7,6 +7,7 @@ import io
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from forever import catalogs
 from forever.domain.clock import Clock
 from forever.domain.kpi import EventRow, Kpis, compute
 from forever.services.ports import UnitOfWork
@@ -42,10 +43,12 @@ class StaffStats:
         return compute(events, now - timedelta(days=days), now)
 
 
-def _draw(kpis: Kpis, title: str, active_label: str, churn_label: str) -> bytes:
+def _draw(kpis: Kpis, title: str, active_label: str, churn_label: str, locale: str) -> bytes:
     # The object API (no pyplot): no global figure state, safe in a worker thread.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.dates import num2date
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
 
     # Datetimes: matplotlib converts them (its stubs only name numbers and arrays).
     days: list[Any] = [p.day for p in kpis.series]
@@ -60,6 +63,12 @@ def _draw(kpis: Kpis, title: str, active_label: str, churn_label: str) -> bytes:
     right.set_ylabel(churn_label, color="#d62828")
     right.set_ylim(bottom=0)
     left.set_title(title)
+
+    # The days as the reader's language writes them ("23 нояб."), not matplotlib's ISO dates.
+    def day(x: float, _position: int) -> str:
+        return catalogs.day_month(num2date(x), locale)  # type: ignore[no-untyped-call]
+
+    left.xaxis.set_major_formatter(FuncFormatter(day))
     figure.autofmt_xdate()
     figure.tight_layout()
     buffer = io.BytesIO()
@@ -67,6 +76,9 @@ def _draw(kpis: Kpis, title: str, active_label: str, churn_label: str) -> bytes:
     return buffer.getvalue()
 
 
-async def chart_png(kpis: Kpis, *, title: str, active_label: str, churn_label: str) -> bytes:
-    """The chart as PNG, drawn in a thread so the bot keeps answering meanwhile."""
-    return await asyncio.to_thread(_draw, kpis, title, active_label, churn_label)
+async def chart_png(
+    kpis: Kpis, *, title: str, active_label: str, churn_label: str, locale: str = "en"
+) -> bytes:
+    """The chart as PNG, drawn in a thread so the bot keeps answering meanwhile; its days are
+    written in `locale`."""
+    return await asyncio.to_thread(_draw, kpis, title, active_label, churn_label, locale)

@@ -119,6 +119,7 @@ async def show_stats(
         title=texts("chart_title", locale, days=days),
         active_label=texts("chart_active", locale),
         churn_label=texts("chart_churn", locale),
+        locale=locale,
     )
     await message.answer_photo(BufferedInputFile(png, filename=f"stats-{days}d.png"))
     if catalog.chats:  # membership access: who is in each chat now
