@@ -447,7 +447,7 @@ async def test_a_scheduled_broadcast_goes_out_at_its_time(
     await page.get_by_role("link", name="Broadcasts", exact=True).click()
     await page.locator("#c-segment").select_option("language:ro")
     await page.get_by_role("button", name="Count").click()
-    await expect(page.get_by_text("1 people in this segment now")).to_be_visible()
+    await expect(page.get_by_text("1 person in this segment now")).to_be_visible()
 
     # The count's choice carries over to the new broadcast's audience: back to everyone.
     await expect(page.locator("#f-segment")).to_have_value("language:ro")

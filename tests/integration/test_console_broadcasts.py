@@ -71,7 +71,7 @@ async def test_the_page_shows_the_live_count_of_a_segment(
     owner = await sign_in(client, container)
     status, page = await owner.get("/console/broadcasts?segment=language:ro")
     assert status == 200
-    assert "<strong>1</strong> people in this segment now" in page
+    assert "<strong>1</strong> person in this segment now" in page
     status, page = await owner.get("/console/broadcasts?segment=all")
     assert "<strong>3</strong> people" in page
     response = await client.get(
@@ -145,7 +145,7 @@ async def test_send_now_queues_it_at_once(client: TestClient, container: Contain
     status, page = await owner.post(
         "/console/broadcasts", {"segment": "language:it", "text": "Ciao!", "when": "now"}
     )
-    assert status == 200 and "Queued: sending to 1 people now." in page
+    assert status == 200 and "Queued: sending to 1 person now." in page
     (job,) = await jobs(container)
     assert job.status == "queued"
     assert build_outgoing(job, 7003, "P3", "it").html == "Ciao!"

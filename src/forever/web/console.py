@@ -13,7 +13,7 @@ chain, else the default locale.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -22,7 +22,7 @@ from aiohttp import web
 
 from forever import catalogs
 from forever.domain import console
-from forever.domain.lazy_text import Lazy, lazy
+from forever.domain.lazy_text import Lazy
 from forever.domain.locales import CATALOG_LOCALES, fallback_chain
 from forever.rendering import Renderer
 from forever.services.console import ConsoleAuth, Staff
@@ -243,17 +243,15 @@ def see_other(path: str, **query: str | int) -> web.Response:
     return web.Response(status=303, headers={**HEADERS, "Location": location})
 
 
-def done_notice(request: web.Request, notices: Mapping[str, str], *allowed: str) -> str:
-    """The notice of a redirect made by `see_other(path, done=..., total=...)`: only the
-    outcomes in `allowed`, and a whole number for the total (else no notice)."""
+def done_notice(request: web.Request, notice: Callable[[str, int], str], *allowed: str) -> str:
+    """The notice of a redirect made by `see_other(path, done=..., total=...)`, worded by
+    `notice(outcome, total)`: only for the outcomes in `allowed` and a whole number for the
+    total (else no notice)."""
     done = request.query.get("done", "")
     total = request.query.get("total", "")
     if done not in allowed or not total.isdigit() or len(total) > 9:
         return ""
-    notice = notices[done]
-    if isinstance(notice, Lazy):  # shown in the reader's language
-        return lazy(notice.msgid, total=int(total), id="")
-    return notice.format(total=int(total), id="")
+    return notice(done, int(total))
 
 
 def session_response(staff: Staff, *, secure: bool) -> web.Response:

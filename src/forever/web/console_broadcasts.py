@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from forever.domain import console
-from forever.domain.lazy_text import Lazy, lazy
+from forever.domain.lazy_text import Lazy, lazy, lazy_plural
 from forever.domain.locales import LOCALES
 from forever.domain.segments import Segment, SegmentError, SegmentKind, parse_segment
 from forever.services.console import Staff
@@ -28,13 +28,26 @@ MAX_CAPTION = 1024  # sendPhoto: a caption of 0-1024 characters after entities p
 MAX_PHOTO = 900 * 1024
 PHOTO_MAGIC = {b"\xff\xd8\xff": "photo.jpg", b"\x89PNG\r\n\x1a\n": "photo.png"}
 MAX_URL = 512
-NOTICES: dict[str, Lazy] = {  # filled with `total` and `id` when shown
-    "queued": lazy("Queued: sending to %(total)s people now."),
-    "scheduled": lazy("Scheduled: it goes to about %(total)s people at its time."),
+NOTICES: dict[str, Lazy] = {  # filled with the broadcast's `id` when shown
     "empty": lazy("Nobody is in this segment now: nothing was sent."),
     "busy": lazy("Another broadcast is still sending (#%(id)s): try again when it ends."),
     "already": lazy("This broadcast was already sent."),
 }
+
+
+def sent_notice(outcome: str, total: int) -> Lazy:
+    """What the page says after a broadcast was queued or scheduled for `total` people."""
+    if outcome == "queued":
+        return lazy_plural(
+            "Queued: sending to %(num)s person now.",
+            "Queued: sending to %(num)s people now.",
+            total,
+        )
+    return lazy_plural(
+        "Scheduled: it goes to about %(num)s person at its time.",
+        "Scheduled: it goes to about %(num)s people at its time.",
+        total,
+    )
 
 
 def segment_choices(plans: list[str]) -> list[tuple[str, str]]:
@@ -106,7 +119,7 @@ class BroadcastPages:
         return await self._render(
             staff,
             form={"segment": request.query.get("segment", "all")},
-            notice=done_notice(request, NOTICES, "queued", "scheduled"),
+            notice=done_notice(request, sent_notice, "queued", "scheduled"),
         )
 
     async def count_page(self, request: web.Request, staff: Staff) -> web.StreamResponse:
@@ -204,9 +217,7 @@ class BroadcastPages:
                 total=done.total,
             )
         found = NOTICES.get(done.outcome)
-        notice = (
-            lazy(found.msgid, total=done.total, id=done.broadcast_id) if found else done.outcome
-        )
+        notice = lazy(found.msgid, id=done.broadcast_id) if found else done.outcome
         return await self._render(
             staff, 409, form={"segment": form.get("segment", "all")}, notice=notice
         )

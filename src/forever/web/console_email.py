@@ -18,7 +18,7 @@ from forever.domain.locales import LOCALES
 from forever.domain.segments import SegmentError
 from forever.services.console import Staff
 from forever.services.console_email import TEMPLATE, ConsoleEmailBroadcasts
-from forever.web.console import ConsoleWeb, see_other
+from forever.web.console import ConsoleWeb, done_notice, see_other
 from forever.web.console_broadcasts import parse_choice, read_audience, segment_choices
 
 MAX_SUBJECT = 150
@@ -46,16 +46,6 @@ def _notice(outcome: str, total: int) -> Lazy:
             total,
         )
     return lazy("Nobody in this segment has confirmed email consent: nothing was sent.")
-
-
-def _done_notice(request: web.Request) -> str:
-    """The notice of the redirect after sending (`done`, `total` in the query), in the
-    reader's language with the plural form of the total; none for anything else."""
-    done = request.query.get("done", "")
-    total = request.query.get("total", "")
-    if done not in ("queued", "scheduled") or not total.isdigit() or len(total) > 9:
-        return ""
-    return _notice(done, int(total))
 
 
 class EmailBroadcastPages:
@@ -103,7 +93,7 @@ class EmailBroadcastPages:
         return await self._render(
             staff,
             form={"segment": request.query.get("segment", "all")},
-            notice=_done_notice(request),
+            notice=done_notice(request, _notice, "queued", "scheduled"),
         )
 
     async def cancel(self, request: web.Request, staff: Staff) -> web.StreamResponse:
