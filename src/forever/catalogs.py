@@ -30,7 +30,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from forever.domain.lazy_text import CONSOLE
+from forever.domain.lazy_text import CONSOLE, SANDBOX
 from forever.domain.locales import CATALOG_LOCALES, SOURCE_LOCALE, fallback_chain
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -203,8 +203,8 @@ def _messages(locale: str, locales_dir: Path) -> tuple[tuple[str, str, str], ...
         if not message.id or isinstance(message.id, (list, tuple)):
             continue
         ctx = message.context or ""
-        if ctx == CONSOLE:
-            continue  # the console speaks to staff: not a text the owner edits
+        if ctx in (CONSOLE, SANDBOX):
+            continue  # the console and the sandbox page: not texts the owner edits
         msgid = str(message.id)
         text = catalog.pgettext(ctx, msgid) if ctx else catalog.gettext(msgid)
         out.append((ctx, msgid, text))
@@ -213,7 +213,7 @@ def _messages(locale: str, locales_dir: Path) -> tuple[tuple[str, str, str], ...
 
 def plurals(locale: str, locales_dir: Path = LOCALES_DIR) -> list[PluralMessage]:
     """(msgctxt or "", msgid, msgid_plural, the catalog's forms in `locale`, one per plural
-    form of its Plural-Forms) of every plural message."""
+    form of its Plural-Forms) of every plural message the customers read."""
     return list(_plurals(locale, locales_dir))
 
 
@@ -230,6 +230,8 @@ def _plurals(locale: str, locales_dir: Path) -> tuple[PluralMessage, ...]:
         if not isinstance(message.id, (list, tuple)) or not message.id[0]:
             continue
         ctx = message.context or ""
+        if ctx in (CONSOLE, SANDBOX):
+            continue  # not texts the owner edits (see `messages`)
         one, many = str(message.id[0]), str(message.id[1])
         if ctx:
             forms = tuple(catalog.npgettext(ctx, one, many, n) for n in numbers)
@@ -436,11 +438,15 @@ CONSOLE_SOURCES = (
     "src/forever/services/console",
     "src/forever/domain/texts.py",  # the text editor's checks
 )
+# The sandbox page's texts (its template and forever.sandbox.page): context `sandbox`, left
+# out of the text editor like the console's.
+SANDBOX_SOURCES = ("src/forever/sandbox/",)
 
 
 def extract_messages(root: Path = ROOT) -> Catalog:
     """Every message of the sources: the shared templates and this module (babel.cfg), the
-    console's templates and `lazy()` texts (context 'console'), the English buttons and
+    console's templates and `lazy()` texts (context 'console'), the sandbox page's (context
+    'sandbox'), the English buttons and
     command menu (context 'button:…', 'command:…')."""
     from babel.messages.extract import extract_from_dir
     from babel.messages.frontend import parse_mapping_cfg
@@ -453,8 +459,11 @@ def extract_messages(root: Path = ROOT) -> Catalog:
     for filename, lineno, message, comments, context in extract_from_dir(
         str(root), method_map, options_map, keywords=_KEYWORDS
     ):
-        if context is None and filename.replace("\\", "/").startswith(CONSOLE_SOURCES):
+        path = filename.replace("\\", "/")
+        if context is None and path.startswith(CONSOLE_SOURCES):
             context = CONSOLE
+        elif context is None and path.startswith(SANDBOX_SOURCES):
+            context = SANDBOX
         template.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
     for prefix, source in TOML_SOURCES.items():
         with (root / source).open("rb") as fb:

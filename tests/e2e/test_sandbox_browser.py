@@ -360,3 +360,30 @@ async def test_a_trial_member_joins_the_club_chats_and_is_removed_when_access_en
     bea = next(c for c in sandbox.customers.values() if c.user.first_name == "Bea")
     for chat in sandbox.club_json():
         assert bea.id not in chat["members"]
+
+
+async def test_the_page_speaks_the_browsers_russian(sandbox: Sandbox) -> None:
+    """A Russian browser gets the page in Russian, and app.js writes Russian too."""
+    if not HAVE_CHROMIUM:
+        pytest.fail("chromium is missing: run `make browser` (Debian's chromium package)")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS
+        )
+        context = await browser.new_context(locale="ru-RU")
+        context.set_default_timeout(TIMEOUT_MS)
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await page.goto(sandbox.url)
+        await expect(page.locator("html")).to_have_attribute("lang", "ru")
+        await page.get_by_label("Имя").fill("Оля")
+        await page.get_by_role("button", name="Добавить клиента").click()
+        await expect(page.get_by_role("heading", name="Оля")).to_be_visible()
+        # Written by app.js from the page's texts: the chips, the meta line, the controls.
+        await expect(page.get_by_role("button", name="Отправить /start")).to_be_visible()
+        await expect(page.locator("#person-meta")).to_contain_text("Русский · id")
+        await expect(page.locator("#person-meta")).to_contain_text("предлагаемый адрес")
+        await expect(page.locator("#toggle-block")).to_have_text("Заблокировать бота")
+        await browser.close()
+        assert not errors, f"the page had script errors: {errors}"

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 CONSOLE = "console"  # the message context of the owner console's own texts
+SANDBOX = "sandbox"  # the message context of the sandbox page (forever.sandbox)
 
 
 class Lazy(str):

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from forever.config import Settings
 from forever.domain.locales import LOCALES
+from forever.sandbox import page
 from forever.sandbox.clock import SandboxClock
 from forever.sandbox.errors import SandboxError
 from forever.sandbox.fake_bot_api import FakeBotAPI, FakeBotAPIError, UpdateNotHandled
@@ -193,6 +194,7 @@ class SandboxApi:
         app.middlewares.append(_errors)
         r = app.router
         r.add_get("/", self.index)
+        r.add_get("/sandbox/language/{code}", self.switch_language)
         r.add_static("/sandbox/static/", STATIC, append_version=False)
         r.add_get("/sandbox/files/{file_id}", self.file)
         r.add_get("/sandbox/api/state", self.state)
@@ -218,7 +220,31 @@ class SandboxApi:
     # -- page ------------------------------------------------------------------------------
 
     async def index(self, request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+        """The page in the reader's language: the switch's cookie, else Accept-Language."""
+        locale = page.page_language(
+            request.cookies.get(page.LANGUAGE_COOKIE),
+            request.headers.get("Accept-Language", ""),
+            self.sandbox.settings.default_locale,
+        )
+        return web.Response(
+            text=page.render(locale),
+            content_type="text/html",
+            headers={
+                "Cache-Control": "no-cache",
+                "Content-Language": locale,
+                "Vary": "Cookie, Accept-Language",
+            },
+        )
+
+    async def switch_language(self, request: web.Request) -> web.StreamResponse:
+        """GET /sandbox/language/ru: the page in Russian from now on (a cookie), back to it."""
+        response = web.Response(status=303, headers={"Location": "/"})
+        code = request.match_info["code"]
+        if code in page.LANGUAGES:
+            response.set_cookie(
+                page.LANGUAGE_COOKIE, code, path="/", samesite="Lax", max_age=365 * 24 * 3600
+            )
+        return response
 
     async def file(self, request: web.Request) -> web.StreamResponse:
         record = self.sandbox.fake.state.files.get(request.match_info["file_id"])

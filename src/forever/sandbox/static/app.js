@@ -24,6 +24,26 @@ const state = {
 const LANGUAGE_NAMES = {
   en: "English", ro: "Română", it: "Italiano", ru: "Русский", es: "Español", de: "Deutsch",
 };
+// The page's language and the texts this script writes in it (rendered into the page by the
+// server: forever.sandbox.page). `t("key", {name})` fills `{name}`; `plural(n, "key")` picks
+// the form for n by the language's plural rules.
+const I18N = JSON.parse(document.getElementById("sandbox-texts").textContent);
+const LANG = I18N.lang || "en";
+const pluralRules = new Intl.PluralRules(LANG);
+const numberFormat = new Intl.NumberFormat(LANG, { maximumFractionDigits: 1 });
+
+function fill(text, values) {
+  return text.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
+}
+
+function t(key, values = {}) { return fill(I18N.texts[key] ?? key, values); }
+
+function plural(n, key) {
+  const forms = I18N.plurals[key] || {};
+  const text = forms[pluralRules.select(n)] ?? forms.other ?? forms.few ?? forms.many ?? Object.values(forms)[0] ?? key;
+  return fill(text, { num: numberFormat.format(n) });
+}
+
 const AVATAR_COLORS = ["#5847d8", "#d9534f", "#1f8a70", "#c2410c", "#2563eb", "#9333ea", "#0f766e", "#b45309"];
 
 // -- talking to the server ------------------------------------------------------------------
@@ -38,7 +58,7 @@ async function api(method, path, body) {
   let data = null;
   try { data = await response.json(); } catch { data = null; }
   if (!response.ok) {
-    const message = (data && data.error) || `The sandbox answered ${response.status}`;
+    const message = (data && data.error) || t("answered", { status: response.status });
     throw new Error(message);
   }
   return data;
@@ -59,11 +79,13 @@ async function act(button, work) {
 
 // -- formatting -----------------------------------------------------------------------------
 
-const timeFormat = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", timeZone: "UTC" });
-const dayFormat = new Intl.DateTimeFormat("en-GB", { weekday: "short", day: "numeric", month: "long", year: "numeric", timeZone: "UTC" });
-const fullFormat = new Intl.DateTimeFormat("en-GB", { weekday: "short", day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", timeZone: "UTC" });
+const DATE_LOCALE = LANG === "en" ? "en-GB" : LANG;
+const timeFormat = new Intl.DateTimeFormat(DATE_LOCALE, { hour: "2-digit", minute: "2-digit", timeZone: "UTC" });
+const dayFormat = new Intl.DateTimeFormat(DATE_LOCALE, { weekday: "short", day: "numeric", month: "long", year: "numeric", timeZone: "UTC" });
+const dateFormat = new Intl.DateTimeFormat(DATE_LOCALE, { day: "numeric", month: "long", timeZone: "UTC" });
+const fullFormat = new Intl.DateTimeFormat(DATE_LOCALE, { weekday: "short", day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", timeZone: "UTC" });
 
-const shortFormat = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", timeZone: "UTC" });
+const shortFormat = new Intl.DateTimeFormat(DATE_LOCALE, { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", timeZone: "UTC" });
 
 function fromUnix(seconds) { return new Date(seconds * 1000); }
 function dayKey(date) { return date.toISOString().slice(0, 10); }
@@ -83,11 +105,10 @@ function avatar(customer, large = false) {
 }
 
 function describe(customer) {
-  const language = LANGUAGE_NAMES[customer.language] || customer.language || "no language";
-  return customer.staff ? `Staff · ${language} · id ${customer.id}` : `${language} · id ${customer.id}`;
+  const language = LANGUAGE_NAMES[customer.language] || customer.language || t("no_language");
+  return customer.staff ? t("describe_staff", { language, id: customer.id }) : `${language} · id ${customer.id}`;
 }
 
-function plural(n, word) { return `${n} ${word}${n === 1 ? "" : "s"}`; }
 
 // -- toasts and announcements ---------------------------------------------------------------
 
@@ -123,9 +144,9 @@ function renderClock() {
   el.dateTime = now.toISOString();
   const days = state.offsetSeconds / 86400;
   const offset = $("#clock-offset");
-  if (state.offsetSeconds < 60) offset.textContent = "real time";
-  else if (days >= 1) offset.textContent = `${days.toFixed(days % 1 ? 1 : 0)} days ahead of real time`;
-  else offset.textContent = `${Math.round(state.offsetSeconds / 3600)} h ahead of real time`;
+  if (state.offsetSeconds < 60) offset.textContent = t("real_time");
+  else if (days >= 1) offset.textContent = plural(Number(days.toFixed(days % 1 ? 1 : 0)), "days_ahead");
+  else offset.textContent = t("hours_ahead", { hours: Math.round(state.offsetSeconds / 3600) });
   const jump = $("#jump-date");
   const tomorrow = new Date(now.getTime() + 86400000);
   jump.min = dayKey(tomorrow);
@@ -137,7 +158,7 @@ async function moveClock(body, button, label) {
   const clock = $(".clock");
   const status = $("#clock-status");
   clock.classList.add("busy");
-  status.textContent = `Moving ${label}: running the scheduled work…`;
+  status.textContent = t("moving", { label });
   const mailBefore = state.mail.length;
   const result = await act(button, () => api("POST", "/sandbox/api/clock", body));
   clock.classList.remove("busy");
@@ -145,8 +166,8 @@ async function moveClock(body, button, label) {
   setClock(result.now, result.offset_seconds);
   await refreshState();
   const newMail = state.mail.length - mailBefore;
-  status.textContent = `Now ${fullFormat.format(new Date(result.now))} UTC · ${plural(newMail, "new email")}`;
-  toast(`Clock moved ${label}: ${plural(newMail, "new email")}.`);
+  status.textContent = t("now", { time: fullFormat.format(new Date(result.now)), mail: plural(newMail, "new_email") });
+  toast(t("moved", { label, mail: plural(newMail, "new_email") }));
 }
 
 // -- people ---------------------------------------------------------------------------------
@@ -165,7 +186,7 @@ function renderPeople() {
     const text = document.createElement("span");
     text.className = "person-text";
     const name = document.createElement("strong");
-    name.textContent = customer.staff ? `${customer.name} (staff)` : customer.name;
+    name.textContent = customer.staff ? t("staff_name", { name: customer.name }) : customer.name;
     const meta = document.createElement("span");
     meta.textContent = describe(customer);
     text.append(name, meta);
@@ -175,7 +196,7 @@ function renderPeople() {
       const badge = document.createElement("span");
       badge.className = "mail-badge";
       badge.textContent = `✉ ${newMail}`;
-      badge.setAttribute("aria-label", plural(newMail, "unread email"));
+      badge.setAttribute("aria-label", plural(newMail, "unread_email"));
       button.append(badge);
     }
     const unread = state.unread.get(customer.id) || 0;
@@ -183,7 +204,7 @@ function renderPeople() {
       const badge = document.createElement("span");
       badge.className = "unread";
       badge.textContent = unread;
-      badge.setAttribute("aria-label", `${plural(unread, "new message")}`);
+      badge.setAttribute("aria-label", plural(unread, "new_message"));
       button.append(badge);
     }
     button.addEventListener("click", () => select(customer.id));
@@ -198,10 +219,10 @@ async function select(customerId, view) {
   const customer = state.customers.get(customerId);
   $("#welcome").hidden = true;
   $("#person").hidden = false;
-  $("#person-name").textContent = customer.staff ? `${customer.name} (staff)` : customer.name;
+  $("#person-name").textContent = customer.staff ? t("staff_name", { name: customer.name }) : customer.name;
   $("#person-meta").textContent = customer.staff
-    ? "Support staff: try /broadcast and /stats. The inbox shows every email the sandbox caught."
-    : `${describe(customer)} · suggested email ${customer.email}`;
+    ? t("staff_meta")
+    : t("suggested_email", { about: describe(customer), email: customer.email });
   $("#person-avatar").replaceWith(Object.assign(avatar(customer, true), { id: "person-avatar" }));
   renderPeople();
   renderChips(customer);
@@ -226,10 +247,10 @@ function renderChips(customer) {
     chip.addEventListener("click", () => sendText(text, chip));
     chips.append(chip);
   };
-  for (const command of commands) add(command, command, `Send ${command}`);
-  if (!customer.staff) add(`✉ ${customer.email}`, customer.email, `Send the email address ${customer.email}`);
+  for (const command of commands) add(command, command, t("send_command", { command }));
+  if (!customer.staff) add(`✉ ${customer.email}`, customer.email, t("send_email", { email: customer.email }));
   // The sandbox's promo code (seeded at start: 20% off the next payment, any plan).
-  if (!customer.staff) add("🎟 /promo WELCOME20", "/promo WELCOME20", "Use the promo code WELCOME20");
+  if (!customer.staff) add("🎟 /promo WELCOME20", "/promo WELCOME20", t("use_promo", { code: "WELCOME20" }));
   renderSimulate(customer);
 }
 
@@ -238,7 +259,7 @@ function renderChips(customer) {
 function renderSimulate(customer) {
   $("#simulate").hidden = customer.staff;
   const block = $("#toggle-block");
-  block.textContent = customer.blocked ? "Unblock the bot" : "Block the bot";
+  block.textContent = customer.blocked ? t("unblock") : t("block");
   block.setAttribute("aria-pressed", String(Boolean(customer.blocked)));
 }
 
@@ -246,29 +267,29 @@ function setupSimulate() {
   $("#feed-usage").addEventListener("click", (event) => act(event.currentTarget, async () => {
     const amount = Number.parseInt($("#usage-amount").value, 10) || 1;
     const result = await api("POST", `/sandbox/api/chats/${state.selected}/usage`, { amount });
-    toast(`Usage this month: ${result.usage}.`);
+    toast(t("usage", { usage: result.usage }));
   }));
   $("#spend-credits").addEventListener("click", (event) => act(event.currentTarget, async () => {
     const amount = Number.parseInt($("#usage-amount").value, 10) || 1;
     const result = await api("POST", `/sandbox/api/chats/${state.selected}/credits`, { amount });
-    toast(`Credits left: ${result.balance}.`);
+    toast(t("credits", { balance: result.balance }));
   }));
   $("#fail-renewal").addEventListener("click", (event) => act(event.currentTarget, async () => {
     await api("POST", `/sandbox/api/chats/${state.selected}/failed-renewal`, { when: "now" });
-    toast("Telegram could not renew the subscription: the bot was told (state failed).");
+    toast(t("renewal_failed"));
   }));
   $("#toggle-block").addEventListener("click", (event) => act(event.currentTarget, async () => {
     const current = state.customers.get(state.selected);
     const customer = await api("POST", `/sandbox/api/chats/${state.selected}/block`, { blocked: !current.blocked });
     state.customers.set(customer.id, customer);
     renderSimulate(customer);
-    toast(customer.blocked ? `${customer.name} blocked the bot.` : `${customer.name} unblocked the bot.`);
+    toast(t(customer.blocked ? "blocked" : "unblocked", { name: customer.name }));
   }));
   // A link to the bot from elsewhere (someone's /invite link): /start with its payload here.
   $("#open-start-link").addEventListener("click", (event) => {
     const url = $("#start-link").value.trim();
     if (!botStartPayload(url)) {
-      toast("Paste a link to this bot, like https://t.me/<bot>?start=r_…", "error");
+      toast(t("paste_link"), "error");
       return;
     }
     openUrl(url, event.currentTarget);
@@ -325,8 +346,8 @@ function renderChat() {
     empty.className = "service";
     const staff = state.customers.get(state.selected)?.staff;
     empty.textContent = staff
-      ? "No messages yet: send /stats or /broadcast below."
-      : "No messages yet: press /start below to open the bot.";
+      ? t("no_messages_staff")
+      : t("no_messages");
     box.append(empty);
   }
   let lastDay = null;
@@ -409,8 +430,8 @@ function renderMessage(message) {
   if (message.payment) {
     wrap.className = "service";
     const p = message.payment;
-    const kind = p.recurring ? (p.first ? "started a Stars subscription" : "renewed the subscription") : "paid";
-    wrap.textContent = `You ${kind}: ⭐ ${p.amount}`;
+    const kind = p.recurring ? (p.first ? "started_subscription" : "renewed") : "you_paid";
+    wrap.textContent = t(kind, { amount: p.amount });
     return wrap;
   }
   wrap.className = `msg ${message.from_bot ? "bot" : "me"}`;
@@ -431,11 +452,11 @@ function renderMessage(message) {
   const date = fromUnix(message.date);
   time.dateTime = date.toISOString();
   time.textContent = timeFormat.format(date);
-  meta.append(message.edited ? "edited · " : "", time);
+  meta.append(message.edited ? `${t("edited")} · ` : "", time);
   bubble.append(meta);
   const who = document.createElement("span");
   who.className = "visually-hidden";
-  who.textContent = message.from_bot ? "Bot: " : "You: ";
+  who.textContent = `${message.from_bot ? t("bot") : t("you")} `;
   bubble.prepend(who);
   wrap.append(bubble);
   if (message.buttons && message.buttons.length) wrap.append(renderKeyboard(message));
@@ -447,7 +468,7 @@ function renderMedia(media) {
     const img = document.createElement("img");
     img.className = "media";
     img.src = media.url;
-    img.alt = media.name ? `Picture: ${media.name}` : "Picture sent by the bot";
+    img.alt = media.name ? t("picture", { name: media.name }) : t("picture_from_bot");
     img.loading = "lazy";
     img.addEventListener("load", scrollChat, { once: true });
     return img;
@@ -465,7 +486,7 @@ function renderInvoice(invoice) {
   box.className = "invoice";
   const kicker = document.createElement("span");
   kicker.className = "invoice-kicker";
-  kicker.textContent = invoice.period_days ? "Subscription invoice" : "Invoice";
+  kicker.textContent = invoice.period_days ? t("subscription_invoice") : t("invoice");
   const title = document.createElement("span");
   title.className = "invoice-title";
   title.textContent = invoice.title;
@@ -473,12 +494,12 @@ function renderInvoice(invoice) {
   description.textContent = invoice.description;
   const amount = document.createElement("span");
   amount.className = "invoice-amount";
-  amount.textContent = `⭐ ${invoice.amount}` + (invoice.period_days ? ` / ${invoice.period_days} days` : "");
+  amount.textContent = `⭐ ${invoice.amount}` + (invoice.period_days ? ` ${plural(invoice.period_days, "per_days")}` : "");
   box.append(kicker, title, description, amount);
   if (invoice.paid) {
     const paid = document.createElement("span");
     paid.className = "invoice-paid";
-    paid.textContent = "✓ Paid";
+    paid.textContent = `✓ ${t("paid")}`;
     box.append(paid);
   }
   return box;
@@ -497,7 +518,7 @@ function renderKeyboard(message) {
   const keyboard = document.createElement("div");
   keyboard.className = "keyboard";
   keyboard.setAttribute("role", "group");
-  keyboard.setAttribute("aria-label", "Buttons under the bot's message");
+  keyboard.setAttribute("aria-label", t("keyboard"));
   message.buttons.forEach((row, rowIndex) => {
     const line = document.createElement("div");
     line.className = "kb-row";
@@ -512,7 +533,7 @@ function renderKeyboard(message) {
         icon.setAttribute("aria-hidden", "true");
         icon.textContent = "↗";
         el.append(icon);
-        el.setAttribute("aria-label", `${button.text} (opens a link)`);
+        el.setAttribute("aria-label", t("opens_link", { text: button.text }));
       }
       el.addEventListener("click", () => pressButton(message, button, rowIndex, columnIndex, el));
       line.append(el);
@@ -541,7 +562,7 @@ async function pressButton(message, button, row, column, element) {
     return;
   }
   if (button.kind === "url") return openUrl(button.url, element);
-  toast("This kind of button does nothing in the sandbox.", "error");
+  toast(t("button_does_nothing"), "error");
 }
 
 function botStartPayload(url) {
@@ -574,15 +595,15 @@ function openPay(target, invoice, element, customerId = state.selected) {
   const dialog = $("#pay-dialog");
   $("#pay-title").textContent = invoice.title;
   $("#pay-description").textContent = invoice.description;
-  $("#pay-amount").textContent = `${invoice.amount} Stars`;
-  $("#pay-period").textContent = invoice.period_days ? `every ${invoice.period_days} days until you cancel` : "once";
-  $("#pay-confirm").textContent = `Pay ⭐ ${invoice.amount}`;
+  $("#pay-amount").textContent = plural(invoice.amount, "stars");
+  $("#pay-period").textContent = invoice.period_days ? plural(invoice.period_days, "every_days") : t("once");
+  $("#pay-confirm").textContent = t("pay_amount", { amount: invoice.amount });
   dialog.returnValue = "";
   dialog.onclose = async () => {
     if (dialog.returnValue !== "pay") return;
     const result = await act(element, () => api("POST", `/sandbox/api/chats/${customerId}/pay`, target));
-    if (result && !result.paid) toast(`Payment refused: ${result.error}`, "error");
-    else if (result) toast(`Paid ⭐ ${invoice.amount}`, "answer");
+    if (result && !result.paid) toast(t("payment_refused", { error: result.error }), "error");
+    else if (result) toast(t("paid_amount", { amount: invoice.amount }), "answer");
   };
   dialog.showModal();
   $("#pay-confirm").focus();
@@ -633,7 +654,7 @@ function renderInboxCount() {
   if (state.selected === null) return;
   const unread = mailFor(state.selected).filter((m) => !state.seenMail.has(m.id)).length;
   $("#inbox-count").textContent = unread ? String(unread) : "";
-  $("#inbox-count").setAttribute("aria-label", unread ? `${plural(unread, "unread email")}` : "");
+  $("#inbox-count").setAttribute("aria-label", unread ? plural(unread, "unread_email") : "");
 }
 
 function renderInbox() {
@@ -642,16 +663,16 @@ function renderInbox() {
   const customer = state.customers.get(state.selected);
   const mails = mailFor(state.selected);
   $("#inbox-note").textContent = customer.staff
-    ? `Every email the mail catcher received (${mails.length}).`
-    : `Email to the address ${customer.name} gave the bot (${mails.length}).`;
+    ? t("all_mail", { count: mails.length })
+    : t("customer_mail", { name: customer.name, count: mails.length });
   const list = $("#inbox-list");
   list.replaceChildren();
   if (!mails.length) {
     const empty = document.createElement("li");
     empty.className = "empty";
     empty.textContent = customer.staff
-      ? "No email yet."
-      : `No email yet. Give the bot an email address in the chat (try ✉ ${customer.email}), then move the clock.`;
+      ? t("no_mail")
+      : t("no_mail_customer", { email: customer.email });
     list.append(empty);
   }
   for (const mail of mails) {
@@ -670,7 +691,7 @@ function renderInbox() {
     top.append(to, when);
     const subject = document.createElement("span");
     subject.className = "mail-subject";
-    subject.textContent = mail.subject || "(no subject)";
+    subject.textContent = mail.subject || t("no_subject");
     const preview = document.createElement("span");
     preview.className = "mail-preview";
     preview.textContent = mail.preview;
@@ -692,11 +713,11 @@ async function openMail(mailId) {
   reader.replaceChildren();
 
   const title = document.createElement("h2");
-  title.textContent = mail.subject || "(no subject)";
+  title.textContent = mail.subject || t("no_subject");
   title.tabIndex = -1;
   const meta = document.createElement("div");
   meta.className = "reader-meta";
-  for (const [label, value] of [["From", mail.from], ["To", mail.to], ["Received", `${fullFormat.format(new Date(mail.received_at))} UTC`]]) {
+  for (const [label, value] of [[t("from"), mail.from], [t("to"), mail.to], [t("received"), `${fullFormat.format(new Date(mail.received_at))} UTC`]]) {
     const line = document.createElement("span");
     const strong = document.createElement("strong");
     strong.textContent = `${label}: `;
@@ -705,7 +726,7 @@ async function openMail(mailId) {
   }
   const kind = document.createElement("span");
   kind.className = `badge ${mail.marketing ? "badge-marketing" : "badge-transactional"}`;
-  kind.textContent = mail.marketing ? "Marketing" : "Transactional";
+  kind.textContent = mail.marketing ? t("marketing") : t("transactional");
 
   const actions = document.createElement("div");
   actions.className = "reader-actions";
@@ -714,7 +735,7 @@ async function openMail(mailId) {
     const unsubscribe = document.createElement("button");
     unsubscribe.type = "button";
     unsubscribe.className = "btn btn-danger btn-small";
-    unsubscribe.textContent = "Unsubscribe (one click)";
+    unsubscribe.textContent = t("unsubscribe");
     const note = document.createElement("span");
     note.className = "note";
     note.setAttribute("role", "status");
@@ -722,15 +743,15 @@ async function openMail(mailId) {
       const result = await act(unsubscribe, () => api("POST", `/sandbox/api/mail/${mail.id}/unsubscribe`, {}));
       if (result) {
         note.textContent = result.ok
-          ? `Unsubscribed: the bot answered ${result.status} to the one-click POST (RFC 8058).`
-          : `The unsubscribe link answered ${result.status}.`;
+          ? t("unsubscribed", { status: result.status })
+          : t("unsubscribe_answered", { status: result.status });
       }
     });
     actions.append(unsubscribe, note);
   } else if (mail.marketing) {
     const note = document.createElement("span");
     note.className = "note";
-    note.textContent = "List-Unsubscribe is set, but without one-click POST.";
+    note.textContent = t("no_one_click");
     actions.append(note);
   }
   reader.append(title, meta, actions);
@@ -738,7 +759,7 @@ async function openMail(mailId) {
   if (mail.has_html) {
     const frame = document.createElement("iframe");
     frame.className = "mail-frame";
-    frame.title = `Email: ${mail.subject}`;
+    frame.title = t("email_frame", { subject: mail.subject });
     frame.setAttribute("sandbox", "allow-popups allow-popups-to-escape-sandbox");
     frame.referrerPolicy = "no-referrer";
     frame.src = mail.html_url;
@@ -749,7 +770,7 @@ async function openMail(mailId) {
     const plain = document.createElement("details");
     plain.className = "plain";
     const summary = document.createElement("summary");
-    summary.textContent = "Plain-text part";
+    summary.textContent = t("plain_text");
     const pre = document.createElement("pre");
     pre.textContent = mail.text;
     plain.append(summary, pre);
@@ -758,7 +779,7 @@ async function openMail(mailId) {
   const headers = document.createElement("details");
   headers.className = "headers";
   const summary = document.createElement("summary");
-  summary.textContent = `Headers (${mail.headers.length})`;
+  summary.textContent = t("headers", { count: mail.headers.length });
   const list = document.createElement("dl");
   for (const header of mail.headers) {
     const dt = document.createElement("dt");
@@ -776,7 +797,7 @@ function renderLinks(mail) {
   const box = document.createElement("section");
   box.className = "links";
   const heading = document.createElement("h3");
-  heading.textContent = "Links in this email";
+  heading.textContent = t("links");
   const list = document.createElement("ul");
   for (const link of mail.links) {
     const item = document.createElement("li");
@@ -789,7 +810,7 @@ function renderLinks(mail) {
       control = document.createElement("button");
       control.type = "button";
       control.className = "btn btn-ghost btn-small";
-      control.textContent = `${link.text} (in the chat)`;
+      control.textContent = t("in_chat", { text: link.text });
       const owner = mail.customer_id ?? state.selected;
       control.addEventListener("click", () => openUrl(link.url, control, owner));
     } else {
@@ -821,14 +842,14 @@ function connect() {
   const source = new EventSource("/sandbox/api/events");
   let wasDown = false;
   source.onopen = async () => {
-    setLive(true, "Live");
+    setLive(true, t("live"));
     // Load the state only now that events flow, so nothing falls in between; after an
     // interruption anything may have happened: reload it all.
     await refreshState();
     if (wasDown && state.selected !== null) await loadChat(state.selected);
     wasDown = false;
   };
-  source.onerror = () => { wasDown = true; setLive(false, "Reconnecting…"); };
+  source.onerror = () => { wasDown = true; setLive(false, t("reconnecting")); };
   source.onmessage = (event) => handleEvent(JSON.parse(event.data));
 }
 
@@ -864,7 +885,7 @@ function handleEvent(event) {
       setClock(event.now, event.offset_seconds);
       break;
     case "closed":
-      setLive(false, "The sandbox stopped");
+      setLive(false, t("stopped"));
       break;
     default:
       break;
@@ -876,7 +897,7 @@ async function refreshState() {
   if (!data) return;
   state.bot = data.bot;
   state.business = data.business;
-  if (data.business) $("#business-name").textContent = `${data.business} · everything runs on this machine`;
+  if (data.business) $("#business-name").textContent = t("business", { business: data.business });
   for (const customer of data.customers) state.customers.set(customer.id, customer);
   state.mail = data.mail;
   state.club = data.club || [];
@@ -900,17 +921,17 @@ function renderClub() {
     card.className = "club-chat";
     card.setAttribute("aria-label", chat.title);
     const title = document.createElement("h4");
-    title.textContent = `${chat.title} (${chat.kind})`;
+    title.textContent = `${chat.title} (${t(chat.kind)})`;
     const status = document.createElement("p");
     status.className = "club-status";
     status.textContent = inside
-      ? `Member · ${plural(chat.members.length, "person")} inside`
-      : "Not a member: join with the button in the chat";
+      ? plural(chat.members.length, "members")
+      : t("not_member");
     card.append(title, status);
     if (inside) {
       const posts = document.createElement("ul");
       posts.className = "club-posts";
-      posts.setAttribute("aria-label", `Posts in ${chat.title}`);
+      posts.setAttribute("aria-label", t("posts_in", { title: chat.title }));
       for (const text of chat.posts) {
         const item = document.createElement("li");
         item.textContent = text;
@@ -931,7 +952,7 @@ function setupForms() {
     const error = $("#new-customer-error");
     error.textContent = "";
     const name = form.elements.name.value.trim();
-    if (!name) { error.textContent = "Give the customer a name."; form.elements.name.focus(); return; }
+    if (!name) { error.textContent = t("name_needed"); form.elements.name.focus(); return; }
     const button = form.querySelector("button[type=submit]");
     try {
       button.disabled = true;
@@ -940,7 +961,7 @@ function setupForms() {
       form.reset();
       await select(customer.id, "chat");
       $("#composer-text").focus();
-      toast(`${customer.name} is ready: press /start to open the bot.`);
+      toast(t("ready", { name: customer.name }));
     } catch (problem) {
       error.textContent = problem.message;
     } finally {
@@ -950,17 +971,17 @@ function setupForms() {
 
   document.querySelectorAll("[data-advance-days]").forEach((button) => {
     const days = Number(button.dataset.advanceDays);
-    button.addEventListener("click", () => moveClock({ days }, button, plural(days, "day")));
+    button.addEventListener("click", () => moveClock({ days }, button, plural(days, "by_days")));
   });
   document.querySelectorAll("[data-advance-hours]").forEach((button) => {
     const hours = Number(button.dataset.advanceHours);
-    button.addEventListener("click", () => moveClock({ hours }, button, plural(hours, "hour")));
+    button.addEventListener("click", () => moveClock({ hours }, button, plural(hours, "by_hours")));
   });
   $("#jump-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const until = $("#jump-date").value;
     if (!until) return;
-    moveClock({ until }, event.submitter, `to ${until}`);
+    moveClock({ until }, event.submitter, t("to_date", { date: dateFormat.format(new Date(`${until}T00:00:00Z`)) }));
   });
 }
 
