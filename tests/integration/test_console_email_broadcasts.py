@@ -27,6 +27,7 @@ from tests.smtp_sink import SmtpSink, smtp_sink_fixture  # noqa: F401 - fixture
 pool = test_journeys.pool  # the SMTP pool and delivery worker fixtures, shared
 sender = test_journeys.sender
 
+
 def cells(row: str) -> list[str]:
     """The text of a table row's cells (tags dropped, spaces collapsed)."""
     found = re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.DOTALL)
