@@ -252,3 +252,17 @@ async def test_the_pages_load_the_one_script_from_the_console(
     script = await client.get("/console/progress.js")
     assert script.status == 200 and script.content_type == "text/javascript"
     assert "setTimeout(poll" in await script.text()
+
+
+async def test_polling_does_not_keep_an_idle_session_alive(
+    client: TestClient, container: Container, clock: ManualClock
+) -> None:
+    owner = await sign_in(client, container)
+    clock.advance(timedelta(minutes=20))
+    for path in (CHAT, EMAIL):
+        assert (await progress(owner, path))[0] == []  # the page's script, not the owner
+    clock.advance(timedelta(minutes=11))  # 31 minutes since the owner last did anything
+    for path in (CHAT, EMAIL):
+        response = await client.get(path, headers=owner.headers)
+        assert response.status == 401
+    assert (await client.get("/console/broadcasts", headers=owner.headers)).status == 401

@@ -132,11 +132,11 @@ class ConsoleWeb:
     def _signed_out(self, status: int = 401) -> web.Response:
         return self.page_response("signed_out", status=status)
 
-    async def staff_of(self, request: web.Request) -> Staff | None:
+    async def staff_of(self, request: web.Request, *, keep_alive: bool = True) -> Staff | None:
         token = request.cookies.get(COOKIE, "")
         if not token or len(token) > MAX_TOKEN:
             return None
-        return await self.auth.who(token)
+        return await self.auth.who(token, keep_alive=keep_alive)
 
     async def use_language(self, request: web.Request, staff: Staff | None) -> str:
         """The language this request's page speaks: the switch's cookie, else the staff
@@ -177,11 +177,15 @@ class ConsoleWeb:
             )
         return response
 
-    def page(self, handler: Handler, action: str = console.READ) -> Callable[..., Any]:
-        """A GET page: a live session with the right to `action`."""
+    def page(
+        self, handler: Handler, action: str = console.READ, *, keep_alive: bool = True
+    ) -> Callable[..., Any]:
+        """A GET page: a live session with the right to `action`. `keep_alive` False: asking
+        does not count as using the console (a page's script polling), so the session still
+        idles out."""
 
         async def run(request: web.Request) -> web.StreamResponse:
-            staff = await self.staff_of(request)
+            staff = await self.staff_of(request, keep_alive=keep_alive)
             await self.use_language(request, staff)
             if staff is None:
                 return self._signed_out()

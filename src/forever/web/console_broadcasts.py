@@ -76,7 +76,7 @@ class BroadcastPages:
         w = self.web
         app.router.add_get("/console/broadcasts", w.page(self.page, console.BROADCAST))
         app.router.add_get("/console/broadcasts/count", w.page(self.count_page, console.BROADCAST))
-        app.router.add_get("/console/broadcasts/progress", w.page(self.progress))
+        app.router.add_get("/console/broadcasts/progress", w.page(self.progress, keep_alive=False))
         send = w.action(self.send, console.BROADCAST)
 
         async def send_unless_too_large(request: web.Request) -> web.StreamResponse:

@@ -69,7 +69,9 @@ class EmailBroadcastPages:
         w = self.web
         app.router.add_get("/console/broadcasts/email", w.page(self.page, console.BROADCAST))
         app.router.add_post("/console/broadcasts/email", w.action(self.post, console.BROADCAST))
-        app.router.add_get("/console/broadcasts/email/progress", w.page(self.progress))
+        app.router.add_get(
+            "/console/broadcasts/email/progress", w.page(self.progress, keep_alive=False)
+        )
         app.router.add_post(
             "/console/broadcasts/email/cancel", w.action(self.cancel, console.BROADCAST)
         )
