@@ -16,6 +16,7 @@ and changes nothing; reloading after a send or a grant repeats nothing; every ma
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -507,6 +508,55 @@ async def test_a_photo_broadcast_from_the_page(tg: FakeBotAPI, web: Console) -> 
         [copy] = tg.user(telegram_id).messages
         assert copy.media is not None and copy.media.kind == "photo"
         assert copy.text == f"New room, P{telegram_id}!"
+
+
+async def test_a_broadcasts_progress_goes_live_without_reloading_the_page(
+    tg: FakeBotAPI, web: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    container = web.bot.container
+    people = [6551, 6552, 6553]
+    await add_people(container, tg, people)
+    # The fake Bot API holds the broadcast's messages until the page has shown them waiting.
+    release = asyncio.Event()
+    call = tg.methods.call
+
+    async def held(method: str, params: dict[str, Any]) -> Any:
+        if method == "sendMessage" and params.get("chat_id") in people:
+            await release.wait()
+        return await call(method, params)
+
+    monkeypatch.setattr(tg.methods, "call", held)
+    await web.sign_in()
+    page = web.page
+    await web.open("/console/broadcasts")
+    await page.get_by_label("Message (plain text", exact=False).fill("Doors open at 7, {{ name }}!")
+    await page.get_by_role("button", name="Send", exact=True).click()
+    try:
+        await expect(page.get_by_role("status").first).to_contain_text(
+            "Queued: sending to 3 people now."
+        )
+        async with container.sessions() as db:
+            job = await db.scalar(select(Broadcast.id))
+        row = page.locator(f'tr[data-id="{job}"]')
+        await expect(row.locator('[data-k="progress"]')).to_have_text("0 / 3")
+        await expect(page.locator("#live-note")).to_be_visible()
+        await page.evaluate("window.notReloaded = true")
+        # Someone starts writing the next one meanwhile: the updates leave the form alone.
+        await page.get_by_label("Message (plain text", exact=False).fill("Next time")
+        await page.get_by_label("Message (plain text", exact=False).focus()
+    finally:
+        release.set()
+    await expect(row.locator('[data-k="status"]')).to_have_text("done")
+    await expect(row.locator('[data-k="progress"]')).to_have_text("3 / 3")
+    await expect(row.locator('[data-k="percent"]')).to_have_text("100%")
+    await expect(row.locator('[data-k="delivered"]')).to_have_text("3")
+    await expect(row.locator("progress")).to_have_attribute("value", "3")
+    await expect(page.locator("#live-note")).to_be_hidden()
+    assert await page.evaluate("window.notReloaded") is True
+    await expect(page.get_by_label("Message (plain text", exact=False)).to_have_value("Next time")
+    await expect(page.get_by_label("Message (plain text", exact=False)).to_be_focused()
+    assert all(len(tg.user(t).messages) == 1 for t in people)
+    await expect(page.get_by_role("link", name="Refresh progress")).to_be_visible()
 
 
 async def test_an_email_broadcast_preview_then_send(web: Console) -> None:

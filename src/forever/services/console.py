@@ -119,8 +119,10 @@ class ConsoleAuth:
             await self.uow.commit()
         return Staff(telegram_id, role, session_token)
 
-    async def who(self, session_token: str) -> Staff | None:
-        """The staff member of a live session (and the session is kept alive), or None."""
+    async def who(self, session_token: str, *, keep_alive: bool = True) -> Staff | None:
+        """The staff member of a live session (and the session is kept alive, unless
+        `keep_alive` is False: a page's own polling is not someone using the console), or
+        None."""
         now = self.clock.now()
         digest = console.token_hash(session_token)
         async with self.uow.begin():
@@ -132,8 +134,9 @@ class ConsoleAuth:
             role = self.role(row.telegram_id)
             if role is None:
                 return None
-            await self.store.touch(digest, now)
-            await self.uow.commit()
+            if keep_alive:
+                await self.store.touch(digest, now)
+                await self.uow.commit()
         return Staff(row.telegram_id, role, session_token)
 
     async def language(self, staff: Staff) -> str | None:

@@ -29,6 +29,7 @@ from forever.services.ports import UnitOfWork
 from forever.services.staff import AuditLog
 
 SEND_AT = "send_at"
+IN_PROGRESS = frozenset({"queued", "running"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,24 @@ class HistoryLine:
     @property
     def settled(self) -> int:
         return sum(self.counts.get(s, 0) for s in ("delivered", "blocked", "failed"))
+
+    @property
+    def in_progress(self) -> bool:
+        """Queued or sending: its figures still change (a scheduled draft waits instead)."""
+        return self.status in IN_PROGRESS
+
+    def progress(self) -> dict[str, Any]:
+        """Its figures for the page's live progress (numbers and the status only)."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "in_progress": self.in_progress,
+            "settled": self.settled,
+            "recipients": self.total,
+            "delivered": self.counts.get("delivered", 0),
+            "blocked": self.counts.get("blocked", 0),
+            "failed": self.counts.get("failed", 0),
+        }
 
 
 class ConsoleBroadcastStore(Protocol):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from forever.domain.clock import Clock
@@ -37,6 +37,41 @@ class EmailHistoryLine:
     total: int
     send_at: str
     counts: Counter[str]  # outbox statuses: sent, pending, suppressed, canceled, failed
+
+    @property
+    def waiting(self) -> int:
+        return self.counts.get("pending", 0) + self.counts.get("sending", 0)
+
+    def in_progress(self, now: datetime) -> bool:
+        """Rows still to go and its time has come (a scheduled one waits until then)."""
+        if not self.waiting:
+            return False
+        try:
+            due = datetime.fromisoformat(self.send_at) if self.send_at else None
+        except ValueError:
+            due = None
+        if due is not None and due.tzinfo is None:
+            due = due.replace(tzinfo=UTC)
+        return due is None or due <= now
+
+    @property
+    def settled(self) -> int:
+        return sum(self.counts.get(s, 0) for s in ("sent", "suppressed", "canceled", "failed"))
+
+    def progress(self, now: datetime) -> dict[str, Any]:
+        """Its figures for the page's live progress (the counts per outcome only)."""
+        return {
+            "id": self.ref,
+            "in_progress": self.in_progress(now),
+            "recipients": self.total,
+            "settled": self.settled,
+            "sent": self.counts.get("sent", 0),
+            "waiting": self.waiting,
+            "pending": self.counts.get("pending", 0),
+            "suppressed": self.counts.get("suppressed", 0),
+            "canceled": self.counts.get("canceled", 0),
+            "failed": self.counts.get("failed", 0),
+        }
 
 
 class EmailBroadcastStore(Protocol):

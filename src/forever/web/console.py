@@ -1,4 +1,5 @@
-"""The owner console on the web server, under /console: server-rendered pages, no script.
+"""The owner console on the web server, under /console: server-rendered pages; one small
+script (/console/progress.js, from this server only) makes the broadcasts' progress live.
 
 Sign-in: GET /console/login/TOKEN shows one button and changes nothing (link previews and
 scanners open links); its POST uses the one-time link and sets the session cookie. Every
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -50,9 +52,13 @@ HEADERS = {
     "Referrer-Policy": "no-referrer",  # the sign-in link's token never leaves in a Referer
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+        "script-src 'self'; connect-src 'self'; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
 }
+
+# The one script (no inline script: the CSP allows scripts from this server only).
+SCRIPT = (Path(__file__).parent / "static" / "console_progress.js").read_text(encoding="utf-8")
 
 Handler = Callable[[web.Request, Staff], Awaitable[web.StreamResponse]]
 
@@ -82,6 +88,7 @@ class ConsoleWeb:
         app.router.add_post("/console/login/{token}", self.login)
         app.router.add_post("/console/logout", self.action(self.logout))
         app.router.add_get("/console/language/{code}", self.switch_language)
+        app.router.add_get("/console/progress.js", self.script)
 
     # --- pages -------------------------------------------------------------------------
 
@@ -103,6 +110,19 @@ class ConsoleWeb:
             text=html, status=status, content_type="text/html", charset="utf-8", headers=HEADERS
         )
 
+    async def script(self, request: web.Request) -> web.Response:
+        """The live progress script (the same for everyone, no session needed)."""
+        return web.Response(
+            text=SCRIPT,
+            content_type="text/javascript",
+            charset="utf-8",
+            headers={**HEADERS, "Cache-Control": "no-cache"},
+        )
+
+    def progress_response(self, payload: dict[str, Any]) -> web.Response:
+        """A JSON answer of a page's live progress, with the pages' headers."""
+        return web.json_response(payload, headers=HEADERS)
+
     def translate(self, text: Lazy) -> str:
         """A lazy() text in the language of the request being answered (for text built
         outside a template, such as the dashboard chart's title)."""
@@ -112,11 +132,11 @@ class ConsoleWeb:
     def _signed_out(self, status: int = 401) -> web.Response:
         return self.page_response("signed_out", status=status)
 
-    async def staff_of(self, request: web.Request) -> Staff | None:
+    async def staff_of(self, request: web.Request, *, keep_alive: bool = True) -> Staff | None:
         token = request.cookies.get(COOKIE, "")
         if not token or len(token) > MAX_TOKEN:
             return None
-        return await self.auth.who(token)
+        return await self.auth.who(token, keep_alive=keep_alive)
 
     async def use_language(self, request: web.Request, staff: Staff | None) -> str:
         """The language this request's page speaks: the switch's cookie, else the staff
@@ -157,11 +177,15 @@ class ConsoleWeb:
             )
         return response
 
-    def page(self, handler: Handler, action: str = console.READ) -> Callable[..., Any]:
-        """A GET page: a live session with the right to `action`."""
+    def page(
+        self, handler: Handler, action: str = console.READ, *, keep_alive: bool = True
+    ) -> Callable[..., Any]:
+        """A GET page: a live session with the right to `action`. `keep_alive` False: asking
+        does not count as using the console (a page's script polling), so the session still
+        idles out."""
 
         async def run(request: web.Request) -> web.StreamResponse:
-            staff = await self.staff_of(request)
+            staff = await self.staff_of(request, keep_alive=keep_alive)
             await self.use_language(request, staff)
             if staff is None:
                 return self._signed_out()

@@ -1,6 +1,8 @@
 """The console's broadcasts (owners only): GET /console/broadcasts (the composer, the live
 count of the chosen segment and the history with progress), POST /console/broadcasts (send
-now or at a time), GET /console/broadcasts/count?segment=... (the count alone)."""
+now or at a time), GET /console/broadcasts/count?segment=... (the count alone),
+GET /console/broadcasts/progress?ids=... (the figures of the jobs in progress and of those
+named, as JSON, for the page's script; any console role may read it)."""
 
 from __future__ import annotations
 
@@ -74,6 +76,7 @@ class BroadcastPages:
         w = self.web
         app.router.add_get("/console/broadcasts", w.page(self.page, console.BROADCAST))
         app.router.add_get("/console/broadcasts/count", w.page(self.count_page, console.BROADCAST))
+        app.router.add_get("/console/broadcasts/progress", w.page(self.progress, keep_alive=False))
         send = w.action(self.send, console.BROADCAST)
 
         async def send_unless_too_large(request: web.Request) -> web.StreamResponse:
@@ -128,6 +131,12 @@ class BroadcastPages:
         except SegmentError as error:
             return web.json_response({"error": str(error)}, status=400)
         return web.json_response({"count": await self.broadcasts.count(segment)})
+
+    async def progress(self, request: web.Request, staff: Staff) -> web.StreamResponse:
+        named = set(watched(request.query.get("ids", "")))
+        lines = await self.broadcasts.history()
+        found = [b.progress() for b in lines if b.in_progress or str(b.id) in named]
+        return self.web.progress_response({"broadcasts": found})
 
     async def cancel(self, request: web.Request, staff: Staff) -> web.StreamResponse:
         posted = await request.post()
@@ -229,6 +238,11 @@ CANCEL_NOTICES = {
     "not_yours": lazy("Not cancelled: only who scheduled it may cancel it."),
     "nothing": lazy("Nothing to cancel."),
 }
+
+
+def watched(raw: str, most: int = 50) -> list[str]:
+    """The ids a page's script asks about (`ids=3,4`): at most `most`, each short."""
+    return [part for part in raw.split(",")[:most] if 0 < len(part) <= 40]
 
 
 def read_photo(field: object, errors: dict[str, str]) -> Photo | None:

@@ -1,7 +1,8 @@
 """The console's email broadcasts (owners only): GET /console/broadcasts/email (the composer,
 the count of the chosen segment's consenting people and the history with results), POST
 /console/broadcasts/email (`do=preview` renders the email as it will look; `do=send` queues
-it now or at a time)."""
+it now or at a time), GET /console/broadcasts/email/progress?ids=... (the counts per outcome
+of the broadcasts still going out and of those named, as JSON, for the page's script)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,12 @@ from forever.domain.segments import SegmentError
 from forever.services.console import Staff
 from forever.services.console_email import TEMPLATE, ConsoleEmailBroadcasts
 from forever.web.console import ConsoleWeb, done_notice, see_other
-from forever.web.console_broadcasts import parse_choice, read_audience, segment_choices
+from forever.web.console_broadcasts import (
+    parse_choice,
+    read_audience,
+    segment_choices,
+    watched,
+)
 
 MAX_SUBJECT = 150
 MAX_BODY = 100_000
@@ -63,6 +69,9 @@ class EmailBroadcastPages:
         w = self.web
         app.router.add_get("/console/broadcasts/email", w.page(self.page, console.BROADCAST))
         app.router.add_post("/console/broadcasts/email", w.action(self.post, console.BROADCAST))
+        app.router.add_get(
+            "/console/broadcasts/email/progress", w.page(self.progress, keep_alive=False)
+        )
         app.router.add_post(
             "/console/broadcasts/email/cancel", w.action(self.cancel, console.BROADCAST)
         )
@@ -85,6 +94,7 @@ class EmailBroadcastPages:
             segments=segment_choices(self.plans()),
             locales=LOCALES,
             history=await self.emails.history(),
+            now=self.emails.clock.now(),
             max_subject=MAX_SUBJECT,
             **context,
         )
@@ -95,6 +105,13 @@ class EmailBroadcastPages:
             form={"segment": request.query.get("segment", "all")},
             notice=done_notice(request, _notice, "queued", "scheduled"),
         )
+
+    async def progress(self, request: web.Request, staff: Staff) -> web.StreamResponse:
+        named = set(watched(request.query.get("ids", "")))
+        now = self.emails.clock.now()
+        lines = await self.emails.history()
+        found = [b.progress(now) for b in lines if b.in_progress(now) or b.ref in named]
+        return self.web.progress_response({"broadcasts": found})
 
     async def cancel(self, request: web.Request, staff: Staff) -> web.StreamResponse:
         posted = await request.post()
