@@ -4,6 +4,8 @@ A new template needs an entry here (the rendering test fails until it has one)."
 
 from datetime import UTC, datetime
 
+from forever.web.console_text_preview import SAMPLES as PREVIEW_SAMPLES
+
 WHEN = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 BUSINESS = "Forever Yoga Club"
 
@@ -369,124 +371,24 @@ BOT_URL = "https://t.me/forever_bot"
 # What the delivery worker adds to every email's context when it renders it.
 _LINKS = {"bot_url": BOT_URL, "account_url": f"{BOT_URL}?start=account", "standing": "new"}
 
-_EMAIL: dict[str, dict] = {
-    "consent_confirm": {
-        "business": BUSINESS,
-        "name": "Ana <script>alert(1)</script>",
-        "confirm_url": "https://forever.test/c/sample-token",
-    },
-    "cancel_confirmed": {
-        "business": BUSINESS,
-        "name": "Ana",
-        "plan_name": "Plus",
-        "access_until": WHEN,
-        "canceled_at": WHEN,
-    },
-    "welcome": {"business": BUSINESS, "name": "Ana", "trial_days": 7},
-    "trial_tips": {
-        "business": BUSINESS,
-        "name": "Ana",
-        "plan_name": "Plus",
-        "usage": 2,
-        "usage_metric": "classes",
-        "trial_days": 7,
-        "unsubscribe_url": UNSUBSCRIBE,
-    },
-    "trial_ending": {
-        "business": BUSINESS,
-        "name": "Ana",
-        "plan_name": "Plus",
-        "days_left": 3,
-        "access_until": WHEN,
-        "usage": 4,
-        "usage_metric": "classes",
-    },
-    "trial_ended": {
-        "business": BUSINESS,
-        "name": "Ana",
-        "plan_name": "Plus",
-        "offer_kind": "discount",
-        "offer_percent": 20,
-        "offer_until": WHEN,
-        "offer_url": "https://t.me/forever_bot?start=wb-1-trial_20-20800-abc",
-        "unsubscribe_url": UNSUBSCRIBE,
-    },
-    "renewal_upcoming": {
-        "business": BUSINESS,
-        "name": "Ana",
-        "plan_name": "Plus",
-        "days_left": 1,
-        "access_until": WHEN,
-    },
-    "payment_failed": {
-        "business": BUSINESS,
-        "name": "Ana",
-        "plan_name": "Plus",
-        "step": 1,
-        "access_until": WHEN,
-    },
-    "inactive": {
-        "business": BUSINESS,
-        "name": "Ana",
-        "plan_name": "Plus",
-        "days_since": 14,
-        "usage": 0,
-        "usage_metric": "classes",
-        "unsubscribe_url": UNSUBSCRIBE,
-    },
-    "winback": {
-        "business": BUSINESS,
-        "name": "Ana",
-        "plan_name": "Plus",
-        "step": 1,
-        "cancel_reason": "too_expensive",
-        "offer_kind": "discount",
-        "offer_percent": 40,
-        "offer_plan_name": "",
-        "offer_until": WHEN,
-        "offer_url": "https://t.me/forever_bot?start=wb-1-comeback_40-20800-abc",
-        "unsubscribe_url": UNSUBSCRIBE,
-    },
-    "receipt": {
-        "business": BUSINESS,
-        "name": "Ana",
-        "plan_name": "Plus",
-        "kind": "monthly",
-        "amount": 300,
-        "paid_at": WHEN,
-        "period_start": WHEN,
-        "period_end": WHEN,
-        "renews": True,
-        "renewal": False,
-        "charge_id": "stxCharge-1",
-    },
-    "shop_receipt": {
-        "business": BUSINESS,
-        "name": "Ana",
-        "kind": "c",
-        "item_names": {
-            "en": "100 credits",
-            "ro": "100 de credite",
-            "it": "100 crediti",
-            "ru": "100 кредитов",
-            "es": "100 créditos",
-        },
-        "amount": 50,
-        "credits": 100,
-        "balance": 130,
-        "quantity": None,
-        "until": None,
-        "paid_at": WHEN,
-        "charge_id": "stxCharge-2",
-    },
-    "console_broadcast": {
-        "business": BUSINESS,
-        "name": "Ana",
-        "subject": "New classes in December",
-        "body_html": "<p>Twelve <b>new</b> classes start on Monday.</p>",
-        "body_text": "Twelve new classes start on Monday.",
-        "unsubscribe_url": UNSUBSCRIBE,
-    },
+_PERSON = {"business": BUSINESS, "name": "Ana"}
+# The product's own sample of each email (what the console's preview shows), for one person,
+# with what the tests need besides: a hostile name, real-looking links, the unsubscribe link
+# of the marketing ones and an owner's broadcast.
+_EMAIL: dict[str, dict] = {name: _PERSON | context for name, context in PREVIEW_SAMPLES.items()}
+_EMAIL["consent_confirm"] |= {
+    "name": "Ana <script>alert(1)</script>",
+    "confirm_url": "https://forever.test/c/sample-token",
+}
+_EMAIL["trial_ended"]["offer_url"] = "https://t.me/forever_bot?start=wb-1-trial_20-20800-abc"
+_EMAIL["winback"]["offer_url"] = "https://t.me/forever_bot?start=wb-1-comeback_40-20800-abc"
+for _marketing in ("trial_tips", "trial_ended", "inactive", "winback"):
+    _EMAIL[_marketing]["unsubscribe_url"] = UNSUBSCRIBE
+_EMAIL["console_broadcast"] = _PERSON | {
+    "subject": "New classes in December",
+    "body_html": "<p>Twelve <b>new</b> classes start on Monday.</p>",
+    "body_text": "Twelve new classes start on Monday.",
+    "unsubscribe_url": UNSUBSCRIBE,
 }
 
 EMAIL: dict[str, dict] = {name: _LINKS | context for name, context in _EMAIL.items()}

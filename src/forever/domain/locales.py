@@ -13,7 +13,10 @@ from collections.abc import Collection
 
 LOCALES = ("en", "ro", "it", "ru", "es")
 SOURCE_LOCALE = "en"  # the language of the message ids in the templates
+# Each language named in itself: the /language buttons, the console's and the sandbox's switch.
+NAMES = {"en": "English", "ro": "Română", "it": "Italiano", "ru": "Русский", "es": "Español"}
 CATALOG_LOCALES = LOCALES
+assert set(NAMES) == set(LOCALES)
 
 
 def normalize(code: str | None) -> str:

@@ -20,20 +20,14 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from forever import catalogs
 from forever.domain.lazy_text import SANDBOX
-from forever.domain.locales import CATALOG_LOCALES, fallback_chain
+from forever.domain.locales import CATALOG_LOCALES, NAMES, fallback_chain
 from forever.rendering import _install_gettext
 from forever.web.console import accepted_languages
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LANGUAGE_COOKIE = "forever_sandbox_language"
-LANGUAGES = {  # the switch on the page: each language in its own name
-    "en": "English",
-    "ro": "Română",
-    "it": "Italiano",
-    "ru": "Русский",
-    "es": "Español",
-}
-assert set(LANGUAGES) == set(CATALOG_LOCALES)
+LANGUAGES = NAMES  # the switch on the page: each language in its own name
+
 # The customer's Telegram language: ours, and one the bot does not speak (its fallback).
 CUSTOMER_LANGUAGES = {**LANGUAGES, "de": "Deutsch"}
 

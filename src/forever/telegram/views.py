@@ -18,6 +18,7 @@ from forever.domain.account import AccountAction as Shown
 from forever.domain.account import account_actions
 from forever.domain.catalog import CancelReason, Catalog, Offer, OfferKind, Plan
 from forever.domain.lifecycle import Billing, State
+from forever.domain.locales import NAMES
 from forever.domain.payments import InvoiceKind, UpgradeCredit, price
 from forever.domain.timezones import zone_choices
 from forever.rendering import Renderer
@@ -53,13 +54,7 @@ from forever.telegram.labels import Labels
 
 View = tuple[str, InlineKeyboardMarkup | None]
 # Each language named in itself, as the /language picker and staff screens show it.
-LANGUAGE_NAMES = {
-    "en": "English",
-    "ro": "Română",
-    "it": "Italiano",
-    "ru": "Русский",
-    "es": "Español",
-}
+LANGUAGE_NAMES = NAMES
 
 
 def keyboard(*rows: list[InlineKeyboardButton]) -> InlineKeyboardMarkup | None:

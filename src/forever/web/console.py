@@ -25,7 +25,7 @@ from aiohttp import web
 from forever import catalogs
 from forever.domain import console
 from forever.domain.lazy_text import Lazy
-from forever.domain.locales import CATALOG_LOCALES, fallback_chain
+from forever.domain.locales import CATALOG_LOCALES, NAMES, fallback_chain
 from forever.rendering import Renderer
 from forever.services.console import ConsoleAuth, Staff
 
@@ -33,14 +33,8 @@ log = logging.getLogger(__name__)
 
 COOKIE = "forever_console"
 LANGUAGE_COOKIE = "forever_console_language"
-LANGUAGES = {  # the switch in the header: each language in its own name
-    "en": "English",
-    "ro": "Română",
-    "it": "Italiano",
-    "ru": "Русский",
-    "es": "Español",
-}
-assert set(LANGUAGES) == set(CATALOG_LOCALES)
+LANGUAGES = NAMES  # the switch in the header: each language in its own name
+
 # The language of the request being answered (set before a handler runs; each request is
 # its own task, so its own context).
 _language: ContextVar[tuple[str, str] | None] = ContextVar("console_language", default=None)
