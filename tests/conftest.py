@@ -4,6 +4,7 @@ FOREVER_TEST_DB=postgres), an injected clock, settings, and the service containe
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import uuid
@@ -29,6 +30,20 @@ REDIS_TEST_URL = os.environ.get("FOREVER_TEST_REDIS_URL", "redis://127.0.0.1:637
 TEST_TOKEN = "123456789:TEST-token-for-the-fake-bot-api-xyz"
 START = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 STAFF_ID = 900001
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_left_as_found() -> Iterator[None]:
+    """A command run in this process (`setup_logging`) points the root logger at the stderr
+    pytest captured for that one test; a thread logging later (aiosmtpd's "EOF received")
+    would then write to a closed stream. Take such handlers away again after the test."""
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in before and type(handler) is logging.StreamHandler:
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 def test_db_kind() -> str:
