@@ -182,6 +182,10 @@ async def main() -> list[tuple[str, str]]:
         ("(b) one at a time: Forever p50 / p99", _ms(forever["one_at_a_time"])),
         ("(b) Forever p50 − bare p50 (goal ≤ 5 ms)", f"{f50 - b50:+.1f} ms"),
         ("(a, b) replies lost, bare / Forever", f"{_count_lost(bare)} / {_count_lost(forever)}"),
+        (
+            "(a) the fake Bot API's own CPU per burst (first contact / returning), bare; Forever",
+            f"{_fake_cpu(bare)}; {_fake_cpu(forever)}",
+        ),
     ]
     first = limited["first_contact_burst"]
     rows += [
@@ -196,6 +200,11 @@ async def main() -> list[tuple[str, str]]:
         ),
     ]
     return rows
+
+
+def _fake_cpu(pooled: dict[str, Any]) -> str:
+    first, returning = pooled["fake_cpu_first_ms"], pooled["fake_cpu_returning_ms"]
+    return f"{first / ROUNDS:.0f} / {returning / ROUNDS:.0f} ms"
 
 
 def _pool(into: dict[str, Any], result: dict[str, Any]) -> None:

@@ -63,9 +63,13 @@ async def serve(token: str, users: int, telegram_limit: bool) -> None:
         await tg.wait_until_polled()
         people = [tg.add_user(FIRST_ID + i, f"User{i}") for i in range(users)]
         result: dict[str, object] = {}
+        cpu = time.process_time()
         result["first_contact_burst"] = await burst(people, replies)
+        result["fake_cpu_first_ms"] = (time.process_time() - cpu) * 1000
         if not telegram_limit:
+            cpu = time.process_time()
             result["returning_burst"] = await burst(people, replies)
+            result["fake_cpu_returning_ms"] = (time.process_time() - cpu) * 1000
             result["one_at_a_time"] = [await ask(u, replies) for u in people[:SEQUENTIAL]]
         watch = tg.retry_after_watch
         result["too_many_requests"] = watch.told

@@ -235,25 +235,23 @@ class SqlPersonLookups:
         new = list(people)
 
         def write(conn: Connection) -> dict[int, tuple[Seen, bool]]:
-            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            statement = _SIGN_UP[conn.dialect.name]
+            # Many parameter sets on one statement: compiled once per process, SQLAlchemy
+            # sends them as one multi-row INSERT ... RETURNING ("insertmanyvalues").
             inserted = conn.execute(
-                insert(_PEOPLE)
-                .values(
-                    [
-                        {
-                            "telegram_id": p.telegram_id,
-                            "first_name": p.first_name,
-                            "username": p.username,
-                            "language": p.language,
-                            "email_status": "none",
-                            "created_at": now,
-                            "last_seen_at": now,
-                        }
-                        for p in new
-                    ]
-                )
-                .on_conflict_do_nothing()
-                .returning(*_PEOPLE.c)
+                statement,
+                [
+                    {
+                        "telegram_id": p.telegram_id,
+                        "first_name": p.first_name,
+                        "username": p.username,
+                        "language": p.language,
+                        "email_status": "none",
+                        "created_at": now,
+                        "last_seen_at": now,
+                    }
+                    for p in new
+                ],
             ).all()
             if inserted:
                 languages = {p.telegram_id: p.language for p in new}
@@ -289,6 +287,11 @@ class SqlPersonLookups:
 
         await self._one_trip.run(write, writes=True)
 
+
+_SIGN_UP = {
+    "sqlite": sqlite.insert(_PEOPLE).on_conflict_do_nothing().returning(*_PEOPLE.c),
+    "postgresql": postgresql.insert(_PEOPLE).on_conflict_do_nothing().returning(*_PEOPLE.c),
+}
 
 _TOUCH = (
     update(_PEOPLE)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
@@ -17,6 +16,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, LabeledPri
 from forever.config import Settings
 from forever.metrics import Metrics
 from forever.services.ports import Keyboard
+from forever.telegram.lean_session import LeanSession
 from forever.telegram.request_metrics import RequestMetrics
 
 
@@ -31,7 +31,7 @@ def build_bot(
     Runtime owns the process's Bot and passes it, or a BotChatPort over it, to the rest).
     With `metrics`, every Bot API call's outcome is counted; `sending` (telegram/sending.py)
     goes outermost, so the metrics see each try, 429s included."""
-    session = AiohttpSession(api=TelegramAPIServer.from_base(str(settings.telegram_api_url)))
+    session = LeanSession(api=TelegramAPIServer.from_base(str(settings.telegram_api_url)))
     if sending is not None:
         session.middleware(sending)
     if metrics is not None:

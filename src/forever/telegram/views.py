@@ -51,6 +51,7 @@ from forever.telegram.callbacks import (
     TzCb,
 )
 from forever.telegram.labels import Labels
+from forever.telegram.lean_session import fixed
 
 View = tuple[str, InlineKeyboardMarkup | None]
 # Each language named in itself, as the /language picker and staff screens show it.
@@ -116,6 +117,8 @@ class Views:
             return self._fixed[key]
         except KeyError:
             markup = self._fixed[key] = build()
+            if markup is not None:
+                fixed(markup)  # the same object for everyone: its JSON is made once
             return markup
 
     def stars(self, amount: int) -> str:

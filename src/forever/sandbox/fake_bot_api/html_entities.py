@@ -8,6 +8,8 @@ units, as in the Bot API; internally spans are kept in code points until the ver
 
 from __future__ import annotations
 
+import re
+from collections import deque
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
@@ -53,6 +55,8 @@ _TRIMMED = frozenset(" \n")
 # Characters Telegram silently removes from message text (bidi overrides, separators, and
 # some combining vertical lines).
 _REMOVED = frozenset(chr(c) for c in (*range(0x2028, 0x202F), 0x0333, 0x033F, 0x030A))
+# A character `normalize` removes or replaces: control characters but the newline, and the above.
+_NEEDS_FIXING = re.compile("[\x00-\x09\x0b-\x1f" + re.escape("".join(sorted(_REMOVED))) + "]")
 _LINK_SCHEMES = frozenset({"http", "https", "tg", "ton", "tonsite"})
 # Order used to sort entities that start at the same offset and have the same length.
 _TYPE_ORDER = {
@@ -107,6 +111,8 @@ def utf16_len(text: str) -> int:
 
 def _utf16_prefix(text: str) -> list[int]:
     """prefix[i] = UTF-16 length of text[:i]."""
+    if text.isascii() or utf16_len(text) == len(text):
+        return list(range(len(text) + 1))
     prefix = [0] * (len(text) + 1)
     for i, char in enumerate(text):
         prefix[i + 1] = prefix[i] + (2 if ord(char) > 0xFFFF else 1)
@@ -402,16 +408,21 @@ def normalize(text: str, spans: list[Span], *, allow_empty: bool) -> tuple[str, 
 
     Returns ("", []) for an empty result when allow_empty, else raises EntityParseError.
     """
-    # Map old indices to new ones while removing/replacing characters.
-    new_index = [0] * (len(text) + 1)
-    chars: list[str] = []
-    for i, char in enumerate(text):
-        new_index[i] = len(chars)
-        if char == "\r" or char in _REMOVED:
-            continue
-        chars.append(" " if ord(char) < 32 and char != "\n" else char)
-    new_index[len(text)] = len(chars)
-    spans = [Span(s.type, new_index[s.start], new_index[s.end], s.extra) for s in spans]
+    chars: list[str]
+    if _NEEDS_FIXING.search(text) is None:  # the usual case: nothing removed or replaced
+        chars = list(text)
+        spans = [Span(s.type, s.start, s.end, s.extra) for s in spans]
+    else:
+        # Map old indices to new ones while removing/replacing characters.
+        new_index = [0] * (len(text) + 1)
+        chars = []
+        for i, char in enumerate(text):
+            new_index[i] = len(chars)
+            if char == "\r" or char in _REMOVED:
+                continue
+            chars.append(" " if ord(char) < 32 and char != "\n" else char)
+        new_index[len(text)] = len(chars)
+        spans = [Span(s.type, new_index[s.start], new_index[s.end], s.extra) for s in spans]
 
     kept: list[Span] = []
     for span in spans:
@@ -489,8 +500,15 @@ def to_html(text: str, spans: list[Span]) -> str:
     tagged.sort(key=lambda s: (s.start, -(s.end - s.start), _TYPE_ORDER.get(s.type, 99)))
     out: list[str] = []
     stack: list[Span] = []
-    pending = list(tagged)
-    for i in range(len(text) + 1):
+    pending = deque(tagged)
+    # Tags change only where a span starts or ends: the text between two such places is
+    # escaped in one piece.
+    edges = sorted({0, len(text), *(s.start for s in tagged), *(s.end for s in tagged)})
+    done = 0
+    for i in edges:
+        if i > done:
+            out.append(escape(text[done:i], quote=False))
+            done = i
         # Close every span ending here, reopening the ones that were above it.
         ending = [s for s in stack if s.end == i]
         if ending:
@@ -504,10 +522,8 @@ def to_html(text: str, spans: list[Span]) -> str:
                     out.append(_open_tag(span)[0])
                     stack.append(span)
         while pending and pending[0].start == i:
-            span = pending.pop(0)
+            span = pending.popleft()
             if span.end > i:
                 out.append(_open_tag(span)[0])
                 stack.append(span)
-        if i < len(text):
-            out.append(escape(text[i], quote=False))
     return "".join(out)

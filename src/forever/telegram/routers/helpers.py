@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiogram import Bot
 
 from forever.telegram.bot_port import BotChatPort
+from forever.telegram.lean_session import result_unread
 from forever.telegram.views import View
 
 
@@ -14,4 +15,5 @@ def chat_of(bot: Bot) -> BotChatPort:
 
 async def send(bot: Bot, chat_id: int, view: View) -> None:
     text, markup = view
-    await bot.send_message(chat_id, text, reply_markup=markup)
+    with result_unread():  # nobody reads the Message sent back: not parsed
+        await bot.send_message(chat_id, text, reply_markup=markup)
