@@ -82,10 +82,19 @@ _DRAFT: ContextVar[Mapping[Key, Text] | None] = ContextVar("draft_text", default
 _DRAFTING = 0  # how many previews are rendering now (0: the lookups skip the context var)
 
 
+_GENERATION = 0  # counts `set_overrides` calls: what was built from the old texts is stale
+
+
 def set_overrides(overrides: Mapping[Key, str | Sequence[str]]) -> None:
-    global _OVERRIDES, _PLURALS
+    global _OVERRIDES, _PLURALS, _GENERATION
     _OVERRIDES = {k: v for k, v in overrides.items() if isinstance(v, str)}
     _PLURALS = {k: tuple(v) for k, v in overrides.items() if not isinstance(v, str)}
+    _GENERATION += 1
+
+
+def overrides_generation() -> int:
+    """Changes whenever the owner's texts change (kept builds, such as keyboards, check it)."""
+    return _GENERATION
 
 
 def overrides() -> dict[Key, Text]:

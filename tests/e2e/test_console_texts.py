@@ -112,6 +112,31 @@ async def test_an_owners_text_is_the_bots_next_message_in_that_language_only(
     assert await rows(running_bot) == 3  # every save kept as a version
 
 
+async def test_an_edited_button_label_is_under_the_next_message_after_the_old_one_was_shown(
+    tg: FakeBotAPI, running_bot: Runtime, client: TestClient
+) -> None:
+    """The welcome keyboard is built once per language: an owner's edit must still reach it."""
+    ana = tg.add_user(4021, "Ana", language_code="en")
+    await ana.send_text("/start")
+    assert "Start my free trial" in [t for m in ana.messages for t in m.button_texts]
+
+    owner = await sign_in(client, running_bot.container)
+    status, page = await owner.post(
+        "/console/texts",
+        {
+            "locale": "en",
+            "context": "button:start_trial",
+            "msgid": "Start my free trial",
+            "text": "Try it free",
+        },
+    )
+    assert status == 200, page
+    bob = tg.add_user(4022, "Bob", language_code="en")
+    await bob.send_text("/start")
+    labels = [t for m in bob.messages for t in m.button_texts]
+    assert "Try it free" in labels and "Start my free trial" not in labels
+
+
 async def test_bad_placeholders_or_html_are_refused_next_to_the_field(
     tg: FakeBotAPI, running_bot: Runtime, client: TestClient
 ) -> None:

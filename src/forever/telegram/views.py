@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
+from forever.catalogs import overrides_generation
 from forever.domain.account import AccountAction as Shown
 from forever.domain.account import account_actions
 from forever.domain.catalog import CancelReason, Catalog, Offer, OfferKind, Plan
@@ -97,9 +98,10 @@ class Views:
         self.r = renderer
         self.label = labels
         self.catalog = catalog
-        # Keyboards that depend on the locale alone, built once (labels are read once and
-        # nothing changes a markup after it is built); shared with the zone-bound copies.
-        self._fixed: dict[tuple[str, str], InlineKeyboardMarkup | None] = {}
+        # Keyboards that depend on the locale alone, built once per version of the owner's
+        # texts (a button label may be edited in the console; nothing changes a markup after
+        # it is built); shared with the zone-bound copies.
+        self._fixed: dict[tuple[str, str, int], InlineKeyboardMarkup | None] = {}
 
     def in_zone(self, zone: ZoneInfo) -> Views:
         """These views showing every time in `zone` (the reader's own, issue 13)."""
@@ -112,10 +114,12 @@ class Views:
     def _fixed_keyboard(
         self, name: str, locale: str, build: Callable[[], InlineKeyboardMarkup | None]
     ) -> InlineKeyboardMarkup | None:
-        key = (name, locale)
+        key = (name, locale, overrides_generation())
         try:
             return self._fixed[key]
         except KeyError:
+            if any(k[2] != key[2] for k in self._fixed):  # built with texts since changed
+                self._fixed.clear()
             markup = self._fixed[key] = build()
             if markup is not None:
                 fixed(markup)  # the same object for everyone: its JSON is made once
