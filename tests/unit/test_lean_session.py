@@ -3,6 +3,7 @@ reply whose Message nobody reads still raises Telegram's errors."""
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import timedelta
 from typing import Any
@@ -31,6 +32,7 @@ from aiogram.types import (
     Message,
 )
 
+from forever.telegram import lean_session
 from forever.telegram.lean_session import LeanSession, fixed, result_unread
 
 TOKEN = "42:" + "A" * 35
@@ -180,3 +182,20 @@ def test_an_ok_status_with_a_refusal_in_the_body_is_not_taken_for_success() -> N
     body = json.dumps({"ok": False, "error_code": 400, "description": "Bad Request: odd"})
     with result_unread(), pytest.raises(Exception, match="odd"):
         session.check_response(bot, SendMessage(chat_id=5, text="hi"), 200, body)
+
+
+def test_a_fixed_keyboard_is_forgotten_with_the_keyboard() -> None:
+    """The views build new keyboards when the owner edits a label: the old ones' JSON must
+    not be kept (nor sent under a new keyboard that reuses the old one's memory)."""
+    before = len(lean_session._FIXED)
+    board = fixed(_keyboard())
+    body, _ = _lean_body(SendMessage(chat_id=5, text="x", reply_markup=board))
+    assert b"trial%3Astart" in body and len(lean_session._FIXED) == before + 1
+    del board
+    gc.collect()
+    assert len(lean_session._FIXED) == before
+    other = InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text="New", callback_data="n")]]
+    )
+    body, _ = _lean_body(SendMessage(chat_id=5, text="x", reply_markup=other))
+    assert b"New" in body and b"trial" not in body

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import json
+import weakref
 from collections.abc import Iterator
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -32,9 +33,9 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound=InlineKeyboardMarkup)
 
-# id → (the keyboard, its JSON once made). Holding the object keeps its id from being reused.
-_FIXED: dict[int, tuple[InlineKeyboardMarkup, str | None]] = {}
-_FIXED_MAX = 4096
+# id → (the keyboard, its JSON once made), for keyboards alive: an entry goes with its
+# keyboard (the views build new ones when the owner edits a label), before its id can be reused.
+_FIXED: dict[int, tuple[weakref.ref[InlineKeyboardMarkup], str | None]] = {}
 _FORM = "application/x-www-form-urlencoded"
 
 _UNREAD: contextvars.ContextVar[bool] = contextvars.ContextVar("forever_unread", default=False)
@@ -42,8 +43,10 @@ _UNREAD: contextvars.ContextVar[bool] = contextvars.ContextVar("forever_unread",
 
 def fixed(markup: M) -> M:
     """Mark a keyboard that is never changed after this call: its JSON is made once."""
-    if len(_FIXED) < _FIXED_MAX:
-        _FIXED.setdefault(id(markup), (markup, None))
+    key = id(markup)
+    if key not in _FIXED:
+        _FIXED[key] = (weakref.ref(markup), None)
+        weakref.finalize(markup, _FIXED.pop, key, None)
     return markup
 
 
@@ -98,11 +101,11 @@ class LeanSession(AiohttpSession):
 
     def _keyboard_json(self, markup: InlineKeyboardMarkup, bot: Bot, files: dict[str, Any]) -> Any:
         known = _FIXED.get(id(markup))
-        if known is None or known[0] is not markup:
+        if known is None or known[0]() is not markup:
             return self.prepare_value(markup, bot=bot, files=files)
         if known[1] is None:
             made = self.prepare_value(markup, bot=bot, files=files)
-            _FIXED[id(markup)] = (markup, made)
+            _FIXED[id(markup)] = (known[0], made)
             return made
         return known[1]
 
