@@ -64,6 +64,18 @@ async def edit(owner: Signed, text: str, locale: str = "en") -> tuple[int, str]:
     )
 
 
+async def edit_trial_button(owner: Signed, text: str) -> tuple[int, str]:
+    return await owner.post(
+        "/console/texts",
+        {
+            "locale": "en",
+            "context": "button:start_trial",
+            "msgid": "Start my free trial",
+            "text": text,
+        },
+    )
+
+
 async def test_an_owners_text_is_the_bots_next_message_in_that_language_only(
     tg: FakeBotAPI, running_bot: Runtime, client: TestClient
 ) -> None:
@@ -76,15 +88,7 @@ async def test_an_owners_text_is_the_bots_next_message_in_that_language_only(
     assert "the bot uses it now" in page
     assert "<b><mark>[business]</mark></b>" in page  # the preview, formatted as Telegram shows it
 
-    status, page = await owner.post(
-        "/console/texts",
-        {
-            "locale": "en",
-            "context": "button:start_trial",
-            "msgid": "Start my free trial",
-            "text": "Try it free",
-        },
-    )
+    status, page = await edit_trial_button(owner, "Try it free")
     assert status == 200, page
 
     ana = tg.add_user(4001, "Ana", language_code="en")
@@ -121,15 +125,7 @@ async def test_an_edited_button_label_is_under_the_next_message_after_the_old_on
     assert "Start my free trial" in [t for m in ana.messages for t in m.button_texts]
 
     owner = await sign_in(client, running_bot.container)
-    status, page = await owner.post(
-        "/console/texts",
-        {
-            "locale": "en",
-            "context": "button:start_trial",
-            "msgid": "Start my free trial",
-            "text": "Try it free",
-        },
-    )
+    status, page = await edit_trial_button(owner, "Try it free")
     assert status == 200, page
     bob = tg.add_user(4022, "Bob", language_code="en")
     await bob.send_text("/start")
