@@ -27,6 +27,10 @@ class PersonMiddleware(BaseMiddleware):
     `remember_locale` hears each person's language (the flood guard keeps it, so a slow-down
     notice needs no database read)."""
 
+    # What it reads or replaces in the data of each update (the rest of the workflow data
+    # is bound into the handlers once: telegram/bound_dependencies.py).
+    PER_UPDATE = frozenset({"identify_person", "renderer", "views"})
+
     def __init__(self, remember_locale: Callable[[int, str], None] | None = None) -> None:
         self.remember_locale = remember_locale
 

@@ -11,6 +11,7 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.fsm.storage.redis import RedisStorage
 
 from forever.config import Settings
+from forever.telegram.bound_dependencies import bind_dependencies
 from forever.telegram.errors import errors_router
 from forever.telegram.middlewares import PersonMiddleware
 from forever.telegram.ratelimit import resilient_redis_options
@@ -76,4 +77,5 @@ def build_dispatcher(container: Container, storage: BaseStorage | None = None) -
         data=data,
     )
     access.install(dispatcher, container)
+    bind_dependencies(dispatcher, per_update=PersonMiddleware.PER_UPDATE)
     return dispatcher
