@@ -2,9 +2,9 @@
 
 - **The form.** A call without files is encoded straight from the method's fields. A keyboard
   marked with `fixed()` (the same object sent to everyone, e.g. under the welcome text) is
-  turned into JSON once, not on every send. Every value is prepared by aiogram's own
-  `prepare_value`, so the request is the one aiogram would send; calls carrying a file, or a
-  value of a kind not listed here, take aiogram's own path.
+  turned into JSON, and quoted for the form, once, not on every send. Every value is
+  prepared by aiogram's own `prepare_value`, so the request is the one aiogram would send;
+  calls carrying a file, or a value of a kind not listed here, take aiogram's own path.
 - **The answer.** Inside `result_unread()` (a reply whose Message nobody reads) a successful
   answer is checked for `"ok": true` and not turned into aiogram's types; an error answer
   still goes through aiogram's check, so 429s and 403s raise as before.
@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Iterator
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 from aiogram.client.default import Default
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -33,12 +33,17 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound=InlineKeyboardMarkup)
 
-# id → (the keyboard, its JSON once made), for keyboards alive: an entry goes with its
+# id → (the keyboard, its form part once made), for keyboards alive: an entry goes with its
 # keyboard (the views build new ones when the owner edits a label), before its id can be reused.
 _FIXED: dict[int, tuple[weakref.ref[InlineKeyboardMarkup], str | None]] = {}
 _FORM = "application/x-www-form-urlencoded"
 
 _UNREAD: contextvars.ContextVar[bool] = contextvars.ContextVar("forever_unread", default=False)
+
+
+def _part(key: str, value: Any) -> str:
+    """One "key=value" of the form, quoted as urlencode quotes it."""
+    return f"{quote_plus(key)}={quote_plus(value if isinstance(value, str) else str(value))}"
 
 
 def fixed(markup: M) -> M:
@@ -67,7 +72,9 @@ class LeanSession(AiohttpSession):
         self._defaults: dict[str, Any] = {}
 
     def build_form_data(self, bot: Bot, method: TelegramMethod[Any]) -> Any:
-        fields: list[tuple[str, str]] = []
+        # The body urlencode would make, "key=value" joined by "&", each part quoted as
+        # urlencode quotes it (a fixed keyboard's part is quoted once, with its JSON).
+        parts: list[str] = []
         files: dict[str, Any] = {}
         extra = method.__pydantic_extra__ or {}
         for key, value in (*method.__dict__.items(), *extra.items()):
@@ -76,7 +83,11 @@ class LeanSession(AiohttpSession):
             elif value is None:
                 continue
             elif isinstance(value, InlineKeyboardMarkup):
-                prepared = self._keyboard_json(value, bot, files)
+                part = self._keyboard_part(key, value, bot, files)
+                if files:
+                    return super().build_form_data(bot, method)
+                parts.append(part)
+                continue
             elif isinstance(value, (str, int, float, Enum, TelegramObject)):
                 prepared = self.prepare_value(value, bot=bot, files=files)
             else:  # lists, dates, files: aiogram's own path
@@ -86,8 +97,8 @@ class LeanSession(AiohttpSession):
             if isinstance(prepared, Enum):  # a str enum (ParseMode): its value, as aiogram sends
                 prepared = prepared.value
             if prepared:
-                fields.append((key, prepared))
-        return BytesPayload(urlencode(fields).encode(), content_type=_FORM)
+                parts.append(_part(key, prepared))
+        return BytesPayload("&".join(parts).encode(), content_type=_FORM)
 
     def _default(self, bot: Bot, name: str) -> Any:
         """A bot default (parse mode, link previews), prepared once per bot."""
@@ -99,12 +110,14 @@ class LeanSession(AiohttpSession):
             made = self._defaults[name] = self.prepare_value(bot.default[name], bot=bot, files={})
             return made
 
-    def _keyboard_json(self, markup: InlineKeyboardMarkup, bot: Bot, files: dict[str, Any]) -> Any:
+    def _keyboard_part(
+        self, key: str, markup: InlineKeyboardMarkup, bot: Bot, files: dict[str, Any]
+    ) -> str:
         known = _FIXED.get(id(markup))
         if known is None or known[0]() is not markup:
-            return self.prepare_value(markup, bot=bot, files=files)
+            return _part(key, self.prepare_value(markup, bot=bot, files=files))
         if known[1] is None:
-            made = self.prepare_value(markup, bot=bot, files=files)
+            made = _part(key, self.prepare_value(markup, bot=bot, files=files))
             _FIXED[id(markup)] = (known[0], made)
             return made
         return known[1]
