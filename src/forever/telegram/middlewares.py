@@ -28,7 +28,7 @@ class PersonMiddleware(BaseMiddleware):
     notice needs no database read)."""
 
     # What it reads or replaces in the data of each update (the rest of the workflow data
-    # is bound into the handlers once: telegram/bound_dependencies.py).
+    # is bound into the handlers once: telegram/prepared_handlers.py).
     PER_UPDATE = frozenset({"identify_person", "renderer", "views"})
 
     def __init__(self, remember_locale: Callable[[int, str], None] | None = None) -> None:

@@ -11,9 +11,9 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.fsm.storage.redis import RedisStorage
 
 from forever.config import Settings
-from forever.telegram.bound_dependencies import bind_dependencies
 from forever.telegram.errors import errors_router
 from forever.telegram.middlewares import PersonMiddleware
+from forever.telegram.prepared_handlers import prepare_handlers
 from forever.telegram.ratelimit import resilient_redis_options
 from forever.telegram.sending import AnsweringDispatcher
 from forever.telegram.setup import setup_dispatcher
@@ -77,5 +77,5 @@ def build_dispatcher(container: Container, storage: BaseStorage | None = None) -
         data=data,
     )
     access.install(dispatcher, container)
-    bind_dependencies(dispatcher, per_update=PersonMiddleware.PER_UPDATE)
+    prepare_handlers(dispatcher, per_update=PersonMiddleware.PER_UPDATE)
     return dispatcher

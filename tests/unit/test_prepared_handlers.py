@@ -1,8 +1,9 @@
-"""Process-wide dependencies are bound into handlers and filters once; what a middleware sets
-per update still reaches them from the update's data."""
+"""Process-wide dependencies are bound into handlers and filters once (what a middleware sets
+per update still reaches them from the update's data), and plain filters run inline."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -10,7 +11,7 @@ from aiogram import Bot, Dispatcher, Router
 from aiogram.filters import Filter
 from aiogram.types import Message, TelegramObject, Update
 
-from forever.telegram.bound_dependencies import bind_dependencies
+from forever.telegram.prepared_handlers import prepare_handlers
 
 TOKEN = "42:TEST"
 
@@ -66,7 +67,7 @@ async def test_handlers_and_filters_get_bound_services_and_per_update_values() -
         return await handler(event, data)
 
     dispatcher.message.outer_middleware(in_their_language)
-    bound = bind_dependencies(dispatcher, per_update={"greeting"})
+    bound = prepare_handlers(dispatcher, per_update={"greeting"})
 
     assert set(bound) == {"prices", "vip_words"}
     assert set(dispatcher.workflow_data) == {"greeting"}
@@ -92,7 +93,7 @@ async def test_a_router_filter_refuses_with_its_bound_service() -> None:
     dispatcher = Dispatcher()
     dispatcher.include_router(router)
     dispatcher["prices"] = Prices("live")
-    bind_dependencies(dispatcher, per_update=())
+    prepare_handlers(dispatcher, per_update=())
     bot = Bot(TOKEN)
     try:
         update = Update.model_validate(_update("hi"), context={"bot": bot})
@@ -100,3 +101,31 @@ async def test_a_router_filter_refuses_with_its_bound_service() -> None:
     finally:
         await bot.session.close()
     assert handled == []
+
+
+async def test_a_plain_filter_runs_on_the_event_loop_not_in_a_worker_thread() -> None:
+
+    ran_in: list[int] = []
+    handled: list[str] = []
+    router = Router()
+
+    def looks(message: Message) -> bool:
+        ran_in.append(threading.get_ident())
+        return message.text == "hi"
+
+    @router.message(looks)
+    async def hello(message: Message) -> None:
+        handled.append(message.text or "")
+
+    dispatcher = Dispatcher()
+    dispatcher.include_router(router)
+    prepare_handlers(dispatcher, per_update=())
+    bot = Bot(TOKEN)
+    try:
+        for text in ("hi", "bye"):
+            update = Update.model_validate(_update(text), context={"bot": bot})
+            await dispatcher.feed_update(bot, update)
+    finally:
+        await bot.session.close()
+    assert handled == ["hi"]
+    assert ran_in == [threading.get_ident()] * 2
