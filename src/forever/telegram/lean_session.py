@@ -39,6 +39,9 @@ _FIXED: dict[int, tuple[weakref.ref[InlineKeyboardMarkup], str | None]] = {}
 _FORM = "application/x-www-form-urlencoded"
 
 _UNREAD: contextvars.ContextVar[bool] = contextvars.ContextVar("forever_unread", default=False)
+# What an unread success returns (only its `result` is read): made once, since pydantic
+# looks up the parametrised class anew on every `Response[Any]`.
+_OK_UNREAD: Response[Any] = Response[Any].model_construct(ok=True, result=None)
 
 
 def _part(key: str, value: Any) -> str:
@@ -131,5 +134,5 @@ class LeanSession(AiohttpSession):
             except (ValueError, AttributeError):
                 ok = False
             if ok:
-                return Response[Any].model_construct(ok=True, result=None)
+                return _OK_UNREAD
         return super().check_response(bot, method, status_code, content)
