@@ -189,9 +189,13 @@ class Runtime:
         self.outbox = delivery(self.container, self.chat, signal=self.container.delivery_kick)
         await self.outbox.start()
         await self.menus.register_all()
+        self.container.views.warm_welcome()
         if broadcasts:
             # Resumes unfinished broadcasts, then sends new ones as staff confirm them.
             self._broadcasts = start_broadcast_worker(self.container, self.bot)
+            # Its first look prepares its queries: done before serving, not during the first
+            # customers' updates.
+            await self._broadcasts.worker.first_look()
         if settings.webhook_url is not None:
             await self.bot.set_webhook(
                 str(settings.webhook_url),

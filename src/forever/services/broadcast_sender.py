@@ -274,11 +274,18 @@ class BroadcastWorker:
         self._task: asyncio.Task[None] | None = None
         self._current: _Run | None = None
         self._killed = False
+        self._looked = asyncio.Event()
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="broadcast-worker")
+
+    async def first_look(self) -> None:
+        """Returns once the worker has looked for a job (found one or not, or failed to
+        read): a process waits for it before serving, so its first customers are not
+        answered behind that first look (its queries are prepared on first use)."""
+        await self._looked.wait()
 
     def wake(self) -> None:
         self._wake.set()
@@ -319,8 +326,11 @@ class BroadcastWorker:
                 await asyncio.wait_for(self._wake.wait(), self.config.poll_interval)
 
     async def _next_job(self) -> int | None:
-        async with self.uow.begin():
-            return await self.jobs.next_active()
+        try:
+            async with self.uow.begin():
+                return await self.jobs.next_active()
+        finally:
+            self._looked.set()
 
     # -- one job ---------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from forever.domain.account import AccountAction as Shown
 from forever.domain.account import account_actions
 from forever.domain.catalog import CancelReason, Catalog, Offer, OfferKind, Plan
 from forever.domain.lifecycle import Billing, State
-from forever.domain.locales import NAMES
+from forever.domain.locales import LOCALES, NAMES
 from forever.domain.payments import InvoiceKind, UpgradeCredit, price
 from forever.domain.timezones import zone_choices
 from forever.rendering import Renderer
@@ -152,6 +152,13 @@ class Views:
                 [cb(self.label(locale, "see_plans"), Nav(view=NavView.PLANS))],
             ),
         )
+
+    def warm_welcome(self) -> None:
+        """Make the welcome once in every language, for nobody: its templates are compiled
+        and its keyboards built at start-up, not while the first newcomers after a restart
+        wait for it."""
+        for locale in LOCALES:
+            self.welcome(locale, None)
 
     def email_ask(self, locale: str) -> View:
         return self.r.chat(
