@@ -9,6 +9,7 @@ a typo must fail a test instead of being silently ignored.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -67,6 +68,7 @@ class _FieldError(Exception):
         return self.path.count(".") + self.path.count("[")
 
 
+@functools.cache  # the spec's expressions are a few hundred; split on every value checked
 def split_type(expr: str) -> tuple[str, ...]:
     """Split a spec type expression such as "A, B and C" into its alternatives."""
     return tuple(part for part in _UNION_SEPARATOR.split(expr.strip()) if part)
@@ -75,6 +77,7 @@ def split_type(expr: str) -> tuple[str, ...]:
 class RequestValidator:
     def __init__(self, spec: ApiSpec) -> None:
         self.spec = spec
+        self._allowed: dict[str, dict[str, FieldSpec]] = {}
 
     # -- top level -------------------------------------------------------------------------
 
@@ -85,11 +88,7 @@ class RequestValidator:
         uploads: Mapping[str, UploadedFile],
     ) -> dict[str, Any]:
         """Return the typed parameters of a call, or raise ApiError 400."""
-        allowed: dict[str, FieldSpec] = dict(method.by_name)
-        for anchor, extra in _DEPRECATED_PARAMETERS.items():
-            if anchor in allowed:
-                for name, type_name in extra.items():
-                    allowed[name] = FieldSpec(name, (type_name,), False, "deprecated")
+        allowed = self._allowed_for(method)
 
         for name in params:
             if name not in allowed:
@@ -176,6 +175,19 @@ class RequestValidator:
         except ValueError as error:
             raise _FieldError(name, f"can't parse {name} JSON object") from error
         return self.check(value, type_expr, name)
+
+    def _allowed_for(self, method: ObjectSpec) -> dict[str, FieldSpec]:
+        """The method's parameters and the deprecated ones Telegram still takes (made once
+        per method)."""
+        allowed = self._allowed.get(method.name)
+        if allowed is None:
+            allowed = dict(method.by_name)
+            for anchor, extra in _DEPRECATED_PARAMETERS.items():
+                if anchor in allowed:
+                    for name, type_name in extra.items():
+                        allowed[name] = FieldSpec(name, (type_name,), False, "deprecated")
+            self._allowed[method.name] = allowed
+        return allowed
 
     @staticmethod
     def _attachment(name: str, raw: str, uploads: Mapping[str, UploadedFile]) -> UploadedFile:
