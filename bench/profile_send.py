@@ -22,7 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from bench.bench_send import Stop, _run, _start_bare, _start_forever
-from forever.db.person_lookups import _SqliteStanding
+from forever.db.person_lookups import _SqliteSignUp, _SqliteStanding
 
 UPDATE_KEYS = ("first_contact_burst", "returning_burst", "one_at_a_time")
 
@@ -60,20 +60,29 @@ async def main(profile: bool = False) -> list[tuple[str, str]]:
     def count(*_args: Any) -> None:
         statements[0] += 1
 
-    # The per-update read on SQLite goes to the driver without SQLAlchemy: count it too.
+    # The per-update read and the sign-up on SQLite go to the driver without SQLAlchemy:
+    # count them too (the sign-up as its two statements, people and events).
     raw_read = _SqliteStanding.read
+    raw_sign_up = _SqliteSignUp.write
 
     def counted_read(self: _SqliteStanding, *args: Any) -> Any:
         count()
         return raw_read(self, *args)
 
+    def counted_sign_up(self: _SqliteSignUp, *args: Any) -> Any:
+        count()
+        count()
+        return raw_sign_up(self, *args)
+
     event.listen(Engine, "before_cursor_execute", count)
     _SqliteStanding.read = counted_read  # type: ignore[method-assign]
+    _SqliteSignUp.write = counted_sign_up  # type: ignore[method-assign]
     try:
         forever, n_forever = await _cpu_per_update(_start_forever, profiler)
     finally:
         event.remove(Engine, "before_cursor_execute", count)
         _SqliteStanding.read = raw_read  # type: ignore[method-assign]
+        _SqliteSignUp.write = raw_sign_up  # type: ignore[method-assign]
     if profiler is not None:
         stats = pstats.Stats(profiler, stream=sys.stderr)
         stats.sort_stats("tottime").print_stats(30)

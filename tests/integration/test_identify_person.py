@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -86,6 +87,30 @@ async def test_a_burst_of_first_contacts_signs_up_each_person_once(
     assert kinds == ["signed_up"] * 60
     again = await asyncio.gather(*(identify.seen(u) for u in users))
     assert [s.customer.id for s in again] == [s.customer.id for s in seen[:60]]
+
+
+async def test_a_newcomer_is_given_exactly_what_a_later_read_of_them_finds(
+    container: Container,
+) -> None:
+    """The sign-up hands each new person back without reading the row again: what it hands
+    back is what is stored (names, usernames, languages, times, the empty standing), and each
+    one's signed_up event carries their language."""
+    identify = customers.build(container).identify_person
+    users = [
+        TelegramUser(7000 + i, f"Ana {i}", f"ana{i}" if i % 2 else None, ("it", "ro", "en")[i % 3])
+        for i in range(12)
+    ]
+    made = await asyncio.gather(*(identify.seen(u) for u in users))
+    read = await asyncio.gather(*(identify.seen(u) for u in users))
+    for new, later in zip(made, read, strict=True):
+        assert new.customer.first_contact and not later.customer.first_contact
+        assert replace(new.customer, first_contact=False) == later.customer
+        assert new.standing == later.standing
+    async with container.sessions() as session:
+        rows = (await session.execute(select(Event.person_id, Event.data))).all()
+    assert {person_id: data["language"] for person_id, data in rows} == {
+        s.customer.id: s.customer.language for s in made
+    }
 
 
 async def test_the_standing_read_with_the_person_is_the_account_snapshot(

@@ -11,13 +11,13 @@ people in one executemany and one commit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar, cast
 
 from sqlalchemy import Connection, Dialect, Row, Select, Table, bindparam, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 
 from forever.db.models import Consent, Event, Payment, Person, Subscription
 from forever.db.one_trip import OneTrip
@@ -193,6 +193,143 @@ class _SqliteStanding:
         return seen
 
 
+class _SqliteSignUp:
+    """The sign-up on SQLite without SQLAlchemy's per-execution work, as `_SqliteStanding`
+    reads: one multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING id per number of new
+    people (its SQL made once), the sign-up events in one executemany. What is the same for
+    everyone (the time, the status) goes through its column type's bind processor once; a
+    new row holds what was given and nothing else (no column has a default of its own), so
+    it is not read back. 100 people: 4.1 ms through SQLAlchemy, on the event loop in a burst
+    of newcomers."""
+
+    _made: ClassVar[dict[str, _SqliteSignUp]] = {}
+    _GIVEN = (
+        "telegram_id",
+        "first_name",
+        "username",
+        "language",
+        "email_status",
+        "created_at",
+        "last_seen_at",
+    )
+    _EVENT_GIVEN = ("person_id", "kind", "at", "data")
+    _ROWS_PER_INSERT = 500  # 3,500 parameters: well under SQLite's limit
+
+    def __init__(self, dialect: Dialect) -> None:
+        for table, given in ((_PEOPLE, self._GIVEN), (_EVENTS, self._EVENT_GIVEN)):
+            # A column that would get a value of its own must be given here.
+            filled = [
+                c.name
+                for c in table.c
+                if (c.default is not None or c.server_default is not None)
+                and c.name not in given
+                and not c.primary_key
+            ]
+            assert not filled, f"{table.name}: give {filled} in the SQLite sign-up"
+        self._time = self._binder(_PEOPLE.c.created_at.type, dialect)
+        self._event_time = self._binder(_EVENTS.c.at.type, dialect)
+        self._data = self._binder(_EVENTS.c.data.type, dialect)
+        row = "(" + ", ".join("?" * len(self._GIVEN)) + ")"
+        self._rows = (
+            f"INSERT INTO people ({', '.join(self._GIVEN)}) VALUES ",  # noqa: S608 (names)
+            row,
+            " ON CONFLICT DO NOTHING RETURNING id, telegram_id",
+        )
+        self.events_sql = (
+            f"INSERT INTO events ({', '.join(self._EVENT_GIVEN)}) "  # noqa: S608 (names)
+            f"VALUES ({', '.join('?' * len(self._EVENT_GIVEN))})"
+        )
+        self._by_count: dict[int, str] = {}
+
+    @staticmethod
+    def _binder(type_: Any, dialect: Dialect) -> Callable[[Any], Any]:
+        bind = type_.dialect_impl(dialect).bind_processor(dialect)
+        return bind if bind is not None else (lambda value: value)
+
+    @classmethod
+    def of(cls, dialect: Dialect) -> _SqliteSignUp:
+        made = cls._made.get(dialect.name)
+        if made is None:
+            made = cls._made[dialect.name] = cls(dialect)
+        return made
+
+    def write(
+        self, conn: Connection, new: list[NewPerson], now: datetime, event: str
+    ) -> dict[int, tuple[Seen, bool]]:
+        if not conn.in_transaction():
+            conn.begin()  # so that the commit and the rollback reach the driver's transaction
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        at = self._time(now)
+        by_telegram_id = {p.telegram_id: p for p in new}
+        ids: dict[int, int] = {}  # Telegram id -> person id, for the rows inserted
+        for first in range(0, len(new), self._ROWS_PER_INSERT):
+            chunk = new[first : first + self._ROWS_PER_INSERT]
+            values: list[Any] = []
+            for p in chunk:
+                values.extend((p.telegram_id, p.first_name, p.username, p.language, "none", at, at))
+            cursor = driver.execute(self._sql(len(chunk)), values)
+            try:
+                ids.update((telegram_id, person_id) for person_id, telegram_id in cursor)
+            finally:
+                cursor.close()
+        if ids:
+            event_at = self._event_time(now)
+            data = {
+                language: self._data({"language": language})
+                for language in {by_telegram_id[t].language for t in ids}
+            }
+            driver.executemany(
+                self.events_sql,
+                [
+                    (person_id, event, event_at, data[by_telegram_id[telegram_id].language])
+                    for telegram_id, person_id in ids.items()
+                ],
+            )
+        conn.commit()
+        seen = {
+            telegram_id: (
+                _new(cast(Any, _given(person_id, by_telegram_id[telegram_id], now)), now),
+                True,
+            )
+            for telegram_id, person_id in ids.items()
+        }
+        # Ids another transaction inserted first: read back as they stand.
+        raced = [p.telegram_id for p in new if p.telegram_id not in seen]
+        if raced:
+            standing = _SqliteStanding.of(conn.dialect).read(conn, raced, now)
+            seen.update((telegram_id, (found, False)) for telegram_id, found in standing.items())
+        return seen
+
+    def _sql(self, count: int) -> str:
+        sql = self._by_count.get(count)
+        if sql is None:
+            head, row, tail = self._rows
+            sql = self._by_count[count] = head + ", ".join([row] * count) + tail
+        return sql
+
+
+def _given(person_id: int, p: NewPerson, now: datetime) -> _Person:
+    """A row the sign-up inserted, as it stands: what was given, the rest empty."""
+    now = now.astimezone(UTC)  # as the column gives it back
+    return _Person(
+        id=person_id,
+        telegram_id=p.telegram_id,
+        username=p.username,
+        first_name=p.first_name,
+        language=p.language,
+        timezone=None,
+        email=None,
+        email_status="none",
+        created_at=now,
+        last_seen_at=now,
+        blocked_at=None,
+        erased_at=None,
+        trial_used_at=None,
+        awaiting=None,
+    )
+
+
 @dataclass(slots=True)
 class _Person:
     id: int
@@ -235,11 +372,12 @@ class SqlPersonLookups:
         new = list(people)
 
         def write(conn: Connection) -> dict[int, tuple[Seen, bool]]:
-            statement = _SIGN_UP[conn.dialect.name]
+            if conn.dialect.name == "sqlite":
+                return _SqliteSignUp.of(conn.dialect).write(conn, new, now, event)
             # Many parameter sets on one statement: compiled once per process, SQLAlchemy
             # sends them as one multi-row INSERT ... RETURNING ("insertmanyvalues").
             inserted = conn.execute(
-                statement,
+                _SIGN_UP,
                 [
                     {
                         "telegram_id": p.telegram_id,
@@ -292,10 +430,8 @@ class SqlPersonLookups:
         await self._one_trip.run(write, writes=True)
 
 
-_SIGN_UP = {
-    "sqlite": sqlite.insert(_PEOPLE).on_conflict_do_nothing().returning(*_PEOPLE.c),
-    "postgresql": postgresql.insert(_PEOPLE).on_conflict_do_nothing().returning(*_PEOPLE.c),
-}
+# PostgreSQL's sign-up (SQLite's: _SqliteSignUp).
+_SIGN_UP = postgresql.insert(_PEOPLE).on_conflict_do_nothing().returning(*_PEOPLE.c)
 
 _TOUCH = (
     update(_PEOPLE)
