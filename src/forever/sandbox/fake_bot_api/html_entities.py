@@ -51,6 +51,7 @@ _SIMPLE_TAGS = {
 # Entities that carry data of their own and survive even when covering only whitespace.
 _HIDDEN_DATA = frozenset({"text_link", "text_mention", "custom_emoji", "date_time"})
 _SPACES = frozenset(" \t\r\n\v\f\0")
+_PLAIN_RUN = re.compile(r"[^<&]+")  # text with no tag and no character reference in it
 _TRIMMED = frozenset(" \n")
 # Characters Telegram silently removes from message text (bidi overrides, separators, and
 # some combining vertical lines).
@@ -199,7 +200,8 @@ class _HtmlParser:
     def __init__(self, source: str) -> None:
         self.source = source
         self.n = len(source)
-        self.out: list[str] = []
+        self.out: list[str] = []  # the text, in pieces
+        self.length = 0  # characters in `out`: where the next span starts or ends
         self.spans: list[Span] = []
         self.stack: list[_OpenTag] = []
 
@@ -222,16 +224,24 @@ class _HtmlParser:
                             "Text contains invalid Unicode characters after decoding HTML "
                             "entities, check for unmatched surrogate code units"
                         )
-                    self.out.append(char)
+                    self._emit(char)
                     continue
             if c != "<":
-                self.out.append(c)
-                i += 1
+                # Plain text up to the next tag or reference, in one piece ("&" that is no
+                # reference stays as typed, alone).
+                run = _PLAIN_RUN.match(self.source, i)
+                end = run.end() if run is not None else i + 1
+                self._emit(self.source[i:end])
+                i = end
                 continue
             i = self._end_tag(i) if self.char(i + 1) == "/" else self._start_tag(i)
         if self.stack:
             raise self.fail(f"Can't find end tag corresponding to start tag {self.stack[-1].name}")
         return "".join(self.out), self.spans
+
+    def _emit(self, text: str) -> None:
+        self.out.append(text)
+        self.length += len(text)
 
     def _start_tag(self, begin: int) -> int:
         offset = _byte_offset(self.source, begin)
@@ -278,7 +288,7 @@ class _HtmlParser:
             attributes.setdefault(attr_name, value)
         if name == "span" and attributes.get("class") != "tg-spoiler":
             raise self.fail(f'Tag "span" must have class "tg-spoiler" at byte offset {offset}')
-        self.stack.append(_OpenTag(name, attributes, len(self.out)))
+        self.stack.append(_OpenTag(name, attributes, self.length))
         return i + 1
 
     def _attribute_value(self, i: int) -> tuple[str, int]:
@@ -327,8 +337,8 @@ class _HtmlParser:
                 f'Unmatched end tag at byte offset {offset}, expected "</{open_tag.name}>", '
                 f'found "</{end_name}>"'
             )
-        if len(self.out) > open_tag.start:
-            self._close(open_tag, open_tag.start, len(self.out))
+        if self.length > open_tag.start:
+            self._close(open_tag, open_tag.start, self.length)
         self.stack.pop()
         return i + 1
 
@@ -352,7 +362,7 @@ class _HtmlParser:
                 extra["date_time_format"] = attrs["format"]
             self.spans.append(Span("date_time", start, end, extra))
         elif name == "a":
-            url = attrs.get("href") or "".join(self.out[start:end])
+            url = attrs.get("href") or "".join(self.out)[start:end]
             span = _link_span(url, start, end)
             if span is not None:
                 self.spans.append(span)

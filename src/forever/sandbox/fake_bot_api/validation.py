@@ -23,6 +23,8 @@ _INTEGER = re.compile(r"^[+-]?\d+$")
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _TRUE = frozenset({"true", "1"})
 _FALSE = frozenset({"false", "0"})
+_KEEP_VALID_UP_TO = 4096  # characters of a JSON parameter remembered as valid
+_KEEP_VALID_COUNT = 4096  # distinct ones remembered
 _UNION_SEPARATOR = re.compile(r",\s*|\s+and\s+|\s+or\s+")
 _ATTACH = "attach://"
 _SCALARS = frozenset({"Integer", "Float", "String", "Boolean", "True"})
@@ -78,6 +80,9 @@ class RequestValidator:
     def __init__(self, spec: ApiSpec) -> None:
         self.spec = spec
         self._allowed: dict[str, dict[str, FieldSpec]] = {}
+        # (type, JSON text) pairs already checked and found valid: a bot sends the same
+        # keyboard or options again and again, and checking is deterministic.
+        self._valid_json: set[tuple[str, str]] = set()
 
     # -- top level -------------------------------------------------------------------------
 
@@ -174,7 +179,13 @@ class RequestValidator:
             value = json.loads(raw)
         except ValueError as error:
             raise _FieldError(name, f"can't parse {name} JSON object") from error
-        return self.check(value, type_expr, name)
+        key = (type_expr, raw)
+        if key in self._valid_json:
+            return value
+        checked = self.check(value, type_expr, name)
+        if len(raw) <= _KEEP_VALID_UP_TO and len(self._valid_json) < _KEEP_VALID_COUNT:
+            self._valid_json.add(key)
+        return checked
 
     def _allowed_for(self, method: ObjectSpec) -> dict[str, FieldSpec]:
         """The method's parameters and the deprecated ones Telegram still takes (made once
