@@ -62,12 +62,15 @@ class Customer:
 
     @classmethod
     def of(cls, record: PersonRecord, *, first_contact: bool = False) -> Customer:
-        return cls(*_COPIED(record), first_contact=first_contact)
+        return cls(
+            **dict(zip(_COPIED_NAMES, _COPIED(record), strict=True)), first_contact=first_contact
+        )
 
 
-# The record's values of Customer's fields, in their order (one C-level getter: a Customer
-# is made for every update).
-_COPIED = attrgetter(*(f.name for f in fields(Customer) if f.name != "first_contact"))
+# The record's values of Customer's fields (one C-level getter, not dataclasses.fields on
+# every call: a Customer is made for every update).
+_COPIED_NAMES = tuple(f.name for f in fields(Customer) if f.name != "first_contact")
+_COPIED = attrgetter(*_COPIED_NAMES)
 
 
 class NewPeople(Protocol):
