@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
+from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.exc import DBAPIError
@@ -33,6 +34,7 @@ from forever.telegram.bot_port import BotChatPort
 from forever.telegram.broadcasts import BotPhotoUpload
 from forever.telegram.commands import CommandMenus
 from forever.telegram.inbox import UpdateProcessor
+from forever.telegram.sending import keep_response_types
 from forever.web.metrics import build_metrics_app
 from forever.web.routes import route_installers
 from forever.web.server import RouteInstaller, build_web_app, start_web
@@ -189,7 +191,7 @@ class Runtime:
         self.outbox = delivery(self.container, self.chat, signal=self.container.delivery_kick)
         await self.outbox.start()
         await self.menus.register_all()
-        self.container.views.warm_welcome()
+        await self._prepare_replies()
         if broadcasts:
             # Resumes unfinished broadcasts, then sends new ones as staff confirm them.
             self._broadcasts = start_broadcast_worker(self.container, self.bot)
@@ -223,6 +225,14 @@ class Runtime:
                     polling_timeout=25,
                 )
             )
+
+    async def _prepare_replies(self) -> None:
+        """What the first updates after a start would otherwise make while people wait for
+        their replies: the welcome in every language, the person lookup's statement and
+        connection, the answer types of the usual replies."""
+        self.container.views.warm_welcome()
+        await self.dispatcher["identify_person"].prepare()
+        keep_response_types(SendMessage, AnswerCallbackQuery, EditMessageText)
 
     async def check_chats(self) -> None:
         """Refuse to start when the bot may not manage a catalog chat (membership access):

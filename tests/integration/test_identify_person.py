@@ -38,6 +38,16 @@ async def test_first_updates_racing_create_one_person_and_one_sign_up(
     assert kinds == ["signed_up"]
 
 
+async def test_preparing_the_lookup_at_start_up_finds_nobody_and_writes_nothing(
+    container: Container,
+) -> None:
+    identify = customers.build(container).identify_person
+    await identify.prepare()
+    async with container.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Person)) == 0
+        assert await session.scalar(select(func.count()).select_from(Event)) == 0
+
+
 async def test_last_seen_is_kept_within_minutes_and_writing_again_unblocks(
     container: Container, clock: ManualClock
 ) -> None:

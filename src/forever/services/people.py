@@ -156,6 +156,12 @@ class IdentifyPerson:
     async def __call__(self, user: TelegramUser) -> Customer:
         return (await self.seen(user)).customer
 
+    async def prepare(self) -> None:
+        """Look nobody up once (Telegram id 0 is no one's), before the first update: the
+        read's statement and connection are made then, not while a burst waits for them."""
+        if self.lookups is not None:
+            await self.lookups.by_telegram_ids([0], self.clock.now())
+
     async def seen(self, user: TelegramUser) -> Seen:
         """The person behind `user` (created on first contact), with their standing when
         it came with the same read."""
