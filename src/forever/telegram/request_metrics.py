@@ -9,6 +9,7 @@ from aiogram.client.session.middlewares.base import (
     NextRequestMiddlewareType,
 )
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramRetryAfter
+from prometheus_client import Counter
 
 from forever.metrics import Metrics
 
@@ -30,6 +31,9 @@ def is_message_call(method_name: str) -> bool:
 class RequestMetrics(BaseRequestMiddleware):
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
+        # The "sent" counter of each method, looked up once (labels() takes a lock and
+        # builds a key on every call, and every reply goes through here).
+        self._sent: dict[str, Counter | None] = {}  # None: not a message call
 
     async def __call__(
         self,
@@ -46,6 +50,12 @@ class RequestMetrics(BaseRequestMiddleware):
         except (TelegramAPIError, TelegramNetworkError):
             self.metrics.errors.labels("bot_api").inc()
             raise
-        if is_message_call(name):
-            self.metrics.messages_sent.labels(name).inc()
+        try:
+            counter = self._sent[name]
+        except KeyError:
+            counter = self._sent[name] = (
+                self.metrics.messages_sent.labels(name) if is_message_call(name) else None
+            )
+        if counter is not None:
+            counter.inc()
         return response
