@@ -29,6 +29,17 @@ def _update(text: str) -> dict[str, Any]:
     }
 
 
+async def _feed(dispatcher: Dispatcher, *texts: str) -> None:
+    """Each text as a private message, one update after the other."""
+    bot = Bot(TOKEN)
+    try:
+        for text in texts:
+            update = Update.model_validate(_update(text), context={"bot": bot})
+            await dispatcher.feed_update(bot, update)
+    finally:
+        await bot.session.close()
+
+
 class Prices:
     def __init__(self, name: str) -> None:
         self.name = name
@@ -71,13 +82,7 @@ async def test_handlers_and_filters_get_bound_services_and_per_update_values() -
 
     assert set(bound) == {"prices", "vip_words"}
     assert set(dispatcher.workflow_data) == {"greeting"}
-    bot = Bot(TOKEN)
-    try:
-        for text in ("gold", "plain"):
-            update = Update.model_validate(_update(text), context={"bot": bot})
-            await dispatcher.feed_update(bot, update)
-    finally:
-        await bot.session.close()
+    await _feed(dispatcher, "gold", "plain")
     assert seen == [("vip", "live", "HELLO"), ("anyone", "live", "HELLO")]
 
 
@@ -94,12 +99,7 @@ async def test_a_router_filter_refuses_with_its_bound_service() -> None:
     dispatcher.include_router(router)
     dispatcher["prices"] = Prices("live")
     prepare_handlers(dispatcher, per_update=())
-    bot = Bot(TOKEN)
-    try:
-        update = Update.model_validate(_update("hi"), context={"bot": bot})
-        await dispatcher.feed_update(bot, update)
-    finally:
-        await bot.session.close()
+    await _feed(dispatcher, "hi")
     assert handled == []
 
 
@@ -120,12 +120,6 @@ async def test_a_plain_filter_runs_on_the_event_loop_not_in_a_worker_thread() ->
     dispatcher = Dispatcher()
     dispatcher.include_router(router)
     prepare_handlers(dispatcher, per_update=())
-    bot = Bot(TOKEN)
-    try:
-        for text in ("hi", "bye"):
-            update = Update.model_validate(_update(text), context={"bot": bot})
-            await dispatcher.feed_update(bot, update)
-    finally:
-        await bot.session.close()
+    await _feed(dispatcher, "hi", "bye")
     assert handled == ["hi"]
     assert ran_in == [threading.get_ident()] * 2
