@@ -3,7 +3,8 @@
 Everything comes in as an argument from the composition root (forever.app): this module
 builds nothing and knows no container. Handler parameters are filled by name from the
 dispatcher's data: `renderer`, `catalog`, `views`, `labels`, plus what each area's wiring
-module names (wiring/<area>.py `chat_dependencies`).
+module names (wiring/<area>.py `chat_dependencies`); once every router is in, the services
+among them are bound into each handler (telegram/prepared_handlers.py).
 """
 
 from __future__ import annotations
