@@ -8,6 +8,7 @@ import sqlite3
 import threading
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, func, select
@@ -15,6 +16,7 @@ from sqlalchemy import Connection, func, select
 from forever.app import Container
 from forever.config import Settings
 from forever.db.models import Consent, Event, Payment, Person, Subscription
+from forever.db.person_lookups import _SqliteSignUp
 from forever.db.repositories.customers import SqlSnapshots
 from forever.domain.clock import ManualClock
 from forever.domain.people import SEEN_RESOLUTION
@@ -199,3 +201,47 @@ async def test_a_quick_read_sqlite_cannot_answer_at_once_runs_again_in_a_thread(
     assert await container.one_trip.run(read, quick=True) == 42
     assert where[0] == threading.current_thread().name
     assert where[1].startswith("forever-db-read")
+
+
+async def test_newcomers_signed_up_while_another_writer_holds_sqlite_are_signed_up_after_it(
+    container: Container, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sign-up tries SQLite on the event loop without waiting; while another connection
+    holds the write lock it goes to the writers' thread, which waits for the lock: the
+    newcomers are signed up once it is free, each once, nothing half-written before."""
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("SQLite only")
+    written_in: list[str] = []
+    sign_up = _SqliteSignUp.write
+
+    def spied(self: _SqliteSignUp, *args: Any) -> Any:
+        written_in.append(threading.current_thread().name)
+        return sign_up(self, *args)
+
+    monkeypatch.setattr(_SqliteSignUp, "write", spied)
+    identify = customers.build(container).identify_person
+    await identify.prepare()  # the lookup's own connection, as at start-up
+    blocker = sqlite3.connect(settings.database_url.split("///", 1)[1], isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        users = [TelegramUser(8100 + i, f"Ana {i}", None, "en") for i in range(3)]
+        waiting = asyncio.ensure_future(asyncio.gather(*(identify.seen(u) for u in users)))
+        for _ in range(50):  # let the attempt on the loop fail and the thread take over
+            await asyncio.sleep(0)
+        assert not waiting.done()
+        assert blocker.execute("SELECT count(*) FROM people").fetchone() == (0,)
+        blocker.execute("COMMIT")
+        seen = await waiting
+    finally:
+        blocker.close()
+    assert [s.customer.telegram_id for s in seen] == [u.id for u in users]
+    assert all(s.customer.first_contact for s in seen)
+    assert written_in[0] == threading.current_thread().name
+    assert written_in[-1].startswith("forever-db-write")
+    async with container.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Person)) == 3
+        assert list(await session.scalars(select(Event.kind))) == ["signed_up"] * 3
+    # The loop's own connection was left clean: their next updates find them there.
+    again = await asyncio.gather(*(identify.seen(u) for u in users))
+    assert [s.customer.id for s in again] == [s.customer.id for s in seen]
+    assert not any(s.customer.first_contact for s in again)
