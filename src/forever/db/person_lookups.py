@@ -5,8 +5,9 @@ trip to the database (db/one_trip.py) and one statement where it can be.
 and what their Stars subscription renews at, in one SELECT: the person and the snapshot
 /start shows (what `SqlSnapshots.snapshot` reads in three or four). `sign_up` inserts the new
 people in one INSERT ... ON CONFLICT DO NOTHING RETURNING, their events in one more, and
-commits once; `touch` writes "last seen" (and the rest `needs_update` asks for) for many
-people in one executemany and one commit.
+commits once (on SQLite on the driver connection, tried first on the event loop); `touch`
+writes "last seen" (and the rest `needs_update` asks for) for many people in one
+executemany and one commit.
 """
 
 from __future__ import annotations
@@ -207,8 +208,8 @@ class _SqliteSignUp(_PerDialect):
     people (its SQL made once), the sign-up events in one executemany. What is the same for
     everyone (the time, the status) goes through its column type's bind processor once; a
     new row holds what was given and nothing else (no column has a default of its own), so
-    it is not read back. 100 people: 4.1 ms through SQLAlchemy, on the event loop in a burst
-    of newcomers."""
+    it is not read back. 100 people: 1.9 ms this way, 4.1 ms through SQLAlchemy; it runs on
+    the event loop in a burst of newcomers."""
 
     _GIVEN = (
         "telegram_id",

@@ -114,9 +114,7 @@ class AdaptiveSending(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[Any],
     ) -> Response[Any]:
-        kind = type(method)
-        if kind not in _RESPONSE_TYPES:
-            _RESPONSE_TYPES[kind] = Response[method.__returning__]  # type: ignore[name-defined]
+        keep_response_types(type(method))
         name = method.__api_method__
         if name in _NOT_SENDS:
             return await make_request(bot, method)
