@@ -1,0 +1,171 @@
+"""The outbox claim against the backlog behind it, on SQLite and PostgreSQL.
+
+A campaign queues every email at once; the delivery worker then claims 500 due rows at a
+time until none is left. A claim should cost what it takes, not what waits behind it: here
+the same claim runs with 1,000 and with 200,000 rows due, and the old selection (one OR of
+"pending and due" and "lease run out", sorted whole) runs on the same data for comparison.
+
+`BENCH_CLAIM_BACKLOG=50000` and `BENCH_CLAIM_DATABASES=sqlite` narrow it down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from forever.app import build_container
+from forever.config import load_settings
+from forever.db import outbox
+from forever.db.migrate import upgrade_to_head
+from forever.db.models import OutboxMessage
+from forever.db.outbox import SqlDeliveryStore
+from forever.domain.clock import ManualClock
+
+ROOT = Path(__file__).resolve().parents[1]
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+BATCH = 500
+CLAIMS = 10
+BACKLOGS = (1_000, int(os.environ.get("BENCH_CLAIM_BACKLOG", "200000")))
+DATABASES = os.environ.get("BENCH_CLAIM_DATABASES", "sqlite,postgres").split(",")
+PG_ADMIN = os.environ.get(
+    "FOREVER_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+CHANNELS = ["email", "chat", "telegram"]
+
+
+def _old_selection() -> object:
+    """The claim's selection before 2026-12-01 (kept here only to be measured)."""
+    c = OutboxMessage.__table__.c
+    return (
+        select(c.id)
+        .where(c.channel.in_(CHANNELS))
+        .where(
+            or_(
+                and_(c.status == "pending", c.not_before <= NOW),
+                and_(c.status == "sending", c.claimed_until < NOW),
+            )
+        )
+        .order_by(c.not_before, c.id)
+        .limit(BATCH)
+    )
+
+
+async def _fill(container: object, count: int) -> None:
+    chunk = 20_000
+    for start in range(0, count, chunk):
+        rows = [
+            {
+                "key": f"campaign:{i}",
+                "channel": "email",
+                "person_id": None,
+                "template": "cancel_confirmed",
+                "context": {"to": f"p{i}@example.com"},
+                "marketing": False,
+                # A spread of due times, as a campaign queued over a few minutes has.
+                "not_before": NOW - timedelta(seconds=i % 600),
+            }
+            for i in range(start, min(count, start + chunk))
+        ]
+        async with container.sessions.begin() as session:  # type: ignore[attr-defined]
+            await outbox.enqueue_many(session, rows, NOW)
+
+
+async def _measure(url: str, backlog: int) -> tuple[float, float]:
+    """(median ms of the old selection alone, median ms of a whole claim of BATCH rows)."""
+    settings = load_settings(
+        _env_file=None,
+        database_url=url,
+        secret_key="bench-secret-key-0123456789",
+        catalog_path=str(ROOT / "catalog.toml"),
+    )
+    container = build_container(settings, clock=ManualClock(NOW))
+    try:
+        await _fill(container, backlog)
+        if container.engine.dialect.name == "postgresql":
+            async with container.engine.connect() as conn:
+                await conn.execute(text("ANALYZE outbox"))
+                await conn.commit()
+        old: list[float] = []
+        async with container.engine.connect() as conn:
+            for _ in range(CLAIMS):
+                started = time.perf_counter()
+                found = (await conn.execute(_old_selection())).all()  # type: ignore[call-overload]
+                old.append(time.perf_counter() - started)
+                assert len(found) == BATCH, len(found)
+        store = SqlDeliveryStore(container.uow, "bench", container.one_trip)
+        new: list[float] = []
+        for _ in range(CLAIMS):
+            started = time.perf_counter()
+            claimed = await store.claim(NOW, CHANNELS, timedelta(minutes=10), BATCH)
+            new.append(time.perf_counter() - started)
+            assert len(claimed) == BATCH, len(claimed)
+            async with container.sessions.begin() as session:  # the backlog stays the same
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_([row.id for row in claimed]))
+                    .values(status="pending", claimed_by=None, claimed_until=None)
+                )
+        return statistics.median(old) * 1000, statistics.median(new) * 1000
+    finally:
+        await container.close()
+
+
+async def _pg(sql: str) -> None:
+    engine = create_async_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+async def _on(kind: str, backlog: int, tmp: Path) -> tuple[float, float]:
+    if kind == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp / f'claim_{backlog}.db'}"
+        await asyncio.to_thread(upgrade_to_head, url)
+        return await _measure(url, backlog)
+    name = f"forever_bench_{uuid.uuid4().hex[:8]}"
+    await _pg(f'CREATE DATABASE "{name}"')
+    try:
+        url = f"{PG_ADMIN.rpartition('/')[0]}/{name}"
+        await asyncio.to_thread(upgrade_to_head, url)
+        return await _measure(url, backlog)
+    finally:
+        await _pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def main() -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = [
+        (
+            "claim",
+            f"{BATCH} rows, median of {CLAIMS} claims (each put back after), "
+            f"backlogs {BACKLOGS[0]:,} and {BACKLOGS[1]:,}",
+        )
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in DATABASES:
+            figures = [await _on(kind, backlog, Path(tmp)) for backlog in BACKLOGS]
+            (old_small, new_small), (old_big, new_big) = figures
+            rows.append(
+                (
+                    f"{kind}: a claim with {BACKLOGS[0]:,} / {BACKLOGS[1]:,} rows due",
+                    f"{new_small:.2f} / {new_big:.2f} ms "
+                    f"({new_big / new_small:.1f} × for {BACKLOGS[1] // BACKLOGS[0]} × the backlog)",
+                )
+            )
+            rows.append(
+                (
+                    f"{kind}: the old selection alone (OR, sorted whole), same data",
+                    f"{old_small:.2f} / {old_big:.2f} ms",
+                )
+            )
+    return rows
