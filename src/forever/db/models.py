@@ -219,7 +219,8 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
 
-    __table_args__ = (Index("ix_outbox_status_not_before", "status", "not_before"),)
+    # The claim reads due rows in this order (db/outbox.due_rows).
+    __table_args__ = (Index("ix_outbox_status_not_before_id", "status", "not_before", "id"),)
 
 
 class Suppression(Base):
