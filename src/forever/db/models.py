@@ -296,7 +296,8 @@ class BroadcastDelivery(Base):
 
     __table_args__ = (
         UniqueConstraint("broadcast_id", "person_id"),
-        Index("ix_broadcast_deliveries_job_status", "broadcast_id", "status"),
+        # A claim reads the pending recipients of one broadcast in id order.
+        Index("ix_broadcast_deliveries_job_status_id", "broadcast_id", "status", "id"),
         # A customer's reply: which broadcast message of this chat it answers, or the latest.
         Index("ix_broadcast_deliveries_chat", "chat_id"),
     )
