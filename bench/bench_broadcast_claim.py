@@ -11,22 +11,19 @@ a broadcast cost more than the one before.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import statistics
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, text, update
-from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench._databases import database_at_head
 from forever.app import build_container
 from forever.config import load_settings
-from forever.db.migrate import upgrade_to_head
 from forever.db.models import Broadcast, BroadcastDelivery, Person
 from forever.db.repositories.broadcasts import SqlBroadcasts
 from forever.domain.clock import ManualClock
@@ -35,9 +32,6 @@ ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 RECIPIENTS = int(os.environ.get("BENCH_CLAIM_RECIPIENTS", "200000"))
 DATABASES = os.environ.get("BENCH_CLAIM_DATABASES", "sqlite,postgres").split(",")
-PG_ADMIN = os.environ.get(
-    "FOREVER_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
 BATCH = 100
 CLAIMS = 10
 INDEXES = {
@@ -134,30 +128,6 @@ async def _measure(url: str) -> dict[tuple[str, str], float]:
     return out
 
 
-async def _pg(sql: str) -> None:
-    engine = create_async_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
-async def _on(kind: str, tmp: Path) -> dict[tuple[str, str], float]:
-    if kind == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp / 'broadcast_claim.db'}"
-        await asyncio.to_thread(upgrade_to_head, url)
-        return await _measure(url)
-    name = f"forever_bench_{uuid.uuid4().hex[:8]}"
-    await _pg(f'CREATE DATABASE "{name}"')
-    try:
-        url = f"{PG_ADMIN.rpartition('/')[0]}/{name}"
-        await asyncio.to_thread(upgrade_to_head, url)
-        return await _measure(url)
-    finally:
-        await _pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 async def main() -> list[tuple[str, str]]:
     rows = [
         (
@@ -167,7 +137,8 @@ async def main() -> list[tuple[str, str]]:
     ]
     with tempfile.TemporaryDirectory() as tmp:
         for kind in DATABASES:
-            figures = await _on(kind, Path(tmp))
+            async with database_at_head(kind, Path(tmp)) as url:
+                figures = await _measure(url)
             for label in INDEXES:
                 early = figures[("at the start", label)]
                 late = figures[("with 3/4 sent", label)]

@@ -11,23 +11,20 @@ due" and "lease run out", sorted whole) runs on the same data for comparison.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import statistics
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, or_, select, text, update
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from forever.app import build_container
+from bench._databases import database_at_head
+from forever.app import Container, build_container
 from forever.config import load_settings
 from forever.db import outbox
-from forever.db.migrate import upgrade_to_head
 from forever.db.models import OutboxMessage
 from forever.db.outbox import SqlDeliveryStore, due_rows
 from forever.domain.clock import ManualClock
@@ -38,9 +35,6 @@ BATCH = 500
 CLAIMS = 10
 BACKLOGS = (1_000, int(os.environ.get("BENCH_CLAIM_BACKLOG", "200000")))
 DATABASES = os.environ.get("BENCH_CLAIM_DATABASES", "sqlite,postgres").split(",")
-PG_ADMIN = os.environ.get(
-    "FOREVER_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
 CHANNELS = ["email", "chat", "telegram"]
 # Due times spread over ten minutes (journeys), and one due time for all (a campaign).
 SPREADS = (600, 1)
@@ -63,7 +57,7 @@ def _old_selection() -> Any:
     )
 
 
-async def _fill(container: object, count: int, spread: int) -> None:
+async def _fill(container: Container, count: int, spread: int) -> None:
     chunk = 20_000
     for start in range(0, count, chunk):
         rows = [
@@ -74,12 +68,12 @@ async def _fill(container: object, count: int, spread: int) -> None:
                 "template": "cancel_confirmed",
                 "context": {"to": f"p{i}@example.com"},
                 "marketing": False,
-                # A spread of due times, as a campaign queued over a few minutes has.
+                # Due over `spread` seconds; 1: all at one time, as a campaign.
                 "not_before": NOW - timedelta(seconds=i % spread),
             }
             for i in range(start, min(count, start + chunk))
         ]
-        async with container.sessions.begin() as session:  # type: ignore[attr-defined]
+        async with container.sessions.begin() as session:
             await outbox.enqueue_many(session, rows, NOW)
 
 
@@ -131,28 +125,11 @@ async def _measure(url: str, backlog: int, spread: int) -> tuple[float, float, f
         await container.close()
 
 
-async def _pg(sql: str) -> None:
-    engine = create_async_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
-async def _on(kind: str, backlog: int, spread: int, tmp: Path) -> tuple[float, float, float]:
-    if kind == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp / f'claim_{backlog}_{spread}.db'}"
-        await asyncio.to_thread(upgrade_to_head, url)
+async def _in_new_database(
+    kind: str, tmp: Path, backlog: int, spread: int
+) -> tuple[float, float, float]:
+    async with database_at_head(kind, tmp) as url:
         return await _measure(url, backlog, spread)
-    name = f"forever_bench_{uuid.uuid4().hex[:8]}"
-    await _pg(f'CREATE DATABASE "{name}"')
-    try:
-        url = f"{PG_ADMIN.rpartition('/')[0]}/{name}"
-        await asyncio.to_thread(upgrade_to_head, url)
-        return await _measure(url, backlog, spread)
-    finally:
-        await _pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def main() -> list[tuple[str, str]]:
@@ -166,7 +143,7 @@ async def main() -> list[tuple[str, str]]:
     with tempfile.TemporaryDirectory() as tmp:
         for kind in DATABASES:
             for spread in SPREADS:
-                figures = [await _on(kind, b, spread, Path(tmp)) for b in BACKLOGS]
+                figures = [await _in_new_database(kind, Path(tmp), b, spread) for b in BACKLOGS]
                 (old_small, due_small, claim_small), (old_big, due_big, claim_big) = figures
                 growth = f"for {BACKLOGS[1] // BACKLOGS[0]} × the backlog"
                 name = f"{kind}, " + (
