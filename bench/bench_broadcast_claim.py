@@ -21,14 +21,10 @@ from typing import Any
 
 from sqlalchemy import insert, text, update
 
-from bench._databases import database_at_head
-from forever.app import build_container
-from forever.config import load_settings
+from bench._databases import bench_container, database_at_head
 from forever.db.models import Broadcast, BroadcastDelivery, Person
 from forever.db.repositories.broadcasts import SqlBroadcasts
-from forever.domain.clock import ManualClock
 
-ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 RECIPIENTS = int(os.environ.get("BENCH_CLAIM_RECIPIENTS", "200000"))
 DATABASES = os.environ.get("BENCH_CLAIM_DATABASES", "sqlite,postgres").split(",")
@@ -102,13 +98,7 @@ async def _index(container: Any, name: str, columns: str) -> None:
 
 
 async def _measure(url: str) -> dict[tuple[str, str], float]:
-    settings = load_settings(
-        _env_file=None,
-        database_url=url,
-        secret_key="bench-secret-key-0123456789",
-        catalog_path=str(ROOT / "catalog.toml"),
-    )
-    container = build_container(settings, clock=ManualClock(NOW))
+    container = bench_container(url, NOW)
     out: dict[tuple[str, str], float] = {}
     try:
         await _fill(container)

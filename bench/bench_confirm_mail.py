@@ -19,23 +19,16 @@ import asyncio
 import contextlib
 import json
 import os
-import secrets
 import statistics
 import sys
-import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
-
 from bench._bot_settings import TOKEN, bench_settings
+from bench._databases import database_at_head
 from bench.smtp_sink_process import free_port
 from forever.app import build_container
-from forever.db.migrate import upgrade_to_head
 from forever.db.outbox import SqlOutbox
 from forever.domain.clock import ManualClock
 from forever.runtime import Runtime
@@ -43,9 +36,6 @@ from forever.runtime import Runtime
 ROOT = Path(__file__).resolve().parents[1]
 CUSTOMERS = int(os.environ.get("FOREVER_BENCH_CONFIRM_CUSTOMERS", "120"))
 DATABASES = os.environ.get("FOREVER_BENCH_CONFIRM_DATABASES", "sqlite,postgres").split(",")
-PG_ADMIN_URL = os.environ.get(
-    "FOREVER_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
 GOAL_P95 = 1.0  # seconds, issue 15
 # Also measure the timer alone (the worker not woken by the commit), as before issue 15.
 TIMER_ONLY = os.environ.get("FOREVER_BENCH_CONFIRM_TIMER_ONLY") == "1"
@@ -78,33 +68,6 @@ async def _end(proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
 
 
-@asynccontextmanager
-async def _database(kind: str) -> AsyncIterator[str]:
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            url = f"sqlite+aiosqlite:///{tmp}/bench.db"
-            await asyncio.to_thread(upgrade_to_head, url)
-            yield url
-        return
-    name = f"forever_bench_confirm_{secrets.token_hex(4)}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    try:
-        url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-        await asyncio.to_thread(upgrade_to_head, url)
-        yield url
-    finally:
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-async def _admin(sql: str) -> None:
-    engine = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
 async def _arrivals(
     sink: asyncio.subprocess.Process, into: dict[str, float], changed: asyncio.Event
 ) -> None:
@@ -134,7 +97,7 @@ async def _run(kind: str, *, wake: bool = True) -> dict[str, Any]:
     try:
         assert users.stdout is not None
         base_url = (await asyncio.wait_for(users.stdout.readline(), 60)).decode().strip()
-        async with _database(kind) as url:
+        async with database_at_head(kind) as url:
             settings = bench_settings(
                 url,
                 base_url,

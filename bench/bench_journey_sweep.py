@@ -34,9 +34,9 @@ from typing import Any, NamedTuple
 
 import asyncpg
 from alembic import command
-from sqlalchemy import func, select, text, update
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import func, select, update
 
+from bench._databases import pg_admin
 from forever.app import build_container
 from forever.config import load_settings
 from forever.db.migrate import alembic_config
@@ -316,15 +316,6 @@ async def _sweep(url: str, n: int) -> dict[str, Any]:
         await container.close()
 
 
-async def _pg_admin(sql: str) -> None:
-    engine = create_async_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
 def _upgrade(url: str, revision: str) -> None:
     command.upgrade(alembic_config(url), revision)
 
@@ -341,7 +332,7 @@ async def _one(kind: str, n: int, tmp: Path) -> list[tuple[str, str]]:
         drop = None
     else:
         name = f"forever_bench_{uuid.uuid4().hex[:8]}"
-        await _pg_admin(f'CREATE DATABASE "{name}"')
+        await pg_admin(f'CREATE DATABASE "{name}"')
         base = PG_ADMIN.rpartition("/")[0]
         url = f"{base}/{name}"
         drop = name
@@ -355,7 +346,7 @@ async def _one(kind: str, n: int, tmp: Path) -> list[tuple[str, str]]:
         r = await _sweep(url, n)
     finally:
         if drop:
-            await _pg_admin(f'DROP DATABASE IF EXISTS "{drop}" WITH (FORCE)')
+            await pg_admin(f'DROP DATABASE IF EXISTS "{drop}" WITH (FORCE)')
         elif kind == "sqlite":
             path.unlink(missing_ok=True)
     cold, again, steady, touched, full = r["cold"], r["again"], r["steady"], r["touched"], r["full"]

@@ -21,15 +21,12 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select, text, update
 
-from bench._databases import database_at_head
-from forever.app import Container, build_container
-from forever.config import load_settings
+from bench._databases import bench_container, database_at_head
+from forever.app import Container
 from forever.db import outbox
 from forever.db.models import OutboxMessage
 from forever.db.outbox import SqlDeliveryStore, due_rows
-from forever.domain.clock import ManualClock
 
-ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 BATCH = 500
 CLAIMS = 10
@@ -79,13 +76,7 @@ async def _fill(container: Container, count: int, spread: int) -> None:
 
 async def _measure(url: str, backlog: int, spread: int) -> tuple[float, float, float]:
     """Median ms of: the old selection alone, the new selection alone, a whole claim."""
-    settings = load_settings(
-        _env_file=None,
-        database_url=url,
-        secret_key="bench-secret-key-0123456789",
-        catalog_path=str(ROOT / "catalog.toml"),
-    )
-    container = build_container(settings, clock=ManualClock(NOW))
+    container = bench_container(url, NOW)
     try:
         await _fill(container, backlog, spread)
         if container.engine.dialect.name == "postgresql":

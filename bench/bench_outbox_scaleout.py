@@ -28,6 +28,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench._databases import pg_admin
 from forever.db.migrate import upgrade_to_head
 from forever.db.models import Base, OutboxMessage, Person
 
@@ -61,15 +62,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-async def admin(sql: str) -> None:
-    engine = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
 
 
 async def seed(url: str, count: int, channel: str) -> None:
@@ -210,7 +202,7 @@ async def main() -> list[tuple[str, str]]:
     name = f"forever_bench_{uuid.uuid4().hex[:8]}"
     base, _, _ = PG_ADMIN_URL.rpartition("/")
     url = f"{base}/{name}"
-    await admin(f'CREATE DATABASE "{name}"')
+    await pg_admin(f'CREATE DATABASE "{name}"')
     sink = CountingSink()
     controller = Controller(sink, hostname="127.0.0.1", port=free_port())
     controller.start()
@@ -222,5 +214,5 @@ async def main() -> list[tuple[str, str]]:
                 rows.append(await measure(url, sink, controller.port, channel, instances))
     finally:
         controller.stop()
-        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return rows
