@@ -56,8 +56,9 @@ _EVAL_CONTEXT = pass_eval_context(lambda ctx: None).jinja_pass_arg  # type: igno
 class _QuickCalls(Context):
     """Every call in a template (`_()`, a macro of `_format.j2`, a filter called as a
     function) goes through `Context.call`, which asks the callable three times how it wants
-    to be called. A plain function answers with one attribute: a twentieth of an email's
-    rendering, by cProfile. Anything else is Jinja's own path."""
+    to be called. A plain function (our gettext, the date formats) answers with one
+    attribute: an email's three templates render in about 290 µs instead of 345 on the test
+    machine. Anything else (macros, builtins, context-taking functions) keeps Jinja's path."""
 
     def call(__self, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         if type(__obj) is FunctionType:
